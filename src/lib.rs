@@ -1,0 +1,5 @@
+//! Agora: a GraphQL API for a social marketplace.
+
+pub mod config;
+pub mod domain;
+pub mod store;

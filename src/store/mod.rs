@@ -1,0 +1,80 @@
+//! Storage ports and their two adapters.
+//!
+//! Each area has one trait (the contract, documented on the trait) and two implementations in
+//! adjacent files: `sqlite.rs` (the embedded default) and `mongo.rs` (production). Services
+//! depend on the traits only. A behaviour the adapters do not share is a bug in one of them;
+//! `tests/store_contract` is the referee.
+//!
+//! This module must not know about GraphQL, HTTP or authorization: it stores and finds.
+
+pub mod account;
+pub mod sqlite;
+
+use std::sync::Arc;
+
+pub use account::{AccountStore, NewSession, Session, SessionRotation, UserSearch};
+
+/// Why a store call failed, in terms a service can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness rule was hit; `field` names the unique value in the client's terms
+    /// (`"email"`, `"username"`).
+    #[error("{field} is already taken")]
+    Conflict { field: &'static str },
+    /// The database could not be reached or answered with an error. The message is for logs
+    /// only: it may carry driver details.
+    #[error("storage failure: {0}")]
+    Backend(String),
+}
+
+impl StoreError {
+    pub fn backend(err: impl std::fmt::Display) -> Self {
+        StoreError::Backend(err.to_string())
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// One page of a keyset-paginated list: at most the requested number of items, in the
+/// order the method documents, and whether more follow.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub has_next: bool,
+}
+
+/// A keyset page request: `after` is the sort key of the last item the client saw (already
+/// decoded from the opaque cursor), `limit` is at most 100 (checked at the edge).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageRequest {
+    pub after: Option<String>,
+    pub limit: usize,
+}
+
+/// Every store the app uses, behind cheap-to-clone handles. Built once at start-up by
+/// [`Stores::open`] from the configuration.
+#[derive(Clone)]
+pub struct Stores {
+    pub accounts: Arc<dyn AccountStore>,
+    /// Answers "is the database reachable?" for `/ready`.
+    pub health: Arc<dyn StoreHealth>,
+}
+
+/// Readiness probe: one cheap round trip to the database.
+#[async_trait::async_trait]
+pub trait StoreHealth: Send + Sync {
+    async fn ping(&self) -> StoreResult<()>;
+    /// `"sqlite"` or `"mongodb"`, for logs and `/ready`.
+    fn backend_name(&self) -> &'static str;
+}
+
+impl Stores {
+    /// Opens the store the configuration names: MongoDB when a URI is set, otherwise the
+    /// embedded SQLite database in the data directory (created, migrated).
+    pub async fn open(config: &crate::config::StoreConfig) -> StoreResult<Self> {
+        match config.mongodb_uri.as_deref().filter(|uri| !uri.is_empty()) {
+            Some(_uri) => Err(StoreError::Backend("mongo adapter pending".into())),
+            None => sqlite::open_file(&config.data_dir.join("agora.sqlite3")).await,
+        }
+    }
+}

@@ -1,0 +1,291 @@
+//! The embedded SQLite database: connections, pragmas, migrations, and the bridge that keeps
+//! blocking SQLite calls off the async runtime.
+//!
+//! Concurrency model: SQLite in WAL mode allows many readers and one writer. We keep one
+//! write connection (behind a mutex, so writers queue here instead of spinning on
+//! `SQLITE_BUSY`) and a small pool of read connections. Every call runs on tokio's blocking
+//! pool. Another process on the same file (a second instance) is serialised by SQLite's own
+//! locking with `busy_timeout`, and writes use `BEGIN IMMEDIATE` so they never deadlock on a
+//! lock upgrade.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+use tokio::sync::Semaphore;
+
+use super::account::SqliteAccountStore;
+use super::{StoreError, StoreHealth, StoreResult, Stores};
+
+/// Read connections per database. Two cores here; more readers than that only queue in
+/// SQLite's page cache.
+const READERS: usize = 4;
+
+/// Schema migrations, applied in order at start-up; `PRAGMA user_version` records how many
+/// have run. Append only: never edit a migration that has shipped.
+const MIGRATIONS: &[&str] = &[
+    // 1: accounts
+    r#"
+    CREATE TABLE users (
+        id              TEXT PRIMARY KEY,
+        email           TEXT NOT NULL UNIQUE,
+        username        TEXT NOT NULL UNIQUE,
+        display_name    TEXT NOT NULL,
+        display_name_lc TEXT NOT NULL,
+        bio             TEXT,
+        avatar_url      TEXT,
+        phone           TEXT,
+        roles           TEXT NOT NULL,
+        active          INTEGER NOT NULL DEFAULT 1,
+        email_verified  INTEGER NOT NULL DEFAULT 0,
+        password_hash   TEXT NOT NULL,
+        created_at      INTEGER NOT NULL,
+        updated_at      INTEGER NOT NULL
+    ) STRICT;
+
+    CREATE TABLE sessions (
+        id           TEXT PRIMARY KEY,
+        user_id      TEXT NOT NULL REFERENCES users(id),
+        current_hash TEXT NOT NULL UNIQUE,
+        created_at   INTEGER NOT NULL,
+        expires_at   INTEGER NOT NULL,
+        revoked_at   INTEGER
+    ) STRICT;
+    CREATE INDEX sessions_by_user ON sessions(user_id);
+
+    CREATE TABLE retired_refresh_tokens (
+        hash       TEXT PRIMARY KEY,
+        session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+        retired_at INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX retired_refresh_tokens_by_session ON retired_refresh_tokens(session_id, retired_at);
+
+    CREATE TABLE addresses (
+        id          TEXT PRIMARY KEY,
+        user_id     TEXT NOT NULL REFERENCES users(id),
+        recipient   TEXT NOT NULL,
+        phone       TEXT NOT NULL,
+        line1       TEXT NOT NULL,
+        line2       TEXT,
+        city        TEXT NOT NULL,
+        region      TEXT,
+        postal_code TEXT NOT NULL,
+        country     TEXT NOT NULL,
+        created_at  INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX addresses_by_user ON addresses(user_id, created_at);
+
+    CREATE TABLE payment_cards (
+        id         TEXT PRIMARY KEY,
+        user_id    TEXT NOT NULL REFERENCES users(id),
+        brand      TEXT NOT NULL,
+        last4      TEXT NOT NULL,
+        exp_month  INTEGER NOT NULL,
+        exp_year   INTEGER NOT NULL,
+        holder     TEXT,
+        created_at INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX payment_cards_by_user ON payment_cards(user_id, created_at);
+    "#,
+];
+
+/// A handle to one SQLite database file. Cheap to clone.
+#[derive(Clone)]
+pub struct SqliteDb {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    /// The only connection that writes. A mutex rather than a pool: SQLite admits one writer
+    /// at a time anyway, and queueing here is cheaper than retrying on `SQLITE_BUSY`.
+    writer: Mutex<Connection>,
+    /// Idle read connections. `read_slots` has one permit per connection, so a task that
+    /// holds a permit always finds one here.
+    readers: Mutex<Vec<Connection>>,
+    read_slots: Semaphore,
+}
+
+impl SqliteDb {
+    /// Opens (creating if needed) the database at `path`, sets the pragmas and runs pending
+    /// migrations.
+    pub async fn open(path: &Path) -> StoreResult<Self> {
+        let path = path.to_owned();
+        tokio::task::spawn_blocking(move || Self::open_blocking(path))
+            .await
+            .map_err(StoreError::backend)?
+    }
+
+    fn open_blocking(path: PathBuf) -> StoreResult<Self> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Backend(format!("cannot create {}: {e}", dir.display()))
+            })?;
+        }
+        let mut writer = connect(&path, false)?;
+        migrate(&mut writer)?;
+        let readers = (0..READERS)
+            .map(|_| connect(&path, true))
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                path,
+                writer: Mutex::new(writer),
+                readers: Mutex::new(readers),
+                read_slots: Semaphore::new(READERS),
+            }),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Runs `f` on a read connection, off the async runtime.
+    pub async fn read<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let _slot = self
+            .inner
+            .read_slots
+            .acquire()
+            .await
+            .map_err(StoreError::backend)?;
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            let conn = lock(&inner.readers)
+                .pop()
+                .expect("a read slot permit guarantees an idle connection");
+            let result = f(&conn);
+            lock(&inner.readers).push(conn);
+            result
+        })
+        .await
+        .map_err(StoreError::backend)?
+    }
+
+    /// Runs `f` inside one `BEGIN IMMEDIATE` transaction on the write connection, off the
+    /// async runtime. The transaction commits when `f` returns `Ok` and rolls back otherwise,
+    /// so a failed use case writes nothing.
+    pub async fn write<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> StoreResult<T> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            let mut conn = lock(&inner.writer);
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(StoreError::backend)?;
+            let value = f(&tx)?;
+            tx.commit().map_err(StoreError::backend)?;
+            Ok(value)
+        })
+        .await
+        .map_err(StoreError::backend)?
+    }
+}
+
+/// Locks a mutex, recovering the data if a previous holder panicked: a connection stays
+/// usable after a panic in a closure because every write runs in a transaction that is rolled
+/// back on drop.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn connect(path: &Path, read_only: bool) -> StoreResult<Connection> {
+    let flags = if read_only {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
+    let conn = Connection::open_with_flags(path, flags).map_err(StoreError::backend)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(StoreError::backend)?;
+    let pragmas = if read_only {
+        "PRAGMA foreign_keys = ON;"
+    } else {
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"
+    };
+    conn.execute_batch(pragmas).map_err(StoreError::backend)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+fn migrate(conn: &mut Connection) -> StoreResult<()> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Exclusive)
+        .map_err(StoreError::backend)?;
+    let applied: usize = tx
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .map_err(StoreError::backend)?;
+    if applied > MIGRATIONS.len() {
+        return Err(StoreError::Backend(format!(
+            "the database schema is version {applied}, newer than this build knows ({}); \
+             refusing to run an older binary on it",
+            MIGRATIONS.len()
+        )));
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
+        tx.execute_batch(sql)
+            .map_err(|e| StoreError::Backend(format!("migration {} failed: {e}", index + 1)))?;
+        tx.pragma_update(None, "user_version", index + 1)
+            .map_err(StoreError::backend)?;
+    }
+    tx.commit().map_err(StoreError::backend)
+}
+
+/// Opens the database file and wires every store to it.
+pub async fn open_file(path: &Path) -> StoreResult<Stores> {
+    let db = SqliteDb::open(path).await?;
+    Ok(Stores {
+        accounts: Arc::new(SqliteAccountStore::new(db.clone())),
+        health: Arc::new(db),
+    })
+}
+
+#[async_trait::async_trait]
+impl StoreHealth for SqliteDb {
+    async fn ping(&self) -> StoreResult<()> {
+        self.read(|conn| {
+            conn.query_row("SELECT 1", [], |_| Ok(()))
+                .map_err(StoreError::backend)
+        })
+        .await
+    }
+
+    fn backend_name(&self) -> &'static str {
+        "sqlite"
+    }
+}
+
+/// Milliseconds since the epoch, the on-disk form of every timestamp.
+pub(crate) fn to_millis(t: chrono::DateTime<chrono::Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+pub(crate) fn from_millis(ms: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+/// Maps a UNIQUE violation on `table.column` to a conflict on the client-facing field name;
+/// anything else is a backend failure.
+pub(crate) fn map_unique(err: rusqlite::Error, fields: &[(&str, &'static str)]) -> StoreError {
+    if let rusqlite::Error::SqliteFailure(code, Some(message)) = &err
+        && code.code == rusqlite::ErrorCode::ConstraintViolation
+    {
+        for (column, field) in fields {
+            if message.contains(column) {
+                return StoreError::Conflict { field };
+            }
+        }
+    }
+    StoreError::backend(err)
+}
