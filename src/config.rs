@@ -1,14 +1,66 @@
-//! Typed configuration: defaults for the zero-setup case, overridden by an optional TOML file,
-//! then by `APP__SECTION__KEY` environment variables.
+//! Typed configuration: defaults for the zero-setup case, overridden by an optional TOML
+//! file, then by `APP__SECTION__KEY` environment variables (`APP__HTTP__BIND=0.0.0.0:3000`).
+//!
+//! Unknown keys are errors, so a typo in a variable name fails at start-up instead of being
+//! silently ignored. Secrets are never printed: `Debug` of `AuthConfig` redacts them.
 
-use std::path::PathBuf;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub environment: Environment,
+    pub http: HttpConfig,
+    pub store: StoreConfig,
+    pub auth: AuthConfig,
+    pub graphql: GraphqlConfig,
+    pub websocket: WebSocketConfig,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    /// Zero-setup: a JWT key is generated and kept in the data directory.
+    #[default]
+    Development,
+    /// A JWT secret must be configured; start-up fails without one.
+    Production,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    pub bind: SocketAddr,
+    /// Upper bound on one HTTP request, from first byte to last.
+    pub request_timeout_secs: u64,
+    /// Largest accepted JSON request body.
+    pub body_limit_bytes: usize,
+    /// Origins allowed by CORS. Empty allows any origin (tokens travel in a header, not a
+    /// cookie, so there is no ambient credential to protect).
+    pub cors_allowed_origins: Vec<String>,
+    /// How long shutdown waits for in-flight requests.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            request_timeout_secs: 30,
+            body_limit_bytes: 128 * 1024,
+            cors_allowed_origins: Vec::new(),
+            shutdown_grace_secs: 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StoreConfig {
-    /// Where the embedded SQLite database and generated secrets live.
+    /// Where the embedded SQLite database and the generated JWT key live.
     pub data_dir: PathBuf,
     /// When set, MongoDB is used instead of the embedded store.
     pub mongodb_uri: Option<String>,
@@ -22,5 +74,281 @@ impl Default for StoreConfig {
             mongodb_uri: None,
             mongodb_database: "agora".into(),
         }
+    }
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// HS256 key for access tokens, at least 32 bytes. Required in production.
+    pub jwt_secret: Option<String>,
+    pub issuer: String,
+    pub audience: String,
+    pub access_token_ttl_secs: u64,
+    pub refresh_token_ttl_days: u64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            jwt_secret: None,
+            issuer: "agora".into(),
+            audience: "agora-api".into(),
+            access_token_ttl_secs: 15 * 60,
+            refresh_token_ttl_days: 30,
+        }
+    }
+}
+
+impl std::fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthConfig")
+            .field(
+                "jwt_secret",
+                &self.jwt_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("access_token_ttl_secs", &self.access_token_ttl_secs)
+            .field("refresh_token_ttl_days", &self.refresh_token_ttl_days)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GraphqlConfig {
+    /// Serve GraphiQL at `/`.
+    pub graphiql: bool,
+    pub introspection: bool,
+    /// "Did you mean …?" hints in validation errors.
+    pub suggestions: bool,
+    pub max_depth: usize,
+    pub max_complexity: usize,
+    pub max_recursive_depth: usize,
+    pub max_directives: usize,
+    /// Fields one document may select, fragments expanded, `__typename` included.
+    pub max_fields: usize,
+    pub max_aliases: usize,
+}
+
+impl Default for GraphqlConfig {
+    fn default() -> Self {
+        Self {
+            graphiql: true,
+            introspection: true,
+            suggestions: true,
+            // GraphiQL's introspection query nests 13 levels deep.
+            max_depth: 15,
+            max_complexity: 1000,
+            max_recursive_depth: 32,
+            max_directives: 10,
+            max_fields: 500,
+            max_aliases: 50,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebSocketConfig {
+    /// How long a client may take to send `connection_init` (close 4408 after).
+    pub init_timeout_secs: u64,
+    /// Interval of server pings (`ping` / legacy `ka`); 0 disables them.
+    pub keepalive_secs: u64,
+    /// Largest accepted message.
+    pub max_message_bytes: usize,
+    /// Subscriptions one connection may run at once.
+    pub max_subscriptions: usize,
+}
+
+impl Default for WebSocketConfig {
+    fn default() -> Self {
+        Self {
+            init_timeout_secs: 10,
+            keepalive_secs: 25,
+            max_message_bytes: 64 * 1024,
+            max_subscriptions: 100,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Defaults, then the TOML file at `file` (if given), then `APP__…` variables from
+    /// `env`.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let defaults = toml::Value::try_from(Config::default())
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let mut merged = defaults.clone();
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            })?;
+            let overrides: toml::Value = toml::from_str(&text)
+                .map_err(|e| ConfigError::Invalid(format!("{}: {e}", path.display())))?;
+            merge(&mut merged, overrides);
+        }
+        for (name, value) in env {
+            let Some(path) = name.strip_prefix("APP__") else {
+                continue;
+            };
+            let keys: Vec<String> = path.split("__").map(str::to_lowercase).collect();
+            let typed = typed_env_value(&defaults, &keys, &value)
+                .map_err(|e| ConfigError::Invalid(format!("{name}: {e}")))?;
+            set_path(&mut merged, &keys, typed);
+        }
+        merged
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Invalid(e.to_string()))
+    }
+}
+
+fn merge(base: &mut toml::Value, overrides: toml::Value) {
+    match (base, overrides) {
+        (toml::Value::Table(base), toml::Value::Table(overrides)) => {
+            for (key, value) in overrides {
+                match base.get_mut(&key) {
+                    Some(existing) => merge(existing, value),
+                    None => {
+                        base.insert(key, value);
+                    }
+                }
+            }
+        }
+        (base, value) => *base = value,
+    }
+}
+
+fn set_path(root: &mut toml::Value, keys: &[String], value: toml::Value) {
+    let Some((last, parents)) = keys.split_last() else {
+        return;
+    };
+    let mut node = root;
+    for key in parents {
+        let toml::Value::Table(table) = node else {
+            return;
+        };
+        node = table
+            .entry(key.clone())
+            .or_insert_with(|| toml::Value::Table(Default::default()));
+    }
+    if let toml::Value::Table(table) = node {
+        table.insert(last.clone(), value);
+    }
+}
+
+/// Environment values are strings; give them the type the default has at that path
+/// (numbers, booleans, comma-separated lists). Unknown paths stay strings and are reported
+/// by deserialisation.
+fn typed_env_value(
+    defaults: &toml::Value,
+    keys: &[String],
+    raw: &str,
+) -> Result<toml::Value, String> {
+    let default = keys.iter().try_fold(defaults, |node, key| node.get(key));
+    Ok(match default {
+        Some(toml::Value::Integer(_)) => toml::Value::Integer(
+            raw.trim()
+                .parse()
+                .map_err(|_| format!("expected a whole number, got {raw:?}"))?,
+        ),
+        Some(toml::Value::Boolean(_)) => toml::Value::Boolean(match raw.trim() {
+            "true" | "1" | "yes" | "on" => true,
+            "false" | "0" | "no" | "off" => false,
+            _ => return Err(format!("expected true or false, got {raw:?}")),
+        }),
+        Some(toml::Value::Array(_)) => toml::Value::Array(
+            raw.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| toml::Value::String(s.to_owned()))
+                .collect(),
+        ),
+        _ => toml::Value::String(raw.to_owned()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_serve_the_zero_setup_case() {
+        let config = Config::load(None, env(&[])).unwrap();
+        assert_eq!(config.http.bind.to_string(), "127.0.0.1:3000");
+        assert_eq!(config.environment, Environment::Development);
+        assert!(config.store.mongodb_uri.is_none());
+        assert_eq!(config.http.body_limit_bytes, 131072);
+    }
+
+    #[test]
+    fn env_vars_override_the_file_which_overrides_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("agora.toml");
+        std::fs::write(
+            &file,
+            "[http]\nbind = \"0.0.0.0:4000\"\nrequest_timeout_secs = 5\n",
+        )
+        .unwrap();
+        let config = Config::load(
+            Some(&file),
+            env(&[
+                ("APP__HTTP__REQUEST_TIMEOUT_SECS", "7"),
+                ("APP__GRAPHQL__INTROSPECTION", "false"),
+                ("APP__STORE__MONGODB_URI", "mongodb://db:27017"),
+                (
+                    "APP__HTTP__CORS_ALLOWED_ORIGINS",
+                    "https://a.example, https://b.example",
+                ),
+                ("APP__ENVIRONMENT", "production"),
+                ("UNRELATED", "x"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.http.bind.to_string(), "0.0.0.0:4000");
+        assert_eq!(config.http.request_timeout_secs, 7);
+        assert!(!config.graphql.introspection);
+        assert_eq!(
+            config.store.mongodb_uri.as_deref(),
+            Some("mongodb://db:27017")
+        );
+        assert_eq!(config.http.cors_allowed_origins.len(), 2);
+        assert_eq!(config.environment, Environment::Production);
+    }
+
+    #[test]
+    fn typos_and_bad_values_are_errors() {
+        assert!(Config::load(None, env(&[("APP__HTTP__BINDD", "x")])).is_err());
+        assert!(Config::load(None, env(&[("APP__HTTP__REQUEST_TIMEOUT_SECS", "soon")])).is_err());
+        assert!(Config::load(None, env(&[("APP__HTTP__BIND", "not an address")])).is_err());
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug_output() {
+        let config =
+            Config::load(None, env(&[("APP__AUTH__JWT_SECRET", "hunter2hunter2")])).unwrap();
+        assert!(!format!("{config:?}").contains("hunter2"));
     }
 }

@@ -1,0 +1,233 @@
+//! Wiring: configuration in, a bound listener and a running server out.
+//!
+//! `App::build` does everything `main` needs and binds the listener, so tests start the real
+//! app on port 0 and read the port back.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono::Duration;
+use tokio::net::TcpListener;
+
+use crate::auth::{PasswordHasher, TokenKeys};
+use crate::config::{Config, Environment};
+use crate::graphql::{self, AppSchema};
+use crate::http::{self, AppState};
+use crate::service::Services;
+use crate::store::Stores;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("{0}")]
+    Config(String),
+    #[error("the store is unavailable: {0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The services and schema, without a listener: what the CLI commands and the server share.
+#[derive(Clone)]
+pub struct Core {
+    pub config: Arc<Config>,
+    pub stores: Stores,
+    pub services: Services,
+    pub schema: AppSchema,
+}
+
+impl Core {
+    pub async fn build(config: Config) -> Result<Self, StartupError> {
+        let secret = jwt_secret(&config)?;
+        let stores = Stores::open(&config.store).await?;
+        let tokens = TokenKeys::new(
+            &secret,
+            &config.auth.issuer,
+            &config.auth.audience,
+            Duration::seconds(config.auth.access_token_ttl_secs as i64),
+        );
+        let hasher = tokio::task::spawn_blocking(PasswordHasher::owasp)
+            .await
+            .map_err(|e| StartupError::Config(e.to_string()))?;
+        let services = Services::new(
+            stores.clone(),
+            hasher,
+            tokens,
+            Duration::days(config.auth.refresh_token_ttl_days as i64),
+        );
+        let schema = graphql::build_schema(services.clone(), &config.graphql);
+        Ok(Self {
+            config: Arc::new(config),
+            stores,
+            services,
+            schema,
+        })
+    }
+}
+
+/// The HS256 key: configured, or (development only) generated once and kept in the data
+/// directory so tokens survive restarts.
+fn jwt_secret(config: &Config) -> Result<Vec<u8>, StartupError> {
+    if let Some(secret) = config.auth.jwt_secret.as_deref().filter(|s| !s.is_empty()) {
+        if secret.len() < 32 {
+            return Err(StartupError::Config(
+                "auth.jwt_secret must be at least 32 bytes".into(),
+            ));
+        }
+        return Ok(secret.as_bytes().to_vec());
+    }
+    if config.environment == Environment::Production {
+        return Err(StartupError::Config(
+            "auth.jwt_secret (APP__AUTH__JWT_SECRET) is required in production".into(),
+        ));
+    }
+    if config
+        .store
+        .mongodb_uri
+        .as_deref()
+        .is_some_and(|u| !u.is_empty())
+    {
+        // Several instances share a MongoDB; a key generated on one disk would not verify
+        // tokens issued by another.
+        return Err(StartupError::Config(
+            "auth.jwt_secret (APP__AUTH__JWT_SECRET) is required with MongoDB".into(),
+        ));
+    }
+    load_or_create_key(&config.store.data_dir.join("jwt-secret"))
+}
+
+fn load_or_create_key(path: &Path) -> Result<Vec<u8>, StartupError> {
+    use rand::RngCore;
+    match std::fs::read(path) {
+        Ok(key) if key.len() >= 32 => return Ok(key),
+        Ok(_) => {
+            return Err(StartupError::Config(format!(
+                "{} is shorter than 32 bytes; delete it to generate a new key",
+                path.display()
+            )));
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(err) => return Err(err.into()),
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut key = vec![0u8; 64];
+    rand::rngs::OsRng.fill_bytes(&mut key);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(mut file) => {
+            std::io::Write::write_all(&mut file, &key)?;
+            tracing::info!(path = %path.display(), "generated a JWT signing key for development");
+            Ok(key)
+        }
+        // Another instance on the same data directory won the race; use its key.
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => load_or_create_key(path),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// A built app with its listener bound.
+pub struct App {
+    listener: TcpListener,
+    core: Core,
+}
+
+impl App {
+    pub async fn build(config: Config) -> Result<Self, StartupError> {
+        let addr = config.http.bind;
+        let core = Core::build(config).await?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartupError::Bind { addr, source })?;
+        Ok(Self { listener, core })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound TCP listener has a local address")
+    }
+
+    pub fn port(&self) -> u16 {
+        self.local_addr().port()
+    }
+
+    pub fn core(&self) -> &Core {
+        &self.core
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting and lets in-flight requests
+    /// finish.
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let state = AppState {
+            schema: self.core.schema.clone(),
+            services: self.core.services.clone(),
+            health: self.core.stores.health.clone(),
+            config: self.core.config.clone(),
+        };
+        let grace = std::time::Duration::from_secs(self.core.config.http.shutdown_grace_secs);
+        let router = http::router(state);
+        let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+        let signal = async move {
+            shutdown.await;
+            let _ = stopping_tx.send(());
+        };
+        let serve = axum::serve(self.listener, router)
+            .with_graceful_shutdown(signal)
+            .into_future();
+        tokio::select! {
+            result = serve => result,
+            () = async {
+                if stopping_rx.await.is_ok() {
+                    tokio::time::sleep(grace).await;
+                } else {
+                    std::future::pending::<()>().await;
+                }
+            } => {
+                tracing::warn!(?grace, "in-flight requests did not finish within the grace period");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::error!(%err, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(%err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,75 @@
+//! The in-process event bus: services publish domain events, subscriptions and sockets
+//! listen.
+//!
+//! A `tokio::sync::broadcast` channel: every receiver sees every event published after it
+//! subscribed. Capacity is fixed ([`EventBus::CAPACITY`]); a receiver that falls that far
+//! behind gets `RecvError::Lagged` and skips the oldest events rather than slowing the
+//! publisher or other receivers. Listeners must treat a lag as "state may have changed" and
+//! re-read what they depend on from the store (the socket does this for session checks).
+
+use std::sync::Arc;
+
+use tokio::sync::broadcast;
+
+use crate::domain::{SessionId, User, UserId};
+
+#[derive(Debug, Clone)]
+pub enum DomainEvent {
+    /// A user's profile, roles or active flag changed.
+    UserUpdated(User),
+    /// Sessions of `user_id` were revoked: all of them except `keep`, or only `only`.
+    SessionsRevoked {
+        user_id: UserId,
+        keep: Option<SessionId>,
+        only: Option<SessionId>,
+    },
+}
+
+impl DomainEvent {
+    /// Whether this event ends the given session.
+    pub fn revokes(&self, user_id: &UserId, session_id: &SessionId) -> bool {
+        match self {
+            DomainEvent::SessionsRevoked {
+                user_id: u,
+                keep,
+                only,
+            } => {
+                u == user_id
+                    && keep.as_ref() != Some(session_id)
+                    && only.as_ref().is_none_or(|only| only == session_id)
+            }
+            DomainEvent::UserUpdated(user) => &user.id == user_id && !user.active,
+        }
+    }
+}
+
+/// Cheap-to-clone handle to the bus.
+#[derive(Clone)]
+pub struct EventBus {
+    sender: broadcast::Sender<Arc<DomainEvent>>,
+}
+
+impl EventBus {
+    /// Events a receiver may fall behind before it starts losing the oldest.
+    pub const CAPACITY: usize = 4096;
+
+    pub fn new() -> Self {
+        let (sender, _) = broadcast::channel(Self::CAPACITY);
+        Self { sender }
+    }
+
+    /// Publishes to everyone listening now. Having no listener is normal, not an error.
+    pub fn publish(&self, event: DomainEvent) {
+        let _ = self.sender.send(Arc::new(event));
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<DomainEvent>> {
+        self.sender.subscribe()
+    }
+}
+
+impl Default for EventBus {
+    fn default() -> Self {
+        Self::new()
+    }
+}

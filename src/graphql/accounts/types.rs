@@ -1,0 +1,231 @@
+//! Output types of the accounts area.
+
+use async_graphql::{Context, Enum, ID, Object, Result, SimpleObject};
+use chrono::{DateTime, Utc};
+
+use crate::domain;
+use crate::graphql::ContextExt;
+use crate::service::AuthSession;
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum Role {
+    Buyer,
+    Seller,
+    Admin,
+}
+
+impl From<domain::Role> for Role {
+    fn from(role: domain::Role) -> Self {
+        match role {
+            domain::Role::Buyer => Role::Buyer,
+            domain::Role::Seller => Role::Seller,
+            domain::Role::Admin => Role::Admin,
+        }
+    }
+}
+
+impl From<Role> for domain::Role {
+    fn from(role: Role) -> Self {
+        match role {
+            Role::Buyer => domain::Role::Buyer,
+            Role::Seller => domain::Role::Seller,
+            Role::Admin => domain::Role::Admin,
+        }
+    }
+}
+
+/// A person on the marketplace.
+pub struct User(pub domain::User, Audience);
+
+/// Who is looking at a user: decides the private fields.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Audience {
+    /// Whoever the request's viewer is.
+    RequestViewer,
+    /// The user themself, even when the request has no viewer yet (the user in the payload
+    /// of `register` or `login`).
+    Owner,
+}
+
+impl User {
+    pub fn new(user: domain::User) -> Self {
+        Self(user, Audience::RequestViewer)
+    }
+
+    /// The user as seen by themself: for payloads that authenticate the caller.
+    pub fn owned(user: domain::User) -> Self {
+        Self(user, Audience::Owner)
+    }
+
+    /// Private fields are visible to the user themself and to admins.
+    fn private_to_viewer(&self, ctx: &Context<'_>) -> bool {
+        self.is_viewer(ctx) || ctx.viewer().is_some_and(|v| v.is_admin())
+    }
+
+    fn is_viewer(&self, ctx: &Context<'_>) -> bool {
+        self.1 == Audience::Owner || ctx.viewer().is_some_and(|v| v.id() == &self.0.id)
+    }
+}
+
+#[Object]
+impl User {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    async fn username(&self) -> &str {
+        self.0.username.as_str()
+    }
+
+    async fn display_name(&self) -> &str {
+        &self.0.display_name
+    }
+
+    async fn bio(&self) -> Option<&str> {
+        self.0.bio.as_deref()
+    }
+
+    async fn avatar_url(&self) -> Option<&str> {
+        self.0.avatar_url.as_deref()
+    }
+
+    async fn roles(&self) -> Vec<Role> {
+        self.0.roles.iter().copied().map(Role::from).collect()
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    /// Only for the user themself and admins; `null` for everyone else.
+    async fn email(&self, ctx: &Context<'_>) -> Option<&str> {
+        self.private_to_viewer(ctx).then(|| self.0.email.as_str())
+    }
+
+    /// Only for the user themself and admins.
+    async fn email_verified(&self, ctx: &Context<'_>) -> Option<bool> {
+        self.private_to_viewer(ctx).then_some(self.0.email_verified)
+    }
+
+    /// Only for the user themself and admins.
+    async fn phone(&self, ctx: &Context<'_>) -> Option<&str> {
+        if self.private_to_viewer(ctx) {
+            self.0.phone.as_deref()
+        } else {
+            None
+        }
+    }
+
+    /// Whether the account may log in. Only for the user themself and admins.
+    async fn active(&self, ctx: &Context<'_>) -> Option<bool> {
+        self.private_to_viewer(ctx).then_some(self.0.active)
+    }
+
+    /// Saved shipping addresses, oldest first. Only for the user themself.
+    async fn addresses(&self, ctx: &Context<'_>) -> Result<Option<Vec<Address>>> {
+        if !self.is_viewer(ctx) {
+            return Ok(None);
+        }
+        let addresses = ctx.services().accounts.list_addresses(&self.0.id).await?;
+        Ok(Some(addresses.into_iter().map(Address).collect()))
+    }
+
+    /// Saved payment cards, oldest first. Only for the user themself.
+    async fn payment_cards(&self, ctx: &Context<'_>) -> Result<Option<Vec<PaymentCard>>> {
+        if !self.is_viewer(ctx) {
+            return Ok(None);
+        }
+        let cards = ctx.services().accounts.list_cards(&self.0.id).await?;
+        Ok(Some(cards.into_iter().map(PaymentCard).collect()))
+    }
+}
+
+/// Tokens for a logged-in session.
+#[derive(SimpleObject)]
+pub struct AuthPayload {
+    /// A JWT for `Authorization: Bearer …`, valid until `expiresAt` (15 minutes).
+    pub access_token: String,
+    /// Opaque; trade it for a new pair with `refreshSession`. Single use.
+    pub refresh_token: String,
+    /// When the access token expires.
+    pub expires_at: DateTime<Utc>,
+    pub user: User,
+}
+
+impl From<AuthSession> for AuthPayload {
+    fn from(session: AuthSession) -> Self {
+        Self {
+            access_token: session.access_token,
+            refresh_token: session.refresh_token,
+            expires_at: session.expires_at,
+            user: User::owned(session.user),
+        }
+    }
+}
+
+/// A saved shipping address.
+pub struct Address(pub domain::Address);
+
+#[Object]
+impl Address {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn recipient(&self) -> &str {
+        &self.0.recipient
+    }
+    async fn phone(&self) -> &str {
+        &self.0.phone
+    }
+    async fn line1(&self) -> &str {
+        &self.0.line1
+    }
+    async fn line2(&self) -> Option<&str> {
+        self.0.line2.as_deref()
+    }
+    async fn city(&self) -> &str {
+        &self.0.city
+    }
+    async fn region(&self) -> Option<&str> {
+        self.0.region.as_deref()
+    }
+    async fn postal_code(&self) -> &str {
+        &self.0.postal_code
+    }
+    /// ISO 3166-1 alpha-2.
+    async fn country(&self) -> &str {
+        self.0.country.as_str()
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}
+
+/// A saved card. The full number is never stored: only what a receipt would show.
+pub struct PaymentCard(pub domain::PaymentCard);
+
+#[Object]
+impl PaymentCard {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    /// `VISA`, `MASTERCARD`, `AMEX`, `DISCOVER`, `JCB`, `UNIONPAY`, `MIR` or `UNKNOWN`.
+    async fn brand(&self) -> &'static str {
+        self.0.brand.as_str()
+    }
+    async fn last4(&self) -> &str {
+        &self.0.last4
+    }
+    async fn exp_month(&self) -> u32 {
+        self.0.exp_month
+    }
+    async fn exp_year(&self) -> i32 {
+        self.0.exp_year
+    }
+    async fn holder(&self) -> Option<&str> {
+        self.0.holder.as_deref()
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}

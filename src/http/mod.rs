@@ -1,0 +1,112 @@
+//! The HTTP edge: routes, middleware (request ids, tracing, CORS, timeouts, body limits),
+//! auth extraction, health and readiness. It turns HTTP into GraphQL requests and back and
+//! holds no business rules.
+
+mod auth;
+mod graphql;
+mod negotiate;
+mod ws;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::config::Config;
+use crate::graphql::AppSchema;
+use crate::service::Services;
+use crate::store::StoreHealth;
+
+pub use negotiate::{GRAPHQL_RESPONSE_JSON, JSON};
+
+/// What every handler can reach. Cheap to clone: every field is a handle.
+#[derive(Clone)]
+pub struct AppState {
+    pub schema: AppSchema,
+    pub services: Services,
+    pub health: Arc<dyn StoreHealth>,
+    pub config: Arc<Config>,
+}
+
+pub fn router(state: AppState) -> Router {
+    let config = &state.config.http;
+    let request_id = HeaderName::from_static(auth::REQUEST_ID_HEADER);
+    let mut router = Router::new()
+        .route(
+            "/graphql",
+            get(graphql::get)
+                .post(graphql::post)
+                .layer(DefaultBodyLimit::max(config.body_limit_bytes)),
+        )
+        .route("/graphql/ws", get(ws::upgrade))
+        .route("/health", get(health))
+        .route("/ready", get(ready));
+    if state.config.graphql.graphiql {
+        router = router.route("/", get(graphiql));
+    }
+    router
+        .with_state(state.clone())
+        .layer(cors(&state.config.http.cors_allowed_origins))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Duration::from_secs(config.request_timeout_secs),
+        ))
+        .layer(TraceLayer::new_for_http())
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+fn cors(origins: &[String]) -> CorsLayer {
+    let allow_origin = if origins.is_empty() {
+        AllowOrigin::from(Any)
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+    };
+    CorsLayer::new()
+        .allow_origin(allow_origin)
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
+        .expose_headers([HeaderName::from_static(auth::REQUEST_ID_HEADER)])
+        .max_age(Duration::from_secs(600))
+}
+
+/// Liveness: the process serves HTTP.
+async fn health() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+/// Readiness: the store answers.
+async fn ready(State(state): State<AppState>) -> Response {
+    let backend = state.health.backend_name();
+    match tokio::time::timeout(Duration::from_secs(2), state.health.ping()).await {
+        Ok(Ok(())) => {
+            Json(serde_json::json!({ "status": "ready", "store": backend })).into_response()
+        }
+        outcome => {
+            tracing::warn!(?outcome, "readiness check failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(serde_json::json!({ "status": "unavailable", "store": backend })),
+            )
+                .into_response()
+        }
+    }
+}
+
+async fn graphiql() -> Html<String> {
+    Html(
+        async_graphql::http::GraphiQLSource::build()
+            .endpoint("/graphql")
+            .subscription_endpoint("/graphql/ws")
+            .title("Agora GraphQL")
+            .finish(),
+    )
+}

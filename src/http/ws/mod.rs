@@ -1,0 +1,389 @@
+//! `/graphql/ws`: GraphQL over WebSocket, both `graphql-transport-ws` and the legacy
+//! `graphql-ws`, chosen by the `Sec-WebSocket-Protocol` header.
+//!
+//! One task per connection owns the socket and every operation on it: client frames, the
+//! operations' result streams, the init deadline, keep-alives, token expiry and session
+//! revocation are all branches of one `select!`. A slow client therefore only slows its own
+//! streams (writes are awaited inline), and nothing is shared between connections but the
+//! schema and the event bus.
+//!
+//! Rules (close codes from graphql-ws PROTOCOL.md): no `connection_init` within the timeout
+//! → 4408; a second `connection_init` → 4429; `subscribe` before `connection_ack` → 4401;
+//! an invalid or expired token in the init payload → 4403; a malformed message → 4400; a
+//! `subscribe` whose id is still running → 4409. The socket is closed with 4403 when the
+//! access token expires or its session is revoked (logout everywhere, password change,
+//! deactivation).
+
+mod protocol;
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_graphql::http::WebSocketProtocols;
+use axum::extract::State;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::http::HeaderMap;
+use axum::http::header::SEC_WEBSOCKET_PROTOCOL;
+use axum::response::{IntoResponse, Response};
+use futures_util::stream::{AbortHandle, Abortable, BoxStream, SelectAll};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Map, Value as Json};
+use tokio::sync::broadcast;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::time::{Instant, Sleep};
+
+use self::protocol::{ClientMessage, close};
+use super::AppState;
+use super::auth::{authenticate, request_id};
+use super::negotiate::Rejection;
+use crate::events::DomainEvent;
+use crate::graphql::{self, RequestId, is_request_error};
+use crate::service::Viewer;
+
+/// Per-connection socket buffers. tokio-tungstenite's defaults (128 KiB read buffer, 128 KiB
+/// write buffer) dominate memory per idle connection; GraphQL messages are small, so 4 KiB
+/// buffers serve them with far less memory per subscriber (messages larger than the buffer
+/// still work, the buffer just grows while one is in flight).
+const READ_BUFFER_BYTES: usize = 4 * 1024;
+const WRITE_BUFFER_BYTES: usize = 4 * 1024;
+
+pub async fn upgrade(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let Some(protocol) = chosen_protocol(&headers) else {
+        return Rejection::bad_request(
+            "choose the graphql-transport-ws or graphql-ws subprotocol (Sec-WebSocket-Protocol)",
+        )
+        .into_response();
+    };
+    let request_id = request_id(&headers);
+    let config = &state.config.websocket;
+    upgrade
+        .protocols([protocol.sec_websocket_protocol()])
+        .max_message_size(config.max_message_bytes)
+        .max_frame_size(config.max_message_bytes)
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(WRITE_BUFFER_BYTES)
+        .on_upgrade(move |socket| Connection::new(state, protocol, request_id).run(socket))
+}
+
+/// The first subprotocol the client offers that we speak.
+fn chosen_protocol(headers: &HeaderMap) -> Option<WebSocketProtocols> {
+    headers
+        .get(SEC_WEBSOCKET_PROTOCOL)?
+        .to_str()
+        .ok()?
+        .split(',')
+        .find_map(|p| p.trim().parse().ok())
+}
+
+/// A result of one operation's stream; `None` when the stream ended.
+type OperationItem = (String, Option<async_graphql::Response>);
+
+struct Connection {
+    state: AppState,
+    protocol: WebSocketProtocols,
+    request_id: RequestId,
+    init_received: bool,
+    acked: bool,
+    viewer: Option<Viewer>,
+    /// Running operations by client id; aborting the handle ends the stream silently.
+    operations: HashMap<String, AbortHandle>,
+    streams: SelectAll<BoxStream<'static, OperationItem>>,
+    /// Set once authenticated: session revocations arrive here.
+    events: Option<broadcast::Receiver<Arc<DomainEvent>>>,
+}
+
+/// What the connection does after handling something.
+enum Step {
+    Continue,
+    Send(Vec<String>),
+    /// Send `before`, then close with this code and reason.
+    Close {
+        before: Vec<String>,
+        code: u16,
+        reason: String,
+    },
+}
+
+impl Step {
+    fn close(code: u16, reason: impl Into<String>) -> Self {
+        Step::Close {
+            before: Vec::new(),
+            code,
+            reason: reason.into(),
+        }
+    }
+}
+
+impl Connection {
+    fn new(state: AppState, protocol: WebSocketProtocols, request_id: RequestId) -> Self {
+        Self {
+            state,
+            protocol,
+            request_id,
+            init_received: false,
+            acked: false,
+            viewer: None,
+            operations: HashMap::new(),
+            streams: SelectAll::new(),
+            events: None,
+        }
+    }
+
+    async fn run(mut self, socket: WebSocket) {
+        let (mut sink, mut incoming) = socket.split();
+        let config = self.state.config.websocket.clone();
+        let init_deadline = tokio::time::sleep(Duration::from_secs(config.init_timeout_secs));
+        tokio::pin!(init_deadline);
+        let keepalive_every = Duration::from_secs(config.keepalive_secs.max(1));
+        let mut keepalive =
+            tokio::time::interval_at(Instant::now() + keepalive_every, keepalive_every);
+        // Armed when a viewer is set; until then it never fires.
+        let mut token_expiry: Pin<Box<Sleep>> =
+            Box::pin(tokio::time::sleep(Duration::from_secs(86_400 * 365)));
+
+        loop {
+            let step = tokio::select! {
+                frame = incoming.next() => match frame {
+                    Some(Ok(Message::Text(text))) => {
+                        let had_viewer = self.viewer.is_some();
+                        let step = self.on_text(text.as_str()).await;
+                        if let (false, Some(viewer)) = (had_viewer, &self.viewer) {
+                            token_expiry.as_mut().reset(instant_at(viewer.token_expires_at));
+                        }
+                        step
+                    }
+                    Some(Ok(Message::Binary(_))) => Step::close(close::INVALID_MESSAGE, "binary messages are not supported"),
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => Step::Continue,
+                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
+                },
+                Some((id, item)) = self.streams.next(), if !self.streams.is_empty() => self.on_result(id, item),
+                () = &mut init_deadline, if !self.init_received => {
+                    Step::close(close::INIT_TIMEOUT, "Connection initialisation timeout")
+                }
+                _ = keepalive.tick(), if self.acked && config.keepalive_secs > 0 => {
+                    Step::Send(vec![protocol::keepalive(self.protocol)])
+                }
+                () = &mut token_expiry, if self.viewer.is_some() => {
+                    Step::close(close::FORBIDDEN, "Token expired")
+                }
+                event = recv_event(&mut self.events), if self.events.is_some() => self.on_event(event).await,
+            };
+            match step {
+                Step::Continue => {}
+                Step::Send(messages) => {
+                    for message in messages {
+                        if sink.send(Message::Text(message.into())).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                Step::Close {
+                    before,
+                    code,
+                    reason,
+                } => {
+                    for message in before {
+                        if sink.send(Message::Text(message.into())).await.is_err() {
+                            return;
+                        }
+                    }
+                    let frame = CloseFrame {
+                        code,
+                        reason: reason.into(),
+                    };
+                    let _ = sink.send(Message::Close(Some(frame))).await;
+                    break;
+                }
+            }
+        }
+        // Dropping `self.streams` ends every running operation.
+    }
+
+    async fn on_text(&mut self, text: &str) -> Step {
+        let message = match protocol::parse(self.protocol, text) {
+            Ok(message) => message,
+            Err(reason) => return Step::close(close::INVALID_MESSAGE, reason),
+        };
+        match message {
+            ClientMessage::Init(payload) => self.on_init(payload).await,
+            ClientMessage::Ping(payload) => Step::Send(vec![protocol::pong(payload)]),
+            ClientMessage::Pong => Step::Continue,
+            ClientMessage::Subscribe { id, payload } => self.on_subscribe(id, payload),
+            ClientMessage::Complete { id } => {
+                if let Some(handle) = self.operations.remove(&id) {
+                    handle.abort();
+                }
+                Step::Continue
+            }
+            ClientMessage::Terminate => Step::close(1000, "terminated"),
+        }
+    }
+
+    async fn on_init(&mut self, payload: Option<Json>) -> Step {
+        if self.init_received {
+            return Step::close(close::TOO_MANY_INITS, "Too many initialisation requests");
+        }
+        self.init_received = true;
+        if let Some(token) = payload.as_ref().and_then(token_from_init_payload) {
+            match authenticate(&self.state.services, &token).await {
+                Ok(viewer) => {
+                    self.events = Some(self.state.services.events.subscribe());
+                    self.viewer = Some(viewer);
+                }
+                Err(rejection) => return self.refuse_init(&rejection.message),
+            }
+        }
+        self.acked = true;
+        Step::Send(vec![protocol::ack(self.protocol)])
+    }
+
+    fn refuse_init(&self, message: &str) -> Step {
+        match self.protocol {
+            // The legacy protocol reports the reason in a message before closing.
+            WebSocketProtocols::SubscriptionsTransportWS => Step::Close {
+                before: vec![protocol::connection_error(message)],
+                code: close::FORBIDDEN,
+                reason: "Forbidden".into(),
+            },
+            WebSocketProtocols::GraphQLWS => Step::close(close::FORBIDDEN, "Forbidden"),
+        }
+    }
+
+    fn on_subscribe(&mut self, id: String, payload: Map<String, Json>) -> Step {
+        if !self.acked {
+            return Step::close(close::UNAUTHORIZED, "Unauthorized");
+        }
+        if self.operations.contains_key(&id) {
+            return Step::close(
+                close::DUPLICATE_SUBSCRIBER,
+                format!("Subscriber for {id} already exists"),
+            );
+        }
+        if self.operations.len() >= self.state.config.websocket.max_subscriptions {
+            let errors =
+                protocol::error_list("too many operations on this connection", "LIMIT_EXCEEDED");
+            return Step::Send(vec![protocol::error(self.protocol, &id, errors)]);
+        }
+        let request = match super::graphql::request_from_json(payload) {
+            Ok(request) => request,
+            Err(rejection) => {
+                let errors = protocol::error_list(&rejection.message, rejection.code);
+                return Step::Send(vec![protocol::error(self.protocol, &id, errors)]);
+            }
+        };
+        let request = graphql::prepare_request(
+            request,
+            &self.state.services,
+            self.viewer.clone(),
+            self.request_id.clone(),
+        );
+        let (handle, registration) = AbortHandle::new_pair();
+        let item_id = id.clone();
+        let end_id = id.clone();
+        let stream = self
+            .state
+            .schema
+            .execute_stream(request)
+            .map(move |response| (item_id.clone(), Some(response)))
+            .chain(futures_util::stream::once(async move { (end_id, None) }));
+        self.streams
+            .push(Abortable::new(stream, registration).boxed());
+        self.operations.insert(id, handle);
+        Step::Continue
+    }
+
+    fn on_result(&mut self, id: String, item: Option<async_graphql::Response>) -> Step {
+        if !self.operations.contains_key(&id) {
+            return Step::Continue;
+        }
+        match item {
+            Some(response) if is_request_error(&response) => {
+                if let Some(handle) = self.operations.remove(&id) {
+                    handle.abort();
+                }
+                let errors = serde_json::to_value(&response.errors).unwrap_or_else(|_| {
+                    protocol::error_list("internal server error", "INTERNAL_SERVER_ERROR")
+                });
+                Step::Send(vec![protocol::error(self.protocol, &id, errors)])
+            }
+            Some(response) => Step::Send(vec![protocol::next(self.protocol, &id, &response)]),
+            None => {
+                self.operations.remove(&id);
+                Step::Send(vec![protocol::complete(&id)])
+            }
+        }
+    }
+
+    /// Closes the socket when the viewer's session ends. After a lag the events that were
+    /// skipped may have included a revocation, so the session is checked in the store.
+    async fn on_event(&mut self, event: Result<Arc<DomainEvent>, RecvError>) -> Step {
+        let Some(viewer) = &self.viewer else {
+            return Step::Continue;
+        };
+        let ended = match event {
+            Ok(event) => event.revokes(viewer.id(), &viewer.session_id),
+            Err(RecvError::Lagged(_)) => {
+                let accounts = self.state.services.accounts.clone();
+                let session_id = viewer.session_id.clone();
+                // A store hiccup is not proof the session ended; keep the socket.
+                !accounts.session_is_live(&session_id).await.unwrap_or(true)
+            }
+            Err(RecvError::Closed) => {
+                self.events = None;
+                false
+            }
+        };
+        if ended {
+            Step::close(close::FORBIDDEN, "Session ended")
+        } else {
+            Step::Continue
+        }
+    }
+}
+
+async fn recv_event(
+    events: &mut Option<broadcast::Receiver<Arc<DomainEvent>>>,
+) -> Result<Arc<DomainEvent>, RecvError> {
+    match events {
+        Some(receiver) => receiver.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The access token from a `connection_init` payload. Clients put it in different places:
+/// `{ "authorization": "Bearer …" }` (Apollo, urql), `{ "Authorization": … }`,
+/// `{ "headers": { "Authorization": … } }`, `{ "token": … }` or `{ "accessToken": … }`.
+fn token_from_init_payload(payload: &Json) -> Option<String> {
+    let field = |object: &Json, names: &[&str]| -> Option<String> {
+        names
+            .iter()
+            .find_map(|name| object.get(*name).and_then(Json::as_str))
+            .map(str::to_owned)
+    };
+    let raw = field(
+        payload,
+        &["authorization", "Authorization", "token", "accessToken"],
+    )
+    .or_else(|| {
+        payload
+            .get("headers")
+            .and_then(|h| field(h, &["authorization", "Authorization"]))
+    })?;
+    let raw = raw.trim();
+    let token = match raw.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
+        _ => raw,
+    };
+    Some(token.to_owned())
+}
+
+fn instant_at(at: chrono::DateTime<chrono::Utc>) -> Instant {
+    let remaining = (at - chrono::Utc::now()).to_std().unwrap_or_default();
+    Instant::now() + remaining
+}
