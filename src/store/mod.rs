@@ -8,6 +8,7 @@
 //! This module must not know about GraphQL, HTTP or authorization: it stores and finds.
 
 pub mod account;
+pub mod mongo;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -73,7 +74,7 @@ impl Stores {
     /// embedded SQLite database in the data directory (created, migrated).
     pub async fn open(config: &crate::config::StoreConfig) -> StoreResult<Self> {
         match config.mongodb_uri.as_deref().filter(|uri| !uri.is_empty()) {
-            Some(_uri) => Err(StoreError::Backend("mongo adapter pending".into())),
+            Some(uri) => mongo::open(uri, &config.mongodb_database).await,
             None => sqlite::open_file(&config.data_dir.join("agora.sqlite3")).await,
         }
     }

@@ -1,7 +1,9 @@
 //! Accounts: users, login sessions (refresh-token families), addresses and saved cards.
 
+mod mongo;
 mod sqlite;
 
+pub use mongo::MongoAccountStore;
 pub use sqlite::SqliteAccountStore;
 
 use chrono::{DateTime, Utc};

@@ -1,0 +1,164 @@
+//! The MongoDB connection and what every Mongo adapter shares: client options, the start-up
+//! checks (ping, indexes), readiness, timestamp conversion and the mapping of duplicate-key
+//! errors to [`StoreError::Conflict`].
+//!
+//! Each area's adapter (`store/<area>/mongo.rs`) owns its collections and their indexes; this
+//! module only opens the database and asks each adapter to create its indexes before the app
+//! serves a request, so uniqueness is enforced by the server from the first write on.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use mongodb::error::{Error as DriverError, ErrorKind, InsertManyError, WriteFailure};
+use mongodb::options::ClientOptions;
+use mongodb::{Client, Database, bson};
+
+use super::account::MongoAccountStore;
+use super::{StoreError, StoreHealth, StoreResult, Stores};
+
+/// How long an operation waits for a usable server before failing. The driver's default is
+/// 30 s; a request that cannot reach the database should fail well before a client or load
+/// balancer gives up on it, and `/ready` should turn red quickly.
+const SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// MongoDB's `DuplicateKey` error code, reported when a write would break a unique index.
+const DUPLICATE_KEY: i32 = 11000;
+
+/// Connects to `uri`, checks the server answers, creates every index, and wires every store
+/// to `database`.
+///
+/// Options given in the URI win over the defaults set here (application name, server
+/// selection timeout), so operators can tune them without a rebuild.
+pub async fn open(uri: &str, database: &str) -> StoreResult<Stores> {
+    // The URI may carry credentials: it never goes into an error message.
+    let mut options = ClientOptions::parse(uri)
+        .await
+        .map_err(|e| StoreError::Backend(format!("invalid MongoDB connection string: {e}")))?;
+    options.app_name.get_or_insert_with(|| "agora".to_owned());
+    options
+        .server_selection_timeout
+        .get_or_insert(SERVER_SELECTION_TIMEOUT);
+    let client = Client::with_options(options).map_err(StoreError::backend)?;
+    let db = MongoDb {
+        db: client.database(database),
+    };
+    db.ping()
+        .await
+        .map_err(|e| StoreError::Backend(format!("MongoDB is unreachable: {e}")))?;
+
+    let accounts = MongoAccountStore::new(db.db.clone());
+    accounts.create_indexes().await?;
+
+    Ok(Stores {
+        accounts: Arc::new(accounts),
+        health: Arc::new(db),
+    })
+}
+
+/// A handle to the application's database, used for readiness. Cheap to clone: the driver's
+/// `Database` shares one connection pool.
+#[derive(Clone)]
+pub struct MongoDb {
+    db: Database,
+}
+
+#[async_trait::async_trait]
+impl StoreHealth for MongoDb {
+    async fn ping(&self) -> StoreResult<()> {
+        self.db
+            .run_command(bson::doc! { "ping": 1 })
+            .await
+            .map(|_| ())
+            .map_err(StoreError::backend)
+    }
+
+    fn backend_name(&self) -> &'static str {
+        "mongodb"
+    }
+}
+
+/// The stored form of every timestamp: a BSON datetime, which has the domain's millisecond
+/// precision, so a value reads back exactly as it was written.
+pub(crate) fn to_bson_time(t: DateTime<Utc>) -> bson::DateTime {
+    bson::DateTime::from_millis(t.timestamp_millis())
+}
+
+/// The inverse of [`to_bson_time`]. A BSON datetime beyond chrono's range (±262,000 years)
+/// cannot have been written by us; it reads as the epoch, as in the SQLite adapter.
+pub(crate) fn from_bson_time(t: bson::DateTime) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(t.timestamp_millis()).unwrap_or_default()
+}
+
+/// Maps a failed write to a store error: a duplicate key on one of `unique_indexes` (pairs of
+/// index name and the client-facing field it guards) becomes
+/// [`StoreError::Conflict`]; anything else, including a duplicate key on an index not listed
+/// (such as `_id`), is a [`StoreError::Backend`] carrying the driver's text for the logs.
+///
+/// Indexes are matched by name, which is why every unique index is created with an explicit
+/// one: the name is stable, unlike the key pattern's rendering in the server's message.
+pub(crate) fn map_write_error(
+    err: DriverError,
+    unique_indexes: &[(&str, &'static str)],
+) -> StoreError {
+    let conflict = duplicate_key_index(&err).and_then(|index| {
+        unique_indexes
+            .iter()
+            .find(|(name, _)| *name == index)
+            .map(|(_, field)| *field)
+    });
+    match conflict {
+        Some(field) => StoreError::Conflict { field },
+        None => StoreError::backend(err),
+    }
+}
+
+/// The name of the unique index a duplicate-key error hit, wherever the driver reports it: a
+/// single write (`insert_one`, `update_*`), a command (`findAndModify`, `createIndexes`), or a
+/// batch (`insert_many`, client bulk write), where the first duplicate key decides.
+fn duplicate_key_index(err: &DriverError) -> Option<&str> {
+    let message = match err.kind.as_ref() {
+        ErrorKind::Write(WriteFailure::WriteError(e)) if e.code == DUPLICATE_KEY => &e.message,
+        ErrorKind::Command(e) if e.code == DUPLICATE_KEY => &e.message,
+        ErrorKind::InsertMany(InsertManyError {
+            write_errors: Some(errors),
+            ..
+        }) => &errors.iter().find(|e| e.code == DUPLICATE_KEY)?.message,
+        ErrorKind::BulkWrite(e) => {
+            let mut duplicates: Vec<_> = e
+                .write_errors
+                .iter()
+                .filter(|(_, e)| e.code == DUPLICATE_KEY)
+                .collect();
+            duplicates.sort_by_key(|(index, _)| **index);
+            &duplicates.first()?.1.message
+        }
+        _ => return None,
+    };
+    index_name_in(message)
+}
+
+/// Extracts the index name from the server's duplicate-key message, whose documented shape is
+/// `E11000 duplicate key error collection: <db>.<coll> index: <name> dup key: { … }`.
+fn index_name_in(message: &str) -> Option<&str> {
+    message.split_once(" index: ")?.1.split_whitespace().next()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_index_name_is_read_from_a_duplicate_key_message() {
+        let message = "E11000 duplicate key error collection: agora.users index: \
+                       users_email_unique dup key: { email: \"ann@example.com\" }";
+        assert_eq!(index_name_in(message), Some("users_email_unique"));
+        assert_eq!(index_name_in("E11000 duplicate key error"), None);
+    }
+
+    #[test]
+    fn timestamps_round_trip_at_millisecond_precision() {
+        let t = DateTime::from_timestamp_millis(1_767_225_600_123).expect("in range");
+        assert_eq!(from_bson_time(to_bson_time(t)), t);
+    }
+}
