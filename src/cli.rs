@@ -109,47 +109,6 @@ impl Cli {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse(args: &[&str]) -> Result<Cli, String> {
-        Cli::parse(args.iter().map(|s| s.to_string()))
-    }
-
-    #[test]
-    fn serve_is_the_default_command() {
-        assert_eq!(parse(&[]).unwrap().command, Command::Serve);
-        assert_eq!(
-            parse(&["--config", "x.toml"]).unwrap().config,
-            Some(PathBuf::from("x.toml"))
-        );
-    }
-
-    #[test]
-    fn create_admin_requires_an_email() {
-        assert!(parse(&["create-admin"]).is_err());
-        assert_eq!(
-            parse(&["create-admin", "--email", "a@b.co", "--password-stdin"])
-                .unwrap()
-                .command,
-            Command::CreateAdmin {
-                email: "a@b.co".into(),
-                username: None,
-                display_name: None,
-                password_stdin: true
-            }
-        );
-    }
-
-    #[test]
-    fn stray_arguments_are_errors() {
-        assert!(parse(&["serve", "--email", "a@b.co"]).is_err());
-        assert!(parse(&["launch"]).is_err());
-        assert!(parse(&["--config"]).is_err());
-    }
-}
-
 /// Runs the command line; what `main` calls.
 pub fn run(args: impl IntoIterator<Item = String>) -> std::process::ExitCode {
     use std::process::ExitCode;
@@ -315,4 +274,45 @@ async fn create_admin(
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, String> {
+        Cli::parse(args.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn serve_is_the_default_command() {
+        assert_eq!(parse(&[]).unwrap().command, Command::Serve);
+        assert_eq!(
+            parse(&["--config", "x.toml"]).unwrap().config,
+            Some(PathBuf::from("x.toml"))
+        );
+    }
+
+    #[test]
+    fn create_admin_requires_an_email() {
+        assert!(parse(&["create-admin"]).is_err());
+        assert_eq!(
+            parse(&["create-admin", "--email", "a@b.co", "--password-stdin"])
+                .unwrap()
+                .command,
+            Command::CreateAdmin {
+                email: "a@b.co".into(),
+                username: None,
+                display_name: None,
+                password_stdin: true
+            }
+        );
+    }
+
+    #[test]
+    fn stray_arguments_are_errors() {
+        assert!(parse(&["serve", "--email", "a@b.co"]).is_err());
+        assert!(parse(&["launch"]).is_err());
+        assert!(parse(&["--config"]).is_err());
+    }
 }

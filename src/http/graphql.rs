@@ -255,12 +255,14 @@ async fn execute(
     http_response
         .headers_mut()
         .insert(CONTENT_TYPE, response_type.content_type());
-    if let Some(cache_control) = response.cache_control.value() {
-        if let Ok(value) = HeaderValue::from_str(&cache_control) {
-            http_response
-                .headers_mut()
-                .insert(axum::http::header::CACHE_CONTROL, value);
-        }
+    if let Some(value) = response
+        .cache_control
+        .value()
+        .and_then(|v| HeaderValue::from_str(&v).ok())
+    {
+        http_response
+            .headers_mut()
+            .insert(axum::http::header::CACHE_CONTROL, value);
     }
     http_response
 }

@@ -304,10 +304,12 @@ impl AccountService {
     pub fn user_search(&self, viewer: Option<&Viewer>, text: Option<&str>) -> UserSearch {
         let admin = viewer.is_some_and(Viewer::is_admin);
         UserSearch {
+            // Control characters cannot match a name, and some databases refuse them in
+            // patterns (MongoDB rejects NUL in a regex).
             text: text
-                .map(str::trim)
-                .filter(|t| !t.is_empty())
-                .map(str::to_owned),
+                .map(|t| t.chars().filter(|c| !c.is_control()).collect::<String>())
+                .map(|t| t.trim().to_owned())
+                .filter(|t| !t.is_empty()),
             match_email: admin,
             include_inactive: admin,
         }

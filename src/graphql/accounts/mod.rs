@@ -56,7 +56,9 @@ impl AccountQuery {
                     .await?
             }
             _ => {
-                return Err(AppError::bad_input("id", "give exactly one of id and username").into());
+                return Err(
+                    AppError::bad_input("id", "give exactly one of id and username").into(),
+                );
             }
         };
         Ok(user.map(User::new))

@@ -138,13 +138,15 @@ pub trait AccountStore: Send + Sync {
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> StoreResult<SessionRotation>;
-    /// Revokes the live session whose current token is `token_hash`; returns whether one was.
+    /// Revokes the not-yet-revoked session whose current token is `token_hash`; returns
+    /// whether one was.
     async fn revoke_session_by_token(
         &self,
         token_hash: &str,
         now: DateTime<Utc>,
     ) -> StoreResult<bool>;
-    /// Revokes every live session of a user except `keep`; returns how many were revoked.
+    /// Revokes every not-yet-revoked session of a user except `keep` (expired ones too);
+    /// returns how many were revoked.
     async fn revoke_user_sessions(
         &self,
         user_id: &UserId,

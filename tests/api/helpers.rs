@@ -1,0 +1,259 @@
+//! Starting the real app for tests: a fresh store, port 0, real HTTP and WebSocket clients.
+
+use agora::app::{App, Core};
+use agora::config::Config;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123456789";
+
+pub struct TestApp {
+    pub address: String,
+    pub port: u16,
+    pub client: reqwest::Client,
+    pub core: Core,
+    pub data_dir: tempfile::TempDir,
+    _shutdown: oneshot::Sender<()>,
+}
+
+/// The app on a fresh SQLite store.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let mut config = Config::default();
+    config.http.bind = "127.0.0.1:0".parse().unwrap();
+    config.store.data_dir = data_dir.path().to_owned();
+    config.auth.jwt_secret = Some(JWT_SECRET.into());
+    configure(&mut config);
+    let app = App::build(config).await.expect("the app starts");
+    let port = app.port();
+    let core = app.core().clone();
+    let (shutdown, stop) = oneshot::channel::<()>();
+    tokio::spawn(app.run_until(async {
+        let _ = stop.await;
+    }));
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        port,
+        client: reqwest::Client::new(),
+        core,
+        data_dir,
+        _shutdown: shutdown,
+    }
+}
+
+/// A registered user's credentials.
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub id: String,
+    pub email: String,
+    pub password: String,
+    pub access: String,
+    pub refresh: String,
+}
+
+impl TestApp {
+    /// POSTs a GraphQL request and returns the status and JSON body.
+    pub async fn post(&self, token: Option<&str>, query: &str, variables: Value) -> (u16, Value) {
+        let mut request = self
+            .client
+            .post(format!("{}/graphql", self.address))
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("request sent");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("a JSON body"))
+    }
+
+    /// POSTs and expects `data` without errors.
+    pub async fn data(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let (status, body) = self.post(token, query, variables).await;
+        assert_eq!(status, 200, "{body}");
+        assert!(body.get("errors").is_none(), "unexpected errors: {body}");
+        body["data"].clone()
+    }
+
+    /// POSTs and returns the first error's `extensions.code` (and the whole body).
+    pub async fn error_code(
+        &self,
+        token: Option<&str>,
+        query: &str,
+        variables: Value,
+    ) -> (String, Value) {
+        let (_, body) = self.post(token, query, variables).await;
+        let code = body["errors"][0]["extensions"]["code"]
+            .as_str()
+            .unwrap_or_else(|| panic!("expected an error with a code: {body}"))
+            .to_owned();
+        (code, body)
+    }
+
+    pub async fn register(&self, username: &str) -> Account {
+        self.register_as(username, "BUYER").await
+    }
+
+    pub async fn register_as(&self, username: &str, role: &str) -> Account {
+        let email = format!("{username}@example.com");
+        let password = format!("{username}-secret-pw");
+        let data = self
+            .data(
+                None,
+                "mutation($input: RegisterInput!) { register(input: $input) { accessToken refreshToken user { id } } }",
+                json!({ "input": { "email": email, "password": password, "username": username, "displayName": username, "role": role } }),
+            )
+            .await;
+        Account {
+            id: data["register"]["user"]["id"].as_str().unwrap().to_owned(),
+            email,
+            password,
+            access: data["register"]["accessToken"].as_str().unwrap().to_owned(),
+            refresh: data["register"]["refreshToken"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        }
+    }
+
+    /// An admin made the way operators make one: through the `create-admin` use case.
+    pub async fn admin(&self) -> Account {
+        use agora::domain::{DisplayName, Email, NewPassword, Username};
+        let password = "admin-secret-pw";
+        self.core
+            .services
+            .accounts
+            .create_admin(
+                Email::parse("root@example.com").unwrap(),
+                Username::parse("root").unwrap(),
+                DisplayName::parse("Root").unwrap(),
+                Some(&NewPassword::parse("password", password).unwrap()),
+            )
+            .await
+            .expect("admin created");
+        self.login("root@example.com", password).await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Account {
+        let data = self
+            .data(
+                None,
+                "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken refreshToken user { id } } }",
+                json!({ "e": email, "p": password }),
+            )
+            .await;
+        Account {
+            id: data["login"]["user"]["id"].as_str().unwrap().to_owned(),
+            email: email.to_owned(),
+            password: password.to_owned(),
+            access: data["login"]["accessToken"].as_str().unwrap().to_owned(),
+            refresh: data["login"]["refreshToken"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// Opens a WebSocket on `/graphql/ws` with the given subprotocol.
+    pub async fn ws(&self, protocol: &str) -> WsClient {
+        let mut request = format!("ws://127.0.0.1:{}/graphql/ws", self.port)
+            .into_client_request()
+            .unwrap();
+        request
+            .headers_mut()
+            .insert("sec-websocket-protocol", protocol.parse().unwrap());
+        let (stream, response) = tokio_tungstenite::connect_async(request)
+            .await
+            .expect("websocket connects");
+        assert_eq!(
+            response
+                .headers()
+                .get("sec-websocket-protocol")
+                .and_then(|v| v.to_str().ok()),
+            Some(protocol)
+        );
+        WsClient { stream }
+    }
+}
+
+pub struct WsClient {
+    stream: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+}
+
+/// What the server sent next: a JSON message or a close frame.
+#[derive(Debug)]
+pub enum WsEvent {
+    Json(Value),
+    Closed(u16, String),
+}
+
+impl WsClient {
+    pub async fn send(&mut self, message: Value) {
+        self.send_text(&message.to_string()).await;
+    }
+
+    pub async fn send_text(&mut self, text: &str) {
+        self.stream
+            .send(Message::Text(text.into()))
+            .await
+            .expect("sent");
+    }
+
+    /// The next message the server sends, skipping keep-alives. Bounded so a broken server
+    /// fails the test instead of hanging it.
+    pub async fn next(&mut self) -> WsEvent {
+        loop {
+            let frame =
+                tokio::time::timeout(std::time::Duration::from_secs(10), self.stream.next())
+                    .await
+                    .expect("the server answers within 10 s");
+            match frame {
+                Some(Ok(Message::Text(text))) => {
+                    let value: Value = serde_json::from_str(&text).expect("JSON message");
+                    if matches!(value["type"].as_str(), Some("ka" | "ping")) {
+                        continue;
+                    }
+                    return WsEvent::Json(value);
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    return frame.map_or(WsEvent::Closed(1005, String::new()), |f| {
+                        WsEvent::Closed(f.code.into(), f.reason.to_string())
+                    });
+                }
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return WsEvent::Closed(1006, String::new()),
+            }
+        }
+    }
+
+    pub async fn next_json(&mut self) -> Value {
+        match self.next().await {
+            WsEvent::Json(value) => value,
+            WsEvent::Closed(code, reason) => panic!("closed {code} {reason}, expected a message"),
+        }
+    }
+
+    pub async fn expect_close(&mut self) -> (u16, String) {
+        match self.next().await {
+            WsEvent::Closed(code, reason) => (code, reason),
+            WsEvent::Json(value) => panic!("expected a close, got {value}"),
+        }
+    }
+
+    /// `connection_init` (with an optional token) and the `connection_ack`.
+    pub async fn init(&mut self, token: Option<&str>) {
+        let payload = token.map_or(
+            json!({}),
+            |t| json!({ "authorization": format!("Bearer {t}") }),
+        );
+        self.send(json!({ "type": "connection_init", "payload": payload }))
+            .await;
+        let ack = self.next_json().await;
+        assert_eq!(ack["type"], "connection_ack", "{ack}");
+    }
+}

@@ -1,0 +1,9 @@
+//! API tests: the real app on port 0 with a temporary store, real HTTP and WebSocket
+//! clients, no sleeps.
+
+mod accounts;
+mod auth_tokens;
+mod helpers;
+mod http_edge;
+mod schema;
+mod websocket;
