@@ -40,6 +40,12 @@ macro_rules! id_type {
             }
         }
 
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(&self.0)
@@ -64,6 +70,19 @@ id_type!(
 id_type!(
     /// Identifies a saved (tokenised) payment card.
     CardId
+);
+
+id_type!(
+    /// Identifies a post (a text post or a listing).
+    PostId
+);
+id_type!(
+    /// Identifies a comment.
+    CommentId
+);
+id_type!(
+    /// Identifies a category of the catalogue tree: a readable slug (`phones`).
+    CategoryId
 );
 
 #[cfg(test)]

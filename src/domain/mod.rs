@@ -5,8 +5,11 @@
 
 mod account;
 mod card;
+mod category;
 mod country;
 mod ids;
+mod money;
+mod post;
 mod validation;
 
 pub use account::{
@@ -14,6 +17,12 @@ pub use account::{
     Username, WebUrl,
 };
 pub use card::{CardBrand, CardExpiry, CardNumber, PaymentCard};
+pub use category::{Category, categories, category, with_descendants};
 pub use country::CountryCode;
-pub use ids::{AddressId, CardId, SessionId, UserId};
+pub use ids::{AddressId, CardId, CategoryId, CommentId, PostId, SessionId, UserId};
+pub use money::{Amount, Currency, Money};
+pub use post::{
+    Attribute, Comment, Listing, ListingStatus, Post, PostBody, PostCounts, PostKind, ReactionKind,
+    parse_comment_body, parse_media, parse_title,
+};
 pub use validation::ValidationError;

@@ -8,12 +8,16 @@
 //! This module must not know about GraphQL, HTTP or authorization: it stores and finds.
 
 pub mod account;
+pub mod catalog;
+pub mod engagement;
 pub mod mongo;
 pub mod sqlite;
 
 use std::sync::Arc;
 
 pub use account::{AccountStore, NewSession, Session, SessionRotation, UserSearch};
+pub use catalog::{CatalogStore, ListingPatch, PostOrder, PostPatch, PostQuery, cursor_of};
+pub use engagement::EngagementStore;
 
 /// Why a store call failed, in terms a service can act on.
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +61,8 @@ pub struct PageRequest {
 #[derive(Clone)]
 pub struct Stores {
     pub accounts: Arc<dyn AccountStore>,
+    pub catalog: Arc<dyn CatalogStore>,
+    pub engagement: Arc<dyn EngagementStore>,
     /// Answers "is the database reachable?" for `/ready`.
     pub health: Arc<dyn StoreHealth>,
 }

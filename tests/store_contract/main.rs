@@ -8,8 +8,10 @@
 //!
 //! A test that passes on one adapter and fails on the other has found a bug in one of them.
 
+mod engagement;
 mod fixtures;
 mod harness;
+mod posts;
 mod search;
 mod sessions;
 mod users;
@@ -69,4 +71,18 @@ contract_tests!(
     wallet::cards_keep_brand_last4_and_expiry_only,
     wallet::cards_are_listed_oldest_first_and_removed_only_by_owner,
     wallet::owned_records_need_an_existing_user,
+    posts::a_created_post_reads_back_exactly,
+    posts::deleted_posts_are_never_returned,
+    posts::editing_a_post_sets_edited_at_and_settles_the_listing_status,
+    posts::the_feed_pages_newest_first_without_gaps_while_posts_arrive,
+    posts::search_filters_narrow_the_results,
+    posts::price_orders_page_by_price_and_skip_posts_without_one,
+    posts::trending_tags_count_recent_listed_posts,
+    posts::text_search_needs_every_word_in_any_case,
+    engagement::comments_are_counted_and_threaded_oldest_first,
+    engagement::a_deleted_comment_keeps_its_place_and_stops_counting,
+    engagement::first_comments_come_in_one_batch_per_post,
+    engagement::reacting_again_replaces_the_kind,
+    engagement::concurrent_reactions_keep_counts_exact,
+    engagement::favorites_are_idempotent_and_listed_newest_first,
 );

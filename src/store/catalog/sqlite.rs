@@ -1,0 +1,554 @@
+//! [`CatalogStore`] on SQLite.
+//!
+//! Full-text search uses an FTS5 table keyed by the post's rowid (`contentless_delete`, so
+//! an edit is a delete plus an insert in the same transaction as the post change).
+//!
+//! How the feed scales: it is fan-out on read — one query over the followed authors' posts,
+//! newest first, served by the `(author_id, created_at, id)` index (or the `created_at`
+//! index when the planner finds scanning recent posts cheaper). That stays fast while a
+//! viewer follows up to a few thousand authors; past that the `IN` list and the merge of
+//! many index ranges dominate, and a fan-out-on-write timeline table becomes the better
+//! trade.
+
+use chrono::{DateTime, Utc};
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{OptionalExtension, Row, Transaction, params, params_from_iter};
+
+use super::{CatalogStore, ListingPatch, PostOrder, PostPatch, PostQuery};
+use crate::domain::{
+    Amount, Attribute, CategoryId, Currency, Listing, ListingStatus, Money, Post, PostCounts,
+    PostId, PostKind, UserId,
+};
+use crate::store::sqlite::{SqliteDb, from_millis, to_millis};
+use crate::store::{Page, PageRequest, StoreError, StoreResult};
+
+pub struct SqliteCatalogStore {
+    db: SqliteDb,
+}
+
+impl SqliteCatalogStore {
+    pub fn new(db: SqliteDb) -> Self {
+        Self { db }
+    }
+}
+
+pub(crate) const POST_COLUMNS: &str = "p.id, p.author_id, p.kind, p.title, p.body, p.media, p.tags, p.mentions, \
+     p.price, p.currency, p.stock, p.status, p.category_id, p.attributes, p.comments_count, \
+     p.favorites_count, p.r_like, p.r_love, p.r_laugh, p.r_wow, p.r_sad, p.r_angry, p.created_at, \
+     p.edited_at, p.deleted_at, p.rating_count, p.rating_sum";
+
+/// Listed posts: not deleted, not someone else's draft.
+const VISIBLE: &str = "p.deleted_at IS NULL AND (p.status IS NULL OR p.status <> 'DRAFT')";
+
+fn json_list(value: &[String]) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "[]".into())
+}
+
+fn parse_list(raw: &str) -> Vec<String> {
+    serde_json::from_str(raw).unwrap_or_default()
+}
+
+pub(crate) fn post_from_row(row: &Row<'_>) -> rusqlite::Result<Post> {
+    let kind: String = row.get(2)?;
+    let listing = match (
+        row.get::<_, Option<i64>>(8)?,
+        row.get::<_, Option<String>>(9)?,
+    ) {
+        (Some(price), Some(currency)) => {
+            let currency = Currency::parse("currency", &currency).map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    9,
+                    rusqlite::types::Type::Text,
+                    Box::new(e),
+                )
+            })?;
+            let attributes: Vec<(String, String)> =
+                serde_json::from_str(&row.get::<_, Option<String>>(13)?.unwrap_or_default())
+                    .unwrap_or_default();
+            Some(Listing {
+                price: Money {
+                    amount: Amount::from_scaled(price),
+                    currency,
+                },
+                stock: row.get::<_, Option<i64>>(10)?.unwrap_or(0),
+                status: row
+                    .get::<_, Option<String>>(11)?
+                    .as_deref()
+                    .and_then(ListingStatus::from_name)
+                    .unwrap_or(ListingStatus::Active),
+                category_id: row
+                    .get::<_, Option<String>>(12)?
+                    .map(CategoryId::from_trusted),
+                attributes: attributes
+                    .into_iter()
+                    .map(|(key, value)| Attribute { key, value })
+                    .collect(),
+            })
+        }
+        _ => None,
+    };
+    Ok(Post {
+        id: PostId::from_trusted(row.get(0)?),
+        author_id: UserId::from_trusted(row.get(1)?),
+        kind: PostKind::from_name(&kind).unwrap_or(PostKind::Text),
+        title: row.get(3)?,
+        body: row.get(4)?,
+        media: parse_list(&row.get::<_, String>(5)?),
+        tags: parse_list(&row.get::<_, String>(6)?),
+        mentions: parse_list(&row.get::<_, String>(7)?)
+            .into_iter()
+            .map(UserId::from_trusted)
+            .collect(),
+        listing,
+        counts: PostCounts {
+            comments: row.get(14)?,
+            favorites: row.get(15)?,
+            reactions: [
+                row.get(16)?,
+                row.get(17)?,
+                row.get(18)?,
+                row.get(19)?,
+                row.get(20)?,
+                row.get(21)?,
+            ],
+            rating_count: row.get(25)?,
+            rating_sum: row.get(26)?,
+        },
+        created_at: from_millis(row.get(22)?),
+        edited_at: row.get::<_, Option<i64>>(23)?.map(from_millis),
+        deleted_at: row.get::<_, Option<i64>>(24)?.map(from_millis),
+    })
+}
+
+fn attributes_json(attributes: &[Attribute]) -> String {
+    let pairs: Vec<(&str, &str)> = attributes
+        .iter()
+        .map(|a| (a.key.as_str(), a.value.as_str()))
+        .collect();
+    serde_json::to_string(&pairs).unwrap_or_else(|_| "[]".into())
+}
+
+/// Keeps the FTS row of a post in step with it: removes the old entry, adds the current one
+/// unless the post is deleted.
+fn reindex(tx: &Transaction<'_>, post: &Post) -> StoreResult<()> {
+    let rowid: i64 = tx
+        .query_row(
+            "SELECT rowid FROM posts WHERE id = ?1",
+            [post.id.as_str()],
+            |row| row.get(0),
+        )
+        .map_err(StoreError::backend)?;
+    tx.execute("DELETE FROM posts_fts WHERE rowid = ?1", [rowid])
+        .map_err(StoreError::backend)?;
+    if post.deleted_at.is_none() {
+        tx.execute(
+            "INSERT INTO posts_fts (rowid, title, body, tags) VALUES (?1, ?2, ?3, ?4)",
+            params![
+                rowid,
+                post.title.as_deref().unwrap_or_default(),
+                post.body,
+                post.tags.join(" ")
+            ],
+        )
+        .map_err(StoreError::backend)?;
+    }
+    tx.execute(
+        "DELETE FROM post_tags WHERE post_id = ?1",
+        [post.id.as_str()],
+    )
+    .map_err(StoreError::backend)?;
+    if post.deleted_at.is_none() {
+        for tag in &post.tags {
+            tx.execute(
+                "INSERT OR IGNORE INTO post_tags (tag, post_id, created_at) VALUES (?1, ?2, ?3)",
+                params![tag, post.id.as_str(), to_millis(post.created_at)],
+            )
+            .map_err(StoreError::backend)?;
+        }
+    }
+    Ok(())
+}
+
+fn get_post_sync(conn: &rusqlite::Connection, id: &str) -> StoreResult<Option<Post>> {
+    conn.prepare_cached(&format!(
+        "SELECT {POST_COLUMNS} FROM posts p WHERE p.id = ?1 AND p.deleted_at IS NULL"
+    ))
+    .and_then(|mut stmt| stmt.query_row([id], post_from_row).optional())
+    .map_err(StoreError::backend)
+}
+
+/// Splits a cursor `"{number}:{id}"`; anything else starts from the beginning.
+fn split_cursor(cursor: Option<&str>) -> Option<(i64, String)> {
+    let (number, id) = cursor?.split_once(':')?;
+    Some((number.parse().ok()?, id.to_owned()))
+}
+
+/// An FTS5 query that needs every word of `text`, each as a quoted term (so user input
+/// cannot inject FTS operators).
+fn fts_query(text: &str) -> Option<String> {
+    let terms: Vec<String> = text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .take(16)
+        .map(|w| format!("\"{}\"", w.to_lowercase()))
+        .collect();
+    (!terms.is_empty()).then(|| terms.join(" "))
+}
+
+/// Builds the WHERE clause and parameters of a post query.
+fn query_sql(query: &PostQuery) -> (String, Vec<SqlValue>) {
+    let mut clauses = vec!["p.deleted_at IS NULL".to_owned()];
+    let mut params: Vec<SqlValue> = Vec::new();
+    let param = |value: SqlValue, params: &mut Vec<SqlValue>| {
+        params.push(value);
+        format!("?{}", params.len())
+    };
+    match &query.drafts_of {
+        Some(owner) => {
+            let p = param(SqlValue::Text(owner.to_string()), &mut params);
+            clauses.push(format!(
+                "(p.status IS NULL OR p.status <> 'DRAFT' OR p.author_id = {p})"
+            ));
+        }
+        None => clauses.push("(p.status IS NULL OR p.status <> 'DRAFT')".into()),
+    }
+    if let Some(text) = query.text.as_deref() {
+        match fts_query(text) {
+            Some(fts) => {
+                let p = param(SqlValue::Text(fts), &mut params);
+                clauses.push(format!(
+                    "p.rowid IN (SELECT rowid FROM posts_fts WHERE posts_fts MATCH {p})"
+                ));
+            }
+            None => clauses.push("0".into()),
+        }
+    }
+    if let Some(author) = &query.author_id {
+        let p = param(SqlValue::Text(author.to_string()), &mut params);
+        clauses.push(format!("p.author_id = {p}"));
+    }
+    if let Some(kind) = query.kind {
+        let p = param(SqlValue::Text(kind.as_str().into()), &mut params);
+        clauses.push(format!("p.kind = {p}"));
+    }
+    if let Some(tag) = &query.tag {
+        let p = param(SqlValue::Text(tag.to_lowercase()), &mut params);
+        clauses.push(format!(
+            "p.id IN (SELECT post_id FROM post_tags WHERE tag = {p})"
+        ));
+    }
+    if !query.category_ids.is_empty() {
+        let ids: Vec<&str> = query.category_ids.iter().map(CategoryId::as_str).collect();
+        let p = param(
+            SqlValue::Text(serde_json::to_string(&ids).unwrap_or_default()),
+            &mut params,
+        );
+        clauses.push(format!(
+            "p.category_id IN (SELECT value FROM json_each({p}))"
+        ));
+    }
+    if let Some(min) = query.price_min {
+        let p = param(SqlValue::Integer(min), &mut params);
+        clauses.push(format!("p.price >= {p}"));
+    }
+    if let Some(max) = query.price_max {
+        let p = param(SqlValue::Integer(max), &mut params);
+        clauses.push(format!("p.price <= {p}"));
+    }
+    if let Some(status) = query.status {
+        let p = param(SqlValue::Text(status.as_str().into()), &mut params);
+        clauses.push(format!("p.status = {p}"));
+    }
+    match query.in_stock {
+        Some(true) => clauses.push("p.stock > 0".into()),
+        Some(false) => clauses.push("p.stock = 0".into()),
+        None => {}
+    }
+    if let Some(after) = query.created_after {
+        let p = param(SqlValue::Integer(to_millis(after)), &mut params);
+        clauses.push(format!("p.created_at >= {p}"));
+    }
+    if let Some(before) = query.created_before {
+        let p = param(SqlValue::Integer(to_millis(before)), &mut params);
+        clauses.push(format!("p.created_at < {p}"));
+    }
+    if !query.exclude_authors.is_empty() {
+        let ids: Vec<&str> = query.exclude_authors.iter().map(UserId::as_str).collect();
+        let p = param(
+            SqlValue::Text(serde_json::to_string(&ids).unwrap_or_default()),
+            &mut params,
+        );
+        clauses.push(format!(
+            "p.author_id NOT IN (SELECT value FROM json_each({p}))"
+        ));
+    }
+    (clauses.join(" AND "), params)
+}
+
+fn ids_json(ids: &[impl AsRef<str>]) -> String {
+    let ids: Vec<&str> = ids.iter().map(AsRef::as_ref).collect();
+    serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into())
+}
+
+fn apply_listing_patch(listing: &mut Listing, patch: &ListingPatch) {
+    if let Some(price) = patch.price {
+        listing.price = price;
+    }
+    if let Some(stock) = patch.stock {
+        listing.stock = stock;
+    }
+    if let Some(status) = patch.status {
+        listing.status = status;
+    }
+    if let Some(category) = &patch.category_id {
+        listing.category_id = category.clone();
+    }
+    if let Some(attributes) = &patch.attributes {
+        listing.attributes = attributes.clone();
+    }
+    listing.status = listing.status.settle(listing.stock);
+}
+
+fn write_post(tx: &Transaction<'_>, post: &Post, insert: bool) -> StoreResult<()> {
+    let listing = post.listing.as_ref();
+    let values = params![
+        post.id.as_str(),
+        post.author_id.as_str(),
+        post.kind.as_str(),
+        post.title,
+        post.body,
+        json_list(&post.media),
+        json_list(&post.tags),
+        json_list(
+            &post
+                .mentions
+                .iter()
+                .map(UserId::to_string)
+                .collect::<Vec<_>>()
+        ),
+        listing.map(|l| l.price.amount.scaled()),
+        listing.map(|l| l.price.currency.code()),
+        listing.map(|l| l.stock),
+        listing.map(|l| l.status.as_str()),
+        listing.and_then(|l| l.category_id.as_ref().map(CategoryId::as_str)),
+        listing.map(|l| attributes_json(&l.attributes)),
+        to_millis(post.created_at),
+        post.edited_at.map(to_millis),
+    ];
+    let sql = if insert {
+        "INSERT INTO posts (id, author_id, kind, title, body, media, tags, mentions, price, currency, stock, \
+         status, category_id, attributes, created_at, edited_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
+    } else {
+        "UPDATE posts SET title = ?4, body = ?5, media = ?6, tags = ?7, mentions = ?8, price = ?9, \
+         currency = ?10, stock = ?11, status = ?12, category_id = ?13, attributes = ?14, edited_at = ?16 \
+         WHERE id = ?1 AND author_id = ?2 AND kind = ?3 AND created_at = ?15"
+    };
+    tx.execute(sql, values).map_err(StoreError::backend)?;
+    reindex(tx, post)
+}
+
+#[async_trait::async_trait]
+impl CatalogStore for SqliteCatalogStore {
+    async fn create_post(&self, post: &Post) -> StoreResult<()> {
+        let post = post.clone();
+        self.db.write(move |tx| write_post(tx, &post, true)).await
+    }
+
+    async fn get_post(&self, id: &PostId) -> StoreResult<Option<Post>> {
+        let id = id.clone();
+        self.db
+            .read(move |conn| get_post_sync(conn, id.as_str()))
+            .await
+    }
+
+    async fn get_many_posts(&self, ids: &[PostId]) -> StoreResult<Vec<Post>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let json = ids_json(ids);
+        self.db
+            .read(move |conn| {
+                let mut stmt = conn
+                    .prepare_cached(&format!(
+                        "SELECT {POST_COLUMNS} FROM posts p \
+                         WHERE p.id IN (SELECT value FROM json_each(?1)) AND p.deleted_at IS NULL"
+                    ))
+                    .map_err(StoreError::backend)?;
+                stmt.query_map([json], post_from_row)
+                    .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+                    .map_err(StoreError::backend)
+            })
+            .await
+    }
+
+    async fn update_post(
+        &self,
+        id: &PostId,
+        patch: &PostPatch,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Post>> {
+        let (id, patch) = (id.clone(), patch.clone());
+        self.db
+            .write(move |tx| {
+                let Some(mut post) = get_post_sync(tx, id.as_str())? else {
+                    return Ok(None);
+                };
+                if let Some(title) = &patch.title {
+                    post.title = title.clone();
+                }
+                if let Some((body, tags, mentions)) = &patch.body {
+                    post.body = body.clone();
+                    post.tags = tags.clone();
+                    post.mentions = mentions.clone();
+                }
+                if let Some(media) = &patch.media {
+                    post.media = media.clone();
+                }
+                if let (Some(listing), Some(listing_patch)) =
+                    (post.listing.as_mut(), &patch.listing)
+                {
+                    apply_listing_patch(listing, listing_patch);
+                }
+                post.edited_at = Some(now);
+                write_post(tx, &post, false)?;
+                Ok(Some(post))
+            })
+            .await
+    }
+
+    async fn delete_post(&self, id: &PostId, now: DateTime<Utc>) -> StoreResult<bool> {
+        let id = id.clone();
+        self.db
+            .write(move |tx| {
+                let Some(mut post) = get_post_sync(tx, id.as_str())? else {
+                    return Ok(false);
+                };
+                tx.execute(
+                    "UPDATE posts SET deleted_at = ?2 WHERE id = ?1",
+                    params![id.as_str(), to_millis(now)],
+                )
+                .map_err(StoreError::backend)?;
+                post.deleted_at = Some(now);
+                reindex(tx, &post)?;
+                Ok(true)
+            })
+            .await
+    }
+
+    async fn feed(
+        &self,
+        authors: &[UserId],
+        exclude_authors: &[UserId],
+        page: &PageRequest,
+    ) -> StoreResult<Page<Post>> {
+        let (authors, excluded) = (ids_json(authors), ids_json(exclude_authors));
+        let (after, limit) = (split_cursor(page.after.as_deref()), page.limit);
+        self.db
+            .read(move |conn| {
+                let mut stmt = conn
+                    .prepare_cached(&format!(
+                        "SELECT {POST_COLUMNS} FROM posts p \
+                         WHERE p.author_id IN (SELECT value FROM json_each(?1)) AND {VISIBLE} \
+                           AND p.author_id NOT IN (SELECT value FROM json_each(?2)) \
+                           AND (?3 IS NULL OR (p.created_at, p.id) < (?3, ?4)) \
+                         ORDER BY p.created_at DESC, p.id DESC LIMIT ?5"
+                    ))
+                    .map_err(StoreError::backend)?;
+                let (after_ms, after_id) =
+                    after.map_or((None, None), |(ms, id)| (Some(ms), Some(id)));
+                let mut items = stmt
+                    .query_map(
+                        params![authors, excluded, after_ms, after_id, limit as i64 + 1],
+                        post_from_row,
+                    )
+                    .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+                    .map_err(StoreError::backend)?;
+                let has_next = items.len() > limit;
+                items.truncate(limit);
+                Ok(Page { items, has_next })
+            })
+            .await
+    }
+
+    async fn search_posts(
+        &self,
+        query: &PostQuery,
+        order: PostOrder,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Post>> {
+        let (filter, mut values) = query_sql(query);
+        let (after, limit) = (split_cursor(page.after.as_deref()), page.limit);
+        let (key, direction, extra) = match order {
+            PostOrder::Newest => ("p.created_at", "DESC", ""),
+            PostOrder::PriceAsc => ("p.price", "ASC", " AND p.price IS NOT NULL"),
+            PostOrder::PriceDesc => ("p.price", "DESC", " AND p.price IS NOT NULL"),
+            PostOrder::Rating => ("p.rating_avg", "DESC", ""),
+        };
+        let mut sql = format!("SELECT {POST_COLUMNS} FROM posts p WHERE {filter}{extra}");
+        if let Some((number, id)) = after {
+            values.push(SqlValue::Integer(number));
+            values.push(SqlValue::Text(id));
+            let op = if direction == "DESC" { "<" } else { ">" };
+            sql.push_str(&format!(
+                " AND ({key}, p.id) {op} (?{}, ?{})",
+                values.len() - 1,
+                values.len()
+            ));
+        }
+        values.push(SqlValue::Integer(limit as i64 + 1));
+        sql.push_str(&format!(
+            " ORDER BY {key} {direction}, p.id {direction} LIMIT ?{}",
+            values.len()
+        ));
+        self.db
+            .read(move |conn| {
+                let mut stmt = conn.prepare_cached(&sql).map_err(StoreError::backend)?;
+                let mut items = stmt
+                    .query_map(params_from_iter(values), post_from_row)
+                    .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+                    .map_err(StoreError::backend)?;
+                let has_next = items.len() > limit;
+                items.truncate(limit);
+                Ok(Page { items, has_next })
+            })
+            .await
+    }
+
+    async fn count_posts(&self, query: &PostQuery) -> StoreResult<u64> {
+        let (filter, values) = query_sql(query);
+        self.db
+            .read(move |conn| {
+                conn.prepare_cached(&format!("SELECT COUNT(*) FROM posts p WHERE {filter}"))
+                    .and_then(|mut stmt| {
+                        stmt.query_row(params_from_iter(values), |row| row.get::<_, i64>(0))
+                    })
+                    .map(|n| n as u64)
+                    .map_err(StoreError::backend)
+            })
+            .await
+    }
+
+    async fn trending_tags(
+        &self,
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> StoreResult<Vec<(String, u64)>> {
+        self.db
+            .read(move |conn| {
+                conn.prepare_cached(
+                    "SELECT t.tag, COUNT(*) AS uses FROM post_tags t JOIN posts p ON p.id = t.post_id \
+                     WHERE t.created_at >= ?1 AND (p.status IS NULL OR p.status <> 'DRAFT') \
+                     GROUP BY t.tag ORDER BY uses DESC, t.tag ASC LIMIT ?2",
+                )
+                .and_then(|mut stmt| {
+                    stmt.query_map(params![to_millis(since), limit as i64], |row| {
+                        Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)? as u64))
+                    })?
+                    .collect::<Result<Vec<_>, _>>()
+                })
+                .map_err(StoreError::backend)
+            })
+            .await
+    }
+}

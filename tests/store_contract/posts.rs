@@ -1,0 +1,565 @@
+//! Contract of `CatalogStore`: posts, listings, feed, search and tags.
+
+use agora::domain::{
+    Amount, Attribute, CategoryId, Currency, Listing, ListingStatus, Money, Post, PostCounts,
+    PostId, PostKind, UserId,
+};
+use agora::store::{ListingPatch, PageRequest, PostOrder, PostPatch, PostQuery, Stores};
+use chrono::{DateTime, Duration, Utc};
+
+use crate::fixtures::{create, ms, now, user};
+
+/// A text post by `author` created at `at`, tagged `tags`.
+pub fn text_post(author: &UserId, at: DateTime<Utc>, body: &str, tags: &[&str]) -> Post {
+    Post {
+        id: PostId::generate(),
+        author_id: author.clone(),
+        kind: PostKind::Text,
+        title: None,
+        body: body.to_owned(),
+        media: vec!["https://cdn.example.com/1.jpg".into()],
+        tags: tags.iter().map(|t| t.to_string()).collect(),
+        mentions: vec![],
+        listing: None,
+        counts: PostCounts::default(),
+        created_at: at,
+        edited_at: None,
+        deleted_at: None,
+    }
+}
+
+/// A listing priced `price` KZT with `stock` units in `category`.
+pub fn listing(
+    author: &UserId,
+    at: DateTime<Utc>,
+    price: &str,
+    stock: i64,
+    category: &str,
+) -> Post {
+    let kzt = Currency::parse("currency", "KZT").unwrap();
+    Post {
+        kind: PostKind::Listing,
+        title: Some(format!("Item at {price}")),
+        listing: Some(Listing {
+            price: Money {
+                amount: Amount::parse("price", price, kzt).unwrap(),
+                currency: kzt,
+            },
+            stock,
+            status: ListingStatus::Active,
+            category_id: Some(CategoryId::from_trusted(category.into())),
+            attributes: vec![Attribute {
+                key: "Brand".into(),
+                value: "Canon".into(),
+            }],
+        }),
+        ..text_post(author, at, &format!("Selling for {price}"), &["sale"])
+    }
+}
+
+fn page(limit: usize, after: Option<String>) -> PageRequest {
+    PageRequest { after, limit }
+}
+
+fn ids(posts: &[Post]) -> Vec<PostId> {
+    posts.iter().map(|p| p.id.clone()).collect()
+}
+
+fn cursor(post: &Post) -> String {
+    format!("{}:{}", post.created_at.timestamp_millis(), post.id)
+}
+
+async fn author(stores: &Stores, name: &str) -> UserId {
+    let u = user(name);
+    create(stores, &u).await;
+    u.id
+}
+
+pub async fn a_created_post_reads_back_exactly(stores: Stores) {
+    let ann = author(&stores, "ann").await;
+    let mut text = text_post(&ann, now(), "Hello #world @bob", &["world"]);
+    text.mentions = vec![UserId::generate()];
+    text.title = Some("Greeting".into());
+    let item = listing(&ann, now() + ms(1), "1999.50", 3, "cameras");
+    stores.catalog.create_post(&text).await.unwrap();
+    stores.catalog.create_post(&item).await.unwrap();
+    assert_eq!(
+        stores.catalog.get_post(&text.id).await.unwrap(),
+        Some(text.clone())
+    );
+    assert_eq!(
+        stores.catalog.get_post(&item.id).await.unwrap(),
+        Some(item.clone())
+    );
+    let mut many = stores
+        .catalog
+        .get_many_posts(&[item.id.clone(), text.id.clone(), PostId::generate()])
+        .await
+        .unwrap();
+    many.sort_by(|a, b| a.id.cmp(&b.id));
+    assert_eq!(many, vec![text, item]);
+    assert_eq!(
+        stores.catalog.get_post(&PostId::generate()).await.unwrap(),
+        None
+    );
+}
+
+pub async fn deleted_posts_are_never_returned(stores: Stores) {
+    let ann = author(&stores, "ann").await;
+    let post = text_post(&ann, now(), "Gone soon #bye", &["bye"]);
+    stores.catalog.create_post(&post).await.unwrap();
+    assert!(stores.catalog.delete_post(&post.id, now()).await.unwrap());
+    assert!(
+        !stores.catalog.delete_post(&post.id, now()).await.unwrap(),
+        "a second delete finds nothing"
+    );
+    assert_eq!(stores.catalog.get_post(&post.id).await.unwrap(), None);
+    assert!(
+        stores
+            .catalog
+            .get_many_posts(&[post.id.clone()])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        stores
+            .catalog
+            .feed(&[ann.clone()], &[], &page(10, None))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    let everything = PostQuery::default();
+    assert!(
+        stores
+            .catalog
+            .search_posts(&everything, PostOrder::Newest, &page(10, None))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    assert_eq!(stores.catalog.count_posts(&everything).await.unwrap(), 0);
+    assert!(
+        stores
+            .catalog
+            .trending_tags(now() - Duration::days(1), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let edit = PostPatch {
+        body: Some(("x".into(), vec![], vec![])),
+        ..PostPatch::default()
+    };
+    assert_eq!(
+        stores
+            .catalog
+            .update_post(&post.id, &edit, now())
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+pub async fn editing_a_post_sets_edited_at_and_settles_the_listing_status(stores: Stores) {
+    let ann = author(&stores, "ann").await;
+    let item = listing(&ann, now(), "100", 2, "phones");
+    stores.catalog.create_post(&item).await.unwrap();
+    let at = now() + ms(5);
+    let patch = PostPatch {
+        title: Some(Some("Phone".into())),
+        body: Some(("New body #phone".into(), vec!["phone".into()], vec![])),
+        listing: Some(ListingPatch {
+            stock: Some(0),
+            ..ListingPatch::default()
+        }),
+        ..PostPatch::default()
+    };
+    let edited = stores
+        .catalog
+        .update_post(&item.id, &patch, at)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(edited.edited_at, Some(at));
+    assert_eq!(edited.title.as_deref(), Some("Phone"));
+    assert_eq!(edited.tags, ["phone"]);
+    assert_eq!(
+        edited.listing.as_ref().unwrap().status,
+        ListingStatus::Sold,
+        "no stock: sold"
+    );
+    let restock = PostPatch {
+        listing: Some(ListingPatch {
+            stock: Some(5),
+            ..ListingPatch::default()
+        }),
+        ..PostPatch::default()
+    };
+    let restocked = stores
+        .catalog
+        .update_post(&item.id, &restock, at)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        restocked.listing.as_ref().unwrap().status,
+        ListingStatus::Active,
+        "restocked: active again"
+    );
+    assert_eq!(
+        stores.catalog.get_post(&item.id).await.unwrap(),
+        Some(restocked)
+    );
+}
+
+pub async fn the_feed_pages_newest_first_without_gaps_while_posts_arrive(stores: Stores) {
+    let (ann, bob, cy) = (
+        author(&stores, "ann").await,
+        author(&stores, "bob").await,
+        author(&stores, "cyd").await,
+    );
+    let start = now() - Duration::hours(1);
+    let mut expected = Vec::new();
+    for i in 0..7 {
+        let post = text_post(
+            if i % 2 == 0 { &ann } else { &bob },
+            start + ms(i * 10),
+            &format!("post {i}"),
+            &[],
+        );
+        stores.catalog.create_post(&post).await.unwrap();
+        expected.push(post);
+    }
+    stores
+        .catalog
+        .create_post(&text_post(&cy, start + ms(3), "not followed", &[]))
+        .await
+        .unwrap();
+    let mut draft = listing(&ann, start + ms(4), "5", 1, "books");
+    draft.listing.as_mut().unwrap().status = ListingStatus::Draft;
+    stores.catalog.create_post(&draft).await.unwrap();
+    expected.reverse();
+
+    let authors = [ann.clone(), bob.clone()];
+    let first = stores
+        .catalog
+        .feed(&authors, &[], &page(3, None))
+        .await
+        .unwrap();
+    assert!(first.has_next);
+    // A newer post lands between pages: it must not shift the next page.
+    stores
+        .catalog
+        .create_post(&text_post(&ann, now(), "fresh", &[]))
+        .await
+        .unwrap();
+    let second = stores
+        .catalog
+        .feed(&authors, &[], &page(3, Some(cursor(&first.items[2]))))
+        .await
+        .unwrap();
+    let third = stores
+        .catalog
+        .feed(&authors, &[], &page(3, Some(cursor(&second.items[2]))))
+        .await
+        .unwrap();
+    assert!(!third.has_next);
+    let seen: Vec<PostId> = [first.items, second.items, third.items]
+        .concat()
+        .iter()
+        .map(|p| p.id.clone())
+        .collect();
+    assert_eq!(seen, ids(&expected));
+
+    let without_bob = stores
+        .catalog
+        .feed(&authors, &[bob.clone()], &page(20, None))
+        .await
+        .unwrap();
+    assert!(without_bob.items.iter().all(|p| p.author_id == ann));
+}
+
+pub async fn search_filters_narrow_the_results(stores: Stores) {
+    let (ann, bob) = (author(&stores, "ann").await, author(&stores, "bob").await);
+    let t0 = now() - Duration::days(2);
+    let cheap = listing(&ann, t0, "10", 0, "phones");
+    let camera = listing(&ann, t0 + Duration::days(1), "500.25", 4, "cameras");
+    let shoes = listing(&bob, t0 + Duration::days(1) + ms(1), "80", 1, "shoes");
+    let chat = text_post(&bob, t0 + ms(5), "Just chatting #coffee", &["coffee"]);
+    let mut draft = listing(&ann, t0 + ms(9), "70", 1, "phones");
+    draft.listing.as_mut().unwrap().status = ListingStatus::Draft;
+    for p in [&cheap, &camera, &shoes, &chat, &draft] {
+        stores.catalog.create_post(p).await.unwrap();
+    }
+    let kzt = Currency::parse("currency", "KZT").unwrap();
+    let scaled = |s: &str| Amount::parse("p", s, kzt).unwrap().scaled();
+    let ids_of = |posts: &[&Post]| posts.iter().map(|p| p.id.clone()).collect::<Vec<PostId>>();
+    let check = |query: PostQuery, mut want: Vec<PostId>| {
+        let stores = stores.clone();
+        async move {
+            let found = stores
+                .catalog
+                .search_posts(&query, PostOrder::Newest, &page(50, None))
+                .await
+                .unwrap();
+            let mut got = ids(&found.items);
+            got.sort();
+            want.sort();
+            assert_eq!(got, want, "{query:?}");
+            assert_eq!(
+                stores.catalog.count_posts(&query).await.unwrap(),
+                want.len() as u64,
+                "{query:?}"
+            );
+        }
+    };
+    check(
+        PostQuery::default(),
+        ids_of(&[&cheap, &camera, &shoes, &chat]),
+    )
+    .await;
+    check(
+        PostQuery {
+            author_id: Some(ann.clone()),
+            ..Default::default()
+        },
+        ids_of(&[&cheap, &camera]),
+    )
+    .await;
+    check(
+        PostQuery {
+            drafts_of: Some(ann.clone()),
+            author_id: Some(ann.clone()),
+            ..Default::default()
+        },
+        ids_of(&[&cheap, &camera, &draft]),
+    )
+    .await;
+    check(
+        PostQuery {
+            kind: Some(PostKind::Text),
+            ..Default::default()
+        },
+        ids_of(&[&chat]),
+    )
+    .await;
+    check(
+        PostQuery {
+            tag: Some("coffee".into()),
+            ..Default::default()
+        },
+        ids_of(&[&chat]),
+    )
+    .await;
+    check(
+        PostQuery {
+            category_ids: vec![
+                CategoryId::from_trusted("phones".into()),
+                CategoryId::from_trusted("cameras".into()),
+            ],
+            ..Default::default()
+        },
+        ids_of(&[&cheap, &camera]),
+    )
+    .await;
+    check(
+        PostQuery {
+            price_min: Some(scaled("80")),
+            price_max: Some(scaled("500.25")),
+            ..Default::default()
+        },
+        ids_of(&[&camera, &shoes]),
+    )
+    .await;
+    check(
+        PostQuery {
+            in_stock: Some(true),
+            ..Default::default()
+        },
+        ids_of(&[&camera, &shoes]),
+    )
+    .await;
+    check(
+        PostQuery {
+            in_stock: Some(false),
+            kind: Some(PostKind::Listing),
+            ..Default::default()
+        },
+        ids_of(&[&cheap]),
+    )
+    .await;
+    check(
+        PostQuery {
+            status: Some(ListingStatus::Active),
+            ..Default::default()
+        },
+        ids_of(&[&cheap, &camera, &shoes]),
+    )
+    .await;
+    check(
+        PostQuery {
+            created_after: Some(t0 + Duration::hours(1)),
+            ..Default::default()
+        },
+        ids_of(&[&camera, &shoes]),
+    )
+    .await;
+    check(
+        PostQuery {
+            created_before: Some(t0 + ms(5)),
+            ..Default::default()
+        },
+        ids_of(&[&cheap]),
+    )
+    .await;
+    check(
+        PostQuery {
+            exclude_authors: vec![bob.clone()],
+            ..Default::default()
+        },
+        ids_of(&[&cheap, &camera]),
+    )
+    .await;
+}
+
+pub async fn price_orders_page_by_price_and_skip_posts_without_one(stores: Stores) {
+    let ann = author(&stores, "ann").await;
+    let at = now();
+    let mut listings = Vec::new();
+    for (i, price) in ["30", "10", "20", "20", "50"].iter().enumerate() {
+        let post = listing(&ann, at + ms(i as i64), price, 1, "books");
+        stores.catalog.create_post(&post).await.unwrap();
+        listings.push(post);
+    }
+    stores
+        .catalog
+        .create_post(&text_post(&ann, at, "no price", &[]))
+        .await
+        .unwrap();
+    let price_cursor = |p: &Post| {
+        format!(
+            "{}:{}",
+            p.listing.as_ref().unwrap().price.amount.scaled(),
+            p.id
+        )
+    };
+    for (order, expected) in [
+        (PostOrder::PriceAsc, vec!["10", "20", "20", "30", "50"]),
+        (PostOrder::PriceDesc, vec!["50", "30", "20", "20", "10"]),
+    ] {
+        let mut after = None;
+        let mut prices = Vec::new();
+        loop {
+            let found = stores
+                .catalog
+                .search_posts(&PostQuery::default(), order, &page(2, after.clone()))
+                .await
+                .unwrap();
+            prices.extend(found.items.iter().map(|p| {
+                p.listing
+                    .as_ref()
+                    .unwrap()
+                    .price
+                    .amount
+                    .format(p.listing.as_ref().unwrap().price.currency)
+            }));
+            if !found.has_next {
+                break;
+            }
+            after = found.items.last().map(price_cursor);
+        }
+        let expected: Vec<String> = expected.iter().map(|p| format!("{p}.00")).collect();
+        assert_eq!(prices, expected, "{order:?}");
+    }
+}
+
+pub async fn trending_tags_count_recent_listed_posts(stores: Stores) {
+    let ann = author(&stores, "ann").await;
+    let old = now() - Duration::days(3);
+    stores
+        .catalog
+        .create_post(&text_post(&ann, old, "#old", &["old"]))
+        .await
+        .unwrap();
+    for i in 0..3 {
+        stores
+            .catalog
+            .create_post(&text_post(
+                &ann,
+                now() - ms(i),
+                "#rust #sqlite",
+                &["rust", "sqlite"],
+            ))
+            .await
+            .unwrap();
+    }
+    stores
+        .catalog
+        .create_post(&text_post(&ann, now(), "#rust", &["rust"]))
+        .await
+        .unwrap();
+    let mut draft = listing(&ann, now(), "1", 1, "books");
+    draft.tags = vec!["secret".into()];
+    draft.listing.as_mut().unwrap().status = ListingStatus::Draft;
+    stores.catalog.create_post(&draft).await.unwrap();
+    let tags = stores
+        .catalog
+        .trending_tags(now() - Duration::days(1), 2)
+        .await
+        .unwrap();
+    assert_eq!(tags, vec![("rust".to_owned(), 4), ("sqlite".to_owned(), 3)]);
+}
+
+pub async fn text_search_needs_every_word_in_any_case(stores: Stores) {
+    let ann = author(&stores, "ann").await;
+    let mut camera = listing(&ann, now(), "100", 1, "cameras");
+    camera.title = Some("Canon camera".into());
+    camera.body = "Mirrorless body, barely used".into();
+    let lens = text_post(&ann, now() + ms(1), "Looking for a Canon lens", &["lens"]);
+    let other = text_post(&ann, now() + ms(2), "Nothing to see", &["misc"]);
+    for p in [&camera, &lens, &other] {
+        stores.catalog.create_post(p).await.unwrap();
+    }
+    let search = |text: &str| {
+        let (stores, query) = (
+            stores.clone(),
+            PostQuery {
+                text: Some(text.into()),
+                ..Default::default()
+            },
+        );
+        async move {
+            let mut found = ids(&stores
+                .catalog
+                .search_posts(&query, PostOrder::Newest, &page(10, None))
+                .await
+                .unwrap()
+                .items);
+            found.sort();
+            found
+        }
+    };
+    let mut both = vec![camera.id.clone(), lens.id.clone()];
+    both.sort();
+    assert_eq!(search("canon").await, both);
+    assert_eq!(
+        search("CANON camera").await,
+        vec![camera.id.clone()],
+        "every word must match"
+    );
+    assert_eq!(
+        search("lens").await,
+        vec![lens.id.clone()],
+        "tags and body are searched"
+    );
+    assert_eq!(search("mirrorless").await, vec![camera.id.clone()]);
+    assert!(search("tripod").await.is_empty());
+    assert!(
+        search("\"; DROP TABLE posts; --").await.is_empty(),
+        "operators in the text are literal"
+    );
+}
