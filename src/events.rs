@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use tokio::sync::broadcast;
 
-use crate::domain::{SessionId, User, UserId};
+use crate::domain::{Comment, Post, ReactionKind, SessionId, User, UserId};
 
 #[derive(Debug, Clone)]
 pub enum DomainEvent {
@@ -22,6 +22,22 @@ pub enum DomainEvent {
         user_id: UserId,
         keep: Option<SessionId>,
         only: Option<SessionId>,
+    },
+    /// A post or listing was published.
+    PostCreated(Post),
+    /// A post was edited (text, price, stock, status…).
+    PostUpdated(Post),
+    /// A comment was added; the authors it concerns ride along so listeners need no lookup.
+    CommentAdded {
+        comment: Comment,
+        post_author: UserId,
+        parent_author: Option<UserId>,
+    },
+    /// `user_id` reacted to `post` (a new reaction or a changed kind).
+    Reacted {
+        post: Post,
+        user_id: UserId,
+        kind: ReactionKind,
     },
 }
 
@@ -39,6 +55,7 @@ impl DomainEvent {
                     && only.as_ref().is_none_or(|only| only == session_id)
             }
             DomainEvent::UserUpdated(user) => &user.id == user_id && !user.active,
+            _ => false,
         }
     }
 }

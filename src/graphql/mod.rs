@@ -6,10 +6,12 @@
 
 mod accounts;
 mod connection;
+mod posts;
 mod context;
 mod error;
 mod limits;
 mod loaders;
+mod scalars;
 
 use std::time::Duration;
 
@@ -23,10 +25,10 @@ use crate::config::GraphqlConfig;
 use crate::service::{Services, Viewer};
 
 #[derive(MergedObject, Default)]
-pub struct Query(accounts::AccountQuery);
+pub struct Query(accounts::AccountQuery, posts::PostQueryRoot);
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(accounts::AccountMutation);
+pub struct Mutation(accounts::AccountMutation, posts::PostMutation);
 
 #[derive(MergedSubscription, Default)]
 pub struct Subscription(accounts::AccountSubscription);
@@ -85,7 +87,7 @@ pub fn prepare_request(
     request_id: RequestId,
 ) -> async_graphql::Request {
     request
-        .data(Loaders::new(services))
+        .data(Loaders::new(services, viewer.as_ref()))
         .data(context::RequestViewer(viewer))
         .data(request_id)
 }

@@ -3,8 +3,12 @@
 //! GraphQL or HTTP types.
 
 mod accounts;
+mod engagement;
+mod posts;
 
 pub use accounts::{AccountService, AuthSession, RegisterCommand, Viewer};
+pub use engagement::EngagementService;
+pub use posts::{CreatePostCommand, ListingDraft, PostFilter, PostService, UpdatePostCommand};
 
 use crate::auth::{PasswordHasher, TokenKeys};
 use crate::events::EventBus;
@@ -14,6 +18,8 @@ use crate::store::Stores;
 #[derive(Clone)]
 pub struct Services {
     pub accounts: AccountService,
+    pub posts: PostService,
+    pub engagement: EngagementService,
     pub events: EventBus,
 }
 
@@ -25,7 +31,21 @@ impl Services {
         refresh_ttl: chrono::Duration,
     ) -> Self {
         let events = EventBus::new();
+        let posts = PostService::new(
+            stores.catalog.clone(),
+            stores.social.clone(),
+            stores.accounts.clone(),
+            events.clone(),
+        );
+        let engagement = EngagementService::new(
+            stores.engagement.clone(),
+            stores.social.clone(),
+            posts.clone(),
+            events.clone(),
+        );
         Self {
+            posts,
+            engagement,
             accounts: AccountService::new(
                 stores.accounts,
                 hasher,

@@ -56,6 +56,22 @@ pub struct PageRequest {
     pub limit: usize,
 }
 
+/// Counts round trips to the database: one per SQLite statement batch run off the runtime,
+/// one per MongoDB command. Always on (an atomic increment); read by the tests that prove a
+/// query costs a constant number of round trips, and available to metrics.
+#[derive(Clone, Default, Debug)]
+pub struct RoundTrips(Arc<std::sync::atomic::AtomicU64>);
+
+impl RoundTrips {
+    pub fn record(&self) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn count(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
 /// Every store the app uses, behind cheap-to-clone handles. Built once at start-up by
 /// [`Stores::open`] from the configuration.
 #[derive(Clone)]
@@ -65,6 +81,7 @@ pub struct Stores {
     pub engagement: Arc<dyn EngagementStore>,
     /// Answers "is the database reachable?" for `/ready`.
     pub health: Arc<dyn StoreHealth>,
+    pub round_trips: RoundTrips,
 }
 
 /// Readiness probe: one cheap round trip to the database.

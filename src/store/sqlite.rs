@@ -17,7 +17,7 @@ use tokio::sync::Semaphore;
 use super::account::SqliteAccountStore;
 use super::catalog::SqliteCatalogStore;
 use super::engagement::SqliteEngagementStore;
-use super::{StoreError, StoreHealth, StoreResult, Stores};
+use super::{RoundTrips, StoreError, StoreHealth, StoreResult, Stores};
 
 /// Read connections per database. Two cores here; more readers than that only queue in
 /// SQLite's page cache.
@@ -180,6 +180,7 @@ pub struct SqliteDb {
 
 struct Inner {
     path: PathBuf,
+    round_trips: RoundTrips,
     /// The only connection that writes. A mutex rather than a pool: SQLite admits one writer
     /// at a time anyway, and queueing here is cheaper than retrying on `SQLITE_BUSY`.
     writer: Mutex<Connection>,
@@ -213,6 +214,7 @@ impl SqliteDb {
         Ok(Self {
             inner: Arc::new(Inner {
                 path,
+                round_trips: RoundTrips::default(),
                 writer: Mutex::new(writer),
                 readers: Mutex::new(readers),
                 read_slots: Semaphore::new(READERS),
@@ -230,6 +232,7 @@ impl SqliteDb {
         T: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
+        self.inner.round_trips.record();
         let _slot = self
             .inner
             .read_slots
@@ -257,6 +260,7 @@ impl SqliteDb {
         T: Send + 'static,
         F: FnOnce(&Transaction<'_>) -> StoreResult<T> + Send + 'static,
     {
+        self.inner.round_trips.record();
         let inner = Arc::clone(&self.inner);
         tokio::task::spawn_blocking(move || {
             let mut conn = lock(&inner.writer);
@@ -332,6 +336,7 @@ pub async fn open_file(path: &Path) -> StoreResult<Stores> {
         accounts: Arc::new(SqliteAccountStore::new(db.clone())),
         catalog: Arc::new(SqliteCatalogStore::new(db.clone())),
         engagement: Arc::new(SqliteEngagementStore::new(db.clone())),
+        round_trips: db.inner.round_trips.clone(),
         health: Arc::new(db),
     })
 }

@@ -5,5 +5,7 @@ mod accounts;
 mod auth_tokens;
 mod helpers;
 mod http_edge;
+mod posts;
+mod round_trips;
 mod schema;
 mod websocket;

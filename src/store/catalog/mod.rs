@@ -48,6 +48,8 @@ pub struct PostQuery {
     /// Full-text match on title, body and tags (every word must match).
     pub text: Option<String>,
     pub author_id: Option<UserId>,
+    /// Any of these authors (the feed's followed users); empty means no restriction.
+    pub authors: Vec<UserId>,
     pub kind: Option<PostKind>,
     pub tag: Option<String>,
     /// Any of these categories (the service expands a category to its subtree).

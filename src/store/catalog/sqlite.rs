@@ -227,6 +227,11 @@ fn query_sql(query: &PostQuery) -> (String, Vec<SqlValue>) {
         let p = param(SqlValue::Text(author.to_string()), &mut params);
         clauses.push(format!("p.author_id = {p}"));
     }
+    if !query.authors.is_empty() {
+        let ids: Vec<&str> = query.authors.iter().map(UserId::as_str).collect();
+        let p = param(SqlValue::Text(serde_json::to_string(&ids).unwrap_or_default()), &mut params);
+        clauses.push(format!("p.author_id IN (SELECT value FROM json_each({p}))"));
+    }
     if let Some(kind) = query.kind {
         let p = param(SqlValue::Text(kind.as_str().into()), &mut params);
         clauses.push(format!("p.kind = {p}"));

@@ -1,0 +1,306 @@
+//! Output types of posts, listings and comments. Every relation field goes through a
+//! per-request loader.
+
+use async_graphql::connection::{Connection, Edge};
+use async_graphql::{Context, Enum, ID, Object, Result, SimpleObject};
+use chrono::{DateTime, Utc};
+
+use crate::domain::{self, ReactionKind as DomainReaction};
+use crate::graphql::ContextExt;
+use crate::graphql::accounts::User;
+use crate::graphql::connection::{encode_cursor, page_request};
+use crate::graphql::scalars::Decimal;
+
+macro_rules! mirror_enum {
+    ($(#[$doc:meta])* $name:ident => $domain:path { $($variant:ident),* $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+        pub enum $name { $($variant),* }
+
+        impl From<$domain> for $name {
+            fn from(value: $domain) -> Self {
+                match value { $(<$domain>::$variant => $name::$variant),* }
+            }
+        }
+
+        impl From<$name> for $domain {
+            fn from(value: $name) -> Self {
+                match value { $($name::$variant => <$domain>::$variant),* }
+            }
+        }
+    };
+}
+
+mirror_enum!(PostKind => domain::PostKind { Text, Listing });
+mirror_enum!(ListingStatus => domain::ListingStatus { Draft, Active, Reserved, Sold, Archived });
+mirror_enum!(ReactionKind => domain::ReactionKind { Like, Love, Laugh, Wow, Sad, Angry });
+
+/// An amount of money in one currency.
+#[derive(SimpleObject)]
+pub struct Money {
+    /// Exact, with the currency's number of decimals (`"1999.50"`).
+    pub amount: Decimal,
+    /// ISO 4217.
+    pub currency: String,
+}
+
+impl From<domain::Money> for Money {
+    fn from(money: domain::Money) -> Self {
+        Money {
+            amount: Decimal(money.amount.format(money.currency)),
+            currency: money.currency.code().to_owned(),
+        }
+    }
+}
+
+/// A key/value specification of a listing.
+#[derive(SimpleObject)]
+pub struct Attribute {
+    pub key: String,
+    pub value: String,
+}
+
+/// An image attached to a post.
+#[derive(SimpleObject)]
+pub struct Media {
+    pub url: String,
+}
+
+#[derive(SimpleObject)]
+pub struct ReactionCount {
+    pub kind: ReactionKind,
+    pub count: i64,
+}
+
+#[derive(SimpleObject)]
+pub struct TagCount {
+    pub tag: String,
+    pub count: u64,
+}
+
+/// A node of the catalogue tree.
+pub struct Category(pub domain::Category);
+
+#[Object]
+impl Category {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn name(&self) -> &str {
+        self.0.name
+    }
+    async fn parent(&self) -> Option<Category> {
+        self.0.parent_id.as_ref().and_then(domain::category).map(Category)
+    }
+    async fn children(&self) -> Vec<Category> {
+        domain::categories()
+            .into_iter()
+            .filter(|c| c.parent_id.as_ref() == Some(&self.0.id))
+            .map(Category)
+            .collect()
+    }
+}
+
+/// The commercial side of a listing post.
+pub struct Listing(domain::Listing);
+
+#[Object]
+impl Listing {
+    async fn price(&self) -> Money {
+        self.0.price.into()
+    }
+    async fn stock(&self) -> i64 {
+        self.0.stock
+    }
+    async fn status(&self) -> ListingStatus {
+        self.0.status.into()
+    }
+    async fn category(&self) -> Option<Category> {
+        self.0.category_id.as_ref().and_then(domain::category).map(Category)
+    }
+    /// Specifications ("the info field"), in the seller's order.
+    async fn attributes(&self) -> Vec<Attribute> {
+        self.0
+            .attributes
+            .iter()
+            .map(|a| Attribute { key: a.key.clone(), value: a.value.clone() })
+            .collect()
+    }
+}
+
+/// A social post or a listing.
+pub struct Post(pub domain::Post);
+
+#[Object]
+impl Post {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn kind(&self) -> PostKind {
+        self.0.kind.into()
+    }
+    async fn author(&self, ctx: &Context<'_>) -> Result<User> {
+        let user = ctx.loaders().users.load_one(self.0.author_id.clone()).await?;
+        user.map(User::new).ok_or_else(|| crate::error::AppError::NotFound("user").into())
+    }
+    async fn title(&self) -> Option<&str> {
+        self.0.title.as_deref()
+    }
+    async fn body(&self) -> &str {
+        &self.0.body
+    }
+    async fn media(&self) -> Vec<Media> {
+        self.0.media.iter().map(|url| Media { url: url.clone() }).collect()
+    }
+    /// Hashtags from the body, lower-cased, without `#`.
+    async fn tags(&self) -> &[String] {
+        &self.0.tags
+    }
+    /// Users mentioned with `@username` when the post was written.
+    async fn mentions(&self, ctx: &Context<'_>) -> Result<Vec<User>> {
+        let found = ctx.loaders().users.load_many(self.0.mentions.iter().cloned()).await?;
+        Ok(self
+            .0
+            .mentions
+            .iter()
+            .filter_map(|id| found.get(id).cloned())
+            .filter(|u| u.active)
+            .map(User::new)
+            .collect())
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    async fn edited_at(&self) -> Option<DateTime<Utc>> {
+        self.0.edited_at
+    }
+    /// Present when `kind` is `LISTING`.
+    async fn listing(&self) -> Option<Listing> {
+        self.0.listing.clone().map(Listing)
+    }
+    /// Top-level comments, oldest first; `totalCount` counts every comment on the post,
+    /// replies included.
+    async fn comments(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<String, Comment, CommentsTotal>> {
+        let page = page_request(first, after)?;
+        let result = if page.after.is_none() {
+            // The first page of many posts' comments comes from one batched query.
+            ctx.loaders()
+                .first_comments
+                .load_one((self.0.id.clone(), page.limit))
+                .await?
+                .unwrap_or_default()
+        } else {
+            ctx.services().engagement.comments(ctx.viewer(), &self.0.id, None, &page).await?
+        };
+        Ok(comment_connection(page.after.is_some(), result, self.0.counts.comments))
+    }
+    async fn comments_count(&self) -> i64 {
+        self.0.counts.comments
+    }
+    /// Counts per kind, most used first; kinds nobody used are left out.
+    async fn reaction_counts(&self) -> Vec<ReactionCount> {
+        let mut counts: Vec<ReactionCount> = DomainReaction::ALL
+            .into_iter()
+            .filter(|k| self.0.counts.reactions[k.index()] > 0)
+            .map(|k| ReactionCount { kind: k.into(), count: self.0.counts.reactions[k.index()] })
+            .collect();
+        counts.sort_by(|a, b| b.count.cmp(&a.count));
+        counts
+    }
+    /// The viewer's reaction; `null` when none or anonymous.
+    async fn viewer_reaction(&self, ctx: &Context<'_>) -> Result<Option<ReactionKind>> {
+        if ctx.viewer().is_none() {
+            return Ok(None);
+        }
+        Ok(ctx.loaders().viewer_reactions.load_one(self.0.id.clone()).await?.map(Into::into))
+    }
+    async fn viewer_favorited(&self, ctx: &Context<'_>) -> Result<bool> {
+        if ctx.viewer().is_none() {
+            return Ok(false);
+        }
+        Ok(ctx.loaders().viewer_favorites.load_one(self.0.id.clone()).await?.unwrap_or(false))
+    }
+    async fn favorites_count(&self) -> i64 {
+        self.0.counts.favorites
+    }
+}
+
+/// A comment on a post, possibly a reply to another comment.
+pub struct Comment(pub domain::Comment);
+
+#[Object]
+impl Comment {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn post(&self, ctx: &Context<'_>) -> Result<Option<Post>> {
+        Ok(ctx.loaders().posts.load_one(self.0.post_id.clone()).await?.map(Post))
+    }
+    async fn author(&self, ctx: &Context<'_>) -> Result<Option<User>> {
+        Ok(ctx.loaders().users.load_one(self.0.author_id.clone()).await?.map(User::new))
+    }
+    /// `"[deleted]"` once deleted; the comment stays so its replies keep their thread.
+    async fn body(&self) -> &str {
+        if self.0.deleted_at.is_some() { "[deleted]" } else { &self.0.body }
+    }
+    async fn deleted(&self) -> bool {
+        self.0.deleted_at.is_some()
+    }
+    async fn parent(&self, ctx: &Context<'_>) -> Result<Option<Comment>> {
+        match &self.0.parent_id {
+            Some(parent) => Ok(ctx.loaders().comments.load_one(parent.clone()).await?.map(Comment)),
+            None => Ok(None),
+        }
+    }
+    /// Replies, oldest first.
+    async fn replies(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<String, Comment, CommentsTotal>> {
+        let page = page_request(first, after)?;
+        let result = ctx
+            .services()
+            .engagement
+            .comments(ctx.viewer(), &self.0.post_id, Some(&self.0.id), &page)
+            .await?;
+        Ok(comment_connection(page.after.is_some(), result, self.0.replies_count))
+    }
+    async fn replies_count(&self) -> i64 {
+        self.0.replies_count
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}
+
+/// `totalCount` of a comment list.
+pub struct CommentsTotal {
+    total: i64,
+}
+
+#[Object]
+impl CommentsTotal {
+    async fn total_count(&self) -> i64 {
+        self.total
+    }
+}
+
+fn comment_connection(
+    has_previous: bool,
+    page: crate::store::Page<domain::Comment>,
+    total: i64,
+) -> Connection<String, Comment, CommentsTotal> {
+    let mut connection = Connection::with_additional_fields(has_previous, page.has_next, CommentsTotal { total });
+    connection.edges.extend(page.items.into_iter().map(|c| {
+        let cursor = encode_cursor(&format!("{}:{}", c.created_at.timestamp_millis(), c.id));
+        Edge::new(cursor, Comment(c))
+    }));
+    connection
+}

@@ -1,0 +1,67 @@
+//! The feed costs a constant, small number of store round trips, whatever the page size.
+
+use serde_json::json;
+
+use crate::helpers::{TestApp, spawn_app};
+
+const FEED: &str = "query($n: Int) { feed(first: $n) { edges { node { id body
+    author { username followersCount viewerFollows }
+    listing { price { amount currency } category { name } }
+    reactionCounts { kind count } viewerReaction commentsCount
+    comments(first: 3) { edges { node { body author { username } } } } } } } }";
+
+/// Round trips of one feed request, measured at the store (the viewer's authentication is
+/// not part of it: it happens once per request before GraphQL runs).
+async fn round_trips_of_feed(app: &TestApp, token: &str, first: i64) -> u64 {
+    let viewer = app.core.services.accounts.authenticate(token).await.unwrap();
+    let request = agora::graphql::prepare_request(
+        async_graphql::Request::new(FEED).variables(async_graphql::Variables::from_json(json!({ "n": first }))),
+        &app.core.services,
+        Some(viewer),
+        agora::graphql::RequestId("round-trips".into()),
+    );
+    let before = app.core.stores.round_trips.count();
+    let response = app.core.schema.execute(request).await;
+    let after = app.core.stores.round_trips.count();
+    assert!(response.errors.is_empty(), "{:?}", response.errors);
+    let edges = response.data.into_json().unwrap()["feed"]["edges"].as_array().unwrap().len();
+    assert_eq!(edges as i64, first.min(100), "the page is full, so every relation is exercised");
+    after - before
+}
+
+#[tokio::test]
+async fn the_feed_costs_the_same_few_round_trips_for_10_20_and_100_posts() {
+    let app = spawn_app().await;
+    let viewer = app.register("viewer").await;
+    let mut authors = Vec::new();
+    for i in 0..5 {
+        let author = app.register_as(&format!("seller{i}"), "SELLER").await;
+        app.data(Some(&viewer.access), "mutation($u: ID!) { follow(userId: $u) { id } }", json!({ "u": author.id })).await;
+        authors.push(author);
+    }
+    let commenters = [app.register("cara").await, app.register("dan").await];
+    for i in 0..110 {
+        let author = &authors[i % authors.len()];
+        let input = if i % 2 == 0 {
+            json!({ "kind": "LISTING", "title": format!("Item {i}"), "body": format!("item {i} #sale"),
+                "listing": { "price": { "amount": format!("{}.50", 100 + i), "currency": "KZT" }, "stock": 3, "categoryId": "phones" } })
+        } else {
+            json!({ "body": format!("post {i} #news") })
+        };
+        let post = app.data(Some(&author.access), "mutation($i: CreatePostInput!) { createPost(input: $i) { id } }", json!({ "i": input })).await;
+        let id = post["createPost"]["id"].clone();
+        for who in &commenters {
+            app.data(Some(&who.access), "mutation($p: ID!) { addComment(postId: $p, body: \"nice\") { id } }", json!({ "p": id })).await;
+        }
+        app.data(Some(&viewer.access), "mutation($p: ID!) { react(postId: $p, kind: LOVE) { id } }", json!({ "p": id })).await;
+    }
+
+    let counts = [
+        round_trips_of_feed(&app, &viewer.access, 10).await,
+        round_trips_of_feed(&app, &viewer.access, 20).await,
+        round_trips_of_feed(&app, &viewer.access, 100).await,
+    ];
+    assert_eq!(counts[0], counts[1], "{counts:?}");
+    assert_eq!(counts[1], counts[2], "{counts:?}");
+    assert!(counts[0] <= 6, "the feed took {} round trips", counts[0]);
+}
