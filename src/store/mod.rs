@@ -9,11 +9,13 @@
 
 pub mod account;
 pub mod mongo;
+pub mod social;
 pub mod sqlite;
 
 use std::sync::Arc;
 
 pub use account::{AccountStore, NewSession, Session, SessionRotation, UserSearch};
+pub use social::{FollowCursor, FollowEdge, SocialStore};
 
 /// Why a store call failed, in terms a service can act on.
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +59,8 @@ pub struct PageRequest {
 #[derive(Clone)]
 pub struct Stores {
     pub accounts: Arc<dyn AccountStore>,
+    /// Follows and blocks; also keeps the follower counters on users.
+    pub social: Arc<dyn SocialStore>,
     /// Answers "is the database reachable?" for `/ready`.
     pub health: Arc<dyn StoreHealth>,
 }

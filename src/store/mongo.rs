@@ -15,6 +15,7 @@ use mongodb::options::ClientOptions;
 use mongodb::{Client, Database, bson};
 
 use super::account::MongoAccountStore;
+use super::social::MongoSocialStore;
 use super::{StoreError, StoreHealth, StoreResult, Stores};
 
 /// How long an operation waits for a usable server before failing. The driver's default is
@@ -49,9 +50,12 @@ pub async fn open(uri: &str, database: &str) -> StoreResult<Stores> {
 
     let accounts = MongoAccountStore::new(db.db.clone());
     accounts.create_indexes().await?;
+    let social = MongoSocialStore::new(db.db.clone());
+    social.create_indexes().await?;
 
     Ok(Stores {
         accounts: Arc::new(accounts),
+        social: Arc::new(social),
         health: Arc::new(db),
     })
 }

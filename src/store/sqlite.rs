@@ -15,6 +15,7 @@ use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 use tokio::sync::Semaphore;
 
 use super::account::SqliteAccountStore;
+use super::social::SqliteSocialStore;
 use super::{StoreError, StoreHealth, StoreResult, Stores};
 
 /// Read connections per database. Two cores here; more readers than that only queue in
@@ -86,6 +87,33 @@ const MIGRATIONS: &[&str] = &[
         created_at INTEGER NOT NULL
     ) STRICT;
     CREATE INDEX payment_cards_by_user ON payment_cards(user_id, created_at);
+    "#,
+    // 2: social graph. The counters on `users` are denormalised from `follows` and changed in
+    // the same transaction as the edge, so profiles show them without counting rows.
+    r#"
+    ALTER TABLE users ADD COLUMN followers_count INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE users ADD COLUMN following_count INTEGER NOT NULL DEFAULT 0;
+
+    CREATE TABLE follows (
+        follower_id TEXT NOT NULL REFERENCES users(id),
+        followee_id TEXT NOT NULL REFERENCES users(id),
+        created_at  INTEGER NOT NULL,
+        PRIMARY KEY (follower_id, followee_id),
+        CHECK (follower_id <> followee_id)
+    ) STRICT, WITHOUT ROWID;
+    -- Followers lists: newest first, ties broken by the follower's id (the keyset order).
+    CREATE INDEX follows_by_followee ON follows(followee_id, created_at, follower_id);
+    -- Following lists, same order.
+    CREATE INDEX follows_by_follower ON follows(follower_id, created_at, followee_id);
+
+    CREATE TABLE blocks (
+        blocker_id TEXT NOT NULL REFERENCES users(id),
+        blocked_id TEXT NOT NULL REFERENCES users(id),
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (blocker_id, blocked_id),
+        CHECK (blocker_id <> blocked_id)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX blocks_by_blocked ON blocks(blocked_id);
     "#,
 ];
 
@@ -247,6 +275,7 @@ pub async fn open_file(path: &Path) -> StoreResult<Stores> {
     let db = SqliteDb::open(path).await?;
     Ok(Stores {
         accounts: Arc::new(SqliteAccountStore::new(db.clone())),
+        social: Arc::new(SqliteSocialStore::new(db.clone())),
         health: Arc::new(db),
     })
 }
@@ -273,6 +302,13 @@ pub(crate) fn to_millis(t: chrono::DateTime<chrono::Utc>) -> i64 {
 
 pub(crate) fn from_millis(ms: i64) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+/// A stored counter as the domain's `u64`. SQLite integers are signed; the social store only
+/// decrements a counter for an edge it deleted, so a negative value cannot occur and would
+/// read as 0.
+pub(crate) fn from_count(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
 }
 
 /// Maps a UNIQUE violation on `table.column` to a conflict on the client-facing field name;
