@@ -23,6 +23,9 @@ pub enum DomainEvent {
         keep: Option<SessionId>,
         only: Option<SessionId>,
     },
+    /// `follower` started following `followee` (only for a new edge, never for a repeated
+    /// follow), for the followee's notifications.
+    Followed { follower: UserId, followee: UserId },
 }
 
 impl DomainEvent {
@@ -39,6 +42,7 @@ impl DomainEvent {
                     && only.as_ref().is_none_or(|only| only == session_id)
             }
             DomainEvent::UserUpdated(user) => &user.id == user_id && !user.active,
+            DomainEvent::Followed { .. } => false,
         }
     }
 }

@@ -3,8 +3,10 @@
 //! GraphQL or HTTP types.
 
 mod accounts;
+mod social;
 
 pub use accounts::{AccountService, AuthSession, RegisterCommand, Viewer};
+pub use social::SocialService;
 
 use crate::auth::{PasswordHasher, TokenKeys};
 use crate::events::EventBus;
@@ -14,6 +16,7 @@ use crate::store::Stores;
 #[derive(Clone)]
 pub struct Services {
     pub accounts: AccountService,
+    pub social: SocialService,
     pub events: EventBus,
 }
 
@@ -26,6 +29,7 @@ impl Services {
     ) -> Self {
         let events = EventBus::new();
         Self {
+            social: SocialService::new(stores.social, stores.accounts.clone(), events.clone()),
             accounts: AccountService::new(
                 stores.accounts,
                 hasher,
