@@ -39,6 +39,9 @@ pub enum DomainEvent {
         user_id: UserId,
         kind: ReactionKind,
     },
+    /// `follower` started following `followee` (only for a new edge, never for a repeated
+    /// follow), for the followee's notifications.
+    Followed { follower: UserId, followee: UserId },
 }
 
 impl DomainEvent {

@@ -261,6 +261,12 @@ pub struct User {
     pub email_verified: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// How many users follow this one. Denormalised from the follow edges and kept exact by
+    /// the social store, which changes it in the same atomic unit as the edge; every other
+    /// writer (including `create_user`, which always starts it at 0) leaves it alone.
+    pub followers_count: u64,
+    /// How many users this one follows; kept like [`User::followers_count`].
+    pub following_count: u64,
 }
 
 impl User {

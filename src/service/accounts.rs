@@ -120,6 +120,8 @@ impl AccountService {
             email_verified: false,
             created_at: at,
             updated_at: at,
+            followers_count: 0,
+            following_count: 0,
         };
         let hash = self.hasher.hash(password.expose()).await?;
         self.store.create_user(&user, &hash).await?;

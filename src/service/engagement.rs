@@ -154,6 +154,10 @@ impl EngagementService {
         Ok(self.engagement.favorites(viewer.id(), page).await?)
     }
 
+    pub async fn count_favorites(&self, viewer: &UserId) -> AppResult<u64> {
+        Ok(self.engagement.count_favorites(viewer).await?)
+    }
+
     pub async fn reactions_of(&self, viewer: &UserId, post_ids: &[PostId]) -> AppResult<Vec<(PostId, ReactionKind)>> {
         Ok(self.engagement.reactions_of(viewer, post_ids).await?)
     }

@@ -5,10 +5,12 @@
 mod accounts;
 mod engagement;
 mod posts;
+mod social;
 
 pub use accounts::{AccountService, AuthSession, RegisterCommand, Viewer};
 pub use engagement::EngagementService;
 pub use posts::{CreatePostCommand, ListingDraft, PostFilter, PostService, UpdatePostCommand};
+pub use social::SocialService;
 
 use crate::auth::{PasswordHasher, TokenKeys};
 use crate::events::EventBus;
@@ -20,6 +22,7 @@ pub struct Services {
     pub accounts: AccountService,
     pub posts: PostService,
     pub engagement: EngagementService,
+    pub social: SocialService,
     pub events: EventBus,
 }
 
@@ -46,6 +49,7 @@ impl Services {
         Self {
             posts,
             engagement,
+            social: SocialService::new(stores.social.clone(), stores.accounts.clone(), events.clone()),
             accounts: AccountService::new(
                 stores.accounts,
                 hasher,

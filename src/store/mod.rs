@@ -11,6 +11,7 @@ pub mod account;
 pub mod catalog;
 pub mod engagement;
 pub mod mongo;
+pub mod social;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use std::sync::Arc;
 pub use account::{AccountStore, NewSession, Session, SessionRotation, UserSearch};
 pub use catalog::{CatalogStore, ListingPatch, PostOrder, PostPatch, PostQuery, cursor_of};
 pub use engagement::EngagementStore;
+pub use social::{FollowCursor, FollowEdge, SocialStore};
 
 /// Why a store call failed, in terms a service can act on.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +48,15 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub struct Page<T> {
     pub items: Vec<T>,
     pub has_next: bool,
+}
+
+impl<T> Default for Page<T> {
+    fn default() -> Self {
+        Self {
+            items: Vec::new(),
+            has_next: false,
+        }
+    }
 }
 
 /// A keyset page request: `after` is the sort key of the last item the client saw (already
@@ -79,6 +90,8 @@ pub struct Stores {
     pub accounts: Arc<dyn AccountStore>,
     pub catalog: Arc<dyn CatalogStore>,
     pub engagement: Arc<dyn EngagementStore>,
+    /// Follows and blocks; also keeps the follower counters on users.
+    pub social: Arc<dyn SocialStore>,
     /// Answers "is the database reachable?" for `/ready`.
     pub health: Arc<dyn StoreHealth>,
     pub round_trips: RoundTrips,

@@ -14,6 +14,7 @@ use mongodb::options::ClientOptions;
 use mongodb::{Client, Database, bson};
 
 use super::account::MongoAccountStore;
+use super::social::MongoSocialStore;
 use super::{StoreError, StoreHealth, StoreResult, Stores};
 
 /// How long an operation waits for a usable server before failing. The driver's default is
@@ -48,8 +49,10 @@ pub async fn open(uri: &str, database: &str) -> StoreResult<Stores> {
 
     let accounts = MongoAccountStore::new(db.db.clone());
     accounts.create_indexes().await?;
+    let social = MongoSocialStore::new(db.db.clone());
+    social.create_indexes().await?;
 
-    let _ = (accounts, db);
+    let _ = (accounts, social, db);
     Err(StoreError::Backend(
         "work in progress: catalog and engagement have no MongoDB adapter yet".into(),
     ))

@@ -17,6 +17,7 @@ use tokio::sync::Semaphore;
 use super::account::SqliteAccountStore;
 use super::catalog::SqliteCatalogStore;
 use super::engagement::SqliteEngagementStore;
+use super::social::SqliteSocialStore;
 use super::{RoundTrips, StoreError, StoreHealth, StoreResult, Stores};
 
 /// Read connections per database. Two cores here; more readers than that only queue in
@@ -89,7 +90,34 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX payment_cards_by_user ON payment_cards(user_id, created_at);
     "#,
-    // 2: posts, listings and engagement
+    // 2: social graph. The counters on `users` are denormalised from `follows` and changed in
+    // the same transaction as the edge, so profiles show them without counting rows.
+    r#"
+    ALTER TABLE users ADD COLUMN followers_count INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE users ADD COLUMN following_count INTEGER NOT NULL DEFAULT 0;
+
+    CREATE TABLE follows (
+        follower_id TEXT NOT NULL REFERENCES users(id),
+        followee_id TEXT NOT NULL REFERENCES users(id),
+        created_at  INTEGER NOT NULL,
+        PRIMARY KEY (follower_id, followee_id),
+        CHECK (follower_id <> followee_id)
+    ) STRICT, WITHOUT ROWID;
+    -- Followers lists: newest first, ties broken by the follower's id (the keyset order).
+    CREATE INDEX follows_by_followee ON follows(followee_id, created_at, follower_id);
+    -- Following lists, same order.
+    CREATE INDEX follows_by_follower ON follows(follower_id, created_at, followee_id);
+
+    CREATE TABLE blocks (
+        blocker_id TEXT NOT NULL REFERENCES users(id),
+        blocked_id TEXT NOT NULL REFERENCES users(id),
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (blocker_id, blocked_id),
+        CHECK (blocker_id <> blocked_id)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX blocks_by_blocked ON blocks(blocked_id);
+    "#,
+    // 3: posts, listings and engagement
     r#"
     CREATE TABLE posts (
         id              TEXT PRIMARY KEY,
@@ -337,6 +365,7 @@ pub async fn open_file(path: &Path) -> StoreResult<Stores> {
         catalog: Arc::new(SqliteCatalogStore::new(db.clone())),
         engagement: Arc::new(SqliteEngagementStore::new(db.clone())),
         round_trips: db.inner.round_trips.clone(),
+        social: Arc::new(SqliteSocialStore::new(db.clone())),
         health: Arc::new(db),
     })
 }
@@ -363,6 +392,13 @@ pub(crate) fn to_millis(t: chrono::DateTime<chrono::Utc>) -> i64 {
 
 pub(crate) fn from_millis(ms: i64) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+/// A stored counter as the domain's `u64`. SQLite integers are signed; the social store only
+/// decrements a counter for an edge it deleted, so a negative value cannot occur and would
+/// read as 0.
+pub(crate) fn from_count(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
 }
 
 /// Maps a UNIQUE violation on `table.column` to a conflict on the client-facing field name;

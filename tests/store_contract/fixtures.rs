@@ -35,6 +35,8 @@ pub fn user(username: &str) -> User {
         email_verified: false,
         created_at,
         updated_at: created_at + Duration::hours(5) + ms(7),
+        followers_count: 0,
+        following_count: 0,
     }
 }
 

@@ -14,6 +14,7 @@ mod harness;
 mod posts;
 mod search;
 mod sessions;
+mod social;
 mod users;
 mod wallet;
 
@@ -85,4 +86,14 @@ contract_tests!(
     engagement::reacting_again_replaces_the_kind,
     engagement::concurrent_reactions_keep_counts_exact,
     engagement::favorites_are_idempotent_and_listed_newest_first,
+    social::following_is_idempotent_and_counted_on_both_users,
+    social::unfollowing_removes_the_edge_and_its_counts_once,
+    social::blocking_removes_follows_both_ways_and_keeps_them_out,
+    social::batch_helpers_answer_for_known_ids_only,
+    social::edges_need_two_distinct_existing_users,
+    social::follower_pages_cover_every_edge_once_with_follows_in_between,
+    social::following_pages_list_followees_newest_first,
+    social::twenty_concurrent_follows_of_one_pair_make_one_edge,
+    social::twenty_concurrent_followers_are_all_counted,
+    social::a_follow_racing_a_block_never_leaves_an_edge,
 );

@@ -25,12 +25,18 @@ fn comment_id(field: &str, id: &ID) -> Result<CommentId, AppError> {
 }
 
 /// `totalCount` of a post list, counted only when a client asks for it.
-pub struct PostsTotal(PostQuery);
+pub enum PostsTotal {
+    Query(PostQuery),
+    FavoritesOf(domain::UserId),
+}
 
 #[Object]
 impl PostsTotal {
     async fn total_count(&self, ctx: &Context<'_>) -> Result<u64> {
-        Ok(ctx.services().posts.count_posts(&self.0).await?)
+        Ok(match self {
+            PostsTotal::Query(query) => ctx.services().posts.count_posts(query).await?,
+            PostsTotal::FavoritesOf(user) => ctx.services().engagement.count_favorites(user).await?,
+        })
     }
 }
 
@@ -43,7 +49,7 @@ pub fn post_connection(
     order: store::PostOrder,
     total: PostQuery,
 ) -> PostConnection {
-    let mut connection = Connection::with_additional_fields(has_previous, page.has_next, PostsTotal(total));
+    let mut connection = Connection::with_additional_fields(has_previous, page.has_next, PostsTotal::Query(total));
     connection.edges.extend(
         page.items
             .into_iter()
@@ -111,12 +117,13 @@ impl PostQueryRoot {
     }
 
     /// The viewer's favorites, most recently added first.
-    async fn favorites(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> Result<Connection<String, Post>> {
+    async fn favorites(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> Result<PostConnection> {
         let viewer = ctx.require_viewer()?;
         let page = page_request(first, after)?;
         let result = ctx.services().engagement.favorites(viewer, &page).await?;
         let loaded = ctx.loaders().posts.load_many(result.items.iter().map(|(id, _)| id.clone())).await?;
-        let mut connection = Connection::new(page.after.is_some(), result.has_next);
+        let total = PostsTotal::FavoritesOf(viewer.id().clone());
+        let mut connection = Connection::with_additional_fields(page.after.is_some(), result.has_next, total);
         connection.edges.extend(result.items.into_iter().filter_map(|(id, at)| {
             let post = loaded.get(&id)?.clone();
             Some(Edge::new(encode_cursor(&format!("{}:{}", at.timestamp_millis(), id)), Post(post)))

@@ -211,6 +211,9 @@ impl AccountStore for MongoAccountStore {
             "password_hash": password_hash,
             "created_at": to_bson_time(user.created_at),
             "updated_at": to_bson_time(user.updated_at),
+            // A new account has no edges yet; the social store owns the counters from here.
+            "followers_count": 0_i64,
+            "following_count": 0_i64,
         };
         self.users
             .clone_with_type::<Document>()

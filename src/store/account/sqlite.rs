@@ -8,7 +8,7 @@ use crate::domain::{
     Address, AddressId, CardBrand, CardId, CountryCode, Email, PaymentCard, ProfilePatch, Role,
     SessionId, User, UserId, Username,
 };
-use crate::store::sqlite::{SqliteDb, from_millis, map_unique, to_millis};
+use crate::store::sqlite::{SqliteDb, from_count, from_millis, map_unique, to_millis};
 use crate::store::{Page, PageRequest, StoreError, StoreResult};
 
 pub struct SqliteAccountStore {
@@ -22,7 +22,8 @@ impl SqliteAccountStore {
 }
 
 const USER_COLUMNS: &str = "id, email, username, display_name, bio, avatar_url, phone, roles, \
-                            active, email_verified, created_at, updated_at";
+                            active, email_verified, created_at, updated_at, followers_count, \
+                            following_count";
 
 fn user_from_row(row: &Row<'_>) -> rusqlite::Result<User> {
     let roles: String = row.get(7)?;
@@ -39,6 +40,8 @@ fn user_from_row(row: &Row<'_>) -> rusqlite::Result<User> {
         email_verified: row.get(9)?,
         created_at: from_millis(row.get(10)?),
         updated_at: from_millis(row.get(11)?),
+        followers_count: from_count(row.get(12)?),
+        following_count: from_count(row.get(13)?),
     })
 }
 

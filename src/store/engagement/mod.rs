@@ -94,4 +94,6 @@ pub trait EngagementStore: Send + Sync {
         user_id: &UserId,
         page: &PageRequest,
     ) -> StoreResult<Page<(PostId, DateTime<Utc>)>>;
+    /// How many posts `favorites` lists in all (deleted posts excluded).
+    async fn count_favorites(&self, user_id: &UserId) -> StoreResult<u64>;
 }

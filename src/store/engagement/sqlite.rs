@@ -423,4 +423,19 @@ impl EngagementStore for SqliteEngagementStore {
             })
             .await
     }
+
+    async fn count_favorites(&self, user_id: &UserId) -> StoreResult<u64> {
+        let user_id = user_id.clone();
+        self.db
+            .read(move |conn| {
+                conn.prepare_cached(
+                    "SELECT COUNT(*) FROM favorites f JOIN posts p ON p.id = f.post_id \
+                     WHERE f.user_id = ?1 AND p.deleted_at IS NULL",
+                )
+                .and_then(|mut stmt| stmt.query_row([user_id.as_str()], |row| row.get::<_, i64>(0)))
+                .map(|n| n as u64)
+                .map_err(StoreError::backend)
+            })
+            .await
+    }
 }

@@ -32,6 +32,12 @@ pub(super) struct UserDoc {
     email_verified: bool,
     created_at: bson::DateTime,
     updated_at: bson::DateTime,
+    /// Maintained by the social store. Missing in documents written before the social graph
+    /// existed, which have no edges, so absent reads as 0.
+    #[serde(default)]
+    followers_count: i64,
+    #[serde(default)]
+    following_count: i64,
 }
 
 impl From<UserDoc> for User {
@@ -49,6 +55,10 @@ impl From<UserDoc> for User {
             email_verified: d.email_verified,
             created_at: from_bson_time(d.created_at),
             updated_at: from_bson_time(d.updated_at),
+            // Counters never go below zero (the social store decrements only edges it
+            // deleted); a negative value cannot occur and reads as 0 if it did.
+            followers_count: u64::try_from(d.followers_count).unwrap_or(0),
+            following_count: u64::try_from(d.following_count).unwrap_or(0),
         }
     }
 }

@@ -1,0 +1,186 @@
+//! The social graph's use cases: following and blocking, and the graph reads that the
+//! GraphQL layer and other services (feeds, search, comments) build on.
+//!
+//! Owns the rules: nobody follows or blocks themself, hidden (unknown or deactivated) accounts
+//! are not found, and a blocked pair cannot follow each other. It must not filter content
+//! itself: the areas that show content ask [`SocialService::block_partners`].
+
+use std::sync::Arc;
+
+use super::{Viewer, now};
+use crate::domain::{User, UserId};
+use crate::error::{AppError, AppResult};
+use crate::events::{DomainEvent, EventBus};
+use crate::store::{AccountStore, FollowCursor, FollowEdge, Page, PageRequest, SocialStore};
+
+/// The `FORBIDDEN` message for following across a block. It does not say who blocked whom:
+/// a user is not told that someone blocked them.
+const BLOCKED: &str = "you cannot follow this user";
+
+#[derive(Clone)]
+pub struct SocialService {
+    store: Arc<dyn SocialStore>,
+    accounts: Arc<dyn AccountStore>,
+    events: EventBus,
+}
+
+impl SocialService {
+    pub fn new(
+        store: Arc<dyn SocialStore>,
+        accounts: Arc<dyn AccountStore>,
+        events: EventBus,
+    ) -> Self {
+        Self {
+            store,
+            accounts,
+            events,
+        }
+    }
+
+    /// Makes the viewer follow `user_id` and returns that user with current counts.
+    /// Idempotent: following again changes nothing and publishes nothing. `FORBIDDEN` when
+    /// either has blocked the other.
+    pub async fn follow(&self, viewer: &Viewer, user_id: &UserId) -> AppResult<User> {
+        self.check_target(viewer, user_id, "you cannot follow yourself")
+            .await?;
+        if self
+            .store
+            .is_blocked_either_way(viewer.id(), user_id)
+            .await?
+        {
+            return Err(AppError::Forbidden(BLOCKED));
+        }
+        if self.store.follow(viewer.id(), user_id, now()).await? {
+            self.events.publish(DomainEvent::Followed {
+                follower: viewer.id().clone(),
+                followee: user_id.clone(),
+            });
+        } else if self
+            .store
+            .is_blocked_either_way(viewer.id(), user_id)
+            .await?
+        {
+            // The store refuses a blocked pair atomically; a block that landed after the
+            // check above is why nothing was created.
+            return Err(AppError::Forbidden(BLOCKED));
+        }
+        self.current(user_id).await
+    }
+
+    /// Stops the viewer following `user_id`; idempotent.
+    pub async fn unfollow(&self, viewer: &Viewer, user_id: &UserId) -> AppResult<User> {
+        self.check_target(viewer, user_id, "you cannot unfollow yourself")
+            .await?;
+        self.store.unfollow(viewer.id(), user_id).await?;
+        self.current(user_id).await
+    }
+
+    /// Blocks `user_id`: removes follows both ways and keeps them from following each other
+    /// until the viewer unblocks. Idempotent.
+    pub async fn block(&self, viewer: &Viewer, user_id: &UserId) -> AppResult<User> {
+        self.check_target(viewer, user_id, "you cannot block yourself")
+            .await?;
+        self.store.block(viewer.id(), user_id, now()).await?;
+        self.current(user_id).await
+    }
+
+    /// Lifts the viewer's block of `user_id` (a block by the other side stays). Follows
+    /// removed by the block do not come back. Idempotent.
+    pub async fn unblock(&self, viewer: &Viewer, user_id: &UserId) -> AppResult<User> {
+        self.check_target(viewer, user_id, "you cannot unblock yourself")
+            .await?;
+        self.store.unblock(viewer.id(), user_id).await?;
+        self.current(user_id).await
+    }
+
+    /// Those of `candidates` whom `viewer` follows, in one store round trip.
+    pub async fn followed_among(
+        &self,
+        viewer: &UserId,
+        candidates: &[UserId],
+    ) -> AppResult<Vec<UserId>> {
+        Ok(self.store.followed_among(viewer, candidates).await?)
+    }
+
+    /// Those of `candidates` whom `viewer` has blocked, in one store round trip.
+    pub async fn blocked_among(
+        &self,
+        viewer: &UserId,
+        candidates: &[UserId],
+    ) -> AppResult<Vec<UserId>> {
+        Ok(self.store.blocked_among(viewer, candidates).await?)
+    }
+
+    /// Whether either of `a` and `b` has blocked the other: neither may then comment on,
+    /// react to, favorite or mention the other's content.
+    pub async fn is_blocked_either_way(&self, a: &UserId, b: &UserId) -> AppResult<bool> {
+        Ok(self.store.is_blocked_either_way(a, b).await?)
+    }
+
+    /// Everyone `user` blocked or was blocked by: whose content to leave out of what `user`
+    /// sees (feeds, search, comment lists).
+    pub async fn block_partners(&self, user: &UserId) -> AppResult<Vec<UserId>> {
+        Ok(self.store.block_partners(user).await?)
+    }
+
+    /// Everyone `user` follows, for a feed assembled on read.
+    pub async fn followee_ids(&self, user: &UserId) -> AppResult<Vec<UserId>> {
+        Ok(self.store.followee_ids(user).await?)
+    }
+
+    /// A page of `user`'s followers, newest first. `page.after` must be a
+    /// [`FollowEdge::cursor`] (already decoded from the client's opaque cursor).
+    pub async fn followers(
+        &self,
+        user: &UserId,
+        page: &PageRequest,
+    ) -> AppResult<Page<FollowEdge>> {
+        check_cursor(page)?;
+        Ok(self.store.followers(user, page).await?)
+    }
+
+    /// A page of whom `user` follows, newest first; cursors as for
+    /// [`SocialService::followers`].
+    pub async fn following(
+        &self,
+        user: &UserId,
+        page: &PageRequest,
+    ) -> AppResult<Page<FollowEdge>> {
+        check_cursor(page)?;
+        Ok(self.store.following(user, page).await?)
+    }
+
+    /// The rules every graph mutation shares: not yourself (`BAD_USER_INPUT` on `userId`,
+    /// with `self_message`), and only a visible account (`NOT_FOUND`, so deactivated
+    /// accounts stay as hidden as they are everywhere else).
+    async fn check_target(
+        &self,
+        viewer: &Viewer,
+        user_id: &UserId,
+        self_message: &str,
+    ) -> AppResult<()> {
+        if user_id == viewer.id() {
+            return Err(AppError::bad_input("userId", self_message));
+        }
+        self.current(user_id).await.map(drop)
+    }
+
+    /// The target as stored now, so a mutation returns the counts it just changed.
+    async fn current(&self, user_id: &UserId) -> AppResult<User> {
+        self.accounts
+            .get_user(user_id)
+            .await?
+            .filter(|user| user.active)
+            .ok_or(AppError::NotFound("user"))
+    }
+}
+
+/// A cursor from another list (or forged) is the client's mistake, not a storage failure.
+fn check_cursor(page: &PageRequest) -> AppResult<()> {
+    match page.after.as_deref() {
+        Some(key) if FollowCursor::parse(key).is_none() => {
+            Err(AppError::bad_input("after", "is not a valid cursor"))
+        }
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,335 @@
+//! [`SocialStore`] on SQLite: the `follows` and `blocks` tables and the counters on `users`.
+//!
+//! Every write runs in one `BEGIN IMMEDIATE` transaction on the single write connection, so
+//! an edge and its counters change together, and a follow and a block of the same pair are
+//! serialised: whichever runs second sees what the first did.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, Transaction, params};
+
+use super::{FollowCursor, FollowEdge, MALFORMED_CURSOR, SocialStore};
+use crate::domain::UserId;
+use crate::store::sqlite::{SqliteDb, from_millis, to_millis};
+use crate::store::{Page, PageRequest, StoreError, StoreResult};
+
+pub struct SqliteSocialStore {
+    db: SqliteDb,
+}
+
+impl SqliteSocialStore {
+    pub fn new(db: SqliteDb) -> Self {
+        Self { db }
+    }
+}
+
+/// Which side of the edge a list is about.
+#[derive(Clone, Copy)]
+enum Side {
+    /// The followers of a user: rows where they are the followee.
+    Followers,
+    /// Whom a user follows: rows where they are the follower.
+    Following,
+}
+
+impl Side {
+    /// The list query: the other user and the edge time, newest first, after an optional
+    /// `(created_at, other id)` key. Parameters: ?1 user, ?2 key time (or NULL), ?3 key id,
+    /// ?4 limit. Each is served by its `follows_by_*` index in that order.
+    fn query(self) -> &'static str {
+        match self {
+            Side::Followers => {
+                "SELECT follower_id, created_at FROM follows WHERE followee_id = ?1 \
+                 AND (?2 IS NULL OR (created_at, follower_id) < (?2, ?3)) \
+                 ORDER BY created_at DESC, follower_id DESC LIMIT ?4"
+            }
+            Side::Following => {
+                "SELECT followee_id, created_at FROM follows WHERE follower_id = ?1 \
+                 AND (?2 IS NULL OR (created_at, followee_id) < (?2, ?3)) \
+                 ORDER BY created_at DESC, followee_id DESC LIMIT ?4"
+            }
+        }
+    }
+}
+
+fn is_blocked_sync(conn: &Connection, a: &str, b: &str) -> StoreResult<bool> {
+    conn.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM blocks WHERE (blocker_id = ?1 AND blocked_id = ?2) \
+         OR (blocker_id = ?2 AND blocked_id = ?1))",
+    )
+    .and_then(|mut stmt| stmt.query_row([a, b], |row| row.get(0)))
+    .map_err(StoreError::backend)
+}
+
+/// Moves both counters of one edge by `delta` (+1 for a new edge, -1 for a deleted one).
+fn adjust_counts(
+    tx: &Transaction<'_>,
+    follower: &str,
+    followee: &str,
+    delta: i64,
+) -> StoreResult<()> {
+    tx.execute(
+        "UPDATE users SET following_count = following_count + ?2 WHERE id = ?1",
+        params![follower, delta],
+    )
+    .map_err(StoreError::backend)?;
+    tx.execute(
+        "UPDATE users SET followers_count = followers_count + ?2 WHERE id = ?1",
+        params![followee, delta],
+    )
+    .map_err(StoreError::backend)?;
+    Ok(())
+}
+
+/// Deletes one edge and, if there was one, its share of the counters.
+fn delete_edge(tx: &Transaction<'_>, follower: &str, followee: &str) -> StoreResult<bool> {
+    let deleted = tx
+        .execute(
+            "DELETE FROM follows WHERE follower_id = ?1 AND followee_id = ?2",
+            [follower, followee],
+        )
+        .map_err(StoreError::backend)?;
+    if deleted > 0 {
+        adjust_counts(tx, follower, followee, -1)?;
+    }
+    Ok(deleted > 0)
+}
+
+/// Runs a query with parameters (?1 a user id, ?2 a JSON array of ids) that yields one id
+/// column. `json_each` takes the whole list as one parameter, so the statement text does not
+/// depend on the batch size.
+fn ids_among(
+    conn: &Connection,
+    sql: &str,
+    user: &str,
+    candidates: &[String],
+) -> StoreResult<Vec<UserId>> {
+    let json = serde_json::to_string(candidates).map_err(StoreError::backend)?;
+    ids_query(conn, sql, params![user, json])
+}
+
+fn ids_query(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> StoreResult<Vec<UserId>> {
+    conn.prepare_cached(sql)
+        .and_then(|mut stmt| {
+            stmt.query_map(params, |row| {
+                row.get::<_, String>(0).map(UserId::from_trusted)
+            })?
+            .collect::<Result<Vec<_>, _>>()
+        })
+        .map_err(StoreError::backend)
+}
+
+fn id_strings(ids: &[UserId]) -> Vec<String> {
+    ids.iter().map(|id| id.as_str().to_owned()).collect()
+}
+
+impl SqliteSocialStore {
+    async fn list(
+        &self,
+        side: Side,
+        user: &UserId,
+        page: &PageRequest,
+    ) -> StoreResult<Page<FollowEdge>> {
+        let after = match page.after.as_deref() {
+            Some(key) => Some(
+                FollowCursor::parse(key)
+                    .ok_or_else(|| StoreError::Backend(MALFORMED_CURSOR.into()))?,
+            ),
+            None => None,
+        };
+        let (user, limit) = (user.clone(), page.limit);
+        self.db
+            .read(move |conn| {
+                let mut stmt = conn
+                    .prepare_cached(side.query())
+                    .map_err(StoreError::backend)?;
+                let mut items = stmt
+                    .query_map(
+                        params![
+                            user.as_str(),
+                            after.as_ref().map(|c| c.at_millis),
+                            after.as_ref().map(|c| c.user_id.as_str()),
+                            limit as i64 + 1,
+                        ],
+                        |row| {
+                            Ok(FollowEdge {
+                                user_id: UserId::from_trusted(row.get(0)?),
+                                followed_at: from_millis(row.get(1)?),
+                            })
+                        },
+                    )
+                    .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+                    .map_err(StoreError::backend)?;
+                let has_next = items.len() > limit;
+                items.truncate(limit);
+                Ok(Page { items, has_next })
+            })
+            .await
+    }
+}
+
+#[async_trait::async_trait]
+impl SocialStore for SqliteSocialStore {
+    async fn follow(
+        &self,
+        follower: &UserId,
+        followee: &UserId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let (follower, followee) = (follower.clone(), followee.clone());
+        self.db
+            .write(move |tx| {
+                if is_blocked_sync(tx, follower.as_str(), followee.as_str())? {
+                    return Ok(false);
+                }
+                // Unknown users fail the foreign keys and a self-follow the CHECK, rolling
+                // the transaction back; only a duplicate is ignored.
+                let inserted = tx
+                    .execute(
+                        "INSERT INTO follows (follower_id, followee_id, created_at) \
+                         VALUES (?1, ?2, ?3) ON CONFLICT (follower_id, followee_id) DO NOTHING",
+                        params![follower.as_str(), followee.as_str(), to_millis(now)],
+                    )
+                    .map_err(StoreError::backend)?;
+                if inserted > 0 {
+                    adjust_counts(tx, follower.as_str(), followee.as_str(), 1)?;
+                }
+                Ok(inserted > 0)
+            })
+            .await
+    }
+
+    async fn unfollow(&self, follower: &UserId, followee: &UserId) -> StoreResult<bool> {
+        let (follower, followee) = (follower.clone(), followee.clone());
+        self.db
+            .write(move |tx| delete_edge(tx, follower.as_str(), followee.as_str()))
+            .await
+    }
+
+    async fn block(
+        &self,
+        blocker: &UserId,
+        blocked: &UserId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let (blocker, blocked) = (blocker.clone(), blocked.clone());
+        self.db
+            .write(move |tx| {
+                let inserted = tx
+                    .execute(
+                        "INSERT INTO blocks (blocker_id, blocked_id, created_at) \
+                         VALUES (?1, ?2, ?3) ON CONFLICT (blocker_id, blocked_id) DO NOTHING",
+                        params![blocker.as_str(), blocked.as_str(), to_millis(now)],
+                    )
+                    .map_err(StoreError::backend)?;
+                delete_edge(tx, blocker.as_str(), blocked.as_str())?;
+                delete_edge(tx, blocked.as_str(), blocker.as_str())?;
+                Ok(inserted > 0)
+            })
+            .await
+    }
+
+    async fn unblock(&self, blocker: &UserId, blocked: &UserId) -> StoreResult<bool> {
+        let (blocker, blocked) = (blocker.clone(), blocked.clone());
+        self.db
+            .write(move |tx| {
+                tx.execute(
+                    "DELETE FROM blocks WHERE blocker_id = ?1 AND blocked_id = ?2",
+                    [blocker.as_str(), blocked.as_str()],
+                )
+                .map(|n| n > 0)
+                .map_err(StoreError::backend)
+            })
+            .await
+    }
+
+    async fn followed_among(
+        &self,
+        viewer: &UserId,
+        candidates: &[UserId],
+    ) -> StoreResult<Vec<UserId>> {
+        if candidates.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (viewer, candidates) = (viewer.clone(), id_strings(candidates));
+        self.db
+            .read(move |conn| {
+                ids_among(
+                    conn,
+                    "SELECT followee_id FROM follows WHERE follower_id = ?1 \
+                     AND followee_id IN (SELECT value FROM json_each(?2))",
+                    viewer.as_str(),
+                    &candidates,
+                )
+            })
+            .await
+    }
+
+    async fn blocked_among(
+        &self,
+        viewer: &UserId,
+        candidates: &[UserId],
+    ) -> StoreResult<Vec<UserId>> {
+        if candidates.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (viewer, candidates) = (viewer.clone(), id_strings(candidates));
+        self.db
+            .read(move |conn| {
+                ids_among(
+                    conn,
+                    "SELECT blocked_id FROM blocks WHERE blocker_id = ?1 \
+                     AND blocked_id IN (SELECT value FROM json_each(?2))",
+                    viewer.as_str(),
+                    &candidates,
+                )
+            })
+            .await
+    }
+
+    async fn is_blocked_either_way(&self, a: &UserId, b: &UserId) -> StoreResult<bool> {
+        let (a, b) = (a.clone(), b.clone());
+        self.db
+            .read(move |conn| is_blocked_sync(conn, a.as_str(), b.as_str()))
+            .await
+    }
+
+    async fn block_partners(&self, user: &UserId) -> StoreResult<Vec<UserId>> {
+        let user = user.clone();
+        self.db
+            .read(move |conn| {
+                // UNION (not UNION ALL) drops a partner who is blocked both ways.
+                ids_query(
+                    conn,
+                    "SELECT blocked_id FROM blocks WHERE blocker_id = ?1 \
+                     UNION SELECT blocker_id FROM blocks WHERE blocked_id = ?1",
+                    [user.as_str()],
+                )
+            })
+            .await
+    }
+
+    async fn followee_ids(&self, user: &UserId) -> StoreResult<Vec<UserId>> {
+        let user = user.clone();
+        self.db
+            .read(move |conn| {
+                ids_query(
+                    conn,
+                    "SELECT followee_id FROM follows WHERE follower_id = ?1",
+                    [user.as_str()],
+                )
+            })
+            .await
+    }
+
+    async fn followers(&self, user: &UserId, page: &PageRequest) -> StoreResult<Page<FollowEdge>> {
+        self.list(Side::Followers, user, page).await
+    }
+
+    async fn following(&self, user: &UserId, page: &PageRequest) -> StoreResult<Page<FollowEdge>> {
+        self.list(Side::Following, user, page).await
+    }
+}
