@@ -10,6 +10,7 @@ mod context;
 mod error;
 mod limits;
 mod loaders;
+mod social;
 
 use std::time::Duration;
 
@@ -26,7 +27,7 @@ use crate::service::{Services, Viewer};
 pub struct Query(accounts::AccountQuery);
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(accounts::AccountMutation);
+pub struct Mutation(accounts::AccountMutation, social::SocialMutation);
 
 #[derive(MergedSubscription, Default)]
 pub struct Subscription(accounts::AccountSubscription);
@@ -84,8 +85,9 @@ pub fn prepare_request(
     viewer: Option<Viewer>,
     request_id: RequestId,
 ) -> async_graphql::Request {
+    let loaders = Loaders::new(services, viewer.as_ref().map(Viewer::id));
     request
-        .data(Loaders::new(services))
+        .data(loaders)
         .data(context::RequestViewer(viewer))
         .data(request_id)
 }

@@ -6,4 +6,5 @@ mod auth_tokens;
 mod helpers;
 mod http_edge;
 mod schema;
+mod social;
 mod websocket;

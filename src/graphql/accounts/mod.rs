@@ -10,7 +10,8 @@ use futures_util::Stream;
 use tokio::sync::broadcast::error::RecvError;
 
 use self::inputs::{AddressInput, CardInput, RegisterInput, UpdateProfileInput};
-use self::types::{Address, AuthPayload, PaymentCard, Role, User};
+pub(super) use self::types::User;
+use self::types::{Address, AuthPayload, PaymentCard, Role};
 use super::ContextExt;
 use super::connection::{encode_cursor, page_request};
 use crate::domain::{self, AddressId, CardId, NewPassword, UserId};
@@ -72,7 +73,7 @@ impl AccountQuery {
         search: Option<String>,
         first: Option<i32>,
         after: Option<String>,
-    ) -> Result<Connection<String, User, UsersTotal, EmptyFields>> {
+    ) -> Result<UserConnection> {
         let page = page_request(first, after)?;
         let accounts = &ctx.services().accounts;
         let search = accounts.user_search(ctx.viewer(), search.as_deref());
@@ -80,7 +81,7 @@ impl AccountQuery {
         let mut connection = Connection::with_additional_fields(
             page.after.is_some(),
             result.has_next,
-            UsersTotal(search),
+            UsersTotal::Search(search),
         );
         connection.edges.extend(
             result
@@ -92,13 +93,25 @@ impl AccountQuery {
     }
 }
 
-/// `totalCount` of a user search, counted only when a client asks for it.
-pub struct UsersTotal(UserSearch);
+/// Every list of users is this one GraphQL type, `UserConnection`; async-graphql requires
+/// one Rust type per GraphQL name, so the lists differ only in how they know their total.
+pub(super) type UserConnection = Connection<String, User, UsersTotal, EmptyFields>;
+
+/// `totalCount` of a user list.
+pub enum UsersTotal {
+    /// A search, counted only when a client asks for it.
+    Search(UserSearch),
+    /// A number the list already knows, such as a user's denormalised followers count.
+    Known(u64),
+}
 
 #[Object]
 impl UsersTotal {
     async fn total_count(&self, ctx: &Context<'_>) -> Result<u64> {
-        Ok(ctx.services().accounts.count_users(&self.0).await?)
+        match self {
+            UsersTotal::Search(search) => Ok(ctx.services().accounts.count_users(search).await?),
+            UsersTotal::Known(total) => Ok(*total),
+        }
     }
 }
 
