@@ -175,6 +175,7 @@ fn finish_error(error: &mut ServerError, phase: Phase, request_id: Option<&Reque
 /// async-graphql's wording for an argument or variable value of the wrong type or shape.
 fn is_coercion_error(message: &str) -> bool {
     message.starts_with("Failed to parse")
+        || message.starts_with("Expected input type")
         || message.starts_with("Invalid value for argument")
         || message.contains("Invalid value for")
 }

@@ -1,16 +1,18 @@
 //! Per-request dataloaders: one per entity, each over a batch store method, so a list of N
 //! items costs one round trip per relation, not N.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use async_graphql::dataloader::{DataLoader, Loader};
+use async_graphql::dataloader::Loader;
 
-use super::LOADER_DELAY;
+use super::batch::Batcher;
 use crate::domain::{Comment, CommentId, Post, PostId, ReactionKind, User, UserId};
 use crate::error::AppError;
-use crate::service::{AccountService, EngagementService, PostService, Services, Viewer};
-use crate::store::Page;
+use crate::service::{
+    AccountService, EngagementService, PostService, Services, SocialService, Viewer,
+};
+use crate::store::{Page, ViewerGraph};
 
 /// A loader failure, shared by every field that waited on the batch.
 #[derive(Clone, Debug)]
@@ -30,32 +32,99 @@ impl From<LoadError> for async_graphql::Error {
 /// The loaders of one request. Created fresh per request so their caches never leak data
 /// between viewers.
 pub struct Loaders {
-    pub users: DataLoader<UserLoader>,
-    pub posts: DataLoader<PostLoader>,
-    pub comments: DataLoader<CommentLoader>,
+    pub graph: Arc<ViewerGraphCell>,
+    pub users: Batcher<UserId, UserLoader>,
+    pub posts: Batcher<PostId, PostLoader>,
+    pub comments: Batcher<CommentId, CommentLoader>,
     /// The first page of top-level comments, keyed by post and page size.
-    pub first_comments: DataLoader<FirstCommentsLoader>,
+    pub first_comments: Batcher<(PostId, usize), FirstCommentsLoader>,
     /// The viewer's reaction per post (only consulted for a logged-in viewer).
-    pub viewer_reactions: DataLoader<ViewerReactionLoader>,
+    pub viewer_reactions: Batcher<PostId, ViewerReactionLoader>,
     /// Whether the viewer favorited each post (only consulted for a logged-in viewer).
-    pub viewer_favorites: DataLoader<ViewerFavoriteLoader>,
+    pub viewer_favorites: Batcher<PostId, ViewerFavoriteLoader>,
+    /// Whether the viewer follows a user. `None` for anonymous requests: the answer is
+    /// `false` and needs no store call.
+    pub viewer_follows: Option<Batcher<UserId, ViewerFollowsLoader>>,
+    /// Whether the viewer has blocked a user; `None` for anonymous requests, as above.
+    pub viewer_blocked: Option<Batcher<UserId, ViewerBlockedLoader>>,
 }
 
-fn loader<T>(inner: T) -> DataLoader<T> {
-    DataLoader::new(inner, tokio::spawn).delay(LOADER_DELAY)
+fn loader<K, T>(inner: T) -> Batcher<K, T>
+where
+    K: Send + Sync + std::hash::Hash + Eq + Clone + 'static,
+    T: Loader<K>,
+    T::Error: Clone + Sync,
+{
+    Batcher::new(inner)
 }
 
 impl Loaders {
     pub fn new(services: &Services, viewer: Option<&Viewer>) -> Self {
         let viewer_id = viewer.map(|v| v.id().clone());
+        let graph = Arc::new(ViewerGraphCell {
+            social: services.social.clone(),
+            viewer: viewer_id.clone(),
+            cell: tokio::sync::OnceCell::new(),
+        });
+        let social = |viewer: &UserId| ViewerRelation {
+            social: services.social.clone(),
+            viewer: viewer.clone(),
+            graph: Arc::clone(&graph),
+        };
         Self {
             users: loader(UserLoader(services.accounts.clone())),
-            posts: loader(PostLoader { posts: services.posts.clone(), viewer: viewer.cloned() }),
+            posts: loader(PostLoader {
+                posts: services.posts.clone(),
+                viewer: viewer.cloned(),
+            }),
             comments: loader(CommentLoader(services.engagement.clone())),
-            first_comments: loader(FirstCommentsLoader { engagement: services.engagement.clone(), viewer: viewer.cloned() }),
-            viewer_reactions: loader(ViewerReactionLoader { engagement: services.engagement.clone(), viewer: viewer_id.clone() }),
-            viewer_favorites: loader(ViewerFavoriteLoader { engagement: services.engagement.clone(), viewer: viewer_id }),
+            first_comments: loader(FirstCommentsLoader {
+                engagement: services.engagement.clone(),
+                graph: Arc::clone(&graph),
+            }),
+            viewer_reactions: loader(ViewerReactionLoader {
+                engagement: services.engagement.clone(),
+                viewer: viewer_id.clone(),
+            }),
+            viewer_favorites: loader(ViewerFavoriteLoader {
+                engagement: services.engagement.clone(),
+                viewer: viewer_id.clone(),
+            }),
+            viewer_follows: viewer_id
+                .as_ref()
+                .map(|v| loader(ViewerFollowsLoader(social(v)))),
+            viewer_blocked: viewer_id
+                .as_ref()
+                .map(|v| loader(ViewerBlockedLoader(social(v)))),
+            graph,
         }
+    }
+}
+
+/// The viewer's followees and block partners, loaded at most once per request (one store
+/// round trip) and shared by everything that filters or answers by them: the feed, comment
+/// lists, post searches and `viewerFollows`.
+pub struct ViewerGraphCell {
+    social: SocialService,
+    viewer: Option<UserId>,
+    cell: tokio::sync::OnceCell<Arc<ViewerGraph>>,
+}
+
+impl ViewerGraphCell {
+    /// The graph; empty for anonymous requests, without a store call.
+    pub async fn get(&self) -> Result<Arc<ViewerGraph>, AppError> {
+        let Some(viewer) = &self.viewer else {
+            return Ok(Arc::default());
+        };
+        self.cell
+            .get_or_try_init(|| async { self.social.viewer_graph(viewer).await.map(Arc::new) })
+            .await
+            .cloned()
+    }
+
+    /// The graph if this request has loaded it already.
+    fn loaded(&self) -> Option<&Arc<ViewerGraph>> {
+        self.cell.get()
     }
 }
 
@@ -73,7 +142,11 @@ impl Loader<PostId> for PostLoader {
     type Error = LoadError;
 
     async fn load(&self, keys: &[PostId]) -> Result<HashMap<PostId, Post>, LoadError> {
-        let posts = self.posts.get_many_posts(self.viewer.as_ref(), keys).await.map_err(failed)?;
+        let posts = self
+            .posts
+            .get_many_posts(self.viewer.as_ref(), keys)
+            .await
+            .map_err(failed)?;
         Ok(posts.into_iter().map(|p| (p.id.clone(), p)).collect())
     }
 }
@@ -92,24 +165,32 @@ impl Loader<CommentId> for CommentLoader {
 
 pub struct FirstCommentsLoader {
     engagement: EngagementService,
-    viewer: Option<Viewer>,
+    graph: Arc<ViewerGraphCell>,
 }
 
 impl Loader<(PostId, usize)> for FirstCommentsLoader {
     type Value = Page<Comment>;
     type Error = LoadError;
 
-    async fn load(&self, keys: &[(PostId, usize)]) -> Result<HashMap<(PostId, usize), Page<Comment>>, LoadError> {
+    async fn load(
+        &self,
+        keys: &[(PostId, usize)],
+    ) -> Result<HashMap<(PostId, usize), Page<Comment>>, LoadError> {
         // Clients almost always ask every post for the same page size: one query per size.
         let mut sizes: Vec<usize> = keys.iter().map(|(_, n)| *n).collect();
         sizes.sort_unstable();
         sizes.dedup();
+        let graph = self.graph.get().await.map_err(failed)?;
         let mut found = HashMap::new();
         for size in sizes {
-            let posts: Vec<PostId> = keys.iter().filter(|(_, n)| *n == size).map(|(p, _)| p.clone()).collect();
+            let posts: Vec<PostId> = keys
+                .iter()
+                .filter(|(_, n)| *n == size)
+                .map(|(p, _)| p.clone())
+                .collect();
             let pages = self
                 .engagement
-                .first_comments(self.viewer.as_ref(), &posts, size)
+                .first_comments(&graph.block_partners, &posts, size)
                 .await
                 .map_err(failed)?;
             found.extend(pages.into_iter().map(|(post, page)| ((post, size), page)));
@@ -131,7 +212,11 @@ impl Loader<PostId> for ViewerReactionLoader {
         let Some(viewer) = &self.viewer else {
             return Ok(HashMap::new());
         };
-        let reactions = self.engagement.reactions_of(viewer, keys).await.map_err(failed)?;
+        let reactions = self
+            .engagement
+            .reactions_of(viewer, keys)
+            .await
+            .map_err(failed)?;
         Ok(reactions.into_iter().collect())
     }
 }
@@ -149,7 +234,11 @@ impl Loader<PostId> for ViewerFavoriteLoader {
         let Some(viewer) = &self.viewer else {
             return Ok(HashMap::new());
         };
-        let favorited = self.engagement.favorited_among(viewer, keys).await.map_err(failed)?;
+        let favorited = self
+            .engagement
+            .favorited_among(viewer, keys)
+            .await
+            .map_err(failed)?;
         Ok(favorited.into_iter().map(|id| (id, true)).collect())
     }
 }
@@ -167,5 +256,68 @@ impl Loader<UserId> for UserLoader {
             .await
             .map_err(|e| LoadError(Arc::new(e)))?;
         Ok(users.into_iter().map(|u| (u.id.clone(), u)).collect())
+    }
+}
+
+/// What the viewer-relative loaders need: the service and whose point of view to take.
+pub struct ViewerRelation {
+    social: SocialService,
+    viewer: UserId,
+    graph: Arc<ViewerGraphCell>,
+}
+
+/// Answers every key: `true` for those in `found`, `false` for the rest.
+fn membership(keys: &[UserId], found: Vec<UserId>) -> HashMap<UserId, bool> {
+    let found: HashSet<UserId> = found.into_iter().collect();
+    keys.iter()
+        .map(|key| (key.clone(), found.contains(key)))
+        .collect()
+}
+
+/// `User.viewerFollows` for a whole level of users in one `followed_among` call.
+pub struct ViewerFollowsLoader(ViewerRelation);
+
+impl Loader<UserId> for ViewerFollowsLoader {
+    type Value = bool;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[UserId]) -> Result<HashMap<UserId, bool>, LoadError> {
+        let ViewerRelation {
+            social,
+            viewer,
+            graph,
+        } = &self.0;
+        // When this request already holds the viewer's graph (the feed loads it), the answer
+        // costs no round trip.
+        if let Some(graph) = graph.loaded() {
+            let followed: Vec<UserId> = keys
+                .iter()
+                .filter(|k| graph.followees.contains(k))
+                .cloned()
+                .collect();
+            return Ok(membership(keys, followed));
+        }
+        let followed = social
+            .followed_among(viewer, keys)
+            .await
+            .map_err(|e| LoadError(Arc::new(e)))?;
+        Ok(membership(keys, followed))
+    }
+}
+
+/// `User.isBlockedByViewer` for a whole level of users in one `blocked_among` call.
+pub struct ViewerBlockedLoader(ViewerRelation);
+
+impl Loader<UserId> for ViewerBlockedLoader {
+    type Value = bool;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[UserId]) -> Result<HashMap<UserId, bool>, LoadError> {
+        let ViewerRelation { social, viewer, .. } = &self.0;
+        let blocked = social
+            .blocked_among(viewer, keys)
+            .await
+            .map_err(|e| LoadError(Arc::new(e)))?;
+        Ok(membership(keys, blocked))
     }
 }

@@ -5,15 +5,15 @@
 //! touch a store. Relation fields go through the per-request loaders.
 
 mod accounts;
+mod batch;
 mod connection;
-mod posts;
 mod context;
 mod error;
 mod limits;
 mod loaders;
+mod posts;
 mod scalars;
-
-use std::time::Duration;
+mod social;
 
 use async_graphql::{MergedObject, MergedSubscription, Schema};
 
@@ -28,7 +28,11 @@ use crate::service::{Services, Viewer};
 pub struct Query(accounts::AccountQuery, posts::PostQueryRoot);
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(accounts::AccountMutation, posts::PostMutation);
+pub struct Mutation(
+    accounts::AccountMutation,
+    posts::PostMutation,
+    social::SocialMutation,
+);
 
 #[derive(MergedSubscription, Default)]
 pub struct Subscription(accounts::AccountSubscription);
@@ -72,12 +76,6 @@ pub fn sdl() -> String {
     .sdl()
 }
 
-/// How long a dataloader waits to collect keys before it runs a batch. Resolvers of one
-/// level start within microseconds of each other, so a short wait still batches a whole
-/// level; async-graphql's default (1 ms) would add a full millisecond to every level of every
-/// request.
-pub const LOADER_DELAY: Duration = Duration::from_micros(100);
-
 /// Attaches what every request carries: the viewer (if any), fresh per-request loaders and
 /// the request id used in logs and masked errors.
 pub fn prepare_request(
@@ -86,8 +84,9 @@ pub fn prepare_request(
     viewer: Option<Viewer>,
     request_id: RequestId,
 ) -> async_graphql::Request {
+    let loaders = Loaders::new(services, viewer.as_ref());
     request
-        .data(Loaders::new(services, viewer.as_ref()))
+        .data(loaders)
         .data(context::RequestViewer(viewer))
         .data(request_id)
 }

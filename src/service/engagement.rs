@@ -32,7 +32,12 @@ impl EngagementService {
         posts: PostService,
         events: EventBus,
     ) -> Self {
-        Self { engagement, social, posts, events }
+        Self {
+            engagement,
+            social,
+            posts,
+            events,
+        }
     }
 
     /// The post, when the viewer can see it (blocked pairs cannot: `NOT_FOUND`).
@@ -43,7 +48,13 @@ impl EngagementService {
             .ok_or(AppError::NotFound("post"))
     }
 
-    pub async fn add_comment(&self, viewer: &Viewer, post_id: &PostId, body: String, parent_id: Option<&CommentId>) -> AppResult<Comment> {
+    pub async fn add_comment(
+        &self,
+        viewer: &Viewer,
+        post_id: &PostId,
+        body: String,
+        parent_id: Option<&CommentId>,
+    ) -> AppResult<Comment> {
         let post = self.visible_post(viewer, post_id).await?;
         let parent = match parent_id {
             Some(parent_id) => {
@@ -53,8 +64,14 @@ impl EngagementService {
                     .await?
                     .into_iter()
                     .find(|c| &c.post_id == post_id && c.deleted_at.is_none())
-                    .ok_or_else(|| AppError::bad_input("parentId", "is not a comment of this post"))?;
-                if self.social.is_blocked_either_way(viewer.id(), &parent.author_id).await? {
+                    .ok_or_else(|| {
+                        AppError::bad_input("parentId", "is not a comment of this post")
+                    })?;
+                if self
+                    .social
+                    .is_blocked_either_way(viewer.id(), &parent.author_id)
+                    .await?
+                {
                     return Err(AppError::Forbidden(BLOCKED));
                 }
                 Some(parent)
@@ -88,12 +105,23 @@ impl EngagementService {
             .into_iter()
             .find(|c| c.deleted_at.is_none())
             .ok_or(AppError::NotFound("comment"))?;
-        let post_author = self.posts.get_post(Some(viewer), &comment.post_id).await?.map(|p| p.author_id);
-        let allowed = &comment.author_id == viewer.id() || post_author.as_ref() == Some(viewer.id()) || viewer.is_admin();
+        let post_author = self
+            .posts
+            .get_post(Some(viewer), &comment.post_id)
+            .await?
+            .map(|p| p.author_id);
+        let allowed = &comment.author_id == viewer.id()
+            || post_author.as_ref() == Some(viewer.id())
+            || viewer.is_admin();
         if !allowed {
-            return Err(AppError::Forbidden("only the comment's author, the post's author or an admin may delete it"));
+            return Err(AppError::Forbidden(
+                "only the comment's author, the post's author or an admin may delete it",
+            ));
         }
-        self.engagement.delete_comment(id, now()).await?.ok_or(AppError::NotFound("comment"))?;
+        self.engagement
+            .delete_comment(id, now())
+            .await?
+            .ok_or(AppError::NotFound("comment"))?;
         Ok(true)
     }
 
@@ -101,32 +129,53 @@ impl EngagementService {
         Ok(self.engagement.get_many_comments(ids).await?)
     }
 
-    /// Comments under a post or a comment, oldest first, without blocked authors.
-    pub async fn comments(&self, viewer: Option<&Viewer>, post_id: &PostId, parent: Option<&CommentId>, page: &PageRequest) -> AppResult<Page<Comment>> {
-        let blocked = self.block_partners(viewer).await?;
-        Ok(self.engagement.comments(post_id, parent, &blocked, page).await?)
+    /// Comments under a post or a comment, oldest first, without the viewer's block
+    /// partners (`blocked`).
+    pub async fn comments(
+        &self,
+        blocked: &[UserId],
+        post_id: &PostId,
+        parent: Option<&CommentId>,
+        page: &PageRequest,
+    ) -> AppResult<Page<Comment>> {
+        Ok(self
+            .engagement
+            .comments(post_id, parent, blocked, page)
+            .await?)
     }
 
     /// The first comments of many posts in one batch.
-    pub async fn first_comments(&self, viewer: Option<&Viewer>, post_ids: &[PostId], per_post: usize) -> AppResult<Vec<(PostId, Page<Comment>)>> {
-        let blocked = self.block_partners(viewer).await?;
-        Ok(self.engagement.first_comments(post_ids, per_post, &blocked).await?)
-    }
-
-    pub async fn block_partners(&self, viewer: Option<&Viewer>) -> AppResult<Vec<UserId>> {
-        match viewer {
-            Some(viewer) => Ok(self.social.block_partners(viewer.id()).await?),
-            None => Ok(Vec::new()),
-        }
+    pub async fn first_comments(
+        &self,
+        blocked: &[UserId],
+        post_ids: &[PostId],
+        per_post: usize,
+    ) -> AppResult<Vec<(PostId, Page<Comment>)>> {
+        Ok(self
+            .engagement
+            .first_comments(post_ids, per_post, blocked)
+            .await?)
     }
 
     /// Sets the viewer's reaction and returns the post with fresh counts.
-    pub async fn react(&self, viewer: &Viewer, post_id: &PostId, kind: ReactionKind) -> AppResult<Post> {
+    pub async fn react(
+        &self,
+        viewer: &Viewer,
+        post_id: &PostId,
+        kind: ReactionKind,
+    ) -> AppResult<Post> {
         let post = self.visible_post(viewer, post_id).await?;
-        let previous = self.engagement.react(post_id, viewer.id(), kind, now()).await?;
+        let previous = self
+            .engagement
+            .react(post_id, viewer.id(), kind, now())
+            .await?;
         let post = self.fresh(viewer, post).await?;
         if previous != Some(kind) {
-            self.events.publish(DomainEvent::Reacted { post: post.clone(), user_id: viewer.id().clone(), kind });
+            self.events.publish(DomainEvent::Reacted {
+                post: post.clone(),
+                user_id: viewer.id().clone(),
+                kind,
+            });
         }
         Ok(post)
     }
@@ -139,18 +188,26 @@ impl EngagementService {
 
     pub async fn add_favorite(&self, viewer: &Viewer, post_id: &PostId) -> AppResult<Post> {
         let post = self.visible_post(viewer, post_id).await?;
-        self.engagement.add_favorite(post_id, viewer.id(), now()).await?;
+        self.engagement
+            .add_favorite(post_id, viewer.id(), now())
+            .await?;
         self.fresh(viewer, post).await
     }
 
     pub async fn remove_favorite(&self, viewer: &Viewer, post_id: &PostId) -> AppResult<Post> {
         let post = self.visible_post(viewer, post_id).await?;
-        self.engagement.remove_favorite(post_id, viewer.id()).await?;
+        self.engagement
+            .remove_favorite(post_id, viewer.id())
+            .await?;
         self.fresh(viewer, post).await
     }
 
     /// The viewer's favorites, most recent first, with when each was added.
-    pub async fn favorites(&self, viewer: &Viewer, page: &PageRequest) -> AppResult<Page<(PostId, DateTime<Utc>)>> {
+    pub async fn favorites(
+        &self,
+        viewer: &Viewer,
+        page: &PageRequest,
+    ) -> AppResult<Page<(PostId, DateTime<Utc>)>> {
         Ok(self.engagement.favorites(viewer.id(), page).await?)
     }
 
@@ -158,17 +215,28 @@ impl EngagementService {
         Ok(self.engagement.count_favorites(viewer).await?)
     }
 
-    pub async fn reactions_of(&self, viewer: &UserId, post_ids: &[PostId]) -> AppResult<Vec<(PostId, ReactionKind)>> {
+    pub async fn reactions_of(
+        &self,
+        viewer: &UserId,
+        post_ids: &[PostId],
+    ) -> AppResult<Vec<(PostId, ReactionKind)>> {
         Ok(self.engagement.reactions_of(viewer, post_ids).await?)
     }
 
-    pub async fn favorited_among(&self, viewer: &UserId, post_ids: &[PostId]) -> AppResult<Vec<PostId>> {
+    pub async fn favorited_among(
+        &self,
+        viewer: &UserId,
+        post_ids: &[PostId],
+    ) -> AppResult<Vec<PostId>> {
         Ok(self.engagement.favorited_among(viewer, post_ids).await?)
     }
 
     /// Re-reads a post after an engagement write so the counts returned are current.
     async fn fresh(&self, viewer: &Viewer, post: Post) -> AppResult<Post> {
-        let fresh = self.posts.get_many_posts(Some(viewer), std::slice::from_ref(&post.id)).await?;
+        let fresh = self
+            .posts
+            .get_many_posts(Some(viewer), std::slice::from_ref(&post.id))
+            .await?;
         Ok(fresh.into_iter().next().unwrap_or(post))
     }
 }

@@ -49,7 +49,11 @@ impl Services {
         Self {
             posts,
             engagement,
-            social: SocialService::new(stores.social.clone(), stores.accounts.clone(), events.clone()),
+            social: SocialService::new(
+                stores.social.clone(),
+                stores.accounts.clone(),
+                events.clone(),
+            ),
             accounts: AccountService::new(
                 stores.accounts,
                 hasher,

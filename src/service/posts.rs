@@ -17,7 +17,7 @@ use crate::error::{AppError, AppResult};
 use crate::events::{DomainEvent, EventBus};
 use crate::store::{
     AccountStore, CatalogStore, ListingPatch, Page, PageRequest, PostOrder, PostPatch, PostQuery,
-    SocialStore,
+    SocialStore, ViewerGraph,
 };
 
 /// A listing as a seller describes it.
@@ -70,24 +70,38 @@ impl PostService {
         accounts: Arc<dyn AccountStore>,
         events: EventBus,
     ) -> Self {
-        Self { catalog, social, accounts, events }
+        Self {
+            catalog,
+            social,
+            accounts,
+            events,
+        }
     }
 
     pub async fn create_post(&self, viewer: &Viewer, cmd: CreatePostCommand) -> AppResult<Post> {
         let listing = match (cmd.kind, cmd.listing) {
             (PostKind::Text, None) => None,
             (PostKind::Text, Some(_)) => {
-                return Err(AppError::bad_input("input.listing", "is only for posts of kind LISTING"));
+                return Err(AppError::bad_input(
+                    "input.listing",
+                    "is only for posts of kind LISTING",
+                ));
             }
             (PostKind::Listing, None) => {
-                return Err(AppError::bad_input("input.listing", "is required for a LISTING"));
+                return Err(AppError::bad_input(
+                    "input.listing",
+                    "is required for a LISTING",
+                ));
             }
             (PostKind::Listing, Some(draft)) => {
                 if !viewer.user.has_role(Role::Seller) && !viewer.is_admin() {
                     return Err(AppError::Forbidden("only sellers may publish listings"));
                 }
                 if cmd.title.is_none() {
-                    return Err(AppError::bad_input("input.title", "is required for a LISTING"));
+                    return Err(AppError::bad_input(
+                        "input.title",
+                        "is required for a LISTING",
+                    ));
                 }
                 check_category(draft.category_id.as_ref())?;
                 Some(Listing {
@@ -99,7 +113,9 @@ impl PostService {
                 })
             }
         };
-        let mentions = self.resolve_mentions(viewer, &cmd.body.mentioned_usernames).await?;
+        let mentions = self
+            .resolve_mentions(viewer, &cmd.body.mentioned_usernames)
+            .await?;
         let post = Post {
             id: PostId::generate(),
             author_id: viewer.id().clone(),
@@ -122,7 +138,11 @@ impl PostService {
 
     /// Mentioned usernames that exist, are active, are not the author and are not in a block
     /// with the author; unknown handles are simply plain text.
-    async fn resolve_mentions(&self, viewer: &Viewer, usernames: &[String]) -> AppResult<Vec<UserId>> {
+    async fn resolve_mentions(
+        &self,
+        viewer: &Viewer,
+        usernames: &[String],
+    ) -> AppResult<Vec<UserId>> {
         if usernames.is_empty() {
             return Ok(Vec::new());
         }
@@ -140,10 +160,18 @@ impl PostService {
         Ok(ids)
     }
 
-    pub async fn update_post(&self, viewer: &Viewer, id: &PostId, cmd: UpdatePostCommand) -> AppResult<Post> {
+    pub async fn update_post(
+        &self,
+        viewer: &Viewer,
+        id: &PostId,
+        cmd: UpdatePostCommand,
+    ) -> AppResult<Post> {
         let post = self.editable(viewer, id).await?;
         if cmd.listing.is_some() && post.listing.is_none() {
-            return Err(AppError::bad_input("input.listing", "is only for posts of kind LISTING"));
+            return Err(AppError::bad_input(
+                "input.listing",
+                "is only for posts of kind LISTING",
+            ));
         }
         if let Some(listing) = &cmd.listing
             && let Some(category) = &listing.category_id
@@ -151,22 +179,33 @@ impl PostService {
             check_category(category.as_ref())?;
         }
         if post.listing.is_some() && cmd.title == Some(None) {
-            return Err(AppError::bad_input("input.title", "a LISTING needs a title"));
+            return Err(AppError::bad_input(
+                "input.title",
+                "a LISTING needs a title",
+            ));
         }
         let body = match cmd.body {
             Some(body) => {
-                let mentions = self.resolve_mentions(viewer, &body.mentioned_usernames).await?;
+                let mentions = self
+                    .resolve_mentions(viewer, &body.mentioned_usernames)
+                    .await?;
                 Some((body.text, body.tags, mentions))
             }
             None => None,
         };
-        let patch = PostPatch { title: cmd.title, body, media: cmd.media, listing: cmd.listing };
+        let patch = PostPatch {
+            title: cmd.title,
+            body,
+            media: cmd.media,
+            listing: cmd.listing,
+        };
         let updated = self
             .catalog
             .update_post(id, &patch, now())
             .await?
             .ok_or(AppError::NotFound("post"))?;
-        self.events.publish(DomainEvent::PostUpdated(updated.clone()));
+        self.events
+            .publish(DomainEvent::PostUpdated(updated.clone()));
         Ok(updated)
     }
 
@@ -181,9 +220,14 @@ impl PostService {
     /// The post when the viewer may change it; someone else's post is `FORBIDDEN`, a post the
     /// viewer cannot see is `NOT_FOUND`.
     async fn editable(&self, viewer: &Viewer, id: &PostId) -> AppResult<Post> {
-        let post = self.get_post(Some(viewer), id).await?.ok_or(AppError::NotFound("post"))?;
+        let post = self
+            .get_post(Some(viewer), id)
+            .await?
+            .ok_or(AppError::NotFound("post"))?;
         if &post.author_id != viewer.id() && !viewer.is_admin() {
-            return Err(AppError::Forbidden("only the author or an admin may change this post"));
+            return Err(AppError::Forbidden(
+                "only the author or an admin may change this post",
+            ));
         }
         Ok(post)
     }
@@ -197,7 +241,10 @@ impl PostService {
             return Ok(None);
         }
         if let Some(viewer) = viewer
-            && self.social.is_blocked_either_way(viewer.id(), &post.author_id).await?
+            && self
+                .social
+                .is_blocked_either_way(viewer.id(), &post.author_id)
+                .await?
         {
             return Ok(None);
         }
@@ -206,39 +253,66 @@ impl PostService {
 
     /// Posts by id for loaders: what exists and is not someone else's draft. Blocks are
     /// applied by the lists that produce the ids.
-    pub async fn get_many_posts(&self, viewer: Option<&Viewer>, ids: &[PostId]) -> AppResult<Vec<Post>> {
+    pub async fn get_many_posts(
+        &self,
+        viewer: Option<&Viewer>,
+        ids: &[PostId],
+    ) -> AppResult<Vec<Post>> {
         let posts = self.catalog.get_many_posts(ids).await?;
-        Ok(posts.into_iter().filter(|p| draft_visible(viewer, p)).collect())
+        Ok(posts
+            .into_iter()
+            .filter(|p| draft_visible(viewer, p))
+            .collect())
     }
 
     /// The people the viewer follows plus the viewer, newest first, without blocked
-    /// authors; also the query that counts the whole feed.
-    pub async fn feed(&self, viewer: &Viewer, page: &PageRequest) -> AppResult<(Page<Post>, PostQuery)> {
-        let mut authors = self.social.followee_ids(viewer.id()).await?;
+    /// authors; also the query that counts the whole feed. `graph` is the viewer's.
+    pub async fn feed(
+        &self,
+        viewer: &Viewer,
+        graph: &ViewerGraph,
+        page: &PageRequest,
+    ) -> AppResult<(Page<Post>, PostQuery)> {
+        let mut authors = graph.followees.clone();
         authors.push(viewer.id().clone());
-        let blocked = self.social.block_partners(viewer.id()).await?;
+        let blocked = graph.block_partners.clone();
         let page = self.catalog.feed(&authors, &blocked, page).await?;
-        let query = PostQuery { authors, exclude_authors: blocked, ..PostQuery::default() };
+        let query = PostQuery {
+            authors,
+            exclude_authors: blocked,
+            ..PostQuery::default()
+        };
         Ok((page, query))
     }
 
-    /// Applies the viewer's blocks and draft visibility to a client's filter.
-    pub async fn query_for(&self, viewer: Option<&Viewer>, filter: PostFilter) -> AppResult<PostQuery> {
+    /// Applies the viewer's blocks (`blocked`: their block partners) and draft visibility to
+    /// a client's filter.
+    pub fn query_for(
+        &self,
+        viewer: Option<&Viewer>,
+        blocked: &[UserId],
+        filter: PostFilter,
+    ) -> AppResult<PostQuery> {
         let mut query = filter.query;
         if let Some(category_id) = &filter.category_id {
             check_category(Some(category_id))?;
             query.category_ids = crate::domain::with_descendants(category_id);
         }
-        if let Some(viewer) = viewer {
-            query.exclude_authors = self.social.block_partners(viewer.id()).await?;
-            if query.author_id.as_ref() == Some(viewer.id()) || viewer.is_admin() {
-                query.drafts_of = query.author_id.clone();
-            }
+        query.exclude_authors = blocked.to_vec();
+        if let Some(viewer) = viewer
+            && (query.author_id.as_ref() == Some(viewer.id()) || viewer.is_admin())
+        {
+            query.drafts_of = query.author_id.clone();
         }
         Ok(query)
     }
 
-    pub async fn search_posts(&self, query: &PostQuery, order: PostOrder, page: &PageRequest) -> AppResult<Page<Post>> {
+    pub async fn search_posts(
+        &self,
+        query: &PostQuery,
+        order: PostOrder,
+        page: &PageRequest,
+    ) -> AppResult<Page<Post>> {
         Ok(self.catalog.search_posts(query, order, page).await?)
     }
 
@@ -254,13 +328,18 @@ impl PostService {
 }
 
 fn draft_visible(viewer: Option<&Viewer>, post: &Post) -> bool {
-    let draft = post.listing.as_ref().is_some_and(|l| l.status == ListingStatus::Draft);
+    let draft = post
+        .listing
+        .as_ref()
+        .is_some_and(|l| l.status == ListingStatus::Draft);
     !draft || viewer.is_some_and(|v| v.id() == &post.author_id || v.is_admin())
 }
 
 fn check_category(id: Option<&CategoryId>) -> AppResult<()> {
     match id {
-        Some(id) if category(id).is_none() => Err(AppError::bad_input("categoryId", "is not a known category")),
+        Some(id) if category(id).is_none() => {
+            Err(AppError::bad_input("categoryId", "is not a known category"))
+        }
         _ => Ok(()),
     }
 }

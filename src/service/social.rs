@@ -123,6 +123,11 @@ impl SocialService {
         Ok(self.store.block_partners(user).await?)
     }
 
+    /// Whom `user` follows and who is in a block with them, in one round trip.
+    pub async fn viewer_graph(&self, user: &UserId) -> AppResult<crate::store::ViewerGraph> {
+        Ok(self.store.viewer_graph(user).await?)
+    }
+
     /// Everyone `user` follows, for a feed assembled on read.
     pub async fn followee_ids(&self, user: &UserId) -> AppResult<Vec<UserId>> {
         Ok(self.store.followee_ids(user).await?)

@@ -19,7 +19,7 @@ use std::sync::Arc;
 pub use account::{AccountStore, NewSession, Session, SessionRotation, UserSearch};
 pub use catalog::{CatalogStore, ListingPatch, PostOrder, PostPatch, PostQuery, cursor_of};
 pub use engagement::EngagementStore;
-pub use social::{FollowCursor, FollowEdge, SocialStore};
+pub use social::{FollowCursor, FollowEdge, SocialStore, ViewerGraph};
 
 /// Why a store call failed, in terms a service can act on.
 #[derive(Debug, thiserror::Error)]

@@ -415,3 +415,39 @@ pub(crate) fn map_unique(err: rusqlite::Error, fields: &[(&str, &'static str)]) 
     }
     StoreError::backend(err)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upgrading_a_version_1_database_starts_every_follower_count_at_zero() {
+        let mut conn = Connection::open_in_memory().expect("an in-memory database opens");
+        conn.execute_batch(MIGRATIONS[0])
+            .expect("migration 1 applies");
+        conn.pragma_update(None, "user_version", 1)
+            .expect("the version is recorded");
+        conn.execute(
+            "INSERT INTO users (id, email, username, display_name, display_name_lc, roles, \
+             password_hash, created_at, updated_at) \
+             VALUES ('u1', 'ann@example.com', 'ann', 'Ann', 'ann', 'BUYER', 'hash', 1, 1)",
+            [],
+        )
+        .expect("a version 1 user is stored");
+
+        migrate(&mut conn).expect("the pending migrations apply");
+
+        let counts: (i64, i64) = conn
+            .query_row(
+                "SELECT followers_count, following_count FROM users WHERE id = 'u1'",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .expect("the user is still there");
+        assert_eq!(counts, (0, 0));
+        let version: usize = conn
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .expect("the version is readable");
+        assert_eq!(version, MIGRATIONS.len());
+    }
+}

@@ -25,6 +25,11 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
+    // Server logs (masked errors' causes included) go to the failing test's output.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("agora=warn")
+        .with_test_writer()
+        .try_init();
     let data_dir = tempfile::tempdir().expect("temp dir");
     let mut config = Config::default();
     config.http.bind = "127.0.0.1:0".parse().unwrap();

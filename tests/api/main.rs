@@ -8,4 +8,5 @@ mod http_edge;
 mod posts;
 mod round_trips;
 mod schema;
+mod social;
 mod websocket;

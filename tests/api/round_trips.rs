@@ -13,9 +13,16 @@ const FEED: &str = "query($n: Int) { feed(first: $n) { edges { node { id body
 /// Round trips of one feed request, measured at the store (the viewer's authentication is
 /// not part of it: it happens once per request before GraphQL runs).
 async fn round_trips_of_feed(app: &TestApp, token: &str, first: i64) -> u64 {
-    let viewer = app.core.services.accounts.authenticate(token).await.unwrap();
+    let viewer = app
+        .core
+        .services
+        .accounts
+        .authenticate(token)
+        .await
+        .unwrap();
     let request = agora::graphql::prepare_request(
-        async_graphql::Request::new(FEED).variables(async_graphql::Variables::from_json(json!({ "n": first }))),
+        async_graphql::Request::new(FEED)
+            .variables(async_graphql::Variables::from_json(json!({ "n": first }))),
         &app.core.services,
         Some(viewer),
         agora::graphql::RequestId("round-trips".into()),
@@ -24,8 +31,15 @@ async fn round_trips_of_feed(app: &TestApp, token: &str, first: i64) -> u64 {
     let response = app.core.schema.execute(request).await;
     let after = app.core.stores.round_trips.count();
     assert!(response.errors.is_empty(), "{:?}", response.errors);
-    let edges = response.data.into_json().unwrap()["feed"]["edges"].as_array().unwrap().len();
-    assert_eq!(edges as i64, first.min(100), "the page is full, so every relation is exercised");
+    let edges = response.data.into_json().unwrap()["feed"]["edges"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(
+        edges as i64,
+        first.min(100),
+        "the page is full, so every relation is exercised"
+    );
     after - before
 }
 
@@ -36,7 +50,12 @@ async fn the_feed_costs_the_same_few_round_trips_for_10_20_and_100_posts() {
     let mut authors = Vec::new();
     for i in 0..5 {
         let author = app.register_as(&format!("seller{i}"), "SELLER").await;
-        app.data(Some(&viewer.access), "mutation($u: ID!) { follow(userId: $u) { id } }", json!({ "u": author.id })).await;
+        app.data(
+            Some(&viewer.access),
+            "mutation($u: ID!) { follow(userId: $u) { id } }",
+            json!({ "u": author.id }),
+        )
+        .await;
         authors.push(author);
     }
     let commenters = [app.register("cara").await, app.register("dan").await];
@@ -48,12 +67,28 @@ async fn the_feed_costs_the_same_few_round_trips_for_10_20_and_100_posts() {
         } else {
             json!({ "body": format!("post {i} #news") })
         };
-        let post = app.data(Some(&author.access), "mutation($i: CreatePostInput!) { createPost(input: $i) { id } }", json!({ "i": input })).await;
+        let post = app
+            .data(
+                Some(&author.access),
+                "mutation($i: CreatePostInput!) { createPost(input: $i) { id } }",
+                json!({ "i": input }),
+            )
+            .await;
         let id = post["createPost"]["id"].clone();
         for who in &commenters {
-            app.data(Some(&who.access), "mutation($p: ID!) { addComment(postId: $p, body: \"nice\") { id } }", json!({ "p": id })).await;
+            app.data(
+                Some(&who.access),
+                "mutation($p: ID!) { addComment(postId: $p, body: \"nice\") { id } }",
+                json!({ "p": id }),
+            )
+            .await;
         }
-        app.data(Some(&viewer.access), "mutation($p: ID!) { react(postId: $p, kind: LOVE) { id } }", json!({ "p": id })).await;
+        app.data(
+            Some(&viewer.access),
+            "mutation($p: ID!) { react(postId: $p, kind: LOVE) { id } }",
+            json!({ "p": id }),
+        )
+        .await;
     }
 
     let counts = [

@@ -73,7 +73,7 @@ impl AccountQuery {
         search: Option<String>,
         first: Option<i32>,
         after: Option<String>,
-    ) -> Result<Connection<String, User, UsersTotal, EmptyFields>> {
+    ) -> Result<UserConnection> {
         let page = page_request(first, after)?;
         let accounts = &ctx.services().accounts;
         let search = accounts.user_search(ctx.viewer(), search.as_deref());
@@ -81,7 +81,7 @@ impl AccountQuery {
         let mut connection = Connection::with_additional_fields(
             page.after.is_some(),
             result.has_next,
-            UsersTotal(search),
+            UsersTotal::Search(search),
         );
         connection.edges.extend(
             result
@@ -93,13 +93,25 @@ impl AccountQuery {
     }
 }
 
-/// `totalCount` of a user search, counted only when a client asks for it.
-pub struct UsersTotal(UserSearch);
+/// Every list of users is this one GraphQL type, `UserConnection`; async-graphql requires
+/// one Rust type per GraphQL name, so the lists differ only in how they know their total.
+pub(super) type UserConnection = Connection<String, User, UsersTotal, EmptyFields>;
+
+/// `totalCount` of a user list.
+pub enum UsersTotal {
+    /// A search, counted only when a client asks for it.
+    Search(UserSearch),
+    /// A number the list already knows, such as a user's denormalised followers count.
+    Known(u64),
+}
 
 #[Object]
 impl UsersTotal {
     async fn total_count(&self, ctx: &Context<'_>) -> Result<u64> {
-        Ok(ctx.services().accounts.count_users(&self.0).await?)
+        match self {
+            UsersTotal::Search(search) => Ok(ctx.services().accounts.count_users(search).await?),
+            UsersTotal::Known(total) => Ok(*total),
+        }
     }
 }
 

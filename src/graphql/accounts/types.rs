@@ -3,8 +3,10 @@
 use async_graphql::{Context, Enum, ID, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 
+use super::UserConnection;
 use crate::domain;
 use crate::graphql::ContextExt;
+use crate::graphql::social::{FollowList, follow_connection, viewer_relation};
 use crate::service::AuthSession;
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -137,6 +139,48 @@ impl User {
         }
         let cards = ctx.services().accounts.list_cards(&self.0.id).await?;
         Ok(Some(cards.into_iter().map(PaymentCard).collect()))
+    }
+
+    /// How many users follow this user.
+    async fn followers_count(&self) -> u64 {
+        self.0.followers_count
+    }
+
+    /// How many users this user follows.
+    async fn following_count(&self) -> u64 {
+        self.0.following_count
+    }
+
+    /// Whether the viewer follows this user; `false` for anonymous viewers.
+    async fn viewer_follows(&self, ctx: &Context<'_>) -> Result<bool> {
+        viewer_relation(ctx.loaders().viewer_follows.as_ref(), &self.0.id).await
+    }
+
+    /// Whether the viewer has blocked this user; `false` for anonymous viewers. Only the
+    /// viewer's own blocks count: a block by this user is not reported here.
+    async fn is_blocked_by_viewer(&self, ctx: &Context<'_>) -> Result<bool> {
+        viewer_relation(ctx.loaders().viewer_blocked.as_ref(), &self.0.id).await
+    }
+
+    /// Who follows this user, most recent first; `totalCount` is `followersCount`.
+    async fn followers(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<UserConnection> {
+        follow_connection(ctx, &self.0, FollowList::Followers, first, after).await
+    }
+
+    /// Whom this user follows, most recently followed first; `totalCount` is
+    /// `followingCount`.
+    async fn following(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<UserConnection> {
+        follow_connection(ctx, &self.0, FollowList::Following, first, after).await
     }
 }
 

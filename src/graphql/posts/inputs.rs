@@ -41,12 +41,16 @@ pub struct ListingInput {
 }
 
 fn attributes(field: &str, list: &[AttributeInput]) -> Result<Vec<Attribute>, ValidationError> {
-    let pairs: Vec<(String, String)> = list.iter().map(|a| (a.key.clone(), a.value.clone())).collect();
+    let pairs: Vec<(String, String)> = list
+        .iter()
+        .map(|a| (a.key.clone(), a.value.clone()))
+        .collect();
     Attribute::parse_list(field, &pairs)
 }
 
 fn category(raw: &async_graphql::ID, field: &str) -> Result<CategoryId, ValidationError> {
-    CategoryId::parse(raw.as_str()).ok_or_else(|| ValidationError::new(field, "is not a known category"))
+    CategoryId::parse(raw.as_str())
+        .ok_or_else(|| ValidationError::new(field, "is not a known category"))
 }
 
 impl ListingInput {
@@ -55,9 +59,16 @@ impl ListingInput {
         Ok(ListingDraft {
             price: self.price.parse("input.listing.price")?,
             stock: i64::from(self.stock),
-            category_id: self.category_id.as_ref().map(|c| category(c, "input.listing.categoryId")).transpose()?,
+            category_id: self
+                .category_id
+                .as_ref()
+                .map(|c| category(c, "input.listing.categoryId"))
+                .transpose()?,
             status: self.status.into(),
-            attributes: attributes("input.listing.attributes", self.attributes.as_deref().unwrap_or_default())?,
+            attributes: attributes(
+                "input.listing.attributes",
+                self.attributes.as_deref().unwrap_or_default(),
+            )?,
         })
     }
 
@@ -99,7 +110,10 @@ impl CreatePostInput {
                     .map(|t| domain::parse_title("input.title", t))
                     .transpose()?,
                 body: PostBody::parse("input.body", &self.body)?,
-                media: domain::parse_media("input.mediaUrls", self.media_urls.as_deref().unwrap_or_default())?,
+                media: domain::parse_media(
+                    "input.mediaUrls",
+                    self.media_urls.as_deref().unwrap_or_default(),
+                )?,
                 listing: self.listing.as_ref().map(ListingInput::parse).transpose()?,
             })
         })();
@@ -127,9 +141,21 @@ impl UpdatePostInput {
                     MaybeUndefined::Value(t) if t.trim().is_empty() => Some(None),
                     MaybeUndefined::Value(t) => Some(Some(domain::parse_title("input.title", t)?)),
                 },
-                body: self.body.as_deref().map(|b| PostBody::parse("input.body", b)).transpose()?,
-                media: self.media_urls.as_deref().map(|m| domain::parse_media("input.mediaUrls", m)).transpose()?,
-                listing: self.listing.as_ref().map(ListingInput::parse_patch).transpose()?,
+                body: self
+                    .body
+                    .as_deref()
+                    .map(|b| PostBody::parse("input.body", b))
+                    .transpose()?,
+                media: self
+                    .media_urls
+                    .as_deref()
+                    .map(|m| domain::parse_media("input.mediaUrls", m))
+                    .transpose()?,
+                listing: self
+                    .listing
+                    .as_ref()
+                    .map(ListingInput::parse_patch)
+                    .transpose()?,
             })
         })();
         parsed.map_err(AppError::from)
@@ -180,11 +206,16 @@ impl PostFilter {
         let four_digits = domain::Currency::parse("currency", "CLF").map_err(AppError::from)?;
         let bound = |field: &str, raw: &Option<Decimal>| {
             raw.as_ref()
-                .map(|d| domain::Amount::parse(field, &d.0, four_digits).map(domain::Amount::scaled))
+                .map(|d| {
+                    domain::Amount::parse(field, &d.0, four_digits).map(domain::Amount::scaled)
+                })
                 .transpose()
         };
         let author_id = match &self.author_id {
-            Some(id) => Some(domain::UserId::parse(id.as_str()).ok_or_else(|| AppError::bad_input("filter.authorId", "is not a valid id"))?),
+            Some(id) => Some(
+                domain::UserId::parse(id.as_str())
+                    .ok_or_else(|| AppError::bad_input("filter.authorId", "is not a valid id"))?,
+            ),
             None => None,
         };
         let category_id = self
@@ -197,7 +228,10 @@ impl PostFilter {
                 text: self.text.filter(|t| !t.trim().is_empty()),
                 author_id,
                 kind: self.kind.map(Into::into),
-                tag: self.tag.map(|t| t.trim().trim_start_matches('#').to_lowercase()).filter(|t| !t.is_empty()),
+                tag: self
+                    .tag
+                    .map(|t| t.trim().trim_start_matches('#').to_lowercase())
+                    .filter(|t| !t.is_empty()),
                 price_min: bound("filter.priceMin", &self.price_min)?,
                 price_max: bound("filter.priceMax", &self.price_max)?,
                 status: self.status.map(Into::into),

@@ -26,7 +26,7 @@ fn comment_id(field: &str, id: &ID) -> Result<CommentId, AppError> {
 
 /// `totalCount` of a post list, counted only when a client asks for it.
 pub enum PostsTotal {
-    Query(PostQuery),
+    Query(Box<PostQuery>),
     FavoritesOf(domain::UserId),
 }
 
@@ -35,7 +35,9 @@ impl PostsTotal {
     async fn total_count(&self, ctx: &Context<'_>) -> Result<u64> {
         Ok(match self {
             PostsTotal::Query(query) => ctx.services().posts.count_posts(query).await?,
-            PostsTotal::FavoritesOf(user) => ctx.services().engagement.count_favorites(user).await?,
+            PostsTotal::FavoritesOf(user) => {
+                ctx.services().engagement.count_favorites(user).await?
+            }
         })
     }
 }
@@ -49,7 +51,8 @@ pub fn post_connection(
     order: store::PostOrder,
     total: PostQuery,
 ) -> PostConnection {
-    let mut connection = Connection::with_additional_fields(has_previous, page.has_next, PostsTotal::Query(total));
+    let mut connection =
+        Connection::with_additional_fields(has_previous, page.has_next, PostsTotal::Query(Box::new(total)));
     connection.edges.extend(
         page.items
             .into_iter()
@@ -69,7 +72,12 @@ impl PostQueryRoot {
         let Some(id) = PostId::parse(id.as_str()) else {
             return Ok(None);
         };
-        Ok(ctx.services().posts.get_post(ctx.viewer(), &id).await?.map(Post))
+        Ok(ctx
+            .services()
+            .posts
+            .get_post(ctx.viewer(), &id)
+            .await?
+            .map(Post))
     }
 
     /// Posts matching `filter`, in `orderBy` order. Price orders list only listings.
@@ -77,34 +85,53 @@ impl PostQueryRoot {
         &self,
         ctx: &Context<'_>,
         filter: Option<PostFilter>,
-        #[graphql(default)] order_by: PostOrder,
+        #[graphql(default_with = "Some(PostOrder::Newest)")] order_by: Option<PostOrder>,
         first: Option<i32>,
         after: Option<String>,
     ) -> Result<PostConnection> {
         let page = page_request(first, after)?;
         let posts = &ctx.services().posts;
         let filter = filter.unwrap_or_default().parse()?;
-        let query = posts.query_for(ctx.viewer(), filter).await?;
-        let order = order_by.into();
+        let graph = ctx.loaders().graph.get().await?;
+        let query = posts.query_for(ctx.viewer(), &graph.block_partners, filter)?;
+        let order = order_by.unwrap_or_default().into();
         let result = posts.search_posts(&query, order, &page).await?;
         Ok(post_connection(page.after.is_some(), result, order, query))
     }
 
     /// Posts by the people the viewer follows, and the viewer's own, newest first.
-    async fn feed(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> Result<PostConnection> {
+    async fn feed(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<PostConnection> {
         let viewer = ctx.require_viewer()?;
         let page = page_request(first, after)?;
-        let (result, query) = ctx.services().posts.feed(viewer, &page).await?;
-        Ok(post_connection(page.after.is_some(), result, store::PostOrder::Newest, query))
+        let graph = ctx.loaders().graph.get().await?;
+        let (result, query) = ctx.services().posts.feed(viewer, &graph, &page).await?;
+        Ok(post_connection(
+            page.after.is_some(),
+            result,
+            store::PostOrder::Newest,
+            query,
+        ))
     }
 
     /// The most used hashtags of the last 24 hours.
-    async fn trending_tags(&self, ctx: &Context<'_>, #[graphql(default = 10)] limit: i32) -> Result<Vec<TagCount>> {
+    async fn trending_tags(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 10)] limit: i32,
+    ) -> Result<Vec<TagCount>> {
         if !(1..=100).contains(&limit) {
             return Err(AppError::bad_input("limit", "must be between 1 and 100").into());
         }
         let tags = ctx.services().posts.trending_tags(limit as usize).await?;
-        Ok(tags.into_iter().map(|(tag, count)| TagCount { tag, count }).collect())
+        Ok(tags
+            .into_iter()
+            .map(|(tag, count)| TagCount { tag, count })
+            .collect())
     }
 
     /// The catalogue's top-level categories; each has `children`.
@@ -117,17 +144,32 @@ impl PostQueryRoot {
     }
 
     /// The viewer's favorites, most recently added first.
-    async fn favorites(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> Result<PostConnection> {
+    async fn favorites(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<PostConnection> {
         let viewer = ctx.require_viewer()?;
         let page = page_request(first, after)?;
         let result = ctx.services().engagement.favorites(viewer, &page).await?;
-        let loaded = ctx.loaders().posts.load_many(result.items.iter().map(|(id, _)| id.clone())).await?;
+        let loaded = ctx
+            .loaders()
+            .posts
+            .load_many(result.items.iter().map(|(id, _)| id.clone()))
+            .await?;
         let total = PostsTotal::FavoritesOf(viewer.id().clone());
-        let mut connection = Connection::with_additional_fields(page.after.is_some(), result.has_next, total);
-        connection.edges.extend(result.items.into_iter().filter_map(|(id, at)| {
-            let post = loaded.get(&id)?.clone();
-            Some(Edge::new(encode_cursor(&format!("{}:{}", at.timestamp_millis(), id)), Post(post)))
-        }));
+        let mut connection =
+            Connection::with_additional_fields(page.after.is_some(), result.has_next, total);
+        connection
+            .edges
+            .extend(result.items.into_iter().filter_map(|(id, at)| {
+                let post = loaded.get(&id)?.clone();
+                Some(Edge::new(
+                    encode_cursor(&format!("{}:{}", at.timestamp_millis(), id)),
+                    Post(post),
+                ))
+            }));
         Ok(connection)
     }
 }
@@ -140,7 +182,11 @@ impl PostMutation {
     /// Publishes a text post, or a listing (sellers only).
     async fn create_post(&self, ctx: &Context<'_>, input: CreatePostInput) -> Result<Post> {
         let viewer = ctx.require_viewer()?;
-        let post = ctx.services().posts.create_post(viewer, input.parse()?).await?;
+        let post = ctx
+            .services()
+            .posts
+            .create_post(viewer, input.parse()?)
+            .await?;
         Ok(Post(post))
     }
 
@@ -148,7 +194,12 @@ impl PostMutation {
     async fn update_post(&self, ctx: &Context<'_>, id: ID, input: UpdatePostInput) -> Result<Post> {
         let viewer = ctx.require_viewer()?;
         let id = post_id("id", &id)?;
-        Ok(Post(ctx.services().posts.update_post(viewer, &id, input.parse()?).await?))
+        Ok(Post(
+            ctx.services()
+                .posts
+                .update_post(viewer, &id, input.parse()?)
+                .await?,
+        ))
     }
 
     /// Hides a post everywhere (its author or an admin).
@@ -159,12 +210,25 @@ impl PostMutation {
     }
 
     /// Comments on a post, or replies to one of its comments with `parentId`.
-    async fn add_comment(&self, ctx: &Context<'_>, post_id: ID, body: String, parent_id: Option<ID>) -> Result<Comment> {
+    async fn add_comment(
+        &self,
+        ctx: &Context<'_>,
+        post_id: ID,
+        body: String,
+        parent_id: Option<ID>,
+    ) -> Result<Comment> {
         let viewer = ctx.require_viewer()?;
         let post = self::post_id("postId", &post_id)?;
-        let parent = parent_id.as_ref().map(|p| comment_id("parentId", p)).transpose()?;
+        let parent = parent_id
+            .as_ref()
+            .map(|p| comment_id("parentId", p))
+            .transpose()?;
         let body = domain::parse_comment_body("body", &body).map_err(AppError::from)?;
-        let comment = ctx.services().engagement.add_comment(viewer, &post, body, parent.as_ref()).await?;
+        let comment = ctx
+            .services()
+            .engagement
+            .add_comment(viewer, &post, body, parent.as_ref())
+            .await?;
         Ok(Comment(comment))
     }
 
@@ -172,14 +236,23 @@ impl PostMutation {
     async fn delete_comment(&self, ctx: &Context<'_>, id: ID) -> Result<bool> {
         let viewer = ctx.require_viewer()?;
         let id = comment_id("id", &id)?;
-        Ok(ctx.services().engagement.delete_comment(viewer, &id).await?)
+        Ok(ctx
+            .services()
+            .engagement
+            .delete_comment(viewer, &id)
+            .await?)
     }
 
     /// Sets the viewer's reaction (one per post; reacting again replaces it).
     async fn react(&self, ctx: &Context<'_>, post_id: ID, kind: ReactionKind) -> Result<Post> {
         let viewer = ctx.require_viewer()?;
         let id = self::post_id("postId", &post_id)?;
-        Ok(Post(ctx.services().engagement.react(viewer, &id, kind.into()).await?))
+        Ok(Post(
+            ctx.services()
+                .engagement
+                .react(viewer, &id, kind.into())
+                .await?,
+        ))
     }
 
     async fn unreact(&self, ctx: &Context<'_>, post_id: ID) -> Result<Post> {
@@ -191,12 +264,19 @@ impl PostMutation {
     async fn add_favorite(&self, ctx: &Context<'_>, post_id: ID) -> Result<Post> {
         let viewer = ctx.require_viewer()?;
         let id = self::post_id("postId", &post_id)?;
-        Ok(Post(ctx.services().engagement.add_favorite(viewer, &id).await?))
+        Ok(Post(
+            ctx.services().engagement.add_favorite(viewer, &id).await?,
+        ))
     }
 
     async fn remove_favorite(&self, ctx: &Context<'_>, post_id: ID) -> Result<Post> {
         let viewer = ctx.require_viewer()?;
         let id = self::post_id("postId", &post_id)?;
-        Ok(Post(ctx.services().engagement.remove_favorite(viewer, &id).await?))
+        Ok(Post(
+            ctx.services()
+                .engagement
+                .remove_favorite(viewer, &id)
+                .await?,
+        ))
     }
 }

@@ -90,7 +90,11 @@ impl Category {
         self.0.name
     }
     async fn parent(&self) -> Option<Category> {
-        self.0.parent_id.as_ref().and_then(domain::category).map(Category)
+        self.0
+            .parent_id
+            .as_ref()
+            .and_then(domain::category)
+            .map(Category)
     }
     async fn children(&self) -> Vec<Category> {
         domain::categories()
@@ -116,14 +120,21 @@ impl Listing {
         self.0.status.into()
     }
     async fn category(&self) -> Option<Category> {
-        self.0.category_id.as_ref().and_then(domain::category).map(Category)
+        self.0
+            .category_id
+            .as_ref()
+            .and_then(domain::category)
+            .map(Category)
     }
     /// Specifications ("the info field"), in the seller's order.
     async fn attributes(&self) -> Vec<Attribute> {
         self.0
             .attributes
             .iter()
-            .map(|a| Attribute { key: a.key.clone(), value: a.value.clone() })
+            .map(|a| Attribute {
+                key: a.key.clone(),
+                value: a.value.clone(),
+            })
             .collect()
     }
 }
@@ -140,8 +151,13 @@ impl Post {
         self.0.kind.into()
     }
     async fn author(&self, ctx: &Context<'_>) -> Result<User> {
-        let user = ctx.loaders().users.load_one(self.0.author_id.clone()).await?;
-        user.map(User::new).ok_or_else(|| crate::error::AppError::NotFound("user").into())
+        let user = ctx
+            .loaders()
+            .users
+            .load_one(self.0.author_id.clone())
+            .await?;
+        user.map(User::new)
+            .ok_or_else(|| crate::error::AppError::NotFound("user").into())
     }
     async fn title(&self) -> Option<&str> {
         self.0.title.as_deref()
@@ -150,7 +166,11 @@ impl Post {
         &self.0.body
     }
     async fn media(&self) -> Vec<Media> {
-        self.0.media.iter().map(|url| Media { url: url.clone() }).collect()
+        self.0
+            .media
+            .iter()
+            .map(|url| Media { url: url.clone() })
+            .collect()
     }
     /// Hashtags from the body, lower-cased, without `#`.
     async fn tags(&self) -> &[String] {
@@ -158,7 +178,11 @@ impl Post {
     }
     /// Users mentioned with `@username` when the post was written.
     async fn mentions(&self, ctx: &Context<'_>) -> Result<Vec<User>> {
-        let found = ctx.loaders().users.load_many(self.0.mentions.iter().cloned()).await?;
+        let found = ctx
+            .loaders()
+            .users
+            .load_many(self.0.mentions.iter().cloned())
+            .await?;
         Ok(self
             .0
             .mentions
@@ -195,9 +219,17 @@ impl Post {
                 .await?
                 .unwrap_or_default()
         } else {
-            ctx.services().engagement.comments(ctx.viewer(), &self.0.id, None, &page).await?
+            let graph = ctx.loaders().graph.get().await?;
+            ctx.services()
+                .engagement
+                .comments(&graph.block_partners, &self.0.id, None, &page)
+                .await?
         };
-        Ok(comment_connection(page.after.is_some(), result, self.0.counts.comments))
+        Ok(comment_connection(
+            page.after.is_some(),
+            result,
+            self.0.counts.comments,
+        ))
     }
     async fn comments_count(&self) -> i64 {
         self.0.counts.comments
@@ -207,9 +239,12 @@ impl Post {
         let mut counts: Vec<ReactionCount> = DomainReaction::ALL
             .into_iter()
             .filter(|k| self.0.counts.reactions[k.index()] > 0)
-            .map(|k| ReactionCount { kind: k.into(), count: self.0.counts.reactions[k.index()] })
+            .map(|k| ReactionCount {
+                kind: k.into(),
+                count: self.0.counts.reactions[k.index()],
+            })
             .collect();
-        counts.sort_by(|a, b| b.count.cmp(&a.count));
+        counts.sort_by_key(|c| std::cmp::Reverse(c.count));
         counts
     }
     /// The viewer's reaction; `null` when none or anonymous.
@@ -217,13 +252,23 @@ impl Post {
         if ctx.viewer().is_none() {
             return Ok(None);
         }
-        Ok(ctx.loaders().viewer_reactions.load_one(self.0.id.clone()).await?.map(Into::into))
+        Ok(ctx
+            .loaders()
+            .viewer_reactions
+            .load_one(self.0.id.clone())
+            .await?
+            .map(Into::into))
     }
     async fn viewer_favorited(&self, ctx: &Context<'_>) -> Result<bool> {
         if ctx.viewer().is_none() {
             return Ok(false);
         }
-        Ok(ctx.loaders().viewer_favorites.load_one(self.0.id.clone()).await?.unwrap_or(false))
+        Ok(ctx
+            .loaders()
+            .viewer_favorites
+            .load_one(self.0.id.clone())
+            .await?
+            .unwrap_or(false))
     }
     async fn favorites_count(&self) -> i64 {
         self.0.counts.favorites
@@ -239,21 +284,40 @@ impl Comment {
         ID(self.0.id.to_string())
     }
     async fn post(&self, ctx: &Context<'_>) -> Result<Option<Post>> {
-        Ok(ctx.loaders().posts.load_one(self.0.post_id.clone()).await?.map(Post))
+        Ok(ctx
+            .loaders()
+            .posts
+            .load_one(self.0.post_id.clone())
+            .await?
+            .map(Post))
     }
     async fn author(&self, ctx: &Context<'_>) -> Result<Option<User>> {
-        Ok(ctx.loaders().users.load_one(self.0.author_id.clone()).await?.map(User::new))
+        Ok(ctx
+            .loaders()
+            .users
+            .load_one(self.0.author_id.clone())
+            .await?
+            .map(User::new))
     }
     /// `"[deleted]"` once deleted; the comment stays so its replies keep their thread.
     async fn body(&self) -> &str {
-        if self.0.deleted_at.is_some() { "[deleted]" } else { &self.0.body }
+        if self.0.deleted_at.is_some() {
+            "[deleted]"
+        } else {
+            &self.0.body
+        }
     }
     async fn deleted(&self) -> bool {
         self.0.deleted_at.is_some()
     }
     async fn parent(&self, ctx: &Context<'_>) -> Result<Option<Comment>> {
         match &self.0.parent_id {
-            Some(parent) => Ok(ctx.loaders().comments.load_one(parent.clone()).await?.map(Comment)),
+            Some(parent) => Ok(ctx
+                .loaders()
+                .comments
+                .load_one(parent.clone())
+                .await?
+                .map(Comment)),
             None => Ok(None),
         }
     }
@@ -265,12 +329,22 @@ impl Comment {
         after: Option<String>,
     ) -> Result<Connection<String, Comment, CommentsTotal>> {
         let page = page_request(first, after)?;
+        let graph = ctx.loaders().graph.get().await?;
         let result = ctx
             .services()
             .engagement
-            .comments(ctx.viewer(), &self.0.post_id, Some(&self.0.id), &page)
+            .comments(
+                &graph.block_partners,
+                &self.0.post_id,
+                Some(&self.0.id),
+                &page,
+            )
             .await?;
-        Ok(comment_connection(page.after.is_some(), result, self.0.replies_count))
+        Ok(comment_connection(
+            page.after.is_some(),
+            result,
+            self.0.replies_count,
+        ))
     }
     async fn replies_count(&self) -> i64 {
         self.0.replies_count
@@ -297,7 +371,8 @@ fn comment_connection(
     page: crate::store::Page<domain::Comment>,
     total: i64,
 ) -> Connection<String, Comment, CommentsTotal> {
-    let mut connection = Connection::with_additional_fields(has_previous, page.has_next, CommentsTotal { total });
+    let mut connection =
+        Connection::with_additional_fields(has_previous, page.has_next, CommentsTotal { total });
     connection.edges.extend(page.items.into_iter().map(|c| {
         let cursor = encode_cursor(&format!("{}:{}", c.created_at.timestamp_millis(), c.id));
         Edge::new(cursor, Comment(c))

@@ -229,7 +229,10 @@ fn query_sql(query: &PostQuery) -> (String, Vec<SqlValue>) {
     }
     if !query.authors.is_empty() {
         let ids: Vec<&str> = query.authors.iter().map(UserId::as_str).collect();
-        let p = param(SqlValue::Text(serde_json::to_string(&ids).unwrap_or_default()), &mut params);
+        let p = param(
+            SqlValue::Text(serde_json::to_string(&ids).unwrap_or_default()),
+            &mut params,
+        );
         clauses.push(format!("p.author_id IN (SELECT value FROM json_each({p}))"));
     }
     if let Some(kind) = query.kind {

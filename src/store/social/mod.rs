@@ -18,6 +18,15 @@ use chrono::{DateTime, Utc};
 use super::{Page, PageRequest, StoreResult};
 use crate::domain::UserId;
 
+/// A user's own corner of the graph, as loaded once per request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ViewerGraph {
+    /// Everyone the user follows.
+    pub followees: Vec<UserId>,
+    /// Everyone the user blocked or who blocked the user, once each.
+    pub block_partners: Vec<UserId>,
+}
+
 /// One entry of a followers or following list: the other user and when the edge was made.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FollowEdge {
@@ -132,6 +141,10 @@ pub trait SocialStore: Send + Sync {
 
     /// Everyone `user` follows (for assembling a feed on read).
     async fn followee_ids(&self, user: &UserId) -> StoreResult<Vec<UserId>>;
+
+    /// `followee_ids` and `block_partners` of one user in a single round trip: what a
+    /// request needs to assemble a feed, filter blocked authors and answer `viewerFollows`.
+    async fn viewer_graph(&self, user: &UserId) -> StoreResult<ViewerGraph>;
 
     /// Who follows `user`, newest edge first (ties by follower id, descending). `page.after`
     /// is a [`FollowEdge::cursor`] from this list; edges added after the first page was read

@@ -25,7 +25,7 @@ use mongodb::error::Error as DriverError;
 use mongodb::options::{IndexOptions, ReadConcern, WriteConcern};
 use mongodb::{Client, ClientSession, Collection, Database, IndexModel};
 
-use super::{FollowCursor, FollowEdge, MALFORMED_CURSOR, SocialStore};
+use super::{FollowCursor, FollowEdge, MALFORMED_CURSOR, SocialStore, ViewerGraph};
 use crate::domain::UserId;
 use crate::store::mongo::{from_bson_time, map_write_error, to_bson_time};
 use crate::store::{Page, PageRequest, StoreError, StoreResult};
@@ -501,6 +501,48 @@ impl SocialStore for MongoSocialStore {
             partners.insert(UserId::from_trusted(other.to_owned()));
         }
         Ok(partners.into_iter().collect())
+    }
+
+    /// One aggregation: the user's follow edges, with `$unionWith` bringing in the block
+    /// edges on either side, so the whole graph arrives in one round trip.
+    async fn viewer_graph(&self, user: &UserId) -> StoreResult<ViewerGraph> {
+        let me = user.as_str();
+        let pipeline = vec![
+            doc! { "$match": { "follower_id": me } },
+            doc! { "$project": { "_id": 0, "kind": "f", "other": "$followee_id" } },
+            doc! { "$unionWith": {
+                "coll": self.graph.blocks.name(),
+                "pipeline": [
+                    { "$match": { "$or": [{ "blocker_id": me }, { "blocked_id": me }] } },
+                    { "$project": { "_id": 0, "kind": "b", "other": {
+                        "$cond": [{ "$eq": ["$blocker_id", me] }, "$blocked_id", "$blocker_id"]
+                    } } },
+                ],
+            } },
+        ];
+        let docs: Vec<Document> = self
+            .graph
+            .follows
+            .aggregate(pipeline)
+            .await
+            .map_err(StoreError::backend)?
+            .try_collect()
+            .await
+            .map_err(StoreError::backend)?;
+        let mut graph = ViewerGraph::default();
+        let mut partners = BTreeSet::new();
+        for d in &docs {
+            let other =
+                UserId::from_trusted(d.get_str("other").map_err(StoreError::backend)?.to_owned());
+            match d.get_str("kind").map_err(StoreError::backend)? {
+                "f" => graph.followees.push(other),
+                _ => {
+                    partners.insert(other);
+                }
+            }
+        }
+        graph.block_partners = partners.into_iter().collect();
+        Ok(graph)
     }
 
     async fn followee_ids(&self, user: &UserId) -> StoreResult<Vec<UserId>> {

@@ -7,7 +7,7 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, Transaction, params};
 
-use super::{FollowCursor, FollowEdge, MALFORMED_CURSOR, SocialStore};
+use super::{FollowCursor, FollowEdge, MALFORMED_CURSOR, SocialStore, ViewerGraph};
 use crate::domain::UserId;
 use crate::store::sqlite::{SqliteDb, from_millis, to_millis};
 use crate::store::{Page, PageRequest, StoreError, StoreResult};
@@ -321,6 +321,36 @@ impl SocialStore for SqliteSocialStore {
                     "SELECT followee_id FROM follows WHERE follower_id = ?1",
                     [user.as_str()],
                 )
+            })
+            .await
+    }
+
+    async fn viewer_graph(&self, user: &UserId) -> StoreResult<ViewerGraph> {
+        let user = user.clone();
+        self.db
+            .read(move |conn| {
+                let mut stmt = conn
+                    .prepare_cached(
+                        "SELECT 'f', followee_id FROM follows WHERE follower_id = ?1 \
+                         UNION SELECT 'b', blocked_id FROM blocks WHERE blocker_id = ?1 \
+                         UNION SELECT 'b', blocker_id FROM blocks WHERE blocked_id = ?1",
+                    )
+                    .map_err(StoreError::backend)?;
+                let rows = stmt
+                    .query_map([user.as_str()], |row| {
+                        Ok((row.get::<_, String>(0)?, UserId::from_trusted(row.get(1)?)))
+                    })
+                    .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+                    .map_err(StoreError::backend)?;
+                let mut graph = ViewerGraph::default();
+                for (kind, id) in rows {
+                    if kind == "f" {
+                        graph.followees.push(id);
+                    } else {
+                        graph.block_partners.push(id);
+                    }
+                }
+                Ok(graph)
             })
             .await
     }

@@ -203,3 +203,22 @@ impl TryFrom<CardDoc> for PaymentCard {
 pub(super) struct PasswordHashDoc {
     pub(super) password_hash: String,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_user_document_from_before_the_social_graph_reads_zero_counts() {
+        let stored = doc! {
+            "_id": "u1", "email": "ann@example.com", "username": "ann", "display_name": "Ann",
+            "bio": null, "avatar_url": null, "phone": null, "roles": ["BUYER"], "active": true,
+            "email_verified": false, "created_at": bson::DateTime::from_millis(1),
+            "updated_at": bson::DateTime::from_millis(2),
+        };
+
+        let user = User::from(bson::from_document::<UserDoc>(stored).expect("it deserialises"));
+
+        assert_eq!((user.followers_count, user.following_count), (0, 0));
+    }
+}

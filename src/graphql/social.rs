@@ -1,0 +1,148 @@
+//! The social graph over GraphQL: the follow and block mutations, and the helpers behind the
+//! graph fields of `User` (`viewerFollows`, `isBlockedByViewer`, `followers`, `following`).
+//!
+//! Thin like every resolver here: read the viewer, call `SocialService`, convert. Per-user
+//! answers go through the request's loaders; nothing here touches a store.
+
+use async_graphql::connection::Edge;
+use async_graphql::dataloader::Loader;
+use async_graphql::{Context, ID, Object, Result};
+
+use super::ContextExt;
+use super::accounts::{User, UserConnection, UsersTotal};
+use super::batch::Batcher;
+use super::connection::{encode_cursor, page_request};
+use super::loaders::LoadError;
+use crate::domain::{self, UserId};
+use crate::error::AppError;
+use crate::store::{FollowEdge, Page};
+
+#[derive(Default)]
+pub struct SocialMutation;
+
+/// The target of a graph mutation. Checked after authentication, so an anonymous caller is
+/// told `UNAUTHENTICATED` whatever the id.
+fn target(user_id: &ID) -> Result<UserId, AppError> {
+    UserId::parse(user_id.as_str())
+        .ok_or_else(|| AppError::bad_input("userId", "is not a valid id"))
+}
+
+#[Object]
+impl SocialMutation {
+    /// Follows a user and returns them with current counts. Following someone you already
+    /// follow changes nothing. Yourself is `BAD_USER_INPUT`; a hidden or unknown user
+    /// `NOT_FOUND`; a user you blocked or who blocked you `FORBIDDEN`.
+    async fn follow(&self, ctx: &Context<'_>, user_id: ID) -> Result<User> {
+        let viewer = ctx.require_viewer()?;
+        let user = ctx
+            .services()
+            .social
+            .follow(viewer, &target(&user_id)?)
+            .await?;
+        Ok(User::new(user))
+    }
+
+    /// Stops following a user and returns them with current counts. Idempotent.
+    async fn unfollow(&self, ctx: &Context<'_>, user_id: ID) -> Result<User> {
+        let viewer = ctx.require_viewer()?;
+        let user = ctx
+            .services()
+            .social
+            .unfollow(viewer, &target(&user_id)?)
+            .await?;
+        Ok(User::new(user))
+    }
+
+    /// Blocks a user: follows between you end in both directions, and neither of you can
+    /// follow the other while the block stands. Idempotent.
+    async fn block(&self, ctx: &Context<'_>, user_id: ID) -> Result<User> {
+        let viewer = ctx.require_viewer()?;
+        let user = ctx
+            .services()
+            .social
+            .block(viewer, &target(&user_id)?)
+            .await?;
+        Ok(User::new(user))
+    }
+
+    /// Lifts your block of a user. Follows ended by the block stay ended. Idempotent.
+    async fn unblock(&self, ctx: &Context<'_>, user_id: ID) -> Result<User> {
+        let viewer = ctx.require_viewer()?;
+        let user = ctx
+            .services()
+            .social
+            .unblock(viewer, &target(&user_id)?)
+            .await?;
+        Ok(User::new(user))
+    }
+}
+
+/// Asks a viewer-relative loader about `user`; `false` without a store call when the request
+/// is anonymous (the loader is then absent).
+pub(super) async fn viewer_relation<L>(
+    loader: Option<&Batcher<UserId, L>>,
+    user: &UserId,
+) -> Result<bool>
+where
+    L: Loader<UserId, Value = bool, Error = LoadError>,
+{
+    match loader {
+        Some(loader) => Ok(loader.load_one(user.clone()).await?.unwrap_or(false)),
+        None => Ok(false),
+    }
+}
+
+/// Which list of a user's edges.
+#[derive(Clone, Copy)]
+pub(super) enum FollowList {
+    Followers,
+    Following,
+}
+
+/// `User.followers` / `User.following`: one store call for the page of edges, one batch
+/// through the `users` loader for their nodes. `totalCount` is the user's denormalised count.
+/// Deactivated accounts are left out for everyone but admins, as everywhere else, so a page
+/// can hold fewer edges than asked for; paging stays correct because cursors are keys.
+pub(super) async fn follow_connection(
+    ctx: &Context<'_>,
+    user: &domain::User,
+    list: FollowList,
+    first: Option<i32>,
+    after: Option<String>,
+) -> Result<UserConnection> {
+    let page = page_request(first, after)?;
+    let social = &ctx.services().social;
+    let (edges, total) = match list {
+        FollowList::Followers => (
+            social.followers(&user.id, &page).await?,
+            user.followers_count,
+        ),
+        FollowList::Following => (
+            social.following(&user.id, &page).await?,
+            user.following_count,
+        ),
+    };
+    let Page { items, has_next } = edges;
+    let mut nodes = ctx
+        .loaders()
+        .users
+        .load_many(items.iter().map(|edge: &FollowEdge| edge.user_id.clone()))
+        .await?;
+    let admin = ctx.viewer().is_some_and(|v| v.is_admin());
+    let mut connection = UserConnection::with_additional_fields(
+        page.after.is_some(),
+        has_next,
+        UsersTotal::Known(total),
+    );
+    for edge in items {
+        if let Some(node) = nodes
+            .remove(&edge.user_id)
+            .filter(|node| node.active || admin)
+        {
+            connection
+                .edges
+                .push(Edge::new(encode_cursor(&edge.cursor()), User::new(node)));
+        }
+    }
+    Ok(connection)
+}
