@@ -7,6 +7,7 @@ mod account;
 mod card;
 mod country;
 mod ids;
+mod mail;
 mod validation;
 
 pub use account::{
@@ -15,5 +16,6 @@ pub use account::{
 };
 pub use card::{CardBrand, CardExpiry, CardNumber, PaymentCard};
 pub use country::CountryCode;
-pub use ids::{AddressId, CardId, SessionId, UserId};
+pub use ids::{AddressId, CardId, MailId, SessionId, UserId};
+pub use mail::OutgoingMail;
 pub use validation::ValidationError;

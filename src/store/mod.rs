@@ -8,12 +8,18 @@
 //! This module must not know about GraphQL, HTTP or authorization: it stores and finds.
 
 pub mod account;
+pub mod mail;
 pub mod mongo;
+pub mod ratelimit;
 pub mod sqlite;
+pub mod token;
 
 use std::sync::Arc;
 
 pub use account::{AccountStore, NewSession, Session, SessionRotation, UserSearch};
+pub use mail::{ClaimedMail, MailStatus, OutboxEntry, OutboxStore};
+pub use ratelimit::{Decision, RateLimitStore};
+pub use token::{NewOneTimeToken, TokenPurpose, TokenStore};
 
 /// Why a store call failed, in terms a service can act on.
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +63,12 @@ pub struct PageRequest {
 #[derive(Clone)]
 pub struct Stores {
     pub accounts: Arc<dyn AccountStore>,
+    /// Password-reset and email-verification tokens.
+    pub one_time_tokens: Arc<dyn TokenStore>,
+    /// Mail waiting for (or done with) delivery.
+    pub outbox: Arc<dyn OutboxStore>,
+    /// Rate-limit counters, shared by every instance on the same database.
+    pub rate_limits: Arc<dyn RateLimitStore>,
     /// Answers "is the database reachable?" for `/ready`.
     pub health: Arc<dyn StoreHealth>,
 }
