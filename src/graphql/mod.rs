@@ -20,7 +20,7 @@ pub use error::is_request_error;
 pub use loaders::Loaders;
 
 use crate::config::GraphqlConfig;
-use crate::service::{Services, Viewer};
+use crate::service::{ClientOrigin, Services, Viewer};
 
 #[derive(MergedObject, Default)]
 pub struct Query(accounts::AccountQuery);
@@ -76,16 +76,19 @@ pub fn sdl() -> String {
 /// request.
 pub const LOADER_DELAY: Duration = Duration::from_micros(100);
 
-/// Attaches what every request carries: the viewer (if any), fresh per-request loaders and
-/// the request id used in logs and masked errors.
+/// Attaches what every request carries: the viewer (if any), fresh per-request loaders,
+/// the request id used in logs and masked errors, and where the request came from (for
+/// per-address rate limits).
 pub fn prepare_request(
     request: async_graphql::Request,
     services: &Services,
     viewer: Option<Viewer>,
     request_id: RequestId,
+    origin: ClientOrigin,
 ) -> async_graphql::Request {
     request
         .data(Loaders::new(services))
         .data(context::RequestViewer(viewer))
         .data(request_id)
+        .data(origin)
 }
