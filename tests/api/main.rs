@@ -3,7 +3,11 @@
 
 mod accounts;
 mod auth_tokens;
+mod email;
 mod helpers;
 mod http_edge;
+mod mailbox;
+mod outbox;
+mod rate_limits;
 mod schema;
 mod websocket;
