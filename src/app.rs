@@ -14,6 +14,7 @@ use crate::auth::{PasswordHasher, TokenKeys};
 use crate::config::{Config, Environment};
 use crate::graphql::{self, AppSchema};
 use crate::http::{self, AppState};
+use crate::mail::{MailDelivery, RetryPolicy};
 use crate::service::Services;
 use crate::store::Stores;
 
@@ -39,12 +40,23 @@ pub struct Core {
     pub stores: Stores,
     pub services: Services,
     pub schema: AppSchema,
+    /// The mail delivery worker, not yet running: [`App::run_until`] runs it beside the
+    /// server; commands that only enqueue mail leave it for the server to deliver.
+    pub mail: MailDelivery,
 }
 
 impl Core {
     pub async fn build(config: Config) -> Result<Self, StartupError> {
         let secret = jwt_secret(&config)?;
+        check_public_url(&config.mail.public_url)?;
+        let mailer = crate::mail::mailer_from_config(&config.mail, &config.store.data_dir)
+            .map_err(StartupError::Config)?;
         let stores = Stores::open(&config.store).await?;
+        let mail = MailDelivery::new(
+            stores.outbox.clone(),
+            mailer,
+            RetryPolicy::from_config(&config.mail),
+        );
         let tokens = TokenKeys::new(
             &secret,
             &config.auth.issuer,
@@ -54,19 +66,29 @@ impl Core {
         let hasher = tokio::task::spawn_blocking(PasswordHasher::owasp)
             .await
             .map_err(|e| StartupError::Config(e.to_string()))?;
-        let services = Services::new(
-            stores.clone(),
-            hasher,
-            tokens,
-            Duration::days(config.auth.refresh_token_ttl_days as i64),
-        );
+        let services = Services::new(stores.clone(), hasher, tokens, mail.outbox(), &config);
         let schema = graphql::build_schema(services.clone(), &config.graphql);
         Ok(Self {
             config: Arc::new(config),
             stores,
             services,
             schema,
+            mail,
         })
+    }
+}
+
+/// Links in mails are built on `mail.public_url`; a value that is not an absolute HTTP(S)
+/// URL would mail broken links to every user, so it stops start-up instead.
+fn check_public_url(url: &str) -> Result<(), StartupError> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    match rest {
+        Some(host) if !host.is_empty() && !url.chars().any(char::is_whitespace) => Ok(()),
+        _ => Err(StartupError::Config(format!(
+            "mail.public_url must be an absolute http(s) URL, got {url:?}"
+        ))),
     }
 }
 
@@ -166,8 +188,28 @@ impl App {
     }
 
     /// Serves until `shutdown` completes, then stops accepting and lets in-flight requests
-    /// finish.
+    /// finish. The mail delivery worker runs alongside and stops with the server, finishing
+    /// the message it is sending (within the grace period).
     pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let (stop_mail, mail_stopped) = tokio::sync::watch::channel(false);
+        let mut mail_worker = tokio::spawn(self.core.mail.clone().run(mail_stopped));
+        let grace = std::time::Duration::from_secs(self.core.config.http.shutdown_grace_secs);
+        let served = self.serve(shutdown).await;
+        let _ = stop_mail.send(true);
+        if tokio::time::timeout(grace, &mut mail_worker).await.is_err() {
+            tracing::warn!(
+                ?grace,
+                "the mail worker did not stop within the grace period"
+            );
+            mail_worker.abort();
+        }
+        served
+    }
+
+    async fn serve(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
@@ -184,7 +226,9 @@ impl App {
             shutdown.await;
             let _ = stopping_tx.send(());
         };
-        let serve = axum::serve(self.listener, router)
+        // Peer addresses reach the handlers for per-address rate limits.
+        let service = router.into_make_service_with_connect_info::<SocketAddr>();
+        let serve = axum::serve(self.listener, service)
             .with_graceful_shutdown(signal)
             .into_future();
         tokio::select! {

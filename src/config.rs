@@ -2,7 +2,12 @@
 //! file, then by `APP__SECTION__KEY` environment variables (`APP__HTTP__BIND=0.0.0.0:3000`).
 //!
 //! Unknown keys are errors, so a typo in a variable name fails at start-up instead of being
-//! silently ignored. Secrets are never printed: `Debug` of `AuthConfig` redacts them.
+//! silently ignored. Secrets are never printed: `Debug` of `AuthConfig` and `MailConfig`
+//! redacts them.
+
+mod rate_limits;
+
+pub use rate_limits::{RateLimitConfig, RatePolicy};
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -18,6 +23,8 @@ pub struct Config {
     pub auth: AuthConfig,
     pub graphql: GraphqlConfig,
     pub websocket: WebSocketConfig,
+    pub mail: MailConfig,
+    pub rate_limits: RateLimitConfig,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,6 +50,10 @@ pub struct HttpConfig {
     pub cors_allowed_origins: Vec<String>,
     /// How long shutdown waits for in-flight requests.
     pub shutdown_grace_secs: u64,
+    /// Take the client address for per-IP rate limits from the last `X-Forwarded-For` entry
+    /// (the one our own proxy appended). Only behind a proxy that sets it: otherwise any
+    /// client could claim any address.
+    pub trust_forwarded_for: bool,
 }
 
 impl Default for HttpConfig {
@@ -53,6 +64,7 @@ impl Default for HttpConfig {
             body_limit_bytes: 128 * 1024,
             cors_allowed_origins: Vec::new(),
             shutdown_grace_secs: 10,
+            trust_forwarded_for: false,
         }
     }
 }
@@ -170,6 +182,85 @@ impl Default for WebSocketConfig {
             max_message_bytes: 64 * 1024,
             max_subscriptions: 100,
         }
+    }
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MailConfig {
+    /// The sender of every message: `Name <address>` or a bare address.
+    pub from: String,
+    /// SMTP server, e.g. `smtp://mailpit:1025`, `smtp://user:pass@host:587?tls=required` or
+    /// `smtps://host`. Unset: every message is written as an `.eml` file under
+    /// `<store.data_dir>/outbox/` instead.
+    pub smtp_url: Option<String>,
+    /// Base URL of the links in mails: the web app, or this server, which serves minimal
+    /// `/reset-password` and `/verify-email` pages.
+    pub public_url: String,
+    /// How long a password-reset link works.
+    pub password_reset_ttl_secs: u64,
+    /// How long an email-verification link works. Longer than a reset by default: proving a
+    /// mailbox is low-risk, and people open welcome mail late.
+    pub email_verification_ttl_secs: u64,
+    /// Refuse `login` until the email address is verified.
+    pub require_verified_email_to_log_in: bool,
+    /// Sellers must verify their email address before publishing listings.
+    pub require_verified_seller: bool,
+    /// Delivery attempts before a message is given up as failed.
+    pub max_attempts: u32,
+    /// Wait after the first failed attempt; it doubles after each further failure, up to
+    /// `retry_max_secs`.
+    pub retry_base_secs: u64,
+    pub retry_max_secs: u64,
+    /// How often the delivery worker looks for mail it was not woken for: retries that came
+    /// due, and mail enqueued by other instances.
+    pub poll_interval_secs: u64,
+    /// Upper bound on one delivery attempt.
+    pub send_timeout_secs: u64,
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        Self {
+            from: "Agora <no-reply@agora.localhost>".into(),
+            smtp_url: None,
+            public_url: "http://127.0.0.1:3000".into(),
+            password_reset_ttl_secs: 30 * 60,
+            email_verification_ttl_secs: 24 * 3600,
+            require_verified_email_to_log_in: false,
+            require_verified_seller: true,
+            max_attempts: 8,
+            retry_base_secs: 30,
+            retry_max_secs: 3600,
+            poll_interval_secs: 10,
+            send_timeout_secs: 30,
+        }
+    }
+}
+
+impl std::fmt::Debug for MailConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The SMTP URL may carry a password.
+        f.debug_struct("MailConfig")
+            .field("from", &self.from)
+            .field("smtp_url", &self.smtp_url.as_ref().map(|_| "<redacted>"))
+            .field("public_url", &self.public_url)
+            .field("password_reset_ttl_secs", &self.password_reset_ttl_secs)
+            .field(
+                "email_verification_ttl_secs",
+                &self.email_verification_ttl_secs,
+            )
+            .field(
+                "require_verified_email_to_log_in",
+                &self.require_verified_email_to_log_in,
+            )
+            .field("require_verified_seller", &self.require_verified_seller)
+            .field("max_attempts", &self.max_attempts)
+            .field("retry_base_secs", &self.retry_base_secs)
+            .field("retry_max_secs", &self.retry_max_secs)
+            .field("poll_interval_secs", &self.poll_interval_secs)
+            .field("send_timeout_secs", &self.send_timeout_secs)
+            .finish()
     }
 }
 
@@ -347,8 +438,49 @@ mod tests {
 
     #[test]
     fn secrets_are_redacted_in_debug_output() {
-        let config =
-            Config::load(None, env(&[("APP__AUTH__JWT_SECRET", "hunter2hunter2")])).unwrap();
+        let config = Config::load(
+            None,
+            env(&[
+                ("APP__AUTH__JWT_SECRET", "hunter2hunter2"),
+                (
+                    "APP__MAIL__SMTP_URL",
+                    "smtp://mailer:hunter3@smtp.example.com:587",
+                ),
+            ]),
+        )
+        .unwrap();
         assert!(!format!("{config:?}").contains("hunter2"));
+        assert!(!format!("{config:?}").contains("hunter3"));
+    }
+
+    #[test]
+    fn mail_and_rate_limits_are_set_from_the_environment() {
+        let config = Config::load(
+            None,
+            env(&[
+                ("APP__MAIL__SMTP_URL", "smtp://mailpit:1025"),
+                ("APP__MAIL__REQUIRE_VERIFIED_SELLER", "false"),
+                ("APP__RATE_LIMITS__LOGIN_PER_EMAIL", "10/5m"),
+                ("APP__HTTP__TRUST_FORWARDED_FOR", "true"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.mail.smtp_url.as_deref(), Some("smtp://mailpit:1025"));
+        assert!(!config.mail.require_verified_seller);
+        assert_eq!(config.rate_limits.login_per_email, RatePolicy::new(10, 300));
+        assert!(config.http.trust_forwarded_for);
+        assert!(
+            Config::load(None, env(&[("APP__RATE_LIMITS__LOGIN_PER_EMAIL", "often")])).is_err()
+        );
+    }
+
+    #[test]
+    fn the_default_limits_allow_five_logins_a_minute_per_email() {
+        let config = Config::load(None, env(&[])).unwrap();
+        assert!(config.rate_limits.enabled);
+        assert_eq!(config.rate_limits.login_per_email, RatePolicy::new(5, 60));
+        assert!(config.mail.smtp_url.is_none());
+        assert!(!config.mail.require_verified_email_to_log_in);
+        assert!(config.mail.require_verified_seller);
     }
 }

@@ -71,6 +71,11 @@ id_type!(
     /// Identifies a saved (tokenised) payment card.
     CardId
 );
+id_type!(
+    /// Identifies one outgoing mail message in the outbox; also names its `.eml` file and
+    /// its `Message-ID`, so every delivery attempt of a message looks the same.
+    MailId
+);
 
 id_type!(
     /// Identifies a post (a text post or a listing).

@@ -8,6 +8,7 @@ mod card;
 mod category;
 mod country;
 mod ids;
+mod mail;
 mod money;
 mod post;
 mod validation;
@@ -19,7 +20,8 @@ pub use account::{
 pub use card::{CardBrand, CardExpiry, CardNumber, PaymentCard};
 pub use category::{Category, categories, category, with_descendants};
 pub use country::CountryCode;
-pub use ids::{AddressId, CardId, CategoryId, CommentId, PostId, SessionId, UserId};
+pub use ids::{AddressId, CardId, CategoryId, CommentId, MailId, PostId, SessionId, UserId};
+pub use mail::OutgoingMail;
 pub use money::{Amount, Currency, Money};
 pub use post::{
     Attribute, Comment, Listing, ListingStatus, Post, PostBody, PostCounts, PostKind, ReactionKind,

@@ -2,7 +2,7 @@ use async_graphql::Context;
 
 use super::Loaders;
 use crate::error::AppError;
-use crate::service::{Services, Viewer};
+use crate::service::{ClientOrigin, Services, Viewer};
 
 /// The viewer of this request; `None` for anonymous requests.
 pub(crate) struct RequestViewer(pub Option<Viewer>);
@@ -19,6 +19,8 @@ pub trait ContextExt {
     fn viewer(&self) -> Option<&Viewer>;
     /// The viewer, or `UNAUTHENTICATED`.
     fn require_viewer(&self) -> Result<&Viewer, AppError>;
+    /// Where the request came from; unknown when the transport did not say.
+    fn origin(&self) -> ClientOrigin;
 }
 
 impl ContextExt for Context<'_> {
@@ -39,5 +41,9 @@ impl ContextExt for Context<'_> {
     fn require_viewer(&self) -> Result<&Viewer, AppError> {
         self.viewer()
             .ok_or(AppError::Unauthenticated("you must be logged in"))
+    }
+
+    fn origin(&self) -> ClientOrigin {
+        self.data_opt::<ClientOrigin>().copied().unwrap_or_default()
     }
 }

@@ -22,7 +22,7 @@ pub use error::is_request_error;
 pub use loaders::Loaders;
 
 use crate::config::GraphqlConfig;
-use crate::service::{Services, Viewer};
+use crate::service::{ClientOrigin, Services, Viewer};
 
 #[derive(MergedObject, Default)]
 pub struct Query(accounts::AccountQuery, posts::PostQueryRoot);
@@ -76,17 +76,20 @@ pub fn sdl() -> String {
     .sdl()
 }
 
-/// Attaches what every request carries: the viewer (if any), fresh per-request loaders and
-/// the request id used in logs and masked errors.
+/// Attaches what every request carries: the viewer (if any), fresh per-request loaders,
+/// the request id used in logs and masked errors, and where the request came from (for
+/// per-address rate limits).
 pub fn prepare_request(
     request: async_graphql::Request,
     services: &Services,
     viewer: Option<Viewer>,
     request_id: RequestId,
+    origin: ClientOrigin,
 ) -> async_graphql::Request {
     let loaders = Loaders::new(services, viewer.as_ref());
     request
         .data(loaders)
         .data(context::RequestViewer(viewer))
         .data(request_id)
+        .data(origin)
 }

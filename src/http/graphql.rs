@@ -17,12 +17,14 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value as Json;
 
 use super::AppState;
-use super::auth::{bearer_viewer, request_id};
+use super::auth::{ClientIp, bearer_viewer, request_id};
 use super::negotiate::{Rejection, ResponseType};
 use crate::graphql::{self, is_request_error};
+use crate::service::ClientOrigin;
 
 pub async fn post(
     State(state): State<AppState>,
+    ClientIp(origin): ClientIp,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -74,7 +76,7 @@ pub async fn post(
         Ok(request) => request,
         Err(r) => return reject(r),
     };
-    execute(state, &headers, request, response_type).await
+    execute(state, &headers, origin, request, response_type).await
 }
 
 #[derive(serde::Deserialize)]
@@ -88,6 +90,7 @@ pub struct GetParams {
 
 pub async fn get(
     State(state): State<AppState>,
+    ClientIp(origin): ClientIp,
     headers: HeaderMap,
     params: Result<Query<GetParams>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
@@ -138,7 +141,7 @@ pub async fn get(
             .insert(ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
-    execute(state, &headers, request, response_type).await
+    execute(state, &headers, origin, request, response_type).await
 }
 
 /// Builds the GraphQL request from the decoded parameters, checking their types.
@@ -225,6 +228,7 @@ fn selects_mutation(query: &str, operation_name: Option<&str>) -> bool {
 async fn execute(
     state: AppState,
     headers: &HeaderMap,
+    origin: ClientOrigin,
     request: async_graphql::Request,
     response_type: ResponseType,
 ) -> Response {
@@ -232,7 +236,13 @@ async fn execute(
         Ok(viewer) => viewer,
         Err(rejection) => return rejection.with_type(response_type).into_response(),
     };
-    let request = graphql::prepare_request(request, &state.services, viewer, request_id(headers));
+    let request = graphql::prepare_request(
+        request,
+        &state.services,
+        viewer,
+        request_id(headers),
+        origin,
+    );
     let response = state.schema.execute(request).await;
     let status =
         if response_type == ResponseType::GraphqlResponseJson && is_request_error(&response) {

@@ -5,6 +5,7 @@
 mod auth;
 mod graphql;
 mod negotiate;
+mod pages;
 mod ws;
 
 use std::sync::Arc;
@@ -47,6 +48,8 @@ pub fn router(state: AppState) -> Router {
                 .layer(DefaultBodyLimit::max(config.body_limit_bytes)),
         )
         .route("/graphql/ws", get(ws::upgrade))
+        .route("/reset-password", get(pages::reset_password))
+        .route("/verify-email", get(pages::verify_email))
         .route("/health", get(health))
         .route("/ready", get(ready));
     if state.config.graphql.graphiql {

@@ -1,10 +1,17 @@
 //! Accounts: registration, login, sessions, profiles, addresses, cards and administration.
+//! The email lifecycle (password reset, verification) is in [`lifecycle`].
+
+mod lifecycle;
+mod settings;
+
+pub use settings::AccountSettings;
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 
-use super::now;
+use super::rate_limits::{Action, RateLimiter};
+use super::{ClientOrigin, now};
 use crate::auth::{PasswordHasher, RefreshToken, TokenError, TokenKeys};
 use crate::domain::{
     Address, AddressId, CardExpiry, CardId, CardNumber, DisplayName, Email, NewAddress,
@@ -12,7 +19,10 @@ use crate::domain::{
 };
 use crate::error::{AppError, AppResult};
 use crate::events::{DomainEvent, EventBus};
-use crate::store::{AccountStore, NewSession, Page, PageRequest, SessionRotation, UserSearch};
+use crate::mail::Outbox;
+use crate::store::{
+    AccountStore, NewSession, Page, PageRequest, SessionRotation, Stores, TokenStore, UserSearch,
+};
 
 /// The authenticated caller of a request or socket.
 #[derive(Debug, Clone)]
@@ -57,34 +67,49 @@ const BAD_REFRESH: &str = "the refresh token is invalid or has expired";
 #[derive(Clone)]
 pub struct AccountService {
     store: Arc<dyn AccountStore>,
+    one_time_tokens: Arc<dyn TokenStore>,
+    outbox: Outbox,
+    limits: RateLimiter,
     hasher: PasswordHasher,
     tokens: TokenKeys,
-    refresh_ttl: Duration,
     events: EventBus,
+    settings: AccountSettings,
 }
 
 impl AccountService {
     pub fn new(
-        store: Arc<dyn AccountStore>,
+        stores: &Stores,
         hasher: PasswordHasher,
         tokens: TokenKeys,
-        refresh_ttl: Duration,
+        outbox: Outbox,
+        limits: RateLimiter,
         events: EventBus,
+        settings: AccountSettings,
     ) -> Self {
         Self {
-            store,
+            store: Arc::clone(&stores.accounts),
+            one_time_tokens: Arc::clone(&stores.one_time_tokens),
+            outbox,
+            limits,
             hasher,
             tokens,
-            refresh_ttl,
             events,
+            settings,
         }
     }
 
-    /// Creates an account and logs it in. Only buyers and sellers may sign up; admins are
-    /// made by another admin or the CLI.
-    pub async fn register(&self, cmd: RegisterCommand) -> AppResult<AuthSession> {
+    /// Creates an account, logs it in and mails a verification link. Only buyers and sellers
+    /// may sign up; admins are made by another admin or the CLI.
+    pub async fn register(
+        &self,
+        cmd: RegisterCommand,
+        origin: &ClientOrigin,
+    ) -> AppResult<AuthSession> {
         if cmd.role == Role::Admin {
             return Err(AppError::bad_input("input.role", "must be BUYER or SELLER"));
+        }
+        if let Some(ip) = origin.rate_subject() {
+            self.limits.check(Action::RegisterPerIp, &ip).await?;
         }
         let user = self
             .create_user(
@@ -93,11 +118,20 @@ impl AccountService {
                 cmd.display_name,
                 &cmd.password,
                 &[cmd.role],
+                false,
             )
             .await?;
+        // The account exists now; a mail that cannot be queued must not undo it. The user can
+        // ask for another with `requestEmailVerification`.
+        if let Err(err) = self.mail_verification_link(&user).await {
+            tracing::error!(user_id = %user.id, error = ?err, "could not queue the verification mail");
+        }
         self.start_session(user).await
     }
 
+    /// `email_verified` is true only for accounts an operator vouches for (`create-admin`):
+    /// they get no verification mail, and `mail.require_verified_email_to_log_in` must not
+    /// lock them out.
     async fn create_user(
         &self,
         email: Email,
@@ -105,6 +139,7 @@ impl AccountService {
         display_name: DisplayName,
         password: &NewPassword,
         roles: &[Role],
+        email_verified: bool,
     ) -> AppResult<User> {
         let at = now();
         let user = User {
@@ -117,7 +152,7 @@ impl AccountService {
             phone: None,
             roles: Role::normalize(roles),
             active: true,
-            email_verified: false,
+            email_verified,
             created_at: at,
             updated_at: at,
             followers_count: 0,
@@ -130,8 +165,27 @@ impl AccountService {
 
     /// Logs in with email and password. An unknown email, a wrong password and a malformed
     /// email all answer the same `UNAUTHENTICATED` after the same argon2 work.
-    pub async fn login(&self, email: &str, password: &str) -> AppResult<AuthSession> {
-        let user = match Email::parse(email) {
+    ///
+    /// Every attempt counts against the per-address and per-email limits before any
+    /// password work, so guessing is throttled per account however many addresses the
+    /// guesser has, and per address however many accounts it tries.
+    pub async fn login(
+        &self,
+        email: &str,
+        password: &str,
+        origin: &ClientOrigin,
+    ) -> AppResult<AuthSession> {
+        let parsed = Email::parse(email);
+        if let Some(ip) = origin.rate_subject() {
+            self.limits.check(Action::LoginPerIp, &ip).await?;
+        }
+        self.limits
+            .check(
+                Action::LoginPerEmail,
+                &email_subject(email, parsed.as_ref().ok()),
+            )
+            .await?;
+        let user = match parsed {
             Ok(email) => self.store.find_user_by_email(email.as_str()).await?,
             Err(_) => None,
         };
@@ -144,6 +198,11 @@ impl AccountService {
             Some(user) if matches => {
                 if !user.active {
                     return Err(AppError::Forbidden("this account has been deactivated"));
+                }
+                if self.settings.require_verified_email_to_log_in && !user.email_verified {
+                    return Err(AppError::Forbidden(
+                        "verify your email address before logging in",
+                    ));
                 }
                 self.start_session(user).await
             }
@@ -159,7 +218,7 @@ impl AccountService {
             user_id: user.id.clone(),
             token_hash: refresh.hash,
             created_at: at,
-            expires_at: at + self.refresh_ttl,
+            expires_at: at + self.settings.refresh_ttl,
         };
         self.store.create_session(&session).await?;
         let access = self.tokens.issue_access(&user.id, &session.id, at);
@@ -182,7 +241,7 @@ impl AccountService {
                 &RefreshToken::hash(refresh_token),
                 &replacement.hash,
                 at,
-                at + self.refresh_ttl,
+                at + self.settings.refresh_ttl,
             )
             .await?;
         let session = match outcome {
@@ -479,8 +538,9 @@ impl AccountService {
         Ok(user)
     }
 
-    /// Makes `email` an admin: promotes an existing account, or creates one with `password`.
-    /// Used by the `create-admin` command, never over the API.
+    /// Makes `email` an admin: promotes an existing account, or creates one with `password`
+    /// and a verified address (the operator typed it). Used by the `create-admin` command,
+    /// never over the API.
     pub async fn create_admin(
         &self,
         email: Email,
@@ -502,10 +562,26 @@ impl AccountService {
             AppError::bad_input("password", "is required to create a new account")
         })?;
         let user = self
-            .create_user(email, username, display_name, password, &[Role::Admin])
+            .create_user(
+                email,
+                username,
+                display_name,
+                password,
+                &[Role::Admin],
+                true,
+            )
             .await?;
         Ok((user, true))
     }
+}
+
+/// The per-email rate-limit subject: the normalised address, or the trimmed, lower-cased
+/// text when it is not an address, so spellings of one address share a counter.
+fn email_subject(raw: &str, parsed: Option<&Email>) -> String {
+    parsed.map_or_else(
+        || raw.trim().to_lowercase(),
+        |email| email.as_str().to_owned(),
+    )
 }
 
 fn require_admin(viewer: &Viewer) -> AppResult<()> {

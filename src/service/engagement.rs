@@ -9,7 +9,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::posts::PostService;
-use super::{Viewer, now};
+use super::{Action, RateLimiter, Viewer, now};
 use crate::domain::{Comment, CommentId, Post, PostId, ReactionKind, UserId};
 use crate::error::{AppError, AppResult};
 use crate::events::{DomainEvent, EventBus};
@@ -20,6 +20,7 @@ pub struct EngagementService {
     engagement: Arc<dyn EngagementStore>,
     social: Arc<dyn SocialStore>,
     posts: PostService,
+    rate_limits: RateLimiter,
     events: EventBus,
 }
 
@@ -30,12 +31,14 @@ impl EngagementService {
         engagement: Arc<dyn EngagementStore>,
         social: Arc<dyn SocialStore>,
         posts: PostService,
+        rate_limits: RateLimiter,
         events: EventBus,
     ) -> Self {
         Self {
             engagement,
             social,
             posts,
+            rate_limits,
             events,
         }
     }
@@ -55,6 +58,9 @@ impl EngagementService {
         body: String,
         parent_id: Option<&CommentId>,
     ) -> AppResult<Comment> {
+        self.rate_limits
+            .check(Action::Comment, viewer.id().as_str())
+            .await?;
         let post = self.visible_post(viewer, post_id).await?;
         let parent = match parent_id {
             Some(parent_id) => {

@@ -5,15 +5,21 @@
 mod accounts;
 mod engagement;
 mod posts;
+mod rate_limits;
 mod social;
 
-pub use accounts::{AccountService, AuthSession, RegisterCommand, Viewer};
+pub use accounts::{AccountService, AccountSettings, AuthSession, RegisterCommand, Viewer};
 pub use engagement::EngagementService;
 pub use posts::{CreatePostCommand, ListingDraft, PostFilter, PostService, UpdatePostCommand};
+pub use rate_limits::{Action, RateLimiter};
 pub use social::SocialService;
 
+use std::net::IpAddr;
+
 use crate::auth::{PasswordHasher, TokenKeys};
+use crate::config::Config;
 use crate::events::EventBus;
+use crate::mail::Outbox;
 use crate::store::Stores;
 
 /// Every service, cheap to clone.
@@ -23,27 +29,43 @@ pub struct Services {
     pub posts: PostService,
     pub engagement: EngagementService,
     pub social: SocialService,
+    pub rate_limits: RateLimiter,
     pub events: EventBus,
 }
 
 impl Services {
+    /// Wires the services to the stores. Mail goes to `outbox`; the delivery worker that
+    /// drains it is the app's business.
     pub fn new(
         stores: Stores,
         hasher: PasswordHasher,
         tokens: TokenKeys,
-        refresh_ttl: chrono::Duration,
+        outbox: Outbox,
+        config: &Config,
     ) -> Self {
         let events = EventBus::new();
+        let rate_limits = RateLimiter::new(stores.rate_limits.clone(), config.rate_limits.clone());
+        let accounts = AccountService::new(
+            &stores,
+            hasher,
+            tokens,
+            outbox,
+            rate_limits.clone(),
+            events.clone(),
+            AccountSettings::from_config(config),
+        );
         let posts = PostService::new(
             stores.catalog.clone(),
             stores.social.clone(),
-            stores.accounts.clone(),
+            accounts.clone(),
+            rate_limits.clone(),
             events.clone(),
         );
         let engagement = EngagementService::new(
             stores.engagement.clone(),
             stores.social.clone(),
             posts.clone(),
+            rate_limits.clone(),
             events.clone(),
         );
         Self {
@@ -54,15 +76,34 @@ impl Services {
                 stores.accounts.clone(),
                 events.clone(),
             ),
-            accounts: AccountService::new(
-                stores.accounts,
-                hasher,
-                tokens,
-                refresh_ttl,
-                events.clone(),
-            ),
+            accounts,
+            rate_limits,
             events,
         }
+    }
+}
+
+/// Where a request came from, as far as the edge can tell: the subject of per-address rate
+/// limits. `ip` is `None` when the transport does not know it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClientOrigin {
+    pub ip: Option<IpAddr>,
+}
+
+impl ClientOrigin {
+    /// The address as a rate-limit subject. An IPv6 client controls (at least) a whole /64,
+    /// so it is counted per /64; an IPv4-mapped address counts as the IPv4 address.
+    pub fn rate_subject(&self) -> Option<String> {
+        Some(match self.ip? {
+            IpAddr::V4(v4) => v4.to_string(),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => v4.to_string(),
+                None => {
+                    let s = v6.segments();
+                    format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+                }
+            },
+        })
     }
 }
 
@@ -70,4 +111,34 @@ impl Services {
 pub fn now() -> chrono::DateTime<chrono::Utc> {
     let now = chrono::Utc::now();
     chrono::DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn subject(ip: &str) -> Option<String> {
+        ClientOrigin {
+            ip: Some(ip.parse().expect("an IP address")),
+        }
+        .rate_subject()
+    }
+
+    #[test]
+    fn clients_are_counted_per_ipv4_address_and_per_ipv6_64() {
+        assert_eq!(subject("203.0.113.7").as_deref(), Some("203.0.113.7"));
+        assert_eq!(
+            subject("::ffff:203.0.113.7").as_deref(),
+            Some("203.0.113.7")
+        );
+        assert_eq!(
+            subject("2001:db8:1:2:aaaa::1"),
+            subject("2001:db8:1:2:bbbb::2")
+        );
+        assert_eq!(
+            subject("2001:db8:1:2::1").as_deref(),
+            Some("2001:db8:1:2::/64")
+        );
+        assert_eq!(ClientOrigin::default().rate_subject(), None);
+    }
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 
+use super::{AccountService, Action, RateLimiter};
 use super::{Viewer, now};
 use crate::domain::{
     Attribute, CategoryId, Listing, ListingStatus, Money, Post, PostBody, PostCounts, PostId,
@@ -16,8 +17,8 @@ use crate::domain::{
 use crate::error::{AppError, AppResult};
 use crate::events::{DomainEvent, EventBus};
 use crate::store::{
-    AccountStore, CatalogStore, ListingPatch, Page, PageRequest, PostOrder, PostPatch, PostQuery,
-    SocialStore, ViewerGraph,
+    CatalogStore, ListingPatch, Page, PageRequest, PostOrder, PostPatch, PostQuery, SocialStore,
+    ViewerGraph,
 };
 
 /// A listing as a seller describes it.
@@ -59,7 +60,8 @@ pub struct PostFilter {
 pub struct PostService {
     catalog: Arc<dyn CatalogStore>,
     social: Arc<dyn SocialStore>,
-    accounts: Arc<dyn AccountStore>,
+    accounts: AccountService,
+    rate_limits: RateLimiter,
     events: EventBus,
 }
 
@@ -67,18 +69,23 @@ impl PostService {
     pub fn new(
         catalog: Arc<dyn CatalogStore>,
         social: Arc<dyn SocialStore>,
-        accounts: Arc<dyn AccountStore>,
+        accounts: AccountService,
+        rate_limits: RateLimiter,
         events: EventBus,
     ) -> Self {
         Self {
             catalog,
             social,
             accounts,
+            rate_limits,
             events,
         }
     }
 
     pub async fn create_post(&self, viewer: &Viewer, cmd: CreatePostCommand) -> AppResult<Post> {
+        self.rate_limits
+            .check(Action::CreatePost, viewer.id().as_str())
+            .await?;
         let listing = match (cmd.kind, cmd.listing) {
             (PostKind::Text, None) => None,
             (PostKind::Text, Some(_)) => {
@@ -97,6 +104,7 @@ impl PostService {
                 if !viewer.user.has_role(Role::Seller) && !viewer.is_admin() {
                     return Err(AppError::Forbidden("only sellers may publish listings"));
                 }
+                self.accounts.require_verified_seller(viewer)?;
                 if cmd.title.is_none() {
                     return Err(AppError::bad_input(
                         "input.title",
@@ -149,7 +157,10 @@ impl PostService {
         let blocked = self.social.block_partners(viewer.id()).await?;
         let mut ids = Vec::new();
         for username in usernames {
-            if let Some(user) = self.accounts.find_user_by_username(username).await?
+            if let Some(user) = self
+                .accounts
+                .find_user_by_username(Some(viewer), username)
+                .await?
                 && user.active
                 && &user.id != viewer.id()
                 && !blocked.contains(&user.id)

@@ -10,16 +10,22 @@
 pub mod account;
 pub mod catalog;
 pub mod engagement;
+pub mod mail;
 pub mod mongo;
+pub mod ratelimit;
 pub mod social;
 pub mod sqlite;
+pub mod token;
 
 use std::sync::Arc;
 
 pub use account::{AccountStore, NewSession, Session, SessionRotation, UserSearch};
 pub use catalog::{CatalogStore, ListingPatch, PostOrder, PostPatch, PostQuery, cursor_of};
 pub use engagement::EngagementStore;
+pub use mail::{ClaimedMail, MailStatus, OutboxEntry, OutboxStore};
+pub use ratelimit::{Decision, RateLimitStore};
 pub use social::{FollowCursor, FollowEdge, SocialStore, ViewerGraph};
+pub use token::{NewOneTimeToken, TokenPurpose, TokenStore};
 
 /// Why a store call failed, in terms a service can act on.
 #[derive(Debug, thiserror::Error)]
@@ -92,6 +98,12 @@ pub struct Stores {
     pub engagement: Arc<dyn EngagementStore>,
     /// Follows and blocks; also keeps the follower counters on users.
     pub social: Arc<dyn SocialStore>,
+    /// Password-reset and email-verification tokens.
+    pub one_time_tokens: Arc<dyn TokenStore>,
+    /// Mail waiting for (or done with) delivery.
+    pub outbox: Arc<dyn OutboxStore>,
+    /// Rate-limit counters, shared by every instance on the same database.
+    pub rate_limits: Arc<dyn RateLimitStore>,
     /// Answers "is the database reachable?" for `/ready`.
     pub health: Arc<dyn StoreHealth>,
     pub round_trips: RoundTrips,

@@ -14,7 +14,10 @@ use mongodb::options::ClientOptions;
 use mongodb::{Client, Database, bson};
 
 use super::account::MongoAccountStore;
+use super::mail::MongoOutboxStore;
+use super::ratelimit::MongoRateLimitStore;
 use super::social::MongoSocialStore;
+use super::token::MongoTokenStore;
 use super::{StoreError, StoreHealth, StoreResult, Stores};
 
 /// How long an operation waits for a usable server before failing. The driver's default is
@@ -49,10 +52,17 @@ pub async fn open(uri: &str, database: &str) -> StoreResult<Stores> {
 
     let accounts = MongoAccountStore::new(db.db.clone());
     accounts.create_indexes().await?;
+    let one_time_tokens = MongoTokenStore::new(db.db.clone());
+    one_time_tokens.create_indexes().await?;
+    let outbox = MongoOutboxStore::new(db.db.clone());
+    outbox.create_indexes().await?;
+    let rate_limits = MongoRateLimitStore::new(db.db.clone());
+    rate_limits.create_indexes().await?;
+
     let social = MongoSocialStore::new(db.db.clone());
     social.create_indexes().await?;
 
-    let _ = (accounts, social, db);
+    let _ = (accounts, social, one_time_tokens, outbox, rate_limits, db);
     Err(StoreError::Backend(
         "work in progress: catalog and engagement have no MongoDB adapter yet".into(),
     ))
@@ -112,6 +122,32 @@ pub(crate) fn map_write_error(
     match conflict {
         Some(field) => StoreError::Conflict { field },
         None => StoreError::backend(err),
+    }
+}
+
+/// Whether a write failed on a unique index (any index, `_id` included). Upserts use it to
+/// retry a lost insert race, which MongoDB reports as a duplicate key.
+pub(crate) fn is_duplicate_key(err: &DriverError) -> bool {
+    duplicate_key_index(err).is_some()
+        || matches!(err.kind.as_ref(), ErrorKind::Write(WriteFailure::WriteError(e)) if e.code == DUPLICATE_KEY)
+        || matches!(err.kind.as_ref(), ErrorKind::Command(e) if e.code == DUPLICATE_KEY)
+}
+
+/// Refuses to attach a record to a user that does not exist, as the SQLite adapter's foreign
+/// keys do. Check-then-insert cannot race because users are never deleted.
+pub(crate) async fn ensure_user_exists(
+    db: &Database,
+    id: &crate::domain::UserId,
+) -> StoreResult<()> {
+    let found = db
+        .collection::<bson::Document>("users")
+        .find_one(bson::doc! { "_id": id.as_str() })
+        .projection(bson::doc! { "_id": 1 })
+        .await
+        .map_err(StoreError::backend)?;
+    match found {
+        Some(_) => Ok(()),
+        None => Err(StoreError::Backend(format!("user {id} does not exist"))),
     }
 }
 

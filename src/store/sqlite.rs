@@ -17,7 +17,10 @@ use tokio::sync::Semaphore;
 use super::account::SqliteAccountStore;
 use super::catalog::SqliteCatalogStore;
 use super::engagement::SqliteEngagementStore;
+use super::mail::SqliteOutboxStore;
+use super::ratelimit::SqliteRateLimitStore;
 use super::social::SqliteSocialStore;
+use super::token::SqliteTokenStore;
 use super::{RoundTrips, StoreError, StoreHealth, StoreResult, Stores};
 
 /// Read connections per database. Two cores here; more readers than that only queue in
@@ -198,6 +201,44 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT, WITHOUT ROWID;
     CREATE INDEX favorites_by_time ON favorites(user_id, created_at, post_id);
     "#,
+    // 4: one-time tokens, the mail outbox, rate-limit counters
+    r#"
+    CREATE TABLE one_time_tokens (
+        user_id    TEXT NOT NULL REFERENCES users(id),
+        purpose    TEXT NOT NULL,
+        token_hash TEXT NOT NULL UNIQUE,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        used_at    INTEGER,
+        PRIMARY KEY (user_id, purpose)
+    ) STRICT;
+
+    CREATE TABLE mail_outbox (
+        id              TEXT PRIMARY KEY,
+        recipient       TEXT NOT NULL,
+        subject         TEXT NOT NULL,
+        text_body       TEXT,
+        html_body       TEXT,
+        status          TEXT NOT NULL,
+        attempts        INTEGER NOT NULL,
+        next_attempt_at INTEGER NOT NULL,
+        lease_id        TEXT,
+        lease_until     INTEGER,
+        last_error      TEXT,
+        created_at      INTEGER NOT NULL,
+        settled_at      INTEGER
+    ) STRICT;
+    CREATE INDEX mail_outbox_due ON mail_outbox(status, next_attempt_at);
+    CREATE INDEX mail_outbox_leases ON mail_outbox(status, lease_until);
+
+    CREATE TABLE rate_limit_hits (
+        key        TEXT NOT NULL,
+        at         INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX rate_limit_hits_by_key ON rate_limit_hits(key, at);
+    CREATE INDEX rate_limit_hits_by_expiry ON rate_limit_hits(expires_at);
+    "#,
 ];
 
 /// A handle to one SQLite database file. Cheap to clone.
@@ -366,6 +407,9 @@ pub async fn open_file(path: &Path) -> StoreResult<Stores> {
         engagement: Arc::new(SqliteEngagementStore::new(db.clone())),
         round_trips: db.inner.round_trips.clone(),
         social: Arc::new(SqliteSocialStore::new(db.clone())),
+        one_time_tokens: Arc::new(SqliteTokenStore::new(db.clone())),
+        outbox: Arc::new(SqliteOutboxStore::new(db.clone())),
+        rate_limits: Arc::new(SqliteRateLimitStore::new(db.clone())),
         health: Arc::new(db),
     })
 }

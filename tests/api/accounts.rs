@@ -475,10 +475,19 @@ async fn a_card_number_is_never_written_to_the_store() {
         json!({}),
     )
     .await;
-    // Everything SQLite wrote: the database, its WAL and shared-memory files.
+    // Everything the app wrote: the database, its WAL and shared-memory files, and the mail
+    // in `outbox/`.
     let mut written = Vec::new();
-    for entry in std::fs::read_dir(app.data_dir.path()).unwrap() {
-        written.extend(std::fs::read(entry.unwrap().path()).unwrap());
+    let mut dirs = vec![app.data_dir.path().to_owned()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                written.extend(std::fs::read(path).unwrap());
+            }
+        }
     }
     let haystack = String::from_utf8_lossy(&written);
     assert!(haystack.contains("4444"), "the last four digits are stored");

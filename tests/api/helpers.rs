@@ -2,11 +2,14 @@
 
 use agora::app::{App, Core};
 use agora::config::Config;
+use agora::mail::Delivered;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
+use tokio::sync::{Mutex, broadcast, oneshot};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+use crate::mailbox::Mail;
 
 pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123456789";
 
@@ -16,7 +19,15 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub core: Core,
     pub data_dir: tempfile::TempDir,
+    /// Deliveries announced by the app's mail worker since start-up, for [`TestApp::mail_to`].
+    mail: Mutex<MailWatch>,
     _shutdown: oneshot::Sender<()>,
+}
+
+struct MailWatch {
+    announcements: broadcast::Receiver<Delivered>,
+    /// Announced but not yet returned by `mail_to`, in delivery order.
+    unread: Vec<Delivered>,
 }
 
 /// The app on a fresh SQLite store.
@@ -39,6 +50,8 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     let app = App::build(config).await.expect("the app starts");
     let port = app.port();
     let core = app.core().clone();
+    // Subscribed before the server runs, so no delivery can be missed.
+    let announcements = core.mail.subscribe();
     let (shutdown, stop) = oneshot::channel::<()>();
     tokio::spawn(app.run_until(async {
         let _ = stop.await;
@@ -49,6 +62,10 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
         client: reqwest::Client::new(),
         core,
         data_dir,
+        mail: Mutex::new(MailWatch {
+            announcements,
+            unread: Vec::new(),
+        }),
         _shutdown: shutdown,
     }
 }
@@ -127,6 +144,25 @@ impl TestApp {
         }
     }
 
+    /// A seller whose email is verified the way a person verifies it: through the link in
+    /// the mail sent at registration. (Unverified sellers may not publish listings.)
+    pub async fn seller(&self, username: &str) -> Account {
+        let account = self.register_as(username, "SELLER").await;
+        let token = self
+            .mail_to(&account.email, "Confirm your email address")
+            .await
+            .token_in_link("verify-email");
+        let verified = self
+            .data(
+                None,
+                "mutation($t: String!) { verifyEmail(token: $t) }",
+                json!({ "t": token }),
+            )
+            .await;
+        assert_eq!(verified["verifyEmail"], true);
+        account
+    }
+
     /// An admin made the way operators make one: through the `create-admin` use case.
     pub async fn admin(&self) -> Account {
         use agora::domain::{DisplayName, Email, NewPassword, Username};
@@ -160,6 +196,48 @@ impl TestApp {
             access: data["login"]["accessToken"].as_str().unwrap().to_owned(),
             refresh: data["login"]["refreshToken"].as_str().unwrap().to_owned(),
         }
+    }
+
+    /// The first mail delivered to `to` whose subject contains `subject` that no earlier
+    /// call returned, read from the `.eml` file the default (file) mailer wrote. Waits for
+    /// the worker's delivery announcements, not for time; bounded so a lost mail fails the
+    /// test.
+    pub async fn mail_to(&self, to: &str, subject: &str) -> Mail {
+        let mut watch = self.mail.lock().await;
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let found = watch.unread.iter().enumerate().find_map(|(index, d)| {
+                let mail = (d.to == to).then(|| Mail::read(&self.eml_path(d)))?;
+                mail.subject.contains(subject).then_some((index, mail))
+            });
+            if let Some((index, mail)) = found {
+                watch.unread.remove(index);
+                return mail;
+            }
+            let next = tokio::time::timeout_at(deadline, watch.announcements.recv())
+                .await
+                .unwrap_or_else(|_| panic!("no mail to {to} about {subject:?} within 10 s"))
+                .expect("the mail worker announces every delivery");
+            watch.unread.push(next);
+        }
+    }
+
+    /// Where the file mailer wrote a delivered message.
+    pub fn eml_path(&self, delivered: &Delivered) -> std::path::PathBuf {
+        self.data_dir
+            .path()
+            .join("outbox")
+            .join(format!("{}.eml", delivered.id))
+    }
+
+    /// Everything delivered so far, to anyone, that `mail_to` has not returned; waits for
+    /// nothing.
+    pub async fn delivered_so_far(&self) -> Vec<Delivered> {
+        let mut watch = self.mail.lock().await;
+        while let Ok(next) = watch.announcements.try_recv() {
+            watch.unread.push(next);
+        }
+        watch.unread.clone()
     }
 
     /// Opens a WebSocket on `/graphql/ws` with the given subprotocol.

@@ -3,9 +3,13 @@
 
 mod accounts;
 mod auth_tokens;
+mod email;
 mod helpers;
 mod http_edge;
+mod mailbox;
+mod outbox;
 mod posts;
+mod rate_limits;
 mod round_trips;
 mod schema;
 mod social;

@@ -24,7 +24,7 @@ fn camera_listing(price: &str, stock: i64) -> Value {
 #[tokio::test]
 async fn a_seller_publishes_a_listing_that_anyone_can_read() {
     let app = spawn_app().await;
-    let sam = app.register_as("sam", "SELLER").await;
+    let sam = app.seller("sam").await;
     let post = create(&app, &sam, camera_listing("450000.5", 2)).await;
     assert_eq!(post["kind"], "LISTING");
     assert_eq!(post["tags"], json!(["camera"]));
@@ -48,7 +48,7 @@ async fn a_seller_publishes_a_listing_that_anyone_can_read() {
 async fn only_sellers_publish_listings_and_bad_input_names_the_field() {
     let app = spawn_app().await;
     let bea = app.register("bea").await;
-    let sam = app.register_as("sam", "SELLER").await;
+    let sam = app.seller("sam").await;
     let (code, _) = app
         .error_code(
             Some(&bea.access),
@@ -132,7 +132,7 @@ async fn tags_and_mentions_are_parsed_from_the_body() {
 #[tokio::test]
 async fn only_the_author_or_an_admin_edits_and_deletes() {
     let app = spawn_app().await;
-    let sam = app.register_as("sam", "SELLER").await;
+    let sam = app.seller("sam").await;
     let eve = app.register("eve").await;
     let post = create(&app, &sam, camera_listing("100", 1)).await;
     let update = "mutation($id: ID!, $i: UpdatePostInput!) { updatePost(id: $id, input: $i) { body editedAt listing { price { amount } stock status } } }";
@@ -195,7 +195,7 @@ async fn only_the_author_or_an_admin_edits_and_deletes() {
 #[tokio::test]
 async fn drafts_are_visible_only_to_their_author() {
     let app = spawn_app().await;
-    let sam = app.register_as("sam", "SELLER").await;
+    let sam = app.seller("sam").await;
     let mut draft = camera_listing("100", 1);
     draft["listing"]["status"] = json!("DRAFT");
     let post = create(&app, &sam, draft).await;
@@ -379,7 +379,7 @@ async fn reacting_again_replaces_the_reaction_and_favorites_are_listed() {
 #[tokio::test]
 async fn search_filters_orders_and_pages_listings() {
     let app = spawn_app().await;
-    let sam = app.register_as("sam", "SELLER").await;
+    let sam = app.seller("sam").await;
     for (price, category, title) in [
         ("300", "phones", "Pixel phone"),
         ("100", "cameras", "Canon camera"),

@@ -11,10 +11,13 @@
 mod engagement;
 mod fixtures;
 mod harness;
+mod outbox;
 mod posts;
+mod rate_limits;
 mod search;
 mod sessions;
 mod social;
+mod tokens;
 mod users;
 mod wallet;
 
@@ -96,4 +99,25 @@ contract_tests!(
     social::twenty_concurrent_follows_of_one_pair_make_one_edge,
     social::twenty_concurrent_followers_are_all_counted,
     social::a_follow_racing_a_block_never_leaves_an_edge,
+    users::email_verification_is_recorded_and_unknown_users_find_nothing,
+    tokens::a_token_is_consumed_once_for_its_user,
+    tokens::a_token_expires_at_its_expiry,
+    tokens::a_newer_token_supersedes_the_previous_one_of_that_purpose_only,
+    tokens::a_used_token_is_replaced_by_a_new_request,
+    tokens::a_token_never_works_for_the_other_purpose,
+    tokens::tokens_need_an_existing_user,
+    tokens::only_one_of_twenty_concurrent_consumes_wins,
+    tokens::concurrent_issues_leave_exactly_one_working_token,
+    outbox::an_enqueued_message_reads_back_pending,
+    outbox::a_claim_takes_the_oldest_due_message_once,
+    outbox::a_sent_message_is_never_claimed_again_and_loses_its_bodies,
+    outbox::a_failed_attempt_waits_for_its_retry_time,
+    outbox::giving_up_fails_the_message_for_good,
+    outbox::an_expired_lease_is_claimed_again_and_the_stale_holder_cannot_settle,
+    outbox::only_one_of_twenty_concurrent_claims_gets_the_message,
+    rate_limits::hits_beyond_the_limit_are_refused_until_the_oldest_leaves_the_window,
+    rate_limits::keys_are_counted_independently,
+    rate_limits::a_quiet_key_starts_over_after_a_whole_window,
+    rate_limits::a_zero_limit_refuses_every_hit,
+    rate_limits::exactly_the_limit_of_thirty_concurrent_hits_is_allowed,
 );

@@ -329,3 +329,44 @@ pub async fn roles_and_activation_are_updated(stores: Stores) {
         Some(deactivated)
     );
 }
+
+pub async fn email_verification_is_recorded_and_unknown_users_find_nothing(stores: Stores) {
+    let ann = user("ann");
+    create(&stores, &ann).await;
+    let t = now() + ms(3);
+
+    let verified = stores
+        .accounts
+        .set_email_verified(&ann.id, true, t)
+        .await
+        .unwrap()
+        .expect("ann exists");
+
+    assert_eq!(
+        verified,
+        User {
+            email_verified: true,
+            updated_at: t,
+            ..ann.clone()
+        }
+    );
+    assert_eq!(
+        stores.accounts.get_user(&ann.id).await.unwrap(),
+        Some(verified)
+    );
+    let unverified = stores
+        .accounts
+        .set_email_verified(&ann.id, false, t + ms(1))
+        .await
+        .unwrap()
+        .expect("ann exists");
+    assert!(!unverified.email_verified);
+    assert_eq!(
+        stores
+            .accounts
+            .set_email_verified(&UserId::generate(), true, t)
+            .await
+            .unwrap(),
+        None
+    );
+}

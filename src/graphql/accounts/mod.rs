@@ -120,21 +120,72 @@ pub struct AccountMutation;
 
 #[Object]
 impl AccountMutation {
-    /// Creates an account (`BUYER` or `SELLER`) and logs it in.
+    /// Creates an account (`BUYER` or `SELLER`), logs it in and mails a link to verify the
+    /// email address.
     async fn register(&self, ctx: &Context<'_>, input: RegisterInput) -> Result<AuthPayload> {
-        let session = ctx.services().accounts.register(input.parse()?).await?;
+        let session = ctx
+            .services()
+            .accounts
+            .register(input.parse()?, &ctx.origin())
+            .await?;
         Ok(session.into())
     }
 
     /// Logs in. A wrong password and an unknown email give the same `UNAUTHENTICATED`.
+    /// Attempts are limited per email address and per client address (`RATE_LIMITED`).
     async fn login(
         &self,
         ctx: &Context<'_>,
         email: String,
         password: String,
     ) -> Result<AuthPayload> {
-        let session = ctx.services().accounts.login(&email, &password).await?;
+        let session = ctx
+            .services()
+            .accounts
+            .login(&email, &password, &ctx.origin())
+            .await?;
         Ok(session.into())
+    }
+
+    /// Mails a single-use link (and code) for `resetPassword` when the address belongs to an
+    /// account. Always `true`, for unknown addresses too, so it reveals nothing about who
+    /// has an account. A newer request makes the previous link stop working.
+    async fn request_password_reset(&self, ctx: &Context<'_>, email: String) -> Result<bool> {
+        Ok(ctx
+            .services()
+            .accounts
+            .request_password_reset(&email, &ctx.origin())
+            .await?)
+    }
+
+    /// Sets a new password with the token from a reset mail, and ends every session of the
+    /// account (on every device). A used, expired or superseded token is `BAD_USER_INPUT` on
+    /// `token`.
+    async fn reset_password(
+        &self,
+        ctx: &Context<'_>,
+        token: String,
+        new_password: String,
+    ) -> Result<bool> {
+        let new = NewPassword::parse("newPassword", &new_password).map_err(AppError::from)?;
+        Ok(ctx.services().accounts.reset_password(&token, &new).await?)
+    }
+
+    /// Mails the viewer a new link to verify their email address (earlier links stop
+    /// working). `true` without a mail when the address is already verified.
+    async fn request_email_verification(&self, ctx: &Context<'_>) -> Result<bool> {
+        let viewer = ctx.require_viewer()?;
+        Ok(ctx
+            .services()
+            .accounts
+            .request_email_verification(viewer)
+            .await?)
+    }
+
+    /// Marks the email address of the token's account as verified; no login needed. A used,
+    /// expired or superseded token is `BAD_USER_INPUT` on `token`.
+    async fn verify_email(&self, ctx: &Context<'_>, token: String) -> Result<bool> {
+        Ok(ctx.services().accounts.verify_email(&token).await?)
     }
 
     /// Trades a refresh token for a new access and refresh token. Each refresh token works

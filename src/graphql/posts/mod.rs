@@ -51,8 +51,11 @@ pub fn post_connection(
     order: store::PostOrder,
     total: PostQuery,
 ) -> PostConnection {
-    let mut connection =
-        Connection::with_additional_fields(has_previous, page.has_next, PostsTotal::Query(Box::new(total)));
+    let mut connection = Connection::with_additional_fields(
+        has_previous,
+        page.has_next,
+        PostsTotal::Query(Box::new(total)),
+    );
     connection.edges.extend(
         page.items
             .into_iter()

@@ -12,7 +12,9 @@
 //! an invalid or expired token in the init payload → 4403; a malformed message → 4400; a
 //! `subscribe` whose id is still running → 4409. The socket is closed with 4403 when the
 //! access token expires or its session is revoked (logout everywhere, password change,
-//! deactivation).
+//! password reset, deactivation). Starting operations is rate-limited per user (per client
+//! address when anonymous): an operation over the limit gets an `error` message with
+//! `RATE_LIMITED` and `retryAfter`, and the socket stays open.
 
 mod protocol;
 
@@ -36,11 +38,12 @@ use tokio::time::{Instant, Sleep};
 
 use self::protocol::{ClientMessage, close};
 use super::AppState;
-use super::auth::{authenticate, request_id};
+use super::auth::{ClientIp, authenticate, request_id};
 use super::negotiate::Rejection;
+use crate::error::AppError;
 use crate::events::DomainEvent;
 use crate::graphql::{self, RequestId, is_request_error};
-use crate::service::Viewer;
+use crate::service::{Action, ClientOrigin, RateLimiter, Viewer};
 
 /// Per-connection socket buffers. tokio-tungstenite's defaults (128 KiB read buffer, 128 KiB
 /// write buffer) dominate memory per idle connection; GraphQL messages are small, so 4 KiB
@@ -51,6 +54,7 @@ const WRITE_BUFFER_BYTES: usize = 4 * 1024;
 
 pub async fn upgrade(
     State(state): State<AppState>,
+    ClientIp(origin): ClientIp,
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
@@ -68,7 +72,7 @@ pub async fn upgrade(
         .max_frame_size(config.max_message_bytes)
         .read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(WRITE_BUFFER_BYTES)
-        .on_upgrade(move |socket| Connection::new(state, protocol, request_id).run(socket))
+        .on_upgrade(move |socket| Connection::new(state, protocol, request_id, origin).run(socket))
 }
 
 /// The first subprotocol the client offers that we speak.
@@ -88,6 +92,7 @@ struct Connection {
     state: AppState,
     protocol: WebSocketProtocols,
     request_id: RequestId,
+    origin: ClientOrigin,
     init_received: bool,
     acked: bool,
     viewer: Option<Viewer>,
@@ -121,11 +126,17 @@ impl Step {
 }
 
 impl Connection {
-    fn new(state: AppState, protocol: WebSocketProtocols, request_id: RequestId) -> Self {
+    fn new(
+        state: AppState,
+        protocol: WebSocketProtocols,
+        request_id: RequestId,
+        origin: ClientOrigin,
+    ) -> Self {
         Self {
             state,
             protocol,
             request_id,
+            origin,
             init_received: false,
             acked: false,
             viewer: None,
@@ -214,7 +225,7 @@ impl Connection {
             ClientMessage::Init(payload) => self.on_init(payload).await,
             ClientMessage::Ping(payload) => Step::Send(vec![protocol::pong(payload)]),
             ClientMessage::Pong => Step::Continue,
-            ClientMessage::Subscribe { id, payload } => self.on_subscribe(id, payload),
+            ClientMessage::Subscribe { id, payload } => self.on_subscribe(id, payload).await,
             ClientMessage::Complete { id } => {
                 if let Some(handle) = self.operations.remove(&id) {
                     handle.abort();
@@ -255,7 +266,7 @@ impl Connection {
         }
     }
 
-    fn on_subscribe(&mut self, id: String, payload: Map<String, Json>) -> Step {
+    async fn on_subscribe(&mut self, id: String, payload: Map<String, Json>) -> Step {
         if !self.acked {
             return Step::close(close::UNAUTHORIZED, "Unauthorized");
         }
@@ -270,6 +281,18 @@ impl Connection {
                 protocol::error_list("too many operations on this connection", "LIMIT_EXCEEDED");
             return Step::Send(vec![protocol::error(self.protocol, &id, errors)]);
         }
+        let (limiter, subject) = self.operation_start_subject();
+        let counted = match subject {
+            Some(subject) => limiter.check(Action::StartSubscription, &subject).await,
+            None => Ok(()),
+        };
+        if let Err(err) = counted {
+            return Step::Send(vec![protocol::error(
+                self.protocol,
+                &id,
+                app_error_list(err),
+            )]);
+        }
         let request = match super::graphql::request_from_json(payload) {
             Ok(request) => request,
             Err(rejection) => {
@@ -282,6 +305,7 @@ impl Connection {
             &self.state.services,
             self.viewer.clone(),
             self.request_id.clone(),
+            self.origin,
         );
         let (handle, registration) = AbortHandle::new_pair();
         let item_id = id.clone();
@@ -296,6 +320,18 @@ impl Connection {
             .push(Abortable::new(stream, registration).boxed());
         self.operations.insert(id, handle);
         Step::Continue
+    }
+
+    /// Who an operation start is counted for: the viewer, or the client address when
+    /// anonymous (`None` when even that is unknown). Reconnecting does not reset the count:
+    /// it is not kept per socket. Returned with an owned limiter so the check does not hold
+    /// a borrow of the connection (which is not `Sync`) across an await.
+    fn operation_start_subject(&self) -> (RateLimiter, Option<String>) {
+        let subject = match &self.viewer {
+            Some(viewer) => Some(viewer.id().to_string()),
+            None => self.origin.rate_subject(),
+        };
+        (self.state.services.rate_limits.clone(), subject)
     }
 
     fn on_result(&mut self, id: String, item: Option<async_graphql::Response>) -> Step {
@@ -345,6 +381,17 @@ impl Connection {
             Step::Continue
         }
     }
+}
+
+/// An `AppError` as the `errors` list of an `error` message, with the same `code` (and
+/// `retryAfter`) an HTTP response would carry. Internal causes are logged, never sent.
+fn app_error_list(err: AppError) -> Json {
+    if let AppError::Internal(cause) = &err {
+        tracing::error!(cause, "internal error while starting a WebSocket operation");
+    }
+    let error = async_graphql::Error::from(err).into_server_error(async_graphql::Pos::default());
+    serde_json::to_value([error])
+        .unwrap_or_else(|_| protocol::error_list("internal server error", "INTERNAL_SERVER_ERROR"))
 }
 
 async fn recv_event(

@@ -126,6 +126,14 @@ pub trait AccountStore: Send + Sync {
         active: bool,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<User>>;
+    /// Records whether the user has proved they own their email address; returns the updated
+    /// user, or `None` when it does not exist.
+    async fn set_email_verified(
+        &self,
+        id: &UserId,
+        verified: bool,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<User>>;
 
     async fn create_session(&self, session: &NewSession) -> StoreResult<()>;
     async fn get_session(&self, id: &SessionId) -> StoreResult<Option<Session>>;

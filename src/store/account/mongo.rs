@@ -357,6 +357,16 @@ impl AccountStore for MongoAccountStore {
         self.update_user(id, set).await
     }
 
+    async fn set_email_verified(
+        &self,
+        id: &UserId,
+        verified: bool,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<User>> {
+        let set = doc! { "email_verified": verified, "updated_at": to_bson_time(now) };
+        self.update_user(id, set).await
+    }
+
     async fn create_session(&self, session: &NewSession) -> StoreResult<()> {
         self.ensure_user_exists(&session.user_id).await?;
         let document = doc! {

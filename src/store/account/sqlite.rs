@@ -372,6 +372,25 @@ impl AccountStore for SqliteAccountStore {
             .await
     }
 
+    async fn set_email_verified(
+        &self,
+        id: &UserId,
+        verified: bool,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<User>> {
+        let id = id.clone();
+        self.db
+            .write(move |tx| {
+                tx.execute(
+                    "UPDATE users SET email_verified = ?2, updated_at = ?3 WHERE id = ?1",
+                    params![id.as_str(), verified, to_millis(now)],
+                )
+                .map_err(StoreError::backend)?;
+                get_user_sync(tx, id.as_str())
+            })
+            .await
+    }
+
     async fn create_session(&self, session: &NewSession) -> StoreResult<()> {
         let s = session.clone();
         self.db

@@ -1,0 +1,144 @@
+//! [`RateLimitStore`] on MongoDB: collection `rate_limits`, one document per key holding the
+//! times of its most recent allowed hits (`hits`, ascending, at most `limit` long).
+//!
+//! An allowed hit is one conditional `findAndModify`: it matches only while fewer than
+//! `limit` hits are inside the window, and pushes the new one in the same atomic step, so
+//! concurrent hits from any number of instances cannot overshoot. The first hit of a key
+//! inserts the document; a refusal is read back to compute `retry_after`.
+
+use chrono::{DateTime, Duration, Utc};
+use mongodb::bson::{self, Document, doc};
+use mongodb::options::IndexOptions;
+use mongodb::{Collection, Database, IndexModel};
+use serde::Deserialize;
+
+use super::{Decision, RateLimitStore, decide};
+use crate::store::mongo::{from_bson_time, is_duplicate_key, to_bson_time};
+use crate::store::{StoreError, StoreResult};
+
+/// Rounds of update / insert / re-read before giving up. Each round ends unless the key's
+/// log changed between two of our own round trips, so more than two is already unusual.
+const ROUNDS: usize = 5;
+
+pub struct MongoRateLimitStore {
+    counters: Collection<Document>,
+}
+
+#[derive(Deserialize)]
+struct LogDoc {
+    #[serde(default)]
+    hits: Vec<bson::DateTime>,
+}
+
+impl MongoRateLimitStore {
+    pub fn new(db: Database) -> Self {
+        Self {
+            counters: db.collection("rate_limits"),
+        }
+    }
+
+    /// Creates the TTL index that removes idle keys. Tidying only: `hit` never counts a hit
+    /// outside the window, whether or not the server has deleted it yet.
+    pub async fn create_indexes(&self) -> StoreResult<()> {
+        self.counters
+            .create_index(
+                IndexModel::builder()
+                    .keys(doc! { "expires_at": 1 })
+                    .options(
+                        IndexOptions::builder()
+                            .name("rate_limits_expiry_ttl".to_owned())
+                            .expire_after(std::time::Duration::ZERO)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .await
+            .map(|_| ())
+            .map_err(StoreError::backend)
+    }
+}
+
+#[async_trait::async_trait]
+impl RateLimitStore for MongoRateLimitStore {
+    async fn hit(
+        &self,
+        key: &str,
+        window: Duration,
+        limit: u32,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Decision> {
+        let cutoff = to_bson_time(now - window);
+        let at = to_bson_time(now);
+        let expires_at = to_bson_time(now + window);
+        for _ in 0..ROUNDS {
+            // Allowed while fewer than `limit` logged hits are newer than the cutoff.
+            let recorded = self
+                .counters
+                .find_one_and_update(
+                    doc! {
+                        "_id": key,
+                        "$expr": { "$lt": [
+                            { "$size": { "$filter": {
+                                "input": "$hits",
+                                "cond": { "$gt": ["$$this", cutoff] },
+                            } } },
+                            i64::from(limit),
+                        ] },
+                    },
+                    doc! {
+                        "$push": { "hits": {
+                            "$each": [at],
+                            "$sort": 1,
+                            "$slice": -i64::from(limit),
+                        } },
+                        "$set": { "expires_at": expires_at },
+                    },
+                )
+                .projection(doc! { "_id": 1 })
+                .await
+                .map_err(StoreError::backend)?;
+            if recorded.is_some() {
+                return Ok(Decision::Allowed);
+            }
+            // No match: the key is new, or its window is full. A new key is created by
+            // inserting the first hit; losing that race to another instance means the key
+            // exists after all.
+            if limit > 0 {
+                let first = doc! { "_id": key, "hits": [at], "expires_at": expires_at };
+                match self.counters.insert_one(first).await {
+                    Ok(_) => return Ok(Decision::Allowed),
+                    Err(err) if is_duplicate_key(&err) => {}
+                    Err(err) => return Err(StoreError::backend(err)),
+                }
+            }
+            let log = self
+                .counters
+                .clone_with_type::<LogDoc>()
+                .find_one(doc! { "_id": key })
+                .projection(doc! { "_id": 0, "hits": 1 })
+                .await
+                .map_err(StoreError::backend)?;
+            let hits = match log {
+                Some(log) => log.hits,
+                // A zero limit never creates the key: nothing is ever allowed.
+                None if limit == 0 => Vec::new(),
+                // Deleted (TTL) between our round trips: start over.
+                None => continue,
+            };
+            let mut recent: Vec<DateTime<Utc>> = hits
+                .into_iter()
+                .filter(|t| *t > cutoff)
+                .map(from_bson_time)
+                .collect();
+            recent.sort();
+            match decide(&recent, window, limit, now) {
+                refused @ Decision::Refused { .. } => return Ok(refused),
+                // Hits left the window between our round trips: try to record again.
+                Decision::Allowed => continue,
+            }
+        }
+        Err(StoreError::Backend(format!(
+            "rate limit key {key} kept changing for {ROUNDS} rounds"
+        )))
+    }
+}

@@ -1,0 +1,66 @@
+//! [`RateLimitStore`] on SQLite: table `rate_limit_hits`, one row per allowed hit.
+//!
+//! Each hit is one write transaction, and the single writer connection serialises them, so
+//! read-decide-insert is atomic without further locking.
+
+use chrono::{DateTime, Duration, Utc};
+use rusqlite::params;
+
+use super::{Decision, RateLimitStore, decide};
+use crate::store::sqlite::{SqliteDb, from_millis, to_millis};
+use crate::store::{StoreError, StoreResult};
+
+pub struct SqliteRateLimitStore {
+    db: SqliteDb,
+}
+
+impl SqliteRateLimitStore {
+    pub fn new(db: SqliteDb) -> Self {
+        Self { db }
+    }
+}
+
+#[async_trait::async_trait]
+impl RateLimitStore for SqliteRateLimitStore {
+    async fn hit(
+        &self,
+        key: &str,
+        window: Duration,
+        limit: u32,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Decision> {
+        let key = key.to_owned();
+        self.db
+            .write(move |tx| {
+                // Tidy every key, not just this one: keys that are never hit again would
+                // otherwise keep their rows forever. The expiry index makes this a short
+                // range scan.
+                tx.execute(
+                    "DELETE FROM rate_limit_hits WHERE expires_at <= ?1",
+                    [to_millis(now)],
+                )
+                .map_err(StoreError::backend)?;
+                let recent = tx
+                    .prepare_cached(
+                        "SELECT at FROM rate_limit_hits WHERE key = ?1 AND at > ?2 ORDER BY at",
+                    )
+                    .and_then(|mut stmt| {
+                        stmt.query_map(params![key, to_millis(now - window)], |row| {
+                            row.get::<_, i64>(0).map(from_millis)
+                        })?
+                        .collect::<Result<Vec<_>, _>>()
+                    })
+                    .map_err(StoreError::backend)?;
+                let decision = decide(&recent, window, limit, now);
+                if decision.is_allowed() {
+                    tx.execute(
+                        "INSERT INTO rate_limit_hits (key, at, expires_at) VALUES (?1, ?2, ?3)",
+                        params![key, to_millis(now), to_millis(now + window)],
+                    )
+                    .map_err(StoreError::backend)?;
+                }
+                Ok(decision)
+            })
+            .await
+    }
+}

@@ -1,0 +1,131 @@
+//! [`TokenStore`] on MongoDB: collection `one_time_tokens`, one document per user and
+//! purpose (`_id` = `"<purpose>:<user id>"`), so issuing a token is one upsert that replaces
+//! the previous one and consuming is one conditional `findAndModify`.
+
+use chrono::{DateTime, Utc};
+use mongodb::bson::{Bson, Document, doc};
+use mongodb::options::IndexOptions;
+use mongodb::{Collection, Database, IndexModel};
+use serde::Deserialize;
+
+use super::{NewOneTimeToken, TokenPurpose, TokenStore};
+use crate::domain::UserId;
+use crate::store::mongo::{ensure_user_exists, is_duplicate_key, to_bson_time};
+use crate::store::{StoreError, StoreResult};
+
+/// How many times `issue` retries an upsert that lost an insert race to a concurrent one.
+const UPSERT_ATTEMPTS: usize = 3;
+
+pub struct MongoTokenStore {
+    db: Database,
+    tokens: Collection<Document>,
+}
+
+#[derive(Deserialize)]
+struct ConsumedDoc {
+    user_id: String,
+}
+
+impl MongoTokenStore {
+    pub fn new(db: Database) -> Self {
+        Self {
+            tokens: db.collection("one_time_tokens"),
+            db,
+        }
+    }
+
+    /// Creates the indexes this store relies on (idempotent).
+    ///
+    /// The TTL index only tidies up: expiry is checked by `consume` itself, so a server that
+    /// deletes late (or never) changes nothing a client can see.
+    pub async fn create_indexes(&self) -> StoreResult<()> {
+        let models = [
+            IndexModel::builder()
+                .keys(doc! { "token_hash": 1 })
+                .options(
+                    IndexOptions::builder()
+                        .name("one_time_tokens_hash_unique".to_owned())
+                        .unique(true)
+                        .build(),
+                )
+                .build(),
+            IndexModel::builder()
+                .keys(doc! { "expires_at": 1 })
+                .options(
+                    IndexOptions::builder()
+                        .name("one_time_tokens_expiry_ttl".to_owned())
+                        .expire_after(std::time::Duration::ZERO)
+                        .build(),
+                )
+                .build(),
+        ];
+        for model in models {
+            self.tokens
+                .create_index(model)
+                .await
+                .map_err(StoreError::backend)?;
+        }
+        Ok(())
+    }
+}
+
+fn document_id(user_id: &UserId, purpose: TokenPurpose) -> String {
+    format!("{}:{}", purpose.as_str(), user_id.as_str())
+}
+
+#[async_trait::async_trait]
+impl TokenStore for MongoTokenStore {
+    async fn issue(&self, token: &NewOneTimeToken) -> StoreResult<()> {
+        ensure_user_exists(&self.db, &token.user_id).await?;
+        let id = document_id(&token.user_id, token.purpose);
+        let replacement = doc! {
+            "_id": &id,
+            "user_id": token.user_id.as_str(),
+            "purpose": token.purpose.as_str(),
+            "token_hash": &token.token_hash,
+            "created_at": to_bson_time(token.created_at),
+            "expires_at": to_bson_time(token.expires_at),
+            "used_at": Bson::Null,
+        };
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self
+                .tokens
+                .replace_one(doc! { "_id": &id }, replacement.clone())
+                .upsert(true)
+                .await
+            {
+                Ok(_) => return Ok(()),
+                // Two upserts of a missing document may both try to insert; the loser sees a
+                // duplicate `_id` and, retried, replaces the winner's token.
+                Err(err) if attempt < UPSERT_ATTEMPTS && is_duplicate_key(&err) => continue,
+                Err(err) => return Err(StoreError::backend(err)),
+            }
+        }
+    }
+
+    async fn consume(
+        &self,
+        token_hash: &str,
+        purpose: TokenPurpose,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<UserId>> {
+        let now = to_bson_time(now);
+        self.tokens
+            .clone_with_type::<ConsumedDoc>()
+            .find_one_and_update(
+                doc! {
+                    "token_hash": token_hash,
+                    "purpose": purpose.as_str(),
+                    "used_at": Bson::Null,
+                    "expires_at": { "$gt": now },
+                },
+                doc! { "$set": { "used_at": now } },
+            )
+            .projection(doc! { "_id": 0, "user_id": 1 })
+            .await
+            .map(|found| found.map(|d| UserId::from_trusted(d.user_id)))
+            .map_err(StoreError::backend)
+    }
+}

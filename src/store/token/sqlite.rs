@@ -1,0 +1,71 @@
+//! [`TokenStore`] on SQLite: table `one_time_tokens`, one row per user and purpose.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, params};
+
+use super::{NewOneTimeToken, TokenPurpose, TokenStore};
+use crate::domain::UserId;
+use crate::store::sqlite::{SqliteDb, to_millis};
+use crate::store::{StoreError, StoreResult};
+
+pub struct SqliteTokenStore {
+    db: SqliteDb,
+}
+
+impl SqliteTokenStore {
+    pub fn new(db: SqliteDb) -> Self {
+        Self { db }
+    }
+}
+
+#[async_trait::async_trait]
+impl TokenStore for SqliteTokenStore {
+    async fn issue(&self, token: &NewOneTimeToken) -> StoreResult<()> {
+        let t = token.clone();
+        self.db
+            .write(move |tx| {
+                // The (user_id, purpose) primary key makes "a newer token supersedes the
+                // older one" a single upsert: the old hash is simply gone.
+                tx.execute(
+                    "INSERT INTO one_time_tokens (user_id, purpose, token_hash, created_at, expires_at, used_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, NULL) \
+                     ON CONFLICT (user_id, purpose) DO UPDATE SET \
+                       token_hash = excluded.token_hash, created_at = excluded.created_at, \
+                       expires_at = excluded.expires_at, used_at = NULL",
+                    params![
+                        t.user_id.as_str(),
+                        t.purpose.as_str(),
+                        t.token_hash,
+                        to_millis(t.created_at),
+                        to_millis(t.expires_at)
+                    ],
+                )
+                .map_err(StoreError::backend)?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn consume(
+        &self,
+        token_hash: &str,
+        purpose: TokenPurpose,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<UserId>> {
+        let hash = token_hash.to_owned();
+        self.db
+            .write(move |tx| {
+                tx.query_row(
+                    "UPDATE one_time_tokens SET used_at = ?3 \
+                     WHERE token_hash = ?1 AND purpose = ?2 AND used_at IS NULL AND expires_at > ?3 \
+                     RETURNING user_id",
+                    params![hash, purpose.as_str(), to_millis(now)],
+                    |row| row.get::<_, String>(0),
+                )
+                .optional()
+                .map(|found| found.map(UserId::from_trusted))
+                .map_err(StoreError::backend)
+            })
+            .await
+    }
+}

@@ -1,0 +1,238 @@
+//! Per-action rate limits over the real API: per email, per client address, across aliases
+//! and transports, with `RATE_LIMITED` and `extensions.retryAfter`.
+
+use agora::config::RatePolicy;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, spawn_app, spawn_app_with};
+
+const LOGIN: &str =
+    "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken } }";
+const REQUEST_RESET: &str = "mutation($e: String!) { requestPasswordReset(email: $e) }";
+
+/// Asserts a `RATE_LIMITED` error with a plausible `retryAfter` (1 s up to `window_secs`).
+fn assert_rate_limited(error: &Value, window_secs: u64) {
+    assert_eq!(error["extensions"]["code"], "RATE_LIMITED", "{error}");
+    let retry_after = error["extensions"]["retryAfter"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("a numeric retryAfter: {error}"));
+    assert!((1..=window_secs).contains(&retry_after), "{error}");
+}
+
+async fn login_error(app: &TestApp, email: &str, password: &str) -> Value {
+    let (_, body) = app
+        .post(None, LOGIN, json!({ "e": email, "p": password }))
+        .await;
+    body["errors"][0].clone()
+}
+
+async fn post_with_forwarded_for(app: &TestApp, forwarded_for: &str, email: &str) -> Value {
+    let response = app
+        .client
+        .post(format!("{}/graphql", app.address))
+        .header("x-forwarded-for", forwarded_for)
+        .json(&json!({ "query": LOGIN, "variables": { "e": email, "p": "wrong-password" } }))
+        .send()
+        .await
+        .unwrap();
+    let body: Value = response.json().await.unwrap();
+    body["errors"][0]["extensions"]["code"].clone()
+}
+
+#[tokio::test]
+async fn the_sixth_login_attempt_in_a_minute_for_one_email_is_rate_limited_and_others_are_not() {
+    let app = spawn_app().await;
+    let ann = app.register("ann").await;
+    let bob = app.register("bob").await;
+
+    for attempt in 1..=5 {
+        let error = login_error(&app, &ann.email, "wrong-password").await;
+        assert_eq!(
+            error["extensions"]["code"], "UNAUTHENTICATED",
+            "attempt {attempt}"
+        );
+    }
+    // Even the right password: the limit counts attempts, not failures.
+    let sixth = login_error(&app, &ann.email, &ann.password).await;
+
+    assert_rate_limited(&sixth, 60);
+    // Another spelling of the same address shares the counter.
+    let shouted = login_error(&app, "  ANN@Example.com ", &ann.password).await;
+    assert_rate_limited(&shouted, 60);
+    app.login(&bob.email, &bob.password).await;
+}
+
+#[tokio::test]
+async fn aliases_in_one_document_count_as_separate_attempts() {
+    let app = spawn_app().await;
+    let cat = app.register("cat").await;
+    let fields: String = (1..=6)
+        .map(|i| format!("a{i}: login(email: $e, password: \"wrong-password\") {{ accessToken }} "))
+        .collect();
+
+    let (_, body) = app
+        .post(
+            None,
+            &format!("mutation($e: String!) {{ {fields} }}"),
+            json!({ "e": cat.email }),
+        )
+        .await;
+
+    let errors = body["errors"].as_array().expect("errors");
+    let by_alias = |alias: &str| {
+        errors
+            .iter()
+            .find(|e| e["path"][0] == alias)
+            .unwrap_or_else(|| panic!("an error for {alias}: {body}"))
+    };
+    for i in 1..=5 {
+        assert_eq!(
+            by_alias(&format!("a{i}"))["extensions"]["code"],
+            "UNAUTHENTICATED"
+        );
+    }
+    assert_rate_limited(by_alias("a6"), 60);
+    assert_rate_limited(&login_error(&app, &cat.email, &cat.password).await, 60);
+}
+
+#[tokio::test]
+async fn a_batch_is_refused_before_any_attempt_counts() {
+    let app = spawn_app().await;
+    let dan = app.register("dan").await;
+    let attempt = json!({ "query": LOGIN, "variables": { "e": dan.email, "p": "wrong-password" } });
+
+    let response = app
+        .client
+        .post(format!("{}/graphql", app.address))
+        .json(&Value::Array(vec![attempt; 10]))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), 400);
+    app.login(&dan.email, &dan.password).await;
+}
+
+#[tokio::test]
+async fn the_login_limit_per_client_address_spans_emails() {
+    let app = spawn_app_with(|c| c.rate_limits.login_per_ip = RatePolicy::new(3, 60)).await;
+
+    for i in 1..=3 {
+        let error = login_error(&app, &format!("user{i}@example.com"), "wrong-password").await;
+        assert_eq!(error["extensions"]["code"], "UNAUTHENTICATED");
+    }
+
+    assert_rate_limited(
+        &login_error(&app, "user4@example.com", "wrong-password").await,
+        60,
+    );
+}
+
+#[tokio::test]
+async fn registrations_are_limited_per_client_address() {
+    let app = spawn_app_with(|c| c.rate_limits.register_per_ip = RatePolicy::new(2, 3600)).await;
+    app.register("eve").await;
+    app.register("fay").await;
+
+    let (_, body) = app
+        .post(
+            None,
+            "mutation($i: RegisterInput!) { register(input: $i) { accessToken } }",
+            json!({ "i": { "email": "gus@example.com", "password": "long-enough-pw", "username": "gus", "displayName": "Gus" } }),
+        )
+        .await;
+
+    assert_rate_limited(&body["errors"][0], 3600);
+}
+
+#[tokio::test]
+async fn reset_requests_are_limited_per_email_alike_for_known_and_unknown_addresses() {
+    let app = spawn_app().await;
+    let hal = app.register("hal").await;
+
+    for email in [hal.email.as_str(), "nobody@example.com"] {
+        for _ in 0..3 {
+            let data = app.data(None, REQUEST_RESET, json!({ "e": email })).await;
+            assert_eq!(data["requestPasswordReset"], true);
+        }
+        let (_, body) = app.post(None, REQUEST_RESET, json!({ "e": email })).await;
+        assert_rate_limited(&body["errors"][0], 3600);
+        assert_eq!(body["data"], Value::Null);
+    }
+}
+
+#[tokio::test]
+async fn x_forwarded_for_is_ignored_unless_trusted() {
+    let limit = |c: &mut agora::config::Config| c.rate_limits.login_per_ip = RatePolicy::new(2, 60);
+    let untrusted = spawn_app_with(limit).await;
+    let trusted = spawn_app_with(|c| {
+        limit(c);
+        c.http.trust_forwarded_for = true;
+    })
+    .await;
+
+    // Untrusted: a client cannot escape its limit by inventing addresses.
+    for (i, forwarded) in ["203.0.113.1", "203.0.113.2", "203.0.113.3"]
+        .iter()
+        .enumerate()
+    {
+        let code =
+            post_with_forwarded_for(&untrusted, forwarded, &format!("u{i}@example.com")).await;
+        let expected = if i < 2 {
+            "UNAUTHENTICATED"
+        } else {
+            "RATE_LIMITED"
+        };
+        assert_eq!(code, expected, "untrusted attempt {}", i + 1);
+    }
+    // Trusted: the address our proxy appended (the last one) is the client.
+    for i in 0..2 {
+        let code = post_with_forwarded_for(
+            &trusted,
+            "10.0.0.9, 203.0.113.1",
+            &format!("t{i}@example.com"),
+        )
+        .await;
+        assert_eq!(code, "UNAUTHENTICATED");
+    }
+    assert_eq!(
+        post_with_forwarded_for(&trusted, "203.0.113.1", "t2@example.com").await,
+        "RATE_LIMITED"
+    );
+    assert_eq!(
+        post_with_forwarded_for(&trusted, "203.0.113.1, 203.0.113.2", "t3@example.com").await,
+        "UNAUTHENTICATED"
+    );
+}
+
+#[tokio::test]
+async fn subscription_starts_are_limited_per_user_across_sockets() {
+    let app = spawn_app_with(|c| {
+        c.rate_limits.subscription_start_per_user = RatePolicy::new(2, 60);
+    })
+    .await;
+    let ivy = app.register("ivy").await;
+    let subscribe = |id: &str| json!({ "id": id, "type": "subscribe", "payload": { "query": "subscription { viewerUpdated { id } }" } });
+    let mut socket = app.ws("graphql-transport-ws").await;
+    socket.init(Some(&ivy.access)).await;
+
+    socket.send(subscribe("1")).await;
+    socket.send(subscribe("2")).await;
+    socket.send(subscribe("3")).await;
+
+    let refused = socket.next_json().await;
+    assert_eq!(
+        (&refused["type"], &refused["id"]),
+        (&json!("error"), &json!("3")),
+        "{refused}"
+    );
+    assert_rate_limited(&refused["payload"][0], 60);
+    // The socket stays open.
+    socket.send(json!({ "type": "ping" })).await;
+    assert_eq!(socket.next_json().await["type"], "pong");
+    // A new socket does not reset the count.
+    let mut another = app.ws("graphql-transport-ws").await;
+    another.init(Some(&ivy.access)).await;
+    another.send(subscribe("1")).await;
+    assert_rate_limited(&another.next_json().await["payload"][0], 60);
+}
