@@ -117,7 +117,7 @@ pub async fn deleted_posts_are_never_returned(stores: Stores) {
     assert!(
         stores
             .catalog
-            .get_many_posts(&[post.id.clone()])
+            .get_many_posts(std::slice::from_ref(&post.id))
             .await
             .unwrap()
             .is_empty()
@@ -125,7 +125,7 @@ pub async fn deleted_posts_are_never_returned(stores: Stores) {
     assert!(
         stores
             .catalog
-            .feed(&[ann.clone()], &[], &page(10, None))
+            .feed(std::slice::from_ref(&ann), &[], &page(10, None))
             .await
             .unwrap()
             .items
@@ -277,7 +277,7 @@ pub async fn the_feed_pages_newest_first_without_gaps_while_posts_arrive(stores:
 
     let without_bob = stores
         .catalog
-        .feed(&authors, &[bob.clone()], &page(20, None))
+        .feed(&authors, std::slice::from_ref(&bob), &page(20, None))
         .await
         .unwrap();
     assert!(without_bob.items.iter().all(|p| p.author_id == ann));
