@@ -9,9 +9,10 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use mongodb::bson::Document;
 use mongodb::error::{Error as DriverError, ErrorKind, InsertManyError, WriteFailure};
-use mongodb::options::ClientOptions;
-use mongodb::{Client, Database, bson};
+use mongodb::options::{ClientOptions, IndexOptions};
+use mongodb::{Client, Database, IndexModel, bson};
 
 use super::account::MongoAccountStore;
 use super::{StoreError, StoreHealth, StoreResult, Stores};
@@ -23,6 +24,20 @@ const SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// MongoDB's `DuplicateKey` error code, reported when a write would break a unique index.
 const DUPLICATE_KEY: i32 = 11000;
+
+/// Which indexes the adapters create at start-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IndexSet {
+    /// Every index: what production uses.
+    All,
+    /// Only the indexes that carry part of the contract — the unique ones and the text index —
+    /// leaving out those that only make lists fast. Results are the same, only slower on large
+    /// collections. This exists for test servers that cannot build every index: nx-27017
+    /// 0.8.1 (the text-search stand-in) accepts a compound index whose key contains `_id`,
+    /// then fails every insert into that collection ("JSON path error near '_id'").
+    /// Never use it against a real deployment.
+    ContractOnly,
+}
 
 /// Connects to `uri`, checks the server answers, creates every index, and wires every store
 /// to `database`.
@@ -53,6 +68,48 @@ pub async fn open(uri: &str, database: &str) -> StoreResult<Stores> {
     Err(StoreError::Backend(
         "work in progress: catalog and engagement have no MongoDB adapter yet".into(),
     ))
+}
+
+/// An index with a stable name (duplicate-key errors are matched by name, see
+/// [`map_write_error`]), unique or not.
+pub(crate) fn index(keys: Document, name: &str, unique: bool) -> IndexModel {
+    IndexModel::builder()
+        .keys(keys)
+        .options(
+            IndexOptions::builder()
+                .name(name.to_owned())
+                .unique(unique)
+                .build(),
+        )
+        .build()
+}
+
+/// Creates `models` on `collection` in one `createIndexes` command. Idempotent: an index that
+/// already exists with the same definition is left alone; one whose definition changed under
+/// the same name fails start-up instead of silently running without the intended guarantee.
+pub(crate) async fn create_indexes<T: Send + Sync>(
+    collection: &mongodb::Collection<T>,
+    models: Vec<IndexModel>,
+) -> StoreResult<()> {
+    if models.is_empty() {
+        return Ok(());
+    }
+    collection
+        .create_indexes(models)
+        .await
+        .map(|_| ())
+        .map_err(|e| {
+            StoreError::Backend(format!(
+                "cannot create the indexes of {}: {e}",
+                collection.name()
+            ))
+        })
+}
+
+/// How many documents a page query fetches: one more than the page holds, which tells whether
+/// another page follows.
+pub(crate) fn fetch_limit(page_limit: usize) -> i64 {
+    i64::try_from(page_limit.saturating_add(1)).unwrap_or(i64::MAX)
 }
 
 /// A handle to the application's database, used for readiness. Cheap to clone: the driver's

@@ -4,8 +4,10 @@
 //! [`crate::store::EngagementStore`] in the same atomic unit as the engagement itself, so a
 //! post read here always carries exact counts.
 
+mod mongo;
 mod sqlite;
 
+pub use mongo::MongoCatalogStore;
 pub use sqlite::SqliteCatalogStore;
 
 use chrono::{DateTime, Utc};
