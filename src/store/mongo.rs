@@ -169,6 +169,11 @@ pub(crate) fn map_write_error(
     }
 }
 
+/// Whether a failed write broke the unique index named `index`.
+pub(crate) fn is_duplicate_key_on(err: &DriverError, index: &str) -> bool {
+    duplicate_key_index(err) == Some(index)
+}
+
 /// The name of the unique index a duplicate-key error hit, wherever the driver reports it: a
 /// single write (`insert_one`, `update_*`), a command (`findAndModify`, `createIndexes`), or a
 /// batch (`insert_many`, client bulk write), where the first duplicate key decides.

@@ -8,6 +8,7 @@ mod mongo;
 mod sqlite;
 
 pub use mongo::MongoCatalogStore;
+pub(crate) use mongo::{COMMENTS_COUNT, FAVORITES_COUNT, reaction_count};
 pub use sqlite::SqliteCatalogStore;
 
 use chrono::{DateTime, Utc};

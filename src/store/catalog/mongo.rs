@@ -20,6 +20,7 @@ use mongodb::options::IndexOptions;
 use mongodb::{Collection, Database, IndexModel};
 use serde::Deserialize;
 
+pub(crate) use self::documents::{COMMENTS_COUNT, FAVORITES_COUNT, reaction_count};
 use self::documents::{PostDoc, content_fields, new_post_document};
 use self::query::{Filter, OrderKey, TextSearch, post_filter, visible};
 use super::{CatalogStore, PostOrder, PostPatch, PostQuery};

@@ -27,6 +27,16 @@ use crate::domain::{
 use crate::store::mongo::{from_bson_time, to_bson_time};
 use crate::store::{StoreError, StoreResult};
 
+/// The counter of a post's comments that are not deleted.
+pub(crate) const COMMENTS_COUNT: &str = "counts.comments";
+/// The counter of a post's favorites.
+pub(crate) const FAVORITES_COUNT: &str = "counts.favorites";
+
+/// The counter of a post's reactions of `kind`.
+pub(crate) fn reaction_count(kind: ReactionKind) -> String {
+    format!("counts.reactions.{}", kind.as_str())
+}
+
 /// The fields an edit may change: everything but identity, counters and timestamps.
 /// Used whole when a post is created and as the `$set` of an edit.
 pub(super) fn content_fields(post: &Post) -> Document {
@@ -200,5 +210,33 @@ impl TryFrom<PostDoc> for Post {
             edited_at: d.edited_at.map(from_bson_time),
             deleted_at: d.deleted_at.map(from_bson_time),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reaction_counters_are_read_in_reaction_kind_order() {
+        let names: Vec<String> = ReactionKind::ALL
+            .iter()
+            .map(|k| reaction_count(*k))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "counts.reactions.LIKE",
+                "counts.reactions.LOVE",
+                "counts.reactions.LAUGH",
+                "counts.reactions.WOW",
+                "counts.reactions.SAD",
+                "counts.reactions.ANGRY",
+            ]
+        );
+        assert_eq!(
+            ReactionKind::ALL.map(ReactionKind::index),
+            [0, 1, 2, 3, 4, 5]
+        );
     }
 }
