@@ -6,6 +6,7 @@
 //! module only opens the database and asks each adapter to create its indexes before the app
 //! serves a request, so uniqueness is enforced by the server from the first write on.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -15,6 +16,8 @@ use mongodb::options::{ClientOptions, IndexOptions};
 use mongodb::{Client, Database, IndexModel, bson};
 
 use super::account::MongoAccountStore;
+use super::catalog::MongoCatalogStore;
+use super::engagement::MongoEngagementStore;
 use super::{StoreError, StoreHealth, StoreResult, Stores};
 
 /// How long an operation waits for a usable server before failing. The driver's default is
@@ -25,10 +28,10 @@ const SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(10);
 /// MongoDB's `DuplicateKey` error code, reported when a write would break a unique index.
 const DUPLICATE_KEY: i32 = 11000;
 
-/// Which indexes the adapters create at start-up.
+/// Which indexes [`open_with`] creates at start-up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IndexSet {
-    /// Every index: what production uses.
+    /// Every index: what production and [`open`] use.
     All,
     /// Only the indexes that carry part of the contract — the unique ones and the text index —
     /// leaving out those that only make lists fast. Results are the same, only slower on large
@@ -45,6 +48,11 @@ pub enum IndexSet {
 /// Options given in the URI win over the defaults set here (application name, server
 /// selection timeout), so operators can tune them without a rebuild.
 pub async fn open(uri: &str, database: &str) -> StoreResult<Stores> {
+    open_with(uri, database, IndexSet::All).await
+}
+
+/// [`open`], creating only the indexes in `indexes`.
+pub async fn open_with(uri: &str, database: &str, indexes: IndexSet) -> StoreResult<Stores> {
     // The URI may carry credentials: it never goes into an error message.
     let mut options = ClientOptions::parse(uri)
         .await
@@ -63,11 +71,17 @@ pub async fn open(uri: &str, database: &str) -> StoreResult<Stores> {
 
     let accounts = MongoAccountStore::new(db.db.clone());
     accounts.create_indexes().await?;
+    let mut catalog = MongoCatalogStore::new(&db.db);
+    catalog.create_indexes(indexes).await?;
+    let engagement = MongoEngagementStore::new(client, &db.db);
+    engagement.create_indexes(indexes).await?;
 
-    let _ = (accounts, db);
-    Err(StoreError::Backend(
-        "work in progress: catalog and engagement have no MongoDB adapter yet".into(),
-    ))
+    Ok(Stores {
+        accounts: Arc::new(accounts),
+        catalog: Arc::new(catalog),
+        engagement: Arc::new(engagement),
+        health: Arc::new(db),
+    })
 }
 
 /// An index with a stable name (duplicate-key errors are matched by name, see
