@@ -15,7 +15,7 @@ mod query;
 use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
 use mongodb::bson::{Document, doc};
-use mongodb::error::{Error as DriverError, ErrorKind};
+use mongodb::error::ErrorKind;
 use mongodb::options::IndexOptions;
 use mongodb::{Collection, Database, IndexModel};
 use serde::Deserialize;
@@ -117,17 +117,23 @@ impl MongoCatalogStore {
                     .build(),
             )
             .build();
-        match self.posts.create_index(text).await {
-            Ok(_) => Ok(TextSearch::Available),
-            Err(err) if text_indexes_unsupported(&err) => {
+        let err = match self.posts.create_index(text).await {
+            Ok(_) => return Ok(TextSearch::Available),
+            Err(err) => err,
+        };
+        match err.kind.as_ref() {
+            ErrorKind::Command(answer)
+                if is_text_unsupported_answer(answer.code, &answer.message) =>
+            {
                 tracing::warn!(
-                    %err,
+                    code = answer.code,
+                    reason = %answer.message,
                     "this MongoDB server cannot build text indexes: post text search is \
                      unavailable (queries with text fail); everything else works"
                 );
                 Ok(TextSearch::Unavailable)
             }
-            Err(err) => Err(StoreError::Backend(format!(
+            _ => Err(StoreError::Backend(format!(
                 "cannot create the text index on posts: {err}"
             ))),
         }
@@ -182,17 +188,10 @@ impl MongoCatalogStore {
     }
 }
 
-/// Whether index creation failed because the server has no text indexes at all — not because
-/// this text index conflicts with an existing one (a changed definition must fail start-up).
-/// SecantusDB answers `CannotCreateIndex` (67), "text indexes are not supported by
+/// Whether the server's answer to creating the text index says it has no text indexes at all
+/// — not that this index conflicts with an existing one (a changed definition must fail
+/// start-up). SecantusDB answers `CannotCreateIndex` (67), "text indexes are not supported by
 /// SecantusDB"; a server without the feature may also say `CommandNotSupported` (115).
-fn text_indexes_unsupported(err: &DriverError) -> bool {
-    match err.kind.as_ref() {
-        ErrorKind::Command(e) => is_text_unsupported_answer(e.code, &e.message),
-        _ => false,
-    }
-}
-
 fn is_text_unsupported_answer(code: i32, message: &str) -> bool {
     const CANNOT_CREATE_INDEX: i32 = 67;
     const COMMAND_NOT_SUPPORTED: i32 = 115;
