@@ -89,6 +89,14 @@ impl RoundTrips {
     }
 }
 
+/// Splits a keyset cursor `"{number}:{id}"` (see [`cursor_of`]) into its sort key and id.
+/// Anything else is `None`, which every list treats as "from the start": a client holding a
+/// stale or mangled cursor gets the first page rather than an error.
+pub(crate) fn split_cursor(cursor: Option<&str>) -> Option<(i64, String)> {
+    let (number, id) = cursor?.split_once(':')?;
+    Some((number.parse().ok()?, id.to_owned()))
+}
+
 /// Every store the app uses, behind cheap-to-clone handles. Built once at start-up by
 /// [`Stores::open`] from the configuration.
 #[derive(Clone)]

@@ -49,6 +49,34 @@ async fn the_feed_costs_the_same_few_round_trips_for_10_20_and_100_posts() {
     // This test is about store cost, not abuse: the per-user comment limit would stop the
     // seeding long before 220 comments.
     let app = spawn_app_with(|config| config.rate_limits.enabled = false).await;
+    assert_feed_round_trips_are_constant(&app).await;
+}
+
+/// The same on MongoDB, where every driver command counts, when `TEST_MONGODB_URI` is set
+/// (each run in a fresh database).
+#[tokio::test]
+async fn the_feed_costs_the_same_few_round_trips_on_mongodb() {
+    let Some(uri) = std::env::var("TEST_MONGODB_URI")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        println!("skipped: TEST_MONGODB_URI is not set");
+        return;
+    };
+    let database = format!("agora_api_{}", uuid::Uuid::now_v7().simple());
+    let app = spawn_app_with(|config| {
+        config.rate_limits.enabled = false;
+        config.store.mongodb_uri = Some(uri.clone());
+        config.store.mongodb_database = database.clone();
+    })
+    .await;
+    assert_feed_round_trips_are_constant(&app).await;
+    if let Ok(client) = mongodb::Client::with_uri_str(&uri).await {
+        let _ = client.database(&database).drop().await;
+    }
+}
+
+async fn assert_feed_round_trips_are_constant(app: &TestApp) {
     let viewer = app.register("viewer").await;
     let mut authors = Vec::new();
     for i in 0..5 {
@@ -99,6 +127,7 @@ async fn the_feed_costs_the_same_few_round_trips_for_10_20_and_100_posts() {
         round_trips_of_feed(&app, &viewer.access, 20).await,
         round_trips_of_feed(&app, &viewer.access, 100).await,
     ];
+    println!("feed round trips for first 10, 20, 100: {counts:?}");
     assert_eq!(counts[0], counts[1], "{counts:?}");
     assert_eq!(counts[1], counts[2], "{counts:?}");
     assert!(counts[0] <= 6, "the feed took {} round trips", counts[0]);

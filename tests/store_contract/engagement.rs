@@ -329,7 +329,9 @@ pub async fn favorites_are_idempotent_and_listed_newest_first(stores: Stores) {
     assert!(stores.engagement.remove_favorite(&p1, &u[1]).await.unwrap());
     assert!(!stores.engagement.remove_favorite(&p1, &u[1]).await.unwrap());
     assert_eq!(counts(&stores, &p1).await.favorites, 0);
+    assert_eq!(stores.engagement.count_favorites(&u[1]).await.unwrap(), 1);
     stores.catalog.delete_post(&p2, now()).await.unwrap();
+    assert_eq!(stores.engagement.count_favorites(&u[1]).await.unwrap(), 0);
     assert!(
         stores
             .engagement

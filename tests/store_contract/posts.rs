@@ -418,6 +418,14 @@ pub async fn search_filters_narrow_the_results(stores: Stores) {
     .await;
     check(
         PostQuery {
+            authors: vec![bob.clone()],
+            ..Default::default()
+        },
+        ids_of(&[&shoes, &chat]),
+    )
+    .await;
+    check(
+        PostQuery {
             exclude_authors: vec![bob.clone()],
             ..Default::default()
         },

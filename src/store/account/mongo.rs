@@ -10,8 +10,8 @@ mod documents;
 use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
 use mongodb::bson::{Bson, Document, doc};
-use mongodb::options::{IndexOptions, ReturnDocument};
-use mongodb::{Collection, Database, IndexModel};
+use mongodb::options::ReturnDocument;
+use mongodb::{Collection, Database};
 
 use self::documents::{
     AddressDoc, CardDoc, PasswordHashDoc, SessionDoc, UserDoc, role_names, session_projection,
@@ -21,7 +21,7 @@ use super::{AccountStore, NewSession, RETIRED_TOKENS_KEPT, Session, SessionRotat
 use crate::domain::{
     Address, AddressId, CardId, PaymentCard, ProfilePatch, Role, SessionId, User, UserId,
 };
-use crate::store::mongo::{map_write_error, to_bson_time};
+use crate::store::mongo::{index, map_write_error, to_bson_time};
 use crate::store::{Page, PageRequest, StoreError, StoreResult};
 
 /// Unique indexes of `users` and the field each one guards, for [`map_write_error`].
@@ -78,18 +78,6 @@ fn regex_literal(text: &str) -> String {
         pattern.push(c);
     }
     pattern
-}
-
-fn index(keys: Document, name: &str, unique: bool) -> IndexModel {
-    IndexModel::builder()
-        .keys(keys)
-        .options(
-            IndexOptions::builder()
-                .name(name.to_owned())
-                .unique(unique)
-                .build(),
-        )
-        .build()
 }
 
 impl MongoAccountStore {

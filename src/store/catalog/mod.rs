@@ -4,14 +4,19 @@
 //! [`crate::store::EngagementStore`] in the same atomic unit as the engagement itself, so a
 //! post read here always carries exact counts.
 
+mod mongo;
 mod sqlite;
 
+pub use mongo::MongoCatalogStore;
+pub(crate) use mongo::{COMMENTS_COUNT, FAVORITES_COUNT, reaction_count};
 pub use sqlite::SqliteCatalogStore;
 
 use chrono::{DateTime, Utc};
 
 use super::{Page, PageRequest, StoreResult};
-use crate::domain::{Attribute, CategoryId, ListingStatus, Money, Post, PostId, PostKind, UserId};
+use crate::domain::{
+    Attribute, CategoryId, Listing, ListingStatus, Money, Post, PostId, PostKind, UserId,
+};
 
 /// A partial edit of a post. `None` leaves a field alone.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -23,6 +28,30 @@ pub struct PostPatch {
     pub listing: Option<ListingPatch>,
 }
 
+impl PostPatch {
+    /// Applies the patch to `post` as [`CatalogStore::update_post`] documents it: set fields
+    /// replace, `edited_at` becomes `now`, and a listing's status settles with its stock. A
+    /// listing patch on a post without a listing is ignored. Both adapters edit through this
+    /// one function so an edit means the same on either.
+    pub(crate) fn apply(&self, post: &mut Post, now: DateTime<Utc>) {
+        if let Some(title) = &self.title {
+            post.title = title.clone();
+        }
+        if let Some((body, tags, mentions)) = &self.body {
+            post.body = body.clone();
+            post.tags = tags.clone();
+            post.mentions = mentions.clone();
+        }
+        if let Some(media) = &self.media {
+            post.media = media.clone();
+        }
+        if let (Some(listing), Some(patch)) = (post.listing.as_mut(), &self.listing) {
+            patch.apply(listing);
+        }
+        post.edited_at = Some(now);
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ListingPatch {
     pub price: Option<Money>,
@@ -30,6 +59,27 @@ pub struct ListingPatch {
     pub status: Option<ListingStatus>,
     pub category_id: Option<Option<CategoryId>>,
     pub attributes: Option<Vec<Attribute>>,
+}
+
+impl ListingPatch {
+    fn apply(&self, listing: &mut Listing) {
+        if let Some(price) = self.price {
+            listing.price = price;
+        }
+        if let Some(stock) = self.stock {
+            listing.stock = stock;
+        }
+        if let Some(status) = self.status {
+            listing.status = status;
+        }
+        if let Some(category) = &self.category_id {
+            listing.category_id = category.clone();
+        }
+        if let Some(attributes) = &self.attributes {
+            listing.attributes = attributes.clone();
+        }
+        listing.status = listing.status.settle(listing.stock);
+    }
 }
 
 /// How a post list is ordered. Each order has its own keyset cursor (see
@@ -80,6 +130,18 @@ pub fn cursor_of(post: &Post, order: PostOrder) -> String {
         PostOrder::Rating => post.counts.rating_average_milli(),
     };
     format!("{key}:{}", post.id)
+}
+
+/// The words a [`PostQuery::text`] search needs, every one of them: the runs of alphanumeric
+/// characters, lower-cased, at most 16. Everything else (quotes, operators, punctuation)
+/// separates words, so no input can reach a search engine's query syntax. Both adapters
+/// search by exactly these words.
+pub(crate) fn search_words(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .take(16)
+        .map(str::to_lowercase)
+        .collect()
 }
 
 /// Storage of posts.

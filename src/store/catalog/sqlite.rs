@@ -14,13 +14,13 @@ use chrono::{DateTime, Utc};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{OptionalExtension, Row, Transaction, params, params_from_iter};
 
-use super::{CatalogStore, ListingPatch, PostOrder, PostPatch, PostQuery};
+use super::{CatalogStore, PostOrder, PostPatch, PostQuery, search_words};
 use crate::domain::{
     Amount, Attribute, CategoryId, Currency, Listing, ListingStatus, Money, Post, PostCounts,
     PostId, PostKind, UserId,
 };
 use crate::store::sqlite::{SqliteDb, from_millis, to_millis};
-use crate::store::{Page, PageRequest, StoreError, StoreResult};
+use crate::store::{Page, PageRequest, StoreError, StoreResult, split_cursor};
 
 pub struct SqliteCatalogStore {
     db: SqliteDb,
@@ -177,20 +177,12 @@ fn get_post_sync(conn: &rusqlite::Connection, id: &str) -> StoreResult<Option<Po
     .map_err(StoreError::backend)
 }
 
-/// Splits a cursor `"{number}:{id}"`; anything else starts from the beginning.
-fn split_cursor(cursor: Option<&str>) -> Option<(i64, String)> {
-    let (number, id) = cursor?.split_once(':')?;
-    Some((number.parse().ok()?, id.to_owned()))
-}
-
 /// An FTS5 query that needs every word of `text`, each as a quoted term (so user input
 /// cannot inject FTS operators).
 fn fts_query(text: &str) -> Option<String> {
-    let terms: Vec<String> = text
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .take(16)
-        .map(|w| format!("\"{}\"", w.to_lowercase()))
+    let terms: Vec<String> = search_words(text)
+        .iter()
+        .map(|w| format!("\"{w}\""))
         .collect();
     (!terms.is_empty()).then(|| terms.join(" "))
 }
@@ -298,25 +290,6 @@ fn ids_json(ids: &[impl AsRef<str>]) -> String {
     serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into())
 }
 
-fn apply_listing_patch(listing: &mut Listing, patch: &ListingPatch) {
-    if let Some(price) = patch.price {
-        listing.price = price;
-    }
-    if let Some(stock) = patch.stock {
-        listing.stock = stock;
-    }
-    if let Some(status) = patch.status {
-        listing.status = status;
-    }
-    if let Some(category) = &patch.category_id {
-        listing.category_id = category.clone();
-    }
-    if let Some(attributes) = &patch.attributes {
-        listing.attributes = attributes.clone();
-    }
-    listing.status = listing.status.settle(listing.stock);
-}
-
 fn write_post(tx: &Transaction<'_>, post: &Post, insert: bool) -> StoreResult<()> {
     let listing = post.listing.as_ref();
     let values = params![
@@ -402,23 +375,7 @@ impl CatalogStore for SqliteCatalogStore {
                 let Some(mut post) = get_post_sync(tx, id.as_str())? else {
                     return Ok(None);
                 };
-                if let Some(title) = &patch.title {
-                    post.title = title.clone();
-                }
-                if let Some((body, tags, mentions)) = &patch.body {
-                    post.body = body.clone();
-                    post.tags = tags.clone();
-                    post.mentions = mentions.clone();
-                }
-                if let Some(media) = &patch.media {
-                    post.media = media.clone();
-                }
-                if let (Some(listing), Some(listing_patch)) =
-                    (post.listing.as_mut(), &patch.listing)
-                {
-                    apply_listing_patch(listing, listing_patch);
-                }
-                post.edited_at = Some(now);
+                patch.apply(&mut post, now);
                 write_post(tx, &post, false)?;
                 Ok(Some(post))
             })

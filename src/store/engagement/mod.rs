@@ -4,8 +4,10 @@
 //! transaction; one MongoDB multi-document transaction), so counts are exact under any
 //! concurrency.
 
+mod mongo;
 mod sqlite;
 
+pub use mongo::MongoEngagementStore;
 pub use sqlite::SqliteEngagementStore;
 
 use chrono::{DateTime, Utc};

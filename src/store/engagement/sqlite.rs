@@ -6,7 +6,7 @@ use rusqlite::{OptionalExtension, Row, Transaction, params};
 use super::EngagementStore;
 use crate::domain::{Comment, CommentId, PostId, ReactionKind, UserId};
 use crate::store::sqlite::{SqliteDb, from_millis, to_millis};
-use crate::store::{Page, PageRequest, StoreError, StoreResult};
+use crate::store::{Page, PageRequest, StoreError, StoreResult, split_cursor};
 
 pub struct SqliteEngagementStore {
     db: SqliteDb,
@@ -61,11 +61,9 @@ fn ids_json(ids: &[impl AsRef<str>]) -> String {
     serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into())
 }
 
-fn split_cursor(cursor: Option<&str>) -> (Option<i64>, Option<String>) {
-    cursor
-        .and_then(|c| c.split_once(':'))
-        .and_then(|(ms, id)| Some((ms.parse().ok()?, id.to_owned())))
-        .map_or((None, None), |(ms, id)| (Some(ms), Some(id)))
+/// The cursor as the two nullable SQL parameters the list queries take.
+fn cursor_params(cursor: Option<&str>) -> (Option<i64>, Option<String>) {
+    split_cursor(cursor).map_or((None, None), |(ms, id)| (Some(ms), Some(id)))
 }
 
 #[async_trait::async_trait]
@@ -158,7 +156,7 @@ impl EngagementStore for SqliteEngagementStore {
     ) -> StoreResult<Page<Comment>> {
         let (post_id, parent) = (post_id.clone(), parent.cloned());
         let excluded = ids_json(exclude_authors);
-        let (after_ms, after_id) = split_cursor(page.after.as_deref());
+        let (after_ms, after_id) = cursor_params(page.after.as_deref());
         let limit = page.limit;
         self.db
             .read(move |conn| {
@@ -399,7 +397,7 @@ impl EngagementStore for SqliteEngagementStore {
         page: &PageRequest,
     ) -> StoreResult<Page<(PostId, DateTime<Utc>)>> {
         let user_id = user_id.clone();
-        let (after_ms, after_id) = split_cursor(page.after.as_deref());
+        let (after_ms, after_id) = cursor_params(page.after.as_deref());
         let limit = page.limit;
         self.db
             .read(move |conn| {

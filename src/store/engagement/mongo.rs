@@ -1,0 +1,567 @@
+//! [`EngagementStore`] on MongoDB: the `comments`, `reactions` and `favorites` collections,
+//! and the counters they keep on `posts`.
+//!
+//! Why transactions: every write here changes two documents — the engagement record and the
+//! post's counter (and, for a reply, the parent's `replies_count`). An `$inc` on its own is
+//! atomic, but the pair is not: a crash, a failover or a network error between the two writes
+//! would leave a reaction without its count or a count without its reaction, and the counters
+//! would drift for good. So each write runs in one multi-document transaction (snapshot reads,
+//! majority commit), which commits both changes or neither. Concurrent writers on the same
+//! documents conflict inside the server (`WriteConflict`, labelled `TransientTransactionError`)
+//! and the driver reruns the whole transaction, so counts stay exact under any
+//! concurrency. This needs a replica set, as production runs.
+//!
+//! Like the SQLite adapter's foreign keys, writes refuse a user or post that does not exist.
+
+mod documents;
+mod transaction;
+
+use chrono::{DateTime, Utc};
+use futures_util::{FutureExt, TryStreamExt};
+use mongodb::bson::{Bson, Document, doc};
+use mongodb::options::ReturnDocument;
+use mongodb::{Client, Collection, Database};
+use serde::Deserialize;
+
+use self::documents::{CommentDoc, FavoriteDoc, ReactionDoc, reaction_projection};
+use self::transaction::{abort, store_error};
+use super::EngagementStore;
+use crate::domain::{Comment, CommentId, PostId, ReactionKind, UserId};
+use crate::store::catalog::{COMMENTS_COUNT, FAVORITES_COUNT, reaction_count};
+use crate::store::mongo::{
+    IndexSet, create_indexes, fetch_limit, index, is_duplicate_key_on, to_bson_time,
+};
+use crate::store::{Page, PageRequest, StoreError, StoreResult, split_cursor};
+
+/// The unique index that makes a user's favorite of a post a single document.
+const FAVORITES_UNIQUE: &str = "favorites_user_post_unique";
+
+pub struct MongoEngagementStore {
+    /// Transactions need a session, which only the client can start.
+    client: Client,
+    comments: Collection<CommentDoc>,
+    reactions: Collection<Document>,
+    favorites: Collection<Document>,
+    posts: Collection<Document>,
+    users: Collection<Document>,
+}
+
+fn ids<T: AsRef<str>>(ids: &[T]) -> Vec<&str> {
+    ids.iter().map(AsRef::as_ref).collect()
+}
+
+impl MongoEngagementStore {
+    pub fn new(client: Client, db: &Database) -> Self {
+        Self {
+            client,
+            comments: db.collection("comments"),
+            reactions: db.collection("reactions"),
+            favorites: db.collection("favorites"),
+            posts: db.collection("posts"),
+            users: db.collection("users"),
+        }
+    }
+
+    /// Creates the indexes: the two unique ones that make a reaction and a favorite single
+    /// per user and post, and those that serve the lists — a thread's comments in
+    /// `(created_at, _id)` order, a user's reactions and favorites among some posts, and a
+    /// user's favorites newest first (walked backwards).
+    pub async fn create_indexes(&self, which: IndexSet) -> StoreResult<()> {
+        let all = which == IndexSet::All;
+        if all {
+            let thread = index(
+                doc! { "post_id": 1, "parent_id": 1, "created_at": 1, "_id": 1 },
+                "comments_by_thread",
+                false,
+            );
+            create_indexes(&self.comments, vec![thread]).await?;
+        }
+        let mut reactions = vec![index(
+            doc! { "post_id": 1, "user_id": 1 },
+            "reactions_post_user_unique",
+            true,
+        )];
+        if all {
+            reactions.push(index(
+                doc! { "user_id": 1, "post_id": 1 },
+                "reactions_by_user",
+                false,
+            ));
+        }
+        create_indexes(&self.reactions, reactions).await?;
+        let mut favorites = vec![index(
+            doc! { "user_id": 1, "post_id": 1 },
+            FAVORITES_UNIQUE,
+            true,
+        )];
+        if all {
+            favorites.push(index(
+                doc! { "user_id": 1, "created_at": 1, "post_id": 1 },
+                "favorites_by_time",
+                false,
+            ));
+        }
+        create_indexes(&self.favorites, favorites).await
+    }
+}
+
+#[async_trait::async_trait]
+impl EngagementStore for MongoEngagementStore {
+    async fn add_comment(&self, comment: &Comment) -> StoreResult<()> {
+        let document = CommentDoc::new(comment);
+        self.transaction((self, comment, &document), |session, context| {
+            let (store, comment, document) = *context;
+            async move {
+                store.ensure_user(session, &comment.author_id).await?;
+                store
+                    .comments
+                    .insert_one(document)
+                    .session(&mut *session)
+                    .await?;
+                store
+                    .bump(session, &comment.post_id, doc! { COMMENTS_COUNT: 1_i64 })
+                    .await?;
+                if let Some(parent) = &comment.parent_id {
+                    let counted = store
+                        .comments
+                        .update_one(
+                            doc! { "_id": parent.as_str() },
+                            doc! { "$inc": { "replies_count": 1_i64 } },
+                        )
+                        .session(&mut *session)
+                        .await?;
+                    if counted.matched_count == 0 {
+                        return Err(abort(format!("comment {parent} does not exist")));
+                    }
+                }
+                Ok(())
+            }
+            .boxed()
+        })
+        .await
+        .map_err(store_error)
+    }
+
+    async fn get_many_comments(&self, ids_wanted: &[CommentId]) -> StoreResult<Vec<Comment>> {
+        if ids_wanted.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.comments
+            .find(doc! { "_id": { "$in": ids(ids_wanted) } })
+            .await
+            .map_err(StoreError::backend)?
+            .map_ok(Comment::from)
+            .try_collect()
+            .await
+            .map_err(StoreError::backend)
+    }
+
+    async fn delete_comment(
+        &self,
+        id: &CommentId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Comment>> {
+        self.transaction((self, id, now), |session, context| {
+            let (store, id, now) = *context;
+            async move {
+                let before = store
+                    .comments
+                    .find_one_and_update(
+                        doc! { "_id": id.as_str(), "deleted_at": null },
+                        doc! { "$set": { "body": "", "deleted_at": to_bson_time(now) } },
+                    )
+                    .return_document(ReturnDocument::Before)
+                    .session(&mut *session)
+                    .await?;
+                if let Some(comment) = &before {
+                    let post_id = PostId::from_trusted(comment.post_id().to_owned());
+                    store
+                        .bump(session, &post_id, doc! { COMMENTS_COUNT: -1_i64 })
+                        .await?;
+                }
+                Ok(before)
+            }
+            .boxed()
+        })
+        .await
+        .map(|before| before.map(Comment::from))
+        .map_err(store_error)
+    }
+
+    async fn comments(
+        &self,
+        post_id: &PostId,
+        parent: Option<&CommentId>,
+        exclude_authors: &[UserId],
+        page: &PageRequest,
+    ) -> StoreResult<Page<Comment>> {
+        let mut filter = doc! {
+            "post_id": post_id.as_str(),
+            "parent_id": parent.map(CommentId::as_str),
+        };
+        if !exclude_authors.is_empty() {
+            filter.insert("author_id", doc! { "$nin": ids(exclude_authors) });
+        }
+        // Oldest first: past the cursor is later, or as old with a greater id.
+        if let Some((millis, id)) = split_cursor(page.after.as_deref()) {
+            let at = Bson::DateTime(mongodb::bson::DateTime::from_millis(millis));
+            filter.insert(
+                "$or",
+                vec![
+                    doc! { "created_at": { "$gt": at.clone() } },
+                    doc! { "created_at": at, "_id": { "$gt": id } },
+                ],
+            );
+        }
+        let mut items: Vec<Comment> = self
+            .comments
+            .find(filter)
+            .sort(doc! { "created_at": 1, "_id": 1 })
+            .limit(fetch_limit(page.limit))
+            .await
+            .map_err(StoreError::backend)?
+            .map_ok(Comment::from)
+            .try_collect()
+            .await
+            .map_err(StoreError::backend)?;
+        let has_next = items.len() > page.limit;
+        items.truncate(page.limit);
+        Ok(Page { items, has_next })
+    }
+
+    /// One aggregation for all posts: the matching top-level comments grouped by post, each
+    /// group keeping its first `per_post + 1` by `(created_at, _id)` (`$topN`, which bounds
+    /// the memory per group, unlike `$push` of everything).
+    async fn first_comments(
+        &self,
+        post_ids: &[PostId],
+        per_post: usize,
+        exclude_authors: &[UserId],
+    ) -> StoreResult<Vec<(PostId, Page<Comment>)>> {
+        #[derive(Deserialize)]
+        struct Thread {
+            #[serde(rename = "_id")]
+            post_id: String,
+            comments: Vec<CommentDoc>,
+        }
+        if post_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut filter = doc! { "post_id": { "$in": ids(post_ids) }, "parent_id": null };
+        if !exclude_authors.is_empty() {
+            filter.insert("author_id", doc! { "$nin": ids(exclude_authors) });
+        }
+        let pipeline = vec![
+            doc! { "$match": filter },
+            doc! { "$group": {
+                "_id": "$post_id",
+                "comments": { "$topN": {
+                    "n": fetch_limit(per_post),
+                    "sortBy": { "created_at": 1, "_id": 1 },
+                    "output": "$$ROOT",
+                } },
+            } },
+        ];
+        let threads: Vec<Thread> = self
+            .comments
+            .aggregate(pipeline)
+            .with_type::<Thread>()
+            .await
+            .map_err(StoreError::backend)?
+            .try_collect()
+            .await
+            .map_err(StoreError::backend)?;
+        let threads: Vec<(String, Vec<Comment>)> = threads
+            .into_iter()
+            .map(|t| {
+                (
+                    t.post_id,
+                    t.comments.into_iter().map(Comment::from).collect(),
+                )
+            })
+            .collect();
+        Ok(post_ids
+            .iter()
+            .map(|post_id| {
+                let mut items: Vec<Comment> = threads
+                    .iter()
+                    .find(|(id, _)| id == post_id.as_str())
+                    .map(|(_, comments)| comments.clone())
+                    .unwrap_or_default();
+                let has_next = items.len() > per_post;
+                items.truncate(per_post);
+                (post_id.clone(), Page { items, has_next })
+            })
+            .collect())
+    }
+
+    async fn react(
+        &self,
+        post_id: &PostId,
+        user_id: &UserId,
+        kind: ReactionKind,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<ReactionKind>> {
+        let key = doc! { "post_id": post_id.as_str(), "user_id": user_id.as_str() };
+        self.transaction(
+            (self, &key, post_id, user_id, kind, now),
+            |session, context| {
+                let (store, key, post_id, user_id, kind, now) = *context;
+                async move {
+                    let previous = store
+                        .reactions
+                        .clone_with_type::<ReactionDoc>()
+                        .find_one(key.clone())
+                        .projection(reaction_projection())
+                        .session(&mut *session)
+                        .await?
+                        .and_then(|r| r.kind());
+                    if previous == Some(kind) {
+                        return Ok(previous);
+                    }
+                    store.ensure_user(session, user_id).await?;
+                    let set = doc! { "kind": kind.as_str(), "created_at": to_bson_time(now) };
+                    store
+                        .reactions
+                        .update_one(key.clone(), doc! { "$set": set })
+                        .upsert(true)
+                        .session(&mut *session)
+                        .await?;
+                    let mut inc = doc! { reaction_count(kind): 1_i64 };
+                    if let Some(old) = previous {
+                        inc.insert(reaction_count(old), -1_i64);
+                    }
+                    store.bump(session, post_id, inc).await?;
+                    Ok(previous)
+                }
+                .boxed()
+            },
+        )
+        .await
+        .map_err(store_error)
+    }
+
+    async fn unreact(
+        &self,
+        post_id: &PostId,
+        user_id: &UserId,
+    ) -> StoreResult<Option<ReactionKind>> {
+        let key = doc! { "post_id": post_id.as_str(), "user_id": user_id.as_str() };
+        self.transaction((self, &key, post_id), |session, context| {
+            let (store, key, post_id) = *context;
+            async move {
+                let removed = store
+                    .reactions
+                    .clone_with_type::<ReactionDoc>()
+                    .find_one_and_delete(key.clone())
+                    .projection(reaction_projection())
+                    .session(&mut *session)
+                    .await?
+                    .and_then(|r| r.kind());
+                if let Some(kind) = removed {
+                    store
+                        .bump(session, post_id, doc! { reaction_count(kind): -1_i64 })
+                        .await?;
+                }
+                Ok(removed)
+            }
+            .boxed()
+        })
+        .await
+        .map_err(store_error)
+    }
+
+    async fn reactions_of(
+        &self,
+        user_id: &UserId,
+        post_ids: &[PostId],
+    ) -> StoreResult<Vec<(PostId, ReactionKind)>> {
+        if post_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let found: Vec<ReactionDoc> = self
+            .reactions
+            .clone_with_type::<ReactionDoc>()
+            .find(doc! { "user_id": user_id.as_str(), "post_id": { "$in": ids(post_ids) } })
+            .projection(reaction_projection())
+            .await
+            .map_err(StoreError::backend)?
+            .try_collect()
+            .await
+            .map_err(StoreError::backend)?;
+        Ok(found
+            .into_iter()
+            .filter_map(|r| Some((r.kind()?, r.post_id)))
+            .map(|(kind, post)| (PostId::from_trusted(post), kind))
+            .collect())
+    }
+
+    /// Inserts the favorite; when the unique index says it exists already, the transaction
+    /// aborts (nothing was counted) and the answer is `false`.
+    async fn add_favorite(
+        &self,
+        post_id: &PostId,
+        user_id: &UserId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let favorite = doc! {
+            "user_id": user_id.as_str(),
+            "post_id": post_id.as_str(),
+            "created_at": to_bson_time(now),
+        };
+        let added = self
+            .transaction((self, &favorite, post_id, user_id), |session, context| {
+                let (store, favorite, post_id, user_id) = *context;
+                async move {
+                    store.ensure_user(session, user_id).await?;
+                    store
+                        .favorites
+                        .insert_one(favorite)
+                        .session(&mut *session)
+                        .await?;
+                    store
+                        .bump(session, post_id, doc! { FAVORITES_COUNT: 1_i64 })
+                        .await
+                }
+                .boxed()
+            })
+            .await;
+        match added {
+            Ok(()) => Ok(true),
+            Err(err) if is_duplicate_key_on(&err, FAVORITES_UNIQUE) => Ok(false),
+            Err(err) => Err(store_error(err)),
+        }
+    }
+
+    async fn remove_favorite(&self, post_id: &PostId, user_id: &UserId) -> StoreResult<bool> {
+        let key = doc! { "user_id": user_id.as_str(), "post_id": post_id.as_str() };
+        self.transaction((self, &key, post_id), |session, context| {
+            let (store, key, post_id) = *context;
+            async move {
+                let removed = store
+                    .favorites
+                    .delete_one(key.clone())
+                    .session(&mut *session)
+                    .await?
+                    .deleted_count
+                    == 1;
+                if removed {
+                    store
+                        .bump(session, post_id, doc! { FAVORITES_COUNT: -1_i64 })
+                        .await?;
+                }
+                Ok(removed)
+            }
+            .boxed()
+        })
+        .await
+        .map_err(store_error)
+    }
+
+    async fn favorited_among(
+        &self,
+        user_id: &UserId,
+        post_ids: &[PostId],
+    ) -> StoreResult<Vec<PostId>> {
+        #[derive(Deserialize)]
+        struct Favorited {
+            post_id: String,
+        }
+        if post_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.favorites
+            .clone_with_type::<Favorited>()
+            .find(doc! { "user_id": user_id.as_str(), "post_id": { "$in": ids(post_ids) } })
+            .projection(doc! { "_id": 0, "post_id": 1 })
+            .await
+            .map_err(StoreError::backend)?
+            .map_ok(|f| PostId::from_trusted(f.post_id))
+            .try_collect()
+            .await
+            .map_err(StoreError::backend)
+    }
+
+    /// Newest first by `(created_at, post_id)`, leaving out deleted posts with a `$lookup` of
+    /// each candidate's post. The pipeline streams: posts are looked up only until the page
+    /// (plus one) is full, so the cost follows the page size, not the number of favorites.
+    async fn favorites(
+        &self,
+        user_id: &UserId,
+        page: &PageRequest,
+    ) -> StoreResult<Page<(PostId, DateTime<Utc>)>> {
+        let mut filter = doc! { "user_id": user_id.as_str() };
+        if let Some((millis, post)) = split_cursor(page.after.as_deref()) {
+            let at = Bson::DateTime(mongodb::bson::DateTime::from_millis(millis));
+            filter.insert(
+                "$or",
+                vec![
+                    doc! { "created_at": { "$lt": at.clone() } },
+                    doc! { "created_at": at, "post_id": { "$lt": post } },
+                ],
+            );
+        }
+        let pipeline = vec![
+            doc! { "$match": filter },
+            doc! { "$sort": { "created_at": -1, "post_id": -1 } },
+            doc! { "$lookup": {
+                "from": "posts",
+                "localField": "post_id",
+                "foreignField": "_id",
+                "pipeline": [
+                    { "$match": { "deleted_at": null } },
+                    { "$project": { "_id": 1 } },
+                ],
+                "as": "visible",
+            } },
+            doc! { "$match": { "visible": { "$ne": [] } } },
+            doc! { "$limit": fetch_limit(page.limit) },
+            doc! { "$project": { "_id": 0, "post_id": 1, "created_at": 1 } },
+        ];
+        let mut items: Vec<(PostId, DateTime<Utc>)> = self
+            .favorites
+            .aggregate(pipeline)
+            .with_type::<FavoriteDoc>()
+            .await
+            .map_err(StoreError::backend)?
+            .map_ok(Into::into)
+            .try_collect()
+            .await
+            .map_err(StoreError::backend)?;
+        let has_next = items.len() > page.limit;
+        items.truncate(page.limit);
+        Ok(Page { items, has_next })
+    }
+
+    async fn count_favorites(&self, user_id: &UserId) -> StoreResult<u64> {
+        let pipeline = vec![
+            doc! { "$match": { "user_id": user_id.as_str() } },
+            doc! { "$lookup": {
+                "from": "posts",
+                "localField": "post_id",
+                "foreignField": "_id",
+                "pipeline": [
+                    { "$match": { "deleted_at": null } },
+                    { "$project": { "_id": 1 } },
+                ],
+                "as": "visible",
+            } },
+            doc! { "$match": { "visible": { "$ne": [] } } },
+            doc! { "$count": "n" },
+        ];
+        let counted: Vec<mongodb::bson::Document> = self
+            .favorites
+            .aggregate(pipeline)
+            .await
+            .map_err(StoreError::backend)?
+            .try_collect()
+            .await
+            .map_err(StoreError::backend)?;
+        let n = counted
+            .first()
+            .and_then(|d| d.get("n"))
+            .and_then(|n| n.as_i64().or_else(|| n.as_i32().map(i64::from)))
+            .unwrap_or(0);
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+}
