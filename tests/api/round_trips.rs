@@ -123,9 +123,9 @@ async fn assert_feed_round_trips_are_constant(app: &TestApp) {
     }
 
     let counts = [
-        round_trips_of_feed(&app, &viewer.access, 10).await,
-        round_trips_of_feed(&app, &viewer.access, 20).await,
-        round_trips_of_feed(&app, &viewer.access, 100).await,
+        round_trips_of_feed(app, &viewer.access, 10).await,
+        round_trips_of_feed(app, &viewer.access, 20).await,
+        round_trips_of_feed(app, &viewer.access, 100).await,
     ];
     println!("feed round trips for first 10, 20, 100: {counts:?}");
     assert_eq!(counts[0], counts[1], "{counts:?}");
