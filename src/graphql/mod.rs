@@ -11,7 +11,7 @@ mod context;
 mod error;
 mod limits;
 mod loaders;
-mod posts;
+pub(crate) mod posts;
 mod scalars;
 mod social;
 

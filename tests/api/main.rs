@@ -3,6 +3,7 @@
 
 mod accounts;
 mod auth_tokens;
+mod blocks;
 mod email;
 mod helpers;
 mod http_edge;

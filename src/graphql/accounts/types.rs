@@ -162,6 +162,16 @@ impl User {
         viewer_relation(ctx.loaders().viewer_blocked.as_ref(), &self.0.id).await
     }
 
+    /// This user's posts and listings, newest first (drafts only for the user themself).
+    async fn posts(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<crate::graphql::posts::PostConnection> {
+        crate::graphql::posts::posts_by(ctx, &self.0.id, first, after).await
+    }
+
     /// Who follows this user, most recent first; `totalCount` is `followersCount`.
     async fn followers(
         &self,

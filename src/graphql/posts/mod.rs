@@ -8,6 +8,35 @@ use async_graphql::{Context, ID, Object, Result};
 
 pub use self::types::{Comment, Post};
 
+/// A user's posts for `User.posts`, newest first (their drafts only for themselves).
+pub async fn posts_by(
+    ctx: &Context<'_>,
+    author: &domain::UserId,
+    first: Option<i32>,
+    after: Option<String>,
+) -> Result<PostConnection> {
+    let page = page_request(first, after)?;
+    let posts = &ctx.services().posts;
+    let graph = ctx.loaders().graph.get().await?;
+    let filter = crate::service::PostFilter {
+        query: PostQuery {
+            author_id: Some(author.clone()),
+            ..PostQuery::default()
+        },
+        category_id: None,
+    };
+    let query = posts.query_for(ctx.viewer(), &graph.block_partners, filter)?;
+    let result = posts
+        .search_posts(&query, store::PostOrder::Newest, &page)
+        .await?;
+    Ok(post_connection(
+        page.after.is_some(),
+        result,
+        store::PostOrder::Newest,
+        query,
+    ))
+}
+
 use self::inputs::{CreatePostInput, PostFilter, PostOrder, UpdatePostInput};
 use self::types::{Category, ReactionKind, TagCount};
 use super::ContextExt;
