@@ -487,3 +487,57 @@ async fn post_pages_have_no_gaps_or_duplicates_while_posts_arrive() {
     }
     assert_eq!(seen, ["post 4", "post 3", "post 2", "post 1", "post 0"]);
 }
+
+#[tokio::test]
+async fn every_content_mutation_needs_a_login_and_refuses_malformed_ids() {
+    let app = spawn_app().await;
+    let ann = app.register("ann").await;
+    let mutations = [
+        (
+            "mutation($id: ID!) { updatePost(id: $id, input: { body: \"x\" }) { id } }",
+            "id",
+        ),
+        ("mutation($id: ID!) { deletePost(id: $id) }", "id"),
+        (
+            "mutation($id: ID!) { addComment(postId: $id, body: \"x\") { id } }",
+            "postId",
+        ),
+        ("mutation($id: ID!) { deleteComment(id: $id) }", "id"),
+        (
+            "mutation($id: ID!) { react(postId: $id, kind: LIKE) { id } }",
+            "postId",
+        ),
+        (
+            "mutation($id: ID!) { unreact(postId: $id) { id } }",
+            "postId",
+        ),
+        (
+            "mutation($id: ID!) { addFavorite(postId: $id) { id } }",
+            "postId",
+        ),
+        (
+            "mutation($id: ID!) { removeFavorite(postId: $id) { id } }",
+            "postId",
+        ),
+    ];
+    for (mutation, field) in mutations {
+        let (code, _) = app.error_code(None, mutation, json!({ "id": "abc" })).await;
+        assert_eq!(code, "UNAUTHENTICATED", "{mutation}");
+        let (code, body) = app
+            .error_code(Some(&ann.access), mutation, json!({ "id": "not an id!" }))
+            .await;
+        assert_eq!(code, "BAD_USER_INPUT", "{mutation}");
+        assert_eq!(
+            body["errors"][0]["extensions"]["field"], field,
+            "{mutation}"
+        );
+        let (code, _) = app
+            .error_code(Some(&ann.access), mutation, json!({ "id": "unknown0id" }))
+            .await;
+        assert_eq!(code, "NOT_FOUND", "{mutation}");
+    }
+    let (code, _) = app
+        .error_code(None, "{ favorites { totalCount } }", json!({}))
+        .await;
+    assert_eq!(code, "UNAUTHENTICATED");
+}
