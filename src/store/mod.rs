@@ -56,6 +56,16 @@ pub struct Page<T> {
     pub has_next: bool,
 }
 
+impl<T> Page<T> {
+    /// A page from a query that fetched one item more than `limit`: the extra item only
+    /// tells that another page follows.
+    pub fn from_overfetch(mut items: Vec<T>, limit: usize) -> Self {
+        let has_next = items.len() > limit;
+        items.truncate(limit);
+        Self { items, has_next }
+    }
+}
+
 impl<T> Default for Page<T> {
     fn default() -> Self {
         Self {

@@ -460,6 +460,13 @@ pub(crate) fn map_unique(err: rusqlite::Error, fields: &[(&str, &'static str)]) 
     StoreError::backend(err)
 }
 
+/// A list of ids as one JSON array parameter, for `IN (SELECT value FROM json_each(?))`: the
+/// statement text, and so its cached plan, does not depend on how many ids there are.
+pub(crate) fn ids_json(ids: &[impl AsRef<str>]) -> String {
+    let ids: Vec<&str> = ids.iter().map(AsRef::as_ref).collect();
+    serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -276,7 +276,7 @@ impl AccountStore for MongoAccountStore {
         }
         // One more than asked tells whether another page follows.
         let fetch = i64::try_from(page.limit.saturating_add(1)).unwrap_or(i64::MAX);
-        let mut items: Vec<User> = self
+        let items: Vec<User> = self
             .users
             .find(filter)
             .sort(doc! { "username": 1 })
@@ -288,9 +288,7 @@ impl AccountStore for MongoAccountStore {
             .try_collect()
             .await
             .map_err(StoreError::backend)?;
-        let has_next = items.len() > page.limit;
-        items.truncate(page.limit);
-        Ok(Page { items, has_next })
+        Ok(Page::from_overfetch(items, page.limit))
     }
 
     async fn count_users(&self, search: &UserSearch) -> StoreResult<u64> {

@@ -258,7 +258,7 @@ impl AccountStore for SqliteAccountStore {
                          AND (?4 IS NULL OR username > ?4) ORDER BY username LIMIT ?5"
                     ))
                     .map_err(StoreError::backend)?;
-                let mut items = stmt
+                let items = stmt
                     .query_map(
                         params![
                             pattern,
@@ -271,9 +271,7 @@ impl AccountStore for SqliteAccountStore {
                     )
                     .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
                     .map_err(StoreError::backend)?;
-                let has_next = items.len() > limit;
-                items.truncate(limit);
-                Ok(Page { items, has_next })
+                Ok(Page::from_overfetch(items, limit))
             })
             .await
     }

@@ -178,13 +178,11 @@ impl MongoCatalogStore {
             .try_collect()
             .await
             .map_err(StoreError::backend)?;
-        let mut items = docs
+        let items = docs
             .into_iter()
             .map(Post::try_from)
             .collect::<StoreResult<Vec<_>>>()?;
-        let has_next = items.len() > limit;
-        items.truncate(limit);
-        Ok(Page { items, has_next })
+        Ok(Page::from_overfetch(items, limit))
     }
 }
 

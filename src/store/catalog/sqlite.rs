@@ -19,7 +19,7 @@ use crate::domain::{
     Amount, Attribute, CategoryId, Currency, Listing, ListingStatus, Money, Post, PostCounts,
     PostId, PostKind, UserId,
 };
-use crate::store::sqlite::{SqliteDb, from_millis, to_millis};
+use crate::store::sqlite::{SqliteDb, from_millis, ids_json, to_millis};
 use crate::store::{Page, PageRequest, StoreError, StoreResult, split_cursor};
 
 pub struct SqliteCatalogStore {
@@ -285,11 +285,6 @@ fn query_sql(query: &PostQuery) -> (String, Vec<SqlValue>) {
     (clauses.join(" AND "), params)
 }
 
-fn ids_json(ids: &[impl AsRef<str>]) -> String {
-    let ids: Vec<&str> = ids.iter().map(AsRef::as_ref).collect();
-    serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into())
-}
-
 fn write_post(tx: &Transaction<'_>, post: &Post, insert: bool) -> StoreResult<()> {
     let listing = post.listing.as_ref();
     let values = params![
@@ -422,16 +417,14 @@ impl CatalogStore for SqliteCatalogStore {
                     .map_err(StoreError::backend)?;
                 let (after_ms, after_id) =
                     after.map_or((None, None), |(ms, id)| (Some(ms), Some(id)));
-                let mut items = stmt
+                let items = stmt
                     .query_map(
                         params![authors, excluded, after_ms, after_id, limit as i64 + 1],
                         post_from_row,
                     )
                     .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
                     .map_err(StoreError::backend)?;
-                let has_next = items.len() > limit;
-                items.truncate(limit);
-                Ok(Page { items, has_next })
+                Ok(Page::from_overfetch(items, limit))
             })
             .await
     }
@@ -469,13 +462,11 @@ impl CatalogStore for SqliteCatalogStore {
         self.db
             .read(move |conn| {
                 let mut stmt = conn.prepare_cached(&sql).map_err(StoreError::backend)?;
-                let mut items = stmt
+                let items = stmt
                     .query_map(params_from_iter(values), post_from_row)
                     .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
                     .map_err(StoreError::backend)?;
-                let has_next = items.len() > limit;
-                items.truncate(limit);
-                Ok(Page { items, has_next })
+                Ok(Page::from_overfetch(items, limit))
             })
             .await
     }

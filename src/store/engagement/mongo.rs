@@ -213,7 +213,7 @@ impl EngagementStore for MongoEngagementStore {
                 ],
             );
         }
-        let mut items: Vec<Comment> = self
+        let items: Vec<Comment> = self
             .comments
             .find(filter)
             .sort(doc! { "created_at": 1, "_id": 1 })
@@ -224,9 +224,7 @@ impl EngagementStore for MongoEngagementStore {
             .try_collect()
             .await
             .map_err(StoreError::backend)?;
-        let has_next = items.len() > page.limit;
-        items.truncate(page.limit);
-        Ok(Page { items, has_next })
+        Ok(Page::from_overfetch(items, page.limit))
     }
 
     /// One aggregation for all posts: the matching top-level comments grouped by post, each
@@ -518,7 +516,7 @@ impl EngagementStore for MongoEngagementStore {
             doc! { "$limit": fetch_limit(page.limit) },
             doc! { "$project": { "_id": 0, "post_id": 1, "created_at": 1 } },
         ];
-        let mut items: Vec<(PostId, DateTime<Utc>)> = self
+        let items: Vec<(PostId, DateTime<Utc>)> = self
             .favorites
             .aggregate(pipeline)
             .with_type::<FavoriteDoc>()
@@ -528,9 +526,7 @@ impl EngagementStore for MongoEngagementStore {
             .try_collect()
             .await
             .map_err(StoreError::backend)?;
-        let has_next = items.len() > page.limit;
-        items.truncate(page.limit);
-        Ok(Page { items, has_next })
+        Ok(Page::from_overfetch(items, page.limit))
     }
 
     async fn count_favorites(&self, user_id: &UserId) -> StoreResult<u64> {

@@ -5,7 +5,7 @@ use rusqlite::{OptionalExtension, Row, Transaction, params};
 
 use super::EngagementStore;
 use crate::domain::{Comment, CommentId, PostId, ReactionKind, UserId};
-use crate::store::sqlite::{SqliteDb, from_millis, to_millis};
+use crate::store::sqlite::{SqliteDb, from_millis, ids_json, to_millis};
 use crate::store::{Page, PageRequest, StoreError, StoreResult, split_cursor};
 
 pub struct SqliteEngagementStore {
@@ -54,11 +54,6 @@ fn bump(tx: &Transaction<'_>, post_id: &str, column: &str, delta: i64) -> StoreR
     )
     .map(|_| ())
     .map_err(StoreError::backend)
-}
-
-fn ids_json(ids: &[impl AsRef<str>]) -> String {
-    let ids: Vec<&str> = ids.iter().map(AsRef::as_ref).collect();
-    serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into())
 }
 
 /// The cursor as the two nullable SQL parameters the list queries take.
@@ -169,7 +164,7 @@ impl EngagementStore for SqliteEngagementStore {
                          ORDER BY c.created_at, c.id LIMIT ?6"
                     ))
                     .map_err(StoreError::backend)?;
-                let mut items = stmt
+                let items = stmt
                     .query_map(
                         params![
                             post_id.as_str(),
@@ -183,9 +178,7 @@ impl EngagementStore for SqliteEngagementStore {
                     )
                     .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
                     .map_err(StoreError::backend)?;
-                let has_next = items.len() > limit;
-                items.truncate(limit);
-                Ok(Page { items, has_next })
+                Ok(Page::from_overfetch(items, limit))
             })
             .await
     }
@@ -409,15 +402,13 @@ impl EngagementStore for SqliteEngagementStore {
                          ORDER BY f.created_at DESC, f.post_id DESC LIMIT ?4",
                     )
                     .map_err(StoreError::backend)?;
-                let mut items = stmt
+                let items = stmt
                     .query_map(params![user_id.as_str(), after_ms, after_id, limit as i64 + 1], |row| {
                         Ok((PostId::from_trusted(row.get(0)?), from_millis(row.get(1)?)))
                     })
                     .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
                     .map_err(StoreError::backend)?;
-                let has_next = items.len() > limit;
-                items.truncate(limit);
-                Ok(Page { items, has_next })
+                Ok(Page::from_overfetch(items, limit))
             })
             .await
     }

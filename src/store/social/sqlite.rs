@@ -146,7 +146,7 @@ impl SqliteSocialStore {
                 let mut stmt = conn
                     .prepare_cached(side.query())
                     .map_err(StoreError::backend)?;
-                let mut items = stmt
+                let items = stmt
                     .query_map(
                         params![
                             user.as_str(),
@@ -163,9 +163,7 @@ impl SqliteSocialStore {
                     )
                     .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
                     .map_err(StoreError::backend)?;
-                let has_next = items.len() > limit;
-                items.truncate(limit);
-                Ok(Page { items, has_next })
+                Ok(Page::from_overfetch(items, limit))
             })
             .await
     }
