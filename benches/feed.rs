@@ -292,7 +292,7 @@ async fn seed(core: &Core, settings: &Settings) -> Vec<UserId> {
             let mut rng = Rng::new(i as u64 + 1);
             for _ in 0..settings.follows_per_user {
                 // Half the follows go to the active authors, as on any social network.
-                let target = if rng.next() % 2 == 0 {
+                let target = if rng.next().is_multiple_of(2) {
                     rng.below(ACTIVE_AUTHORS.min(ids.len()))
                 } else {
                     rng.below(ids.len())
@@ -325,7 +325,7 @@ async fn seed(core: &Core, settings: &Settings) -> Vec<UserId> {
     let post_ids: Vec<(PostId, usize)> = (0..settings.posts)
         .map(|i| {
             let mut rng = Rng::new(0xF00D + i as u64);
-            let author = if rng.next() % 2 == 0 {
+            let author = if rng.next().is_multiple_of(2) {
                 rng.below(ACTIVE_AUTHORS.min(ids.len()))
             } else {
                 rng.below(ids.len())
