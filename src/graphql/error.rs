@@ -10,15 +10,8 @@
 //!   `INTERNAL_SERVER_ERROR` and that id.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextRequest, NextSubscribe,
-};
-use async_graphql::parser::types::ExecutableDocument;
-use async_graphql::{ErrorExtensionValues, Response, ServerError, ServerResult, Value, Variables};
-use futures_util::StreamExt;
-use futures_util::stream::BoxStream;
+use async_graphql::{ErrorExtensionValues, Response, ServerError, Value};
 
 use super::RequestId;
 use crate::error::AppError;
@@ -62,73 +55,23 @@ pub fn is_request_error(response: &Response) -> bool {
         && response.errors.iter().all(|e| e.path.is_empty())
 }
 
-/// Installs the codes described in the module docs on every response, for queries,
-/// mutations and each event of a subscription.
-pub(super) struct ErrorCodes;
-
-impl ExtensionFactory for ErrorCodes {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(ErrorCodesExtension::default())
-    }
-}
-
-#[derive(Default)]
-struct ErrorCodesExtension {
-    /// Set by the parse hook; shared with the subscription stream, which is polled after the
-    /// hooks return.
-    parse_failed: Arc<AtomicBool>,
-}
-
-#[async_graphql::async_trait::async_trait]
-impl Extension for ErrorCodesExtension {
-    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
-        let response = next.run(ctx).await;
-        finish_response(response, &self.parse_failed, ctx.data_opt::<RequestId>())
-    }
-
-    fn subscribe<'s>(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        stream: BoxStream<'s, Response>,
-        next: NextSubscribe<'_>,
-    ) -> BoxStream<'s, Response> {
-        let request_id = ctx.data_opt::<RequestId>().cloned();
-        let parse_failed = Arc::clone(&self.parse_failed);
-        next.run(ctx, stream)
-            .map(move |response| finish_response(response, &parse_failed, request_id.as_ref()))
-            .boxed()
-    }
-
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let result = next.run(ctx, query, variables).await;
-        if result.is_err() {
-            self.parse_failed.store(true, Ordering::Relaxed);
-        }
-        result
-    }
-}
-
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Phase {
+pub(super) enum Phase {
     Parse,
     Validation,
     Execution,
 }
 
-fn finish_response(
+/// Gives every error of `response` its code (see the module docs). `parse_failed` says the
+/// document did not parse; otherwise a request error failed validation.
+pub(super) fn finish_response(
     mut response: Response,
-    parse_failed: &AtomicBool,
+    parse_failed: bool,
     request_id: Option<&RequestId>,
 ) -> Response {
     let phase = if !is_request_error(&response) {
         Phase::Execution
-    } else if parse_failed.load(Ordering::Relaxed) {
+    } else if parse_failed {
         Phase::Parse
     } else {
         Phase::Validation

@@ -4,47 +4,26 @@
 //! a million `a1: __typename` aliases passes them and still costs a million resolutions and
 //! a huge response. This hook counts every selected field (fragments expanded, so a small
 //! document that spreads a fragment many times is counted at its real size) right after
-//! parsing, before any validation or execution work.
+//! parsing, before any validation or execution work (see `graphql::execute`).
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
 use async_graphql::parser::types::{
     ExecutableDocument, FragmentDefinition, Selection, SelectionSet,
 };
-use async_graphql::{ErrorExtensionValues, Name, Positioned, ServerError, ServerResult, Variables};
+use async_graphql::{ErrorExtensionValues, Name, Positioned, ServerError};
 
+/// The caps, kept as schema data so every transport applies the same ones.
+#[derive(Debug, Clone, Copy)]
 pub(super) struct SelectionLimits {
     pub max_fields: usize,
     pub max_aliases: usize,
 }
 
-impl ExtensionFactory for SelectionLimits {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(SelectionLimitsExtension {
-            max_fields: self.max_fields,
-            max_aliases: self.max_aliases,
-        })
-    }
-}
-
-struct SelectionLimitsExtension {
-    max_fields: usize,
-    max_aliases: usize,
-}
-
-#[async_graphql::async_trait::async_trait]
-impl Extension for SelectionLimitsExtension {
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let document = next.run(ctx, query, variables).await?;
-        let counts = count_document(&document);
+impl SelectionLimits {
+    /// Refuses a document that selects too many fields or aliases.
+    pub fn check(&self, document: &ExecutableDocument) -> Result<(), ServerError> {
+        let counts = count_document(document);
         if counts.fields > self.max_fields {
             return Err(limit_error(format!(
                 "the query selects {} fields; the limit is {}",
@@ -57,7 +36,7 @@ impl Extension for SelectionLimitsExtension {
                 counts.aliases, self.max_aliases
             )));
         }
-        Ok(document)
+        Ok(())
     }
 }
 

@@ -236,14 +236,10 @@ async fn execute(
         Ok(viewer) => viewer,
         Err(rejection) => return rejection.with_type(response_type).into_response(),
     };
-    let request = graphql::prepare_request(
-        request,
-        &state.services,
-        viewer,
-        request_id(headers),
-        origin,
-    );
-    let response = state.schema.execute(request).await;
+    let request_id = request_id(headers);
+    let request =
+        graphql::prepare_request(request, &state.services, viewer, request_id.clone(), origin);
+    let response = graphql::execute(&state.schema, request, &request_id).await;
     let status =
         if response_type == ResponseType::GraphqlResponseJson && is_request_error(&response) {
             StatusCode::BAD_REQUEST

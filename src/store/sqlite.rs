@@ -152,7 +152,8 @@ const MIGRATIONS: &[&str] = &[
         edited_at       INTEGER,
         deleted_at      INTEGER
     ) STRICT;
-    CREATE INDEX posts_by_author ON posts(author_id, created_at, id) WHERE deleted_at IS NULL;
+    -- Covers the feed's page selection (status included), so only the page's rows are read.
+    CREATE INDEX posts_by_author ON posts(author_id, created_at, id, status) WHERE deleted_at IS NULL;
     CREATE INDEX posts_by_created ON posts(created_at, id) WHERE deleted_at IS NULL;
     CREATE INDEX posts_by_price ON posts(price, id) WHERE deleted_at IS NULL AND price IS NOT NULL;
     CREATE INDEX posts_by_category ON posts(category_id, created_at) WHERE deleted_at IS NULL;

@@ -310,10 +310,7 @@ impl Connection {
         let (handle, registration) = AbortHandle::new_pair();
         let item_id = id.clone();
         let end_id = id.clone();
-        let stream = self
-            .state
-            .schema
-            .execute_stream(request)
+        let stream = graphql::execute_stream(&self.state.schema, request, self.request_id.clone())
             .map(move |response| (item_id.clone(), Some(response)))
             .chain(futures_util::stream::once(async move { (end_id, None) }));
         self.streams

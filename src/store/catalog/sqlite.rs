@@ -37,9 +37,6 @@ pub(crate) const POST_COLUMNS: &str = "p.id, p.author_id, p.kind, p.title, p.bod
      p.favorites_count, p.r_like, p.r_love, p.r_laugh, p.r_wow, p.r_sad, p.r_angry, p.created_at, \
      p.edited_at, p.deleted_at, p.rating_count, p.rating_sum";
 
-/// Listed posts: not deleted, not someone else's draft.
-const VISIBLE: &str = "p.deleted_at IS NULL AND (p.status IS NULL OR p.status <> 'DRAFT')";
-
 fn json_list(value: &[String]) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| "[]".into())
 }
@@ -408,11 +405,17 @@ impl CatalogStore for SqliteCatalogStore {
             .read(move |conn| {
                 let mut stmt = conn
                     .prepare_cached(&format!(
-                        "SELECT {POST_COLUMNS} FROM posts p \
-                         WHERE p.author_id IN (SELECT value FROM json_each(?1)) AND {VISIBLE} \
-                           AND p.author_id NOT IN (SELECT value FROM json_each(?2)) \
-                           AND (?3 IS NULL OR (p.created_at, p.id) < (?3, ?4)) \
-                         ORDER BY p.created_at DESC, p.id DESC LIMIT ?5"
+                        // The page is chosen on the covering author index alone (no row is
+                        // decoded for the posts that do not make the page); only the page's
+                        // rows are then read in full.
+                        "SELECT {POST_COLUMNS} FROM posts p WHERE p.rowid IN ( \
+                           SELECT rowid FROM posts \
+                           WHERE author_id IN (SELECT value FROM json_each(?1)) \
+                             AND deleted_at IS NULL AND (status IS NULL OR status <> 'DRAFT') \
+                             AND author_id NOT IN (SELECT value FROM json_each(?2)) \
+                             AND (?3 IS NULL OR (created_at, id) < (?3, ?4)) \
+                           ORDER BY created_at DESC, id DESC LIMIT ?5) \
+                         ORDER BY p.created_at DESC, p.id DESC"
                     ))
                     .map_err(StoreError::backend)?;
                 let (after_ms, after_id) =
