@@ -76,7 +76,7 @@ pub async fn execute(
     request_id: &RequestId,
 ) -> async_graphql::Response {
     if let Err(refused) = precheck(schema, &mut request, request_id) {
-        return refused;
+        return *refused;
     }
     let response = schema.execute(request).await;
     error::finish_response(response, false, Some(request_id))
@@ -91,7 +91,7 @@ pub fn execute_stream(
 ) -> futures_util::stream::BoxStream<'static, async_graphql::Response> {
     use futures_util::StreamExt;
     if let Err(refused) = precheck(schema, &mut request, &request_id) {
-        return futures_util::stream::once(async move { refused }).boxed();
+        return futures_util::stream::once(async move { *refused }).boxed();
     }
     schema
         .execute_stream(request)
@@ -105,7 +105,7 @@ fn precheck(
     schema: &AppSchema,
     request: &mut async_graphql::Request,
     request_id: &RequestId,
-) -> Result<(), async_graphql::Response> {
+) -> Result<(), Box<async_graphql::Response>> {
     let limits = schema.data::<limits::SelectionLimits>().copied();
     let outcome = match request.parsed_query() {
         Err(error) => Err((error, true)),
@@ -116,7 +116,11 @@ fn precheck(
     };
     outcome.map_err(|(error, parse_failed)| {
         let response = async_graphql::Response::from_errors(vec![error]);
-        error::finish_response(response, parse_failed, Some(request_id))
+        Box::new(error::finish_response(
+            response,
+            parse_failed,
+            Some(request_id),
+        ))
     })
 }
 
