@@ -114,6 +114,11 @@ where
         .await;
 }
 
+/// The same allocator as the server binary (`src/main.rs`), so the in-process server is
+/// measured as it runs in production.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() {
     let _ = tracing_subscriber::fmt()
@@ -121,10 +126,15 @@ async fn main() {
         .try_init();
     let settings = Settings::from_env();
 
-    let data_dir = tempfile::tempdir().expect("a temp dir");
+    // `BENCH_DATA_DIR` keeps the seeded SQLite store, so the release binary can be measured
+    // against it with an external load generator (see the README).
+    let temp_dir = tempfile::tempdir().expect("a temp dir");
+    let data_dir = std::env::var_os("BENCH_DATA_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| temp_dir.path().to_owned());
     let mut config = Config::default();
     config.http.bind = "127.0.0.1:0".parse().unwrap();
-    config.store.data_dir = data_dir.path().to_owned();
+    config.store.data_dir = data_dir.clone();
     config.auth.jwt_secret = Some(JWT_SECRET.into());
     // Seeding a large store can take longer than the default 15 minutes.
     config.auth.access_token_ttl_secs = 6 * 3600;
