@@ -27,7 +27,7 @@ use mongodb::{Client, ClientSession, Collection, Database, IndexModel};
 
 use super::{FollowCursor, FollowEdge, MALFORMED_CURSOR, SocialStore, ViewerGraph};
 use crate::domain::UserId;
-use crate::store::mongo::{from_bson_time, map_write_error, to_bson_time};
+use crate::store::mongo::{from_bson_time, is_duplicate_key_on, map_write_error, to_bson_time};
 use crate::store::{Page, PageRequest, StoreError, StoreResult};
 
 /// The unique index that keeps one edge per (follower, followee), even between racing
@@ -381,16 +381,37 @@ impl MongoSocialStore {
 /// consistent unit; see the module docs for the retries.
 macro_rules! in_transaction {
     ($store:expr, |$graph:ident, $session:ident| $body:expr) => {{
-        let mut session = $store.session().await?;
-        session
-            .start_transaction()
-            .read_concern(ReadConcern::snapshot())
-            .write_concern(WriteConcern::majority())
-            .and_run(&$store.graph, |$session, $graph| {
-                async move { $body.await }.boxed()
-            })
-            .await
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut session = $store.session().await?;
+            let result = session
+                .start_transaction()
+                .read_concern(ReadConcern::snapshot())
+                .write_concern(WriteConcern::majority())
+                .and_run(&$store.graph, |$session, $graph| {
+                    async move { $body.await }.boxed()
+                })
+                .await;
+            match result {
+                Err(ref err) if attempt < 5 && misreported_conflict(err) => continue,
+                outcome => break outcome,
+            }
+        }
     }};
+}
+
+/// Social transactions never write a user's email or username, so a duplicate key on those
+/// unique indexes during one can only be a write conflict with a concurrent transaction
+/// reported under the wrong code. MongoDB reports such conflicts as `WriteConflict` with the
+/// `TransientTransactionError` label, which `and_run` already retries; the SecantusDB
+/// stand-in was seen to report one as E11000 on `users_email_unique` under a follow racing a
+/// block. The transaction was aborted either way, so running it again is safe, and on MongoDB
+/// this never triggers.
+fn misreported_conflict(err: &mongodb::error::Error) -> bool {
+    ["users_email_unique", "users_username_unique"]
+        .iter()
+        .any(|index| is_duplicate_key_on(err, index))
 }
 
 #[async_trait::async_trait]
