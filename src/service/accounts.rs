@@ -348,6 +348,11 @@ impl AccountService {
         Ok(self.store.get_many_users(ids).await?)
     }
 
+    /// Users by normalised username, in one store call (unknown ones left out).
+    pub async fn find_users_by_usernames(&self, usernames: &[String]) -> AppResult<Vec<User>> {
+        Ok(self.store.find_users_by_usernames(usernames).await?)
+    }
+
     pub async fn find_user_by_username(
         &self,
         viewer: Option<&Viewer>,

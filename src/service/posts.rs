@@ -155,20 +155,14 @@ impl PostService {
             return Ok(Vec::new());
         }
         let blocked = self.social.block_partners(viewer.id()).await?;
-        let mut ids = Vec::new();
-        for username in usernames {
-            if let Some(user) = self
-                .accounts
-                .find_user_by_username(Some(viewer), username)
-                .await?
-                && user.active
-                && &user.id != viewer.id()
-                && !blocked.contains(&user.id)
-            {
-                ids.push(user.id);
-            }
-        }
-        Ok(ids)
+        let found = self.accounts.find_users_by_usernames(usernames).await?;
+        // In the order the body mentions them.
+        Ok(usernames
+            .iter()
+            .filter_map(|name| found.iter().find(|u| u.username.as_str() == name))
+            .filter(|u| u.active && &u.id != viewer.id() && !blocked.contains(&u.id))
+            .map(|u| u.id.clone())
+            .collect())
     }
 
     pub async fn update_post(

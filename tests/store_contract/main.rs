@@ -82,6 +82,7 @@ contract_tests!(
     users::update_profile_sets_clears_and_leaves_fields,
     users::an_empty_profile_patch_only_touches_updated_at,
     users::roles_and_activation_are_updated,
+    users::users_are_found_by_many_usernames_at_once,
     search::search_matches_username_and_display_name_case_insensitively,
     search::non_ascii_display_names_match_in_any_case,
     search::emails_match_only_when_asked,

@@ -370,3 +370,26 @@ pub async fn email_verification_is_recorded_and_unknown_users_find_nothing(store
         None
     );
 }
+
+pub async fn users_are_found_by_many_usernames_at_once(stores: Stores) {
+    let (ann, bob) = (user("ann"), user("bob"));
+    create(&stores, &ann).await;
+    create(&stores, &bob).await;
+    let names = ["bob".to_owned(), "nobody".to_owned(), "ann".to_owned()];
+    let found = by_id(
+        stores
+            .accounts
+            .find_users_by_usernames(&names)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(found, by_id(vec![ann, bob]));
+    assert!(
+        stores
+            .accounts
+            .find_users_by_usernames(&[])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

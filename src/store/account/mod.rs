@@ -91,6 +91,9 @@ pub trait AccountStore: Send + Sync {
     async fn get_many_users(&self, ids: &[UserId]) -> StoreResult<Vec<User>>;
     async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
     async fn find_user_by_username(&self, username: &str) -> StoreResult<Option<User>>;
+    /// The users with any of these (normalised) usernames, in any order; unknown ones are
+    /// left out. One round trip, for resolving a post's `@mentions`.
+    async fn find_users_by_usernames(&self, usernames: &[String]) -> StoreResult<Vec<User>>;
     /// The stored password hash (PHC string) of a user.
     async fn get_password_hash(&self, id: &UserId) -> StoreResult<Option<String>>;
     async fn set_password_hash(

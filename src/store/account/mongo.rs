@@ -239,6 +239,21 @@ impl AccountStore for MongoAccountStore {
         self.find_user(doc! { "username": username }).await
     }
 
+    async fn find_users_by_usernames(&self, usernames: &[String]) -> StoreResult<Vec<User>> {
+        if usernames.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.users
+            .find(doc! { "username": { "$in": usernames } })
+            .projection(user_projection())
+            .await
+            .map_err(StoreError::backend)?
+            .map_ok(User::from)
+            .try_collect()
+            .await
+            .map_err(StoreError::backend)
+    }
+
     async fn get_password_hash(&self, id: &UserId) -> StoreResult<Option<String>> {
         self.users
             .clone_with_type::<PasswordHashDoc>()

@@ -8,7 +8,7 @@ use crate::domain::{
     Address, AddressId, CardBrand, CardId, CountryCode, Email, PaymentCard, ProfilePatch, Role,
     SessionId, User, UserId, Username,
 };
-use crate::store::sqlite::{SqliteDb, from_count, from_millis, map_unique, to_millis};
+use crate::store::sqlite::{SqliteDb, from_count, from_millis, ids_json, map_unique, to_millis};
 use crate::store::{Page, PageRequest, StoreError, StoreResult};
 
 pub struct SqliteAccountStore {
@@ -208,6 +208,26 @@ impl AccountStore for SqliteAccountStore {
                 ))
                 .and_then(|mut stmt| stmt.query_row([username], user_from_row).optional())
                 .map_err(StoreError::backend)
+            })
+            .await
+    }
+
+    async fn find_users_by_usernames(&self, usernames: &[String]) -> StoreResult<Vec<User>> {
+        if usernames.is_empty() {
+            return Ok(Vec::new());
+        }
+        let json = ids_json(usernames);
+        self.db
+            .read(move |conn| {
+                let mut stmt = conn
+                    .prepare_cached(&format!(
+                        "SELECT {USER_COLUMNS} FROM users \
+                         WHERE username IN (SELECT value FROM json_each(?1))"
+                    ))
+                    .map_err(StoreError::backend)?;
+                stmt.query_map([json], user_from_row)
+                    .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+                    .map_err(StoreError::backend)
             })
             .await
     }
