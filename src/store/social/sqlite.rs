@@ -9,7 +9,7 @@ use rusqlite::{Connection, Transaction, params};
 
 use super::{FollowCursor, FollowEdge, MALFORMED_CURSOR, SocialStore, ViewerGraph};
 use crate::domain::UserId;
-use crate::store::sqlite::{SqliteDb, from_millis, to_millis};
+use crate::store::sqlite::{SqliteDb, from_millis, ids_json, to_millis};
 use crate::store::{Page, PageRequest, StoreError, StoreResult};
 
 pub struct SqliteSocialStore {
@@ -97,16 +97,6 @@ fn delete_edge(tx: &Transaction<'_>, follower: &str, followee: &str) -> StoreRes
 /// Runs a query with parameters (?1 a user id, ?2 a JSON array of ids) that yields one id
 /// column. `json_each` takes the whole list as one parameter, so the statement text does not
 /// depend on the batch size.
-fn ids_among(
-    conn: &Connection,
-    sql: &str,
-    user: &str,
-    candidates: &[String],
-) -> StoreResult<Vec<UserId>> {
-    let json = serde_json::to_string(candidates).map_err(StoreError::backend)?;
-    ids_query(conn, sql, params![user, json])
-}
-
 fn ids_query(
     conn: &Connection,
     sql: &str,
@@ -120,10 +110,6 @@ fn ids_query(
             .collect::<Result<Vec<_>, _>>()
         })
         .map_err(StoreError::backend)
-}
-
-fn id_strings(ids: &[UserId]) -> Vec<String> {
-    ids.iter().map(|id| id.as_str().to_owned()).collect()
 }
 
 impl SqliteSocialStore {
@@ -252,15 +238,14 @@ impl SocialStore for SqliteSocialStore {
         if candidates.is_empty() {
             return Ok(Vec::new());
         }
-        let (viewer, candidates) = (viewer.clone(), id_strings(candidates));
+        let (viewer, candidates) = (viewer.clone(), ids_json(candidates));
         self.db
             .read(move |conn| {
-                ids_among(
+                ids_query(
                     conn,
                     "SELECT followee_id FROM follows WHERE follower_id = ?1 \
                      AND followee_id IN (SELECT value FROM json_each(?2))",
-                    viewer.as_str(),
-                    &candidates,
+                    params![viewer.as_str(), candidates],
                 )
             })
             .await
@@ -274,15 +259,14 @@ impl SocialStore for SqliteSocialStore {
         if candidates.is_empty() {
             return Ok(Vec::new());
         }
-        let (viewer, candidates) = (viewer.clone(), id_strings(candidates));
+        let (viewer, candidates) = (viewer.clone(), ids_json(candidates));
         self.db
             .read(move |conn| {
-                ids_among(
+                ids_query(
                     conn,
                     "SELECT blocked_id FROM blocks WHERE blocker_id = ?1 \
                      AND blocked_id IN (SELECT value FROM json_each(?2))",
-                    viewer.as_str(),
-                    &candidates,
+                    params![viewer.as_str(), candidates],
                 )
             })
             .await
