@@ -89,6 +89,14 @@ id_type!(
     /// Identifies a category of the catalogue tree: a readable slug (`phones`).
     CategoryId
 );
+id_type!(
+    /// Identifies a chat room (a direct conversation or a group).
+    ChatRoomId
+);
+id_type!(
+    /// Identifies a chat message.
+    MessageId
+);
 
 #[cfg(test)]
 mod tests {

@@ -6,6 +6,7 @@
 mod account;
 mod card;
 mod category;
+mod chat;
 mod country;
 mod ids;
 mod mail;
@@ -19,8 +20,14 @@ pub use account::{
 };
 pub use card::{CardBrand, CardExpiry, CardNumber, PaymentCard};
 pub use category::{Category, categories, category, with_descendants};
+pub use chat::{
+    ChatRoom, ChatRoomKind, GroupTitle, MAX_GROUP_MEMBERS, Message, direct_key, parse_message_body,
+};
 pub use country::CountryCode;
-pub use ids::{AddressId, CardId, CategoryId, CommentId, MailId, PostId, SessionId, UserId};
+pub use ids::{
+    AddressId, CardId, CategoryId, ChatRoomId, CommentId, MailId, MessageId, PostId, SessionId,
+    UserId,
+};
 pub use mail::OutgoingMail;
 pub use money::{Amount, Currency, Money};
 pub use post::{

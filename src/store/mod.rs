@@ -9,6 +9,7 @@
 
 pub mod account;
 pub mod catalog;
+pub mod chat;
 pub mod engagement;
 pub mod mail;
 pub mod mongo;
@@ -21,6 +22,7 @@ use std::sync::Arc;
 
 pub use account::{AccountStore, NewSession, Session, SessionRotation, UserSearch};
 pub use catalog::{CatalogStore, ListingPatch, PostOrder, PostPatch, PostQuery, cursor_of};
+pub use chat::ChatStore;
 pub use engagement::EngagementStore;
 pub use mail::{ClaimedMail, MailStatus, OutboxEntry, OutboxStore};
 pub use ratelimit::{Decision, RateLimitStore};
@@ -114,6 +116,8 @@ pub struct Stores {
     pub accounts: Arc<dyn AccountStore>,
     pub catalog: Arc<dyn CatalogStore>,
     pub engagement: Arc<dyn EngagementStore>,
+    /// Chat rooms, read positions and messages.
+    pub chat: Arc<dyn ChatStore>,
     /// Follows and blocks; also keeps the follower counters on users.
     pub social: Arc<dyn SocialStore>,
     /// Password-reset and email-verification tokens.

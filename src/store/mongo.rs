@@ -19,6 +19,7 @@ use mongodb::{Client, Database, IndexModel, bson};
 
 use super::account::MongoAccountStore;
 use super::catalog::MongoCatalogStore;
+use super::chat::MongoChatStore;
 use super::engagement::MongoEngagementStore;
 use super::mail::MongoOutboxStore;
 use super::ratelimit::MongoRateLimitStore;
@@ -97,13 +98,16 @@ pub async fn open_with(uri: &str, database: &str, indexes: IndexSet) -> StoreRes
 
     let mut catalog = MongoCatalogStore::new(&db.db);
     catalog.create_indexes(indexes).await?;
-    let engagement = MongoEngagementStore::new(client, &db.db);
+    let engagement = MongoEngagementStore::new(client.clone(), &db.db);
     engagement.create_indexes(indexes).await?;
+    let chat = MongoChatStore::new(client, &db.db);
+    chat.create_indexes(indexes).await?;
 
     Ok(Stores {
         accounts: Arc::new(accounts),
         catalog: Arc::new(catalog),
         engagement: Arc::new(engagement),
+        chat: Arc::new(chat),
         social: Arc::new(social),
         one_time_tokens: Arc::new(one_time_tokens),
         outbox: Arc::new(outbox),

@@ -16,6 +16,7 @@ use tokio::sync::Semaphore;
 
 use super::account::SqliteAccountStore;
 use super::catalog::SqliteCatalogStore;
+use super::chat::SqliteChatStore;
 use super::engagement::SqliteEngagementStore;
 use super::mail::SqliteOutboxStore;
 use super::ratelimit::SqliteRateLimitStore;
@@ -240,6 +241,41 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX rate_limit_hits_by_key ON rate_limit_hits(key, at);
     CREATE INDEX rate_limit_hits_by_expiry ON rate_limit_hits(expires_at);
     "#,
+    // chat: rooms, members with their read positions, messages numbered per room
+    r#"
+    CREATE TABLE chat_rooms (
+        id               TEXT PRIMARY KEY,
+        kind             TEXT NOT NULL,
+        title            TEXT,
+        -- Set for direct rooms only (see domain::direct_key); UNIQUE admits many NULLs.
+        direct_key       TEXT UNIQUE,
+        listing_id       TEXT REFERENCES posts(id),
+        created_by       TEXT NOT NULL REFERENCES users(id),
+        created_at       INTEGER NOT NULL,
+        last_activity_at INTEGER NOT NULL,
+        last_seq         INTEGER NOT NULL DEFAULT 0,
+        last_message_id  TEXT
+    ) STRICT;
+
+    CREATE TABLE chat_members (
+        room_id       TEXT NOT NULL REFERENCES chat_rooms(id),
+        user_id       TEXT NOT NULL REFERENCES users(id),
+        position      INTEGER NOT NULL,
+        last_read_seq INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (room_id, user_id)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX chat_members_by_user ON chat_members(user_id, room_id);
+
+    CREATE TABLE chat_messages (
+        id         TEXT PRIMARY KEY,
+        room_id    TEXT NOT NULL REFERENCES chat_rooms(id),
+        seq        INTEGER NOT NULL,
+        author_id  TEXT NOT NULL REFERENCES users(id),
+        body       TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        UNIQUE (room_id, seq)
+    ) STRICT;
+    "#,
 ];
 
 /// A handle to one SQLite database file. Cheap to clone.
@@ -405,6 +441,7 @@ pub async fn open_file(path: &Path) -> StoreResult<Stores> {
     Ok(Stores {
         accounts: Arc::new(SqliteAccountStore::new(db.clone())),
         catalog: Arc::new(SqliteCatalogStore::new(db.clone())),
+        chat: Arc::new(SqliteChatStore::new(db.clone())),
         engagement: Arc::new(SqliteEngagementStore::new(db.clone())),
         round_trips: db.inner.round_trips.clone(),
         social: Arc::new(SqliteSocialStore::new(db.clone())),

@@ -11,6 +11,7 @@
 //!
 //! A test that passes on one adapter and fails on the other has found a bug in one of them.
 
+mod chat;
 mod engagement;
 mod fixtures;
 mod harness;
@@ -145,7 +146,15 @@ contract_tests!(
     rate_limits::keys_are_counted_independently,
     rate_limits::a_quiet_key_starts_over_after_a_whole_window,
     rate_limits::a_zero_limit_refuses_every_hit,
-    rate_limits::exactly_the_limit_of_thirty_concurrent_hits_is_allowed;
+    rate_limits::exactly_the_limit_of_thirty_concurrent_hits_is_allowed,
+    chat::a_direct_room_is_one_per_pair_and_listing_whoever_opens_it,
+    chat::twenty_concurrent_opens_of_one_pair_make_one_room,
+    chat::a_group_room_reads_back_with_its_members_in_order,
+    chat::messages_are_numbered_and_paged_newest_first,
+    chat::only_members_of_an_existing_room_add_messages,
+    chat::twenty_concurrent_messages_get_distinct_gapless_numbers,
+    chat::unread_counts_follow_read_positions_and_own_messages,
+    chat::rooms_are_listed_by_last_activity_without_gaps;
     text search:
     posts::text_search_needs_every_word_in_any_case,
 );
