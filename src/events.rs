@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use tokio::sync::broadcast;
 
-use crate::domain::{Comment, Post, ReactionKind, SessionId, User, UserId};
+use crate::domain::{ChatRoomId, Comment, Message, Post, ReactionKind, SessionId, User, UserId};
 
 #[derive(Debug, Clone)]
 pub enum DomainEvent {
@@ -42,6 +42,19 @@ pub enum DomainEvent {
     /// `follower` started following `followee` (only for a new edge, never for a repeated
     /// follow), for the followee's notifications.
     Followed { follower: UserId, followee: UserId },
+    /// A chat message was stored. `members` are the room's members (author included), so a
+    /// subscriber decides whether it concerns its viewer by comparing ids, without a lookup.
+    MessageSent {
+        message: Message,
+        members: Vec<UserId>,
+    },
+    /// `user_id` is typing in `room_id`. Ephemeral: never stored, only fanned out to the
+    /// other `members` listening now.
+    Typing {
+        room_id: ChatRoomId,
+        user_id: UserId,
+        members: Vec<UserId>,
+    },
 }
 
 impl DomainEvent {

@@ -110,6 +110,8 @@ pub struct RateLimitConfig {
     pub comment_per_user: RatePolicy,
     /// Chat messages sent by one user.
     pub message_per_user: RatePolicy,
+    /// Typing announcements by one user (clients repeat one every few seconds while typing).
+    pub typing_per_user: RatePolicy,
     /// Operations started over WebSocket (`subscribe` / legacy `start`) by one user, or by
     /// one client address when anonymous.
     pub subscription_start_per_user: RatePolicy,
@@ -128,6 +130,7 @@ impl Default for RateLimitConfig {
             post_per_user: RatePolicy::new(30, 3600),
             comment_per_user: RatePolicy::new(30, 60),
             message_per_user: RatePolicy::new(60, 60),
+            typing_per_user: RatePolicy::new(30, 60),
             subscription_start_per_user: RatePolicy::new(60, 60),
         }
     }

@@ -32,7 +32,8 @@ pub fn encode_cursor(key: &str) -> String {
     URL_SAFE_NO_PAD.encode(key)
 }
 
-fn decode_cursor(cursor: &str) -> Result<String, AppError> {
+/// The sort key inside an opaque cursor; `BAD_USER_INPUT` on `after` when it is not one.
+pub fn decode_cursor(cursor: &str) -> Result<String, AppError> {
     URL_SAFE_NO_PAD
         .decode(cursor)
         .ok()

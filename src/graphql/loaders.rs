@@ -7,10 +7,13 @@ use std::sync::Arc;
 use async_graphql::dataloader::Loader;
 
 use super::batch::Batcher;
-use crate::domain::{Comment, CommentId, Post, PostId, ReactionKind, User, UserId};
+use crate::domain::{
+    ChatRoom, ChatRoomId, Comment, CommentId, Message, MessageId, Post, PostId, ReactionKind, User,
+    UserId,
+};
 use crate::error::AppError;
 use crate::service::{
-    AccountService, EngagementService, PostService, Services, SocialService, Viewer,
+    AccountService, ChatService, EngagementService, PostService, Services, SocialService, Viewer,
 };
 use crate::store::{Page, ViewerGraph};
 
@@ -47,6 +50,12 @@ pub struct Loaders {
     pub viewer_follows: Option<Batcher<UserId, ViewerFollowsLoader>>,
     /// Whether the viewer has blocked a user; `None` for anonymous requests, as above.
     pub viewer_blocked: Option<Batcher<UserId, ViewerBlockedLoader>>,
+    /// Chat rooms by id (`Message.room`).
+    pub chat_rooms: Batcher<ChatRoomId, ChatRoomLoader>,
+    /// Chat messages by id (`ChatRoom.lastMessage`).
+    pub messages: Batcher<MessageId, MessageLoader>,
+    /// The viewer's unread count per room; `None` for anonymous requests, which see no room.
+    pub unread_counts: Option<Batcher<ChatRoomId, UnreadCountLoader>>,
 }
 
 fn loader<K, T>(inner: T) -> Batcher<K, T>
@@ -96,6 +105,14 @@ impl Loaders {
             viewer_blocked: viewer_id
                 .as_ref()
                 .map(|v| loader(ViewerBlockedLoader(social(v)))),
+            chat_rooms: loader(ChatRoomLoader(services.chat.clone())),
+            messages: loader(MessageLoader(services.chat.clone())),
+            unread_counts: viewer_id.as_ref().map(|v| {
+                loader(UnreadCountLoader {
+                    chat: services.chat.clone(),
+                    viewer: v.clone(),
+                })
+            }),
             graph,
         }
     }
@@ -319,5 +336,49 @@ impl Loader<UserId> for ViewerBlockedLoader {
             .await
             .map_err(|e| LoadError(Arc::new(e)))?;
         Ok(membership(keys, blocked))
+    }
+}
+
+pub struct ChatRoomLoader(ChatService);
+
+impl Loader<ChatRoomId> for ChatRoomLoader {
+    type Value = ChatRoom;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[ChatRoomId]) -> Result<HashMap<ChatRoomId, ChatRoom>, LoadError> {
+        let rooms = self.0.get_many_rooms(keys).await.map_err(failed)?;
+        Ok(rooms.into_iter().map(|r| (r.id.clone(), r)).collect())
+    }
+}
+
+pub struct MessageLoader(ChatService);
+
+impl Loader<MessageId> for MessageLoader {
+    type Value = Message;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[MessageId]) -> Result<HashMap<MessageId, Message>, LoadError> {
+        let messages = self.0.get_many_messages(keys).await.map_err(failed)?;
+        Ok(messages.into_iter().map(|m| (m.id.clone(), m)).collect())
+    }
+}
+
+/// `ChatRoom.unreadCount` for a whole page of rooms in one `unread_counts` call.
+pub struct UnreadCountLoader {
+    chat: ChatService,
+    viewer: UserId,
+}
+
+impl Loader<ChatRoomId> for UnreadCountLoader {
+    type Value = u64;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[ChatRoomId]) -> Result<HashMap<ChatRoomId, u64>, LoadError> {
+        let counts = self
+            .chat
+            .unread_counts(&self.viewer, keys)
+            .await
+            .map_err(failed)?;
+        Ok(counts.into_iter().collect())
     }
 }

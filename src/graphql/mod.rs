@@ -6,6 +6,7 @@
 
 mod accounts;
 mod batch;
+mod chat;
 mod connection;
 mod context;
 mod error;
@@ -25,17 +26,22 @@ use crate::config::GraphqlConfig;
 use crate::service::{ClientOrigin, Services, Viewer};
 
 #[derive(MergedObject, Default)]
-pub struct Query(accounts::AccountQuery, posts::PostQueryRoot);
+pub struct Query(
+    accounts::AccountQuery,
+    posts::PostQueryRoot,
+    chat::ChatQuery,
+);
 
 #[derive(MergedObject, Default)]
 pub struct Mutation(
     accounts::AccountMutation,
     posts::PostMutation,
     social::SocialMutation,
+    chat::ChatMutation,
 );
 
 #[derive(MergedSubscription, Default)]
-pub struct Subscription(accounts::AccountSubscription);
+pub struct Subscription(accounts::AccountSubscription, chat::ChatSubscription);
 
 pub type AppSchema = Schema<Query, Mutation, Subscription>;
 

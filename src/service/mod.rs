@@ -3,12 +3,14 @@
 //! GraphQL or HTTP types.
 
 mod accounts;
+mod chat;
 mod engagement;
 mod posts;
 mod rate_limits;
 mod social;
 
 pub use accounts::{AccountService, AccountSettings, AuthSession, RegisterCommand, Viewer};
+pub use chat::ChatService;
 pub use engagement::EngagementService;
 pub use posts::{CreatePostCommand, ListingDraft, PostFilter, PostService, UpdatePostCommand};
 pub use rate_limits::{Action, RateLimiter};
@@ -29,6 +31,7 @@ pub struct Services {
     pub posts: PostService,
     pub engagement: EngagementService,
     pub social: SocialService,
+    pub chat: ChatService,
     pub rate_limits: RateLimiter,
     pub events: EventBus,
 }
@@ -68,9 +71,18 @@ impl Services {
             rate_limits.clone(),
             events.clone(),
         );
+        let chat = ChatService::new(
+            stores.chat.clone(),
+            stores.social.clone(),
+            accounts.clone(),
+            posts.clone(),
+            rate_limits.clone(),
+            events.clone(),
+        );
         Self {
             posts,
             engagement,
+            chat,
             social: SocialService::new(
                 stores.social.clone(),
                 stores.accounts.clone(),

@@ -41,6 +41,8 @@ pub enum Action {
     Comment,
     /// Sending a chat message; subject: the sender's user id.
     SendMessage,
+    /// Announcing that one is typing in a chat room; subject: the user id.
+    Typing,
     /// Starting an operation over WebSocket; subject: the user id, or the client address
     /// when anonymous.
     StartSubscription,
@@ -59,6 +61,7 @@ impl Action {
             Action::CreatePost => "post_user",
             Action::Comment => "comment_user",
             Action::SendMessage => "message_user",
+            Action::Typing => "typing_user",
             Action::StartSubscription => "subscription_start",
         }
     }
@@ -74,6 +77,7 @@ impl Action {
             Action::CreatePost => config.post_per_user,
             Action::Comment => config.comment_per_user,
             Action::SendMessage => config.message_per_user,
+            Action::Typing => config.typing_per_user,
             Action::StartSubscription => config.subscription_start_per_user,
         }
     }

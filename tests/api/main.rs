@@ -4,6 +4,8 @@
 mod accounts;
 mod auth_tokens;
 mod blocks;
+mod chat;
+mod chat_subscriptions;
 mod email;
 mod helpers;
 mod http_edge;

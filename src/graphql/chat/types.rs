@@ -1,0 +1,203 @@
+//! Output types of chat. Every relation field goes through a per-request loader.
+
+use async_graphql::connection::{Connection, Edge, EmptyFields};
+use async_graphql::{Context, Enum, ID, Object, Result};
+use chrono::{DateTime, Utc};
+
+use crate::domain;
+use crate::error::AppError;
+use crate::graphql::ContextExt;
+use crate::graphql::accounts::User;
+use crate::graphql::connection::{encode_cursor, page_request};
+use crate::graphql::posts::Post;
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum ChatRoomKind {
+    /// Two people, optionally about a listing.
+    Direct,
+    /// A titled room of several people.
+    Group,
+}
+
+impl From<domain::ChatRoomKind> for ChatRoomKind {
+    fn from(kind: domain::ChatRoomKind) -> Self {
+        match kind {
+            domain::ChatRoomKind::Direct => ChatRoomKind::Direct,
+            domain::ChatRoomKind::Group => ChatRoomKind::Group,
+        }
+    }
+}
+
+/// The opaque cursor of a message: its number in the room (and id). The same cursor pages
+/// `ChatRoom.messages` and resumes `messageAdded(after:)`.
+pub fn message_cursor(message: &domain::Message) -> String {
+    encode_cursor(&format!("{}:{}", message.seq, message.id))
+}
+
+/// The opaque cursor of a room in the viewer's room list.
+pub fn room_cursor(room: &domain::ChatRoom) -> String {
+    encode_cursor(&format!(
+        "{}:{}",
+        room.last_activity_at.timestamp_millis(),
+        room.id
+    ))
+}
+
+/// A chat room the viewer is a member of.
+pub struct ChatRoom(pub domain::ChatRoom);
+
+/// `totalCount` of a room's messages: messages are never deleted and are numbered without
+/// gaps, so the count is the last number.
+pub struct MessagesTotal(i64);
+
+#[Object]
+impl MessagesTotal {
+    async fn total_count(&self) -> i64 {
+        self.0
+    }
+}
+
+pub type MessageConnection = Connection<String, Message, MessagesTotal, EmptyFields>;
+pub type ChatRoomConnection = Connection<String, ChatRoom>;
+
+#[Object]
+impl ChatRoom {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn kind(&self) -> ChatRoomKind {
+        self.0.kind.into()
+    }
+    /// The group's title; `null` for direct rooms.
+    async fn title(&self) -> Option<&str> {
+        self.0.title.as_deref()
+    }
+    /// Every member, the creator first.
+    async fn members(&self, ctx: &Context<'_>) -> Result<Vec<User>> {
+        let found = ctx
+            .loaders()
+            .users
+            .load_many(self.0.members.iter().cloned())
+            .await?;
+        Ok(self
+            .0
+            .members
+            .iter()
+            .filter_map(|id| found.get(id).cloned())
+            .map(User::new)
+            .collect())
+    }
+    /// The listing a direct room is about; `null` when none (or it is no longer visible).
+    async fn listing(&self, ctx: &Context<'_>) -> Result<Option<Post>> {
+        let Some(id) = &self.0.listing_id else {
+            return Ok(None);
+        };
+        let post = ctx.loaders().posts.load_one(id.clone()).await?;
+        Ok(post.filter(|p| p.deleted_at.is_none()).map(Post))
+    }
+    async fn last_message(&self, ctx: &Context<'_>) -> Result<Option<Message>> {
+        let Some(id) = &self.0.last_message_id else {
+            return Ok(None);
+        };
+        Ok(ctx
+            .loaders()
+            .messages
+            .load_one(id.clone())
+            .await?
+            .map(Message))
+    }
+    /// Messages the viewer has not read: those after their read position, which moves on
+    /// `markRoomRead` and whenever they send a message.
+    async fn unread_count(&self, ctx: &Context<'_>) -> Result<u64> {
+        let Some(loader) = &ctx.loaders().unread_counts else {
+            return Ok(0);
+        };
+        Ok(loader.load_one(self.0.id.clone()).await?.unwrap_or(0))
+    }
+    /// Newest first.
+    async fn messages(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<MessageConnection> {
+        let page = page_request(first, after)?;
+        let result = ctx.services().chat.messages(&self.0, &page).await?;
+        let mut connection = Connection::with_additional_fields(
+            page.after.is_some(),
+            result.has_next,
+            MessagesTotal(self.0.last_seq),
+        );
+        connection.edges.extend(
+            result
+                .items
+                .into_iter()
+                .map(|m| Edge::new(message_cursor(&m), Message(m))),
+        );
+        Ok(connection)
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    /// When the last message arrived (the creation time before any).
+    async fn last_activity_at(&self) -> DateTime<Utc> {
+        self.0.last_activity_at
+    }
+}
+
+/// A message in a chat room.
+pub struct Message(pub domain::Message);
+
+#[Object]
+impl Message {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn room(&self, ctx: &Context<'_>) -> Result<ChatRoom> {
+        let room = ctx
+            .loaders()
+            .chat_rooms
+            .load_one(self.0.room_id.clone())
+            .await?;
+        room.map(ChatRoom)
+            .ok_or_else(|| AppError::NotFound("chat room").into())
+    }
+    async fn author(&self, ctx: &Context<'_>) -> Result<User> {
+        let user = ctx
+            .loaders()
+            .users
+            .load_one(self.0.author_id.clone())
+            .await?;
+        user.map(User::new)
+            .ok_or_else(|| AppError::NotFound("user").into())
+    }
+    async fn body(&self) -> &str {
+        &self.0.body
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    /// Where this message sits in its room, for `messages(after:)` and
+    /// `messageAdded(after:)`.
+    async fn cursor(&self) -> String {
+        message_cursor(&self.0)
+    }
+}
+
+/// Someone in the room is typing. Ephemeral: never stored.
+pub struct TypingEvent {
+    pub room_id: domain::ChatRoomId,
+    pub user_id: domain::UserId,
+}
+
+#[Object]
+impl TypingEvent {
+    async fn room_id(&self) -> ID {
+        ID(self.room_id.to_string())
+    }
+    async fn user(&self, ctx: &Context<'_>) -> Result<User> {
+        let user = ctx.loaders().users.load_one(self.user_id.clone()).await?;
+        user.map(User::new)
+            .ok_or_else(|| AppError::NotFound("user").into())
+    }
+}
