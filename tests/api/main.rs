@@ -5,6 +5,7 @@ mod accounts;
 mod auth_tokens;
 mod blocks;
 mod chat;
+mod chat_round_trips;
 mod chat_subscriptions;
 mod email;
 mod helpers;

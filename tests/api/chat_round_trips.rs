@@ -1,0 +1,119 @@
+//! The room list costs a constant, small number of store round trips, whatever the page size.
+
+use serde_json::json;
+
+use crate::helpers::{TestApp, spawn_app_with};
+
+const ROOMS: &str = "query($n: Int) { chatRooms(first: $n) { edges { node {
+    members { username } lastMessage { body author { username } } unreadCount listing { title } } } } }";
+
+/// Round trips of one `chatRooms` request, measured at the store (authentication happens
+/// once per request before GraphQL runs and is not counted).
+async fn round_trips_of_rooms(app: &TestApp, token: &str, first: i64) -> u64 {
+    let viewer = app
+        .core
+        .services
+        .accounts
+        .authenticate(token)
+        .await
+        .unwrap();
+    let request = agora::graphql::prepare_request(
+        async_graphql::Request::new(ROOMS)
+            .variables(async_graphql::Variables::from_json(json!({ "n": first }))),
+        &app.core.services,
+        Some(viewer),
+        agora::graphql::RequestId("chat-round-trips".into()),
+        agora::service::ClientOrigin::default(),
+    );
+    let before = app.core.stores.round_trips.count();
+    let response = app.core.schema.execute(request).await;
+    let after = app.core.stores.round_trips.count();
+    assert!(response.errors.is_empty(), "{:?}", response.errors);
+    let data = response.data.into_json().unwrap();
+    let edges = data["chatRooms"]["edges"].as_array().unwrap();
+    assert_eq!(edges.len() as i64, first, "the page is full");
+    assert!(
+        edges
+            .iter()
+            .all(|e| e["node"]["lastMessage"]["author"]["username"] == "sam"
+                && e["node"]["unreadCount"] == 1
+                && e["node"]["listing"]["title"].is_string()),
+        "every relation is exercised: {data}"
+    );
+    after - before
+}
+
+#[tokio::test]
+async fn the_room_list_costs_the_same_few_round_trips_for_5_10_and_20_rooms() {
+    let app = spawn_app_with(|config| config.rate_limits.enabled = false).await;
+    assert_room_list_round_trips_are_constant(&app).await;
+}
+
+/// The same on MongoDB, where every driver command counts, when `TEST_MONGODB_URI` is set.
+#[tokio::test]
+async fn the_room_list_costs_the_same_few_round_trips_on_mongodb() {
+    let Some(uri) = std::env::var("TEST_MONGODB_URI")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        println!("skipped: TEST_MONGODB_URI is not set");
+        return;
+    };
+    let database = format!("agora_api_{}", uuid::Uuid::now_v7().simple());
+    let app = spawn_app_with(|config| {
+        config.rate_limits.enabled = false;
+        config.store.mongodb_uri = Some(uri.clone());
+        config.store.mongodb_database = database.clone();
+    })
+    .await;
+    assert_room_list_round_trips_are_constant(&app).await;
+    if let Ok(client) = mongodb::Client::with_uri_str(&uri).await {
+        let _ = client.database(&database).drop().await;
+    }
+}
+
+/// One buyer with 20 rooms: one per listing of the same seller (a direct room is per pair
+/// *and* listing), each with a message from the seller.
+async fn assert_room_list_round_trips_are_constant(app: &TestApp) {
+    let viewer = app.register("viewer").await;
+    let sam = app.seller("sam").await;
+    for i in 0..20 {
+        let listing = app
+            .data(
+                Some(&sam.access),
+                "mutation($i: CreatePostInput!) { createPost(input: $i) { id } }",
+                json!({ "i": { "kind": "LISTING", "title": format!("Item {i}"), "body": "for sale",
+                    "listing": { "price": { "amount": "100", "currency": "KZT" }, "stock": 1 } } }),
+            )
+            .await["createPost"]["id"]
+            .clone();
+        let room = app
+            .data(
+                Some(&viewer.access),
+                "mutation($u: ID!, $l: ID) { openChat(userId: $u, listingId: $l) { id } }",
+                json!({ "u": sam.id, "l": listing }),
+            )
+            .await["openChat"]["id"]
+            .clone();
+        app.data(
+            Some(&sam.access),
+            "mutation($r: ID!) { sendMessage(roomId: $r, body: \"still available\") { id } }",
+            json!({ "r": room }),
+        )
+        .await;
+    }
+
+    let counts = [
+        round_trips_of_rooms(app, &viewer.access, 5).await,
+        round_trips_of_rooms(app, &viewer.access, 10).await,
+        round_trips_of_rooms(app, &viewer.access, 20).await,
+    ];
+    println!("chatRooms round trips for first 5, 10, 20: {counts:?}");
+    assert_eq!(counts[0], counts[1], "{counts:?}");
+    assert_eq!(counts[1], counts[2], "{counts:?}");
+    assert!(
+        counts[0] <= 6,
+        "the room list took {} round trips",
+        counts[0]
+    );
+}
