@@ -252,6 +252,10 @@ impl ChatService {
         Ok(self.chat.rooms_of(viewer.id(), page).await?)
     }
 
+    pub async fn count_rooms(&self, viewer: &UserId) -> AppResult<u64> {
+        Ok(self.chat.count_rooms_of(viewer).await?)
+    }
+
     /// Messages of a room the caller has already shown the viewer is a member of, newest
     /// first.
     pub async fn messages(&self, room: &ChatRoom, page: &PageRequest) -> AppResult<Page<Message>> {

@@ -445,11 +445,12 @@ async fn rooms_are_listed_by_latest_message() {
     let listed = app
         .data(
             Some(&ann.access),
-            "{ chatRooms(first: 1) { edges { node { id } } pageInfo { hasNextPage endCursor } } }",
+            "{ chatRooms(first: 1) { totalCount edges { node { id } } pageInfo { hasNextPage endCursor } } }",
             json!({}),
         )
         .await["chatRooms"]
         .clone();
+    assert_eq!(listed["totalCount"], 2);
     assert_eq!(listed["edges"][0]["node"]["id"], with_bob.as_str());
     assert_eq!(listed["pageInfo"]["hasNextPage"], true);
     let rest = app

@@ -426,6 +426,8 @@ pub async fn rooms_are_listed_by_last_activity_without_gaps(stores: Stores) {
             rooms[0].clone()
         ]
     );
+    assert_eq!(stores.chat.count_rooms_of(&u[0]).await.unwrap(), 4);
+    assert_eq!(stores.chat.count_rooms_of(&u[1]).await.unwrap(), 1);
     let bobs = stores.chat.rooms_of(&u[1], &page(10, None)).await.unwrap();
     assert_eq!(
         bobs.items.iter().map(|r| r.id.clone()).collect::<Vec<_>>(),

@@ -11,7 +11,7 @@ use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, ID, Object, Result};
 
 pub use self::subscription::ChatSubscription;
-use self::types::{ChatRoom, ChatRoomConnection, Message, room_cursor};
+use self::types::{ChatRoom, ChatRoomConnection, Message, RoomsTotal, room_cursor};
 use super::ContextExt;
 use super::connection::page_request;
 use crate::domain::{self, ChatRoomId, GroupTitle, MAX_GROUP_MEMBERS, PostId, UserId};
@@ -40,7 +40,11 @@ impl ChatQuery {
         let viewer = ctx.require_viewer()?;
         let page = page_request(first, after)?;
         let result = ctx.services().chat.rooms(viewer, &page).await?;
-        let mut connection = Connection::new(page.after.is_some(), result.has_next);
+        let mut connection = Connection::with_additional_fields(
+            page.after.is_some(),
+            result.has_next,
+            RoomsTotal(viewer.id().clone()),
+        );
         connection.edges.extend(
             result
                 .items

@@ -58,7 +58,17 @@ impl MessagesTotal {
 }
 
 pub type MessageConnection = Connection<String, Message, MessagesTotal, EmptyFields>;
-pub type ChatRoomConnection = Connection<String, ChatRoom>;
+pub type ChatRoomConnection = Connection<String, ChatRoom, RoomsTotal, EmptyFields>;
+
+/// `totalCount` of the viewer's rooms, counted only when a client asks for it.
+pub struct RoomsTotal(pub domain::UserId);
+
+#[Object]
+impl RoomsTotal {
+    async fn total_count(&self, ctx: &Context<'_>) -> Result<u64> {
+        Ok(ctx.services().chat.count_rooms(&self.0).await?)
+    }
+}
 
 #[Object]
 impl ChatRoom {

@@ -38,6 +38,8 @@ pub trait ChatStore: Send + Sync {
     async fn get_many_rooms(&self, ids: &[ChatRoomId]) -> StoreResult<Vec<ChatRoom>>;
     /// The rooms `user` is a member of, most recent activity first.
     async fn rooms_of(&self, user: &UserId, page: &PageRequest) -> StoreResult<Page<ChatRoom>>;
+    /// How many rooms `rooms_of` lists in all.
+    async fn count_rooms_of(&self, user: &UserId) -> StoreResult<u64>;
 
     /// Adds `message` (its `seq` is ignored) as the room's next message, moves the room's
     /// last activity to the message's time and the author's read position to the message.

@@ -334,6 +334,13 @@ impl ChatStore for MongoChatStore {
         Ok(Page::from_overfetch(rooms, page.limit))
     }
 
+    async fn count_rooms_of(&self, user: &UserId) -> StoreResult<u64> {
+        self.rooms
+            .count_documents(doc! { "members": user.as_str() })
+            .await
+            .map_err(StoreError::backend)
+    }
+
     async fn add_message(&self, message: &Message) -> StoreResult<Option<Message>> {
         let mut attempt = 0;
         loop {

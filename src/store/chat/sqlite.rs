@@ -212,6 +212,20 @@ impl ChatStore for SqliteChatStore {
             .await
     }
 
+    async fn count_rooms_of(&self, user: &UserId) -> StoreResult<u64> {
+        let user = user.clone();
+        self.db
+            .read(move |conn| {
+                conn.prepare_cached("SELECT COUNT(*) FROM chat_members WHERE user_id = ?1")
+                    .and_then(|mut stmt| {
+                        stmt.query_row([user.as_str()], |row| row.get::<_, i64>(0))
+                    })
+                    .map(|n| u64::try_from(n).unwrap_or(0))
+                    .map_err(StoreError::backend)
+            })
+            .await
+    }
+
     async fn add_message(&self, message: &Message) -> StoreResult<Option<Message>> {
         let message = message.clone();
         self.db
