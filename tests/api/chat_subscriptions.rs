@@ -287,3 +287,60 @@ async fn the_legacy_graphql_ws_protocol_delivers_message_added() {
         "over the old protocol"
     );
 }
+
+/// A message as a publisher that died between committing and announcing would leave it:
+/// stored, never published.
+async fn store_silently(app: &TestApp, room: &str, author: &Account, body: &str) {
+    use agora::domain::{ChatRoomId, Message, MessageId, UserId};
+    let message = Message {
+        id: MessageId::generate(),
+        room_id: ChatRoomId::parse(room).unwrap(),
+        seq: 0,
+        author_id: UserId::parse(&author.id).unwrap(),
+        body: body.to_owned(),
+        created_at: chrono::Utc::now(),
+    };
+    let stored = app.core.stores.chat.add_message(&message).await.unwrap();
+    assert!(stored.is_some(), "the author is a member");
+}
+
+#[tokio::test]
+async fn a_message_whose_event_never_came_is_delivered_before_the_next_one() {
+    let app = spawn_app().await;
+    let (ann, bob) = (app.register("ann").await, app.register("bob").await);
+    let room = open_chat(&app, &ann, &bob).await;
+    let mut ws = subscribed(&app, &bob, "1", MESSAGE_ADDED, json!({ "r": room })).await;
+
+    store_silently(&app, &room, &ann, "orphan").await;
+    send(&app, &ann, &room, "live").await;
+    assert_eq!(next_body(&mut ws, "1").await, "orphan");
+    assert_eq!(next_body(&mut ws, "1").await, "live");
+    send(&app, &ann, &room, "after").await;
+    assert_eq!(next_body(&mut ws, "1").await, "after");
+}
+
+#[tokio::test]
+async fn a_subscriber_that_fell_behind_the_bus_catches_up_from_the_store() {
+    let app = spawn_app().await;
+    let (ann, bob) = (app.register("ann").await, app.register("bob").await);
+    let room = open_chat(&app, &ann, &bob).await;
+    let mut ws = subscribed(&app, &bob, "1", MESSAGE_ADDED, json!({ "r": room })).await;
+
+    store_silently(&app, &room, &ann, "missed").await;
+    // More events than the bus keeps for a receiver, published without yielding: this test
+    // runs on one thread with the server, so the subscriber cannot keep up and lags.
+    let noise = agora::domain::ChatRoomId::generate();
+    for _ in 0..=agora::events::EventBus::CAPACITY {
+        app.core
+            .services
+            .events
+            .publish(agora::events::DomainEvent::Typing {
+                room_id: noise.clone(),
+                user_id: agora::domain::UserId::parse(&ann.id).unwrap(),
+                members: Vec::new(),
+            });
+    }
+    assert_eq!(next_body(&mut ws, "1").await, "missed");
+    send(&app, &ann, &room, "live").await;
+    assert_eq!(next_body(&mut ws, "1").await, "live");
+}
