@@ -203,3 +203,44 @@ impl MessageFeed {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graphql::connection::encode_cursor;
+
+    #[test]
+    fn a_message_cursor_gives_its_number_and_anything_else_is_bad_input() {
+        assert_eq!(message_seq(&encode_cursor("42:abc")).ok(), Some(42));
+        for bad in [
+            encode_cursor("x:abc"),
+            encode_cursor("-1:abc"),
+            encode_cursor("42"),
+            "%%".into(),
+        ] {
+            assert!(
+                matches!(message_seq(&bad), Err(AppError::BadUserInput { field, .. }) if field == "after"),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn typing_reaches_other_members_of_the_room_only() {
+        let (room, ann, bob, eve) = (
+            ChatRoomId::generate(),
+            UserId::generate(),
+            UserId::generate(),
+            UserId::generate(),
+        );
+        let event = DomainEvent::Typing {
+            room_id: room.clone(),
+            user_id: ann.clone(),
+            members: vec![ann.clone(), bob.clone()],
+        };
+        assert!(typing_for(&event, &room, &bob).is_some());
+        assert!(typing_for(&event, &room, &ann).is_none(), "not the typer");
+        assert!(typing_for(&event, &room, &eve).is_none(), "not an outsider");
+        assert!(typing_for(&event, &ChatRoomId::generate(), &bob).is_none());
+    }
+}
