@@ -9,6 +9,7 @@ mod batch;
 mod chat;
 mod connection;
 mod context;
+mod documents;
 mod error;
 mod limits;
 mod loaders;
@@ -60,7 +61,8 @@ pub fn build_schema(services: Services, config: &GraphqlConfig) -> AppSchema {
     .data(limits::SelectionLimits {
         max_fields: config.max_fields,
         max_aliases: config.max_aliases,
-    });
+    })
+    .data(documents::DocumentCache::default());
     if !config.introspection {
         builder = builder.disable_introspection();
     }
@@ -106,18 +108,31 @@ pub fn execute_stream(
 }
 
 /// Parses the document (async-graphql reuses the parsed form) and applies the caps; the
-/// refusal is a coded response.
+/// refusal is a coded response. A text seen before comes from the [`documents::DocumentCache`]
+/// already checked.
 fn precheck(
     schema: &AppSchema,
     request: &mut async_graphql::Request,
     request_id: &RequestId,
 ) -> Result<(), Box<async_graphql::Response>> {
+    let cache = schema.data::<documents::DocumentCache>();
+    if let Some(document) = cache.and_then(|cache| cache.get(&request.query)) {
+        request.set_parsed_query(document);
+        return Ok(());
+    }
     let limits = schema.data::<limits::SelectionLimits>().copied();
+    // Only a miss pays for this copy; the parsed document borrows the request.
+    let query = request.query.clone();
     let outcome = match request.parsed_query() {
         Err(error) => Err((error, true)),
         Ok(document) => match limits.map(|l| l.check(document)) {
             Some(Err(error)) => Err((error, false)),
-            _ => Ok(()),
+            _ => {
+                if let Some(cache) = cache {
+                    cache.insert(&query, document);
+                }
+                Ok(())
+            }
         },
     };
     outcome.map_err(|(error, parse_failed)| {

@@ -271,11 +271,11 @@ impl AccountStore for SqliteAccountStore {
         let (match_email, include_inactive) = (search.match_email, search.include_inactive);
         let (after, limit) = (page.after.clone(), page.limit);
         self.db
-            .read(move |conn| {
+            .scan(move |conn| {
                 let mut stmt = conn
                     .prepare_cached(&format!(
                         "SELECT {USER_COLUMNS} FROM users WHERE {SEARCH_WHERE} \
-                         AND (?4 IS NULL OR username > ?4) ORDER BY username LIMIT ?5"
+                         AND (?4 IS NULL OR username > ?4) ORDER BY username LIMIT ?5 + 0"
                     ))
                     .map_err(StoreError::backend)?;
                 let items = stmt
@@ -300,7 +300,7 @@ impl AccountStore for SqliteAccountStore {
         let pattern = search.text.as_deref().map(like_pattern);
         let (match_email, include_inactive) = (search.match_email, search.include_inactive);
         self.db
-            .read(move |conn| {
+            .scan(move |conn| {
                 conn.prepare_cached(&format!("SELECT COUNT(*) FROM users WHERE {SEARCH_WHERE}"))
                     .and_then(|mut stmt| {
                         stmt.query_row(params![pattern, match_email, include_inactive], |row| {
@@ -472,7 +472,7 @@ impl AccountStore for SqliteAccountStore {
                     tx.execute(
                         "DELETE FROM retired_refresh_tokens WHERE session_id = ?1 AND hash NOT IN \
                          (SELECT hash FROM retired_refresh_tokens WHERE session_id = ?1 \
-                          ORDER BY retired_at DESC, rowid DESC LIMIT ?2)",
+                          ORDER BY retired_at DESC, rowid DESC LIMIT ?2 + 0)",
                         params![session.id.as_str(), RETIRED_TOKENS_KEPT as i64],
                     )
                     .map_err(StoreError::backend)?;

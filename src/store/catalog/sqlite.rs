@@ -414,7 +414,7 @@ impl CatalogStore for SqliteCatalogStore {
                              AND deleted_at IS NULL AND (status IS NULL OR status <> 'DRAFT') \
                              AND author_id NOT IN (SELECT value FROM json_each(?2)) \
                              AND (?3 IS NULL OR (created_at, id) < (?3, ?4)) \
-                           ORDER BY created_at DESC, id DESC LIMIT ?5) \
+                           ORDER BY created_at DESC, id DESC LIMIT ?5 + 0) \
                          ORDER BY p.created_at DESC, p.id DESC"
                     ))
                     .map_err(StoreError::backend)?;
@@ -459,11 +459,11 @@ impl CatalogStore for SqliteCatalogStore {
         }
         values.push(SqlValue::Integer(limit as i64 + 1));
         sql.push_str(&format!(
-            " ORDER BY {key} {direction}, p.id {direction} LIMIT ?{}",
+            " ORDER BY {key} {direction}, p.id {direction} LIMIT ?{} + 0",
             values.len()
         ));
         self.db
-            .read(move |conn| {
+            .scan(move |conn| {
                 let mut stmt = conn.prepare_cached(&sql).map_err(StoreError::backend)?;
                 let items = stmt
                     .query_map(params_from_iter(values), post_from_row)
@@ -477,7 +477,7 @@ impl CatalogStore for SqliteCatalogStore {
     async fn count_posts(&self, query: &PostQuery) -> StoreResult<u64> {
         let (filter, values) = query_sql(query);
         self.db
-            .read(move |conn| {
+            .scan(move |conn| {
                 conn.prepare_cached(&format!("SELECT COUNT(*) FROM posts p WHERE {filter}"))
                     .and_then(|mut stmt| {
                         stmt.query_row(params_from_iter(values), |row| row.get::<_, i64>(0))
@@ -494,11 +494,11 @@ impl CatalogStore for SqliteCatalogStore {
         limit: usize,
     ) -> StoreResult<Vec<(String, u64)>> {
         self.db
-            .read(move |conn| {
+            .scan(move |conn| {
                 conn.prepare_cached(
                     "SELECT t.tag, COUNT(*) AS uses FROM post_tags t JOIN posts p ON p.id = t.post_id \
                      WHERE t.created_at >= ?1 AND (p.status IS NULL OR p.status <> 'DRAFT') \
-                     GROUP BY t.tag ORDER BY uses DESC, t.tag ASC LIMIT ?2",
+                     GROUP BY t.tag ORDER BY uses DESC, t.tag ASC LIMIT ?2 + 0",
                 )
                 .and_then(|mut stmt| {
                     stmt.query_map(params![to_millis(since), limit as i64], |row| {

@@ -161,7 +161,7 @@ impl EngagementStore for SqliteEngagementStore {
                          WHERE c.post_id = ?1 AND c.parent_id IS ?2 \
                            AND c.author_id NOT IN (SELECT value FROM json_each(?3)) \
                            AND (?4 IS NULL OR (c.created_at, c.id) > (?4, ?5)) \
-                         ORDER BY c.created_at, c.id LIMIT ?6"
+                         ORDER BY c.created_at, c.id LIMIT ?6 + 0"
                     ))
                     .map_err(StoreError::backend)?;
                 let items = stmt
@@ -399,7 +399,7 @@ impl EngagementStore for SqliteEngagementStore {
                         "SELECT f.post_id, f.created_at FROM favorites f JOIN posts p ON p.id = f.post_id \
                          WHERE f.user_id = ?1 AND p.deleted_at IS NULL \
                            AND (?2 IS NULL OR (f.created_at, f.post_id) < (?2, ?3)) \
-                         ORDER BY f.created_at DESC, f.post_id DESC LIMIT ?4",
+                         ORDER BY f.created_at DESC, f.post_id DESC LIMIT ?4 + 0",
                     )
                     .map_err(StoreError::backend)?;
                 let items = stmt

@@ -40,12 +40,12 @@ impl Side {
             Side::Followers => {
                 "SELECT follower_id, created_at FROM follows WHERE followee_id = ?1 \
                  AND (?2 IS NULL OR (created_at, follower_id) < (?2, ?3)) \
-                 ORDER BY created_at DESC, follower_id DESC LIMIT ?4"
+                 ORDER BY created_at DESC, follower_id DESC LIMIT ?4 + 0"
             }
             Side::Following => {
                 "SELECT followee_id, created_at FROM follows WHERE follower_id = ?1 \
                  AND (?2 IS NULL OR (created_at, followee_id) < (?2, ?3)) \
-                 ORDER BY created_at DESC, followee_id DESC LIMIT ?4"
+                 ORDER BY created_at DESC, followee_id DESC LIMIT ?4 + 0"
             }
         }
     }
