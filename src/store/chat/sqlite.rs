@@ -186,14 +186,15 @@ impl ChatStore for SqliteChatStore {
         let (after_ms, after_id) = split_cursor(page.after.as_deref())
             .map_or((None, None), |(ms, id)| (Some(ms), Some(id)));
         let limit = page.limit;
+        // A scan: the sort covers every room the user is in, not just the page.
         self.db
-            .read(move |conn| {
+            .scan(move |conn| {
                 let mut stmt = conn
                     .prepare_cached(&format!(
                         "SELECT {ROOM_COLUMNS} FROM chat_members cm JOIN chat_rooms r ON r.id = cm.room_id \
                          WHERE cm.user_id = ?1 \
                            AND (?2 IS NULL OR (r.last_activity_at, r.id) < (?2, ?3)) \
-                         ORDER BY r.last_activity_at DESC, r.id DESC LIMIT ?4"
+                         ORDER BY r.last_activity_at DESC, r.id DESC LIMIT ?4 + 0"
                     ))
                     .map_err(StoreError::backend)?;
                 let rooms = stmt
@@ -215,7 +216,7 @@ impl ChatStore for SqliteChatStore {
     async fn count_rooms_of(&self, user: &UserId) -> StoreResult<u64> {
         let user = user.clone();
         self.db
-            .read(move |conn| {
+            .scan(move |conn| {
                 conn.prepare_cached("SELECT COUNT(*) FROM chat_members WHERE user_id = ?1")
                     .and_then(|mut stmt| {
                         stmt.query_row([user.as_str()], |row| row.get::<_, i64>(0))
@@ -305,7 +306,7 @@ impl ChatStore for SqliteChatStore {
                     .prepare_cached(&format!(
                         "SELECT {MESSAGE_COLUMNS} FROM chat_messages m \
                          WHERE m.room_id = ?1 AND (?2 IS NULL OR m.seq < ?2) \
-                         ORDER BY m.seq DESC LIMIT ?3"
+                         ORDER BY m.seq DESC LIMIT ?3 + 0"
                     ))
                     .map_err(StoreError::backend)?;
                 let items = stmt
@@ -332,7 +333,7 @@ impl ChatStore for SqliteChatStore {
                 let mut stmt = conn
                     .prepare_cached(&format!(
                         "SELECT {MESSAGE_COLUMNS} FROM chat_messages m \
-                         WHERE m.room_id = ?1 AND m.seq > ?2 ORDER BY m.seq LIMIT ?3"
+                         WHERE m.room_id = ?1 AND m.seq > ?2 ORDER BY m.seq LIMIT ?3 + 0"
                     ))
                     .map_err(StoreError::backend)?;
                 let items = stmt
