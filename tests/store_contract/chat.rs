@@ -133,6 +133,19 @@ pub async fn a_direct_room_is_one_per_pair_and_listing_whoever_opens_it(stores: 
     assert_ne!(about_item.id, first.id);
     assert_eq!(about_item.listing_id, Some(item.id.clone()));
     assert_eq!(room(&stores, &about_item.id).await, about_item);
+
+    let unknown = PostId::generate();
+    let refused = stores
+        .chat
+        .open_direct_room(&direct(&u[0], &u[1], Some(&unknown), at))
+        .await;
+    assert!(refused.is_err(), "a room about an unknown post is refused");
+    let ghost = stores
+        .chat
+        .open_direct_room(&direct(&u[0], &UserId::generate(), None, at))
+        .await;
+    assert!(ghost.is_err(), "a room with an unknown user is refused");
+    assert_eq!(stores.chat.count_rooms_of(&u[0]).await.unwrap(), 2);
 }
 
 pub async fn twenty_concurrent_opens_of_one_pair_make_one_room(stores: Stores) {

@@ -131,6 +131,7 @@ pub struct MongoChatStore {
     room_counters: Collection<Document>,
     messages: Collection<MessageDoc>,
     users: Collection<Document>,
+    posts: Collection<Document>,
 }
 
 impl MongoChatStore {
@@ -141,6 +142,7 @@ impl MongoChatStore {
             room_counters: db.collection("chat_rooms"),
             messages: db.collection("chat_messages"),
             users: db.collection("users"),
+            posts: db.collection("posts"),
         }
     }
 
@@ -193,6 +195,21 @@ impl MongoChatStore {
             return Err(StoreError::Backend("a chat member does not exist".into()));
         }
         Ok(())
+    }
+
+    /// Refuses a listing that does not exist, like the SQLite adapter's foreign key (posts
+    /// are only ever soft-deleted, so checking before the insert cannot race).
+    async fn ensure_post(&self, id: &PostId) -> StoreResult<()> {
+        let found = self
+            .posts
+            .find_one(doc! { "_id": id.as_str() })
+            .projection(doc! { "_id": 1 })
+            .await
+            .map_err(StoreError::backend)?;
+        match found {
+            Some(_) => Ok(()),
+            None => Err(StoreError::Backend(format!("post {id} does not exist"))),
+        }
     }
 
     async fn find_rooms(&self, filter: Document) -> StoreResult<Vec<ChatRoom>> {
@@ -277,6 +294,9 @@ impl ChatStore for MongoChatStore {
             return Ok((existing, false));
         }
         self.ensure_users(&room.members).await?;
+        if let Some(listing) = &room.listing_id {
+            self.ensure_post(listing).await?;
+        }
         match self.rooms.insert_one(&document).await {
             Ok(_) => Ok((ChatRoom::from(document), true)),
             Err(err) if is_duplicate_key_on(&err, DIRECT_KEY_UNIQUE) => {
