@@ -92,7 +92,10 @@ impl EventBus {
     }
 
     /// Publishes to everyone listening now. Having no listener is normal, not an error.
-    pub fn publish(&self, event: DomainEvent) {
+    ///
+    /// Async because publishing is allowed to do I/O (appending to a shared event log, so
+    /// other instances see the event too); callers publish after their write has committed.
+    pub async fn publish(&self, event: DomainEvent) {
         let _ = self.sender.send(Arc::new(event));
     }
 

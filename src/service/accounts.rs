@@ -255,7 +255,7 @@ impl AccountService {
                     user_id,
                     keep: None,
                     only: Some(session_id),
-                });
+                }).await;
                 return Err(AppError::Unauthenticated(BAD_REFRESH));
             }
             SessionRotation::Rejected => return Err(AppError::Unauthenticated(BAD_REFRESH)),
@@ -296,7 +296,7 @@ impl AccountService {
             user_id: user_id.clone(),
             keep: keep.cloned(),
             only: None,
-        });
+        }).await;
         Ok(())
     }
 
@@ -402,7 +402,7 @@ impl AccountService {
             .update_profile(viewer.id(), &patch, now())
             .await?
             .ok_or(AppError::NotFound("user"))?;
-        self.events.publish(DomainEvent::UserUpdated(user.clone()));
+        self.events.publish(DomainEvent::UserUpdated(user.clone())).await;
         Ok(user)
     }
 
@@ -513,7 +513,7 @@ impl AccountService {
             .set_roles(user_id, &Role::normalize(roles), now())
             .await?
             .ok_or(AppError::NotFound("user"))?;
-        self.events.publish(DomainEvent::UserUpdated(user.clone()));
+        self.events.publish(DomainEvent::UserUpdated(user.clone())).await;
         Ok(user)
     }
 
@@ -539,7 +539,7 @@ impl AccountService {
         if !active {
             self.revoke_sessions(user_id, None).await?;
         }
-        self.events.publish(DomainEvent::UserUpdated(user.clone()));
+        self.events.publish(DomainEvent::UserUpdated(user.clone())).await;
         Ok(user)
     }
 

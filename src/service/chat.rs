@@ -216,7 +216,7 @@ impl ChatService {
         self.events.publish(DomainEvent::MessageSent {
             message: message.clone(),
             members: room.members,
-        });
+        }).await;
         Ok(message)
     }
 
@@ -232,7 +232,7 @@ impl ChatService {
             room_id: room.id,
             user_id: viewer.id().clone(),
             members: room.members,
-        });
+        }).await;
         Ok(())
     }
 

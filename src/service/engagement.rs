@@ -99,7 +99,7 @@ impl EngagementService {
             comment: comment.clone(),
             post_author: post.author_id.clone(),
             parent_author: parent.map(|p| p.author_id),
-        });
+        }).await;
         Ok(comment)
     }
 
@@ -181,7 +181,7 @@ impl EngagementService {
                 post: post.clone(),
                 user_id: viewer.id().clone(),
                 kind,
-            });
+            }).await;
         }
         Ok(post)
     }

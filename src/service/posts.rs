@@ -140,7 +140,7 @@ impl PostService {
             deleted_at: None,
         };
         self.catalog.create_post(&post).await?;
-        self.events.publish(DomainEvent::PostCreated(post.clone()));
+        self.events.publish(DomainEvent::PostCreated(post.clone())).await;
         Ok(post)
     }
 
@@ -210,7 +210,7 @@ impl PostService {
             .await?
             .ok_or(AppError::NotFound("post"))?;
         self.events
-            .publish(DomainEvent::PostUpdated(updated.clone()));
+            .publish(DomainEvent::PostUpdated(updated.clone())).await;
         Ok(updated)
     }
 

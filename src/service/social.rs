@@ -54,7 +54,7 @@ impl SocialService {
             self.events.publish(DomainEvent::Followed {
                 follower: viewer.id().clone(),
                 followee: user_id.clone(),
-            });
+            }).await;
         } else if self
             .store
             .is_blocked_either_way(viewer.id(), user_id)

@@ -87,7 +87,7 @@ impl AccountService {
         if user.is_some_and(|u| !u.email_verified)
             && let Some(user) = self.store.set_email_verified(&user_id, true, now()).await?
         {
-            self.events.publish(DomainEvent::UserUpdated(user));
+            self.events.publish(DomainEvent::UserUpdated(user)).await;
         }
         Ok(true)
     }
@@ -121,7 +121,7 @@ impl AccountService {
             .set_email_verified(&user_id, true, now())
             .await?
             .ok_or(AppError::NotFound("user"))?;
-        self.events.publish(DomainEvent::UserUpdated(user));
+        self.events.publish(DomainEvent::UserUpdated(user)).await;
         Ok(true)
     }
 
