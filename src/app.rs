@@ -161,16 +161,23 @@ fn load_or_create_key(path: &Path) -> Result<Vec<u8>, StartupError> {
 pub struct App {
     listener: TcpListener,
     core: Core,
+    /// Where this instance's event-log tail starts (see [`crate::events::EventBus::run`]).
+    log_position: i64,
 }
 
 impl App {
     pub async fn build(config: Config) -> Result<Self, StartupError> {
         let addr = config.http.bind;
         let core = Core::build(config).await?;
+        let log_position = core.services.events.position().await?;
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| StartupError::Bind { addr, source })?;
-        Ok(Self { listener, core })
+        Ok(Self {
+            listener,
+            core,
+            log_position,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -188,16 +195,26 @@ impl App {
     }
 
     /// Serves until `shutdown` completes, then stops accepting and lets in-flight requests
-    /// finish. The mail delivery worker runs alongside and stops with the server, finishing
-    /// the message it is sending (within the grace period).
+    /// finish. The mail delivery worker and the event-log tail run alongside and stop with the
+    /// server, the mail worker finishing the message it is sending (within the grace period).
     pub async fn run_until(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let (stop_mail, mail_stopped) = tokio::sync::watch::channel(false);
         let mut mail_worker = tokio::spawn(self.core.mail.clone().run(mail_stopped));
+        let (stop_tail, tail_stopped) = tokio::sync::watch::channel(false);
+        let tail = tokio::spawn(
+            self.core
+                .services
+                .events
+                .clone()
+                .run(self.log_position, tail_stopped),
+        );
         let grace = std::time::Duration::from_secs(self.core.config.http.shutdown_grace_secs);
         let served = self.serve(shutdown).await;
+        let _ = stop_tail.send(true);
+        let _ = tail.await;
         let _ = stop_mail.send(true);
         if tokio::time::timeout(grace, &mut mail_worker).await.is_err() {
             tracing::warn!(

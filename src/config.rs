@@ -77,6 +77,10 @@ pub struct StoreConfig {
     /// When set, MongoDB is used instead of the embedded store.
     pub mongodb_uri: Option<String>,
     pub mongodb_database: String,
+    /// How often an instance looks for events other processes appended to the event log
+    /// (its own appear at once). On MongoDB a change stream wakes it sooner; this bounds the
+    /// delay when a wake-up is missed.
+    pub event_log_poll_ms: u64,
 }
 
 impl Default for StoreConfig {
@@ -85,6 +89,7 @@ impl Default for StoreConfig {
             data_dir: PathBuf::from("./data"),
             mongodb_uri: None,
             mongodb_database: "agora".into(),
+            event_log_poll_ms: 100,
         }
     }
 }

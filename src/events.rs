@@ -1,19 +1,53 @@
-//! The in-process event bus: services publish domain events, subscriptions and sockets
-//! listen.
+//! The event bus: services publish domain events; subscriptions, sockets and the notifier
+//! listen, on every instance.
 //!
-//! A `tokio::sync::broadcast` channel: every receiver sees every event published after it
-//! subscribed. Capacity is fixed ([`EventBus::CAPACITY`]); a receiver that falls that far
-//! behind gets `RecvError::Lagged` and skips the oldest events rather than slowing the
-//! publisher or other receivers. Listeners must treat a lag as "state may have changed" and
-//! re-read what they depend on from the store (the socket does this for session checks).
+//! Publishing appends the event to the stored event log ([`crate::store::EventLogStore`]);
+//! nothing is broadcast directly. Every instance runs one tail ([`EventBus::run`]) that reads
+//! the log after the last entry it delivered and broadcasts each entry locally, so an event
+//! published on instance A reaches listeners on A and on B alike, in one order (the log's).
+//! The tail wakes at once for this instance's publishes, on the adapter's wake-ups for other
+//! processes' (a MongoDB change stream; a poll every `store.event_log_poll_ms` on SQLite), and
+//! reads by number, so a missed wake-up delays an event but never loses it.
+//!
+//! Locally, delivery is a `tokio::sync::broadcast` channel: every receiver sees every event
+//! delivered after it subscribed. Capacity is fixed ([`EventBus::CAPACITY`]); a receiver that
+//! falls that far behind gets `RecvError::Lagged` and skips the oldest events rather than
+//! slowing the tail or other receivers. Listeners must treat a lag as "state may have changed"
+//! and re-read what they depend on from the store (the socket does this for session checks,
+//! the notifier re-reads the log).
+//!
+//! Gaps: on MongoDB a log number is taken before its entry is inserted, so the tail can see
+//! entry 8 while 7 is still being written. It then waits up to [`GAP_GRACE`] for 7 before
+//! skipping it (an appender that died between the two steps leaves a gap forever).
+//!
+//! If the log cannot be written, the event is broadcast on this instance only (logged as an
+//! error): local subscribers still hear of a write that did commit.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use tokio::sync::broadcast;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Notify, broadcast, watch};
+use tokio::time::Instant;
 
-use crate::domain::{ChatRoomId, Comment, Message, Post, ReactionKind, SessionId, User, UserId};
+use crate::domain::{
+    ChatRoomId, Comment, Message, Notification, Post, ReactionKind, SessionId, User, UserId,
+};
+use crate::store::{EventLogStore, LogEntry, StoreResult};
 
-#[derive(Debug, Clone)]
+/// How long the tail waits for a missing log number before skipping it.
+pub const GAP_GRACE: Duration = Duration::from_secs(2);
+/// Entries read from the log per round trip.
+const READ_BATCH: usize = 256;
+/// How long entries are kept in the log (MongoDB's TTL index keeps the same).
+const RETENTION: chrono::TimeDelta = chrono::TimeDelta::hours(1);
+/// How often the tail prunes entries older than [`RETENTION`].
+const PRUNE_EVERY: Duration = Duration::from_secs(5 * 60);
+
+/// Everything that happens and that someone may listen to. Serialised into the event log,
+/// so a change to a variant's shape must stay readable by instances still running the old
+/// shape during a rolling deploy (an entry that does not parse is skipped and logged).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum DomainEvent {
     /// A user's profile, roles or active flag changed.
     UserUpdated(User),
@@ -55,6 +89,8 @@ pub enum DomainEvent {
         user_id: UserId,
         members: Vec<UserId>,
     },
+    /// A notification was stored for its recipient.
+    NotificationAdded(Notification),
 }
 
 impl DomainEvent {
@@ -76,36 +112,202 @@ impl DomainEvent {
     }
 }
 
+/// An event with its number in the log: what the notifier needs to act on each event once.
+#[derive(Debug, Clone)]
+pub struct LoggedEvent {
+    pub seq: i64,
+    pub event: Arc<DomainEvent>,
+}
+
 /// Cheap-to-clone handle to the bus.
 #[derive(Clone)]
 pub struct EventBus {
+    inner: Arc<BusInner>,
+}
+
+struct BusInner {
+    /// Local delivery of every event; what subscriptions and sockets receive.
     sender: broadcast::Sender<Arc<DomainEvent>>,
+    /// The same events with their log numbers, for listeners that must not act twice on one
+    /// event (the notifier).
+    logged: broadcast::Sender<LoggedEvent>,
+    log: Arc<dyn EventLogStore>,
+    /// Wakes this instance's tail right after one of its own appends.
+    appended: Notify,
+    poll: Duration,
 }
 
 impl EventBus {
     /// Events a receiver may fall behind before it starts losing the oldest.
     pub const CAPACITY: usize = 4096;
 
-    pub fn new() -> Self {
+    pub fn new(log: Arc<dyn EventLogStore>, poll: Duration) -> Self {
         let (sender, _) = broadcast::channel(Self::CAPACITY);
-        Self { sender }
+        let (logged, _) = broadcast::channel(Self::CAPACITY);
+        Self {
+            inner: Arc::new(BusInner {
+                sender,
+                logged,
+                log,
+                appended: Notify::new(),
+                poll,
+            }),
+        }
     }
 
-    /// Publishes to everyone listening now. Having no listener is normal, not an error.
+    /// Appends the event to the log, from which every instance's tail delivers it to its
+    /// listeners. Having no listener is normal, not an error.
     ///
-    /// Async because publishing is allowed to do I/O (appending to a shared event log, so
-    /// other instances see the event too); callers publish after their write has committed.
+    /// Callers publish after their write has committed.
     pub async fn publish(&self, event: DomainEvent) {
-        let _ = self.sender.send(Arc::new(event));
+        let body = match serde_json::to_string(&event) {
+            Ok(body) => body,
+            Err(err) => {
+                tracing::error!(%err, ?event, "cannot serialise an event; delivering it locally only");
+                let _ = self.inner.sender.send(Arc::new(event));
+                return;
+            }
+        };
+        match self.inner.log.append(&body, crate::service::now()).await {
+            Ok(_) => self.inner.appended.notify_one(),
+            Err(err) => {
+                tracing::error!(%err, "cannot append to the event log; delivering locally only");
+                let _ = self.inner.sender.send(Arc::new(event));
+            }
+        }
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<DomainEvent>> {
-        self.sender.subscribe()
+        self.inner.sender.subscribe()
+    }
+
+    /// Events with their log numbers (see [`LoggedEvent`]).
+    pub fn subscribe_logged(&self) -> broadcast::Receiver<LoggedEvent> {
+        self.inner.logged.subscribe()
+    }
+
+    /// Re-reads up to `limit` logged events after `after` from the log, for a listener that
+    /// lagged. Entries that do not parse are left out.
+    pub async fn read_after(&self, after: i64, limit: usize) -> StoreResult<Vec<LoggedEvent>> {
+        let entries = self.inner.log.read_after(after, limit).await?;
+        Ok(entries.iter().filter_map(parse_entry).collect())
+    }
+
+    /// The log position a tail started now would deliver after: read before serving, so an
+    /// event published once the app is up is always delivered.
+    pub async fn position(&self) -> StoreResult<i64> {
+        self.inner.log.last_seq().await
+    }
+
+    /// The tail: delivers every entry appended to the log after `start` (see
+    /// [`EventBus::position`]) to this instance's listeners, in log order, until `stop` turns
+    /// true. Prunes old entries now and then.
+    pub async fn run(self, start: i64, mut stop: watch::Receiver<bool>) {
+        let mut tail = Tail {
+            bus: &self,
+            last: start,
+            gap_since: None,
+        };
+        let mut wake_ups = self.inner.log.wake_ups(self.inner.poll);
+        let mut next_prune = Instant::now();
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            let recheck = tail.catch_up().await;
+            if Instant::now() >= next_prune {
+                next_prune = Instant::now() + PRUNE_EVERY;
+                if let Err(err) = self
+                    .inner
+                    .log
+                    .prune(crate::service::now() - RETENTION)
+                    .await
+                {
+                    tracing::warn!(%err, "cannot prune the event log");
+                }
+            }
+            let wait = recheck.unwrap_or(Duration::MAX);
+            tokio::select! {
+                () = self.inner.appended.notified() => {}
+                _ = wake_ups.recv() => {}
+                () = sleep_for(wait) => {}
+                _ = stop.changed() => {}
+            }
+        }
+    }
+
+    fn deliver(&self, seq: i64, event: Arc<DomainEvent>) {
+        let _ = self.inner.sender.send(event.clone());
+        let _ = self.inner.logged.send(LoggedEvent { seq, event });
     }
 }
 
-impl Default for EventBus {
-    fn default() -> Self {
-        Self::new()
+/// Sleeps for `d`, or forever for `Duration::MAX`.
+async fn sleep_for(d: Duration) {
+    if d == Duration::MAX {
+        std::future::pending::<()>().await;
+    } else {
+        tokio::time::sleep(d).await;
+    }
+}
+
+fn parse_entry(entry: &LogEntry) -> Option<LoggedEvent> {
+    match serde_json::from_str::<DomainEvent>(&entry.body) {
+        Ok(event) => Some(LoggedEvent {
+            seq: entry.seq,
+            event: Arc::new(event),
+        }),
+        Err(err) => {
+            tracing::warn!(seq = entry.seq, %err, "skipping an event log entry that does not parse");
+            None
+        }
+    }
+}
+
+/// The tail's position in the log.
+struct Tail<'a> {
+    bus: &'a EventBus,
+    /// The last number delivered (or skipped).
+    last: i64,
+    /// Since when the next number has been missing while a later one is there.
+    gap_since: Option<Instant>,
+}
+
+impl Tail<'_> {
+    /// Delivers every entry after `last` that follows without a gap (or whose gap has been
+    /// waited for long enough). Returns how soon to look again when it stopped at a gap.
+    async fn catch_up(&mut self) -> Option<Duration> {
+        loop {
+            let entries = match self.bus.inner.log.read_after(self.last, READ_BATCH).await {
+                Ok(entries) => entries,
+                Err(err) => {
+                    tracing::warn!(%err, "cannot read the event log; retrying");
+                    return Some(self.bus.inner.poll.max(Duration::from_millis(100)));
+                }
+            };
+            let full = entries.len() == READ_BATCH;
+            for entry in &entries {
+                if entry.seq != self.last + 1 {
+                    let since = *self.gap_since.get_or_insert_with(Instant::now);
+                    let waited = since.elapsed();
+                    if waited < GAP_GRACE {
+                        return Some((GAP_GRACE - waited).min(Duration::from_millis(20)));
+                    }
+                    tracing::warn!(
+                        from = self.last + 1,
+                        to = entry.seq - 1,
+                        "skipping event log numbers that never appeared"
+                    );
+                }
+                self.gap_since = None;
+                self.last = entry.seq;
+                if let Some(logged) = parse_entry(entry) {
+                    self.bus.deliver(logged.seq, logged.event);
+                }
+            }
+            if !full {
+                return None;
+            }
+        }
     }
 }

@@ -5,7 +5,8 @@ use super::validation::{ValidationError, clean_text};
 use super::{AddressId, CountryCode, UserId};
 
 /// An email address, trimmed and lower-cased so uniqueness is case-insensitive.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct Email(String);
 
 impl Email {
@@ -53,7 +54,8 @@ impl Email {
 }
 
 /// A handle: 3–30 characters of `a-z`, `0-9` and `_`, lower-cased, starting with a letter.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct Username(String);
 
 impl Username {
@@ -247,7 +249,7 @@ impl Role {
 
 /// A user account as the rest of the system sees it. The password hash is deliberately not
 /// here: only the login path reads it, through its own store method.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct User {
     pub id: UserId,
     pub email: Email,

@@ -97,6 +97,10 @@ id_type!(
     /// Identifies a chat message.
     MessageId
 );
+id_type!(
+    /// Identifies a stored notification.
+    NotificationId
+);
 
 #[cfg(test)]
 mod tests {

@@ -11,6 +11,7 @@ mod country;
 mod ids;
 mod mail;
 mod money;
+mod notification;
 mod post;
 mod validation;
 
@@ -25,11 +26,12 @@ pub use chat::{
 };
 pub use country::CountryCode;
 pub use ids::{
-    AddressId, CardId, CategoryId, ChatRoomId, CommentId, MailId, MessageId, PostId, SessionId,
-    UserId,
+    AddressId, CardId, CategoryId, ChatRoomId, CommentId, MailId, MessageId, NotificationId,
+    PostId, SessionId, UserId,
 };
 pub use mail::OutgoingMail;
 pub use money::{Amount, Currency, Money};
+pub use notification::{Notification, NotificationKind};
 pub use post::{
     Attribute, Comment, Listing, ListingStatus, Post, PostBody, PostCounts, PostKind, ReactionKind,
     parse_comment_body, parse_media, parse_title,

@@ -1,5 +1,7 @@
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
 use super::validation::ValidationError;
 
 /// An ISO 4217 currency with its number of minor-unit digits (2 for KZT and USD, 0 for JPY,
@@ -31,12 +33,28 @@ impl Currency {
     }
 }
 
+/// Serialised as its code (`"USD"`); an unknown code does not deserialise.
+impl Serialize for Currency {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.code)
+    }
+}
+
+impl<'de> Deserialize<'de> for Currency {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let code = String::deserialize(deserializer)?;
+        Currency::parse("currency", &code)
+            .map_err(|_| serde::de::Error::custom(format!("unknown currency {code:?}")))
+    }
+}
+
 /// A non-negative decimal amount, stored exactly as an integer count of ten-thousandths.
 ///
 /// Four decimal places hold every ISO 4217 currency's minor unit (the most is 4, CLF), so one
 /// scale serves all currencies and amounts compare and sort as plain integers — in SQL, in
 /// MongoDB and in Rust — with no floating point anywhere.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct Amount(i64);
 
 impl Amount {
@@ -106,7 +124,7 @@ impl Amount {
 }
 
 /// An amount of one currency.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Money {
     pub amount: Amount,
     pub currency: Currency,

@@ -1,4 +1,5 @@
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
 use super::validation::{ValidationError, clean_text};
 use super::{CategoryId, CommentId, Money, PostId, UserId, WebUrl};
@@ -14,7 +15,8 @@ pub const MAX_COMMENT_CHARS: usize = 2000;
 /// The highest price a listing may ask, in major units of its currency.
 pub const MAX_PRICE_MAJOR: i64 = 1_000_000_000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum PostKind {
     Text,
     Listing,
@@ -39,7 +41,8 @@ impl PostKind {
 
 /// Where a listing is in its life. `Sold` and `Active` also follow stock: a listing whose
 /// stock reaches 0 is sold, and restocking makes it active again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ListingStatus {
     Draft,
     Active,
@@ -82,7 +85,8 @@ impl ListingStatus {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ReactionKind {
     Like,
     Love,
@@ -123,7 +127,7 @@ impl ReactionKind {
 }
 
 /// A key/value specification of a listing ("Brand: Canon", "Condition: used").
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Attribute {
     pub key: String,
     pub value: String,
@@ -154,7 +158,7 @@ impl Attribute {
 }
 
 /// The commercial side of a listing post.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Listing {
     pub price: Money,
     pub stock: i64,
@@ -193,7 +197,7 @@ impl Listing {
 }
 
 /// Exact counters kept with a post.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PostCounts {
     pub comments: i64,
     pub favorites: i64,
@@ -216,7 +220,7 @@ impl PostCounts {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Post {
     pub id: PostId,
     pub author_id: UserId,
@@ -313,7 +317,7 @@ pub fn parse_media(field: &str, urls: &[String]) -> Result<Vec<String>, Validati
         .collect()
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Comment {
     pub id: CommentId,
     pub post_id: PostId,

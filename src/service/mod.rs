@@ -46,7 +46,10 @@ impl Services {
         outbox: Outbox,
         config: &Config,
     ) -> Self {
-        let events = EventBus::new();
+        let events = EventBus::new(
+            stores.event_log.clone(),
+            std::time::Duration::from_millis(config.store.event_log_poll_ms.max(1)),
+        );
         let rate_limits = RateLimiter::new(stores.rate_limits.clone(), config.rate_limits.clone());
         let accounts = AccountService::new(
             &stores,

@@ -11,6 +11,7 @@ pub mod account;
 pub mod catalog;
 pub mod chat;
 pub mod engagement;
+pub mod eventlog;
 pub mod mail;
 pub mod mongo;
 pub mod ratelimit;
@@ -24,6 +25,7 @@ pub use account::{AccountStore, NewSession, Session, SessionRotation, UserSearch
 pub use catalog::{CatalogStore, ListingPatch, PostOrder, PostPatch, PostQuery, cursor_of};
 pub use chat::ChatStore;
 pub use engagement::EngagementStore;
+pub use eventlog::{EventLogStore, LogEntry};
 pub use mail::{ClaimedMail, MailStatus, OutboxEntry, OutboxStore};
 pub use ratelimit::{Decision, RateLimitStore};
 pub use social::{FollowCursor, FollowEdge, SocialStore, ViewerGraph};
@@ -118,6 +120,8 @@ pub struct Stores {
     pub engagement: Arc<dyn EngagementStore>,
     /// Chat rooms, read positions and messages.
     pub chat: Arc<dyn ChatStore>,
+    /// Every published domain event, tailed by every instance (see [`crate::events`]).
+    pub event_log: Arc<dyn EventLogStore>,
     /// Follows and blocks; also keeps the follower counters on users.
     pub social: Arc<dyn SocialStore>,
     /// Password-reset and email-verification tokens.

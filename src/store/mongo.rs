@@ -21,6 +21,7 @@ use super::account::MongoAccountStore;
 use super::catalog::MongoCatalogStore;
 use super::chat::MongoChatStore;
 use super::engagement::MongoEngagementStore;
+use super::eventlog::MongoEventLogStore;
 use super::mail::MongoOutboxStore;
 use super::ratelimit::MongoRateLimitStore;
 use super::social::MongoSocialStore;
@@ -102,12 +103,16 @@ pub async fn open_with(uri: &str, database: &str, indexes: IndexSet) -> StoreRes
     engagement.create_indexes(indexes).await?;
     let chat = MongoChatStore::new(client, &db.db);
     chat.create_indexes(indexes).await?;
+    // The TTL index is part of the contract (the log must not grow forever).
+    let event_log = MongoEventLogStore::new(&db.db);
+    event_log.create_indexes().await?;
 
     Ok(Stores {
         accounts: Arc::new(accounts),
         catalog: Arc::new(catalog),
         engagement: Arc::new(engagement),
         chat: Arc::new(chat),
+        event_log: Arc::new(event_log),
         social: Arc::new(social),
         one_time_tokens: Arc::new(one_time_tokens),
         outbox: Arc::new(outbox),

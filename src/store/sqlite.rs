@@ -29,6 +29,7 @@ use super::account::SqliteAccountStore;
 use super::catalog::SqliteCatalogStore;
 use super::chat::SqliteChatStore;
 use super::engagement::SqliteEngagementStore;
+use super::eventlog::SqliteEventLogStore;
 use super::mail::SqliteOutboxStore;
 use super::ratelimit::SqliteRateLimitStore;
 use super::social::SqliteSocialStore;
@@ -287,6 +288,16 @@ const MIGRATIONS: &[&str] = &[
         UNIQUE (room_id, seq)
     ) STRICT;
     "#,
+    // event log: every published domain event, tailed by every instance on this file.
+    // AUTOINCREMENT so numbers are never reused after old entries are pruned.
+    r#"
+    CREATE TABLE event_log (
+        seq  INTEGER PRIMARY KEY AUTOINCREMENT,
+        at   INTEGER NOT NULL,
+        body TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX event_log_by_time ON event_log(at);
+    "#,
 ];
 
 /// A handle to one SQLite database file. Cheap to clone.
@@ -500,6 +511,7 @@ pub async fn open_file(path: &Path) -> StoreResult<Stores> {
         catalog: Arc::new(SqliteCatalogStore::new(db.clone())),
         chat: Arc::new(SqliteChatStore::new(db.clone())),
         engagement: Arc::new(SqliteEngagementStore::new(db.clone())),
+        event_log: Arc::new(SqliteEventLogStore::new(db.clone())),
         round_trips: db.inner.round_trips.clone(),
         social: Arc::new(SqliteSocialStore::new(db.clone())),
         one_time_tokens: Arc::new(SqliteTokenStore::new(db.clone())),

@@ -9,7 +9,18 @@ const ROOMS: &str = "query($n: Int) { chatRooms(first: $n) { edges { node {
 
 /// Round trips of one `chatRooms` request, measured at the store (authentication happens
 /// once per request before GraphQL runs and is not counted).
+/// The fewest round trips of three runs: the app's background tasks (the event-log tail, the
+/// notifier) share the counter and can only add to a run, never take from it, so the minimum
+/// is the query's own cost.
 async fn round_trips_of_rooms(app: &TestApp, token: &str, first: i64) -> u64 {
+    let mut fewest = u64::MAX;
+    for _ in 0..3 {
+        fewest = fewest.min(round_trips_of_rooms_once(app, token, first).await);
+    }
+    fewest
+}
+
+async fn round_trips_of_rooms_once(app: &TestApp, token: &str, first: i64) -> u64 {
     let viewer = app
         .core
         .services

@@ -9,7 +9,7 @@ use crate::helpers::{Account, TestApp, WsClient, spawn_app, spawn_app_with};
 const TRANSPORT_WS: &str = "graphql-transport-ws";
 const LEGACY_WS: &str = "graphql-ws";
 
-const MESSAGE_ADDED: &str =
+pub(crate) const MESSAGE_ADDED: &str =
     "subscription($r: ID!, $a: String) { messageAdded(roomId: $r, after: $a) {
     body cursor author { username } } }";
 const TYPING: &str = "subscription($r: ID!) { typing(roomId: $r) { roomId user { username } } }";
@@ -17,7 +17,7 @@ const TYPING: &str = "subscription($r: ID!) { typing(roomId: $r) { roomId user {
 /// A socket of `who` with `query` running as operation `id`. The query answered on the same
 /// socket afterwards proves the subscription has started: operations start in order, and a
 /// subscription listens to the bus before it does anything else.
-async fn subscribed(
+pub(crate) async fn subscribed(
     app: &TestApp,
     who: &Account,
     id: &str,
@@ -51,7 +51,7 @@ async fn next_payload(ws: &mut WsClient, id: &str) -> Value {
     message["payload"].clone()
 }
 
-async fn next_body(ws: &mut WsClient, id: &str) -> String {
+pub(crate) async fn next_body(ws: &mut WsClient, id: &str) -> String {
     let payload = next_payload(ws, id).await;
     payload["data"]["messageAdded"]["body"]
         .as_str()
@@ -321,25 +321,32 @@ async fn a_message_whose_event_never_came_is_delivered_before_the_next_one() {
 
 #[tokio::test]
 async fn a_subscriber_that_fell_behind_the_bus_catches_up_from_the_store() {
-    let app = spawn_app().await;
+    // The tail only looks at the log when woken (no poll during the test), so the entries
+    // appended below behind its back are delivered in one burst.
+    let app = spawn_app_with(|config| config.store.event_log_poll_ms = 3_600_000).await;
     let (ann, bob) = (app.register("ann").await, app.register("bob").await);
     let room = open_chat(&app, &ann, &bob).await;
     let mut ws = subscribed(&app, &bob, "1", MESSAGE_ADDED, json!({ "r": room })).await;
 
     store_silently(&app, &room, &ann, "missed").await;
-    // More events than the bus keeps for a receiver, published without yielding: this test
-    // runs on one thread with the server, so the subscriber cannot keep up and lags.
-    let noise = agora::domain::ChatRoomId::generate();
+    // More events than the bus keeps for a receiver, appended to the log without waking the
+    // tail; the publish after them wakes it, and it delivers them all without yielding: this
+    // test runs on one thread with the server, so the subscriber cannot keep up and lags.
+    let noise = agora::events::DomainEvent::Typing {
+        room_id: agora::domain::ChatRoomId::generate(),
+        user_id: agora::domain::UserId::parse(&ann.id).unwrap(),
+        members: Vec::new(),
+    };
+    let body = serde_json::to_string(&noise).unwrap();
     for _ in 0..=agora::events::EventBus::CAPACITY {
         app.core
-            .services
-            .events
-            .publish(agora::events::DomainEvent::Typing {
-                room_id: noise.clone(),
-                user_id: agora::domain::UserId::parse(&ann.id).unwrap(),
-                members: Vec::new(),
-            }).await;
+            .stores
+            .event_log
+            .append(&body, chrono::Utc::now())
+            .await
+            .unwrap();
     }
+    app.core.services.events.publish(noise).await;
     assert_eq!(next_body(&mut ws, "1").await, "missed");
     send(&app, &ann, &room, "live").await;
     assert_eq!(next_body(&mut ws, "1").await, "live");

@@ -10,6 +10,7 @@ mod chat_subscriptions;
 mod email;
 mod helpers;
 mod http_edge;
+mod instances;
 mod mailbox;
 mod outbox;
 mod posts;

@@ -12,7 +12,18 @@ const FEED: &str = "query($n: Int) { feed(first: $n) { edges { node { id body
 
 /// Round trips of one feed request, measured at the store (the viewer's authentication is
 /// not part of it: it happens once per request before GraphQL runs).
+/// The fewest round trips of three runs: the app's background tasks (the event-log tail, the
+/// notifier) share the counter and can only add to a run, never take from it, so the minimum
+/// is the query's own cost.
 async fn round_trips_of_feed(app: &TestApp, token: &str, first: i64) -> u64 {
+    let mut fewest = u64::MAX;
+    for _ in 0..3 {
+        fewest = fewest.min(round_trips_of_feed_once(app, token, first).await);
+    }
+    fewest
+}
+
+async fn round_trips_of_feed_once(app: &TestApp, token: &str, first: i64) -> u64 {
     let viewer = app
         .core
         .services

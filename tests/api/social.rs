@@ -308,11 +308,30 @@ async fn only_a_new_follow_announces_followed() {
     mutate(&app, &ann, "follow", &bob.id).await;
     mutate(&app, &ann, "unfollow", &bob.id).await;
 
-    // Services publish before the mutation answers, so everything is already queued.
+    // Services publish before the mutation answers, and the log delivers in publish order:
+    // once a marker published now arrives, every event of the mutations above has.
+    let marker = agora::domain::ChatRoomId::generate();
+    app.core
+        .services
+        .events
+        .publish(DomainEvent::Typing {
+            room_id: marker.clone(),
+            user_id: agora::domain::UserId::generate(),
+            members: Vec::new(),
+        })
+        .await;
     let mut followed = Vec::new();
-    while let Ok(event) = events.try_recv() {
-        if let DomainEvent::Followed { follower, followee } = &*event {
-            followed.push((follower.to_string(), followee.to_string()));
+    loop {
+        let event = tokio::time::timeout(std::time::Duration::from_secs(10), events.recv())
+            .await
+            .expect("the marker arrives")
+            .expect("the bus stays open");
+        match &*event {
+            DomainEvent::Followed { follower, followee } => {
+                followed.push((follower.to_string(), followee.to_string()));
+            }
+            DomainEvent::Typing { room_id, .. } if *room_id == marker => break,
+            _ => {}
         }
     }
     assert_eq!(followed, vec![(ann.id.clone(), bob.id.clone())]);

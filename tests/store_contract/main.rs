@@ -13,6 +13,7 @@
 
 mod chat;
 mod engagement;
+mod event_log;
 mod fixtures;
 mod harness;
 mod outbox;
@@ -154,7 +155,11 @@ contract_tests!(
     chat::only_members_of_an_existing_room_add_messages,
     chat::twenty_concurrent_messages_get_distinct_gapless_numbers,
     chat::unread_counts_follow_read_positions_and_own_messages,
-    chat::rooms_are_listed_by_last_activity_without_gaps;
+    chat::rooms_are_listed_by_last_activity_without_gaps,
+    event_log::entries_are_numbered_in_append_order_and_read_after_a_position,
+    event_log::two_tails_read_the_same_sequence_of_concurrent_appends,
+    event_log::a_tail_catches_up_after_a_gap_and_numbers_survive_pruning,
+    event_log::a_tail_is_woken_after_an_append;
     text search:
     posts::text_search_needs_every_word_in_any_case,
 );

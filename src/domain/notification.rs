@@ -1,0 +1,76 @@
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{CommentId, MessageId, NotificationId, PostId, UserId};
+
+/// Why a user is notified. The marketplace kinds of the API contract (`REVIEW_ADDED`,
+/// `ORDER_PLACED`, `ORDER_STATUS_CHANGED`) are added with the events that cause them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum NotificationKind {
+    Followed,
+    PostReacted,
+    PostCommented,
+    CommentReplied,
+    Mentioned,
+    MessageReceived,
+}
+
+impl NotificationKind {
+    pub const ALL: [NotificationKind; 6] = [
+        NotificationKind::Followed,
+        NotificationKind::PostReacted,
+        NotificationKind::PostCommented,
+        NotificationKind::CommentReplied,
+        NotificationKind::Mentioned,
+        NotificationKind::MessageReceived,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotificationKind::Followed => "FOLLOWED",
+            NotificationKind::PostReacted => "POST_REACTED",
+            NotificationKind::PostCommented => "POST_COMMENTED",
+            NotificationKind::CommentReplied => "COMMENT_REPLIED",
+            NotificationKind::Mentioned => "MENTIONED",
+            NotificationKind::MessageReceived => "MESSAGE_RECEIVED",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+}
+
+/// Something that happened to `recipient`, stored before it is pushed.
+///
+/// `seq` numbers a recipient's notifications from 1 without gaps, in commit order; it is the
+/// cursor of `notifications` and `notificationAdded`. `event_seq` is the event-log entry that
+/// caused it: one event notifies a recipient at most once, however many instances process it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notification {
+    pub id: NotificationId,
+    pub recipient: UserId,
+    pub seq: i64,
+    pub event_seq: i64,
+    pub kind: NotificationKind,
+    pub actor_id: Option<UserId>,
+    pub post_id: Option<PostId>,
+    pub comment_id: Option<CommentId>,
+    pub message_id: Option<MessageId>,
+    pub created_at: DateTime<Utc>,
+    pub read_at: Option<DateTime<Utc>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kind_names_round_trip() {
+        for kind in NotificationKind::ALL {
+            assert_eq!(NotificationKind::from_name(kind.as_str()), Some(kind));
+        }
+        assert_eq!(NotificationKind::from_name("ORDER_PLACED"), None);
+    }
+}

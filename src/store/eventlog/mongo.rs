@@ -1,0 +1,232 @@
+//! [`EventLogStore`] on MongoDB: the `event_log` collection, numbered by a counter document
+//! (`event_log_counter`), with a TTL index that drops entries after an hour.
+//!
+//! Wake-ups come from a change stream on the log (inserts only), resumed from its last token
+//! after an error; readers always read the log itself by number, so the stream only says
+//! "look now" and an event it missed is found by the next poll (every [`STREAM_POLL`] while
+//! the stream works, every `poll` while it cannot be opened).
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures_util::{StreamExt, TryStreamExt};
+use mongodb::bson::{Document, doc};
+use mongodb::change_stream::event::ResumeToken;
+use mongodb::options::{IndexOptions, ReturnDocument};
+use mongodb::{Collection, Database, IndexModel};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use super::{EventLogStore, LogEntry};
+use crate::store::mongo::{create_indexes, from_bson_time, is_duplicate_key, to_bson_time};
+use crate::store::{StoreError, StoreResult};
+
+/// How long entries stay: far longer than any tail falls behind, short enough that the log
+/// stays small.
+const RETENTION: Duration = Duration::from_secs(60 * 60);
+/// How long a tail polls before trying again to open a change stream that failed to open.
+const REOPEN_AFTER: Duration = Duration::from_secs(30);
+/// How often a tail with a working change stream still reads the log, in case the stream
+/// missed an insert: rarely, since the stream is the wake-up and each read is a round trip.
+const STREAM_POLL: Duration = Duration::from_secs(5);
+const COUNTER_ID: &str = "event_log";
+
+#[derive(Debug, Serialize, Deserialize)]
+struct EntryDoc {
+    #[serde(rename = "_id")]
+    seq: i64,
+    at: mongodb::bson::DateTime,
+    body: String,
+}
+
+pub struct MongoEventLogStore {
+    log: Collection<EntryDoc>,
+    counter: Collection<Document>,
+}
+
+impl MongoEventLogStore {
+    pub fn new(db: &Database) -> Self {
+        Self {
+            log: db.collection("event_log"),
+            counter: db.collection("event_log_counter"),
+        }
+    }
+
+    pub async fn create_indexes(&self) -> StoreResult<()> {
+        create_indexes(
+            &self.log,
+            vec![
+                IndexModel::builder()
+                    .keys(doc! { "at": 1 })
+                    .options(
+                        IndexOptions::builder()
+                            .name("event_log_ttl".to_owned())
+                            .expire_after(RETENTION)
+                            .build(),
+                    )
+                    .build(),
+            ],
+        )
+        .await
+    }
+
+    /// Takes the next number. The upsert that creates the counter can race another one on
+    /// the first append ever; the loser's duplicate key is retried and then finds the counter.
+    async fn next_seq(&self) -> StoreResult<i64> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = self
+                .counter
+                .find_one_and_update(
+                    doc! { "_id": COUNTER_ID },
+                    doc! { "$inc": { "seq": 1_i64 } },
+                )
+                .upsert(true)
+                .return_document(ReturnDocument::After)
+                .await;
+            match result {
+                Ok(Some(counter)) => return counter.get_i64("seq").map_err(StoreError::backend),
+                Ok(None) => {
+                    return Err(StoreError::Backend(
+                        "the counter upsert returned nothing".into(),
+                    ));
+                }
+                Err(err) if attempt < 3 && is_duplicate_key(&err) => continue,
+                Err(err) => return Err(StoreError::backend(err)),
+            }
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl EventLogStore for MongoEventLogStore {
+    async fn append(&self, body: &str, at: DateTime<Utc>) -> StoreResult<i64> {
+        let seq = self.next_seq().await?;
+        self.log
+            .insert_one(EntryDoc {
+                seq,
+                at: to_bson_time(at),
+                body: body.to_owned(),
+            })
+            .await
+            .map_err(StoreError::backend)?;
+        Ok(seq)
+    }
+
+    async fn read_after(&self, after: i64, limit: usize) -> StoreResult<Vec<LogEntry>> {
+        self.log
+            .find(doc! { "_id": { "$gt": after } })
+            .sort(doc! { "_id": 1 })
+            .limit(i64::try_from(limit).unwrap_or(i64::MAX))
+            .await
+            .map_err(StoreError::backend)?
+            .map_ok(|entry| LogEntry {
+                seq: entry.seq,
+                at: from_bson_time(entry.at),
+                body: entry.body,
+            })
+            .try_collect()
+            .await
+            .map_err(StoreError::backend)
+    }
+
+    async fn last_seq(&self) -> StoreResult<i64> {
+        // The last stored entry, not the counter: a number taken whose entry is not inserted
+        // yet must still be read by the new tail. The counter only serves an empty log (all
+        // pruned), where it is the right starting point.
+        let last = self
+            .log
+            .find_one(doc! {})
+            .sort(doc! { "_id": -1 })
+            .await
+            .map_err(StoreError::backend)?;
+        if let Some(entry) = last {
+            return Ok(entry.seq);
+        }
+        let counter = self
+            .counter
+            .find_one(doc! { "_id": COUNTER_ID })
+            .await
+            .map_err(StoreError::backend)?;
+        Ok(counter.and_then(|c| c.get_i64("seq").ok()).unwrap_or(0))
+    }
+
+    async fn prune(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        self.log
+            .delete_many(doc! { "at": { "$lt": to_bson_time(before) } })
+            .await
+            .map(|result| result.deleted_count)
+            .map_err(StoreError::backend)
+    }
+
+    fn wake_ups(&self, poll: Duration) -> mpsc::Receiver<()> {
+        let (sender, receiver) = mpsc::channel(1);
+        let log = self.log.clone();
+        tokio::spawn(async move {
+            let mut resume: Option<ResumeToken> = None;
+            loop {
+                let mut watch = log
+                    .watch()
+                    .pipeline([doc! { "$match": { "operationType": "insert" } }]);
+                if let Some(token) = resume.clone() {
+                    watch = watch.resume_after(token);
+                }
+                let mut stream = match watch.await {
+                    Ok(stream) => Some(stream),
+                    Err(err) => {
+                        tracing::warn!(%err, "cannot open the event log change stream; polling");
+                        // A stale resume token must not keep failing every reopen.
+                        resume = None;
+                        None
+                    }
+                };
+                // Without a stream, reopening is retried after a while, polling meanwhile.
+                let mut polls_until_reopen =
+                    (REOPEN_AFTER.as_millis() / poll.as_millis().max(1)).max(1);
+                let tick = if stream.is_some() {
+                    poll.max(STREAM_POLL)
+                } else {
+                    poll
+                };
+                loop {
+                    let next = async {
+                        match stream.as_mut() {
+                            Some(stream) => stream.next().await,
+                            None => std::future::pending().await,
+                        }
+                    };
+                    tokio::select! {
+                        () = sender.closed() => return,
+                        () = tokio::time::sleep(tick) => {
+                            if stream.is_none() {
+                                polls_until_reopen -= 1;
+                                if polls_until_reopen == 0 {
+                                    let _ = sender.try_send(());
+                                    break;
+                                }
+                            }
+                        }
+                        change = next => match change {
+                            Some(Ok(_)) => {
+                                if let Some(s) = stream.as_ref() {
+                                    resume = s.resume_token();
+                                }
+                            }
+                            Some(Err(err)) => {
+                                tracing::warn!(%err, "the event log change stream failed; reopening");
+                                let _ = sender.try_send(());
+                                tokio::time::sleep(poll).await;
+                                break;
+                            }
+                            None => break,
+                        }
+                    }
+                    // Full means a wake-up is already pending: nothing is lost by dropping it.
+                    let _ = sender.try_send(());
+                }
+            }
+        });
+        receiver
+    }
+}

@@ -1,0 +1,48 @@
+//! Two app instances on one SQLite store: events published on one reach sockets on the
+//! other, through the stored event log that both tail.
+
+use serde_json::json;
+
+use crate::chat::{open_chat, send};
+use crate::chat_subscriptions::{MESSAGE_ADDED, next_body, subscribed};
+use crate::helpers::{TestApp, WsEvent, spawn_app, spawn_app_with};
+
+/// A second instance on `first`'s data directory (same database file, same JWT key).
+async fn second_instance(first: &TestApp) -> TestApp {
+    let dir = first.data_dir.path().to_owned();
+    spawn_app_with(move |config| config.store.data_dir = dir).await
+}
+
+#[tokio::test]
+async fn a_message_sent_on_one_instance_reaches_a_subscriber_on_the_other() {
+    let a = spawn_app().await;
+    let b = second_instance(&a).await;
+    let (ann, bob) = (a.register("ann").await, a.register("bob").await);
+    let room = open_chat(&a, &ann, &bob).await;
+    let mut on_b = subscribed(&b, &bob, "1", MESSAGE_ADDED, json!({ "r": room })).await;
+
+    send(&a, &ann, &room, "across instances").await;
+
+    assert_eq!(next_body(&mut on_b, "1").await, "across instances");
+}
+
+#[tokio::test]
+async fn logging_out_everywhere_on_one_instance_closes_a_socket_on_the_other() {
+    let a = spawn_app().await;
+    let b = second_instance(&a).await;
+    let lia = a.register("lia").await;
+    let mut on_b = b.ws("graphql-transport-ws").await;
+    on_b.init(Some(&lia.access)).await;
+
+    a.data(
+        Some(&lia.access),
+        "mutation { logoutEverywhere }",
+        json!({}),
+    )
+    .await;
+
+    match on_b.next().await {
+        WsEvent::Closed(code, _) => assert_eq!(code, 4403),
+        WsEvent::Json(message) => panic!("expected the socket to close, got {message}"),
+    }
+}

@@ -1,0 +1,113 @@
+//! Contract of `EventLogStore`: increasing numbers in append order, reads after a position,
+//! numbering that survives pruning, and wake-ups for tails.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use agora::store::Stores;
+
+use crate::fixtures::now;
+
+pub async fn entries_are_numbered_in_append_order_and_read_after_a_position(stores: Stores) {
+    let log = &stores.event_log;
+    assert_eq!(log.last_seq().await.unwrap(), 0, "a new log is empty");
+    let mut seqs = Vec::new();
+    for body in ["a", "b", "c", "d"] {
+        seqs.push(log.append(body, now()).await.unwrap());
+    }
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+    assert_eq!(log.last_seq().await.unwrap(), seqs[3]);
+
+    let all = log.read_after(0, 10).await.unwrap();
+    let bodies: Vec<&str> = all.iter().map(|e| e.body.as_str()).collect();
+    assert_eq!(bodies, ["a", "b", "c", "d"]);
+    assert_eq!(all.iter().map(|e| e.seq).collect::<Vec<_>>(), seqs);
+
+    let after_b = log.read_after(seqs[1], 10).await.unwrap();
+    assert_eq!(
+        after_b.iter().map(|e| e.body.as_str()).collect::<Vec<_>>(),
+        ["c", "d"]
+    );
+    let limited = log.read_after(0, 2).await.unwrap();
+    assert_eq!(limited.iter().map(|e| e.seq).collect::<Vec<_>>(), seqs[..2]);
+    assert!(log.read_after(seqs[3], 10).await.unwrap().is_empty());
+}
+
+pub async fn two_tails_read_the_same_sequence_of_concurrent_appends(stores: Stores) {
+    let start = stores.event_log.last_seq().await.unwrap();
+    let appends = (0..20).map(|i| {
+        let log = stores.event_log.clone();
+        tokio::spawn(async move { log.append(&format!("event {i}"), now()).await.unwrap() })
+    });
+    let mut numbers = HashSet::new();
+    for append in appends {
+        assert!(
+            numbers.insert(append.await.unwrap()),
+            "numbers are distinct"
+        );
+    }
+    let tail_a = stores.event_log.read_after(start, 100).await.unwrap();
+    // The second tail reads in two pages, as a tail catching up does.
+    let mut tail_b = stores.event_log.read_after(start, 7).await.unwrap();
+    let rest_from = tail_b.last().unwrap().seq;
+    tail_b.extend(stores.event_log.read_after(rest_from, 100).await.unwrap());
+    assert_eq!(tail_a, tail_b);
+    assert_eq!(tail_a.len(), 20);
+    assert!(tail_a.windows(2).all(|w| w[0].seq < w[1].seq));
+    assert_eq!(
+        tail_a.iter().map(|e| e.seq).collect::<HashSet<_>>(),
+        numbers
+    );
+    let bodies: HashSet<String> = tail_a.into_iter().map(|e| e.body).collect();
+    assert_eq!(bodies.len(), 20);
+}
+
+pub async fn a_tail_catches_up_after_a_gap_and_numbers_survive_pruning(stores: Stores) {
+    let log = &stores.event_log;
+    let first = log.append("seen", now()).await.unwrap();
+    // The tail stops here; three events are appended while it is away.
+    for body in ["missed 1", "missed 2", "missed 3"] {
+        log.append(body, now()).await.unwrap();
+    }
+    let caught_up = log.read_after(first, 100).await.unwrap();
+    assert_eq!(
+        caught_up
+            .iter()
+            .map(|e| e.body.as_str())
+            .collect::<Vec<_>>(),
+        ["missed 1", "missed 2", "missed 3"]
+    );
+
+    let last = log.last_seq().await.unwrap();
+    let pruned = log
+        .prune(now() + chrono::TimeDelta::seconds(1))
+        .await
+        .unwrap();
+    assert_eq!(pruned, 4);
+    assert!(log.read_after(0, 100).await.unwrap().is_empty());
+    assert_eq!(
+        log.last_seq().await.unwrap(),
+        last,
+        "pruning keeps the position"
+    );
+    let next = log.append("after pruning", now()).await.unwrap();
+    assert!(next > last, "numbers are never reused");
+    assert_eq!(
+        log.read_after(last, 10).await.unwrap()[0].body,
+        "after pruning"
+    );
+}
+
+pub async fn a_tail_is_woken_after_an_append(stores: Stores) {
+    let mut wake_ups = stores.event_log.wake_ups(Duration::from_millis(50));
+    let start = stores.event_log.last_seq().await.unwrap();
+    stores.event_log.append("wake", now()).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(5), wake_ups.recv())
+        .await
+        .expect("a wake-up comes within the poll period")
+        .expect("the wake-up channel stays open");
+    assert_eq!(
+        stores.event_log.read_after(start, 10).await.unwrap().len(),
+        1
+    );
+}
