@@ -14,6 +14,7 @@ pub mod engagement;
 pub mod eventlog;
 pub mod mail;
 pub mod mongo;
+pub mod notification;
 pub mod ratelimit;
 pub mod social;
 pub mod sqlite;
@@ -27,6 +28,7 @@ pub use chat::ChatStore;
 pub use engagement::EngagementStore;
 pub use eventlog::{EventLogStore, LogEntry};
 pub use mail::{ClaimedMail, MailStatus, OutboxEntry, OutboxStore};
+pub use notification::NotificationStore;
 pub use ratelimit::{Decision, RateLimitStore};
 pub use social::{FollowCursor, FollowEdge, SocialStore, ViewerGraph};
 pub use token::{NewOneTimeToken, TokenPurpose, TokenStore};
@@ -122,6 +124,8 @@ pub struct Stores {
     pub chat: Arc<dyn ChatStore>,
     /// Every published domain event, tailed by every instance (see [`crate::events`]).
     pub event_log: Arc<dyn EventLogStore>,
+    /// Notifications, numbered per recipient.
+    pub notifications: Arc<dyn NotificationStore>,
     /// Follows and blocks; also keeps the follower counters on users.
     pub social: Arc<dyn SocialStore>,
     /// Password-reset and email-verification tokens.

@@ -23,6 +23,7 @@ use super::chat::MongoChatStore;
 use super::engagement::MongoEngagementStore;
 use super::eventlog::MongoEventLogStore;
 use super::mail::MongoOutboxStore;
+use super::notification::MongoNotificationStore;
 use super::ratelimit::MongoRateLimitStore;
 use super::social::MongoSocialStore;
 use super::token::MongoTokenStore;
@@ -101,6 +102,8 @@ pub async fn open_with(uri: &str, database: &str, indexes: IndexSet) -> StoreRes
     catalog.create_indexes(indexes).await?;
     let engagement = MongoEngagementStore::new(client.clone(), &db.db);
     engagement.create_indexes(indexes).await?;
+    let notifications = MongoNotificationStore::new(client.clone(), &db.db);
+    notifications.create_indexes().await?;
     let chat = MongoChatStore::new(client, &db.db);
     chat.create_indexes(indexes).await?;
     // The TTL index is part of the contract (the log must not grow forever).
@@ -113,6 +116,7 @@ pub async fn open_with(uri: &str, database: &str, indexes: IndexSet) -> StoreRes
         engagement: Arc::new(engagement),
         chat: Arc::new(chat),
         event_log: Arc::new(event_log),
+        notifications: Arc::new(notifications),
         social: Arc::new(social),
         one_time_tokens: Arc::new(one_time_tokens),
         outbox: Arc::new(outbox),

@@ -31,6 +31,7 @@ use super::chat::SqliteChatStore;
 use super::engagement::SqliteEngagementStore;
 use super::eventlog::SqliteEventLogStore;
 use super::mail::SqliteOutboxStore;
+use super::notification::SqliteNotificationStore;
 use super::ratelimit::SqliteRateLimitStore;
 use super::social::SqliteSocialStore;
 use super::token::SqliteTokenStore;
@@ -298,6 +299,26 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX event_log_by_time ON event_log(at);
     "#,
+    // notifications, numbered per recipient; one per (event, recipient) whichever instance
+    // processes the event
+    r#"
+    CREATE TABLE notifications (
+        id           TEXT PRIMARY KEY,
+        recipient_id TEXT NOT NULL REFERENCES users(id),
+        seq          INTEGER NOT NULL,
+        event_seq    INTEGER NOT NULL,
+        kind         TEXT NOT NULL,
+        actor_id     TEXT,
+        post_id      TEXT,
+        comment_id   TEXT,
+        message_id   TEXT,
+        created_at   INTEGER NOT NULL,
+        read_at      INTEGER,
+        UNIQUE (recipient_id, seq),
+        UNIQUE (event_seq, recipient_id)
+    ) STRICT;
+    CREATE INDEX notifications_unread ON notifications(recipient_id, seq) WHERE read_at IS NULL;
+    "#,
 ];
 
 /// A handle to one SQLite database file. Cheap to clone.
@@ -512,6 +533,7 @@ pub async fn open_file(path: &Path) -> StoreResult<Stores> {
         chat: Arc::new(SqliteChatStore::new(db.clone())),
         engagement: Arc::new(SqliteEngagementStore::new(db.clone())),
         event_log: Arc::new(SqliteEventLogStore::new(db.clone())),
+        notifications: Arc::new(SqliteNotificationStore::new(db.clone())),
         round_trips: db.inner.round_trips.clone(),
         social: Arc::new(SqliteSocialStore::new(db.clone())),
         one_time_tokens: Arc::new(SqliteTokenStore::new(db.clone())),

@@ -16,6 +16,7 @@ mod engagement;
 mod event_log;
 mod fixtures;
 mod harness;
+mod notifications;
 mod outbox;
 mod posts;
 mod rate_limits;
@@ -159,7 +160,12 @@ contract_tests!(
     event_log::entries_are_numbered_in_append_order_and_read_after_a_position,
     event_log::two_tails_read_the_same_sequence_of_concurrent_appends,
     event_log::a_tail_catches_up_after_a_gap_and_numbers_survive_pruning,
-    event_log::a_tail_is_woken_after_an_append;
+    event_log::a_tail_is_woken_after_an_append,
+    notifications::a_notification_reads_back_exactly_with_the_next_number,
+    notifications::one_event_notifies_a_recipient_once_even_concurrently,
+    notifications::twenty_concurrent_notifications_get_distinct_gapless_numbers,
+    notifications::pages_are_newest_first_and_replay_is_oldest_first,
+    notifications::marking_read_counts_only_the_recipients_unread_ones;
     text search:
     posts::text_search_needs_every_word_in_any_case,
 );

@@ -1,0 +1,212 @@
+//! [`NotificationStore`] on SQLite: the `notifications` table. A recipient's next number is
+//! taken inside the write transaction, which SQLite serialises (also across processes), so
+//! numbers are gapless; UNIQUE indexes back both the numbering and "once per event".
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use super::NotificationStore;
+use crate::domain::{
+    CommentId, MessageId, Notification, NotificationId, NotificationKind, PostId, UserId,
+};
+use crate::store::sqlite::{SqliteDb, from_millis, ids_json, to_millis};
+use crate::store::{Page, PageRequest, StoreError, StoreResult, split_cursor};
+
+pub struct SqliteNotificationStore {
+    db: SqliteDb,
+}
+
+impl SqliteNotificationStore {
+    pub fn new(db: SqliteDb) -> Self {
+        Self { db }
+    }
+}
+
+const COLUMNS: &str = "id, recipient_id, seq, event_seq, kind, actor_id, post_id, comment_id, \
+                       message_id, created_at, read_at";
+
+fn from_row(row: &Row<'_>) -> rusqlite::Result<Notification> {
+    let kind: String = row.get(4)?;
+    Ok(Notification {
+        id: NotificationId::from_trusted(row.get(0)?),
+        recipient: UserId::from_trusted(row.get(1)?),
+        seq: row.get(2)?,
+        event_seq: row.get(3)?,
+        kind: NotificationKind::from_name(&kind).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(
+                4,
+                rusqlite::types::Type::Text,
+                format!("unknown notification kind {kind:?}").into(),
+            )
+        })?,
+        actor_id: row.get::<_, Option<String>>(5)?.map(UserId::from_trusted),
+        post_id: row.get::<_, Option<String>>(6)?.map(PostId::from_trusted),
+        comment_id: row
+            .get::<_, Option<String>>(7)?
+            .map(CommentId::from_trusted),
+        message_id: row
+            .get::<_, Option<String>>(8)?
+            .map(MessageId::from_trusted),
+        created_at: from_millis(row.get(9)?),
+        read_at: row.get::<_, Option<i64>>(10)?.map(from_millis),
+    })
+}
+
+fn query(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> StoreResult<Vec<Notification>> {
+    let mut stmt = conn.prepare_cached(sql).map_err(StoreError::backend)?;
+    stmt.query_map(params, from_row)
+        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        .map_err(StoreError::backend)
+}
+
+#[async_trait::async_trait]
+impl NotificationStore for SqliteNotificationStore {
+    async fn add(&self, notification: &Notification) -> StoreResult<Option<Notification>> {
+        let n = notification.clone();
+        self.db
+            .write(move |tx| {
+                let exists: bool = tx
+                    .query_row(
+                        "SELECT EXISTS (SELECT 1 FROM notifications \
+                         WHERE event_seq = ?1 AND recipient_id = ?2)",
+                        params![n.event_seq, n.recipient.as_str()],
+                        |row| row.get(0),
+                    )
+                    .map_err(StoreError::backend)?;
+                if exists {
+                    return Ok(None);
+                }
+                let seq: i64 = tx
+                    .query_row(
+                        "SELECT COALESCE(MAX(seq), 0) + 1 FROM notifications WHERE recipient_id = ?1",
+                        [n.recipient.as_str()],
+                        |row| row.get(0),
+                    )
+                    .map_err(StoreError::backend)?;
+                tx.prepare_cached(&format!(
+                    "INSERT INTO notifications ({COLUMNS}) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+                ))
+                .and_then(|mut stmt| {
+                    stmt.execute(params![
+                        n.id.as_str(),
+                        n.recipient.as_str(),
+                        seq,
+                        n.event_seq,
+                        n.kind.as_str(),
+                        n.actor_id.as_ref().map(UserId::as_str),
+                        n.post_id.as_ref().map(PostId::as_str),
+                        n.comment_id.as_ref().map(CommentId::as_str),
+                        n.message_id.as_ref().map(MessageId::as_str),
+                        to_millis(n.created_at),
+                        n.read_at.map(to_millis),
+                    ])
+                })
+                .map_err(StoreError::backend)?;
+                Ok(Some(Notification { seq, ..n }))
+            })
+            .await
+    }
+
+    async fn list(
+        &self,
+        recipient: &UserId,
+        unread_only: bool,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Notification>> {
+        let recipient = recipient.clone();
+        let before = split_cursor(page.after.as_deref()).map(|(seq, _)| seq);
+        let limit = page.limit;
+        self.db
+            .read(move |conn| {
+                let items = query(
+                    conn,
+                    &format!(
+                        "SELECT {COLUMNS} FROM notifications WHERE recipient_id = ?1 \
+                         AND (?2 IS NULL OR seq < ?2) AND (?3 = 0 OR read_at IS NULL) \
+                         ORDER BY seq DESC LIMIT ?4 + 0"
+                    ),
+                    params![recipient.as_str(), before, unread_only, limit as i64 + 1],
+                )?;
+                Ok(Page::from_overfetch(items, limit))
+            })
+            .await
+    }
+
+    async fn after(
+        &self,
+        recipient: &UserId,
+        after_seq: i64,
+        limit: usize,
+    ) -> StoreResult<Page<Notification>> {
+        let recipient = recipient.clone();
+        self.db
+            .read(move |conn| {
+                let items = query(
+                    conn,
+                    &format!(
+                        "SELECT {COLUMNS} FROM notifications WHERE recipient_id = ?1 AND seq > ?2 \
+                         ORDER BY seq LIMIT ?3 + 0"
+                    ),
+                    params![recipient.as_str(), after_seq, limit as i64 + 1],
+                )?;
+                Ok(Page::from_overfetch(items, limit))
+            })
+            .await
+    }
+
+    async fn last_seq(&self, recipient: &UserId) -> StoreResult<i64> {
+        let recipient = recipient.clone();
+        self.db
+            .read(move |conn| {
+                conn.query_row(
+                    "SELECT MAX(seq) FROM notifications WHERE recipient_id = ?1",
+                    [recipient.as_str()],
+                    |row| row.get::<_, Option<i64>>(0),
+                )
+                .optional()
+                .map(|seq| seq.flatten().unwrap_or(0))
+                .map_err(StoreError::backend)
+            })
+            .await
+    }
+
+    async fn count_unread(&self, recipient: &UserId) -> StoreResult<u64> {
+        let recipient = recipient.clone();
+        self.db
+            .scan(move |conn| {
+                conn.prepare_cached(
+                    "SELECT COUNT(*) FROM notifications WHERE recipient_id = ?1 AND read_at IS NULL",
+                )
+                .and_then(|mut stmt| stmt.query_row([recipient.as_str()], |row| row.get::<_, i64>(0)))
+                .map(|n| u64::try_from(n).unwrap_or(0))
+                .map_err(StoreError::backend)
+            })
+            .await
+    }
+
+    async fn mark_read(
+        &self,
+        recipient: &UserId,
+        ids: Option<&[NotificationId]>,
+        at: DateTime<Utc>,
+    ) -> StoreResult<u64> {
+        let recipient = recipient.clone();
+        let ids = ids.map(ids_json);
+        self.db
+            .write(move |tx| {
+                tx.execute(
+                    "UPDATE notifications SET read_at = ?2 WHERE recipient_id = ?1 AND read_at IS NULL \
+                     AND (?3 IS NULL OR id IN (SELECT value FROM json_each(?3)))",
+                    params![recipient.as_str(), to_millis(at), ids],
+                )
+                .map(|n| n as u64)
+                .map_err(StoreError::backend)
+            })
+            .await
+    }
+}

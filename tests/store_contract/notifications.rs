@@ -1,0 +1,221 @@
+//! Contract of `NotificationStore`: gapless numbers per recipient, once per event and
+//! recipient, newest-first pages, replay after a number, unread counts and marking read.
+
+use std::collections::HashSet;
+
+use agora::domain::{
+    CommentId, MessageId, Notification, NotificationId, NotificationKind, PostId, UserId,
+};
+use agora::store::{PageRequest, Stores};
+
+use crate::fixtures::{create, ms, now, user};
+
+async fn users(stores: &Stores, names: &[&str]) -> Vec<UserId> {
+    let mut ids = Vec::new();
+    for name in names {
+        let u = user(name);
+        create(stores, &u).await;
+        ids.push(u.id);
+    }
+    ids
+}
+
+fn notification(recipient: &UserId, event_seq: i64) -> Notification {
+    Notification {
+        id: NotificationId::generate(),
+        recipient: recipient.clone(),
+        seq: 0,
+        event_seq,
+        kind: NotificationKind::PostCommented,
+        actor_id: Some(UserId::generate()),
+        post_id: Some(PostId::generate()),
+        comment_id: Some(CommentId::generate()),
+        message_id: Some(MessageId::generate()),
+        created_at: now() - ms(event_seq),
+        read_at: None,
+    }
+}
+
+fn first(limit: usize) -> PageRequest {
+    PageRequest { after: None, limit }
+}
+
+pub async fn a_notification_reads_back_exactly_with_the_next_number(stores: Stores) {
+    let ids = users(&stores, &["ann", "bob"]).await;
+    let store = &stores.notifications;
+    assert_eq!(store.last_seq(&ids[0]).await.unwrap(), 0);
+    let n = notification(&ids[0], 7);
+    let stored = store.add(&n).await.unwrap().expect("a new notification");
+    assert_eq!(
+        stored,
+        Notification {
+            seq: 1,
+            ..n.clone()
+        }
+    );
+    let sparse = Notification {
+        kind: NotificationKind::Followed,
+        post_id: None,
+        comment_id: None,
+        message_id: None,
+        ..notification(&ids[0], 8)
+    };
+    assert_eq!(store.add(&sparse).await.unwrap().unwrap().seq, 2);
+    // Numbers are per recipient.
+    assert_eq!(
+        store
+            .add(&notification(&ids[1], 8))
+            .await
+            .unwrap()
+            .unwrap()
+            .seq,
+        1
+    );
+
+    let page = store.list(&ids[0], false, &first(10)).await.unwrap();
+    assert_eq!(page.items, vec![Notification { seq: 2, ..sparse }, stored]);
+    assert!(!page.has_next);
+    assert_eq!(store.last_seq(&ids[0]).await.unwrap(), 2);
+}
+
+pub async fn one_event_notifies_a_recipient_once_even_concurrently(stores: Stores) {
+    let ids = users(&stores, &["ann", "bob"]).await;
+    let adds = (0..10).map(|_| {
+        let store = stores.notifications.clone();
+        let n = notification(&ids[0], 42);
+        tokio::spawn(async move { store.add(&n).await.unwrap() })
+    });
+    let mut stored = 0;
+    for add in adds {
+        stored += usize::from(add.await.unwrap().is_some());
+    }
+    assert_eq!(stored, 1);
+    // The same event still notifies someone else, and a later event the same recipient.
+    assert!(
+        stores
+            .notifications
+            .add(&notification(&ids[1], 42))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let next = stores
+        .notifications
+        .add(&notification(&ids[0], 43))
+        .await
+        .unwrap();
+    assert_eq!(next.unwrap().seq, 2, "a refused duplicate takes no number");
+}
+
+pub async fn twenty_concurrent_notifications_get_distinct_gapless_numbers(stores: Stores) {
+    let ids = users(&stores, &["ann"]).await;
+    let adds = (1..=20).map(|event| {
+        let store = stores.notifications.clone();
+        let n = notification(&ids[0], event);
+        tokio::spawn(async move { store.add(&n).await.unwrap().unwrap().seq })
+    });
+    let mut numbers = HashSet::new();
+    for add in adds {
+        numbers.insert(add.await.unwrap());
+    }
+    assert_eq!(numbers, (1..=20).collect::<HashSet<i64>>());
+}
+
+pub async fn pages_are_newest_first_and_replay_is_oldest_first(stores: Stores) {
+    let ids = users(&stores, &["ann"]).await;
+    for event in 1..=5 {
+        stores
+            .notifications
+            .add(&notification(&ids[0], event))
+            .await
+            .unwrap();
+    }
+    let page = stores
+        .notifications
+        .list(&ids[0], false, &first(2))
+        .await
+        .unwrap();
+    assert_eq!(page.items.iter().map(|n| n.seq).collect::<Vec<_>>(), [5, 4]);
+    assert!(page.has_next);
+    let cursor = format!("{}:{}", page.items[1].seq, page.items[1].id);
+    let rest = stores
+        .notifications
+        .list(
+            &ids[0],
+            false,
+            &PageRequest {
+                after: Some(cursor),
+                limit: 10,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        rest.items.iter().map(|n| n.seq).collect::<Vec<_>>(),
+        [3, 2, 1]
+    );
+    assert!(!rest.has_next);
+
+    let replay = stores.notifications.after(&ids[0], 2, 2).await.unwrap();
+    assert_eq!(
+        replay.items.iter().map(|n| n.seq).collect::<Vec<_>>(),
+        [3, 4]
+    );
+    assert!(replay.has_next);
+    let replay = stores.notifications.after(&ids[0], 4, 10).await.unwrap();
+    assert_eq!(replay.items.iter().map(|n| n.seq).collect::<Vec<_>>(), [5]);
+    assert!(!replay.has_next);
+}
+
+pub async fn marking_read_counts_only_the_recipients_unread_ones(stores: Stores) {
+    let ids = users(&stores, &["ann", "bob"]).await;
+    let mut ann = Vec::new();
+    for event in 1..=4 {
+        ann.push(
+            stores
+                .notifications
+                .add(&notification(&ids[0], event))
+                .await
+                .unwrap()
+                .unwrap(),
+        );
+    }
+    let bobs = stores
+        .notifications
+        .add(&notification(&ids[1], 1))
+        .await
+        .unwrap()
+        .unwrap();
+    let store = &stores.notifications;
+    assert_eq!(store.count_unread(&ids[0]).await.unwrap(), 4);
+
+    let at = now();
+    let marked = store
+        .mark_read(
+            &ids[0],
+            Some(&[ann[0].id.clone(), ann[1].id.clone(), bobs.id.clone()]),
+            at,
+        )
+        .await
+        .unwrap();
+    assert_eq!(marked, 2, "bob's notification is not ann's to mark");
+    assert_eq!(store.count_unread(&ids[1]).await.unwrap(), 1);
+    assert_eq!(store.count_unread(&ids[0]).await.unwrap(), 2);
+    let unread = store.list(&ids[0], true, &first(10)).await.unwrap();
+    assert_eq!(
+        unread.items.iter().map(|n| n.seq).collect::<Vec<_>>(),
+        [4, 3]
+    );
+
+    let later = at + ms(5000);
+    assert_eq!(store.mark_read(&ids[0], None, later).await.unwrap(), 2);
+    assert_eq!(store.mark_read(&ids[0], None, later).await.unwrap(), 0);
+    assert_eq!(store.count_unread(&ids[0]).await.unwrap(), 0);
+    let all = store.list(&ids[0], false, &first(10)).await.unwrap();
+    let read_at: Vec<_> = all.items.iter().map(|n| n.read_at).collect();
+    assert_eq!(
+        read_at,
+        [Some(later), Some(later), Some(at), Some(at)],
+        "never re-marked"
+    );
+}
