@@ -195,8 +195,8 @@ impl App {
     }
 
     /// Serves until `shutdown` completes, then stops accepting and lets in-flight requests
-    /// finish. The mail delivery worker and the event-log tail run alongside and stop with the
-    /// server, the mail worker finishing the message it is sending (within the grace period).
+    /// finish. The mail delivery worker, the event-log tail and the notifier run alongside and
+    /// stop with the server, the mail worker finishing the message it is sending (within the grace period).
     pub async fn run_until(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
@@ -204,6 +204,16 @@ impl App {
         let (stop_mail, mail_stopped) = tokio::sync::watch::channel(false);
         let mut mail_worker = tokio::spawn(self.core.mail.clone().run(mail_stopped));
         let (stop_tail, tail_stopped) = tokio::sync::watch::channel(false);
+        // Subscribed before the tail starts, so the notifier sees every event it delivers.
+        let notifier = crate::service::Notifier::new(
+            self.core.stores.notifications.clone(),
+            self.core.stores.social.clone(),
+            self.core.services.events.clone(),
+        );
+        let notifier = tokio::spawn(notifier.run(
+            self.core.services.events.subscribe_logged(),
+            tail_stopped.clone(),
+        ));
         let tail = tokio::spawn(
             self.core
                 .services
@@ -215,6 +225,7 @@ impl App {
         let served = self.serve(shutdown).await;
         let _ = stop_tail.send(true);
         let _ = tail.await;
+        let _ = notifier.await;
         let _ = stop_mail.send(true);
         if tokio::time::timeout(grace, &mut mail_worker).await.is_err() {
             tracing::warn!(

@@ -13,6 +13,7 @@ mod documents;
 mod error;
 mod limits;
 mod loaders;
+mod notifications;
 pub(crate) mod posts;
 mod scalars;
 mod social;
@@ -31,6 +32,7 @@ pub struct Query(
     accounts::AccountQuery,
     posts::PostQueryRoot,
     chat::ChatQuery,
+    notifications::NotificationQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -39,10 +41,15 @@ pub struct Mutation(
     posts::PostMutation,
     social::SocialMutation,
     chat::ChatMutation,
+    notifications::NotificationMutation,
 );
 
 #[derive(MergedSubscription, Default)]
-pub struct Subscription(accounts::AccountSubscription, chat::ChatSubscription);
+pub struct Subscription(
+    accounts::AccountSubscription,
+    chat::ChatSubscription,
+    notifications::NotificationSubscription,
+);
 
 pub type AppSchema = Schema<Query, Mutation, Subscription>;
 

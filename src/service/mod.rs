@@ -5,6 +5,7 @@
 mod accounts;
 mod chat;
 mod engagement;
+mod notifications;
 mod posts;
 mod rate_limits;
 mod social;
@@ -12,6 +13,7 @@ mod social;
 pub use accounts::{AccountService, AccountSettings, AuthSession, RegisterCommand, Viewer};
 pub use chat::ChatService;
 pub use engagement::EngagementService;
+pub use notifications::{NotificationService, Notifier};
 pub use posts::{CreatePostCommand, ListingDraft, PostFilter, PostService, UpdatePostCommand};
 pub use rate_limits::{Action, RateLimiter};
 pub use social::SocialService;
@@ -32,6 +34,7 @@ pub struct Services {
     pub engagement: EngagementService,
     pub social: SocialService,
     pub chat: ChatService,
+    pub notifications: NotificationService,
     pub rate_limits: RateLimiter,
     pub events: EventBus,
 }
@@ -86,6 +89,7 @@ impl Services {
             posts,
             engagement,
             chat,
+            notifications: NotificationService::new(stores.notifications.clone()),
             social: SocialService::new(
                 stores.social.clone(),
                 stores.accounts.clone(),

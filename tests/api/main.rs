@@ -12,6 +12,8 @@ mod helpers;
 mod http_edge;
 mod instances;
 mod mailbox;
+mod notification_round_trips;
+mod notifications;
 mod outbox;
 mod posts;
 mod rate_limits;

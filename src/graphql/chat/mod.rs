@@ -11,7 +11,8 @@ use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, ID, Object, Result};
 
 pub use self::subscription::ChatSubscription;
-use self::types::{ChatRoom, ChatRoomConnection, Message, RoomsTotal, room_cursor};
+pub use self::types::Message;
+use self::types::{ChatRoom, ChatRoomConnection, RoomsTotal, room_cursor};
 use super::ContextExt;
 use super::connection::page_request;
 use crate::domain::{self, ChatRoomId, GroupTitle, MAX_GROUP_MEMBERS, PostId, UserId};

@@ -1,0 +1,106 @@
+//! Output types of notifications. Every relation field goes through a per-request loader.
+
+use async_graphql::connection::{Connection, EmptyFields};
+use async_graphql::{Context, Enum, ID, Object, Result};
+use chrono::{DateTime, Utc};
+
+use crate::domain;
+use crate::graphql::ContextExt;
+use crate::graphql::accounts::User;
+use crate::graphql::chat::Message;
+use crate::graphql::connection::encode_cursor;
+use crate::graphql::posts::Post;
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum NotificationKind {
+    /// Someone started following the viewer.
+    Followed,
+    /// Someone reacted to the viewer's post.
+    PostReacted,
+    /// Someone commented on the viewer's post.
+    PostCommented,
+    /// Someone replied to the viewer's comment.
+    CommentReplied,
+    /// Someone mentioned the viewer in a post.
+    Mentioned,
+    /// Someone wrote in a chat room of the viewer's.
+    MessageReceived,
+}
+
+impl From<domain::NotificationKind> for NotificationKind {
+    fn from(kind: domain::NotificationKind) -> Self {
+        match kind {
+            domain::NotificationKind::Followed => NotificationKind::Followed,
+            domain::NotificationKind::PostReacted => NotificationKind::PostReacted,
+            domain::NotificationKind::PostCommented => NotificationKind::PostCommented,
+            domain::NotificationKind::CommentReplied => NotificationKind::CommentReplied,
+            domain::NotificationKind::Mentioned => NotificationKind::Mentioned,
+            domain::NotificationKind::MessageReceived => NotificationKind::MessageReceived,
+        }
+    }
+}
+
+/// The opaque cursor of a notification: its number for its recipient (and id). The same
+/// cursor pages `notifications` and resumes `notificationAdded(after:)`.
+pub fn notification_cursor(n: &domain::Notification) -> String {
+    encode_cursor(&format!("{}:{}", n.seq, n.id))
+}
+
+pub type NotificationConnection = Connection<String, Notification, EmptyFields, EmptyFields>;
+
+/// Something that happened to the viewer.
+pub struct Notification(pub domain::Notification);
+
+#[Object]
+impl Notification {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn kind(&self) -> NotificationKind {
+        self.0.kind.into()
+    }
+    /// Who caused it; `null` when unknown.
+    async fn actor(&self, ctx: &Context<'_>) -> Result<Option<User>> {
+        let Some(id) = &self.0.actor_id else {
+            return Ok(None);
+        };
+        Ok(ctx
+            .loaders()
+            .users
+            .load_one(id.clone())
+            .await?
+            .map(User::new))
+    }
+    /// The post it is about; `null` when none, or when the post is gone.
+    async fn post(&self, ctx: &Context<'_>) -> Result<Option<Post>> {
+        let Some(id) = &self.0.post_id else {
+            return Ok(None);
+        };
+        let post = ctx.loaders().posts.load_one(id.clone()).await?;
+        Ok(post.filter(|p| p.deleted_at.is_none()).map(Post))
+    }
+    /// The chat message it is about (`MESSAGE_RECEIVED`).
+    async fn message(&self, ctx: &Context<'_>) -> Result<Option<Message>> {
+        let Some(id) = &self.0.message_id else {
+            return Ok(None);
+        };
+        Ok(ctx
+            .loaders()
+            .messages
+            .load_one(id.clone())
+            .await?
+            .map(Message))
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    /// When the viewer marked it read; `null` while unread.
+    async fn read_at(&self) -> Option<DateTime<Utc>> {
+        self.0.read_at
+    }
+    /// Where this notification sits among the viewer's, for `notifications(after:)` and
+    /// `notificationAdded(after:)`.
+    async fn cursor(&self) -> String {
+        notification_cursor(&self.0)
+    }
+}

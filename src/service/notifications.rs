@@ -1,0 +1,382 @@
+//! Notifications: who is told about what ([`Notifier`]), and reading and marking them
+//! ([`NotificationService`]).
+//!
+//! Rules owned here:
+//! - Never for your own actions, and never between a blocked pair (either direction, checked
+//!   when the event is processed).
+//! - Stored first, then announced: the [`Notifier`] stores a notification, then publishes
+//!   `NotificationAdded`, so a subscriber that reconnects with its last cursor reads from the
+//!   store whatever it missed.
+//! - Once per event and recipient, however many instances run a notifier: each notification
+//!   carries the log number of its event, unique per recipient in the store; the instance that
+//!   loses the race stores nothing and announces nothing.
+//! - A viewer reads and marks only their own notifications.
+
+use std::sync::Arc;
+
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::watch;
+
+use super::{Viewer, now};
+use crate::domain::{
+    CommentId, MessageId, Notification, NotificationId, NotificationKind, PostId, UserId,
+};
+use crate::error::AppResult;
+use crate::events::{DomainEvent, EventBus, LoggedEvent};
+use crate::store::{NotificationStore, Page, PageRequest, SocialStore, StoreResult};
+
+/// Events re-read from the log per round trip when the notifier lagged behind the bus.
+const REPLAY_BATCH: usize = 256;
+
+#[derive(Clone)]
+pub struct NotificationService {
+    store: Arc<dyn NotificationStore>,
+}
+
+impl NotificationService {
+    pub fn new(store: Arc<dyn NotificationStore>) -> Self {
+        Self { store }
+    }
+
+    /// The viewer's notifications, newest first.
+    pub async fn list(
+        &self,
+        viewer: &Viewer,
+        unread_only: bool,
+        page: &PageRequest,
+    ) -> AppResult<Page<Notification>> {
+        Ok(self.store.list(viewer.id(), unread_only, page).await?)
+    }
+
+    pub async fn count_unread(&self, viewer: &Viewer) -> AppResult<u64> {
+        Ok(self.store.count_unread(viewer.id()).await?)
+    }
+
+    /// Marks the viewer's notifications among `ids` (all when `None`) read; returns how many
+    /// were unread.
+    pub async fn mark_read(
+        &self,
+        viewer: &Viewer,
+        ids: Option<&[NotificationId]>,
+    ) -> AppResult<u64> {
+        Ok(self.store.mark_read(viewer.id(), ids, now()).await?)
+    }
+
+    /// The viewer's notifications numbered above `after_seq`, oldest first.
+    pub async fn after(
+        &self,
+        recipient: &UserId,
+        after_seq: i64,
+        limit: usize,
+    ) -> AppResult<Page<Notification>> {
+        Ok(self.store.after(recipient, after_seq, limit).await?)
+    }
+
+    /// The number of the recipient's last notification (0 when none).
+    pub async fn last_seq(&self, recipient: &UserId) -> AppResult<i64> {
+        Ok(self.store.last_seq(recipient).await?)
+    }
+}
+
+/// A notification an event calls for, before the block check and storing.
+#[derive(Debug, Clone, PartialEq)]
+struct Draft {
+    recipient: UserId,
+    kind: NotificationKind,
+    post_id: Option<PostId>,
+    comment_id: Option<CommentId>,
+    message_id: Option<MessageId>,
+}
+
+impl Draft {
+    fn new(recipient: &UserId, kind: NotificationKind) -> Self {
+        Self {
+            recipient: recipient.clone(),
+            kind,
+            post_id: None,
+            comment_id: None,
+            message_id: None,
+        }
+    }
+}
+
+/// Who `event` notifies, and who caused it (the actor). Never the actor themself; one
+/// notification per recipient, the most specific kind winning (a reply to your comment on
+/// your own post is a `COMMENT_REPLIED`, not also a `POST_COMMENTED`).
+///
+/// Exhaustive on purpose: a new event must decide here whether it notifies anyone.
+fn drafts(event: &DomainEvent) -> (Option<&UserId>, Vec<Draft>) {
+    match event {
+        DomainEvent::UserUpdated(_)
+        | DomainEvent::SessionsRevoked { .. }
+        | DomainEvent::PostUpdated(_)
+        | DomainEvent::Typing { .. }
+        | DomainEvent::NotificationAdded(_) => (None, Vec::new()),
+        DomainEvent::PostCreated(post) => {
+            let mut mentioned: Vec<&UserId> = post
+                .mentions
+                .iter()
+                .filter(|m| **m != post.author_id)
+                .collect();
+            mentioned.sort();
+            mentioned.dedup();
+            let drafts = mentioned
+                .into_iter()
+                .map(|m| Draft {
+                    post_id: Some(post.id.clone()),
+                    ..Draft::new(m, NotificationKind::Mentioned)
+                })
+                .collect();
+            (Some(&post.author_id), drafts)
+        }
+        DomainEvent::CommentAdded {
+            comment,
+            post_author,
+            parent_author,
+        } => {
+            let actor = &comment.author_id;
+            let about = |recipient: &UserId, kind| Draft {
+                post_id: Some(comment.post_id.clone()),
+                comment_id: Some(comment.id.clone()),
+                ..Draft::new(recipient, kind)
+            };
+            let mut drafts = Vec::new();
+            if let Some(parent) = parent_author.as_ref().filter(|p| *p != actor) {
+                drafts.push(about(parent, NotificationKind::CommentReplied));
+            }
+            if post_author != actor && Some(post_author) != parent_author.as_ref() {
+                drafts.push(about(post_author, NotificationKind::PostCommented));
+            }
+            (Some(actor), drafts)
+        }
+        DomainEvent::Reacted { post, user_id, .. } => {
+            let drafts = (post.author_id != *user_id)
+                .then(|| Draft {
+                    post_id: Some(post.id.clone()),
+                    ..Draft::new(&post.author_id, NotificationKind::PostReacted)
+                })
+                .into_iter()
+                .collect();
+            (Some(user_id), drafts)
+        }
+        DomainEvent::Followed { follower, followee } => (
+            Some(follower),
+            vec![Draft::new(followee, NotificationKind::Followed)],
+        ),
+        DomainEvent::MessageSent { message, members } => {
+            let drafts = members
+                .iter()
+                .filter(|m| **m != message.author_id)
+                .map(|m| Draft {
+                    message_id: Some(message.id.clone()),
+                    ..Draft::new(m, NotificationKind::MessageReceived)
+                })
+                .collect();
+            (Some(&message.author_id), drafts)
+        }
+    }
+}
+
+/// The background task that turns events into stored notifications (see the module docs).
+pub struct Notifier {
+    store: Arc<dyn NotificationStore>,
+    social: Arc<dyn SocialStore>,
+    events: EventBus,
+}
+
+impl Notifier {
+    pub fn new(
+        store: Arc<dyn NotificationStore>,
+        social: Arc<dyn SocialStore>,
+        events: EventBus,
+    ) -> Self {
+        Self {
+            store,
+            social,
+            events,
+        }
+    }
+
+    /// Processes the events `receiver` delivers (subscribe it before the bus starts, so none
+    /// is missed) until `stop` turns true. After a lag it re-reads the missed events from the
+    /// log, so none goes unprocessed on this instance.
+    pub async fn run(
+        self,
+        mut receiver: tokio::sync::broadcast::Receiver<LoggedEvent>,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        let mut last: Option<i64> = None;
+        loop {
+            let received = tokio::select! {
+                received = receiver.recv() => received,
+                _ = stop.changed() => return,
+            };
+            match received {
+                Ok(logged) => {
+                    if last.is_some_and(|last| logged.seq <= last) {
+                        continue;
+                    }
+                    last = Some(logged.seq);
+                    self.process(&logged).await;
+                }
+                Err(RecvError::Lagged(_)) => {
+                    let Some(from) = last else {
+                        // Nothing processed yet: the lag began before any known position,
+                        // so there is nothing to re-read from.
+                        continue;
+                    };
+                    last = Some(self.replay(from).await);
+                }
+                Err(RecvError::Closed) => return,
+            }
+        }
+    }
+
+    /// Processes the logged events after `from`; returns the last number processed.
+    async fn replay(&self, mut from: i64) -> i64 {
+        loop {
+            let batch = match self.events.read_after(from, REPLAY_BATCH).await {
+                Ok(batch) => batch,
+                Err(err) => {
+                    tracing::error!(%err, from, "cannot re-read the event log; notifications of the missed events are lost on this instance");
+                    return from;
+                }
+            };
+            let full = batch.len() == REPLAY_BATCH;
+            for logged in &batch {
+                from = logged.seq;
+                self.process(logged).await;
+            }
+            if !full {
+                return from;
+            }
+        }
+    }
+
+    async fn process(&self, logged: &LoggedEvent) {
+        if let Err(err) = self.try_process(logged).await {
+            tracing::error!(%err, seq = logged.seq, "cannot store the notifications of an event");
+        }
+    }
+
+    async fn try_process(&self, logged: &LoggedEvent) -> StoreResult<()> {
+        let (actor, drafts) = drafts(&logged.event);
+        if drafts.is_empty() {
+            return Ok(());
+        }
+        let blocked = match actor {
+            Some(actor) => self.social.block_partners(actor).await?,
+            None => Vec::new(),
+        };
+        let created_at = now();
+        for draft in drafts {
+            if blocked.contains(&draft.recipient) {
+                continue;
+            }
+            let notification = Notification {
+                id: NotificationId::generate(),
+                recipient: draft.recipient,
+                seq: 0,
+                event_seq: logged.seq,
+                kind: draft.kind,
+                actor_id: actor.cloned(),
+                post_id: draft.post_id,
+                comment_id: draft.comment_id,
+                message_id: draft.message_id,
+                created_at,
+                read_at: None,
+            };
+            if let Some(stored) = self.store.add(&notification).await? {
+                self.events
+                    .publish(DomainEvent::NotificationAdded(stored))
+                    .await;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{ChatRoomId, Comment, Message};
+
+    fn comment(author: &UserId) -> Comment {
+        Comment {
+            id: CommentId::generate(),
+            post_id: PostId::generate(),
+            author_id: author.clone(),
+            parent_id: None,
+            body: "hi".into(),
+            replies_count: 0,
+            created_at: now(),
+            deleted_at: None,
+        }
+    }
+
+    fn recipients(event: &DomainEvent) -> Vec<(UserId, NotificationKind)> {
+        drafts(event)
+            .1
+            .into_iter()
+            .map(|d| (d.recipient, d.kind))
+            .collect()
+    }
+
+    #[test]
+    fn a_comment_notifies_the_post_author_and_the_parent_author_once_each() {
+        let (ann, bob, cat) = (UserId::generate(), UserId::generate(), UserId::generate());
+        let reply = DomainEvent::CommentAdded {
+            comment: comment(&cat),
+            post_author: ann.clone(),
+            parent_author: Some(bob.clone()),
+        };
+        assert_eq!(
+            recipients(&reply),
+            [
+                (bob.clone(), NotificationKind::CommentReplied),
+                (ann.clone(), NotificationKind::PostCommented)
+            ]
+        );
+        // A reply to the post author's own comment: one notification, the specific one.
+        let on_own = DomainEvent::CommentAdded {
+            comment: comment(&cat),
+            post_author: ann.clone(),
+            parent_author: Some(ann.clone()),
+        };
+        assert_eq!(
+            recipients(&on_own),
+            [(ann.clone(), NotificationKind::CommentReplied)]
+        );
+        // Commenting on your own post, replying to yourself: nobody.
+        let own = DomainEvent::CommentAdded {
+            comment: comment(&ann),
+            post_author: ann.clone(),
+            parent_author: Some(ann.clone()),
+        };
+        assert!(recipients(&own).is_empty());
+    }
+
+    #[test]
+    fn a_message_notifies_every_member_but_its_author() {
+        let (ann, bob, cat) = (UserId::generate(), UserId::generate(), UserId::generate());
+        let event = DomainEvent::MessageSent {
+            message: Message {
+                id: MessageId::generate(),
+                room_id: ChatRoomId::generate(),
+                seq: 1,
+                author_id: ann.clone(),
+                body: "hi".into(),
+                created_at: now(),
+            },
+            members: vec![ann.clone(), bob.clone(), cat.clone()],
+        };
+        assert_eq!(
+            recipients(&event),
+            [
+                (bob, NotificationKind::MessageReceived),
+                (cat, NotificationKind::MessageReceived)
+            ]
+        );
+        assert_eq!(drafts(&event).0, Some(&ann));
+    }
+}
