@@ -49,6 +49,7 @@ pub struct Subscription(
     accounts::AccountSubscription,
     chat::ChatSubscription,
     notifications::NotificationSubscription,
+    posts::PostSubscription,
 );
 
 pub type AppSchema = Schema<Query, Mutation, Subscription>;

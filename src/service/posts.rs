@@ -259,6 +259,12 @@ impl PostService {
         Ok(Some(post))
     }
 
+    /// Whether `viewer` may see `post` as it is now, blocks aside (checked once where a
+    /// subscription starts): not deleted, not someone else's draft.
+    pub fn visible_now(viewer: Option<&Viewer>, post: &Post) -> bool {
+        post.deleted_at.is_none() && draft_visible(viewer, post)
+    }
+
     /// Posts by id for loaders: what exists and is not someone else's draft. Blocks are
     /// applied by the lists that produce the ids.
     pub async fn get_many_posts(

@@ -15,6 +15,7 @@ mod mailbox;
 mod notification_round_trips;
 mod notifications;
 mod outbox;
+mod post_subscriptions;
 mod posts;
 mod rate_limits;
 mod round_trips;

@@ -1,11 +1,13 @@
 //! Posts, listings, comments, reactions, favorites, the feed, search and tags.
 
 mod inputs;
+mod subscription;
 mod types;
 
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, ID, Object, Result};
 
+pub use self::subscription::PostSubscription;
 pub use self::types::{Comment, Post};
 
 /// A user's posts for `User.posts`, newest first (their drafts only for themselves).

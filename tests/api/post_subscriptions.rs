@@ -1,0 +1,166 @@
+//! `postUpdated` (open to anonymous clients) and `feedPostAdded` over the real WebSocket.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{Account, TestApp, WsClient, spawn_app};
+
+const POST_UPDATED: &str =
+    "subscription($p: ID!) { postUpdated(postId: $p) { id body reactionCounts { kind count } } }";
+const FEED_POST_ADDED: &str = "subscription { feedPostAdded { body author { username } } }";
+
+async fn create_post(app: &TestApp, who: &Account, body: &str) -> String {
+    app.data(
+        Some(&who.access),
+        "mutation($b: String!) { createPost(input: { body: $b }) { id } }",
+        json!({ "b": body }),
+    )
+    .await["createPost"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn edit(app: &TestApp, who: &Account, post: &str, body: &str) {
+    app.data(
+        Some(&who.access),
+        "mutation($id: ID!, $b: String!) { updatePost(id: $id, input: { body: $b }) { id } }",
+        json!({ "id": post, "b": body }),
+    )
+    .await;
+}
+
+/// A socket (anonymous without `who`) running `query` as operation "s", listening once the
+/// query answered after it proves it started.
+async fn subscribed(
+    app: &TestApp,
+    who: Option<&Account>,
+    query: &str,
+    variables: Value,
+) -> WsClient {
+    let mut ws = app.ws("graphql-transport-ws").await;
+    ws.init(who.map(|w| w.access.as_str())).await;
+    ws.send(json!({ "id": "s", "type": "subscribe", "payload": { "query": query, "variables": variables } }))
+        .await;
+    ws.send(json!({ "id": "ready", "type": "subscribe", "payload": { "query": "{ categories { id } }" } }))
+        .await;
+    assert_eq!(ws.next_json().await["id"], "ready");
+    assert_eq!(
+        ws.next_json().await,
+        json!({ "type": "complete", "id": "ready" })
+    );
+    ws
+}
+
+async fn next_data(ws: &mut WsClient) -> Value {
+    let message = ws.next_json().await;
+    assert_eq!(
+        (message["type"].as_str(), message["id"].as_str()),
+        (Some("next"), Some("s")),
+        "{message}"
+    );
+    message["payload"]["data"].clone()
+}
+
+#[tokio::test]
+async fn post_updated_reaches_anonymous_subscribers_of_that_post_only() {
+    let app = spawn_app().await;
+    let (ann, bob) = (app.register("ann").await, app.register("bob").await);
+    let watched = create_post(&app, &ann, "watched").await;
+    let other = create_post(&app, &ann, "other").await;
+    let mut on_watched = subscribed(&app, None, POST_UPDATED, json!({ "p": watched })).await;
+    let mut on_other = subscribed(&app, None, POST_UPDATED, json!({ "p": other })).await;
+
+    edit(&app, &ann, &watched, "edited").await;
+    app.data(
+        Some(&bob.access),
+        "mutation($p: ID!) { react(postId: $p, kind: LIKE) { id } }",
+        json!({ "p": watched }),
+    )
+    .await;
+
+    let first = next_data(&mut on_watched).await;
+    assert_eq!(first["postUpdated"]["body"], "edited");
+    let second = next_data(&mut on_watched).await;
+    let likes = second["postUpdated"]["reactionCounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["kind"] == "LIKE")
+        .cloned()
+        .unwrap();
+    assert_eq!(likes["count"], 1);
+    // The other post's subscriber hears only of its own post.
+    edit(&app, &ann, &other, "other edited").await;
+    assert_eq!(
+        next_data(&mut on_other).await["postUpdated"]["body"],
+        "other edited"
+    );
+}
+
+#[tokio::test]
+async fn post_updated_is_not_found_for_an_unknown_or_deleted_post() {
+    let app = spawn_app().await;
+    let ann = app.register("ann").await;
+    let post = create_post(&app, &ann, "soon gone").await;
+    app.data(
+        Some(&ann.access),
+        "mutation($id: ID!) { deletePost(id: $id) }",
+        json!({ "id": post }),
+    )
+    .await;
+    for id in [post.as_str(), "nope"] {
+        let mut ws = app.ws("graphql-transport-ws").await;
+        ws.init(None).await;
+        ws.send(json!({ "id": "s", "type": "subscribe", "payload": { "query": POST_UPDATED, "variables": { "p": id } } }))
+            .await;
+        let refused = ws.next_json().await;
+        assert_eq!(
+            refused["payload"]["errors"][0]["extensions"]["code"], "NOT_FOUND",
+            "{refused}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn feed_post_added_delivers_posts_of_followed_users_only() {
+    let app = spawn_app().await;
+    let (ann, bob, cat) = (
+        app.register("ann").await,
+        app.register("bob").await,
+        app.register("cat").await,
+    );
+    let follow = "mutation($u: ID!) { follow(userId: $u) { id } }";
+    app.data(Some(&bob.access), follow, json!({ "u": ann.id }))
+        .await;
+    let mut bobs = subscribed(&app, Some(&bob), FEED_POST_ADDED, json!({})).await;
+
+    create_post(&app, &cat, "not followed").await;
+    create_post(&app, &bob, "bob's own").await;
+    create_post(&app, &ann, "from ann").await;
+    assert_eq!(
+        next_data(&mut bobs).await["feedPostAdded"],
+        json!({ "body": "from ann", "author": { "username": "ann" } })
+    );
+    // Following cat now lets cat's next post through.
+    app.data(Some(&bob.access), follow, json!({ "u": cat.id }))
+        .await;
+    create_post(&app, &cat, "now followed").await;
+    assert_eq!(
+        next_data(&mut bobs).await["feedPostAdded"]["body"],
+        "now followed"
+    );
+}
+
+#[tokio::test]
+async fn feed_post_added_needs_a_viewer() {
+    let app = spawn_app().await;
+    let mut ws = app.ws("graphql-transport-ws").await;
+    ws.init(None).await;
+    ws.send(json!({ "id": "s", "type": "subscribe", "payload": { "query": FEED_POST_ADDED } }))
+        .await;
+    let refused = ws.next_json().await;
+    assert_eq!(
+        refused["payload"]["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
+        "{refused}"
+    );
+}
