@@ -246,6 +246,7 @@ impl App {
             services: self.core.services.clone(),
             health: self.core.stores.health.clone(),
             config: self.core.config.clone(),
+            sockets: http::SocketRegistry::default(),
         };
         let grace = std::time::Duration::from_secs(self.core.config.http.shutdown_grace_secs);
         let router = http::router(state);

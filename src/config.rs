@@ -177,6 +177,9 @@ pub struct WebSocketConfig {
     pub max_message_bytes: usize,
     /// Subscriptions one connection may run at once.
     pub max_subscriptions: usize,
+    /// Authenticated sockets one user may hold open on one instance; the connection over the
+    /// cap is closed with 4429.
+    pub max_connections_per_user: usize,
 }
 
 impl Default for WebSocketConfig {
@@ -186,6 +189,7 @@ impl Default for WebSocketConfig {
             keepalive_secs: 25,
             max_message_bytes: 64 * 1024,
             max_subscriptions: 100,
+            max_connections_per_user: 16,
         }
     }
 }

@@ -8,6 +8,8 @@ mod negotiate;
 mod pages;
 mod ws;
 
+pub use ws::SocketRegistry;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,6 +37,8 @@ pub struct AppState {
     pub services: Services,
     pub health: Arc<dyn StoreHealth>,
     pub config: Arc<Config>,
+    /// Open sockets per user on this instance (`websocket.max_connections_per_user`).
+    pub sockets: ws::SocketRegistry,
 }
 
 pub fn router(state: AppState) -> Router {

@@ -46,3 +46,37 @@ async fn logging_out_everywhere_on_one_instance_closes_a_socket_on_the_other() {
         WsEvent::Json(message) => panic!("expected the socket to close, got {message}"),
     }
 }
+
+#[tokio::test]
+async fn a_password_change_or_deactivation_on_one_instance_closes_sockets_on_the_other() {
+    let a = spawn_app().await;
+    let b = second_instance(&a).await;
+    let (lia, max) = (a.register("lia").await, a.register("max").await);
+    let admin = a.admin().await;
+    // Changing the password ends lia's other sessions (the one changing it stays).
+    let lia_elsewhere = a.login(&lia.email, &lia.password).await;
+    let mut lias = b.ws("graphql-transport-ws").await;
+    lias.init(Some(&lia_elsewhere.access)).await;
+    let mut maxs = b.ws("graphql-transport-ws").await;
+    maxs.init(Some(&max.access)).await;
+
+    a.data(
+        Some(&lia.access),
+        "mutation($c: String!) { changePassword(currentPassword: $c, newPassword: \"another-long-one\") }",
+        json!({ "c": lia.password }),
+    )
+    .await;
+    a.data(
+        Some(&admin.access),
+        "mutation($u: ID!) { setUserActive(userId: $u, active: false) { id } }",
+        json!({ "u": max.id }),
+    )
+    .await;
+
+    for ws in [&mut lias, &mut maxs] {
+        match ws.next().await {
+            WsEvent::Closed(code, _) => assert_eq!(code, 4403),
+            WsEvent::Json(message) => panic!("expected the socket to close, got {message}"),
+        }
+    }
+}

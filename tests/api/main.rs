@@ -21,4 +21,5 @@ mod rate_limits;
 mod round_trips;
 mod schema;
 mod social;
+mod socket_lifecycle;
 mod websocket;

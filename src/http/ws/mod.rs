@@ -8,15 +8,29 @@
 //! schema and the event bus.
 //!
 //! Rules (close codes from graphql-ws PROTOCOL.md): no `connection_init` within the timeout
-//! → 4408; a second `connection_init` → 4429; `subscribe` before `connection_ack` → 4401;
-//! an invalid or expired token in the init payload → 4403; a malformed message → 4400; a
+//! → 4408; a second `connection_init` → 4429 (except re-authentication in the legacy protocol,
+//! below); a user already holding `websocket.max_connections_per_user` sockets on this
+//! instance → 4429 "Too many connections for this user"; `subscribe` before `connection_ack`
+//! → 4401; an invalid or expired token in the init payload → 4403; a malformed message → 4400; a
 //! `subscribe` whose id is still running → 4409. The socket is closed with 4403 when the
 //! access token expires or its session is revoked (logout everywhere, password change,
-//! password reset, deactivation). Starting operations is rate-limited per user (per client
-//! address when anonymous): an operation over the limit gets an `error` message with
-//! `RATE_LIMITED` and `retryAfter`, and the socket stays open.
+//! password reset, deactivation), also when that happens on another instance: revocations
+//! come through the shared event log.
+//!
+//! Re-authentication: a client whose access token is about to expire sends a fresh one for
+//! the same user — in `graphql-transport-ws` as the payload of a `ping` (`{ "authorization":
+//! "Bearer …" }`, answered by `pong`), in the legacy protocol as a repeated `connection_init`
+//! (answered by `connection_ack`). The socket's expiry moves to the new token's; an invalid
+//! token or another user's closes it with 4403. Running operations keep going.
+//!
+//! Starting operations is rate-limited per user (per client address when anonymous): an
+//! operation over the limit gets an `error` message with `RATE_LIMITED` and `retryAfter`, and
+//! the socket stays open.
 
 mod protocol;
+mod registry;
+
+pub use registry::SocketRegistry;
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -37,6 +51,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::time::{Instant, Sleep};
 
 use self::protocol::{ClientMessage, close};
+use self::registry::SocketSlot;
 use super::AppState;
 use super::auth::{ClientIp, authenticate, request_id};
 use super::negotiate::Rejection;
@@ -101,6 +116,8 @@ struct Connection {
     streams: SelectAll<BoxStream<'static, OperationItem>>,
     /// Set once authenticated: session revocations arrive here.
     events: Option<broadcast::Receiver<Arc<DomainEvent>>>,
+    /// This socket's place in the viewer's per-user connection count, held while it is open.
+    _slot: Option<SocketSlot>,
 }
 
 /// What the connection does after handling something.
@@ -143,6 +160,7 @@ impl Connection {
             operations: HashMap::new(),
             streams: SelectAll::new(),
             events: None,
+            _slot: None,
         }
     }
 
@@ -162,9 +180,12 @@ impl Connection {
             let step = tokio::select! {
                 frame = incoming.next() => match frame {
                     Some(Ok(Message::Text(text))) => {
-                        let had_viewer = self.viewer.is_some();
+                        let expiry_before = self.viewer.as_ref().map(|v| v.token_expires_at);
                         let step = self.on_text(text.as_str()).await;
-                        if let (false, Some(viewer)) = (had_viewer, &self.viewer) {
+                        // Set on init, moved by a re-authentication.
+                        if let Some(viewer) = &self.viewer
+                            && Some(viewer.token_expires_at) != expiry_before
+                        {
                             token_expiry.as_mut().reset(instant_at(viewer.token_expires_at));
                         }
                         step
@@ -223,7 +244,16 @@ impl Connection {
         };
         match message {
             ClientMessage::Init(payload) => self.on_init(payload).await,
-            ClientMessage::Ping(payload) => Step::Send(vec![protocol::pong(payload)]),
+            ClientMessage::Ping(payload) => {
+                // A ping carrying a token refreshes the socket's authentication.
+                if self.viewer.is_some()
+                    && let Some(token) = payload.as_ref().and_then(token_from_init_payload)
+                    && let Some(refused) = self.reauthenticate(&token).await
+                {
+                    return refused;
+                }
+                Step::Send(vec![protocol::pong(payload)])
+            }
             ClientMessage::Pong => Step::Continue,
             ClientMessage::Subscribe { id, payload } => self.on_subscribe(id, payload).await,
             ClientMessage::Complete { id } => {
@@ -237,13 +267,33 @@ impl Connection {
     }
 
     async fn on_init(&mut self, payload: Option<Json>) -> Step {
+        let token = payload.as_ref().and_then(token_from_init_payload);
         if self.init_received {
+            // The legacy protocol has no ping from the client: a repeated `connection_init`
+            // with a fresh token is how its clients re-authenticate.
+            if self.protocol == WebSocketProtocols::SubscriptionsTransportWS
+                && self.viewer.is_some()
+                && let Some(token) = token
+            {
+                return match self.reauthenticate(&token).await {
+                    Some(refused) => refused,
+                    None => Step::Send(vec![protocol::ack(self.protocol)]),
+                };
+            }
             return Step::close(close::TOO_MANY_INITS, "Too many initialisation requests");
         }
         self.init_received = true;
-        if let Some(token) = payload.as_ref().and_then(token_from_init_payload) {
+        if let Some(token) = token {
             match authenticate(&self.state.services, &token).await {
                 Ok(viewer) => {
+                    let max = self.state.config.websocket.max_connections_per_user;
+                    let Some(slot) = self.state.sockets.try_open(viewer.id(), max) else {
+                        return self.refuse_init_with(
+                            close::TOO_MANY_CONNECTIONS,
+                            "Too many connections for this user",
+                        );
+                    };
+                    self._slot = Some(slot);
                     self.events = Some(self.state.services.events.subscribe());
                     self.viewer = Some(viewer);
                 }
@@ -252,6 +302,35 @@ impl Connection {
         }
         self.acked = true;
         Step::Send(vec![protocol::ack(self.protocol)])
+    }
+
+    /// Replaces the viewer with the one `token` authenticates, which must be the same user
+    /// (a refreshed access token), so the socket outlives the old token's expiry. `None` when
+    /// accepted; otherwise the close step (4403: invalid token or someone else's).
+    async fn reauthenticate(&mut self, token: &str) -> Option<Step> {
+        let current = self.viewer.as_ref()?.id().clone();
+        match authenticate(&self.state.services, token).await {
+            Ok(viewer) if viewer.id() == &current => {
+                self.viewer = Some(viewer);
+                None
+            }
+            Ok(_) => Some(Step::close(
+                close::FORBIDDEN,
+                "The token belongs to another user",
+            )),
+            Err(_) => Some(Step::close(close::FORBIDDEN, "Forbidden")),
+        }
+    }
+
+    fn refuse_init_with(&self, code: u16, message: &str) -> Step {
+        match self.protocol {
+            WebSocketProtocols::SubscriptionsTransportWS => Step::Close {
+                before: vec![protocol::connection_error(message)],
+                code,
+                reason: message.into(),
+            },
+            WebSocketProtocols::GraphQLWS => Step::close(code, message),
+        }
     }
 
     fn refuse_init(&self, message: &str) -> Step {

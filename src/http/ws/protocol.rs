@@ -20,6 +20,9 @@ pub mod close {
     pub const INIT_TIMEOUT: u16 = 4408;
     pub const DUPLICATE_SUBSCRIBER: u16 = 4409;
     pub const TOO_MANY_INITS: u16 = 4429;
+    /// Also 4429 ("too many requests"), with its own reason: the user already holds
+    /// `websocket.max_connections_per_user` sockets.
+    pub const TOO_MANY_CONNECTIONS: u16 = 4429;
 }
 
 #[derive(Debug, PartialEq)]
