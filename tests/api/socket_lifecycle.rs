@@ -12,7 +12,7 @@ const TRANSPORT_WS: &str = "graphql-transport-ws";
 const LEGACY_WS: &str = "graphql-ws";
 
 /// A token for `who`'s session that stays valid for an hour, as a refresh would give (the
-/// app under test issues one-second tokens).
+/// app under test issues three-second tokens).
 fn fresh_token(app: &TestApp, who: &Account) -> String {
     let keys = TokenKeys::new(
         JWT_SECRET.as_bytes(),
@@ -85,7 +85,7 @@ async fn a_connection_over_the_per_user_cap_is_closed_with_4429() {
 
 #[tokio::test]
 async fn a_ping_with_a_fresh_token_keeps_the_socket_open_past_the_old_tokens_expiry() {
-    let app = spawn_app_with(|config| config.auth.access_token_ttl_secs = 1).await;
+    let app = spawn_app_with(|config| config.auth.access_token_ttl_secs = 3).await;
     let lia = app.register("lia").await;
     let mut refreshed = app.ws(TRANSPORT_WS).await;
     refreshed.init(Some(&lia.access)).await;
@@ -116,7 +116,7 @@ async fn a_ping_with_an_invalid_token_closes_with_4403() {
 
 #[tokio::test]
 async fn a_legacy_client_re_authenticates_with_a_second_connection_init() {
-    let app = spawn_app_with(|config| config.auth.access_token_ttl_secs = 1).await;
+    let app = spawn_app_with(|config| config.auth.access_token_ttl_secs = 3).await;
     let lia = app.register("lia").await;
     let mut refreshed = app.ws(LEGACY_WS).await;
     refreshed.init(Some(&lia.access)).await;
