@@ -247,6 +247,7 @@ impl App {
             health: self.core.stores.health.clone(),
             config: self.core.config.clone(),
             sockets: http::SocketRegistry::default(),
+            shared: http::SharedSubscriptions::default(),
         };
         let grace = std::time::Duration::from_secs(self.core.config.http.shutdown_grace_secs);
         let router = http::router(state);

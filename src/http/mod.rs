@@ -8,7 +8,7 @@ mod negotiate;
 mod pages;
 mod ws;
 
-pub use ws::SocketRegistry;
+pub use ws::{SharedSubscriptions, SocketRegistry};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,6 +39,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Open sockets per user on this instance (`websocket.max_connections_per_user`).
     pub sockets: ws::SocketRegistry,
+    /// Anonymous subscriptions running once for every socket that runs them.
+    pub shared: ws::SharedSubscriptions,
 }
 
 pub fn router(state: AppState) -> Router {

@@ -164,3 +164,26 @@ async fn feed_post_added_needs_a_viewer() {
         "{refused}"
     );
 }
+
+#[tokio::test]
+async fn anonymous_subscribers_of_one_post_share_its_updates_and_leave_independently() {
+    let app = spawn_app().await;
+    let ann = app.register("ann").await;
+    let post = create_post(&app, &ann, "shared").await;
+    let mut first = subscribed(&app, None, POST_UPDATED, json!({ "p": post })).await;
+    let mut second = subscribed(&app, None, POST_UPDATED, json!({ "p": post })).await;
+
+    edit(&app, &ann, &post, "for both").await;
+    for ws in [&mut first, &mut second] {
+        assert_eq!(next_data(ws).await["postUpdated"]["body"], "for both");
+    }
+
+    // The first leaves; the second still gets updates, and a newcomer joins.
+    first.send(json!({ "id": "s", "type": "complete" })).await;
+    drop(first);
+    let mut third = subscribed(&app, None, POST_UPDATED, json!({ "p": post })).await;
+    edit(&app, &ann, &post, "after one left").await;
+    for ws in [&mut second, &mut third] {
+        assert_eq!(next_data(ws).await["postUpdated"]["body"], "after one left");
+    }
+}

@@ -29,8 +29,10 @@
 
 mod protocol;
 mod registry;
+mod shared;
 
 pub use registry::SocketRegistry;
+pub use shared::SharedSubscriptions;
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -52,6 +54,7 @@ use tokio::time::{Instant, Sleep};
 
 use self::protocol::{ClientMessage, close};
 use self::registry::SocketSlot;
+use self::shared::SharedItem;
 use super::AppState;
 use super::auth::{ClientIp, authenticate, request_id};
 use super::negotiate::Rejection;
@@ -101,7 +104,13 @@ fn chosen_protocol(headers: &HeaderMap) -> Option<WebSocketProtocols> {
 }
 
 /// A result of one operation's stream; `None` when the stream ended.
-type OperationItem = (String, Option<async_graphql::Response>);
+type OperationItem = (String, Option<OperationResult>);
+
+/// A result run for this socket, or one serialised once for every socket sharing it.
+enum OperationResult {
+    Own(async_graphql::Response),
+    Shared(SharedItem),
+}
 
 struct Connection {
     state: AppState,
@@ -372,6 +381,12 @@ impl Connection {
                 app_error_list(err),
             )]);
         }
+        // Anonymous subscriptions with identical payloads share one execution.
+        let share_key = if self.viewer.is_none() {
+            shared::share_key(&payload)
+        } else {
+            None
+        };
         let request = match super::graphql::request_from_json(payload) {
             Ok(request) => request,
             Err(rejection) => {
@@ -389,8 +404,20 @@ impl Connection {
         let (handle, registration) = AbortHandle::new_pair();
         let item_id = id.clone();
         let end_id = id.clone();
-        let stream = graphql::execute_stream(&self.state.schema, request, self.request_id.clone())
-            .map(move |response| (item_id.clone(), Some(response)))
+        let results: BoxStream<'static, OperationResult> = match share_key {
+            Some(key) => {
+                let (schema, request_id) = (self.state.schema.clone(), self.request_id.clone());
+                let (shared, receiver) = self.state.shared.join(key, move || {
+                    graphql::execute_stream(&schema, request, request_id)
+                });
+                shared_results(shared, receiver)
+            }
+            None => graphql::execute_stream(&self.state.schema, request, self.request_id.clone())
+                .map(OperationResult::Own)
+                .boxed(),
+        };
+        let stream = results
+            .map(move |result| (item_id.clone(), Some(result)))
             .chain(futures_util::stream::once(async move { (end_id, None) }));
         self.streams
             .push(Abortable::new(stream, registration).boxed());
@@ -410,10 +437,15 @@ impl Connection {
         (self.state.services.rate_limits.clone(), subject)
     }
 
-    fn on_result(&mut self, id: String, item: Option<async_graphql::Response>) -> Step {
+    fn on_result(&mut self, id: String, item: Option<OperationResult>) -> Step {
         if !self.operations.contains_key(&id) {
             return Step::Continue;
         }
+        let item = match item {
+            Some(OperationResult::Shared(shared)) => return self.on_shared_result(id, shared),
+            Some(OperationResult::Own(response)) => Some(response),
+            None => None,
+        };
         match item {
             Some(response) if is_request_error(&response) => {
                 if let Some(handle) = self.operations.remove(&id) {
@@ -429,6 +461,27 @@ impl Connection {
                 self.operations.remove(&id);
                 Step::Send(vec![protocol::complete(&id)])
             }
+        }
+    }
+
+    /// A shared result: the payload was serialised once for every socket; only the
+    /// envelope is this socket's.
+    fn on_shared_result(&mut self, id: String, item: SharedItem) -> Step {
+        match item {
+            SharedItem::Next(payload) => {
+                Step::Send(vec![protocol::next_raw(self.protocol, &id, &payload)])
+            }
+            SharedItem::Error(errors) => {
+                if let Some(handle) = self.operations.remove(&id) {
+                    handle.abort();
+                }
+                let errors = serde_json::from_str(&errors).unwrap_or_else(|_| {
+                    protocol::error_list("internal server error", "INTERNAL_SERVER_ERROR")
+                });
+                Step::Send(vec![protocol::error(self.protocol, &id, errors)])
+            }
+            // The stream's own end follows and completes the operation.
+            SharedItem::End => Step::Continue,
         }
     }
 
@@ -468,6 +521,31 @@ fn app_error_list(err: AppError) -> Json {
     let error = async_graphql::Error::from(err).into_server_error(async_graphql::Pos::default());
     serde_json::to_value([error])
         .unwrap_or_else(|_| protocol::error_list("internal server error", "INTERNAL_SERVER_ERROR"))
+}
+
+/// The results of a shared operation as this socket receives them, holding its share of the
+/// operation while it runs. A socket that fell behind skips the payloads it missed (see
+/// [`shared`]); an error or the operation's end ends the stream.
+fn shared_results(
+    shared: Arc<shared::SharedStream>,
+    receiver: broadcast::Receiver<SharedItem>,
+) -> BoxStream<'static, OperationResult> {
+    futures_util::stream::unfold(Some((shared, receiver)), |state| async move {
+        let (shared, mut receiver) = state?;
+        loop {
+            match receiver.recv().await {
+                Ok(SharedItem::End) | Err(RecvError::Closed) => return None,
+                Ok(item @ SharedItem::Error(_)) => {
+                    return Some((OperationResult::Shared(item), None));
+                }
+                Ok(item) => {
+                    return Some((OperationResult::Shared(item), Some((shared, receiver))));
+                }
+                Err(RecvError::Lagged(_)) => {}
+            }
+        }
+    })
+    .boxed()
 }
 
 async fn recv_event(

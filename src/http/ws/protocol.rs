@@ -103,6 +103,25 @@ pub fn next(protocol: WebSocketProtocols, id: &str, payload: &async_graphql::Res
     json!({ "type": kind, "id": id, "payload": payload }).to_string()
 }
 
+/// One result whose payload is already JSON (shared by several sockets): only the envelope
+/// is built here, with no JSON serialisation of the payload.
+pub fn next_raw(protocol: WebSocketProtocols, id: &str, payload_json: &str) -> String {
+    let kind = match protocol {
+        WebSocketProtocols::GraphQLWS => "next",
+        WebSocketProtocols::SubscriptionsTransportWS => "data",
+    };
+    let id = Json::String(id.to_owned()).to_string();
+    let mut message = String::with_capacity(payload_json.len() + id.len() + 40);
+    message.push_str(r#"{"type":""#);
+    message.push_str(kind);
+    message.push_str(r#"","id":"#);
+    message.push_str(&id);
+    message.push_str(r#","payload":"#);
+    message.push_str(payload_json);
+    message.push('}');
+    message
+}
+
 /// The operation failed before it produced a result (it did not parse or validate, or it
 /// was refused). `graphql-transport-ws` sends the error list; the legacy protocol sends one
 /// error object.
@@ -149,6 +168,21 @@ mod tests {
             parse(SubscriptionsTransportWS, r#"{"type":"stop","id":"1"}"#).unwrap(),
             ClientMessage::Complete { id: "1".into() }
         );
+    }
+
+    #[test]
+    fn a_shared_payload_gets_the_same_envelope_as_a_serialised_response() {
+        let response = async_graphql::Response::new(
+            async_graphql::Value::from_json(serde_json::json!({ "postUpdated": { "id": "p\"1" } }))
+                .unwrap(),
+        );
+        let payload = serde_json::to_string(&response).unwrap();
+        for protocol in [GraphQLWS, SubscriptionsTransportWS] {
+            let raw: Json =
+                serde_json::from_str(&next_raw(protocol, "op \"1\"", &payload)).unwrap();
+            let built: Json = serde_json::from_str(&next(protocol, "op \"1\"", &response)).unwrap();
+            assert_eq!(raw, built);
+        }
     }
 
     #[test]
