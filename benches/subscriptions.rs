@@ -1,0 +1,376 @@
+//! Subscription fan-out benchmark: N anonymous subscribers on one stream (`postUpdated` of one
+//! post), one event, then a sustained stream of events. Prints delivery latency (from sending
+//! the mutation to each subscriber receiving the update) p50/p99/max, loss, deliveries per
+//! second and the server's RSS per idle subscription. It reports figures; it asserts nothing.
+//!
+//! ```sh
+//! cargo bench --bench subscriptions
+//! BENCH_SUBSCRIBERS=1000,10000 BENCH_EVENTS=20 BENCH_EVENT_INTERVAL_MS=100 cargo bench --bench subscriptions
+//! ```
+//!
+//! The server runs in a child process (this binary again, with `BENCH_ROLE=server`) so its
+//! RSS is its own and each process needs only N file descriptors: 10k subscribers need
+//! `ulimit -n` above 10 100 (20 000 here). The clients run on one tokio worker thread, so the
+//! server keeps most of the second core; on this 2-core machine they still compete for it.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::sync::{Semaphore, watch};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+const JWT_SECRET: &str = "bench-secret-bench-secret-bench-secret-0123456789";
+const SUBSCRIPTION: &str = "subscription($p: ID!) { postUpdated(postId: $p) { id body } }";
+/// Connections being opened at once (the listen backlog is 1024).
+const CONNECT_CONCURRENCY: usize = 256;
+
+fn main() {
+    if std::env::var("BENCH_ROLE").as_deref() == Ok("server") {
+        return server();
+    }
+    client();
+}
+
+/// The child: the real app on a fresh SQLite store, its port on stdout, until stdin closes.
+fn server() {
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    runtime.block_on(async {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let mut config = agora::config::Config::default();
+        config.http.bind = "127.0.0.1:0".parse().unwrap();
+        config.store.data_dir = data_dir.path().to_owned();
+        config.auth.jwt_secret = Some(JWT_SECRET.into());
+        config.rate_limits.enabled = false;
+        let app = agora::App::build(config).await.expect("the app starts");
+        println!("port {}", app.port());
+        std::io::stdout().flush().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        std::thread::spawn(move || {
+            // The parent closes our stdin when it is done (or dies).
+            let _ = std::io::stdin().lines().count();
+            let _ = stop.send(());
+        });
+        app.run_until(async {
+            let _ = stopped.await;
+        })
+        .await
+        .expect("the server runs");
+    });
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|n| n.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn client() {
+    let subscriber_counts: Vec<usize> = std::env::var("BENCH_SUBSCRIBERS")
+        .unwrap_or_else(|_| "1000,10000".into())
+        .split(',')
+        .filter_map(|n| n.trim().parse().ok())
+        .collect();
+    let events: usize = std::env::var("BENCH_EVENTS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(20);
+    let interval = Duration::from_millis(
+        std::env::var("BENCH_EVENT_INTERVAL_MS")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(100),
+    );
+
+    let mut child = Command::new(std::env::current_exe().expect("this binary"))
+        .env("BENCH_ROLE", "server")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the server starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .expect("the server prints its port");
+    let port: u16 = line
+        .trim()
+        .strip_prefix("port ")
+        .and_then(|p| p.parse().ok())
+        .expect("a port");
+
+    // One worker thread for all the clients, so the server keeps most of the other core.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(run(&child, port, &subscriber_counts, events, interval));
+    stop(child);
+}
+
+fn stop(mut child: Child) {
+    drop(child.stdin.take());
+    let _ = child.wait();
+}
+
+async fn graphql(
+    http: &reqwest::Client,
+    port: u16,
+    token: Option<&str>,
+    query: &str,
+    variables: Value,
+) -> Value {
+    let mut request = http
+        .post(format!("http://127.0.0.1:{port}/graphql"))
+        .json(&json!({ "query": query, "variables": variables }));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let body: Value = request
+        .send()
+        .await
+        .expect("the server answers")
+        .json()
+        .await
+        .unwrap();
+    assert!(body.get("errors").is_none(), "{body}");
+    body["data"].clone()
+}
+
+async fn run(child: &Child, port: u16, counts: &[usize], events: usize, interval: Duration) {
+    let http = reqwest::Client::new();
+    let registered = graphql(
+        &http,
+        port,
+        None,
+        "mutation { register(input: { email: \"bench@example.com\", password: \"bench-password-1\", username: \"bench\", displayName: \"Bench\" }) { accessToken } }",
+        json!({}),
+    )
+    .await;
+    let token = registered["register"]["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let post = graphql(
+        &http,
+        port,
+        Some(&token),
+        "mutation { createPost(input: { body: \"start\" }) { id } }",
+        json!({}),
+    )
+    .await["createPost"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let publisher = Publisher {
+        http,
+        port,
+        token,
+        post,
+    };
+    let mut next_event = 0usize;
+
+    println!(
+        "subscriptions bench: postUpdated on one post, anonymous subscribers, {events} sustained events every {} ms",
+        interval.as_millis()
+    );
+    for &n in counts {
+        let rss_before = rss_kib(child.id());
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let connected = Instant::now();
+        let clients = connect_all(port, &publisher.post, n, stop_rx).await;
+        let connect_time = connected.elapsed();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let rss_after = rss_kib(child.id());
+        let per_sub = (rss_after.saturating_sub(rss_before)) as f64 / n as f64;
+
+        // One event.
+        let single = next_event;
+        let mut sent = vec![(single, publisher.publish(single).await)];
+        next_event += 1;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        // A sustained stream.
+        let sustained_from = next_event;
+        let started = Instant::now();
+        for _ in 0..events {
+            let at = publisher.publish(next_event).await;
+            sent.push((next_event, at));
+            next_event += 1;
+            tokio::time::sleep(interval.saturating_sub(at.elapsed())).await;
+        }
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let _ = stop_tx.send(true);
+        let mut receipts = Vec::with_capacity(n);
+        for client in clients {
+            receipts.push(client.await.unwrap_or_default());
+        }
+
+        let latencies = |events: std::ops::Range<usize>| {
+            let mut all = Vec::new();
+            let mut last = started;
+            for receipt in &receipts {
+                for (event, at) in receipt {
+                    if events.contains(event) {
+                        let sent_at = sent.iter().find(|(e, _)| e == event).unwrap().1;
+                        all.push(at.duration_since(sent_at));
+                        last = last.max(*at);
+                    }
+                }
+            }
+            all.sort();
+            (all, last)
+        };
+        let (single_lat, _) = latencies(single..single + 1);
+        let (sustained_lat, last) = latencies(sustained_from..next_event);
+        let expected_sustained = n * events;
+        println!(
+            "\n{n} subscribers (connected in {:.1} s)",
+            connect_time.as_secs_f64()
+        );
+        println!(
+            "  server RSS: {rss_before} KiB before, {rss_after} KiB with {n} idle subscriptions: {per_sub:.1} KiB per subscription"
+        );
+        report("single event", &single_lat, n);
+        report("sustained", &sustained_lat, expected_sustained);
+        println!(
+            "  sustained deliveries/s: {:.0}",
+            sustained_lat.len() as f64 / last.duration_since(started).as_secs_f64().max(1e-9)
+        );
+    }
+}
+
+fn report(name: &str, sorted: &[Duration], expected: usize) {
+    let pick = |q: f64| {
+        sorted
+            .get(((sorted.len() as f64 * q) as usize).min(sorted.len().saturating_sub(1)))
+            .map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0)
+    };
+    println!(
+        "  {name}: {} of {expected} delivered (loss {}), latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        sorted.len(),
+        expected - sorted.len().min(expected),
+        pick(0.5),
+        pick(0.99),
+        sorted.last().map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0),
+    );
+}
+
+struct Publisher {
+    http: reqwest::Client,
+    port: u16,
+    token: String,
+    post: String,
+}
+
+impl Publisher {
+    /// Edits the post to body `e{n}`; returns when the mutation was sent.
+    async fn publish(&self, n: usize) -> Instant {
+        let at = Instant::now();
+        graphql(
+            &self.http,
+            self.port,
+            Some(&self.token),
+            "mutation($id: ID!, $b: String!) { updatePost(id: $id, input: { body: $b }) { id } }",
+            json!({ "id": self.post, "b": format!("e{n}") }),
+        )
+        .await;
+        at
+    }
+}
+
+/// Connects `n` subscribers, each subscribed and confirmed listening, and returns their tasks;
+/// each collects (event number, receive time) until `stop`.
+async fn connect_all(
+    port: u16,
+    post: &str,
+    n: usize,
+    stop: watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<Vec<(usize, Instant)>>> {
+    let gate = Arc::new(Semaphore::new(CONNECT_CONCURRENCY));
+    let subscribe = Arc::<str>::from(
+        json!({ "id": "s", "type": "subscribe", "payload": { "query": SUBSCRIPTION, "variables": { "p": post } } })
+            .to_string(),
+    );
+    let mut clients = Vec::with_capacity(n);
+    let mut ready = Vec::with_capacity(n);
+    for _ in 0..n {
+        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+        let (gate, subscribe, mut stop) = (gate.clone(), subscribe.clone(), stop.clone());
+        clients.push(tokio::spawn(async move {
+            let permit = gate.acquire_owned().await.unwrap();
+            let mut request = format!("ws://127.0.0.1:{port}/graphql/ws")
+                .into_client_request()
+                .unwrap();
+            request.headers_mut().insert(
+                "sec-websocket-protocol",
+                "graphql-transport-ws".parse().unwrap(),
+            );
+            let config = WebSocketConfig::default()
+                .read_buffer_size(4096)
+                .write_buffer_size(0);
+            let (mut ws, _) =
+                tokio_tungstenite::connect_async_with_config(request, Some(config), true)
+                    .await
+                    .expect("connects");
+            ws.send(Message::Text(r#"{"type":"connection_init"}"#.into()))
+                .await
+                .unwrap();
+            ws.next().await.unwrap().unwrap();
+            ws.send(Message::Text(subscribe.as_ref().into()))
+                .await
+                .unwrap();
+            // Answered after the subscription started (operations start in order).
+            ws.send(Message::Text(
+                r#"{"id":"r","type":"subscribe","payload":{"query":"{ categories { id } }"}}"#
+                    .into(),
+            ))
+            .await
+            .unwrap();
+            ws.next().await.unwrap().unwrap();
+            ws.next().await.unwrap().unwrap();
+            drop(permit);
+            let _ = ready_tx.send(());
+            let mut receipts = Vec::new();
+            loop {
+                tokio::select! {
+                    frame = ws.next() => match frame {
+                        Some(Ok(Message::Text(text))) => {
+                            if let Some(event) = event_number(text.as_str()) {
+                                receipts.push((event, Instant::now()));
+                            }
+                        }
+                        Some(Ok(_)) => {}
+                        _ => break,
+                    },
+                    _ = stop.changed() => break,
+                }
+            }
+            receipts
+        }));
+        ready.push(ready_rx);
+    }
+    for r in ready {
+        r.await.expect("a subscriber is ready");
+    }
+    clients
+}
+
+/// The `n` of a `"body":"e{n}"` update, found without parsing the JSON.
+fn event_number(text: &str) -> Option<usize> {
+    let start = text.find(r#""body":"e"#)? + r#""body":"e"#.len();
+    let digits = &text[start..];
+    let end = digits.find('"')?;
+    digits[..end].parse().ok()
+}
