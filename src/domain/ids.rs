@@ -97,6 +97,14 @@ id_type!(
     /// Identifies a chat message.
     MessageId
 );
+id_type!(
+    /// Identifies an order (one seller's part of a checkout).
+    OrderId
+);
+id_type!(
+    /// Identifies a review of a listing.
+    ReviewId
+);
 
 #[cfg(test)]
 mod tests {

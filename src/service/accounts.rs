@@ -251,11 +251,13 @@ impl AccountService {
                 user_id,
             } => {
                 tracing::warn!(%user_id, %session_id, "refresh token reuse detected; session family revoked");
-                self.events.publish(DomainEvent::SessionsRevoked {
-                    user_id,
-                    keep: None,
-                    only: Some(session_id),
-                }).await;
+                self.events
+                    .publish(DomainEvent::SessionsRevoked {
+                        user_id,
+                        keep: None,
+                        only: Some(session_id),
+                    })
+                    .await;
                 return Err(AppError::Unauthenticated(BAD_REFRESH));
             }
             SessionRotation::Rejected => return Err(AppError::Unauthenticated(BAD_REFRESH)),
@@ -292,11 +294,13 @@ impl AccountService {
         self.store
             .revoke_user_sessions(user_id, keep, now())
             .await?;
-        self.events.publish(DomainEvent::SessionsRevoked {
-            user_id: user_id.clone(),
-            keep: keep.cloned(),
-            only: None,
-        }).await;
+        self.events
+            .publish(DomainEvent::SessionsRevoked {
+                user_id: user_id.clone(),
+                keep: keep.cloned(),
+                only: None,
+            })
+            .await;
         Ok(())
     }
 
@@ -402,7 +406,9 @@ impl AccountService {
             .update_profile(viewer.id(), &patch, now())
             .await?
             .ok_or(AppError::NotFound("user"))?;
-        self.events.publish(DomainEvent::UserUpdated(user.clone())).await;
+        self.events
+            .publish(DomainEvent::UserUpdated(user.clone()))
+            .await;
         Ok(user)
     }
 
@@ -513,7 +519,9 @@ impl AccountService {
             .set_roles(user_id, &Role::normalize(roles), now())
             .await?
             .ok_or(AppError::NotFound("user"))?;
-        self.events.publish(DomainEvent::UserUpdated(user.clone())).await;
+        self.events
+            .publish(DomainEvent::UserUpdated(user.clone()))
+            .await;
         Ok(user)
     }
 
@@ -539,7 +547,9 @@ impl AccountService {
         if !active {
             self.revoke_sessions(user_id, None).await?;
         }
-        self.events.publish(DomainEvent::UserUpdated(user.clone())).await;
+        self.events
+            .publish(DomainEvent::UserUpdated(user.clone()))
+            .await;
         Ok(user)
     }
 

@@ -213,10 +213,12 @@ impl ChatService {
             .add_message(&message)
             .await?
             .ok_or(AppError::NotFound("chat room"))?;
-        self.events.publish(DomainEvent::MessageSent {
-            message: message.clone(),
-            members: room.members,
-        }).await;
+        self.events
+            .publish(DomainEvent::MessageSent {
+                message: message.clone(),
+                members: room.members,
+            })
+            .await;
         Ok(message)
     }
 
@@ -228,11 +230,13 @@ impl ChatService {
             .await?;
         let room = self.room_of_member(viewer, room_id).await?;
         self.ensure_not_blocked(viewer, &room).await?;
-        self.events.publish(DomainEvent::Typing {
-            room_id: room.id,
-            user_id: viewer.id().clone(),
-            members: room.members,
-        }).await;
+        self.events
+            .publish(DomainEvent::Typing {
+                room_id: room.id,
+                user_id: viewer.id().clone(),
+                members: room.members,
+            })
+            .await;
         Ok(())
     }
 

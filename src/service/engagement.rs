@@ -95,11 +95,13 @@ impl EngagementService {
             deleted_at: None,
         };
         self.engagement.add_comment(&comment).await?;
-        self.events.publish(DomainEvent::CommentAdded {
-            comment: comment.clone(),
-            post_author: post.author_id.clone(),
-            parent_author: parent.map(|p| p.author_id),
-        }).await;
+        self.events
+            .publish(DomainEvent::CommentAdded {
+                comment: comment.clone(),
+                post_author: post.author_id.clone(),
+                parent_author: parent.map(|p| p.author_id),
+            })
+            .await;
         Ok(comment)
     }
 
@@ -177,11 +179,13 @@ impl EngagementService {
             .await?;
         let post = self.fresh(viewer, post).await?;
         if previous != Some(kind) {
-            self.events.publish(DomainEvent::Reacted {
-                post: post.clone(),
-                user_id: viewer.id().clone(),
-                kind,
-            }).await;
+            self.events
+                .publish(DomainEvent::Reacted {
+                    post: post.clone(),
+                    user_id: viewer.id().clone(),
+                    kind,
+                })
+                .await;
         }
         Ok(post)
     }

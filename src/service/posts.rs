@@ -140,7 +140,9 @@ impl PostService {
             deleted_at: None,
         };
         self.catalog.create_post(&post).await?;
-        self.events.publish(DomainEvent::PostCreated(post.clone())).await;
+        self.events
+            .publish(DomainEvent::PostCreated(post.clone()))
+            .await;
         Ok(post)
     }
 
@@ -210,7 +212,8 @@ impl PostService {
             .await?
             .ok_or(AppError::NotFound("post"))?;
         self.events
-            .publish(DomainEvent::PostUpdated(updated.clone())).await;
+            .publish(DomainEvent::PostUpdated(updated.clone()))
+            .await;
         Ok(updated)
     }
 

@@ -51,10 +51,12 @@ impl SocialService {
             return Err(AppError::Forbidden(BLOCKED));
         }
         if self.store.follow(viewer.id(), user_id, now()).await? {
-            self.events.publish(DomainEvent::Followed {
-                follower: viewer.id().clone(),
-                followee: user_id.clone(),
-            }).await;
+            self.events
+                .publish(DomainEvent::Followed {
+                    follower: viewer.id().clone(),
+                    followee: user_id.clone(),
+                })
+                .await;
         } else if self
             .store
             .is_blocked_either_way(viewer.id(), user_id)

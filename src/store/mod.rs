@@ -13,6 +13,7 @@ pub mod chat;
 pub mod engagement;
 pub mod mail;
 pub mod mongo;
+pub mod order;
 pub mod ratelimit;
 pub mod social;
 pub mod sqlite;
@@ -25,6 +26,9 @@ pub use catalog::{CatalogStore, ListingPatch, PostOrder, PostPatch, PostQuery, c
 pub use chat::ChatStore;
 pub use engagement::EngagementStore;
 pub use mail::{ClaimedMail, MailStatus, OutboxEntry, OutboxStore};
+pub use order::{
+    CheckoutOutcome, NewCheckout, OrderSide, OrderStore, OrderUpdate, SellerOrderStats,
+};
 pub use ratelimit::{Decision, RateLimitStore};
 pub use social::{FollowCursor, FollowEdge, SocialStore, ViewerGraph};
 pub use token::{NewOneTimeToken, TokenPurpose, TokenStore};
@@ -120,6 +124,8 @@ pub struct Stores {
     pub chat: Arc<dyn ChatStore>,
     /// Follows and blocks; also keeps the follower counters on users.
     pub social: Arc<dyn SocialStore>,
+    /// Carts, checkouts, orders and payment attempts; takes and returns listing stock.
+    pub orders: Arc<dyn OrderStore>,
     /// Password-reset and email-verification tokens.
     pub one_time_tokens: Arc<dyn TokenStore>,
     /// Mail waiting for (or done with) delivery.

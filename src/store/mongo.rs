@@ -22,6 +22,7 @@ use super::catalog::MongoCatalogStore;
 use super::chat::MongoChatStore;
 use super::engagement::MongoEngagementStore;
 use super::mail::MongoOutboxStore;
+use super::order::MongoOrderStore;
 use super::ratelimit::MongoRateLimitStore;
 use super::social::MongoSocialStore;
 use super::token::MongoTokenStore;
@@ -100,8 +101,10 @@ pub async fn open_with(uri: &str, database: &str, indexes: IndexSet) -> StoreRes
     catalog.create_indexes(indexes).await?;
     let engagement = MongoEngagementStore::new(client.clone(), &db.db);
     engagement.create_indexes(indexes).await?;
-    let chat = MongoChatStore::new(client, &db.db);
+    let chat = MongoChatStore::new(client.clone(), &db.db);
     chat.create_indexes(indexes).await?;
+    let orders = MongoOrderStore::new(client, &db.db);
+    orders.create_indexes(indexes).await?;
 
     Ok(Stores {
         accounts: Arc::new(accounts),
@@ -110,6 +113,7 @@ pub async fn open_with(uri: &str, database: &str, indexes: IndexSet) -> StoreRes
         chat: Arc::new(chat),
         social: Arc::new(social),
         one_time_tokens: Arc::new(one_time_tokens),
+        orders: Arc::new(orders),
         outbox: Arc::new(outbox),
         rate_limits: Arc::new(rate_limits),
         round_trips,

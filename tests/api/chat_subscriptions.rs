@@ -338,7 +338,8 @@ async fn a_subscriber_that_fell_behind_the_bus_catches_up_from_the_store() {
                 room_id: noise.clone(),
                 user_id: agora::domain::UserId::parse(&ann.id).unwrap(),
                 members: Vec::new(),
-            }).await;
+            })
+            .await;
     }
     assert_eq!(next_body(&mut ws, "1").await, "missed");
     send(&app, &ann, &room, "live").await;

@@ -15,6 +15,7 @@ mod chat;
 mod engagement;
 mod fixtures;
 mod harness;
+mod orders;
 mod outbox;
 mod posts;
 mod rate_limits;
@@ -154,7 +155,18 @@ contract_tests!(
     chat::only_members_of_an_existing_room_add_messages,
     chat::twenty_concurrent_messages_get_distinct_gapless_numbers,
     chat::unread_counts_follow_read_positions_and_own_messages,
-    chat::rooms_are_listed_by_last_activity_without_gaps;
+    chat::rooms_are_listed_by_last_activity_without_gaps,
+    orders::a_cart_keeps_one_line_per_listing_oldest_first,
+    orders::checkout_takes_stock_stores_orders_and_empties_the_cart,
+    orders::checkout_of_an_inactive_or_short_listing_changes_nothing,
+    orders::fifty_concurrent_checkouts_of_ten_units_sell_exactly_ten,
+    orders::twenty_concurrent_replays_of_one_key_place_one_set_of_orders,
+    orders::a_key_reused_for_another_cart_is_refused,
+    orders::of_two_updates_from_one_revision_exactly_one_is_written,
+    orders::cancelling_returns_stock_and_a_sold_listing_becomes_active,
+    orders::orders_are_listed_newest_first_per_side_and_status,
+    orders::payment_attempts_are_kept_oldest_first,
+    orders::delivered_purchases_and_seller_stats_count_delivered_orders_only;
     text search:
     posts::text_search_needs_every_word_in_any_case,
 );
