@@ -15,6 +15,7 @@ pub mod mail;
 pub mod mongo;
 pub mod order;
 pub mod ratelimit;
+pub mod review;
 pub mod social;
 pub mod sqlite;
 pub mod token;
@@ -30,6 +31,7 @@ pub use order::{
     CheckoutOutcome, NewCheckout, OrderSide, OrderStore, OrderUpdate, SellerOrderStats,
 };
 pub use ratelimit::{Decision, RateLimitStore};
+pub use review::{ReviewQuery, ReviewStore};
 pub use social::{FollowCursor, FollowEdge, SocialStore, ViewerGraph};
 pub use token::{NewOneTimeToken, TokenPurpose, TokenStore};
 
@@ -126,6 +128,8 @@ pub struct Stores {
     pub social: Arc<dyn SocialStore>,
     /// Carts, checkouts, orders and payment attempts; takes and returns listing stock.
     pub orders: Arc<dyn OrderStore>,
+    /// Reviews and the rating counters of listings.
+    pub reviews: Arc<dyn ReviewStore>,
     /// Password-reset and email-verification tokens.
     pub one_time_tokens: Arc<dyn TokenStore>,
     /// Mail waiting for (or done with) delivery.

@@ -24,6 +24,7 @@ use super::engagement::MongoEngagementStore;
 use super::mail::MongoOutboxStore;
 use super::order::MongoOrderStore;
 use super::ratelimit::MongoRateLimitStore;
+use super::review::MongoReviewStore;
 use super::social::MongoSocialStore;
 use super::token::MongoTokenStore;
 use super::{RoundTrips, StoreError, StoreHealth, StoreResult, Stores};
@@ -103,8 +104,10 @@ pub async fn open_with(uri: &str, database: &str, indexes: IndexSet) -> StoreRes
     engagement.create_indexes(indexes).await?;
     let chat = MongoChatStore::new(client.clone(), &db.db);
     chat.create_indexes(indexes).await?;
-    let orders = MongoOrderStore::new(client, &db.db);
+    let orders = MongoOrderStore::new(client.clone(), &db.db);
     orders.create_indexes(indexes).await?;
+    let reviews = MongoReviewStore::new(client, &db.db);
+    reviews.create_indexes(indexes).await?;
 
     Ok(Stores {
         accounts: Arc::new(accounts),
@@ -114,6 +117,7 @@ pub async fn open_with(uri: &str, database: &str, indexes: IndexSet) -> StoreRes
         social: Arc::new(social),
         one_time_tokens: Arc::new(one_time_tokens),
         orders: Arc::new(orders),
+        reviews: Arc::new(reviews),
         outbox: Arc::new(outbox),
         rate_limits: Arc::new(rate_limits),
         round_trips,

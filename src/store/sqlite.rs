@@ -32,6 +32,7 @@ use super::engagement::SqliteEngagementStore;
 use super::mail::SqliteOutboxStore;
 use super::order::SqliteOrderStore;
 use super::ratelimit::SqliteRateLimitStore;
+use super::review::SqliteReviewStore;
 use super::social::SqliteSocialStore;
 use super::token::SqliteTokenStore;
 use super::{RoundTrips, StoreError, StoreHealth, StoreResult, Stores};
@@ -344,6 +345,30 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX payment_attempts_by_order ON payment_attempts(order_id, at);
     "#,
+    // reviews: one per author and listing; the listing's rating histogram beside the count and
+    // sum it already has, all changed in the review's transaction
+    r#"
+    CREATE TABLE reviews (
+        id         TEXT PRIMARY KEY,
+        post_id    TEXT NOT NULL REFERENCES posts(id),
+        author_id  TEXT NOT NULL REFERENCES users(id),
+        seller_id  TEXT NOT NULL REFERENCES users(id),
+        rating     INTEGER NOT NULL CHECK (rating BETWEEN 1 AND 5),
+        body       TEXT,
+        media      TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        edited_at  INTEGER,
+        UNIQUE (author_id, post_id)
+    ) STRICT;
+    CREATE INDEX reviews_by_post ON reviews(post_id, created_at, id);
+    CREATE INDEX reviews_by_created ON reviews(created_at, id);
+
+    ALTER TABLE posts ADD COLUMN rating_h1 INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE posts ADD COLUMN rating_h2 INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE posts ADD COLUMN rating_h3 INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE posts ADD COLUMN rating_h4 INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE posts ADD COLUMN rating_h5 INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];
 
 /// A handle to one SQLite database file. Cheap to clone.
@@ -561,6 +586,7 @@ pub async fn open_file(path: &Path) -> StoreResult<Stores> {
         social: Arc::new(SqliteSocialStore::new(db.clone())),
         one_time_tokens: Arc::new(SqliteTokenStore::new(db.clone())),
         orders: Arc::new(SqliteOrderStore::new(db.clone())),
+        reviews: Arc::new(SqliteReviewStore::new(db.clone())),
         outbox: Arc::new(SqliteOutboxStore::new(db.clone())),
         rate_limits: Arc::new(SqliteRateLimitStore::new(db.clone())),
         health: Arc::new(db),

@@ -19,6 +19,7 @@ mod orders;
 mod outbox;
 mod posts;
 mod rate_limits;
+mod reviews;
 mod search;
 mod sessions;
 mod social;
@@ -166,7 +167,12 @@ contract_tests!(
     orders::cancelling_returns_stock_and_a_sold_listing_becomes_active,
     orders::orders_are_listed_newest_first_per_side_and_status,
     orders::payment_attempts_are_kept_oldest_first,
-    orders::delivered_purchases_and_seller_stats_count_delivered_orders_only;
+    orders::delivered_purchases_and_seller_stats_count_delivered_orders_only,
+    reviews::a_review_reads_back_and_a_second_by_the_same_author_conflicts,
+    reviews::updating_and_deleting_move_the_counters,
+    reviews::concurrent_reviews_keep_the_counters_exact,
+    reviews::reviews_are_listed_newest_first_by_filter,
+    reviews::a_sellers_rating_sums_their_listings;
     text search:
     posts::text_search_needs_every_word_in_any_case,
 );
