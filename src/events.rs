@@ -11,7 +11,10 @@ use std::sync::Arc;
 
 use tokio::sync::broadcast;
 
-use crate::domain::{ChatRoomId, Comment, Message, Post, ReactionKind, SessionId, User, UserId};
+use crate::domain::{
+    ChatRoomId, Comment, Message, OrderId, OrderStatus, Post, PostId, ReactionKind, ReviewId,
+    SessionId, User, UserId,
+};
 
 #[derive(Debug, Clone)]
 pub enum DomainEvent {
@@ -47,6 +50,28 @@ pub enum DomainEvent {
     MessageSent {
         message: Message,
         members: Vec<UserId>,
+    },
+    /// A checkout placed an order (one per seller).
+    OrderPlaced {
+        order_id: OrderId,
+        buyer: UserId,
+        seller: UserId,
+    },
+    /// An order moved to `status`. `actor` is who moved it; `None` is the system (the expiry
+    /// of unpaid orders).
+    OrderStatusChanged {
+        order_id: OrderId,
+        buyer: UserId,
+        seller: UserId,
+        actor: Option<UserId>,
+        status: OrderStatus,
+    },
+    /// `author` reviewed `post_id`, a listing of `seller`.
+    ReviewAdded {
+        review_id: ReviewId,
+        post_id: PostId,
+        author: UserId,
+        seller: UserId,
     },
     /// `user_id` is typing in `room_id`. Ephemeral: never stored, only fanned out to the
     /// other `members` listening now.

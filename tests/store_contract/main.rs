@@ -163,6 +163,7 @@ contract_tests!(
     orders::fifty_concurrent_checkouts_of_ten_units_sell_exactly_ten,
     orders::twenty_concurrent_replays_of_one_key_place_one_set_of_orders,
     orders::a_key_reused_for_another_cart_is_refused,
+    orders::a_checkout_without_orders_only_looks_its_key_up,
     orders::of_two_updates_from_one_revision_exactly_one_is_written,
     orders::cancelling_returns_stock_and_a_sold_listing_becomes_active,
     orders::orders_are_listed_newest_first_per_side_and_status,

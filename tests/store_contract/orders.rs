@@ -606,3 +606,33 @@ pub async fn delivered_purchases_and_seller_stats_count_delivered_orders_only(st
         Default::default()
     );
 }
+
+pub async fn a_checkout_without_orders_only_looks_its_key_up(stores: Stores) {
+    let (ann, sam) = (person(&stores, "ann").await, person(&stores, "sam").await);
+    let a = listed(&stores, &sam, "10", 5).await;
+    let orders = placed(
+        stores
+            .orders
+            .checkout(&checkout(&ann, "k", &[line(&a, 1)], now()))
+            .await
+            .unwrap(),
+    );
+    let retry = checkout(&ann, "k", &[], now());
+    assert_eq!(
+        stores.orders.checkout(&retry).await.unwrap(),
+        CheckoutOutcome::Replayed(orders)
+    );
+    let unknown = checkout(&ann, "other", &[], now());
+    assert_eq!(
+        stores.orders.checkout(&unknown).await.unwrap(),
+        CheckoutOutcome::Replayed(Vec::new())
+    );
+    assert_eq!(stock(&stores, &a.id).await.0, 4);
+    placed(
+        stores
+            .orders
+            .checkout(&checkout(&ann, "other", &[line(&a, 1)], now()))
+            .await
+            .unwrap(),
+    );
+}

@@ -83,6 +83,8 @@ pub struct SellerOrderStats {
 ///
 /// Contract (both adapters, checked by `tests/store_contract`):
 /// - A cart has at most one line per listing; lines are listed oldest first.
+/// - A checkout without orders (a retry after the cart was emptied by the first attempt) only
+///   looks its key up: the orders stored for it whatever the fingerprint, or none.
 /// - Checkout is all or nothing: the idempotency record (unique per buyer and key), every
 ///   guarded stock decrement (never below zero, only on `ACTIVE` listings), the listings that
 ///   run out turning `SOLD`, the orders and the emptied cart commit together.

@@ -275,18 +275,27 @@ impl MongoOrderStore {
             .await
     }
 
-    /// The outcome of a checkout whose key was used before.
-    async fn replay(&self, checkout: &NewCheckout) -> StoreResult<CheckoutOutcome> {
-        let stored = self
+    /// The outcome of a checkout whose key was used before; with `any_cart`, the stored
+    /// orders whatever the fingerprint (and none when the key is unknown).
+    async fn replay(&self, checkout: &NewCheckout, any_cart: bool) -> StoreResult<CheckoutOutcome> {
+        let found = self
             .checkouts
             .find_one(doc! {
                 "buyer_id": checkout.buyer_id.as_str(),
                 "key": &checkout.idempotency_key,
             })
             .await
-            .map_err(StoreError::backend)?
-            .ok_or_else(|| StoreError::Backend("a duplicate checkout key vanished".into()))?;
-        if stored.get_str("fingerprint").unwrap_or_default() != checkout.fingerprint {
+            .map_err(StoreError::backend)?;
+        let stored = match found {
+            Some(stored) => stored,
+            None if any_cart => return Ok(CheckoutOutcome::Replayed(Vec::new())),
+            None => {
+                return Err(StoreError::Backend(
+                    "a duplicate checkout key vanished".into(),
+                ));
+            }
+        };
+        if !any_cart && stored.get_str("fingerprint").unwrap_or_default() != checkout.fingerprint {
             return Ok(CheckoutOutcome::KeyReused);
         }
         let ids: Vec<Bson> = stored
@@ -411,6 +420,9 @@ impl OrderStore for MongoOrderStore {
     }
 
     async fn checkout(&self, checkout: &NewCheckout) -> StoreResult<CheckoutOutcome> {
+        if checkout.orders.is_empty() {
+            return self.replay(checkout, true).await;
+        }
         match self.checkout_transaction(checkout).await {
             Ok(()) => {
                 let listings = self
@@ -423,7 +435,9 @@ impl OrderStore for MongoOrderStore {
             }
             Err(err) => match err.get_custom::<Abort>() {
                 Some(Abort::OutOfStock(post)) => Ok(CheckoutOutcome::OutOfStock(post.clone())),
-                _ if is_duplicate_key_on(&err, CHECKOUT_KEY_UNIQUE) => self.replay(checkout).await,
+                _ if is_duplicate_key_on(&err, CHECKOUT_KEY_UNIQUE) => {
+                    self.replay(checkout, false).await
+                }
                 _ => Err(StoreError::backend(err)),
             },
         }

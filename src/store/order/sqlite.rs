@@ -8,7 +8,7 @@
 //! other and the guard decides; nothing is read outside the transaction that it depends on.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Transaction, params};
+use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::record::{AttemptRecord, OrderRecord};
 use super::{CheckoutOutcome, NewCheckout, OrderSide, OrderStore, OrderUpdate, SellerOrderStats};
@@ -204,6 +204,20 @@ impl OrderStore for SqliteOrderStore {
         let checkout = checkout.clone();
         self.db
             .write(move |tx| {
+                if checkout.orders.is_empty() {
+                    let ids: Option<String> = tx
+                        .query_row(
+                            "SELECT order_ids FROM checkouts WHERE buyer_id = ?1 AND idem_key = ?2",
+                            params![checkout.buyer_id.as_str(), checkout.idempotency_key],
+                            |row| row.get(0),
+                        )
+                        .optional()
+                        .map_err(StoreError::backend)?;
+                    let ids: Vec<String> = ids
+                        .and_then(|ids| serde_json::from_str(&ids).ok())
+                        .unwrap_or_default();
+                    return Ok(CheckoutOutcome::Replayed(orders_by_ids(tx, &ids)?));
+                }
                 let order_ids: Vec<&str> = checkout.orders.iter().map(|o| o.id.as_str()).collect();
                 // Everything below either commits whole or is rolled back to here; an
                 // out-of-stock line then commits the empty transaction and reports itself.
