@@ -13,6 +13,7 @@ mod documents;
 mod error;
 mod limits;
 mod loaders;
+pub(crate) mod marketplace;
 pub(crate) mod posts;
 mod scalars;
 mod social;
@@ -31,6 +32,7 @@ pub struct Query(
     accounts::AccountQuery,
     posts::PostQueryRoot,
     chat::ChatQuery,
+    marketplace::MarketplaceQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -39,10 +41,15 @@ pub struct Mutation(
     posts::PostMutation,
     social::SocialMutation,
     chat::ChatMutation,
+    marketplace::MarketplaceMutation,
 );
 
 #[derive(MergedSubscription, Default)]
-pub struct Subscription(accounts::AccountSubscription, chat::ChatSubscription);
+pub struct Subscription(
+    accounts::AccountSubscription,
+    chat::ChatSubscription,
+    marketplace::MarketplaceSubscription,
+);
 
 pub type AppSchema = Schema<Query, Mutation, Subscription>;
 
