@@ -14,6 +14,7 @@ mod mailbox;
 mod marketplace;
 mod marketplace_round_trips;
 mod marketplace_rules;
+mod marketplace_subscriptions;
 mod outbox;
 mod posts;
 mod rate_limits;
