@@ -46,12 +46,40 @@ async fn round_trips_of_orders(app: &TestApp, token: &str, first: i64) -> u64 {
 #[tokio::test]
 async fn the_order_list_costs_the_same_few_round_trips_for_5_10_and_20_orders() {
     let app = spawn_app_with(|config| config.rate_limits.enabled = false).await;
+    assert_order_list_round_trips_are_constant(&app).await;
+}
+
+/// The same on MongoDB, where every driver command counts, when `TEST_MONGODB_URI` is set.
+#[tokio::test]
+async fn the_order_list_costs_the_same_few_round_trips_on_mongodb() {
+    let Some(uri) = std::env::var("TEST_MONGODB_URI")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        println!("skipped: TEST_MONGODB_URI is not set");
+        return;
+    };
+    let database = format!("agora_api_{}", uuid::Uuid::now_v7().simple());
+    let app = spawn_app_with(|config| {
+        config.rate_limits.enabled = false;
+        config.store.mongodb_uri = Some(uri.clone());
+        config.store.mongodb_database = database.clone();
+    })
+    .await;
+    assert_order_list_round_trips_are_constant(&app).await;
+    if let Ok(client) = mongodb::Client::with_uri_str(&uri).await {
+        let _ = client.database(&database).drop().await;
+    }
+}
+
+/// One buyer with 20 orders of one seller, each of a listing it sold out.
+async fn assert_order_list_round_trips_are_constant(app: &TestApp) {
     let sam = app.seller("sam").await;
     let ann = app.register("ann").await;
-    let address = address(&app, &ann).await;
+    let address = address(app, &ann).await;
     for i in 0..20 {
-        let post = listing(&app, &sam, "10", 1).await;
-        crate::marketplace::add_to_cart(&app, &ann, &post, 1).await;
+        let post = listing(app, &sam, "10", 1).await;
+        crate::marketplace::add_to_cart(app, &ann, &post, 1).await;
         app.data(
             Some(&ann.access),
             crate::marketplace::CHECKOUT,
@@ -60,9 +88,9 @@ async fn the_order_list_costs_the_same_few_round_trips_for_5_10_and_20_orders() 
         .await;
     }
     let counts = [
-        round_trips_of_orders(&app, &ann.access, 5).await,
-        round_trips_of_orders(&app, &ann.access, 10).await,
-        round_trips_of_orders(&app, &ann.access, 20).await,
+        round_trips_of_orders(app, &ann.access, 5).await,
+        round_trips_of_orders(app, &ann.access, 10).await,
+        round_trips_of_orders(app, &ann.access, 20).await,
     ];
     println!("orders round trips for first 5, 10, 20: {counts:?}");
     assert_eq!(counts[0], counts[1], "{counts:?}");
