@@ -195,14 +195,14 @@ impl App {
     }
 
     /// Serves until `shutdown` completes, then stops accepting and lets in-flight requests
-    /// finish. The mail delivery worker, the event-log tail and the notifier run alongside and
-    /// stop with the server, the mail worker finishing the message it is sending (within the grace period).
+    /// finish. The event-log tail, the notifier, the mail delivery worker and the unpaid-order
+    /// expiry run alongside and stop with the server, the mail worker finishing the message it
+    /// is sending (within the grace period).
     pub async fn run_until(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let (stop_mail, mail_stopped) = tokio::sync::watch::channel(false);
-        let mut mail_worker = tokio::spawn(self.core.mail.clone().run(mail_stopped));
         let (stop_tail, tail_stopped) = tokio::sync::watch::channel(false);
         // Subscribed before the tail starts, so the notifier sees every event it delivers.
         let notifier = crate::service::Notifier::new(
@@ -221,6 +221,12 @@ impl App {
                 .clone()
                 .run(self.log_position, tail_stopped),
         );
+        let mut mail_worker = tokio::spawn(self.core.mail.clone().run(mail_stopped.clone()));
+        let expiry = tokio::spawn(expire_unpaid_orders(
+            self.core.services.orders.clone(),
+            self.core.config.orders.clone(),
+            mail_stopped,
+        ));
         let grace = std::time::Duration::from_secs(self.core.config.http.shutdown_grace_secs);
         let served = self.serve(shutdown).await;
         let _ = stop_tail.send(true);
@@ -234,6 +240,9 @@ impl App {
             );
             mail_worker.abort();
         }
+        // The expiry task only waits between passes; a pass cut short is redone by the next
+        // one (each cancel is its own compare-and-set write).
+        expiry.abort();
         served
     }
 
@@ -273,6 +282,29 @@ impl App {
                 tracing::warn!(?grace, "in-flight requests did not finish within the grace period");
                 Ok(())
             }
+        }
+    }
+}
+
+/// Cancels unpaid orders past their time every `expiry_interval_secs`, until `stop` turns
+/// true. Safe on several instances at once: each cancel is a compare-and-set on the order, so
+/// only one instance cancels (and restocks) a given order.
+async fn expire_unpaid_orders(
+    orders: crate::service::OrderService,
+    config: crate::config::OrdersConfig,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let ttl = chrono::Duration::seconds(i64::try_from(config.unpaid_ttl_secs).unwrap_or(i64::MAX));
+    let interval = std::time::Duration::from_secs(config.expiry_interval_secs.max(1));
+    while !*stop.borrow() {
+        match orders.expire_unpaid(crate::service::now(), ttl).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(cancelled = n, "cancelled unpaid orders past their time"),
+            Err(err) => tracing::error!(error = ?err, "the unpaid-order expiry pass failed"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            changed = stop.changed() => if changed.is_err() { break },
         }
     }
 }

@@ -24,7 +24,28 @@ pub struct Config {
     pub graphql: GraphqlConfig,
     pub websocket: WebSocketConfig,
     pub mail: MailConfig,
+    pub orders: OrdersConfig,
     pub rate_limits: RateLimitConfig,
+}
+
+/// The lifecycle of orders.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OrdersConfig {
+    /// How long an order may wait for payment before the expiry task cancels it and
+    /// releases its stock.
+    pub unpaid_ttl_secs: u64,
+    /// How often the expiry task looks for unpaid orders past their time.
+    pub expiry_interval_secs: u64,
+}
+
+impl Default for OrdersConfig {
+    fn default() -> Self {
+        Self {
+            unpaid_ttl_secs: 1800,
+            expiry_interval_secs: 60,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -26,7 +26,8 @@ pub enum AppError {
     },
     /// `RATE_LIMITED`: too many attempts; retry after this many seconds.
     RateLimited { retry_after_secs: u64 },
-    /// `PAYMENT_DECLINED`: the payment gateway refused the charge.
+    /// `PAYMENT_DECLINED`: the payment gateway refused the charge; the text is the stable
+    /// reason (`card_declined`, `insufficient_funds`), also sent as `extensions.reason`.
     PaymentDeclined(String),
     /// `INTERNAL_SERVER_ERROR`: our fault. The text is logged with the request id and never
     /// shown to the client.

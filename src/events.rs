@@ -31,7 +31,8 @@ use tokio::sync::{Notify, broadcast, watch};
 use tokio::time::Instant;
 
 use crate::domain::{
-    ChatRoomId, Comment, Message, Notification, Post, ReactionKind, SessionId, User, UserId,
+    ChatRoomId, Comment, Message, Notification, OrderId, OrderStatus, Post, PostId, ReactionKind,
+    ReviewId, SessionId, User, UserId,
 };
 use crate::store::{EventLogStore, LogEntry, StoreResult};
 
@@ -81,6 +82,28 @@ pub enum DomainEvent {
     MessageSent {
         message: Message,
         members: Vec<UserId>,
+    },
+    /// A checkout placed an order (one per seller).
+    OrderPlaced {
+        order_id: OrderId,
+        buyer: UserId,
+        seller: UserId,
+    },
+    /// An order moved to `status`. `actor` is who moved it; `None` is the system (the expiry
+    /// of unpaid orders).
+    OrderStatusChanged {
+        order_id: OrderId,
+        buyer: UserId,
+        seller: UserId,
+        actor: Option<UserId>,
+        status: OrderStatus,
+    },
+    /// `author` reviewed `post_id`, a listing of `seller`.
+    ReviewAdded {
+        review_id: ReviewId,
+        post_id: PostId,
+        author: UserId,
+        seller: UserId,
     },
     /// `user_id` is typing in `room_id`. Ephemeral: never stored, only fanned out to the
     /// other `members` listening now.

@@ -101,6 +101,14 @@ id_type!(
     /// Identifies a stored notification.
     NotificationId
 );
+id_type!(
+    /// Identifies an order (one seller's part of a checkout).
+    OrderId
+);
+id_type!(
+    /// Identifies a review of a listing.
+    ReviewId
+);
 
 #[cfg(test)]
 mod tests {

@@ -12,7 +12,9 @@ mod ids;
 mod mail;
 mod money;
 mod notification;
+mod order;
 mod post;
+mod review;
 mod validation;
 
 pub use account::{
@@ -27,13 +29,19 @@ pub use chat::{
 pub use country::CountryCode;
 pub use ids::{
     AddressId, CardId, CategoryId, ChatRoomId, CommentId, MailId, MessageId, NotificationId,
-    PostId, SessionId, UserId,
+    OrderId, PostId, ReviewId, SessionId, UserId,
 };
 pub use mail::OutgoingMail;
 pub use money::{Amount, Currency, Money};
 pub use notification::{Notification, NotificationKind};
+pub use order::{
+    CartLine, CheckoutLine, MAX_CART_LINES, MAX_LINE_QUANTITY, Order, OrderActor, OrderItem,
+    OrderStatus, PaymentAttempt, PaymentOutcome, StatusChange, can_move, cart_fingerprint,
+    next_statuses, order_number, parse_idempotency_key, parse_note, split_cart,
+};
 pub use post::{
     Attribute, Comment, Listing, ListingStatus, Post, PostBody, PostCounts, PostKind, ReactionKind,
     parse_comment_body, parse_media, parse_title,
 };
+pub use review::{Rating, RatingSummary, Review, parse_review_body};
 pub use validation::ValidationError;

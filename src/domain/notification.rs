@@ -1,10 +1,9 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{CommentId, MessageId, NotificationId, PostId, UserId};
+use super::{CommentId, MessageId, NotificationId, OrderId, PostId, UserId};
 
-/// Why a user is notified. The marketplace kinds of the API contract (`REVIEW_ADDED`,
-/// `ORDER_PLACED`, `ORDER_STATUS_CHANGED`) are added with the events that cause them.
+/// Why a user is notified.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum NotificationKind {
@@ -14,16 +13,22 @@ pub enum NotificationKind {
     CommentReplied,
     Mentioned,
     MessageReceived,
+    ReviewAdded,
+    OrderPlaced,
+    OrderStatusChanged,
 }
 
 impl NotificationKind {
-    pub const ALL: [NotificationKind; 6] = [
+    pub const ALL: [NotificationKind; 9] = [
         NotificationKind::Followed,
         NotificationKind::PostReacted,
         NotificationKind::PostCommented,
         NotificationKind::CommentReplied,
         NotificationKind::Mentioned,
         NotificationKind::MessageReceived,
+        NotificationKind::ReviewAdded,
+        NotificationKind::OrderPlaced,
+        NotificationKind::OrderStatusChanged,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -34,6 +39,9 @@ impl NotificationKind {
             NotificationKind::CommentReplied => "COMMENT_REPLIED",
             NotificationKind::Mentioned => "MENTIONED",
             NotificationKind::MessageReceived => "MESSAGE_RECEIVED",
+            NotificationKind::ReviewAdded => "REVIEW_ADDED",
+            NotificationKind::OrderPlaced => "ORDER_PLACED",
+            NotificationKind::OrderStatusChanged => "ORDER_STATUS_CHANGED",
         }
     }
 
@@ -58,6 +66,7 @@ pub struct Notification {
     pub post_id: Option<PostId>,
     pub comment_id: Option<CommentId>,
     pub message_id: Option<MessageId>,
+    pub order_id: Option<OrderId>,
     pub created_at: DateTime<Utc>,
     pub read_at: Option<DateTime<Utc>>,
 }
@@ -71,6 +80,6 @@ mod tests {
         for kind in NotificationKind::ALL {
             assert_eq!(NotificationKind::from_name(kind.as_str()), Some(kind));
         }
-        assert_eq!(NotificationKind::from_name("ORDER_PLACED"), None);
+        assert_eq!(NotificationKind::from_name("ORDER_SHIPPED"), None);
     }
 }

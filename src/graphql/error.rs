@@ -32,6 +32,7 @@ impl From<AppError> for async_graphql::Error {
             AppError::RateLimited { retry_after_secs } => {
                 extensions.set("retryAfter", *retry_after_secs)
             }
+            AppError::PaymentDeclined(reason) => extensions.set("reason", reason.as_str()),
             _ => {}
         }
         let source = match &err {

@@ -8,12 +8,13 @@ use async_graphql::dataloader::Loader;
 
 use super::batch::Batcher;
 use crate::domain::{
-    ChatRoom, ChatRoomId, Comment, CommentId, Message, MessageId, Post, PostId, ReactionKind, User,
-    UserId,
+    ChatRoom, ChatRoomId, Comment, CommentId, Message, MessageId, Order, OrderId, Post, PostId,
+    RatingSummary, ReactionKind, User, UserId,
 };
 use crate::error::AppError;
 use crate::service::{
-    AccountService, ChatService, EngagementService, PostService, Services, SocialService, Viewer,
+    AccountService, ChatService, EngagementService, OrderService, PostService, ReviewService,
+    Services, SocialService, Viewer,
 };
 use crate::store::{Page, ViewerGraph};
 
@@ -56,6 +57,14 @@ pub struct Loaders {
     pub messages: Batcher<MessageId, MessageLoader>,
     /// The viewer's unread count per room; `None` for anonymous requests, which see no room.
     pub unread_counts: Option<Batcher<ChatRoomId, UnreadCountLoader>>,
+    /// Orders the viewer may see, by id; `None` for anonymous requests, which see none.
+    pub orders: Option<Batcher<OrderId, OrderLoader>>,
+    /// A listing's rating counters (`Post.rating`).
+    pub post_ratings: Batcher<PostId, PostRatingLoader>,
+    /// A seller's rating over their listings (`User.sellerRating`).
+    pub seller_ratings: Batcher<UserId, SellerRatingLoader>,
+    /// Whether an author has a delivered order of a listing (`Review.verifiedPurchase`).
+    pub verified_purchases: Batcher<(UserId, PostId), VerifiedPurchaseLoader>,
 }
 
 fn loader<K, T>(inner: T) -> Batcher<K, T>
@@ -113,6 +122,15 @@ impl Loaders {
                     viewer: v.clone(),
                 })
             }),
+            orders: viewer.map(|v| {
+                loader(OrderLoader {
+                    orders: services.orders.clone(),
+                    viewer: v.clone(),
+                })
+            }),
+            post_ratings: loader(PostRatingLoader(services.reviews.clone())),
+            seller_ratings: loader(SellerRatingLoader(services.reviews.clone())),
+            verified_purchases: loader(VerifiedPurchaseLoader(services.orders.clone())),
             graph,
         }
     }
@@ -380,5 +398,73 @@ impl Loader<ChatRoomId> for UnreadCountLoader {
             .await
             .map_err(failed)?;
         Ok(counts.into_iter().collect())
+    }
+}
+
+pub struct OrderLoader {
+    orders: OrderService,
+    viewer: Viewer,
+}
+
+impl Loader<OrderId> for OrderLoader {
+    type Value = Order;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[OrderId]) -> Result<HashMap<OrderId, Order>, LoadError> {
+        let orders = self
+            .orders
+            .get_many_orders(&self.viewer, keys)
+            .await
+            .map_err(failed)?;
+        Ok(orders.into_iter().map(|o| (o.id.clone(), o)).collect())
+    }
+}
+
+pub struct PostRatingLoader(ReviewService);
+
+impl Loader<PostId> for PostRatingLoader {
+    type Value = RatingSummary;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[PostId]) -> Result<HashMap<PostId, RatingSummary>, LoadError> {
+        let found = self.0.rating_summaries(keys).await.map_err(failed)?;
+        Ok(found.into_iter().collect())
+    }
+}
+
+pub struct SellerRatingLoader(ReviewService);
+
+impl Loader<UserId> for SellerRatingLoader {
+    type Value = RatingSummary;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[UserId]) -> Result<HashMap<UserId, RatingSummary>, LoadError> {
+        let found = self.0.seller_ratings(keys).await.map_err(failed)?;
+        Ok(found.into_iter().collect())
+    }
+}
+
+/// Answers every key: `true` where the author has a delivered order of the listing.
+pub struct VerifiedPurchaseLoader(OrderService);
+
+impl Loader<(UserId, PostId)> for VerifiedPurchaseLoader {
+    type Value = bool;
+    type Error = LoadError;
+
+    async fn load(
+        &self,
+        keys: &[(UserId, PostId)],
+    ) -> Result<HashMap<(UserId, PostId), bool>, LoadError> {
+        let found: HashSet<(UserId, PostId)> = self
+            .0
+            .delivered_purchases(keys)
+            .await
+            .map_err(failed)?
+            .into_iter()
+            .collect();
+        Ok(keys
+            .iter()
+            .map(|key| (key.clone(), found.contains(key)))
+            .collect())
     }
 }

@@ -13,6 +13,7 @@ mod documents;
 mod error;
 mod limits;
 mod loaders;
+pub(crate) mod marketplace;
 mod notifications;
 pub(crate) mod posts;
 mod scalars;
@@ -33,6 +34,7 @@ pub struct Query(
     posts::PostQueryRoot,
     chat::ChatQuery,
     notifications::NotificationQuery,
+    marketplace::MarketplaceQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -42,6 +44,7 @@ pub struct Mutation(
     social::SocialMutation,
     chat::ChatMutation,
     notifications::NotificationMutation,
+    marketplace::MarketplaceMutation,
 );
 
 #[derive(MergedSubscription, Default)]
@@ -50,6 +53,7 @@ pub struct Subscription(
     chat::ChatSubscription,
     notifications::NotificationSubscription,
     posts::PostSubscription,
+    marketplace::MarketplaceSubscription,
 );
 
 pub type AppSchema = Schema<Query, Mutation, Subscription>;

@@ -3,19 +3,27 @@
 //! GraphQL or HTTP types.
 
 mod accounts;
+mod cart;
 mod chat;
 mod engagement;
 mod notifications;
+mod orders;
+mod payments;
 mod posts;
 mod rate_limits;
+mod reviews;
 mod social;
 
 pub use accounts::{AccountService, AccountSettings, AuthSession, RegisterCommand, Viewer};
+pub use cart::{CartEntry, CartService};
 pub use chat::ChatService;
 pub use engagement::EngagementService;
 pub use notifications::{NotificationService, Notifier};
+pub use orders::{CheckoutCommand, OrderService, actors_of, viewer_next_statuses};
+pub use payments::{ChargeResult, MockGateway, PaymentGateway, decline_reason};
 pub use posts::{CreatePostCommand, ListingDraft, PostFilter, PostService, UpdatePostCommand};
 pub use rate_limits::{Action, RateLimiter};
+pub use reviews::{CreateReviewCommand, ReviewService, UpdateReviewCommand};
 pub use social::SocialService;
 
 use std::net::IpAddr;
@@ -35,6 +43,9 @@ pub struct Services {
     pub social: SocialService,
     pub chat: ChatService,
     pub notifications: NotificationService,
+    pub cart: CartService,
+    pub orders: OrderService,
+    pub reviews: ReviewService,
     pub rate_limits: RateLimiter,
     pub events: EventBus,
 }
@@ -85,7 +96,19 @@ impl Services {
             rate_limits.clone(),
             events.clone(),
         );
+        let cart = CartService::new(stores.orders.clone(), posts.clone());
+        let orders = OrderService::new(
+            stores.orders.clone(),
+            accounts.clone(),
+            cart.clone(),
+            std::sync::Arc::new(MockGateway),
+            events.clone(),
+        );
+        let reviews = ReviewService::new(stores.reviews.clone(), posts.clone(), events.clone());
         Self {
+            cart,
+            orders,
+            reviews,
             posts,
             engagement,
             chat,

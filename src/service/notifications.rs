@@ -19,7 +19,7 @@ use tokio::sync::watch;
 
 use super::{Viewer, now};
 use crate::domain::{
-    CommentId, MessageId, Notification, NotificationId, NotificationKind, PostId, UserId,
+    CommentId, MessageId, Notification, NotificationId, NotificationKind, OrderId, PostId, UserId,
 };
 use crate::error::AppResult;
 use crate::events::{DomainEvent, EventBus, LoggedEvent};
@@ -86,6 +86,7 @@ struct Draft {
     post_id: Option<PostId>,
     comment_id: Option<CommentId>,
     message_id: Option<MessageId>,
+    order_id: Option<OrderId>,
 }
 
 impl Draft {
@@ -96,6 +97,7 @@ impl Draft {
             post_id: None,
             comment_id: None,
             message_id: None,
+            order_id: None,
         }
     }
 }
@@ -163,6 +165,56 @@ fn drafts(event: &DomainEvent) -> (Option<&UserId>, Vec<Draft>) {
             Some(follower),
             vec![Draft::new(followee, NotificationKind::Followed)],
         ),
+        DomainEvent::OrderPlaced {
+            order_id,
+            buyer,
+            seller,
+        } => (
+            Some(buyer),
+            vec![Draft {
+                order_id: Some(order_id.clone()),
+                ..Draft::new(seller, NotificationKind::OrderPlaced)
+            }],
+        ),
+        // The buyer hears of every move they did not make themself; the seller, of the
+        // buyer's moves (payment, delivery confirmed, cancellation). `actor` is `None` for the
+        // system (an unpaid order expiring), which tells the buyer.
+        DomainEvent::OrderStatusChanged {
+            order_id,
+            buyer,
+            seller,
+            actor,
+            ..
+        } => {
+            let recipient = if actor.as_ref() == Some(buyer) {
+                seller
+            } else {
+                buyer
+            };
+            let drafts = (actor.as_ref() != Some(recipient))
+                .then(|| Draft {
+                    order_id: Some(order_id.clone()),
+                    ..Draft::new(recipient, NotificationKind::OrderStatusChanged)
+                })
+                .into_iter()
+                .collect();
+            (actor.as_ref(), drafts)
+        }
+        DomainEvent::ReviewAdded {
+            post_id,
+            author,
+            seller,
+            ..
+        } => {
+            let drafts = (author != seller)
+                .then(|| Draft {
+                    post_id: Some(post_id.clone()),
+                    ..Draft::new(seller, NotificationKind::ReviewAdded)
+                })
+                .into_iter()
+                .collect();
+            (Some(author), drafts)
+        }
         DomainEvent::MessageSent { message, members } => {
             let drafts = members
                 .iter()
@@ -283,6 +335,7 @@ impl Notifier {
                 post_id: draft.post_id,
                 comment_id: draft.comment_id,
                 message_id: draft.message_id,
+                order_id: draft.order_id,
                 created_at,
                 read_at: None,
             };
@@ -320,6 +373,48 @@ mod tests {
             .into_iter()
             .map(|d| (d.recipient, d.kind))
             .collect()
+    }
+
+    #[test]
+    fn an_order_move_tells_the_buyer_unless_the_buyer_made_it_then_the_seller() {
+        let (buyer, seller, admin) = (UserId::generate(), UserId::generate(), UserId::generate());
+        let moved = |actor: Option<&UserId>| DomainEvent::OrderStatusChanged {
+            order_id: crate::domain::OrderId::generate(),
+            buyer: buyer.clone(),
+            seller: seller.clone(),
+            actor: actor.cloned(),
+            status: crate::domain::OrderStatus::Cancelled,
+        };
+        let changed = NotificationKind::OrderStatusChanged;
+        assert_eq!(
+            recipients(&moved(Some(&seller))),
+            [(buyer.clone(), changed)]
+        );
+        assert_eq!(recipients(&moved(Some(&admin))), [(buyer.clone(), changed)]);
+        // The expiry of an unpaid order has no actor: the buyer hears of it.
+        assert_eq!(recipients(&moved(None)), [(buyer.clone(), changed)]);
+        assert_eq!(
+            recipients(&moved(Some(&buyer))),
+            [(seller.clone(), changed)]
+        );
+        let placed = DomainEvent::OrderPlaced {
+            order_id: crate::domain::OrderId::generate(),
+            buyer: buyer.clone(),
+            seller: seller.clone(),
+        };
+        assert_eq!(
+            drafts(&placed),
+            (
+                Some(&buyer),
+                vec![Draft {
+                    order_id: match &placed {
+                        DomainEvent::OrderPlaced { order_id, .. } => Some(order_id.clone()),
+                        _ => None,
+                    },
+                    ..Draft::new(&seller, NotificationKind::OrderPlaced)
+                }]
+            )
+        );
     }
 
     #[test]

@@ -15,7 +15,9 @@ pub mod eventlog;
 pub mod mail;
 pub mod mongo;
 pub mod notification;
+pub mod order;
 pub mod ratelimit;
+pub mod review;
 pub mod social;
 pub mod sqlite;
 pub mod token;
@@ -29,7 +31,11 @@ pub use engagement::EngagementStore;
 pub use eventlog::{EventLogStore, LogEntry};
 pub use mail::{ClaimedMail, MailStatus, OutboxEntry, OutboxStore};
 pub use notification::NotificationStore;
+pub use order::{
+    CheckoutOutcome, NewCheckout, OrderSide, OrderStore, OrderUpdate, SellerOrderStats,
+};
 pub use ratelimit::{Decision, RateLimitStore};
+pub use review::{ReviewQuery, ReviewStore};
 pub use social::{FollowCursor, FollowEdge, SocialStore, ViewerGraph};
 pub use token::{NewOneTimeToken, TokenPurpose, TokenStore};
 
@@ -128,6 +134,10 @@ pub struct Stores {
     pub notifications: Arc<dyn NotificationStore>,
     /// Follows and blocks; also keeps the follower counters on users.
     pub social: Arc<dyn SocialStore>,
+    /// Carts, checkouts, orders and payment attempts; takes and returns listing stock.
+    pub orders: Arc<dyn OrderStore>,
+    /// Reviews and the rating counters of listings.
+    pub reviews: Arc<dyn ReviewStore>,
     /// Password-reset and email-verification tokens.
     pub one_time_tokens: Arc<dyn TokenStore>,
     /// Mail waiting for (or done with) delivery.

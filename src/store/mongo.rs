@@ -24,7 +24,9 @@ use super::engagement::MongoEngagementStore;
 use super::eventlog::MongoEventLogStore;
 use super::mail::MongoOutboxStore;
 use super::notification::MongoNotificationStore;
+use super::order::MongoOrderStore;
 use super::ratelimit::MongoRateLimitStore;
+use super::review::MongoReviewStore;
 use super::social::MongoSocialStore;
 use super::token::MongoTokenStore;
 use super::{RoundTrips, StoreError, StoreHealth, StoreResult, Stores};
@@ -104,11 +106,15 @@ pub async fn open_with(uri: &str, database: &str, indexes: IndexSet) -> StoreRes
     engagement.create_indexes(indexes).await?;
     let notifications = MongoNotificationStore::new(client.clone(), &db.db);
     notifications.create_indexes().await?;
-    let chat = MongoChatStore::new(client, &db.db);
-    chat.create_indexes(indexes).await?;
     // The TTL index is part of the contract (the log must not grow forever).
     let event_log = MongoEventLogStore::new(&db.db);
     event_log.create_indexes().await?;
+    let chat = MongoChatStore::new(client.clone(), &db.db);
+    chat.create_indexes(indexes).await?;
+    let orders = MongoOrderStore::new(client.clone(), &db.db);
+    orders.create_indexes(indexes).await?;
+    let reviews = MongoReviewStore::new(client, &db.db);
+    reviews.create_indexes(indexes).await?;
 
     Ok(Stores {
         accounts: Arc::new(accounts),
@@ -119,6 +125,8 @@ pub async fn open_with(uri: &str, database: &str, indexes: IndexSet) -> StoreRes
         notifications: Arc::new(notifications),
         social: Arc::new(social),
         one_time_tokens: Arc::new(one_time_tokens),
+        orders: Arc::new(orders),
+        reviews: Arc::new(reviews),
         outbox: Arc::new(outbox),
         rate_limits: Arc::new(rate_limits),
         round_trips,

@@ -32,7 +32,9 @@ use super::engagement::SqliteEngagementStore;
 use super::eventlog::SqliteEventLogStore;
 use super::mail::SqliteOutboxStore;
 use super::notification::SqliteNotificationStore;
+use super::order::SqliteOrderStore;
 use super::ratelimit::SqliteRateLimitStore;
+use super::review::SqliteReviewStore;
 use super::social::SqliteSocialStore;
 use super::token::SqliteTokenStore;
 use super::{RoundTrips, StoreError, StoreHealth, StoreResult, Stores};
@@ -312,12 +314,93 @@ const MIGRATIONS: &[&str] = &[
         post_id      TEXT,
         comment_id   TEXT,
         message_id   TEXT,
+        order_id     TEXT,
         created_at   INTEGER NOT NULL,
         read_at      INTEGER,
         UNIQUE (recipient_id, seq),
         UNIQUE (event_seq, recipient_id)
     ) STRICT;
     CREATE INDEX notifications_unread ON notifications(recipient_id, seq) WHERE read_at IS NULL;
+    "#,
+    // marketplace: carts, checkouts (idempotency records), orders with their items, payment
+    // attempts. An order is stored whole as JSON (`record`, the shape of
+    // `store::order::record`) beside the columns lists filter and sort by.
+    r#"
+    CREATE TABLE cart_items (
+        user_id  TEXT NOT NULL REFERENCES users(id),
+        post_id  TEXT NOT NULL REFERENCES posts(id),
+        quantity INTEGER NOT NULL CHECK (quantity > 0),
+        added_at INTEGER NOT NULL,
+        PRIMARY KEY (user_id, post_id)
+    ) STRICT, WITHOUT ROWID;
+
+    CREATE TABLE checkouts (
+        buyer_id    TEXT NOT NULL REFERENCES users(id),
+        idem_key    TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        order_ids   TEXT NOT NULL,
+        created_at  INTEGER NOT NULL,
+        PRIMARY KEY (buyer_id, idem_key)
+    ) STRICT, WITHOUT ROWID;
+
+    CREATE TABLE orders (
+        id         TEXT PRIMARY KEY,
+        buyer_id   TEXT NOT NULL REFERENCES users(id),
+        seller_id  TEXT NOT NULL REFERENCES users(id),
+        status     TEXT NOT NULL,
+        revision   INTEGER NOT NULL,
+        currency   TEXT NOT NULL,
+        total      INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        record     TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX orders_by_buyer ON orders(buyer_id, created_at, id);
+    CREATE INDEX orders_by_buyer_status ON orders(buyer_id, status, created_at, id);
+    CREATE INDEX orders_by_seller ON orders(seller_id, created_at, id);
+    CREATE INDEX orders_by_seller_status ON orders(seller_id, status, created_at, id);
+    CREATE INDEX orders_by_status ON orders(status, created_at);
+
+    -- One row per listing in an order (a cart has one line per listing), for "has this buyer
+    -- a delivered order containing this listing".
+    CREATE TABLE order_items (
+        order_id TEXT NOT NULL REFERENCES orders(id),
+        post_id  TEXT NOT NULL REFERENCES posts(id),
+        buyer_id TEXT NOT NULL,
+        PRIMARY KEY (order_id, post_id)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX order_items_by_buyer ON order_items(buyer_id, post_id);
+
+    CREATE TABLE payment_attempts (
+        id       TEXT PRIMARY KEY,
+        order_id TEXT NOT NULL REFERENCES orders(id),
+        at       INTEGER NOT NULL,
+        record   TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX payment_attempts_by_order ON payment_attempts(order_id, at);
+    "#,
+    // reviews: one per author and listing; the listing's rating histogram beside the count and
+    // sum it already has, all changed in the review's transaction
+    r#"
+    CREATE TABLE reviews (
+        id         TEXT PRIMARY KEY,
+        post_id    TEXT NOT NULL REFERENCES posts(id),
+        author_id  TEXT NOT NULL REFERENCES users(id),
+        seller_id  TEXT NOT NULL REFERENCES users(id),
+        rating     INTEGER NOT NULL CHECK (rating BETWEEN 1 AND 5),
+        body       TEXT,
+        media      TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        edited_at  INTEGER,
+        UNIQUE (author_id, post_id)
+    ) STRICT;
+    CREATE INDEX reviews_by_post ON reviews(post_id, created_at, id);
+    CREATE INDEX reviews_by_created ON reviews(created_at, id);
+
+    ALTER TABLE posts ADD COLUMN rating_h1 INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE posts ADD COLUMN rating_h2 INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE posts ADD COLUMN rating_h3 INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE posts ADD COLUMN rating_h4 INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE posts ADD COLUMN rating_h5 INTEGER NOT NULL DEFAULT 0;
     "#,
 ];
 
@@ -537,6 +620,8 @@ pub async fn open_file(path: &Path) -> StoreResult<Stores> {
         round_trips: db.inner.round_trips.clone(),
         social: Arc::new(SqliteSocialStore::new(db.clone())),
         one_time_tokens: Arc::new(SqliteTokenStore::new(db.clone())),
+        orders: Arc::new(SqliteOrderStore::new(db.clone())),
+        reviews: Arc::new(SqliteReviewStore::new(db.clone())),
         outbox: Arc::new(SqliteOutboxStore::new(db.clone())),
         rate_limits: Arc::new(SqliteRateLimitStore::new(db.clone())),
         health: Arc::new(db),

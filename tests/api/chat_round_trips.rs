@@ -2,22 +2,16 @@
 
 use serde_json::json;
 
-use crate::helpers::{TestApp, spawn_app_with};
+use crate::helpers::{TestApp, fewest_of_three, spawn_app_with};
 
 const ROOMS: &str = "query($n: Int) { chatRooms(first: $n) { edges { node {
     members { username } lastMessage { body author { username } } unreadCount listing { title } } } } }";
 
 /// Round trips of one `chatRooms` request, measured at the store (authentication happens
 /// once per request before GraphQL runs and is not counted).
-/// The fewest round trips of three runs: the app's background tasks (the event-log tail, the
-/// notifier) share the counter and can only add to a run, never take from it, so the minimum
-/// is the query's own cost.
+/// The fewest of three runs (see [`fewest_of_three`]).
 async fn round_trips_of_rooms(app: &TestApp, token: &str, first: i64) -> u64 {
-    let mut fewest = u64::MAX;
-    for _ in 0..3 {
-        fewest = fewest.min(round_trips_of_rooms_once(app, token, first).await);
-    }
-    fewest
+    fewest_of_three(|| round_trips_of_rooms_once(app, token, first)).await
 }
 
 async fn round_trips_of_rooms_once(app: &TestApp, token: &str, first: i64) -> u64 {

@@ -41,7 +41,7 @@ pub(crate) async fn subscribed(
 }
 
 /// The payload of the next `next` message of operation `id`.
-async fn next_payload(ws: &mut WsClient, id: &str) -> Value {
+pub async fn next_payload(ws: &mut WsClient, id: &str) -> Value {
     let message = ws.next_json().await;
     assert_eq!(
         (message["type"].as_str(), message["id"].as_str()),
@@ -60,7 +60,7 @@ pub(crate) async fn next_body(ws: &mut WsClient, id: &str) -> String {
 }
 
 /// The code of the error an operation ended with (sent as `next` with errors, or `error`).
-async fn error_code(ws: &mut WsClient, id: &str) -> String {
+pub async fn error_code(ws: &mut WsClient, id: &str) -> String {
     let message = ws.next_json().await;
     assert_eq!(message["id"], id, "{message}");
     let errors = match message["type"].as_str() {

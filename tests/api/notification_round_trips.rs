@@ -5,19 +5,15 @@ use serde_json::json;
 
 use crate::chat::{open_chat, send};
 use crate::chat_subscriptions::subscribed;
-use crate::helpers::{TestApp, spawn_app_with};
+use crate::helpers::{TestApp, fewest_of_three, spawn_app_with};
 use crate::notifications::NOTIFICATION_ADDED;
 
 const LIST: &str = "query($n: Int) { notifications(first: $n) { edges { node { kind
     actor { username viewerFollows } post { body author { username } } message { body author { username } } } } } }";
 
-/// The fewest round trips of three runs (background tasks can only add to a run).
+/// The fewest of three runs (see [`fewest_of_three`]).
 async fn round_trips_of_list(app: &TestApp, token: &str, first: i64) -> u64 {
-    let mut fewest = u64::MAX;
-    for _ in 0..3 {
-        fewest = fewest.min(round_trips_of_list_once(app, token, first).await);
-    }
-    fewest
+    fewest_of_three(|| round_trips_of_list_once(app, token, first)).await
 }
 
 async fn round_trips_of_list_once(app: &TestApp, token: &str, first: i64) -> u64 {

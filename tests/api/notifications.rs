@@ -353,3 +353,96 @@ async fn the_legacy_graphql_ws_protocol_delivers_notification_added() {
         ("FOLLOWED".into(), "ann".into())
     );
 }
+
+/// The marketplace's notifications: a new order tells the seller; a move tells the buyer
+/// unless the buyer made it, and the buyer's own moves (paying, confirming delivery) tell the
+/// seller; a review tells the seller. Each carries its order or listing.
+#[tokio::test]
+async fn orders_and_reviews_notify_the_other_party_with_the_order_or_listing() {
+    use crate::marketplace::{PAY, buy, card, listing, move_to};
+
+    let app = spawn_app().await;
+    let sam = app.seller("sam").await;
+    let ann = app.register("ann").await;
+    let post = listing(&app, &sam, "100.00", 2).await;
+    let mut sams = listening(&app, &sam, None).await;
+    let mut anns = listening(&app, &ann, None).await;
+
+    let order = buy(&app, &ann, &post, 1, "notify-1").await;
+    let placed = next_notification(&mut sams).await;
+    assert_eq!(
+        kind_and_actor(&placed),
+        ("ORDER_PLACED".into(), "ann".into())
+    );
+    let card = card(&app, &ann, "4242424242424242").await;
+    app.data(Some(&ann.access), PAY, json!({ "o": order, "c": card }))
+        .await;
+    let paid = next_notification(&mut sams).await;
+    assert_eq!(
+        kind_and_actor(&paid),
+        ("ORDER_STATUS_CHANGED".into(), "ann".into())
+    );
+    for status in ["PROCESSING", "SHIPPED", "OUT_FOR_DELIVERY"] {
+        move_to(&app, &sam, &order, status).await;
+        let moved = next_notification(&mut anns).await;
+        assert_eq!(
+            kind_and_actor(&moved),
+            ("ORDER_STATUS_CHANGED".into(), "sam".into())
+        );
+    }
+    move_to(&app, &ann, &order, "DELIVERED").await;
+    let delivered = next_notification(&mut sams).await;
+    assert_eq!(
+        kind_and_actor(&delivered),
+        ("ORDER_STATUS_CHANGED".into(), "ann".into())
+    );
+    app.data(
+        Some(&ann.access),
+        "mutation($p: ID!) { createReview(input: { postId: $p, rating: 4 }) { id } }",
+        json!({ "p": post }),
+    )
+    .await;
+    let reviewed = next_notification(&mut sams).await;
+    assert_eq!(
+        kind_and_actor(&reviewed),
+        ("REVIEW_ADDED".into(), "ann".into())
+    );
+
+    // The stored list resolves the order (the seller's view of it) and the listing.
+    let list = app
+        .data(
+            Some(&sam.access),
+            "{ notifications(first: 10) { edges { node { kind
+                order { id status buyer { username } } post { id } } } } }",
+            json!({}),
+        )
+        .await;
+    let nodes: Vec<&Value> = list["notifications"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["node"])
+        .collect();
+    let kinds: Vec<&str> = nodes.iter().map(|n| n["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "REVIEW_ADDED",
+            "ORDER_STATUS_CHANGED",
+            "ORDER_STATUS_CHANGED",
+            "ORDER_PLACED"
+        ]
+    );
+    assert_eq!(nodes[0]["post"]["id"], post.as_str());
+    assert_eq!(nodes[0]["order"], Value::Null);
+    for node in &nodes[1..] {
+        assert_eq!(node["order"]["id"], order.as_str());
+        assert_eq!(node["order"]["status"], "DELIVERED");
+        assert_eq!(node["order"]["buyer"]["username"], "ann");
+    }
+    // Ann heard of the seller's three moves and nothing of her own.
+    let anns_list = app
+        .data(Some(&ann.access), "{ unreadNotificationsCount }", json!({}))
+        .await;
+    assert_eq!(anns_list["unreadNotificationsCount"], 3);
+}

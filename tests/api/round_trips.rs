@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::helpers::{TestApp, spawn_app_with};
+use crate::helpers::{TestApp, fewest_of_three, spawn_app_with};
 
 const FEED: &str = "query($n: Int) { feed(first: $n) { edges { node { id body
     author { username followersCount viewerFollows }
@@ -12,15 +12,9 @@ const FEED: &str = "query($n: Int) { feed(first: $n) { edges { node { id body
 
 /// Round trips of one feed request, measured at the store (the viewer's authentication is
 /// not part of it: it happens once per request before GraphQL runs).
-/// The fewest round trips of three runs: the app's background tasks (the event-log tail, the
-/// notifier) share the counter and can only add to a run, never take from it, so the minimum
-/// is the query's own cost.
+/// The fewest of three runs (see [`fewest_of_three`]).
 async fn round_trips_of_feed(app: &TestApp, token: &str, first: i64) -> u64 {
-    let mut fewest = u64::MAX;
-    for _ in 0..3 {
-        fewest = fewest.min(round_trips_of_feed_once(app, token, first).await);
-    }
-    fewest
+    fewest_of_three(|| round_trips_of_feed_once(app, token, first)).await
 }
 
 async fn round_trips_of_feed_once(app: &TestApp, token: &str, first: i64) -> u64 {

@@ -17,9 +17,11 @@ mod event_log;
 mod fixtures;
 mod harness;
 mod notifications;
+mod orders;
 mod outbox;
 mod posts;
 mod rate_limits;
+mod reviews;
 mod search;
 mod sessions;
 mod social;
@@ -165,7 +167,24 @@ contract_tests!(
     notifications::one_event_notifies_a_recipient_once_even_concurrently,
     notifications::twenty_concurrent_notifications_get_distinct_gapless_numbers,
     notifications::pages_are_newest_first_and_replay_is_oldest_first,
-    notifications::marking_read_counts_only_the_recipients_unread_ones;
+    notifications::marking_read_counts_only_the_recipients_unread_ones,
+    orders::a_cart_keeps_one_line_per_listing_oldest_first,
+    orders::checkout_takes_stock_stores_orders_and_empties_the_cart,
+    orders::checkout_of_an_inactive_or_short_listing_changes_nothing,
+    orders::fifty_concurrent_checkouts_of_ten_units_sell_exactly_ten,
+    orders::twenty_concurrent_replays_of_one_key_place_one_set_of_orders,
+    orders::a_key_reused_for_another_cart_is_refused,
+    orders::a_checkout_without_orders_only_looks_its_key_up,
+    orders::of_two_updates_from_one_revision_exactly_one_is_written,
+    orders::cancelling_returns_stock_and_a_sold_listing_becomes_active,
+    orders::orders_are_listed_newest_first_per_side_and_status,
+    orders::payment_attempts_are_kept_oldest_first,
+    orders::delivered_purchases_and_seller_stats_count_delivered_orders_only,
+    reviews::a_review_reads_back_and_a_second_by_the_same_author_conflicts,
+    reviews::updating_and_deleting_move_the_counters,
+    reviews::concurrent_reviews_keep_the_counters_exact,
+    reviews::reviews_are_listed_newest_first_by_filter,
+    reviews::a_sellers_rating_sums_their_listings;
     text search:
     posts::text_search_needs_every_word_in_any_case,
 );

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use agora::domain::{
-    CommentId, MessageId, Notification, NotificationId, NotificationKind, PostId, UserId,
+    CommentId, MessageId, Notification, NotificationId, NotificationKind, OrderId, PostId, UserId,
 };
 use agora::store::{PageRequest, Stores};
 
@@ -31,6 +31,7 @@ fn notification(recipient: &UserId, event_seq: i64) -> Notification {
         post_id: Some(PostId::generate()),
         comment_id: Some(CommentId::generate()),
         message_id: Some(MessageId::generate()),
+        order_id: Some(OrderId::generate()),
         created_at: now() - ms(event_seq),
         read_at: None,
     }
@@ -58,6 +59,7 @@ pub async fn a_notification_reads_back_exactly_with_the_next_number(stores: Stor
         post_id: None,
         comment_id: None,
         message_id: None,
+        order_id: None,
         ..notification(&ids[0], 8)
     };
     assert_eq!(store.add(&sparse).await.unwrap().unwrap().seq, 2);

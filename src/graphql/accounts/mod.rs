@@ -10,8 +10,8 @@ use futures_util::Stream;
 use tokio::sync::broadcast::error::RecvError;
 
 use self::inputs::{AddressInput, CardInput, RegisterInput, UpdateProfileInput};
-pub use self::types::User;
-use self::types::{Address, AuthPayload, PaymentCard, Role};
+pub use self::types::{Address, User};
+use self::types::{AuthPayload, PaymentCard, Role};
 use super::ContextExt;
 use super::connection::{encode_cursor, page_request};
 use crate::domain::{self, AddressId, CardId, NewPassword, UserId};

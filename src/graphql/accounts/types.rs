@@ -162,6 +162,14 @@ impl User {
         viewer_relation(ctx.loaders().viewer_blocked.as_ref(), &self.0.id).await
     }
 
+    /// The rating over reviews of this user's listings; `null` when none was reviewed.
+    async fn seller_rating(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<Option<crate::graphql::marketplace::RatingSummary>> {
+        crate::graphql::marketplace::seller_rating(ctx, &self.0.id).await
+    }
+
     /// This user's posts and listings, newest first (drafts only for the user themself).
     async fn posts(
         &self,

@@ -9,6 +9,7 @@ use crate::graphql::ContextExt;
 use crate::graphql::accounts::User;
 use crate::graphql::chat::Message;
 use crate::graphql::connection::encode_cursor;
+use crate::graphql::marketplace::Order;
 use crate::graphql::posts::Post;
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -25,6 +26,13 @@ pub enum NotificationKind {
     Mentioned,
     /// Someone wrote in a chat room of the viewer's.
     MessageReceived,
+    /// Someone reviewed one of the viewer's listings.
+    ReviewAdded,
+    /// A buyer placed an order with the viewer (a seller).
+    OrderPlaced,
+    /// One of the viewer's orders moved: for the buyer, any move they did not make; for the
+    /// seller, the buyer's moves.
+    OrderStatusChanged,
 }
 
 impl From<domain::NotificationKind> for NotificationKind {
@@ -36,6 +44,9 @@ impl From<domain::NotificationKind> for NotificationKind {
             domain::NotificationKind::CommentReplied => NotificationKind::CommentReplied,
             domain::NotificationKind::Mentioned => NotificationKind::Mentioned,
             domain::NotificationKind::MessageReceived => NotificationKind::MessageReceived,
+            domain::NotificationKind::ReviewAdded => NotificationKind::ReviewAdded,
+            domain::NotificationKind::OrderPlaced => NotificationKind::OrderPlaced,
+            domain::NotificationKind::OrderStatusChanged => NotificationKind::OrderStatusChanged,
         }
     }
 }
@@ -90,6 +101,13 @@ impl Notification {
             .load_one(id.clone())
             .await?
             .map(Message))
+    }
+    /// The order it is about (`ORDER_PLACED`, `ORDER_STATUS_CHANGED`).
+    async fn order(&self, ctx: &Context<'_>) -> Result<Option<Order>> {
+        let (Some(id), Some(orders)) = (&self.0.order_id, &ctx.loaders().orders) else {
+            return Ok(None);
+        };
+        Ok(orders.load_one(id.clone()).await?.map(Order))
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at

@@ -8,7 +8,7 @@ use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, ID, Object, Result};
 
 pub use self::subscription::PostSubscription;
-pub use self::types::{Comment, Post};
+pub use self::types::{Comment, ListingStatus, Media, Money, Post};
 
 /// A user's posts for `User.posts`, newest first (their drafts only for themselves).
 pub async fn posts_by(

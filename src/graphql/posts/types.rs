@@ -202,6 +202,32 @@ impl Post {
     async fn listing(&self) -> Option<Listing> {
         self.0.listing.clone().map(Listing)
     }
+    /// Average, count and histogram of the listing's reviews; `null` for text posts.
+    async fn rating(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<Option<crate::graphql::marketplace::RatingSummary>> {
+        crate::graphql::marketplace::post_rating(ctx, &self.0).await
+    }
+    /// The listing's reviews, newest first, optionally of one rating.
+    async fn reviews(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        rating: Option<i32>,
+    ) -> Result<crate::graphql::marketplace::ReviewConnection> {
+        let rating = rating
+            .map(|r| domain::Rating::parse("rating", i64::from(r)))
+            .transpose()
+            .map_err(crate::error::AppError::from)?;
+        let query = crate::store::ReviewQuery {
+            rating,
+            post_id: Some(self.0.id.clone()),
+            author_id: None,
+        };
+        crate::graphql::marketplace::review_connection(ctx, query, first, after).await
+    }
     /// Top-level comments, oldest first; `totalCount` counts every comment on the post,
     /// replies included.
     async fn comments(

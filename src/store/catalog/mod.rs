@@ -8,8 +8,10 @@ mod mongo;
 mod sqlite;
 
 pub use mongo::MongoCatalogStore;
+pub(crate) use mongo::posts_by_ids as mongo_posts_by_ids;
 pub(crate) use mongo::{COMMENTS_COUNT, FAVORITES_COUNT, reaction_count};
 pub use sqlite::SqliteCatalogStore;
+pub(crate) use sqlite::posts_by_ids as sqlite_posts_by_ids;
 
 use chrono::{DateTime, Utc};
 

@@ -36,6 +36,24 @@ const TEXT_INDEX: &str = "posts_text";
 /// bounds a pathological pile-up; it is never reached in normal use.
 const EDIT_ATTEMPTS: usize = 16;
 
+/// The visible posts among `ids`, in any order: for the stores that change a listing's stock
+/// and hand the listings back as they are now.
+pub(crate) async fn posts_by_ids(db: &Database, ids: &[PostId]) -> StoreResult<Vec<Post>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<&str> = ids.iter().map(PostId::as_str).collect();
+    let docs: Vec<PostDoc> = db
+        .collection::<PostDoc>("posts")
+        .find(doc! { "_id": { "$in": ids }, "deleted_at": null })
+        .await
+        .map_err(StoreError::backend)?
+        .try_collect()
+        .await
+        .map_err(StoreError::backend)?;
+    docs.into_iter().map(Post::try_from).collect()
+}
+
 pub struct MongoCatalogStore {
     posts: Collection<PostDoc>,
     users: Collection<Document>,

@@ -174,6 +174,20 @@ fn get_post_sync(conn: &rusqlite::Connection, id: &str) -> StoreResult<Option<Po
     .map_err(StoreError::backend)
 }
 
+/// The visible posts among `ids`, in any order, read on `conn` (a transaction's view when
+/// called inside one).
+pub(crate) fn posts_by_ids(conn: &rusqlite::Connection, ids: &[PostId]) -> StoreResult<Vec<Post>> {
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT {POST_COLUMNS} FROM posts p \
+             WHERE p.id IN (SELECT value FROM json_each(?1)) AND p.deleted_at IS NULL"
+        ))
+        .map_err(StoreError::backend)?;
+    stmt.query_map([ids_json(ids)], post_from_row)
+        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        .map_err(StoreError::backend)
+}
+
 /// An FTS5 query that needs every word of `text`, each as a quoted term (so user input
 /// cannot inject FTS operators).
 fn fts_query(text: &str) -> Option<String> {
@@ -339,20 +353,8 @@ impl CatalogStore for SqliteCatalogStore {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let json = ids_json(ids);
-        self.db
-            .read(move |conn| {
-                let mut stmt = conn
-                    .prepare_cached(&format!(
-                        "SELECT {POST_COLUMNS} FROM posts p \
-                         WHERE p.id IN (SELECT value FROM json_each(?1)) AND p.deleted_at IS NULL"
-                    ))
-                    .map_err(StoreError::backend)?;
-                stmt.query_map([json], post_from_row)
-                    .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-                    .map_err(StoreError::backend)
-            })
-            .await
+        let ids = ids.to_vec();
+        self.db.read(move |conn| posts_by_ids(conn, &ids)).await
     }
 
     async fn update_post(

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::NotificationStore;
 use crate::domain::{
-    CommentId, MessageId, Notification, NotificationId, NotificationKind, PostId, UserId,
+    CommentId, MessageId, Notification, NotificationId, NotificationKind, OrderId, PostId, UserId,
 };
 use crate::store::mongo::{
     create_indexes, ensure_user_exists, fetch_limit, from_bson_time, index, is_duplicate_key_on,
@@ -40,6 +40,8 @@ struct NotificationDoc {
     post_id: Option<String>,
     comment_id: Option<String>,
     message_id: Option<String>,
+    #[serde(default)]
+    order_id: Option<String>,
     created_at: bson::DateTime,
     read_at: Option<bson::DateTime>,
 }
@@ -56,6 +58,7 @@ impl NotificationDoc {
             post_id: n.post_id.as_ref().map(|id| id.as_str().to_owned()),
             comment_id: n.comment_id.as_ref().map(|id| id.as_str().to_owned()),
             message_id: n.message_id.as_ref().map(|id| id.as_str().to_owned()),
+            order_id: n.order_id.as_ref().map(|id| id.as_str().to_owned()),
             created_at: to_bson_time(n.created_at),
             read_at: n.read_at.map(to_bson_time),
         }
@@ -74,6 +77,7 @@ impl NotificationDoc {
             post_id: self.post_id.map(PostId::from_trusted),
             comment_id: self.comment_id.map(CommentId::from_trusted),
             message_id: self.message_id.map(MessageId::from_trusted),
+            order_id: self.order_id.map(OrderId::from_trusted),
             created_at: from_bson_time(self.created_at),
             read_at: self.read_at.map(from_bson_time),
         })

@@ -7,7 +7,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::NotificationStore;
 use crate::domain::{
-    CommentId, MessageId, Notification, NotificationId, NotificationKind, PostId, UserId,
+    CommentId, MessageId, Notification, NotificationId, NotificationKind, OrderId, PostId, UserId,
 };
 use crate::store::sqlite::{SqliteDb, from_millis, ids_json, to_millis};
 use crate::store::{Page, PageRequest, StoreError, StoreResult, split_cursor};
@@ -23,7 +23,7 @@ impl SqliteNotificationStore {
 }
 
 const COLUMNS: &str = "id, recipient_id, seq, event_seq, kind, actor_id, post_id, comment_id, \
-                       message_id, created_at, read_at";
+                       message_id, created_at, read_at, order_id";
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<Notification> {
     let kind: String = row.get(4)?;
@@ -49,6 +49,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Notification> {
             .map(MessageId::from_trusted),
         created_at: from_millis(row.get(9)?),
         read_at: row.get::<_, Option<i64>>(10)?.map(from_millis),
+        order_id: row.get::<_, Option<String>>(11)?.map(OrderId::from_trusted),
     })
 }
 
@@ -89,7 +90,7 @@ impl NotificationStore for SqliteNotificationStore {
                     .map_err(StoreError::backend)?;
                 tx.prepare_cached(&format!(
                     "INSERT INTO notifications ({COLUMNS}) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
                 ))
                 .and_then(|mut stmt| {
                     stmt.execute(params![
@@ -104,6 +105,7 @@ impl NotificationStore for SqliteNotificationStore {
                         n.message_id.as_ref().map(MessageId::as_str),
                         to_millis(n.created_at),
                         n.read_at.map(to_millis),
+                        n.order_id.as_ref().map(OrderId::as_str),
                     ])
                 })
                 .map_err(StoreError::backend)?;

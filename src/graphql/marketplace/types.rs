@@ -1,0 +1,406 @@
+//! Output types of the marketplace. Every relation field goes through a per-request loader;
+//! the items, history and address of an order are part of the order itself.
+
+use async_graphql::connection::{Connection, EmptyFields};
+use async_graphql::{Context, Enum, ID, Object, Result, SimpleObject};
+use chrono::{DateTime, Utc};
+
+use crate::domain::{self, OrderStatus as DomainStatus, PaymentOutcome};
+use crate::error::AppError;
+use crate::graphql::ContextExt;
+use crate::graphql::accounts::{Address, User};
+use crate::graphql::connection::encode_cursor;
+use crate::graphql::posts::{ListingStatus, Media, Money, Post};
+use crate::service::{CartEntry, viewer_next_statuses};
+use crate::store::{OrderSide, ReviewQuery};
+
+macro_rules! mirror_enum {
+    ($(#[$doc:meta])* $name:ident => $domain:path { $($variant:ident),* $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+        pub enum $name { $($variant),* }
+
+        impl From<$domain> for $name {
+            fn from(value: $domain) -> Self {
+                match value { $(<$domain>::$variant => $name::$variant),* }
+            }
+        }
+
+        impl From<$name> for $domain {
+            fn from(value: $name) -> Self {
+                match value { $($name::$variant => <$domain>::$variant),* }
+            }
+        }
+    };
+}
+
+mirror_enum!(
+    /// Where an order is in its lifecycle.
+    OrderStatus => DomainStatus {
+        PendingPayment, Paid, Processing, Shipped, OutForDelivery, Delivered, Cancelled
+    }
+);
+
+/// Which side of an order the viewer is on, for `orders(role:)`.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum OrderRole {
+    Buyer,
+    Seller,
+}
+
+impl From<OrderRole> for OrderSide {
+    fn from(role: OrderRole) -> Self {
+        match role {
+            OrderRole::Buyer => OrderSide::Buyer,
+            OrderRole::Seller => OrderSide::Seller,
+        }
+    }
+}
+
+/// The viewer's cart; prices are the listings' current prices.
+pub struct Cart(pub Vec<CartEntry>);
+
+#[Object]
+impl Cart {
+    async fn items(&self) -> Vec<CartItem> {
+        self.0.iter().cloned().map(CartItem).collect()
+    }
+    /// The sum of the available lines. Lines in another currency than the first available
+    /// line are not added (a cart of several currencies checks out as several orders).
+    async fn subtotal(&self) -> Option<Money> {
+        let mut total: Option<domain::Money> = None;
+        for entry in self.0.iter().filter(|e| e.available()) {
+            let Some(line) = entry.line_total() else {
+                continue;
+            };
+            total = match total {
+                None => Some(line),
+                Some(t) if t.currency == line.currency => Some(domain::Money {
+                    amount: t.amount.checked_add(line.amount).unwrap_or(t.amount),
+                    currency: t.currency,
+                }),
+                Some(t) => Some(t),
+            };
+        }
+        total.map(Money::from)
+    }
+    /// Units in the cart, all lines.
+    async fn item_count(&self) -> i64 {
+        self.0.iter().map(|e| e.quantity).sum()
+    }
+}
+
+pub struct CartItem(CartEntry);
+
+#[Object]
+impl CartItem {
+    async fn post(&self) -> Post {
+        Post(self.0.post.clone())
+    }
+    async fn quantity(&self) -> i64 {
+        self.0.quantity
+    }
+    async fn line_total(&self) -> Option<Money> {
+        self.0.line_total().map(Money::from)
+    }
+    /// False when the listing stopped being for sale, or has less stock than the line.
+    async fn available(&self) -> bool {
+        self.0.available()
+    }
+}
+
+/// The opaque cursor of an order in a list.
+pub fn order_cursor(order: &domain::Order) -> String {
+    encode_cursor(&format!(
+        "{}:{}",
+        order.created_at.timestamp_millis(),
+        order.id
+    ))
+}
+
+pub fn review_cursor(review: &domain::Review) -> String {
+    encode_cursor(&format!(
+        "{}:{}",
+        review.created_at.timestamp_millis(),
+        review.id
+    ))
+}
+
+/// `totalCount` of an order list, counted only when asked for.
+pub struct OrdersTotal {
+    pub user: domain::UserId,
+    pub side: OrderSide,
+    pub status: Option<DomainStatus>,
+}
+
+#[Object]
+impl OrdersTotal {
+    async fn total_count(&self, ctx: &Context<'_>) -> Result<u64> {
+        Ok(ctx
+            .services()
+            .orders
+            .count_orders(&self.user, self.side, self.status)
+            .await?)
+    }
+}
+
+pub type OrderConnection = Connection<String, Order, OrdersTotal, EmptyFields>;
+
+/// `totalCount` of a review list.
+pub struct ReviewsTotal(pub ReviewQuery);
+
+#[Object]
+impl ReviewsTotal {
+    async fn total_count(&self, ctx: &Context<'_>) -> Result<u64> {
+        Ok(ctx.services().reviews.count(&self.0).await?)
+    }
+}
+
+pub type ReviewConnection = Connection<String, Review, ReviewsTotal, EmptyFields>;
+
+/// One seller's part of a checkout.
+pub struct Order(pub domain::Order);
+
+async fn user(ctx: &Context<'_>, id: &domain::UserId) -> Result<User> {
+    let user = ctx.loaders().users.load_one(id.clone()).await?;
+    user.map(User::new)
+        .ok_or_else(|| AppError::NotFound("user").into())
+}
+
+#[Object]
+impl Order {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    /// Human-readable: the day and 12 hex digits (`261207-0A1B2C3D4E5F`).
+    async fn number(&self) -> &str {
+        &self.0.number
+    }
+    async fn buyer(&self, ctx: &Context<'_>) -> Result<User> {
+        user(ctx, &self.0.buyer_id).await
+    }
+    async fn seller(&self, ctx: &Context<'_>) -> Result<User> {
+        user(ctx, &self.0.seller_id).await
+    }
+    async fn items(&self) -> Vec<OrderItem> {
+        self.0.items.iter().cloned().map(OrderItem).collect()
+    }
+    async fn total(&self) -> Money {
+        self.0.total.into()
+    }
+    async fn status(&self) -> OrderStatus {
+        self.0.status.into()
+    }
+    /// Every status the order has had, oldest first, with who moved it (`by` is null for
+    /// the system).
+    async fn status_history(&self) -> Vec<OrderStatusChange> {
+        self.0
+            .history
+            .iter()
+            .cloned()
+            .map(OrderStatusChange)
+            .collect()
+    }
+    async fn shipping_address(&self) -> Address {
+        Address(self.0.shipping_address.clone())
+    }
+    async fn note(&self) -> Option<&str> {
+        self.0.note.as_deref()
+    }
+    /// The successful charge, if the order was paid.
+    async fn payment(&self) -> Option<Payment> {
+        self.0.payment.clone().map(|p| Payment {
+            attempt: p,
+            refunded: self.0.status == DomainStatus::Cancelled,
+        })
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+    /// The statuses the viewer may move the order to now (`payOrder` is the way to `PAID`).
+    async fn next_statuses(&self, ctx: &Context<'_>) -> Vec<OrderStatus> {
+        ctx.viewer()
+            .map(|viewer| viewer_next_statuses(viewer, &self.0))
+            .unwrap_or_default()
+            .into_iter()
+            .map(OrderStatus::from)
+            .collect()
+    }
+}
+
+/// A line of an order, with the title and unit price it had at checkout.
+pub struct OrderItem(domain::OrderItem);
+
+#[Object]
+impl OrderItem {
+    /// The listing now; `null` when it was deleted since.
+    async fn post(&self, ctx: &Context<'_>) -> Result<Option<Post>> {
+        let post = ctx.loaders().posts.load_one(self.0.post_id.clone()).await?;
+        Ok(post.filter(|p| p.deleted_at.is_none()).map(Post))
+    }
+    async fn post_id(&self) -> ID {
+        ID(self.0.post_id.to_string())
+    }
+    async fn title(&self) -> &str {
+        &self.0.title
+    }
+    async fn unit_price(&self) -> Money {
+        self.0.unit_price.into()
+    }
+    async fn quantity(&self) -> i64 {
+        self.0.quantity
+    }
+    async fn line_total(&self) -> Option<Money> {
+        self.0.line_total().map(Money::from)
+    }
+}
+
+pub struct OrderStatusChange(domain::StatusChange);
+
+#[Object]
+impl OrderStatusChange {
+    async fn status(&self) -> OrderStatus {
+        self.0.status.into()
+    }
+    async fn at(&self) -> DateTime<Utc> {
+        self.0.at
+    }
+    /// Who moved the order; `null` when the system did (unpaid orders expiring).
+    async fn by(&self, ctx: &Context<'_>) -> Result<Option<User>> {
+        let Some(id) = &self.0.by else {
+            return Ok(None);
+        };
+        Ok(ctx
+            .loaders()
+            .users
+            .load_one(id.clone())
+            .await?
+            .map(User::new))
+    }
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum PaymentStatus {
+    Succeeded,
+    Refunded,
+}
+
+pub struct Payment {
+    attempt: domain::PaymentAttempt,
+    refunded: bool,
+}
+
+#[Object]
+impl Payment {
+    async fn amount(&self) -> Money {
+        self.attempt.amount.into()
+    }
+    async fn card_last4(&self) -> &str {
+        &self.attempt.card_last4
+    }
+    async fn status(&self) -> PaymentStatus {
+        if self.refunded || self.attempt.outcome == PaymentOutcome::Refunded {
+            PaymentStatus::Refunded
+        } else {
+            PaymentStatus::Succeeded
+        }
+    }
+    /// The gateway's reference of the charge.
+    async fn reference(&self) -> &str {
+        &self.attempt.reference
+    }
+    async fn paid_at(&self) -> DateTime<Utc> {
+        self.attempt.at
+    }
+}
+
+/// Counts of ratings: how many, the average, and how many of each star.
+pub struct RatingSummary(pub domain::RatingSummary);
+
+#[Object]
+impl RatingSummary {
+    /// `null` without ratings.
+    async fn average(&self) -> Option<f64> {
+        self.0.average()
+    }
+    async fn count(&self) -> i64 {
+        self.0.count
+    }
+    /// How many ratings of 1, 2, 3, 4 and 5 stars, in that order.
+    async fn histogram(&self) -> Vec<i64> {
+        self.0.histogram.to_vec()
+    }
+}
+
+pub struct Review(pub domain::Review);
+
+#[Object]
+impl Review {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn post(&self, ctx: &Context<'_>) -> Result<Option<Post>> {
+        let post = ctx.loaders().posts.load_one(self.0.post_id.clone()).await?;
+        Ok(post.filter(|p| p.deleted_at.is_none()).map(Post))
+    }
+    async fn author(&self, ctx: &Context<'_>) -> Result<User> {
+        user(ctx, &self.0.author_id).await
+    }
+    async fn rating(&self) -> i64 {
+        self.0.rating.value()
+    }
+    async fn body(&self) -> Option<&str> {
+        self.0.body.as_deref()
+    }
+    async fn media(&self) -> Vec<Media> {
+        self.0
+            .media
+            .iter()
+            .map(|url| Media { url: url.clone() })
+            .collect()
+    }
+    /// Whether the author has a delivered order containing the listing.
+    async fn verified_purchase(&self, ctx: &Context<'_>) -> Result<bool> {
+        let key = (self.0.author_id.clone(), self.0.post_id.clone());
+        Ok(ctx
+            .loaders()
+            .verified_purchases
+            .load_one(key)
+            .await?
+            .unwrap_or(false))
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    async fn edited_at(&self) -> Option<DateTime<Utc>> {
+        self.0.edited_at
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct ListingStatusCount {
+    pub status: ListingStatus,
+    pub count: u64,
+}
+
+#[derive(SimpleObject)]
+pub struct OrderStatusCount {
+    pub status: OrderStatus,
+    pub count: u64,
+}
+
+/// The viewer's figures as a seller.
+#[derive(SimpleObject)]
+pub struct SellerStats {
+    /// Listings per status (every status, zeros included).
+    pub listings_by_status: Vec<ListingStatusCount>,
+    /// Orders per status (every status, zeros included).
+    pub orders_by_status: Vec<OrderStatusCount>,
+    /// Totals of delivered orders, one per currency.
+    pub revenue: Vec<Money>,
+    /// Over the reviews of all their listings.
+    pub rating: RatingSummary,
+}

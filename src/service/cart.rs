@@ -1,0 +1,203 @@
+//! The viewer's cart: lines of listings with quantities, stored per user so it follows them
+//! across sessions and devices.
+//!
+//! Rules owned here: a quantity is 1 to the listing's stock (and at most
+//! [`MAX_LINE_QUANTITY`]); only `ACTIVE` listings of other users can be added; a cart holds at
+//! most [`MAX_CART_LINES`] lines. Prices are never stored in the cart: every read takes them
+//! from the listing as it is now, and a line whose listing became unavailable stays visible
+//! with `available: false` until the viewer removes it.
+
+use std::sync::Arc;
+
+use super::posts::PostService;
+use super::{Viewer, now};
+use crate::domain::{
+    ListingStatus, MAX_CART_LINES, MAX_LINE_QUANTITY, Money, Post, PostId, PostKind,
+};
+use crate::error::{AppError, AppResult};
+use crate::store::OrderStore;
+
+/// One line of the cart with its listing as it is now.
+#[derive(Debug, Clone)]
+pub struct CartEntry {
+    pub post: Post,
+    pub quantity: i64,
+}
+
+impl CartEntry {
+    /// Whether the line can be checked out now: the listing is active and has the stock.
+    pub fn available(&self) -> bool {
+        self.post.deleted_at.is_none()
+            && self
+                .post
+                .listing
+                .as_ref()
+                .is_some_and(|l| l.status == ListingStatus::Active && l.stock >= self.quantity)
+    }
+
+    pub fn line_total(&self) -> Option<Money> {
+        let price = self.post.listing.as_ref()?.price;
+        Some(Money {
+            amount: price.amount.checked_mul(self.quantity)?,
+            currency: price.currency,
+        })
+    }
+}
+
+#[derive(Clone)]
+pub struct CartService {
+    orders: Arc<dyn OrderStore>,
+    posts: PostService,
+}
+
+impl CartService {
+    pub fn new(orders: Arc<dyn OrderStore>, posts: PostService) -> Self {
+        Self { orders, posts }
+    }
+
+    /// The viewer's cart, oldest line first. Lines whose listing was deleted are left out.
+    pub async fn cart(&self, viewer: &Viewer) -> AppResult<Vec<CartEntry>> {
+        let lines = self.orders.cart(viewer.id()).await?;
+        let ids: Vec<PostId> = lines.iter().map(|l| l.post_id.clone()).collect();
+        let posts = self.posts.get_many_posts(Some(viewer), &ids).await?;
+        Ok(lines
+            .into_iter()
+            .filter_map(|line| {
+                let post = posts.iter().find(|p| p.id == line.post_id)?.clone();
+                Some(CartEntry {
+                    post,
+                    quantity: line.quantity,
+                })
+            })
+            .collect())
+    }
+
+    /// Checks that the viewer may buy `quantity` of `post_id` now, returning the listing.
+    async fn buyable(&self, viewer: &Viewer, post_id: &PostId, quantity: i64) -> AppResult<Post> {
+        if !(1..=MAX_LINE_QUANTITY).contains(&quantity) {
+            return Err(AppError::bad_input(
+                "quantity",
+                format!("must be between 1 and {MAX_LINE_QUANTITY}"),
+            ));
+        }
+        let post = self
+            .posts
+            .get_post(Some(viewer), post_id)
+            .await?
+            .ok_or(AppError::NotFound("listing"))?;
+        let listing = match (&post.kind, &post.listing) {
+            (PostKind::Listing, Some(listing)) => listing,
+            _ => return Err(AppError::bad_input("postId", "is not a listing")),
+        };
+        if &post.author_id == viewer.id() {
+            return Err(AppError::bad_input("postId", "is your own listing"));
+        }
+        if listing.status != ListingStatus::Active {
+            return Err(AppError::bad_input("postId", "is not for sale"));
+        }
+        if quantity > listing.stock {
+            return Err(AppError::bad_input(
+                "quantity",
+                format!("must be at most {} (in stock)", listing.stock),
+            ));
+        }
+        Ok(post)
+    }
+
+    /// Adds `quantity` units of a listing (to what the cart already holds of it).
+    pub async fn add(
+        &self,
+        viewer: &Viewer,
+        post_id: &PostId,
+        quantity: i64,
+    ) -> AppResult<Vec<CartEntry>> {
+        let lines = self.orders.cart(viewer.id()).await?;
+        let current = lines.iter().find(|l| &l.post_id == post_id);
+        if current.is_none() && lines.len() >= MAX_CART_LINES {
+            return Err(AppError::bad_input(
+                "postId",
+                format!("a cart holds at most {MAX_CART_LINES} listings"),
+            ));
+        }
+        if !(1..=MAX_LINE_QUANTITY).contains(&quantity) {
+            return Err(AppError::bad_input(
+                "quantity",
+                format!("must be between 1 and {MAX_LINE_QUANTITY}"),
+            ));
+        }
+        let total = current.map_or(0, |l| l.quantity) + quantity;
+        self.buyable(viewer, post_id, total).await?;
+        self.orders
+            .set_cart_line(viewer.id(), post_id, total, now())
+            .await?;
+        self.cart(viewer).await
+    }
+
+    /// Sets the quantity of a line already in the cart.
+    pub async fn update(
+        &self,
+        viewer: &Viewer,
+        post_id: &PostId,
+        quantity: i64,
+    ) -> AppResult<Vec<CartEntry>> {
+        let lines = self.orders.cart(viewer.id()).await?;
+        if !lines.iter().any(|l| &l.post_id == post_id) {
+            return Err(AppError::NotFound("cart item"));
+        }
+        self.buyable(viewer, post_id, quantity).await?;
+        self.orders
+            .set_cart_line(viewer.id(), post_id, quantity, now())
+            .await?;
+        self.cart(viewer).await
+    }
+
+    pub async fn remove(&self, viewer: &Viewer, post_id: &PostId) -> AppResult<Vec<CartEntry>> {
+        self.orders.remove_cart_line(viewer.id(), post_id).await?;
+        self.cart(viewer).await
+    }
+
+    pub async fn clear(&self, viewer: &Viewer) -> AppResult<Vec<CartEntry>> {
+        self.orders.clear_cart(viewer.id()).await?;
+        Ok(Vec::new())
+    }
+
+    /// Puts the items of a past order back into the cart, as many as are in stock now;
+    /// lines for listings no longer buyable are skipped.
+    pub async fn refill(
+        &self,
+        viewer: &Viewer,
+        items: &[(PostId, i64)],
+    ) -> AppResult<Vec<CartEntry>> {
+        let ids: Vec<PostId> = items.iter().map(|(p, _)| p.clone()).collect();
+        let posts = self.posts.get_many_posts(Some(viewer), &ids).await?;
+        let lines = self.orders.cart(viewer.id()).await?;
+        let mut room = MAX_CART_LINES.saturating_sub(lines.len());
+        for (post_id, quantity) in items {
+            let Some(post) = posts.iter().find(|p| &p.id == post_id) else {
+                continue;
+            };
+            let Some(listing) = post.listing.as_ref() else {
+                continue;
+            };
+            let in_cart = lines
+                .iter()
+                .find(|l| &l.post_id == post_id)
+                .map(|l| l.quantity);
+            let wanted = (in_cart.unwrap_or(0) + quantity).min(listing.stock);
+            if listing.status != ListingStatus::Active
+                || &post.author_id == viewer.id()
+                || wanted < 1
+                || (in_cart.is_none() && room == 0)
+            {
+                continue;
+            }
+            if in_cart.is_none() {
+                room -= 1;
+            }
+            self.orders
+                .set_cart_line(viewer.id(), post_id, wanted, now())
+                .await?;
+        }
+        self.cart(viewer).await
+    }
+}

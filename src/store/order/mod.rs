@@ -1,0 +1,157 @@
+//! Carts, checkout, orders, payment attempts and the status history of orders.
+//!
+//! Stock belongs to the listing (`posts`), and the order store is the only writer of stock
+//! besides a seller's own edit: checkout takes stock in the same atomic unit that creates
+//! the orders, and cancelling an order gives it back in the same unit that cancels it. A
+//! listing whose stock reaches 0 becomes `SOLD`; stock coming back makes a `SOLD` listing
+//! `ACTIVE` again.
+//!
+//! Authorization and prices are the service's business: this module stores and finds.
+
+mod mongo;
+mod record;
+mod sqlite;
+
+pub use mongo::MongoOrderStore;
+pub use sqlite::SqliteOrderStore;
+
+use chrono::{DateTime, Utc};
+
+use super::{Page, PageRequest, StoreResult};
+use crate::domain::{
+    CartLine, Currency, Order, OrderId, OrderStatus, PaymentAttempt, Post, PostId, UserId,
+};
+
+/// Which side of an order a list is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderSide {
+    Buyer,
+    Seller,
+}
+
+/// One checkout, ready to store: the orders the service split the cart into, and the
+/// idempotency key with the fingerprint of the cart it was first used for.
+#[derive(Debug, Clone)]
+pub struct NewCheckout {
+    pub buyer_id: UserId,
+    pub idempotency_key: String,
+    pub fingerprint: String,
+    pub orders: Vec<Order>,
+    pub at: DateTime<Utc>,
+}
+
+/// What [`OrderStore::checkout`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CheckoutOutcome {
+    /// The orders were stored, stock taken and the cart cleared. `listings` are the listings
+    /// whose stock changed, as they are now.
+    Placed {
+        orders: Vec<Order>,
+        listings: Vec<Post>,
+    },
+    /// The key was used before for the same cart: the orders stored then, nothing changed now.
+    Replayed(Vec<Order>),
+    /// The key was used before for a different cart; nothing changed.
+    KeyReused,
+    /// This listing has less stock than the order asks for, or is no longer active (or no
+    /// longer exists); nothing changed.
+    OutOfStock(PostId),
+}
+
+/// What [`OrderStore::update_order`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OrderUpdate {
+    /// Written; the order at its new revision and the listings whose stock came back.
+    Updated {
+        order: Box<Order>,
+        listings: Vec<Post>,
+    },
+    /// The order is not at the expected revision any more (or does not exist): someone else
+    /// changed it first. Nothing was written.
+    Stale,
+}
+
+/// Seller figures over their orders.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SellerOrderStats {
+    pub by_status: Vec<(OrderStatus, u64)>,
+    /// Totals of `DELIVERED` orders per currency, in [`crate::domain::Amount`] scaled units.
+    pub delivered_revenue: Vec<(Currency, i64)>,
+}
+
+/// Storage of carts and orders.
+///
+/// Contract (both adapters, checked by `tests/store_contract`):
+/// - A cart has at most one line per listing; lines are listed oldest first.
+/// - A checkout without orders (a retry after the cart was emptied by the first attempt) only
+///   looks its key up: the orders stored for it whatever the fingerprint, or none.
+/// - Checkout is all or nothing: the idempotency record (unique per buyer and key), every
+///   guarded stock decrement (never below zero, only on `ACTIVE` listings), the listings that
+///   run out turning `SOLD`, the orders and the emptied cart commit together.
+/// - Order updates are compare-and-set on `revision`: of two updates computed from the same
+///   revision exactly one is written. Cancelling gives the items' stock back in the same unit.
+/// - Order lists are newest first by `(created_at, id)`; the cursor is
+///   `"{created_at millis}:{id}"`.
+#[async_trait::async_trait]
+pub trait OrderStore: Send + Sync {
+    /// Sets the quantity of `post` in `user`'s cart, adding the line (at `at`) if needed.
+    async fn set_cart_line(
+        &self,
+        user: &UserId,
+        post: &PostId,
+        quantity: i64,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Removes a line; whether there was one.
+    async fn remove_cart_line(&self, user: &UserId, post: &PostId) -> StoreResult<bool>;
+    async fn clear_cart(&self, user: &UserId) -> StoreResult<()>;
+    /// The user's cart, oldest line first.
+    async fn cart(&self, user: &UserId) -> StoreResult<Vec<CartLine>>;
+
+    async fn checkout(&self, checkout: &NewCheckout) -> StoreResult<CheckoutOutcome>;
+
+    async fn get_order(&self, id: &OrderId) -> StoreResult<Option<Order>>;
+    /// The orders found, in any order.
+    async fn get_many_orders(&self, ids: &[OrderId]) -> StoreResult<Vec<Order>>;
+    /// `user`'s orders as buyer or seller, optionally of one status, newest first.
+    async fn orders_of(
+        &self,
+        user: &UserId,
+        side: OrderSide,
+        status: Option<OrderStatus>,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Order>>;
+    async fn count_orders_of(
+        &self,
+        user: &UserId,
+        side: OrderSide,
+        status: Option<OrderStatus>,
+    ) -> StoreResult<u64>;
+
+    /// Writes `order` (its status, history, payment, `updated_at`) if the stored order is
+    /// still at `order.revision`; the stored revision becomes `order.revision + 1`. With
+    /// `restock`, every item's quantity goes back to its listing in the same unit.
+    async fn update_order(&self, order: &Order, restock: bool) -> StoreResult<OrderUpdate>;
+
+    /// Records a payment attempt, whatever its outcome.
+    async fn record_payment_attempt(&self, attempt: &PaymentAttempt) -> StoreResult<()>;
+    /// An order's payment attempts, oldest first.
+    async fn payment_attempts(&self, order: &OrderId) -> StoreResult<Vec<PaymentAttempt>>;
+
+    /// Orders still `PENDING_PAYMENT` that were created before `before`, oldest first, at
+    /// most `limit`: the expiry task's work list.
+    async fn unpaid_orders_before(
+        &self,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> StoreResult<Vec<Order>>;
+
+    /// Of the `(buyer, listing)` pairs, those where the buyer has a `DELIVERED` order
+    /// containing the listing.
+    async fn delivered_purchases(
+        &self,
+        pairs: &[(UserId, PostId)],
+    ) -> StoreResult<Vec<(UserId, PostId)>>;
+
+    async fn seller_order_stats(&self, seller: &UserId) -> StoreResult<SellerOrderStats>;
+}

@@ -1,0 +1,665 @@
+//! [`OrderStore`] on MongoDB: `cart_items`, `checkouts`, `orders` and `payment_attempts`.
+//!
+//! Why checkout is a multi-document transaction (and not conditional `$inc`s with
+//! compensation): a checkout writes the idempotency record, the stock of several listings,
+//! several orders and the cart, and all of it must happen or none. With compensation a crash
+//! between the decrement and the compensating increment would lose stock for good, and a
+//! reader could see stock taken for orders that never appear. In the transaction:
+//!
+//! 1. The idempotency record is inserted first. Its unique `(buyer_id, key)` index makes two
+//!    concurrent checkouts with one key collide right there: the loser's insert conflicts
+//!    with the winner's uncommitted one (a `TransientTransactionError`, rerun by the driver)
+//!    and, once the winner has committed, fails with a duplicate key, after which the stored
+//!    record decides between "replay" (same cart) and `CONFLICT` (another cart).
+//! 2. Each line is a conditional `$inc` (`stock: {$gte: q}`, `status: ACTIVE`); no match is
+//!    "out of stock" and aborts everything. Concurrent checkouts of one listing write the same
+//!    document, so MongoDB lets one commit and the driver reruns the others on a fresh
+//!    snapshot: the guard sees the true stock and it never goes below zero.
+//! 3. Orders are inserted and the cart emptied.
+//!
+//! Order updates are compare-and-set on `revision`; a cancel that returns stock runs its
+//! update and the increments in one transaction for the same reason as checkout.
+//! Every stock change also bumps the post's `revision`, so a seller's concurrent edit (which
+//! writes back only the revision it read) cannot overwrite the stock it did not see.
+
+use chrono::{DateTime, Utc};
+use futures_util::{FutureExt, TryStreamExt};
+use mongodb::bson::{Bson, Document, doc};
+use mongodb::error::Error as DriverError;
+use mongodb::options::{ReadConcern, WriteConcern};
+use mongodb::{Client, ClientSession, Collection, Database};
+
+use super::record::{AttemptRecord, OrderRecord};
+use super::{CheckoutOutcome, NewCheckout, OrderSide, OrderStore, OrderUpdate, SellerOrderStats};
+use crate::domain::{
+    CartLine, Currency, Order, OrderId, OrderStatus, PaymentAttempt, PostId, UserId,
+};
+use crate::store::catalog::mongo_posts_by_ids;
+use crate::store::mongo::{
+    IndexSet, create_indexes, fetch_limit, from_bson_time, index, is_duplicate_key_on, to_bson_time,
+};
+use crate::store::{Page, PageRequest, StoreError, StoreResult, split_cursor};
+
+const CHECKOUT_KEY_UNIQUE: &str = "checkouts_buyer_key_unique";
+
+/// Why a transaction was given up on purpose; carried through the driver's error so the
+/// transaction aborts.
+#[derive(Debug)]
+enum Abort {
+    OutOfStock(PostId),
+    Stale,
+}
+
+fn abort(reason: Abort) -> DriverError {
+    DriverError::custom(reason)
+}
+
+pub struct MongoOrderStore {
+    client: Client,
+    db: Database,
+    cart: Collection<Document>,
+    checkouts: Collection<Document>,
+    orders: Collection<OrderRecord>,
+    attempts: Collection<AttemptRecord>,
+    posts: Collection<Document>,
+}
+
+fn side_field(side: OrderSide) -> &'static str {
+    match side {
+        OrderSide::Buyer => "buyer_id",
+        OrderSide::Seller => "seller_id",
+    }
+}
+
+fn cart_line_id(user: &UserId, post: &PostId) -> String {
+    format!("{user}:{post}")
+}
+
+impl MongoOrderStore {
+    pub fn new(client: Client, db: &Database) -> Self {
+        Self {
+            client,
+            db: db.clone(),
+            cart: db.collection("cart_items"),
+            checkouts: db.collection("checkouts"),
+            orders: db.collection("orders"),
+            attempts: db.collection("payment_attempts"),
+            posts: db.collection("posts"),
+        }
+    }
+
+    /// The unique `(buyer_id, key)` of checkouts carries the idempotency contract; the rest
+    /// serve the lists: a user's orders by side (and status) newest first, the expiry scan,
+    /// the delivered-purchase lookup and an order's attempts.
+    pub async fn create_indexes(&self, which: IndexSet) -> StoreResult<()> {
+        create_indexes(
+            &self.checkouts,
+            vec![index(
+                doc! { "buyer_id": 1, "key": 1 },
+                CHECKOUT_KEY_UNIQUE,
+                true,
+            )],
+        )
+        .await?;
+        if which != IndexSet::All {
+            return Ok(());
+        }
+        create_indexes(
+            &self.cart,
+            vec![index(
+                doc! { "user_id": 1, "added_at": 1 },
+                "cart_items_by_user",
+                false,
+            )],
+        )
+        .await?;
+        create_indexes(
+            &self.orders,
+            vec![
+                index(
+                    doc! { "buyer_id": 1, "created_at": -1, "_id": -1 },
+                    "orders_by_buyer",
+                    false,
+                ),
+                index(
+                    doc! { "buyer_id": 1, "status": 1, "created_at": -1, "_id": -1 },
+                    "orders_by_buyer_status",
+                    false,
+                ),
+                index(
+                    doc! { "seller_id": 1, "created_at": -1, "_id": -1 },
+                    "orders_by_seller",
+                    false,
+                ),
+                index(
+                    doc! { "seller_id": 1, "status": 1, "created_at": -1, "_id": -1 },
+                    "orders_by_seller_status",
+                    false,
+                ),
+                index(
+                    doc! { "status": 1, "created_at": 1 },
+                    "orders_by_status",
+                    false,
+                ),
+                index(
+                    doc! { "buyer_id": 1, "items.post_id": 1 },
+                    "orders_by_buyer_item",
+                    false,
+                ),
+            ],
+        )
+        .await?;
+        create_indexes(
+            &self.attempts,
+            vec![index(
+                doc! { "order_id": 1, "at": 1 },
+                "payment_attempts_by_order",
+                false,
+            )],
+        )
+        .await
+    }
+
+    async fn find_orders(&self, filter: Document) -> StoreResult<Vec<Order>> {
+        let records: Vec<OrderRecord> = self
+            .orders
+            .find(filter)
+            .sort(doc! { "created_at": 1, "_id": 1 })
+            .await
+            .map_err(StoreError::backend)?
+            .try_collect()
+            .await
+            .map_err(StoreError::backend)?;
+        records.into_iter().map(Order::try_from).collect()
+    }
+
+    async fn listings_of(&self, orders: &[&Order]) -> StoreResult<Vec<crate::domain::Post>> {
+        let mut ids: Vec<PostId> = orders
+            .iter()
+            .flat_map(|o| o.items.iter().map(|i| i.post_id.clone()))
+            .collect();
+        ids.sort();
+        ids.dedup();
+        mongo_posts_by_ids(&self.db, &ids).await
+    }
+
+    /// Gives `quantity` back to the listing inside `session`; `SOLD` with stock is `ACTIVE`.
+    async fn restock_in(
+        &self,
+        session: &mut ClientSession,
+        post: &PostId,
+        quantity: i64,
+    ) -> mongodb::error::Result<()> {
+        self.posts
+            .update_one(
+                doc! { "_id": post.as_str(), "stock": { "$type": "long" } },
+                doc! { "$inc": { "stock": quantity, "revision": 1_i64 } },
+            )
+            .session(&mut *session)
+            .await?;
+        self.posts
+            .update_one(
+                doc! { "_id": post.as_str(), "status": "SOLD", "stock": { "$gt": 0_i64 } },
+                doc! { "$set": { "status": "ACTIVE" } },
+            )
+            .session(&mut *session)
+            .await?;
+        Ok(())
+    }
+
+    /// One run of the checkout transaction (see the module docs).
+    async fn checkout_transaction(&self, checkout: &NewCheckout) -> mongodb::error::Result<()> {
+        let mut session = self.client.start_session().await?;
+        session
+            .start_transaction()
+            .read_concern(ReadConcern::snapshot())
+            .write_concern(WriteConcern::majority())
+            .and_run((self, checkout), |session, context| {
+                let (store, checkout) = *context;
+                async move {
+                    let order_ids: Vec<&str> =
+                        checkout.orders.iter().map(|o| o.id.as_str()).collect();
+                    store
+                        .checkouts
+                        .insert_one(doc! {
+                            "buyer_id": checkout.buyer_id.as_str(),
+                            "key": &checkout.idempotency_key,
+                            "fingerprint": &checkout.fingerprint,
+                            "order_ids": order_ids,
+                            "created_at": to_bson_time(checkout.at),
+                        })
+                        .session(&mut *session)
+                        .await?;
+                    for order in &checkout.orders {
+                        for item in &order.items {
+                            let taken = store
+                                .posts
+                                .update_one(
+                                    doc! {
+                                        "_id": item.post_id.as_str(),
+                                        "stock": { "$gte": item.quantity },
+                                        "status": "ACTIVE",
+                                        "deleted_at": null,
+                                    },
+                                    doc! { "$inc": { "stock": -item.quantity, "revision": 1_i64 } },
+                                )
+                                .session(&mut *session)
+                                .await?;
+                            if taken.matched_count == 0 {
+                                return Err(abort(Abort::OutOfStock(item.post_id.clone())));
+                            }
+                            store
+                                .posts
+                                .update_one(
+                                    doc! { "_id": item.post_id.as_str(), "stock": 0_i64, "status": "ACTIVE" },
+                                    doc! { "$set": { "status": "SOLD" } },
+                                )
+                                .session(&mut *session)
+                                .await?;
+                        }
+                    }
+                    store
+                        .orders
+                        .insert_many(checkout.orders.iter().map(OrderRecord::from))
+                        .session(&mut *session)
+                        .await?;
+                    store
+                        .cart
+                        .delete_many(doc! { "user_id": checkout.buyer_id.as_str() })
+                        .session(&mut *session)
+                        .await?;
+                    Ok(())
+                }
+                .boxed()
+            })
+            .await
+    }
+
+    /// The outcome of a checkout whose key was used before; with `any_cart`, the stored
+    /// orders whatever the fingerprint (and none when the key is unknown).
+    async fn replay(&self, checkout: &NewCheckout, any_cart: bool) -> StoreResult<CheckoutOutcome> {
+        let found = self
+            .checkouts
+            .find_one(doc! {
+                "buyer_id": checkout.buyer_id.as_str(),
+                "key": &checkout.idempotency_key,
+            })
+            .await
+            .map_err(StoreError::backend)?;
+        let stored = match found {
+            Some(stored) => stored,
+            None if any_cart => return Ok(CheckoutOutcome::Replayed(Vec::new())),
+            None => {
+                return Err(StoreError::Backend(
+                    "a duplicate checkout key vanished".into(),
+                ));
+            }
+        };
+        if !any_cart && stored.get_str("fingerprint").unwrap_or_default() != checkout.fingerprint {
+            return Ok(CheckoutOutcome::KeyReused);
+        }
+        let ids: Vec<Bson> = stored
+            .get_array("order_ids")
+            .map_err(StoreError::backend)?
+            .clone();
+        Ok(CheckoutOutcome::Replayed(
+            self.find_orders(doc! { "_id": { "$in": ids } }).await?,
+        ))
+    }
+
+    async fn update_transaction(
+        &self,
+        record: &OrderRecord,
+        order: &Order,
+    ) -> mongodb::error::Result<()> {
+        let mut session = self.client.start_session().await?;
+        session
+            .start_transaction()
+            .read_concern(ReadConcern::snapshot())
+            .write_concern(WriteConcern::majority())
+            .and_run((self, record, order), |session, context| {
+                let (store, record, order) = *context;
+                async move {
+                    let written = store
+                        .orders
+                        .replace_one(
+                            doc! { "_id": &record.id, "revision": record.revision - 1 },
+                            record,
+                        )
+                        .session(&mut *session)
+                        .await?;
+                    if written.matched_count == 0 {
+                        return Err(abort(Abort::Stale));
+                    }
+                    for item in &order.items {
+                        store
+                            .restock_in(&mut *session, &item.post_id, item.quantity)
+                            .await?;
+                    }
+                    Ok(())
+                }
+                .boxed()
+            })
+            .await
+    }
+}
+
+fn i64_of(document: &Document, key: &str) -> i64 {
+    match document.get(key) {
+        Some(Bson::Int64(n)) => *n,
+        Some(Bson::Int32(n)) => i64::from(*n),
+        Some(Bson::Double(n)) => *n as i64,
+        _ => 0,
+    }
+}
+
+#[async_trait::async_trait]
+impl OrderStore for MongoOrderStore {
+    async fn set_cart_line(
+        &self,
+        user: &UserId,
+        post: &PostId,
+        quantity: i64,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.cart
+            .update_one(
+                doc! { "_id": cart_line_id(user, post) },
+                doc! {
+                    "$set": { "quantity": quantity },
+                    "$setOnInsert": {
+                        "user_id": user.as_str(),
+                        "post_id": post.as_str(),
+                        "added_at": to_bson_time(at),
+                    },
+                },
+            )
+            .upsert(true)
+            .await
+            .map(|_| ())
+            .map_err(StoreError::backend)
+    }
+
+    async fn remove_cart_line(&self, user: &UserId, post: &PostId) -> StoreResult<bool> {
+        self.cart
+            .delete_one(doc! { "_id": cart_line_id(user, post) })
+            .await
+            .map(|r| r.deleted_count > 0)
+            .map_err(StoreError::backend)
+    }
+
+    async fn clear_cart(&self, user: &UserId) -> StoreResult<()> {
+        self.cart
+            .delete_many(doc! { "user_id": user.as_str() })
+            .await
+            .map(|_| ())
+            .map_err(StoreError::backend)
+    }
+
+    async fn cart(&self, user: &UserId) -> StoreResult<Vec<CartLine>> {
+        let docs: Vec<Document> = self
+            .cart
+            .find(doc! { "user_id": user.as_str() })
+            .sort(doc! { "added_at": 1, "post_id": 1 })
+            .await
+            .map_err(StoreError::backend)?
+            .try_collect()
+            .await
+            .map_err(StoreError::backend)?;
+        Ok(docs
+            .into_iter()
+            .map(|d| CartLine {
+                post_id: PostId::from_trusted(d.get_str("post_id").unwrap_or_default().to_owned()),
+                quantity: i64_of(&d, "quantity"),
+                added_at: d
+                    .get_datetime("added_at")
+                    .map(|t| from_bson_time(*t))
+                    .unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    async fn checkout(&self, checkout: &NewCheckout) -> StoreResult<CheckoutOutcome> {
+        if checkout.orders.is_empty() {
+            return self.replay(checkout, true).await;
+        }
+        match self.checkout_transaction(checkout).await {
+            Ok(()) => {
+                let listings = self
+                    .listings_of(&checkout.orders.iter().collect::<Vec<_>>())
+                    .await?;
+                Ok(CheckoutOutcome::Placed {
+                    orders: checkout.orders.clone(),
+                    listings,
+                })
+            }
+            Err(err) => match err.get_custom::<Abort>() {
+                Some(Abort::OutOfStock(post)) => Ok(CheckoutOutcome::OutOfStock(post.clone())),
+                _ if is_duplicate_key_on(&err, CHECKOUT_KEY_UNIQUE) => {
+                    self.replay(checkout, false).await
+                }
+                _ => Err(StoreError::backend(err)),
+            },
+        }
+    }
+
+    async fn get_order(&self, id: &OrderId) -> StoreResult<Option<Order>> {
+        Ok(self.get_many_orders(std::slice::from_ref(id)).await?.pop())
+    }
+
+    async fn get_many_orders(&self, ids: &[OrderId]) -> StoreResult<Vec<Order>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<&str> = ids.iter().map(OrderId::as_str).collect();
+        self.find_orders(doc! { "_id": { "$in": ids } }).await
+    }
+
+    async fn orders_of(
+        &self,
+        user: &UserId,
+        side: OrderSide,
+        status: Option<OrderStatus>,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Order>> {
+        let mut filter = doc! { side_field(side): user.as_str() };
+        if let Some(status) = status {
+            filter.insert("status", status.as_str());
+        }
+        if let Some((ms, id)) = split_cursor(page.after.as_deref()) {
+            filter.insert(
+                "$or",
+                vec![
+                    doc! { "created_at": { "$lt": ms } },
+                    doc! { "created_at": ms, "_id": { "$lt": id } },
+                ],
+            );
+        }
+        let records: Vec<OrderRecord> = self
+            .orders
+            .find(filter)
+            .sort(doc! { "created_at": -1, "_id": -1 })
+            .limit(fetch_limit(page.limit))
+            .await
+            .map_err(StoreError::backend)?
+            .try_collect()
+            .await
+            .map_err(StoreError::backend)?;
+        let items = records
+            .into_iter()
+            .map(Order::try_from)
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(Page::from_overfetch(items, page.limit))
+    }
+
+    async fn count_orders_of(
+        &self,
+        user: &UserId,
+        side: OrderSide,
+        status: Option<OrderStatus>,
+    ) -> StoreResult<u64> {
+        let mut filter = doc! { side_field(side): user.as_str() };
+        if let Some(status) = status {
+            filter.insert("status", status.as_str());
+        }
+        self.orders
+            .count_documents(filter)
+            .await
+            .map_err(StoreError::backend)
+    }
+
+    async fn update_order(&self, order: &Order, restock: bool) -> StoreResult<OrderUpdate> {
+        let mut next = order.clone();
+        next.revision = order.revision + 1;
+        let record = OrderRecord::from(&next);
+        if !restock {
+            let written = self
+                .orders
+                .replace_one(
+                    doc! { "_id": next.id.as_str(), "revision": order.revision },
+                    &record,
+                )
+                .await
+                .map_err(StoreError::backend)?;
+            if written.matched_count == 0 {
+                return Ok(OrderUpdate::Stale);
+            }
+            return Ok(OrderUpdate::Updated {
+                order: Box::new(next),
+                listings: Vec::new(),
+            });
+        }
+        match self.update_transaction(&record, &next).await {
+            Ok(()) => {
+                let listings = self.listings_of(&[&next]).await?;
+                Ok(OrderUpdate::Updated {
+                    order: Box::new(next),
+                    listings,
+                })
+            }
+            Err(err) if matches!(err.get_custom::<Abort>(), Some(Abort::Stale)) => {
+                Ok(OrderUpdate::Stale)
+            }
+            Err(err) => Err(StoreError::backend(err)),
+        }
+    }
+
+    async fn record_payment_attempt(&self, attempt: &PaymentAttempt) -> StoreResult<()> {
+        self.attempts
+            .insert_one(AttemptRecord::from(attempt))
+            .await
+            .map(|_| ())
+            .map_err(StoreError::backend)
+    }
+
+    async fn payment_attempts(&self, order: &OrderId) -> StoreResult<Vec<PaymentAttempt>> {
+        let records: Vec<AttemptRecord> = self
+            .attempts
+            .find(doc! { "order_id": order.as_str() })
+            .sort(doc! { "at": 1, "_id": 1 })
+            .await
+            .map_err(StoreError::backend)?
+            .try_collect()
+            .await
+            .map_err(StoreError::backend)?;
+        records.into_iter().map(PaymentAttempt::try_from).collect()
+    }
+
+    async fn unpaid_orders_before(
+        &self,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> StoreResult<Vec<Order>> {
+        let records: Vec<OrderRecord> = self
+            .orders
+            .find(doc! {
+                "status": OrderStatus::PendingPayment.as_str(),
+                "created_at": { "$lt": before.timestamp_millis() },
+            })
+            .sort(doc! { "created_at": 1, "_id": 1 })
+            .limit(i64::try_from(limit).unwrap_or(i64::MAX))
+            .await
+            .map_err(StoreError::backend)?
+            .try_collect()
+            .await
+            .map_err(StoreError::backend)?;
+        records.into_iter().map(Order::try_from).collect()
+    }
+
+    async fn delivered_purchases(
+        &self,
+        pairs: &[(UserId, PostId)],
+    ) -> StoreResult<Vec<(UserId, PostId)>> {
+        if pairs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut buyers: Vec<&str> = pairs.iter().map(|(u, _)| u.as_str()).collect();
+        buyers.sort_unstable();
+        buyers.dedup();
+        let mut posts: Vec<&str> = pairs.iter().map(|(_, p)| p.as_str()).collect();
+        posts.sort_unstable();
+        posts.dedup();
+        let orders = self
+            .find_orders(doc! {
+                "status": OrderStatus::Delivered.as_str(),
+                "buyer_id": { "$in": buyers },
+                "items.post_id": { "$in": posts },
+            })
+            .await?;
+        Ok(pairs
+            .iter()
+            .filter(|(user, post)| {
+                orders
+                    .iter()
+                    .any(|o| &o.buyer_id == user && o.items.iter().any(|i| &i.post_id == post))
+            })
+            .cloned()
+            .collect())
+    }
+
+    async fn seller_order_stats(&self, seller: &UserId) -> StoreResult<SellerOrderStats> {
+        let by_status: Vec<Document> = self
+            .orders
+            .aggregate(vec![
+                doc! { "$match": { "seller_id": seller.as_str() } },
+                doc! { "$group": { "_id": "$status", "n": { "$sum": 1 } } },
+            ])
+            .await
+            .map_err(StoreError::backend)?
+            .try_collect()
+            .await
+            .map_err(StoreError::backend)?;
+        let revenue: Vec<Document> = self
+            .orders
+            .aggregate(vec![
+                doc! { "$match": { "seller_id": seller.as_str(), "status": OrderStatus::Delivered.as_str() } },
+                doc! { "$group": { "_id": "$currency", "total": { "$sum": "$total" } } },
+            ])
+            .await
+            .map_err(StoreError::backend)?
+            .try_collect()
+            .await
+            .map_err(StoreError::backend)?;
+        let mut stats = SellerOrderStats {
+            by_status: by_status
+                .iter()
+                .filter_map(|d| {
+                    let status = OrderStatus::from_name(d.get_str("_id").ok()?)?;
+                    Some((status, i64_of(d, "n") as u64))
+                })
+                .collect(),
+            delivered_revenue: revenue
+                .iter()
+                .filter_map(|d| {
+                    let currency = Currency::parse("currency", d.get_str("_id").ok()?).ok()?;
+                    Some((currency, i64_of(d, "total")))
+                })
+                .collect(),
+        };
+        stats.by_status.sort();
+        stats
+            .delivered_revenue
+            .sort_by(|a, b| a.0.code().cmp(b.0.code()));
+        Ok(stats)
+    }
+}

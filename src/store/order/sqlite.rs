@@ -1,0 +1,554 @@
+//! [`OrderStore`] on SQLite.
+//!
+//! Checkout is one `BEGIN IMMEDIATE` transaction on the single writer: the idempotency record
+//! goes in first (its primary key is `(buyer, key)`, so a replay finds it), then each line's
+//! guarded decrement `stock = stock - q WHERE stock >= q AND status = 'ACTIVE'` (no row
+//! changed: out of stock, roll back), the orders and their item rows, and the emptied cart.
+//! Writers queue on the write connection, so concurrent checkouts simply run one after the
+//! other and the guard decides; nothing is read outside the transaction that it depends on.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, Transaction, params};
+
+use super::record::{AttemptRecord, OrderRecord};
+use super::{CheckoutOutcome, NewCheckout, OrderSide, OrderStore, OrderUpdate, SellerOrderStats};
+use crate::domain::{
+    CartLine, Currency, Order, OrderId, OrderStatus, PaymentAttempt, Post, PostId, UserId,
+};
+use crate::store::catalog::sqlite_posts_by_ids;
+use crate::store::sqlite::{SqliteDb, from_millis, ids_json, to_millis};
+use crate::store::{Page, PageRequest, StoreError, StoreResult, split_cursor};
+
+pub struct SqliteOrderStore {
+    db: SqliteDb,
+}
+
+impl SqliteOrderStore {
+    pub fn new(db: SqliteDb) -> Self {
+        Self { db }
+    }
+}
+
+fn order_from_json(json: &str) -> StoreResult<Order> {
+    let record: OrderRecord = serde_json::from_str(json)
+        .map_err(|e| StoreError::Backend(format!("corrupt order record: {e}")))?;
+    Order::try_from(record)
+}
+
+fn order_json(order: &Order) -> StoreResult<String> {
+    serde_json::to_string(&OrderRecord::from(order)).map_err(StoreError::backend)
+}
+
+fn side_column(side: OrderSide) -> &'static str {
+    match side {
+        OrderSide::Buyer => "buyer_id",
+        OrderSide::Seller => "seller_id",
+    }
+}
+
+fn insert_order(tx: &Transaction<'_>, order: &Order) -> StoreResult<()> {
+    tx.prepare_cached(
+        "INSERT INTO orders (id, buyer_id, seller_id, status, revision, currency, total, \
+         created_at, record) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            order.id.as_str(),
+            order.buyer_id.as_str(),
+            order.seller_id.as_str(),
+            order.status.as_str(),
+            order.revision,
+            order.total.currency.code(),
+            order.total.amount.scaled(),
+            to_millis(order.created_at),
+            order_json(order).map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?,
+        ])
+    })
+    .map_err(StoreError::backend)?;
+    for item in &order.items {
+        tx.prepare_cached(
+            "INSERT INTO order_items (order_id, post_id, buyer_id) VALUES (?1, ?2, ?3)",
+        )
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                order.id.as_str(),
+                item.post_id.as_str(),
+                order.buyer_id.as_str()
+            ])
+        })
+        .map_err(StoreError::backend)?;
+    }
+    Ok(())
+}
+
+fn orders_by_ids(conn: &rusqlite::Connection, ids: &[impl AsRef<str>]) -> StoreResult<Vec<Order>> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT record FROM orders WHERE id IN (SELECT value FROM json_each(?1)) \
+             ORDER BY created_at, id",
+        )
+        .map_err(StoreError::backend)?;
+    let rows = stmt
+        .query_map([ids_json(ids)], |row| row.get::<_, String>(0))
+        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        .map_err(StoreError::backend)?;
+    rows.iter().map(|json| order_from_json(json)).collect()
+}
+
+/// Gives each item's quantity back to its listing; a `SOLD` listing with stock again is
+/// `ACTIVE`.
+fn restock(tx: &Transaction<'_>, order: &Order) -> StoreResult<()> {
+    for item in &order.items {
+        tx.prepare_cached(
+            "UPDATE posts SET stock = stock + ?2, \
+             status = CASE WHEN status = 'SOLD' AND stock + ?2 > 0 THEN 'ACTIVE' ELSE status END \
+             WHERE id = ?1 AND stock IS NOT NULL",
+        )
+        .and_then(|mut stmt| stmt.execute(params![item.post_id.as_str(), item.quantity]))
+        .map_err(StoreError::backend)?;
+    }
+    Ok(())
+}
+
+fn listings_of(tx: &Transaction<'_>, orders: &[&Order]) -> StoreResult<Vec<Post>> {
+    let mut ids: Vec<PostId> = orders
+        .iter()
+        .flat_map(|o| o.items.iter().map(|i| i.post_id.clone()))
+        .collect();
+    ids.sort();
+    ids.dedup();
+    sqlite_posts_by_ids(tx, &ids)
+}
+
+#[async_trait::async_trait]
+impl OrderStore for SqliteOrderStore {
+    async fn set_cart_line(
+        &self,
+        user: &UserId,
+        post: &PostId,
+        quantity: i64,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let (user, post) = (user.clone(), post.clone());
+        self.db
+            .write(move |tx| {
+                tx.prepare_cached(
+                    "INSERT INTO cart_items (user_id, post_id, quantity, added_at) \
+                     VALUES (?1, ?2, ?3, ?4) \
+                     ON CONFLICT (user_id, post_id) DO UPDATE SET quantity = excluded.quantity",
+                )
+                .and_then(|mut stmt| {
+                    stmt.execute(params![
+                        user.as_str(),
+                        post.as_str(),
+                        quantity,
+                        to_millis(at)
+                    ])
+                })
+                .map(|_| ())
+                .map_err(StoreError::backend)
+            })
+            .await
+    }
+
+    async fn remove_cart_line(&self, user: &UserId, post: &PostId) -> StoreResult<bool> {
+        let (user, post) = (user.clone(), post.clone());
+        self.db
+            .write(move |tx| {
+                tx.execute(
+                    "DELETE FROM cart_items WHERE user_id = ?1 AND post_id = ?2",
+                    params![user.as_str(), post.as_str()],
+                )
+                .map(|n| n > 0)
+                .map_err(StoreError::backend)
+            })
+            .await
+    }
+
+    async fn clear_cart(&self, user: &UserId) -> StoreResult<()> {
+        let user = user.clone();
+        self.db
+            .write(move |tx| {
+                tx.execute("DELETE FROM cart_items WHERE user_id = ?1", [user.as_str()])
+                    .map(|_| ())
+                    .map_err(StoreError::backend)
+            })
+            .await
+    }
+
+    async fn cart(&self, user: &UserId) -> StoreResult<Vec<CartLine>> {
+        let user = user.clone();
+        // Bounded: a cart holds at most MAX_CART_LINES lines.
+        self.db
+            .read(move |conn| {
+                let mut stmt = conn
+                    .prepare_cached(
+                        "SELECT post_id, quantity, added_at FROM cart_items WHERE user_id = ?1 \
+                         ORDER BY added_at, post_id",
+                    )
+                    .map_err(StoreError::backend)?;
+                stmt.query_map([user.as_str()], |row| {
+                    Ok(CartLine {
+                        post_id: PostId::from_trusted(row.get(0)?),
+                        quantity: row.get(1)?,
+                        added_at: from_millis(row.get(2)?),
+                    })
+                })
+                .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+                .map_err(StoreError::backend)
+            })
+            .await
+    }
+
+    async fn checkout(&self, checkout: &NewCheckout) -> StoreResult<CheckoutOutcome> {
+        let checkout = checkout.clone();
+        self.db
+            .write(move |tx| {
+                if checkout.orders.is_empty() {
+                    let ids: Option<String> = tx
+                        .query_row(
+                            "SELECT order_ids FROM checkouts WHERE buyer_id = ?1 AND idem_key = ?2",
+                            params![checkout.buyer_id.as_str(), checkout.idempotency_key],
+                            |row| row.get(0),
+                        )
+                        .optional()
+                        .map_err(StoreError::backend)?;
+                    let ids: Vec<String> = ids
+                        .and_then(|ids| serde_json::from_str(&ids).ok())
+                        .unwrap_or_default();
+                    return Ok(CheckoutOutcome::Replayed(orders_by_ids(tx, &ids)?));
+                }
+                let order_ids: Vec<&str> = checkout.orders.iter().map(|o| o.id.as_str()).collect();
+                // Everything below either commits whole or is rolled back to here; an
+                // out-of-stock line then commits the empty transaction and reports itself.
+                tx.execute_batch("SAVEPOINT checkout")
+                    .map_err(StoreError::backend)?;
+                let inserted = tx
+                    .prepare_cached(
+                        "INSERT INTO checkouts (buyer_id, idem_key, fingerprint, order_ids, created_at) \
+                         VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+                    )
+                    .and_then(|mut stmt| {
+                        stmt.execute(params![
+                            checkout.buyer_id.as_str(),
+                            checkout.idempotency_key,
+                            checkout.fingerprint,
+                            ids_json(&order_ids),
+                            to_millis(checkout.at),
+                        ])
+                    })
+                    .map_err(StoreError::backend)?;
+                if inserted == 0 {
+                    tx.execute_batch("RELEASE checkout")
+                        .map_err(StoreError::backend)?;
+                    let (fingerprint, ids): (String, String) = tx
+                        .query_row(
+                            "SELECT fingerprint, order_ids FROM checkouts \
+                             WHERE buyer_id = ?1 AND idem_key = ?2",
+                            params![checkout.buyer_id.as_str(), checkout.idempotency_key],
+                            |row| Ok((row.get(0)?, row.get(1)?)),
+                        )
+                        .map_err(StoreError::backend)?;
+                    if fingerprint != checkout.fingerprint {
+                        return Ok(CheckoutOutcome::KeyReused);
+                    }
+                    let ids: Vec<String> = serde_json::from_str(&ids).unwrap_or_default();
+                    return Ok(CheckoutOutcome::Replayed(orders_by_ids(tx, &ids)?));
+                }
+                for order in &checkout.orders {
+                    for item in &order.items {
+                        let taken = tx
+                            .prepare_cached(
+                                "UPDATE posts SET stock = stock - ?2, \
+                                 status = CASE WHEN stock - ?2 = 0 THEN 'SOLD' ELSE status END \
+                                 WHERE id = ?1 AND stock >= ?2 AND status = 'ACTIVE' \
+                                 AND deleted_at IS NULL",
+                            )
+                            .and_then(|mut stmt| {
+                                stmt.execute(params![item.post_id.as_str(), item.quantity])
+                            })
+                            .map_err(StoreError::backend)?;
+                        if taken == 0 {
+                            tx.execute_batch("ROLLBACK TO checkout; RELEASE checkout")
+                                .map_err(StoreError::backend)?;
+                            return Ok(CheckoutOutcome::OutOfStock(item.post_id.clone()));
+                        }
+                    }
+                    insert_order(tx, order)?;
+                }
+                tx.execute(
+                    "DELETE FROM cart_items WHERE user_id = ?1",
+                    [checkout.buyer_id.as_str()],
+                )
+                .map_err(StoreError::backend)?;
+                tx.execute_batch("RELEASE checkout")
+                    .map_err(StoreError::backend)?;
+                let listings = listings_of(tx, &checkout.orders.iter().collect::<Vec<_>>())?;
+                Ok(CheckoutOutcome::Placed {
+                    orders: checkout.orders.clone(),
+                    listings,
+                })
+            })
+            .await
+    }
+
+    async fn get_order(&self, id: &OrderId) -> StoreResult<Option<Order>> {
+        Ok(self.get_many_orders(std::slice::from_ref(id)).await?.pop())
+    }
+
+    async fn get_many_orders(&self, ids: &[OrderId]) -> StoreResult<Vec<Order>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<String> = ids.iter().map(OrderId::to_string).collect();
+        self.db.read(move |conn| orders_by_ids(conn, &ids)).await
+    }
+
+    async fn orders_of(
+        &self,
+        user: &UserId,
+        side: OrderSide,
+        status: Option<OrderStatus>,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Order>> {
+        let user = user.clone();
+        let (after, limit) = (split_cursor(page.after.as_deref()), page.limit);
+        let column = side_column(side);
+        self.db
+            .read(move |conn| {
+                let mut stmt = conn
+                    .prepare_cached(&format!(
+                        "SELECT record FROM orders WHERE {column} = ?1 \
+                         AND (?2 IS NULL OR status = ?2) \
+                         AND (?3 IS NULL OR (created_at, id) < (?3, ?4)) \
+                         ORDER BY created_at DESC, id DESC LIMIT ?5 + 0"
+                    ))
+                    .map_err(StoreError::backend)?;
+                let (after_ms, after_id) =
+                    after.map_or((None, None), |(ms, id)| (Some(ms), Some(id)));
+                let rows = stmt
+                    .query_map(
+                        params![
+                            user.as_str(),
+                            status.map(OrderStatus::as_str),
+                            after_ms,
+                            after_id,
+                            limit as i64 + 1
+                        ],
+                        |row| row.get::<_, String>(0),
+                    )
+                    .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+                    .map_err(StoreError::backend)?;
+                let items = rows
+                    .iter()
+                    .map(|json| order_from_json(json))
+                    .collect::<StoreResult<Vec<_>>>()?;
+                Ok(Page::from_overfetch(items, limit))
+            })
+            .await
+    }
+
+    async fn count_orders_of(
+        &self,
+        user: &UserId,
+        side: OrderSide,
+        status: Option<OrderStatus>,
+    ) -> StoreResult<u64> {
+        let user = user.clone();
+        let column = side_column(side);
+        self.db
+            .scan(move |conn| {
+                conn.prepare_cached(&format!(
+                    "SELECT COUNT(*) FROM orders WHERE {column} = ?1 AND (?2 IS NULL OR status = ?2)"
+                ))
+                .and_then(|mut stmt| {
+                    stmt.query_row(
+                        params![user.as_str(), status.map(OrderStatus::as_str)],
+                        |row| row.get::<_, i64>(0),
+                    )
+                })
+                .map(|n| n as u64)
+                .map_err(StoreError::backend)
+            })
+            .await
+    }
+
+    async fn update_order(&self, order: &Order, restock_items: bool) -> StoreResult<OrderUpdate> {
+        let mut next = order.clone();
+        next.revision = order.revision + 1;
+        self.db
+            .write(move |tx| {
+                let json = order_json(&next)?;
+                let written = tx
+                    .prepare_cached(
+                        "UPDATE orders SET status = ?3, revision = ?4, record = ?5 \
+                         WHERE id = ?1 AND revision = ?2",
+                    )
+                    .and_then(|mut stmt| {
+                        stmt.execute(params![
+                            next.id.as_str(),
+                            next.revision - 1,
+                            next.status.as_str(),
+                            next.revision,
+                            json
+                        ])
+                    })
+                    .map_err(StoreError::backend)?;
+                if written == 0 {
+                    return Ok(OrderUpdate::Stale);
+                }
+                let listings = if restock_items {
+                    restock(tx, &next)?;
+                    listings_of(tx, &[&next])?
+                } else {
+                    Vec::new()
+                };
+                Ok(OrderUpdate::Updated {
+                    order: Box::new(next),
+                    listings,
+                })
+            })
+            .await
+    }
+
+    async fn record_payment_attempt(&self, attempt: &PaymentAttempt) -> StoreResult<()> {
+        let record = AttemptRecord::from(attempt);
+        self.db
+            .write(move |tx| {
+                let json = serde_json::to_string(&record).map_err(StoreError::backend)?;
+                tx.execute(
+                    "INSERT INTO payment_attempts (id, order_id, at, record) VALUES (?1, ?2, ?3, ?4)",
+                    params![record.id, record.order_id, record.at, json],
+                )
+                .map(|_| ())
+                .map_err(StoreError::backend)
+            })
+            .await
+    }
+
+    async fn payment_attempts(&self, order: &OrderId) -> StoreResult<Vec<PaymentAttempt>> {
+        let order = order.clone();
+        self.db
+            .scan(move |conn| {
+                let mut stmt = conn
+                    .prepare_cached(
+                        "SELECT record FROM payment_attempts WHERE order_id = ?1 ORDER BY at, id",
+                    )
+                    .map_err(StoreError::backend)?;
+                let rows = stmt
+                    .query_map([order.as_str()], |row| row.get::<_, String>(0))
+                    .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+                    .map_err(StoreError::backend)?;
+                rows.iter()
+                    .map(|json| {
+                        serde_json::from_str::<AttemptRecord>(json)
+                            .map_err(StoreError::backend)
+                            .and_then(PaymentAttempt::try_from)
+                    })
+                    .collect()
+            })
+            .await
+    }
+
+    async fn unpaid_orders_before(
+        &self,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> StoreResult<Vec<Order>> {
+        self.db
+            .scan(move |conn| {
+                let mut stmt = conn
+                    .prepare_cached(
+                        "SELECT record FROM orders WHERE status = 'PENDING_PAYMENT' \
+                         AND created_at < ?1 ORDER BY created_at, id LIMIT ?2 + 0",
+                    )
+                    .map_err(StoreError::backend)?;
+                let rows = stmt
+                    .query_map(params![to_millis(before), limit as i64], |row| {
+                        row.get::<_, String>(0)
+                    })
+                    .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+                    .map_err(StoreError::backend)?;
+                rows.iter().map(|json| order_from_json(json)).collect()
+            })
+            .await
+    }
+
+    async fn delivered_purchases(
+        &self,
+        pairs: &[(UserId, PostId)],
+    ) -> StoreResult<Vec<(UserId, PostId)>> {
+        if pairs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let json = serde_json::to_string(
+            &pairs
+                .iter()
+                .map(|(u, p)| [u.as_str(), p.as_str()])
+                .collect::<Vec<_>>(),
+        )
+        .map_err(StoreError::backend)?;
+        self.db
+            .read(move |conn| {
+                let mut stmt = conn
+                    .prepare_cached(
+                        "SELECT DISTINCT i.buyer_id, i.post_id FROM json_each(?1) AS pair \
+                         JOIN order_items i ON i.buyer_id = json_extract(pair.value, '$[0]') \
+                          AND i.post_id = json_extract(pair.value, '$[1]') \
+                         JOIN orders o ON o.id = i.order_id AND o.status = 'DELIVERED'",
+                    )
+                    .map_err(StoreError::backend)?;
+                stmt.query_map([json], |row| {
+                    Ok((
+                        UserId::from_trusted(row.get(0)?),
+                        PostId::from_trusted(row.get(1)?),
+                    ))
+                })
+                .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+                .map_err(StoreError::backend)
+            })
+            .await
+    }
+
+    async fn seller_order_stats(&self, seller: &UserId) -> StoreResult<SellerOrderStats> {
+        let seller = seller.clone();
+        self.db
+            .scan(move |conn| {
+                let mut stats = SellerOrderStats::default();
+                let mut stmt = conn
+                    .prepare_cached(
+                        "SELECT status, COUNT(*) FROM orders WHERE seller_id = ?1 GROUP BY status",
+                    )
+                    .map_err(StoreError::backend)?;
+                let rows = stmt
+                    .query_map([seller.as_str()], |row| {
+                        Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+                    })
+                    .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+                    .map_err(StoreError::backend)?;
+                stats.by_status = rows
+                    .into_iter()
+                    .filter_map(|(s, n)| Some((OrderStatus::from_name(&s)?, n as u64)))
+                    .collect();
+                stats.by_status.sort();
+                let mut stmt = conn
+                    .prepare_cached(
+                        "SELECT currency, SUM(total) FROM orders \
+                         WHERE seller_id = ?1 AND status = 'DELIVERED' GROUP BY currency ORDER BY currency",
+                    )
+                    .map_err(StoreError::backend)?;
+                let rows = stmt
+                    .query_map([seller.as_str()], |row| {
+                        Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+                    })
+                    .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+                    .map_err(StoreError::backend)?;
+                stats.delivered_revenue = rows
+                    .into_iter()
+                    .filter_map(|(c, total)| Some((Currency::parse("currency", &c).ok()?, total)))
+                    .collect();
+                Ok(stats)
+            })
+            .await
+    }
+}

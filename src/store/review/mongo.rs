@@ -1,0 +1,458 @@
+//! [`ReviewStore`] on MongoDB: the `reviews` collection, and the rating counters of the post
+//! document.
+//!
+//! Each write runs in a multi-document transaction: the review write and the post's counter
+//! `$inc` commit together, and the average the `Rating` order sorts by (`rating_avg`) is
+//! recomputed from the incremented counters inside the same transaction. Concurrent reviews
+//! of one listing write the same post document, so MongoDB lets one commit at a time and the
+//! driver reruns the others on a fresh snapshot: the counters stay exact.
+//! The histogram lives at `counts.rating_hist.<1..5>` (absent reads as 0).
+
+use futures_util::{FutureExt, TryStreamExt};
+use mongodb::bson::{Bson, Document, doc};
+use mongodb::error::Error as DriverError;
+use mongodb::options::{ReadConcern, ReturnDocument, WriteConcern};
+use mongodb::{Client, ClientSession, Collection, Database};
+use serde::{Deserialize, Serialize};
+
+use super::{RatingDelta, ReviewQuery, ReviewStore};
+use crate::domain::{PostId, Rating, RatingSummary, Review, ReviewId, UserId};
+use crate::store::mongo::{IndexSet, create_indexes, fetch_limit, index, is_duplicate_key_on};
+use crate::store::sqlite::{from_millis, to_millis};
+use crate::store::{Page, PageRequest, StoreError, StoreResult, split_cursor};
+
+const AUTHOR_POST_UNIQUE: &str = "reviews_author_post_unique";
+
+#[derive(Debug)]
+struct MissingPost(String);
+
+#[derive(Serialize, Deserialize)]
+struct ReviewDoc {
+    #[serde(rename = "_id")]
+    id: String,
+    post_id: String,
+    author_id: String,
+    seller_id: String,
+    rating: i64,
+    body: Option<String>,
+    media: Vec<String>,
+    created_at: i64,
+    edited_at: Option<i64>,
+}
+
+impl From<&Review> for ReviewDoc {
+    fn from(r: &Review) -> Self {
+        ReviewDoc {
+            id: r.id.to_string(),
+            post_id: r.post_id.to_string(),
+            author_id: r.author_id.to_string(),
+            seller_id: r.seller_id.to_string(),
+            rating: r.rating.value(),
+            body: r.body.clone(),
+            media: r.media.clone(),
+            created_at: to_millis(r.created_at),
+            edited_at: r.edited_at.map(to_millis),
+        }
+    }
+}
+
+impl From<ReviewDoc> for Review {
+    fn from(d: ReviewDoc) -> Self {
+        Review {
+            id: ReviewId::from_trusted(d.id),
+            post_id: PostId::from_trusted(d.post_id),
+            author_id: UserId::from_trusted(d.author_id),
+            seller_id: UserId::from_trusted(d.seller_id),
+            rating: Rating::from_trusted(d.rating),
+            body: d.body,
+            media: d.media,
+            created_at: from_millis(d.created_at),
+            edited_at: d.edited_at.map(from_millis),
+        }
+    }
+}
+
+pub struct MongoReviewStore {
+    client: Client,
+    reviews: Collection<ReviewDoc>,
+    posts: Collection<Document>,
+}
+
+fn number(document: &Document, key: &str) -> i64 {
+    match document.get(key) {
+        Some(Bson::Int64(n)) => *n,
+        Some(Bson::Int32(n)) => i64::from(*n),
+        Some(Bson::Double(n)) => *n as i64,
+        _ => 0,
+    }
+}
+
+/// The counters of a post document (or of a `$group` over posts, which uses the same names
+/// at the top level, with the histogram passed apart).
+fn summary_of(counts: &Document, hist: Option<&Document>) -> RatingSummary {
+    let mut histogram = [0; 5];
+    if let Some(hist) = hist {
+        for (i, slot) in histogram.iter_mut().enumerate() {
+            *slot = number(hist, &(i + 1).to_string());
+        }
+    }
+    RatingSummary {
+        count: number(counts, "rating_count"),
+        sum: number(counts, "rating_sum"),
+        histogram,
+    }
+}
+
+fn query_filter(query: &ReviewQuery) -> Document {
+    let mut filter = doc! {};
+    if let Some(rating) = query.rating {
+        filter.insert("rating", rating.value());
+    }
+    if let Some(post) = &query.post_id {
+        filter.insert("post_id", post.as_str());
+    }
+    if let Some(author) = &query.author_id {
+        filter.insert("author_id", author.as_str());
+    }
+    filter
+}
+
+impl MongoReviewStore {
+    pub fn new(client: Client, db: &Database) -> Self {
+        Self {
+            client,
+            reviews: db.collection("reviews"),
+            posts: db.collection("posts"),
+        }
+    }
+
+    /// The unique `(author_id, post_id)` carries "one review per listing"; the others serve
+    /// a listing's reviews and the global list newest first.
+    pub async fn create_indexes(&self, which: IndexSet) -> StoreResult<()> {
+        let mut models = vec![index(
+            doc! { "author_id": 1, "post_id": 1 },
+            AUTHOR_POST_UNIQUE,
+            true,
+        )];
+        if which == IndexSet::All {
+            models.push(index(
+                doc! { "post_id": 1, "created_at": -1, "_id": -1 },
+                "reviews_by_post",
+                false,
+            ));
+            models.push(index(
+                doc! { "created_at": -1, "_id": -1 },
+                "reviews_by_created",
+                false,
+            ));
+        }
+        create_indexes(&self.reviews, models).await
+    }
+
+    /// Applies `delta` to the post's counters and recomputes `rating_avg`, inside `session`.
+    async fn bump(
+        &self,
+        session: &mut ClientSession,
+        post: &str,
+        delta: RatingDelta,
+    ) -> mongodb::error::Result<()> {
+        let mut inc = doc! {
+            "counts.rating_count": delta.count,
+            "counts.rating_sum": delta.sum,
+        };
+        for (i, n) in delta.histogram.iter().enumerate() {
+            if *n != 0 {
+                inc.insert(format!("counts.rating_hist.{}", i + 1), *n);
+            }
+        }
+        let updated = self
+            .posts
+            .find_one_and_update(doc! { "_id": post }, doc! { "$inc": inc })
+            .projection(doc! { "counts": 1 })
+            .return_document(ReturnDocument::After)
+            .session(&mut *session)
+            .await?;
+        let Some(updated) = updated else {
+            return Err(DriverError::custom(MissingPost(post.to_owned())));
+        };
+        let counts = updated.get_document("counts").cloned().unwrap_or_default();
+        let summary = summary_of(&counts, None);
+        let average = if summary.count > 0 {
+            summary.sum * 1000 / summary.count
+        } else {
+            0
+        };
+        self.posts
+            .update_one(
+                doc! { "_id": post },
+                doc! { "$set": { "rating_avg": average } },
+            )
+            .session(&mut *session)
+            .await?;
+        Ok(())
+    }
+
+    async fn create_transaction(&self, review: &Review) -> mongodb::error::Result<()> {
+        let mut session = self.client.start_session().await?;
+        session
+            .start_transaction()
+            .read_concern(ReadConcern::snapshot())
+            .write_concern(WriteConcern::majority())
+            .and_run((self, review), |session, context| {
+                let (store, review) = *context;
+                async move {
+                    store
+                        .reviews
+                        .insert_one(ReviewDoc::from(review))
+                        .session(&mut *session)
+                        .await?;
+                    store
+                        .bump(
+                            session,
+                            review.post_id.as_str(),
+                            RatingDelta::add(review.rating),
+                        )
+                        .await
+                }
+                .boxed()
+            })
+            .await
+    }
+
+    async fn update_transaction(&self, review: &Review) -> mongodb::error::Result<bool> {
+        let mut session = self.client.start_session().await?;
+        session
+            .start_transaction()
+            .read_concern(ReadConcern::snapshot())
+            .write_concern(WriteConcern::majority())
+            .and_run((self, review), |session, context| {
+                let (store, review) = *context;
+                async move {
+                    let old = store
+                        .reviews
+                        .find_one_and_update(
+                            doc! { "_id": review.id.as_str() },
+                            doc! { "$set": {
+                                "rating": review.rating.value(),
+                                "body": review.body.as_deref(),
+                                "media": &review.media,
+                                "edited_at": review.edited_at.map(to_millis),
+                            } },
+                        )
+                        .return_document(ReturnDocument::Before)
+                        .session(&mut *session)
+                        .await?;
+                    let Some(old) = old.map(Review::from) else {
+                        return Ok(false);
+                    };
+                    if old.rating != review.rating {
+                        store
+                            .bump(
+                                session,
+                                old.post_id.as_str(),
+                                RatingDelta::change(old.rating, review.rating),
+                            )
+                            .await?;
+                    }
+                    Ok(true)
+                }
+                .boxed()
+            })
+            .await
+    }
+
+    async fn delete_transaction(&self, id: &ReviewId) -> mongodb::error::Result<Option<Review>> {
+        let mut session = self.client.start_session().await?;
+        session
+            .start_transaction()
+            .read_concern(ReadConcern::snapshot())
+            .write_concern(WriteConcern::majority())
+            .and_run((self, id), |session, context| {
+                let (store, id) = *context;
+                async move {
+                    let old = store
+                        .reviews
+                        .find_one_and_delete(doc! { "_id": id.as_str() })
+                        .session(&mut *session)
+                        .await?;
+                    let Some(old) = old.map(Review::from) else {
+                        return Ok(None);
+                    };
+                    store
+                        .bump(
+                            session,
+                            old.post_id.as_str(),
+                            RatingDelta::remove(old.rating),
+                        )
+                        .await?;
+                    Ok(Some(old))
+                }
+                .boxed()
+            })
+            .await
+    }
+
+    async fn find(&self, filter: Document) -> StoreResult<Vec<Review>> {
+        let docs: Vec<ReviewDoc> = self
+            .reviews
+            .find(filter)
+            .await
+            .map_err(StoreError::backend)?
+            .try_collect()
+            .await
+            .map_err(StoreError::backend)?;
+        Ok(docs.into_iter().map(Review::from).collect())
+    }
+}
+
+fn tx_error(err: DriverError) -> StoreError {
+    match err.get_custom::<MissingPost>() {
+        Some(MissingPost(post)) => StoreError::Backend(format!("post {post} does not exist")),
+        None => StoreError::backend(err),
+    }
+}
+
+#[async_trait::async_trait]
+impl ReviewStore for MongoReviewStore {
+    async fn create_review(&self, review: &Review) -> StoreResult<()> {
+        match self.create_transaction(review).await {
+            Ok(()) => Ok(()),
+            Err(err) if is_duplicate_key_on(&err, AUTHOR_POST_UNIQUE) => {
+                Err(StoreError::Conflict { field: "postId" })
+            }
+            Err(err) => Err(tx_error(err)),
+        }
+    }
+
+    async fn update_review(&self, review: &Review) -> StoreResult<bool> {
+        self.update_transaction(review).await.map_err(tx_error)
+    }
+
+    async fn delete_review(&self, id: &ReviewId) -> StoreResult<Option<Review>> {
+        self.delete_transaction(id).await.map_err(tx_error)
+    }
+
+    async fn get_review(&self, post: &PostId, author: &UserId) -> StoreResult<Option<Review>> {
+        Ok(self
+            .find(doc! { "author_id": author.as_str(), "post_id": post.as_str() })
+            .await?
+            .pop())
+    }
+
+    async fn get_many_reviews(&self, ids: &[ReviewId]) -> StoreResult<Vec<Review>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<&str> = ids.iter().map(ReviewId::as_str).collect();
+        self.find(doc! { "_id": { "$in": ids } }).await
+    }
+
+    async fn reviews(&self, query: &ReviewQuery, page: &PageRequest) -> StoreResult<Page<Review>> {
+        let mut filter = query_filter(query);
+        if let Some((ms, id)) = split_cursor(page.after.as_deref()) {
+            filter.insert(
+                "$or",
+                vec![
+                    doc! { "created_at": { "$lt": ms } },
+                    doc! { "created_at": ms, "_id": { "$lt": id } },
+                ],
+            );
+        }
+        let docs: Vec<ReviewDoc> = self
+            .reviews
+            .find(filter)
+            .sort(doc! { "created_at": -1, "_id": -1 })
+            .limit(fetch_limit(page.limit))
+            .await
+            .map_err(StoreError::backend)?
+            .try_collect()
+            .await
+            .map_err(StoreError::backend)?;
+        Ok(Page::from_overfetch(
+            docs.into_iter().map(Review::from).collect(),
+            page.limit,
+        ))
+    }
+
+    async fn count_reviews(&self, query: &ReviewQuery) -> StoreResult<u64> {
+        self.reviews
+            .count_documents(query_filter(query))
+            .await
+            .map_err(StoreError::backend)
+    }
+
+    async fn rating_summaries(
+        &self,
+        posts: &[PostId],
+    ) -> StoreResult<Vec<(PostId, RatingSummary)>> {
+        if posts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<&str> = posts.iter().map(PostId::as_str).collect();
+        let docs: Vec<Document> = self
+            .posts
+            .find(doc! { "_id": { "$in": ids } })
+            .projection(doc! { "counts": 1 })
+            .await
+            .map_err(StoreError::backend)?
+            .try_collect()
+            .await
+            .map_err(StoreError::backend)?;
+        Ok(docs
+            .iter()
+            .map(|d| {
+                let counts = d.get_document("counts").cloned().unwrap_or_default();
+                let hist = counts.get_document("rating_hist").ok().cloned();
+                (
+                    PostId::from_trusted(d.get_str("_id").unwrap_or_default().to_owned()),
+                    summary_of(&counts, hist.as_ref()),
+                )
+            })
+            .collect())
+    }
+
+    async fn seller_ratings(
+        &self,
+        sellers: &[UserId],
+    ) -> StoreResult<Vec<(UserId, RatingSummary)>> {
+        if sellers.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<&str> = sellers.iter().map(UserId::as_str).collect();
+        let mut group = doc! {
+            "_id": "$author_id",
+            "rating_count": { "$sum": "$counts.rating_count" },
+            "rating_sum": { "$sum": "$counts.rating_sum" },
+        };
+        for star in 1..=5 {
+            group.insert(
+                format!("h{star}"),
+                doc! { "$sum": { "$ifNull": [format!("$counts.rating_hist.{star}"), 0_i64] } },
+            );
+        }
+        let docs: Vec<Document> = self
+            .posts
+            .aggregate(vec![
+                doc! { "$match": { "author_id": { "$in": ids }, "price": { "$exists": true } } },
+                doc! { "$group": group },
+            ])
+            .await
+            .map_err(StoreError::backend)?
+            .try_collect()
+            .await
+            .map_err(StoreError::backend)?;
+        Ok(docs
+            .iter()
+            .map(|d| {
+                let mut hist = Document::new();
+                for star in 1..=5 {
+                    hist.insert(star.to_string(), number(d, &format!("h{star}")));
+                }
+                (
+                    UserId::from_trusted(d.get_str("_id").unwrap_or_default().to_owned()),
+                    summary_of(d, Some(&hist)),
+                )
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,304 @@
+//! [`ReviewStore`] on SQLite: the `reviews` table, and the rating columns of `posts` changed in
+//! the same transaction as the review.
+
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{OptionalExtension, Row, Transaction, params, params_from_iter};
+
+use super::{RatingDelta, ReviewQuery, ReviewStore};
+use crate::domain::{PostId, Rating, RatingSummary, Review, ReviewId, UserId};
+use crate::store::sqlite::{SqliteDb, from_millis, ids_json, map_unique, to_millis};
+use crate::store::{Page, PageRequest, StoreError, StoreResult, split_cursor};
+
+pub struct SqliteReviewStore {
+    db: SqliteDb,
+}
+
+impl SqliteReviewStore {
+    pub fn new(db: SqliteDb) -> Self {
+        Self { db }
+    }
+}
+
+const COLUMNS: &str =
+    "id, post_id, author_id, seller_id, rating, body, media, created_at, edited_at";
+
+fn review_from_row(row: &Row<'_>) -> rusqlite::Result<Review> {
+    Ok(Review {
+        id: ReviewId::from_trusted(row.get(0)?),
+        post_id: PostId::from_trusted(row.get(1)?),
+        author_id: UserId::from_trusted(row.get(2)?),
+        seller_id: UserId::from_trusted(row.get(3)?),
+        rating: Rating::from_trusted(row.get(4)?),
+        body: row.get(5)?,
+        media: serde_json::from_str(&row.get::<_, String>(6)?).unwrap_or_default(),
+        created_at: from_millis(row.get(7)?),
+        edited_at: row.get::<_, Option<i64>>(8)?.map(from_millis),
+    })
+}
+
+fn summary_from(row: &Row<'_>, first: usize) -> rusqlite::Result<RatingSummary> {
+    let mut histogram = [0; 5];
+    for (i, slot) in histogram.iter_mut().enumerate() {
+        *slot = row.get(first + 2 + i)?;
+    }
+    Ok(RatingSummary {
+        count: row.get(first)?,
+        sum: row.get(first + 1)?,
+        histogram,
+    })
+}
+
+/// Applies `delta` to the post's counters and recomputes its average (in thousandths).
+fn bump(tx: &Transaction<'_>, post: &PostId, delta: RatingDelta) -> StoreResult<()> {
+    let h = delta.histogram;
+    let changed = tx
+        .prepare_cached(
+            "UPDATE posts SET rating_count = rating_count + ?2, rating_sum = rating_sum + ?3, \
+             rating_avg = CASE WHEN rating_count + ?2 > 0 \
+               THEN (rating_sum + ?3) * 1000 / (rating_count + ?2) ELSE 0 END, \
+             rating_h1 = rating_h1 + ?4, rating_h2 = rating_h2 + ?5, rating_h3 = rating_h3 + ?6, \
+             rating_h4 = rating_h4 + ?7, rating_h5 = rating_h5 + ?8 WHERE id = ?1",
+        )
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                post.as_str(),
+                delta.count,
+                delta.sum,
+                h[0],
+                h[1],
+                h[2],
+                h[3],
+                h[4]
+            ])
+        })
+        .map_err(StoreError::backend)?;
+    if changed == 0 {
+        return Err(StoreError::Backend(format!("post {post} does not exist")));
+    }
+    Ok(())
+}
+
+fn find(conn: &rusqlite::Connection, id: &str) -> StoreResult<Option<Review>> {
+    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM reviews WHERE id = ?1"))
+        .and_then(|mut stmt| stmt.query_row([id], review_from_row).optional())
+        .map_err(StoreError::backend)
+}
+
+fn query_sql(query: &ReviewQuery) -> (String, Vec<SqlValue>) {
+    let mut clauses = vec!["1".to_owned()];
+    let mut values = Vec::new();
+    if let Some(rating) = query.rating {
+        values.push(SqlValue::Integer(rating.value()));
+        clauses.push(format!("rating = ?{}", values.len()));
+    }
+    if let Some(post) = &query.post_id {
+        values.push(SqlValue::Text(post.to_string()));
+        clauses.push(format!("post_id = ?{}", values.len()));
+    }
+    if let Some(author) = &query.author_id {
+        values.push(SqlValue::Text(author.to_string()));
+        clauses.push(format!("author_id = ?{}", values.len()));
+    }
+    (clauses.join(" AND "), values)
+}
+
+#[async_trait::async_trait]
+impl ReviewStore for SqliteReviewStore {
+    async fn create_review(&self, review: &Review) -> StoreResult<()> {
+        let review = review.clone();
+        self.db
+            .write(move |tx| {
+                tx.prepare_cached(&format!(
+                    "INSERT INTO reviews ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+                ))
+                .and_then(|mut stmt| {
+                    stmt.execute(params![
+                        review.id.as_str(),
+                        review.post_id.as_str(),
+                        review.author_id.as_str(),
+                        review.seller_id.as_str(),
+                        review.rating.value(),
+                        review.body,
+                        serde_json::to_string(&review.media).unwrap_or_else(|_| "[]".into()),
+                        to_millis(review.created_at),
+                        review.edited_at.map(to_millis),
+                    ])
+                })
+                .map_err(|e| map_unique(e, &[("reviews.author_id", "postId")]))?;
+                bump(tx, &review.post_id, RatingDelta::add(review.rating))
+            })
+            .await
+    }
+
+    async fn update_review(&self, review: &Review) -> StoreResult<bool> {
+        let review = review.clone();
+        self.db
+            .write(move |tx| {
+                let Some(old) = find(tx, review.id.as_str())? else {
+                    return Ok(false);
+                };
+                tx.execute(
+                    "UPDATE reviews SET rating = ?2, body = ?3, media = ?4, edited_at = ?5 WHERE id = ?1",
+                    params![
+                        review.id.as_str(),
+                        review.rating.value(),
+                        review.body,
+                        serde_json::to_string(&review.media).unwrap_or_else(|_| "[]".into()),
+                        review.edited_at.map(to_millis),
+                    ],
+                )
+                .map_err(StoreError::backend)?;
+                if old.rating != review.rating {
+                    bump(tx, &old.post_id, RatingDelta::change(old.rating, review.rating))?;
+                }
+                Ok(true)
+            })
+            .await
+    }
+
+    async fn delete_review(&self, id: &ReviewId) -> StoreResult<Option<Review>> {
+        let id = id.clone();
+        self.db
+            .write(move |tx| {
+                let Some(old) = find(tx, id.as_str())? else {
+                    return Ok(None);
+                };
+                tx.execute("DELETE FROM reviews WHERE id = ?1", [id.as_str()])
+                    .map_err(StoreError::backend)?;
+                bump(tx, &old.post_id, RatingDelta::remove(old.rating))?;
+                Ok(Some(old))
+            })
+            .await
+    }
+
+    async fn get_review(&self, post: &PostId, author: &UserId) -> StoreResult<Option<Review>> {
+        let (post, author) = (post.clone(), author.clone());
+        self.db
+            .read(move |conn| {
+                conn.prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM reviews WHERE author_id = ?1 AND post_id = ?2"
+                ))
+                .and_then(|mut stmt| {
+                    stmt.query_row([author.as_str(), post.as_str()], review_from_row)
+                        .optional()
+                })
+                .map_err(StoreError::backend)
+            })
+            .await
+    }
+
+    async fn get_many_reviews(&self, ids: &[ReviewId]) -> StoreResult<Vec<Review>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let json = ids_json(ids);
+        self.db
+            .read(move |conn| {
+                let mut stmt = conn
+                    .prepare_cached(&format!(
+                        "SELECT {COLUMNS} FROM reviews WHERE id IN (SELECT value FROM json_each(?1))"
+                    ))
+                    .map_err(StoreError::backend)?;
+                stmt.query_map([json], review_from_row)
+                    .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+                    .map_err(StoreError::backend)
+            })
+            .await
+    }
+
+    async fn reviews(&self, query: &ReviewQuery, page: &PageRequest) -> StoreResult<Page<Review>> {
+        let (filter, mut values) = query_sql(query);
+        let mut sql = format!("SELECT {COLUMNS} FROM reviews WHERE {filter}");
+        if let Some((ms, id)) = split_cursor(page.after.as_deref()) {
+            values.push(SqlValue::Integer(ms));
+            values.push(SqlValue::Text(id));
+            sql.push_str(&format!(
+                " AND (created_at, id) < (?{}, ?{})",
+                values.len() - 1,
+                values.len()
+            ));
+        }
+        let limit = page.limit;
+        values.push(SqlValue::Integer(limit as i64 + 1));
+        sql.push_str(&format!(
+            " ORDER BY created_at DESC, id DESC LIMIT ?{} + 0",
+            values.len()
+        ));
+        self.db
+            .scan(move |conn| {
+                let mut stmt = conn.prepare_cached(&sql).map_err(StoreError::backend)?;
+                let items = stmt
+                    .query_map(params_from_iter(values), review_from_row)
+                    .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+                    .map_err(StoreError::backend)?;
+                Ok(Page::from_overfetch(items, limit))
+            })
+            .await
+    }
+
+    async fn count_reviews(&self, query: &ReviewQuery) -> StoreResult<u64> {
+        let (filter, values) = query_sql(query);
+        self.db
+            .scan(move |conn| {
+                conn.prepare_cached(&format!("SELECT COUNT(*) FROM reviews WHERE {filter}"))
+                    .and_then(|mut stmt| {
+                        stmt.query_row(params_from_iter(values), |row| row.get::<_, i64>(0))
+                    })
+                    .map(|n| n as u64)
+                    .map_err(StoreError::backend)
+            })
+            .await
+    }
+
+    async fn rating_summaries(
+        &self,
+        posts: &[PostId],
+    ) -> StoreResult<Vec<(PostId, RatingSummary)>> {
+        if posts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let json = ids_json(posts);
+        self.db
+            .read(move |conn| {
+                let mut stmt = conn
+                    .prepare_cached(
+                        "SELECT id, rating_count, rating_sum, rating_h1, rating_h2, rating_h3, \
+                         rating_h4, rating_h5 FROM posts WHERE id IN (SELECT value FROM json_each(?1))",
+                    )
+                    .map_err(StoreError::backend)?;
+                stmt.query_map([json], |row| {
+                    Ok((PostId::from_trusted(row.get(0)?), summary_from(row, 1)?))
+                })
+                .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+                .map_err(StoreError::backend)
+            })
+            .await
+    }
+
+    async fn seller_ratings(
+        &self,
+        sellers: &[UserId],
+    ) -> StoreResult<Vec<(UserId, RatingSummary)>> {
+        if sellers.is_empty() {
+            return Ok(Vec::new());
+        }
+        let json = ids_json(sellers);
+        self.db
+            .scan(move |conn| {
+                let mut stmt = conn
+                    .prepare_cached(
+                        "SELECT author_id, SUM(rating_count), SUM(rating_sum), SUM(rating_h1), \
+                         SUM(rating_h2), SUM(rating_h3), SUM(rating_h4), SUM(rating_h5) FROM posts \
+                         WHERE author_id IN (SELECT value FROM json_each(?1)) AND price IS NOT NULL \
+                         GROUP BY author_id",
+                    )
+                    .map_err(StoreError::backend)?;
+                stmt.query_map([json], |row| {
+                    Ok((UserId::from_trusted(row.get(0)?), summary_from(row, 1)?))
+                })
+                .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+                .map_err(StoreError::backend)
+            })
+            .await
+    }
+}

@@ -1,0 +1,274 @@
+//! Contract of `ReviewStore`: one review per author and listing, counters exact under
+//! concurrent writes, newest-first lists and seller sums.
+
+use std::sync::Arc;
+
+use agora::domain::{Post, PostId, Rating, RatingSummary, Review, ReviewId, UserId};
+use agora::store::{PageRequest, ReviewQuery, StoreError, Stores};
+use chrono::{DateTime, Utc};
+
+use crate::fixtures::{create, ms, now, user};
+use crate::posts::listing;
+
+async fn person(stores: &Stores, name: &str) -> UserId {
+    let u = user(name);
+    create(stores, &u).await;
+    u.id
+}
+
+async fn listed(stores: &Stores, seller: &UserId) -> Post {
+    let post = listing(seller, now(), "10", 5, "cameras");
+    stores.catalog.create_post(&post).await.unwrap();
+    post
+}
+
+fn review(post: &Post, author: &UserId, stars: i64, at: DateTime<Utc>) -> Review {
+    Review {
+        id: ReviewId::generate(),
+        post_id: post.id.clone(),
+        author_id: author.clone(),
+        seller_id: post.author_id.clone(),
+        rating: Rating::parse("rating", stars).unwrap(),
+        body: Some(format!("{stars} stars")),
+        media: vec!["https://cdn.example.com/r.jpg".into()],
+        created_at: at,
+        edited_at: None,
+    }
+}
+
+async fn summary(stores: &Stores, post: &PostId) -> RatingSummary {
+    stores
+        .reviews
+        .rating_summaries(std::slice::from_ref(post))
+        .await
+        .unwrap()
+        .pop()
+        .expect("the post exists")
+        .1
+}
+
+pub async fn a_review_reads_back_and_a_second_by_the_same_author_conflicts(stores: Stores) {
+    let (ann, sam) = (person(&stores, "ann").await, person(&stores, "sam").await);
+    let post = listed(&stores, &sam).await;
+    let first = review(&post, &ann, 4, now());
+    stores.reviews.create_review(&first).await.unwrap();
+    assert_eq!(
+        stores.reviews.get_review(&post.id, &ann).await.unwrap(),
+        Some(first.clone())
+    );
+    assert_eq!(
+        stores
+            .reviews
+            .get_many_reviews(&[first.id.clone(), ReviewId::generate()])
+            .await
+            .unwrap(),
+        vec![first.clone()]
+    );
+    let err = stores
+        .reviews
+        .create_review(&review(&post, &ann, 1, now()))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict { field: "postId" }),
+        "{err:?}"
+    );
+    assert_eq!(
+        summary(&stores, &post.id).await,
+        RatingSummary {
+            count: 1,
+            sum: 4,
+            histogram: [0, 0, 0, 1, 0]
+        }
+    );
+    let stored = stores.catalog.get_post(&post.id).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.counts.rating_count, stored.counts.rating_sum),
+        (1, 4)
+    );
+}
+
+pub async fn updating_and_deleting_move_the_counters(stores: Stores) {
+    let (ann, bob, sam) = (
+        person(&stores, "ann").await,
+        person(&stores, "bob").await,
+        person(&stores, "sam").await,
+    );
+    let post = listed(&stores, &sam).await;
+    let mut a = review(&post, &ann, 5, now());
+    let b = review(&post, &bob, 2, now() + ms(1));
+    stores.reviews.create_review(&a).await.unwrap();
+    stores.reviews.create_review(&b).await.unwrap();
+    a.rating = Rating::parse("rating", 3).unwrap();
+    a.body = None;
+    a.edited_at = Some(now());
+    assert!(stores.reviews.update_review(&a).await.unwrap());
+    assert_eq!(
+        stores.reviews.get_review(&post.id, &ann).await.unwrap(),
+        Some(a.clone())
+    );
+    assert_eq!(
+        summary(&stores, &post.id).await,
+        RatingSummary {
+            count: 2,
+            sum: 5,
+            histogram: [0, 1, 1, 0, 0]
+        }
+    );
+    assert_eq!(
+        stores.reviews.delete_review(&b.id).await.unwrap(),
+        Some(b.clone())
+    );
+    assert_eq!(stores.reviews.delete_review(&b.id).await.unwrap(), None);
+    assert!(!stores.reviews.update_review(&b).await.unwrap());
+    assert_eq!(
+        summary(&stores, &post.id).await,
+        RatingSummary {
+            count: 1,
+            sum: 3,
+            histogram: [0, 0, 1, 0, 0]
+        }
+    );
+    let stored = stores.catalog.get_post(&post.id).await.unwrap().unwrap();
+    assert_eq!(stored.counts.rating_average_milli(), 3000);
+}
+
+pub async fn concurrent_reviews_keep_the_counters_exact(stores: Stores) {
+    let sam = person(&stores, "sam").await;
+    let post = listed(&stores, &sam).await;
+    let mut authors = Vec::new();
+    for i in 0..20 {
+        authors.push(person(&stores, &format!("rev{i:02}")).await);
+    }
+    let stores = Arc::new(stores);
+    let tasks: Vec<_> = authors
+        .iter()
+        .enumerate()
+        .map(|(i, author)| {
+            let stores = Arc::clone(&stores);
+            let r = review(&post, author, (i % 5) as i64 + 1, now());
+            tokio::spawn(async move {
+                stores.reviews.create_review(&r).await.unwrap();
+                if r.rating.value() == 1 {
+                    // Half of the one-star reviews change their mind, racing the others.
+                    let mut changed = r.clone();
+                    changed.rating = Rating::parse("rating", 5).unwrap();
+                    assert!(stores.reviews.update_review(&changed).await.unwrap());
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    // 4 of each star, then every one-star became five-star.
+    assert_eq!(
+        summary(&stores, &post.id).await,
+        RatingSummary {
+            count: 20,
+            sum: 4 * (2 + 3 + 4) + 8 * 5,
+            histogram: [0, 4, 4, 4, 8]
+        }
+    );
+}
+
+pub async fn reviews_are_listed_newest_first_by_filter(stores: Stores) {
+    let (ann, bob, sam) = (
+        person(&stores, "ann").await,
+        person(&stores, "bob").await,
+        person(&stores, "sam").await,
+    );
+    let (p, q) = (listed(&stores, &sam).await, listed(&stores, &sam).await);
+    let t = now();
+    let all = [
+        review(&p, &ann, 5, t),
+        review(&p, &bob, 3, t + ms(1)),
+        review(&q, &ann, 5, t + ms(2)),
+    ];
+    for r in &all {
+        stores.reviews.create_review(r).await.unwrap();
+    }
+    let ids =
+        |page: agora::store::Page<Review>| page.items.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    let first = PageRequest {
+        after: None,
+        limit: 2,
+    };
+    let page = stores
+        .reviews
+        .reviews(&ReviewQuery::default(), &first)
+        .await
+        .unwrap();
+    assert!(page.has_next);
+    let last = page.items.last().unwrap().clone();
+    assert_eq!(ids(page), [all[2].id.clone(), all[1].id.clone()]);
+    let next = PageRequest {
+        after: Some(format!(
+            "{}:{}",
+            last.created_at.timestamp_millis(),
+            last.id
+        )),
+        limit: 2,
+    };
+    let page = stores
+        .reviews
+        .reviews(&ReviewQuery::default(), &next)
+        .await
+        .unwrap();
+    assert!(!page.has_next);
+    assert_eq!(ids(page), [all[0].id.clone()]);
+
+    let five = ReviewQuery {
+        rating: Some(Rating::parse("rating", 5).unwrap()),
+        ..Default::default()
+    };
+    assert_eq!(stores.reviews.count_reviews(&five).await.unwrap(), 2);
+    let of_p_by_ann = ReviewQuery {
+        post_id: Some(p.id.clone()),
+        author_id: Some(ann.clone()),
+        ..Default::default()
+    };
+    let page = stores.reviews.reviews(&of_p_by_ann, &first).await.unwrap();
+    assert_eq!(ids(page), [all[0].id.clone()]);
+}
+
+pub async fn a_sellers_rating_sums_their_listings(stores: Stores) {
+    let (ann, bob, sam, sue) = (
+        person(&stores, "ann").await,
+        person(&stores, "bob").await,
+        person(&stores, "sam").await,
+        person(&stores, "sue").await,
+    );
+    let (p, q) = (listed(&stores, &sam).await, listed(&stores, &sam).await);
+    stores
+        .reviews
+        .create_review(&review(&p, &ann, 5, now()))
+        .await
+        .unwrap();
+    stores
+        .reviews
+        .create_review(&review(&q, &ann, 2, now()))
+        .await
+        .unwrap();
+    stores
+        .reviews
+        .create_review(&review(&q, &bob, 4, now()))
+        .await
+        .unwrap();
+    let ratings = stores
+        .reviews
+        .seller_ratings(&[sam.clone(), sue.clone()])
+        .await
+        .unwrap();
+    assert_eq!(
+        ratings,
+        [(
+            sam,
+            RatingSummary {
+                count: 3,
+                sum: 11,
+                histogram: [0, 1, 0, 1, 1]
+            }
+        )]
+    );
+}
