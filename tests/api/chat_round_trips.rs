@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::helpers::{TestApp, fewest_of_three, spawn_app_with};
+use crate::helpers::{TestApp, counting_config, fewest_of_three, spawn_app_with};
 
 const ROOMS: &str = "query($n: Int) { chatRooms(first: $n) { edges { node {
     members { username } lastMessage { body author { username } } unreadCount listing { title } } } } }";
@@ -11,7 +11,7 @@ const ROOMS: &str = "query($n: Int) { chatRooms(first: $n) { edges { node {
 /// once per request before GraphQL runs and is not counted).
 /// The fewest of three runs (see [`fewest_of_three`]).
 async fn round_trips_of_rooms(app: &TestApp, token: &str, first: i64) -> u64 {
-    fewest_of_three(|| round_trips_of_rooms_once(app, token, first)).await
+    fewest_of_three(app, || round_trips_of_rooms_once(app, token, first)).await
 }
 
 async fn round_trips_of_rooms_once(app: &TestApp, token: &str, first: i64) -> u64 {
@@ -50,7 +50,7 @@ async fn round_trips_of_rooms_once(app: &TestApp, token: &str, first: i64) -> u6
 
 #[tokio::test]
 async fn the_room_list_costs_the_same_few_round_trips_for_5_10_and_20_rooms() {
-    let app = spawn_app_with(|config| config.rate_limits.enabled = false).await;
+    let app = spawn_app_with(counting_config).await;
     assert_room_list_round_trips_are_constant(&app).await;
 }
 
@@ -66,7 +66,7 @@ async fn the_room_list_costs_the_same_few_round_trips_on_mongodb() {
     };
     let database = format!("agora_api_{}", uuid::Uuid::now_v7().simple());
     let app = spawn_app_with(|config| {
-        config.rate_limits.enabled = false;
+        counting_config(config);
         config.store.mongodb_uri = Some(uri.clone());
         config.store.mongodb_database = database.clone();
     })

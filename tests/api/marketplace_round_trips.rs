@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::helpers::{TestApp, fewest_of_three, spawn_app_with};
+use crate::helpers::{TestApp, counting_config, fewest_of_three, spawn_app_with};
 use crate::marketplace::{address, listing};
 
 const ORDERS: &str = "query($n: Int) { orders(first: $n) { edges { node {
@@ -11,7 +11,7 @@ const ORDERS: &str = "query($n: Int) { orders(first: $n) { edges { node {
 
 /// Round trips of one `orders` request, the fewest of three runs (see [`fewest_of_three`]).
 async fn round_trips_of_orders(app: &TestApp, token: &str, first: i64) -> u64 {
-    fewest_of_three(|| round_trips_of_orders_once(app, token, first)).await
+    fewest_of_three(app, || round_trips_of_orders_once(app, token, first)).await
 }
 
 async fn round_trips_of_orders_once(app: &TestApp, token: &str, first: i64) -> u64 {
@@ -50,7 +50,7 @@ async fn round_trips_of_orders_once(app: &TestApp, token: &str, first: i64) -> u
 
 #[tokio::test]
 async fn the_order_list_costs_the_same_few_round_trips_for_5_10_and_20_orders() {
-    let app = spawn_app_with(|config| config.rate_limits.enabled = false).await;
+    let app = spawn_app_with(counting_config).await;
     assert_order_list_round_trips_are_constant(&app).await;
 }
 
@@ -66,7 +66,7 @@ async fn the_order_list_costs_the_same_few_round_trips_on_mongodb() {
     };
     let database = format!("agora_api_{}", uuid::Uuid::now_v7().simple());
     let app = spawn_app_with(|config| {
-        config.rate_limits.enabled = false;
+        counting_config(config);
         config.store.mongodb_uri = Some(uri.clone());
         config.store.mongodb_database = database.clone();
     })

@@ -5,7 +5,7 @@ use serde_json::json;
 
 use crate::chat::{open_chat, send};
 use crate::chat_subscriptions::subscribed;
-use crate::helpers::{TestApp, fewest_of_three, spawn_app_with};
+use crate::helpers::{TestApp, counting_config, fewest_of_three, spawn_app_with};
 use crate::notifications::NOTIFICATION_ADDED;
 
 const LIST: &str = "query($n: Int) { notifications(first: $n) { edges { node { kind
@@ -13,7 +13,7 @@ const LIST: &str = "query($n: Int) { notifications(first: $n) { edges { node { k
 
 /// The fewest of three runs (see [`fewest_of_three`]).
 async fn round_trips_of_list(app: &TestApp, token: &str, first: i64) -> u64 {
-    fewest_of_three(|| round_trips_of_list_once(app, token, first)).await
+    fewest_of_three(app, || round_trips_of_list_once(app, token, first)).await
 }
 
 async fn round_trips_of_list_once(app: &TestApp, token: &str, first: i64) -> u64 {
@@ -59,7 +59,7 @@ async fn round_trips_of_list_once(app: &TestApp, token: &str, first: i64) -> u64
 
 #[tokio::test]
 async fn the_notification_list_costs_the_same_few_round_trips_for_5_10_and_20() {
-    let app = spawn_app_with(|config| config.rate_limits.enabled = false).await;
+    let app = spawn_app_with(counting_config).await;
     let (ann, bob) = (app.register("ann").await, app.register("bob").await);
     let mut bobs = subscribed(&app, &bob, "n", NOTIFICATION_ADDED, json!({})).await;
     let post = app

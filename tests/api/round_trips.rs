@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::helpers::{TestApp, fewest_of_three, spawn_app_with};
+use crate::helpers::{TestApp, counting_config, fewest_of_three, spawn_app_with};
 
 const FEED: &str = "query($n: Int) { feed(first: $n) { edges { node { id body
     author { username followersCount viewerFollows }
@@ -14,7 +14,7 @@ const FEED: &str = "query($n: Int) { feed(first: $n) { edges { node { id body
 /// not part of it: it happens once per request before GraphQL runs).
 /// The fewest of three runs (see [`fewest_of_three`]).
 async fn round_trips_of_feed(app: &TestApp, token: &str, first: i64) -> u64 {
-    fewest_of_three(|| round_trips_of_feed_once(app, token, first)).await
+    fewest_of_three(app, || round_trips_of_feed_once(app, token, first)).await
 }
 
 async fn round_trips_of_feed_once(app: &TestApp, token: &str, first: i64) -> u64 {
@@ -53,7 +53,7 @@ async fn round_trips_of_feed_once(app: &TestApp, token: &str, first: i64) -> u64
 async fn the_feed_costs_the_same_few_round_trips_for_10_20_and_100_posts() {
     // This test is about store cost, not abuse: the per-user comment limit would stop the
     // seeding long before 220 comments.
-    let app = spawn_app_with(|config| config.rate_limits.enabled = false).await;
+    let app = spawn_app_with(counting_config).await;
     assert_feed_round_trips_are_constant(&app).await;
 }
 
@@ -70,7 +70,7 @@ async fn the_feed_costs_the_same_few_round_trips_on_mongodb() {
     };
     let database = format!("agora_api_{}", uuid::Uuid::now_v7().simple());
     let app = spawn_app_with(|config| {
-        config.rate_limits.enabled = false;
+        counting_config(config);
         config.store.mongodb_uri = Some(uri.clone());
         config.store.mongodb_database = database.clone();
     })
