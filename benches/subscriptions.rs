@@ -27,6 +27,11 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 const JWT_SECRET: &str = "bench-secret-bench-secret-bench-secret-0123456789";
 const SUBSCRIPTION: &str = "subscription($p: ID!) { postUpdated(postId: $p) { id body } }";
+/// The server binary's allocator (see `src/main.rs`), so the server child's RSS per
+/// subscription is what production would show.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Connections being opened at once (the listen backlog is 1024).
 const CONNECT_CONCURRENCY: usize = 256;
 
