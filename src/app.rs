@@ -252,7 +252,7 @@ impl App {
     ) -> std::io::Result<()> {
         let state = AppState {
             schema: self.core.schema.clone(),
-            services: self.core.services.clone(),
+            services: Arc::new(self.core.services.clone()),
             health: self.core.stores.health.clone(),
             config: self.core.config.clone(),
             sockets: http::SocketRegistry::default(),

@@ -34,7 +34,9 @@ pub use negotiate::{GRAPHQL_RESPONSE_JSON, JSON};
 #[derive(Clone)]
 pub struct AppState {
     pub schema: AppSchema,
-    pub services: Services,
+    /// Behind an `Arc`: `Services` is several KiB of handles, and the state is cloned into
+    /// every request and held by every open socket for its whole life.
+    pub services: Arc<Services>,
     pub health: Arc<dyn StoreHealth>,
     pub config: Arc<Config>,
     /// Open sockets per user on this instance (`websocket.max_connections_per_user`).

@@ -190,7 +190,10 @@ impl Connection {
                 frame = incoming.next() => match frame {
                     Some(Ok(Message::Text(text))) => {
                         let expiry_before = self.viewer.as_ref().map(|v| v.token_expires_at);
-                        let step = self.on_text(text.as_str()).await;
+                        // Boxed: handling a message (authentication, starting an operation)
+                        // is a large future, and inline it would sit in every idle
+                        // connection's task for the socket's whole life.
+                        let step = Box::pin(self.on_text(text.as_str())).await;
                         // Set on init, moved by a re-authentication.
                         if let Some(viewer) = &self.viewer
                             && Some(viewer.token_expires_at) != expiry_before
@@ -213,7 +216,7 @@ impl Connection {
                 () = &mut token_expiry, if self.viewer.is_some() => {
                     Step::close(close::FORBIDDEN, "Token expired")
                 }
-                event = recv_event(&mut self.events), if self.events.is_some() => self.on_event(event).await,
+                event = recv_event(&mut self.events), if self.events.is_some() => Box::pin(self.on_event(event)).await,
             };
             match step {
                 Step::Continue => {}
