@@ -2,39 +2,16 @@
 
 use serde_json::json;
 
-use crate::helpers::{TestApp, counting_config, fewest_of_three, spawn_app_with};
+use crate::helpers::{
+    TestApp, counting_app_on_mongodb, counting_config, round_trips_of, spawn_app_with,
+};
 
 const ROOMS: &str = "query($n: Int) { chatRooms(first: $n) { edges { node {
     members { username } lastMessage { body author { username } } unreadCount listing { title } } } } }";
 
-/// Round trips of one `chatRooms` request, measured at the store (authentication happens
-/// once per request before GraphQL runs and is not counted).
-/// The fewest of three runs (see [`fewest_of_three`]).
+/// Round trips of one `chatRooms` request (see [`round_trips_of`]).
 async fn round_trips_of_rooms(app: &TestApp, token: &str, first: i64) -> u64 {
-    fewest_of_three(app, || round_trips_of_rooms_once(app, token, first)).await
-}
-
-async fn round_trips_of_rooms_once(app: &TestApp, token: &str, first: i64) -> u64 {
-    let viewer = app
-        .core
-        .services
-        .accounts
-        .authenticate(token)
-        .await
-        .unwrap();
-    let request = agora::graphql::prepare_request(
-        async_graphql::Request::new(ROOMS)
-            .variables(async_graphql::Variables::from_json(json!({ "n": first }))),
-        &app.core.services,
-        Some(viewer),
-        agora::graphql::RequestId("chat-round-trips".into()),
-        agora::service::ClientOrigin::default(),
-    );
-    let before = app.core.stores.round_trips.count();
-    let response = app.core.schema.execute(request).await;
-    let after = app.core.stores.round_trips.count();
-    assert!(response.errors.is_empty(), "{:?}", response.errors);
-    let data = response.data.into_json().unwrap();
+    let (count, data) = round_trips_of(app, token, ROOMS, json!({ "n": first })).await;
     let edges = data["chatRooms"]["edges"].as_array().unwrap();
     assert_eq!(edges.len() as i64, first, "the page is full");
     assert!(
@@ -45,7 +22,7 @@ async fn round_trips_of_rooms_once(app: &TestApp, token: &str, first: i64) -> u6
                 && e["node"]["listing"]["title"].is_string()),
         "every relation is exercised: {data}"
     );
-    after - before
+    count
 }
 
 #[tokio::test]
@@ -57,24 +34,11 @@ async fn the_room_list_costs_the_same_few_round_trips_for_5_10_and_20_rooms() {
 /// The same on MongoDB, where every driver command counts, when `TEST_MONGODB_URI` is set.
 #[tokio::test]
 async fn the_room_list_costs_the_same_few_round_trips_on_mongodb() {
-    let Some(uri) = std::env::var("TEST_MONGODB_URI")
-        .ok()
-        .filter(|u| !u.is_empty())
-    else {
-        println!("skipped: TEST_MONGODB_URI is not set");
+    let Some(mongo) = counting_app_on_mongodb().await else {
         return;
     };
-    let database = format!("agora_api_{}", uuid::Uuid::now_v7().simple());
-    let app = spawn_app_with(|config| {
-        counting_config(config);
-        config.store.mongodb_uri = Some(uri.clone());
-        config.store.mongodb_database = database.clone();
-    })
-    .await;
-    assert_room_list_round_trips_are_constant(&app).await;
-    if let Ok(client) = mongodb::Client::with_uri_str(&uri).await {
-        let _ = client.database(&database).drop().await;
-    }
+    assert_room_list_round_trips_are_constant(&mongo.app).await;
+    mongo.drop_database().await;
 }
 
 /// One buyer with 20 rooms: one per listing of the same seller (a direct room is per pair

@@ -350,22 +350,81 @@ pub fn counting_config(config: &mut agora::config::Config) {
     config.store.event_log_poll_ms = 60_000;
 }
 
-/// The fewest store round trips of three runs of `run`, each started once the store has been
-/// quiet for a moment: the app's background tasks (the event-log tail, the notifier working
-/// off the events the test's setup caused, MongoDB's change stream) share the round-trip
-/// counter and can only add to a run, never take from it, so the minimum over quiet starts is
-/// the measured request's own cost.
-pub async fn fewest_of_three<F, Fut>(app: &TestApp, mut run: F) -> u64
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = u64>,
-{
+/// Store round trips of one GraphQL request by the holder of `token`, run straight through
+/// the schema so that authentication (once per request, before GraphQL) is not counted: the
+/// fewest of three runs, each started once the store has been quiet for a moment. The app's
+/// background tasks (the event-log tail, the notifier working off the events the test's setup
+/// caused, MongoDB's change stream) share the counter and can only add to a run, never take
+/// from it, so the minimum over quiet starts is the request's own cost. Returns it with the
+/// data of the last run; an error in the response fails the test.
+pub async fn round_trips_of(
+    app: &TestApp,
+    token: &str,
+    query: &str,
+    variables: Value,
+) -> (u64, Value) {
     let mut fewest = u64::MAX;
+    let mut data = Value::Null;
     for _ in 0..3 {
         store_quiet(app).await;
-        fewest = fewest.min(run().await);
+        let viewer = app
+            .core
+            .services
+            .accounts
+            .authenticate(token)
+            .await
+            .unwrap();
+        let request = agora::graphql::prepare_request(
+            async_graphql::Request::new(query)
+                .variables(async_graphql::Variables::from_json(variables.clone())),
+            &app.core.services,
+            Some(viewer),
+            agora::graphql::RequestId("round-trips".into()),
+            agora::service::ClientOrigin::default(),
+        );
+        let before = app.core.stores.round_trips.count();
+        let response = app.core.schema.execute(request).await;
+        let after = app.core.stores.round_trips.count();
+        assert!(response.errors.is_empty(), "{:?}", response.errors);
+        fewest = fewest.min(after - before);
+        data = response.data.into_json().unwrap();
     }
-    fewest
+    (fewest, data)
+}
+
+/// A counting app (see [`counting_config`]) on MongoDB in a fresh database, when
+/// `TEST_MONGODB_URI` is set; `None` (and a line saying the test was skipped) otherwise.
+pub async fn counting_app_on_mongodb() -> Option<MongoApp> {
+    let Some(uri) = std::env::var("TEST_MONGODB_URI")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        println!("skipped: TEST_MONGODB_URI is not set");
+        return None;
+    };
+    let database = format!("agora_api_{}", uuid::Uuid::now_v7().simple());
+    let app = spawn_app_with(|config| {
+        counting_config(config);
+        config.store.mongodb_uri = Some(uri.clone());
+        config.store.mongodb_database = database.clone();
+    })
+    .await;
+    Some(MongoApp { app, uri, database })
+}
+
+/// An app on its own MongoDB database; [`MongoApp::drop_database`] removes the database.
+pub struct MongoApp {
+    pub app: TestApp,
+    uri: String,
+    database: String,
+}
+
+impl MongoApp {
+    pub async fn drop_database(self) {
+        if let Ok(client) = mongodb::Client::with_uri_str(&self.uri).await {
+            let _ = client.database(&self.database).drop().await;
+        }
+    }
 }
 
 /// Waits until no store round trip happened for 100 ms (at most 5 s).

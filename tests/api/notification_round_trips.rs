@@ -5,38 +5,15 @@ use serde_json::json;
 
 use crate::chat::{open_chat, send};
 use crate::chat_subscriptions::subscribed;
-use crate::helpers::{TestApp, counting_config, fewest_of_three, spawn_app_with};
+use crate::helpers::{TestApp, counting_config, round_trips_of, spawn_app_with};
 use crate::notifications::NOTIFICATION_ADDED;
 
 const LIST: &str = "query($n: Int) { notifications(first: $n) { edges { node { kind
     actor { username viewerFollows } post { body author { username } } message { body author { username } } } } } }";
 
-/// The fewest of three runs (see [`fewest_of_three`]).
+/// Round trips of one `notifications` request (see [`round_trips_of`]).
 async fn round_trips_of_list(app: &TestApp, token: &str, first: i64) -> u64 {
-    fewest_of_three(app, || round_trips_of_list_once(app, token, first)).await
-}
-
-async fn round_trips_of_list_once(app: &TestApp, token: &str, first: i64) -> u64 {
-    let viewer = app
-        .core
-        .services
-        .accounts
-        .authenticate(token)
-        .await
-        .unwrap();
-    let request = agora::graphql::prepare_request(
-        async_graphql::Request::new(LIST)
-            .variables(async_graphql::Variables::from_json(json!({ "n": first }))),
-        &app.core.services,
-        Some(viewer),
-        agora::graphql::RequestId("notification-round-trips".into()),
-        agora::service::ClientOrigin::default(),
-    );
-    let before = app.core.stores.round_trips.count();
-    let response = app.core.schema.execute(request).await;
-    let after = app.core.stores.round_trips.count();
-    assert!(response.errors.is_empty(), "{:?}", response.errors);
-    let data = response.data.into_json().unwrap();
+    let (count, data) = round_trips_of(app, token, LIST, json!({ "n": first })).await;
     let edges = data["notifications"]["edges"].as_array().unwrap();
     assert_eq!(edges.len() as i64, first, "the page is full");
     assert!(
@@ -54,7 +31,7 @@ async fn round_trips_of_list_once(app: &TestApp, token: &str, first: i64) -> u64
                 .any(|e| e["node"]["message"]["author"]["username"] == "ann"),
         "every relation is exercised: {data}"
     );
-    after - before
+    count
 }
 
 #[tokio::test]

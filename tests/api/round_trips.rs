@@ -2,7 +2,9 @@
 
 use serde_json::json;
 
-use crate::helpers::{TestApp, counting_config, fewest_of_three, spawn_app_with};
+use crate::helpers::{
+    TestApp, counting_app_on_mongodb, counting_config, round_trips_of, spawn_app_with,
+};
 
 const FEED: &str = "query($n: Int) { feed(first: $n) { edges { node { id body
     author { username followersCount viewerFollows }
@@ -10,43 +12,15 @@ const FEED: &str = "query($n: Int) { feed(first: $n) { edges { node { id body
     reactionCounts { kind count } viewerReaction commentsCount
     comments(first: 3) { edges { node { body author { username } } } } } } } }";
 
-/// Round trips of one feed request, measured at the store (the viewer's authentication is
-/// not part of it: it happens once per request before GraphQL runs).
-/// The fewest of three runs (see [`fewest_of_three`]).
+/// Round trips of one feed request (see [`round_trips_of`]).
 async fn round_trips_of_feed(app: &TestApp, token: &str, first: i64) -> u64 {
-    fewest_of_three(app, || round_trips_of_feed_once(app, token, first)).await
-}
-
-async fn round_trips_of_feed_once(app: &TestApp, token: &str, first: i64) -> u64 {
-    let viewer = app
-        .core
-        .services
-        .accounts
-        .authenticate(token)
-        .await
-        .unwrap();
-    let request = agora::graphql::prepare_request(
-        async_graphql::Request::new(FEED)
-            .variables(async_graphql::Variables::from_json(json!({ "n": first }))),
-        &app.core.services,
-        Some(viewer),
-        agora::graphql::RequestId("round-trips".into()),
-        agora::service::ClientOrigin::default(),
-    );
-    let before = app.core.stores.round_trips.count();
-    let response = app.core.schema.execute(request).await;
-    let after = app.core.stores.round_trips.count();
-    assert!(response.errors.is_empty(), "{:?}", response.errors);
-    let edges = response.data.into_json().unwrap()["feed"]["edges"]
-        .as_array()
-        .unwrap()
-        .len();
+    let (count, data) = round_trips_of(app, token, FEED, json!({ "n": first })).await;
     assert_eq!(
-        edges as i64,
+        data["feed"]["edges"].as_array().unwrap().len() as i64,
         first.min(100),
         "the page is full, so every relation is exercised"
     );
-    after - before
+    count
 }
 
 #[tokio::test]
@@ -61,24 +35,11 @@ async fn the_feed_costs_the_same_few_round_trips_for_10_20_and_100_posts() {
 /// (each run in a fresh database).
 #[tokio::test]
 async fn the_feed_costs_the_same_few_round_trips_on_mongodb() {
-    let Some(uri) = std::env::var("TEST_MONGODB_URI")
-        .ok()
-        .filter(|u| !u.is_empty())
-    else {
-        println!("skipped: TEST_MONGODB_URI is not set");
+    let Some(mongo) = counting_app_on_mongodb().await else {
         return;
     };
-    let database = format!("agora_api_{}", uuid::Uuid::now_v7().simple());
-    let app = spawn_app_with(|config| {
-        counting_config(config);
-        config.store.mongodb_uri = Some(uri.clone());
-        config.store.mongodb_database = database.clone();
-    })
-    .await;
-    assert_feed_round_trips_are_constant(&app).await;
-    if let Ok(client) = mongodb::Client::with_uri_str(&uri).await {
-        let _ = client.database(&database).drop().await;
-    }
+    assert_feed_round_trips_are_constant(&mongo.app).await;
+    mongo.drop_database().await;
 }
 
 async fn assert_feed_round_trips_are_constant(app: &TestApp) {
