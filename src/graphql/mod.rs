@@ -16,6 +16,7 @@ mod loaders;
 pub(crate) mod marketplace;
 mod notifications;
 pub(crate) mod posts;
+mod replay;
 mod scalars;
 mod social;
 

@@ -6,22 +6,12 @@
 //! members: deciding whether one concerns this subscriber is an id comparison, never a store
 //! read, and the GraphQL selection runs only for the events that pass.
 //!
-//! `messageAdded` delivers each message once, in room order, with no gaps:
-//! - with `after` (a message cursor) it first replays the stored messages after it, oldest
-//!   first, then continues live; without it, it starts after the room's last message at
-//!   subscription time;
-//! - it tracks the number of the next message it owes (`next_seq`). Numbers follow commit
-//!   order without gaps, so a live event numbered below it was already replayed (skipped),
-//!   one numbered above it means earlier messages' events are late or were lost (a lagging
-//!   receiver, a publisher that died after committing): those are read from the store, where
-//!   they already are, and delivered first.
-
-use std::collections::VecDeque;
-use std::sync::Arc;
+//! `messageAdded` delivers each message once, in room order, with no gaps, replaying the
+//! stored ones after `after` first (see [`crate::graphql::replay`]).
 
 use async_graphql::{Context, ID, Result, Subscription};
-use futures_util::Stream;
-use tokio::sync::broadcast::{self, error::RecvError};
+use futures_util::{Stream, StreamExt};
+use tokio::sync::broadcast::error::RecvError;
 
 use super::room_id as parse_room_id;
 use super::types::{Message, TypingEvent};
@@ -29,11 +19,9 @@ use crate::domain::{self, ChatRoomId, UserId};
 use crate::error::AppError;
 use crate::events::DomainEvent;
 use crate::graphql::ContextExt;
-use crate::graphql::connection::decode_cursor;
+use crate::graphql::replay::{NumberedSource, cursor_seq, gapless};
 use crate::service::ChatService;
-
-/// Messages read from the store per round trip while catching up.
-const REPLAY_PAGE: usize = 100;
+use crate::store::Page;
 
 #[derive(Default)]
 pub struct ChatSubscription;
@@ -55,20 +43,14 @@ impl ChatSubscription {
         let room = parse_room_id(&room_id)?;
         let after_seq = after.as_deref().map(message_seq).transpose()?;
         let room = services.chat.room_of_member(viewer, &room).await?;
-        let feed = MessageFeed {
-            receiver,
+        let source = RoomMessages {
             chat: services.chat.clone(),
             viewer: viewer.id().clone(),
             room: room.id,
-            next_seq: after_seq.unwrap_or(room.last_seq) + 1,
-            ready: VecDeque::new(),
-            catching_up: after_seq.is_some(),
-            failed: false,
         };
-        Ok(futures_util::stream::unfold(feed, |mut feed| async move {
-            let item = feed.next().await?;
-            Some((item.map(Message).map_err(Into::into), feed))
-        }))
+        let start = after_seq.unwrap_or(room.last_seq);
+        Ok(gapless(receiver, source, start, after_seq.is_some())
+            .map(|item| item.map(Message).map_err(Into::into)))
     }
 
     /// Who starts typing in a room the viewer is a member of (never the viewer themself).
@@ -125,82 +107,36 @@ fn typing_for(event: &DomainEvent, room: &ChatRoomId, viewer: &UserId) -> Option
 
 /// The message number inside a message cursor.
 fn message_seq(cursor: &str) -> Result<i64, AppError> {
-    decode_cursor(cursor)?
-        .split_once(':')
-        .and_then(|(seq, _)| seq.parse::<i64>().ok())
-        .filter(|seq| *seq >= 0)
-        .ok_or_else(|| AppError::bad_input("after", "is not a message cursor"))
+    cursor_seq(cursor, "message")
 }
 
-/// The state of one `messageAdded` subscription.
-struct MessageFeed {
-    receiver: broadcast::Receiver<Arc<DomainEvent>>,
+/// The messages of one room, for a subscriber who is a member.
+struct RoomMessages {
     chat: ChatService,
     viewer: UserId,
     room: ChatRoomId,
-    /// The number of the next message owed: every earlier one was delivered or precedes the
-    /// subscription's starting point.
-    next_seq: i64,
-    /// Read from the store, in order, not yet delivered.
-    ready: VecDeque<domain::Message>,
-    /// Reading the store until it has nothing after `next_seq - 1`.
-    catching_up: bool,
-    /// A store read failed: the error was delivered and the stream ends.
-    failed: bool,
 }
 
-impl MessageFeed {
-    async fn next(&mut self) -> Option<Result<domain::Message, AppError>> {
-        loop {
-            if let Some(message) = self.ready.pop_front() {
-                return Some(Ok(message));
+impl NumberedSource for RoomMessages {
+    type Item = domain::Message;
+
+    fn pick<'e>(&self, event: &'e DomainEvent) -> Option<&'e domain::Message> {
+        match event {
+            DomainEvent::MessageSent { message, members }
+                if message.room_id == self.room && members.contains(&self.viewer) =>
+            {
+                Some(message)
             }
-            if self.failed {
-                return None;
-            }
-            if self.catching_up {
-                if let Err(err) = self.read_store().await {
-                    self.failed = true;
-                    return Some(Err(err));
-                }
-                continue;
-            }
-            match self.receiver.recv().await {
-                Ok(event) => {
-                    let DomainEvent::MessageSent { message, members } = &*event else {
-                        continue;
-                    };
-                    if message.room_id != self.room
-                        || !members.contains(&self.viewer)
-                        || message.seq < self.next_seq
-                    {
-                        continue;
-                    }
-                    if message.seq == self.next_seq {
-                        self.next_seq += 1;
-                        return Some(Ok(message.clone()));
-                    }
-                    // Earlier messages are committed but their events have not come.
-                    self.catching_up = true;
-                }
-                Err(RecvError::Lagged(_)) => self.catching_up = true,
-                Err(RecvError::Closed) => return None,
-            }
+            _ => None,
         }
     }
 
-    /// Reads the next page of stored messages owed; stops catching up when none follow.
-    async fn read_store(&mut self) -> Result<(), AppError> {
-        let page = self
-            .chat
-            .messages_after(&self.room, self.next_seq - 1, REPLAY_PAGE)
-            .await?;
-        if let Some(last) = page.items.last() {
-            self.next_seq = last.seq + 1;
-        }
-        self.ready.extend(page.items);
-        self.catching_up = page.has_next;
-        Ok(())
+    fn seq(message: &domain::Message) -> i64 {
+        message.seq
+    }
+
+    async fn after(&self, seq: i64, limit: usize) -> Result<Page<domain::Message>, AppError> {
+        self.chat.messages_after(&self.room, seq, limit).await
     }
 }
 

@@ -4,32 +4,20 @@
 //! starts waits in the receiver. Deciding whether an event concerns this subscriber is an id
 //! comparison; the GraphQL selection runs only for the events that pass.
 //!
-//! Each notification is delivered once, in the recipient's order, with no gaps:
-//! - with `after` (a notification cursor) it first replays the stored notifications after
-//!   it, oldest first, then continues live; without it, it starts after the viewer's last
-//!   notification at subscription time;
-//! - it tracks the number of the next notification it owes (`next_seq`). Numbers follow
-//!   commit order without gaps, so a live event numbered below it was already replayed
-//!   (skipped), and one numbered above it means earlier events are late or were lost (a
-//!   lagging receiver): those are read from the store, where they already are, first.
-
-use std::collections::VecDeque;
-use std::sync::Arc;
+//! Each notification is delivered once, in the recipient's order, with no gaps, replaying
+//! the stored ones after `after` first (see [`crate::graphql::replay`]).
 
 use async_graphql::{Context, Result, Subscription};
-use futures_util::Stream;
-use tokio::sync::broadcast::{self, error::RecvError};
+use futures_util::{Stream, StreamExt};
 
 use super::types::Notification;
 use crate::domain::{self, UserId};
 use crate::error::AppError;
 use crate::events::DomainEvent;
 use crate::graphql::ContextExt;
-use crate::graphql::connection::decode_cursor;
+use crate::graphql::replay::{NumberedSource, cursor_seq, gapless};
 use crate::service::NotificationService;
-
-/// Notifications read from the store per round trip while catching up.
-const REPLAY_PAGE: usize = 100;
+use crate::store::Page;
 
 #[derive(Default)]
 pub struct NotificationSubscription;
@@ -52,96 +40,42 @@ impl NotificationSubscription {
             Some(seq) => seq,
             None => services.notifications.last_seq(viewer.id()).await?,
         };
-        let feed = NotificationFeed {
-            receiver,
+        let source = Recipient {
             notifications: services.notifications.clone(),
             viewer: viewer.id().clone(),
-            next_seq: start + 1,
-            ready: VecDeque::new(),
-            catching_up: after_seq.is_some(),
-            failed: false,
         };
-        Ok(futures_util::stream::unfold(feed, |mut feed| async move {
-            let item = feed.next().await?;
-            Some((item.map(Notification).map_err(Into::into), feed))
-        }))
+        Ok(gapless(receiver, source, start, after_seq.is_some())
+            .map(|item| item.map(Notification).map_err(Into::into)))
     }
 }
 
 /// The number inside a notification cursor.
 fn notification_seq(cursor: &str) -> Result<i64, AppError> {
-    decode_cursor(cursor)?
-        .split_once(':')
-        .and_then(|(seq, _)| seq.parse::<i64>().ok())
-        .filter(|seq| *seq >= 0)
-        .ok_or_else(|| AppError::bad_input("after", "is not a notification cursor"))
+    cursor_seq(cursor, "notification")
 }
 
-/// The state of one `notificationAdded` subscription.
-struct NotificationFeed {
-    receiver: broadcast::Receiver<Arc<DomainEvent>>,
+/// The notifications of one recipient, the viewer.
+struct Recipient {
     notifications: NotificationService,
     viewer: UserId,
-    /// The number of the next notification owed: every earlier one was delivered or precedes
-    /// the subscription's starting point.
-    next_seq: i64,
-    /// Read from the store, in order, not yet delivered.
-    ready: VecDeque<domain::Notification>,
-    /// Reading the store until it has nothing after `next_seq - 1`.
-    catching_up: bool,
-    /// A store read failed: the error was delivered and the stream ends.
-    failed: bool,
 }
 
-impl NotificationFeed {
-    async fn next(&mut self) -> Option<Result<domain::Notification, AppError>> {
-        loop {
-            if let Some(n) = self.ready.pop_front() {
-                return Some(Ok(n));
-            }
-            if self.failed {
-                return None;
-            }
-            if self.catching_up {
-                if let Err(err) = self.read_store().await {
-                    self.failed = true;
-                    return Some(Err(err));
-                }
-                continue;
-            }
-            match self.receiver.recv().await {
-                Ok(event) => {
-                    let DomainEvent::NotificationAdded(n) = &*event else {
-                        continue;
-                    };
-                    if n.recipient != self.viewer || n.seq < self.next_seq {
-                        continue;
-                    }
-                    if n.seq == self.next_seq {
-                        self.next_seq += 1;
-                        return Some(Ok(n.clone()));
-                    }
-                    // Earlier notifications are stored but their events have not come.
-                    self.catching_up = true;
-                }
-                Err(RecvError::Lagged(_)) => self.catching_up = true,
-                Err(RecvError::Closed) => return None,
-            }
+impl NumberedSource for Recipient {
+    type Item = domain::Notification;
+
+    fn pick<'e>(&self, event: &'e DomainEvent) -> Option<&'e domain::Notification> {
+        match event {
+            DomainEvent::NotificationAdded(n) if n.recipient == self.viewer => Some(n),
+            _ => None,
         }
     }
 
-    /// Reads the next page of stored notifications owed; stops catching up when none follow.
-    async fn read_store(&mut self) -> Result<(), AppError> {
-        let page = self
-            .notifications
-            .after(&self.viewer, self.next_seq - 1, REPLAY_PAGE)
-            .await?;
-        if let Some(last) = page.items.last() {
-            self.next_seq = last.seq + 1;
-        }
-        self.ready.extend(page.items);
-        self.catching_up = page.has_next;
-        Ok(())
+    fn seq(n: &domain::Notification) -> i64 {
+        n.seq
+    }
+
+    async fn after(&self, seq: i64, limit: usize) -> Result<Page<domain::Notification>, AppError> {
+        self.notifications.after(&self.viewer, seq, limit).await
     }
 }
 
