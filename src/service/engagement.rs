@@ -102,7 +102,22 @@ impl EngagementService {
                 parent_author: parent.map(|p| p.author_id),
             })
             .await;
+        self.announce_counts(viewer, &comment.post_id).await;
         Ok(comment)
+    }
+
+    /// Publishes the post, read after a write that changed its comment count, so
+    /// `postUpdated` subscribers see the new count (one read per write, shared by every
+    /// subscriber, instead of one per subscriber). The write has committed: a failed read
+    /// only costs subscribers this update, never the caller's answer.
+    async fn announce_counts(&self, viewer: &Viewer, post_id: &PostId) {
+        match self.posts.get_post(Some(viewer), post_id).await {
+            Ok(Some(post)) => self.events.publish(DomainEvent::PostUpdated(post)).await,
+            Ok(None) => {}
+            Err(err) => {
+                tracing::warn!(error = ?err, %post_id, "cannot announce a post's new counts")
+            }
+        }
     }
 
     pub async fn delete_comment(&self, viewer: &Viewer, id: &CommentId) -> AppResult<bool> {
@@ -130,6 +145,7 @@ impl EngagementService {
             .delete_comment(id, now())
             .await?
             .ok_or(AppError::NotFound("comment"))?;
+        self.announce_counts(viewer, &comment.post_id).await;
         Ok(true)
     }
 

@@ -187,3 +187,40 @@ async fn anonymous_subscribers_of_one_post_share_its_updates_and_leave_independe
         assert_eq!(next_data(ws).await["postUpdated"]["body"], "after one left");
     }
 }
+
+#[tokio::test]
+async fn post_updated_carries_the_comment_count_as_comments_come_and_go() {
+    let app = spawn_app().await;
+    let (ann, bob) = (app.register("ann").await, app.register("bob").await);
+    let post = create_post(&app, &ann, "discuss").await;
+    let mut ws = subscribed(
+        &app,
+        None,
+        "subscription($p: ID!) { postUpdated(postId: $p) { id commentsCount } }",
+        json!({ "p": post }),
+    )
+    .await;
+
+    let comment = app
+        .data(
+            Some(&bob.access),
+            "mutation($p: ID!) { addComment(postId: $p, body: \"first\") { id } }",
+            json!({ "p": post }),
+        )
+        .await["addComment"]["id"]
+        .clone();
+    assert_eq!(
+        next_data(&mut ws).await["postUpdated"],
+        json!({ "id": post, "commentsCount": 1 })
+    );
+    app.data(
+        Some(&bob.access),
+        "mutation($c: ID!) { deleteComment(id: $c) }",
+        json!({ "c": comment }),
+    )
+    .await;
+    assert_eq!(
+        next_data(&mut ws).await["postUpdated"],
+        json!({ "id": post, "commentsCount": 0 })
+    );
+}

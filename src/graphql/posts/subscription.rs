@@ -24,7 +24,7 @@ pub struct PostSubscription;
 
 #[Subscription]
 impl PostSubscription {
-    /// A post each time it changes: edits, price, stock and status, reactions. Open to
+    /// A post each time it changes: edits, price, stock and status, reactions, comments. Open to
     /// anonymous clients; a post the viewer cannot see is `NOT_FOUND`. A post that becomes
     /// invisible to the viewer (deleted, back to draft) stops producing updates.
     async fn post_updated(
