@@ -77,6 +77,12 @@ pub enum DomainEvent {
     /// `follower` started following `followee` (only for a new edge, never for a repeated
     /// follow), for the followee's notifications.
     Followed { follower: UserId, followee: UserId },
+    /// `follower` stopped following `followee` (only when there was an edge), so live feeds
+    /// stop showing the followee's posts.
+    Unfollowed { follower: UserId, followee: UserId },
+    /// `blocker` blocked `blocked` (only for a new block; it also removed their follows both
+    /// ways), so live feeds of either stop showing the other's posts.
+    Blocked { blocker: UserId, blocked: UserId },
     /// A chat message was stored. `members` are the room's members (author included), so a
     /// subscriber decides whether it concerns its viewer by comparing ids, without a lookup.
     MessageSent {

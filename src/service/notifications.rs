@@ -112,6 +112,8 @@ fn drafts(event: &DomainEvent) -> (Option<&UserId>, Vec<Draft>) {
         DomainEvent::UserUpdated(_)
         | DomainEvent::SessionsRevoked { .. }
         | DomainEvent::PostUpdated(_)
+        | DomainEvent::Unfollowed { .. }
+        | DomainEvent::Blocked { .. }
         | DomainEvent::Typing { .. }
         | DomainEvent::NotificationAdded(_) => (None, Vec::new()),
         DomainEvent::PostCreated(post) => {

@@ -73,7 +73,14 @@ impl SocialService {
     pub async fn unfollow(&self, viewer: &Viewer, user_id: &UserId) -> AppResult<User> {
         self.check_target(viewer, user_id, "you cannot unfollow yourself")
             .await?;
-        self.store.unfollow(viewer.id(), user_id).await?;
+        if self.store.unfollow(viewer.id(), user_id).await? {
+            self.events
+                .publish(DomainEvent::Unfollowed {
+                    follower: viewer.id().clone(),
+                    followee: user_id.clone(),
+                })
+                .await;
+        }
         self.current(user_id).await
     }
 
@@ -82,7 +89,14 @@ impl SocialService {
     pub async fn block(&self, viewer: &Viewer, user_id: &UserId) -> AppResult<User> {
         self.check_target(viewer, user_id, "you cannot block yourself")
             .await?;
-        self.store.block(viewer.id(), user_id, now()).await?;
+        if self.store.block(viewer.id(), user_id, now()).await? {
+            self.events
+                .publish(DomainEvent::Blocked {
+                    blocker: viewer.id().clone(),
+                    blocked: user_id.clone(),
+                })
+                .await;
+        }
         self.current(user_id).await
     }
 

@@ -152,6 +152,44 @@ async fn feed_post_added_delivers_posts_of_followed_users_only() {
 }
 
 #[tokio::test]
+async fn unfollows_and_blocks_after_subscribing_take_effect_on_the_live_feed() {
+    let app = spawn_app().await;
+    let (ann, bob, cat, dan) = (
+        app.register("ann").await,
+        app.register("bob").await,
+        app.register("cat").await,
+        app.register("dan").await,
+    );
+    let follow = "mutation($u: ID!) { follow(userId: $u) { id } }";
+    for whom in [&bob, &cat, &dan] {
+        app.data(Some(&ann.access), follow, json!({ "u": whom.id }))
+            .await;
+    }
+    let mut anns = subscribed(&app, Some(&ann), FEED_POST_ADDED, json!({})).await;
+
+    app.data(
+        Some(&ann.access),
+        "mutation($u: ID!) { unfollow(userId: $u) { id } }",
+        json!({ "u": bob.id }),
+    )
+    .await;
+    // Blocked by cat: cat's posts leave ann's feed as the block removed ann's follow.
+    app.data(
+        Some(&cat.access),
+        "mutation($u: ID!) { block(userId: $u) { id } }",
+        json!({ "u": ann.id }),
+    )
+    .await;
+    create_post(&app, &bob, "unfollowed").await;
+    create_post(&app, &cat, "blocked").await;
+    create_post(&app, &dan, "still followed").await;
+    assert_eq!(
+        next_data(&mut anns).await["feedPostAdded"]["body"],
+        "still followed"
+    );
+}
+
+#[tokio::test]
 async fn feed_post_added_needs_a_viewer() {
     let app = spawn_app().await;
     let mut ws = app.ws("graphql-transport-ws").await;

@@ -52,8 +52,9 @@ impl PostSubscription {
         }))
     }
 
-    /// New posts by the people the viewer follows (also those followed after subscribing),
-    /// never by a user the viewer blocked or who blocked the viewer.
+    /// New posts by the people the viewer follows (also those followed after subscribing,
+    /// and no longer those unfollowed), never by a user the viewer blocked or who blocked the
+    /// viewer (also after subscribing).
     async fn feed_post_added(&self, ctx: &Context<'_>) -> Result<impl Stream<Item = Post> + use<>> {
         let services = ctx.services();
         let receiver = services.events.subscribe();
@@ -79,9 +80,8 @@ impl PostSubscription {
     }
 }
 
-/// What `feedPostAdded` lets through. New follows by the viewer are added as their events
-/// pass; unfollows and blocks are not announced as events, so those made after subscribing
-/// apply from the next subscription.
+/// What `feedPostAdded` lets through. The viewer's follows, unfollows and blocks (by or of
+/// the viewer) made after subscribing apply as their events pass.
 struct FeedFilter {
     viewer: Viewer,
     followees: HashSet<UserId>,
@@ -93,6 +93,22 @@ impl FeedFilter {
         match event {
             DomainEvent::Followed { follower, followee } if follower == self.viewer.id() => {
                 self.followees.insert(followee.clone());
+                None
+            }
+            DomainEvent::Unfollowed { follower, followee } if follower == self.viewer.id() => {
+                self.followees.remove(followee);
+                None
+            }
+            DomainEvent::Blocked { blocker, blocked } => {
+                let partner = if blocker == self.viewer.id() {
+                    blocked
+                } else if blocked == self.viewer.id() {
+                    blocker
+                } else {
+                    return None;
+                };
+                self.followees.remove(partner);
+                self.blocked.insert(partner.clone());
                 None
             }
             DomainEvent::PostCreated(post)
