@@ -27,6 +27,7 @@ pub use error::is_request_error;
 pub use loaders::Loaders;
 
 use crate::config::GraphqlConfig;
+use crate::error::AppError;
 use crate::service::{ClientOrigin, Services, Viewer};
 
 #[derive(MergedObject, Default)]
@@ -185,4 +186,14 @@ pub fn prepare_request(
         .data(context::RequestViewer(viewer))
         .data(request_id)
         .data(origin)
+}
+
+/// An id argument parsed into its domain type; `BAD_USER_INPUT` on `field` when it is not
+/// one (an id that does not exist is not bad input: it finds nothing).
+pub(crate) fn parse_id<T>(
+    field: &str,
+    id: &async_graphql::ID,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> Result<T, AppError> {
+    parse(id.as_str()).ok_or_else(|| AppError::bad_input(field, "is not a valid id"))
 }

@@ -17,11 +17,8 @@ use super::connection::{encode_cursor, page_request};
 use crate::domain::{self, AddressId, CardId, NewPassword, UserId};
 use crate::error::AppError;
 use crate::events::DomainEvent;
+use crate::graphql::parse_id;
 use crate::store::UserSearch;
-
-fn parse_id<T>(field: &str, id: &ID, parse: impl FnOnce(&str) -> Option<T>) -> Result<T, AppError> {
-    parse(id.as_str()).ok_or_else(|| AppError::bad_input(field, "is not a valid id"))
-}
 
 #[derive(Default)]
 pub struct AccountQuery;

@@ -17,10 +17,7 @@ use super::ContextExt;
 use super::connection::page_request;
 use crate::domain::{self, ChatRoomId, GroupTitle, MAX_GROUP_MEMBERS, PostId, UserId};
 use crate::error::AppError;
-
-fn parse_id<T>(field: &str, id: &ID, parse: impl FnOnce(&str) -> Option<T>) -> Result<T, AppError> {
-    parse(id.as_str()).ok_or_else(|| AppError::bad_input(field, "is not a valid id"))
-}
+use crate::graphql::parse_id;
 
 fn room_id(id: &ID) -> Result<ChatRoomId, AppError> {
     parse_id("roomId", id, ChatRoomId::parse)

@@ -23,12 +23,9 @@ use crate::domain::{
     parse_idempotency_key, parse_media, parse_note, parse_review_body,
 };
 use crate::error::AppError;
+use crate::graphql::parse_id;
 use crate::service::{CheckoutCommand, CreateReviewCommand, UpdateReviewCommand};
 use crate::store::{PostQuery, ReviewQuery};
-
-fn parse_id<T>(field: &str, id: &ID, parse: impl FnOnce(&str) -> Option<T>) -> Result<T, AppError> {
-    parse(id.as_str()).ok_or_else(|| AppError::bad_input(field, "is not a valid id"))
-}
 
 #[derive(InputObject)]
 pub struct CheckoutInput {
