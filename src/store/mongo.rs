@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use mongodb::bson::Document;
+use mongodb::bson::{Bson, Document, doc};
 use mongodb::error::{Error as DriverError, ErrorKind, InsertManyError, WriteFailure};
 use mongodb::event::EventHandler;
 use mongodb::event::command::CommandEvent;
@@ -168,6 +168,25 @@ pub(crate) async fn create_indexes<T: Send + Sync>(
                 collection.name()
             ))
         })
+}
+
+/// Narrows `filter` to what comes after a keyset cursor `(at, id)` in `(time_field,
+/// id_field)` order: older, or as old with a smaller id, when the list is newest first
+/// (`descending`); later, or as old with a greater id, otherwise.
+pub(crate) fn after_cursor(
+    filter: &mut Document,
+    (time_field, at): (&str, Bson),
+    (id_field, id): (&str, &str),
+    descending: bool,
+) {
+    let past = if descending { "$lt" } else { "$gt" };
+    filter.insert(
+        "$or",
+        vec![
+            doc! { time_field: { past: at.clone() } },
+            doc! { time_field: at, id_field: { past: id } },
+        ],
+    );
 }
 
 /// How many documents a page query fetches: one more than the page holds, which tells whether

@@ -25,7 +25,8 @@ use serde::{Deserialize, Serialize};
 use super::ChatStore;
 use crate::domain::{ChatRoom, ChatRoomId, ChatRoomKind, Message, MessageId, PostId, UserId};
 use crate::store::mongo::{
-    IndexSet, create_indexes, fetch_limit, from_bson_time, index, is_duplicate_key_on, to_bson_time,
+    IndexSet, after_cursor, create_indexes, fetch_limit, from_bson_time, index,
+    is_duplicate_key_on, to_bson_time,
 };
 use crate::store::{Page, PageRequest, StoreError, StoreResult, split_cursor};
 
@@ -331,13 +332,7 @@ impl ChatStore for MongoChatStore {
         // Most recent first: past the cursor is older, or as old with a smaller id.
         if let Some((millis, id)) = split_cursor(page.after.as_deref()) {
             let at = Bson::DateTime(bson::DateTime::from_millis(millis));
-            filter.insert(
-                "$or",
-                vec![
-                    doc! { "last_activity_at": { "$lt": at.clone() } },
-                    doc! { "last_activity_at": at, "_id": { "$lt": id } },
-                ],
-            );
+            after_cursor(&mut filter, ("last_activity_at", at), ("_id", &id), true);
         }
         let rooms: Vec<ChatRoom> = self
             .rooms

@@ -29,7 +29,7 @@ use super::EngagementStore;
 use crate::domain::{Comment, CommentId, PostId, ReactionKind, UserId};
 use crate::store::catalog::{COMMENTS_COUNT, FAVORITES_COUNT, reaction_count};
 use crate::store::mongo::{
-    IndexSet, create_indexes, fetch_limit, index, is_duplicate_key_on, to_bson_time,
+    IndexSet, after_cursor, create_indexes, fetch_limit, index, is_duplicate_key_on, to_bson_time,
 };
 use crate::store::{Page, PageRequest, StoreError, StoreResult, split_cursor};
 
@@ -205,13 +205,7 @@ impl EngagementStore for MongoEngagementStore {
         // Oldest first: past the cursor is later, or as old with a greater id.
         if let Some((millis, id)) = split_cursor(page.after.as_deref()) {
             let at = Bson::DateTime(mongodb::bson::DateTime::from_millis(millis));
-            filter.insert(
-                "$or",
-                vec![
-                    doc! { "created_at": { "$gt": at.clone() } },
-                    doc! { "created_at": at, "_id": { "$gt": id } },
-                ],
-            );
+            after_cursor(&mut filter, ("created_at", at), ("_id", &id), false);
         }
         let items: Vec<Comment> = self
             .comments
@@ -491,13 +485,7 @@ impl EngagementStore for MongoEngagementStore {
         let mut filter = doc! { "user_id": user_id.as_str() };
         if let Some((millis, post)) = split_cursor(page.after.as_deref()) {
             let at = Bson::DateTime(mongodb::bson::DateTime::from_millis(millis));
-            filter.insert(
-                "$or",
-                vec![
-                    doc! { "created_at": { "$lt": at.clone() } },
-                    doc! { "created_at": at, "post_id": { "$lt": post } },
-                ],
-            );
+            after_cursor(&mut filter, ("created_at", at), ("post_id", &post), true);
         }
         let pipeline = vec![
             doc! { "$match": filter },

@@ -36,7 +36,8 @@ use crate::domain::{
 };
 use crate::store::catalog::mongo_posts_by_ids;
 use crate::store::mongo::{
-    IndexSet, create_indexes, fetch_limit, from_bson_time, index, is_duplicate_key_on, to_bson_time,
+    IndexSet, after_cursor, create_indexes, fetch_limit, from_bson_time, index,
+    is_duplicate_key_on, to_bson_time,
 };
 use crate::store::{Page, PageRequest, StoreError, StoreResult, split_cursor};
 
@@ -467,13 +468,7 @@ impl OrderStore for MongoOrderStore {
             filter.insert("status", status.as_str());
         }
         if let Some((ms, id)) = split_cursor(page.after.as_deref()) {
-            filter.insert(
-                "$or",
-                vec![
-                    doc! { "created_at": { "$lt": ms } },
-                    doc! { "created_at": ms, "_id": { "$lt": id } },
-                ],
-            );
+            after_cursor(&mut filter, ("created_at", ms.into()), ("_id", &id), true);
         }
         let records: Vec<OrderRecord> = self
             .orders

@@ -17,7 +17,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{RatingDelta, ReviewQuery, ReviewStore};
 use crate::domain::{PostId, Rating, RatingSummary, Review, ReviewId, UserId};
-use crate::store::mongo::{IndexSet, create_indexes, fetch_limit, index, is_duplicate_key_on};
+use crate::store::mongo::{
+    IndexSet, after_cursor, create_indexes, fetch_limit, index, is_duplicate_key_on,
+};
 use crate::store::sqlite::{from_millis, to_millis};
 use crate::store::{Page, PageRequest, StoreError, StoreResult, split_cursor};
 
@@ -350,13 +352,7 @@ impl ReviewStore for MongoReviewStore {
     async fn reviews(&self, query: &ReviewQuery, page: &PageRequest) -> StoreResult<Page<Review>> {
         let mut filter = query_filter(query);
         if let Some((ms, id)) = split_cursor(page.after.as_deref()) {
-            filter.insert(
-                "$or",
-                vec![
-                    doc! { "created_at": { "$lt": ms } },
-                    doc! { "created_at": ms, "_id": { "$lt": id } },
-                ],
-            );
+            after_cursor(&mut filter, ("created_at", ms.into()), ("_id", &id), true);
         }
         let docs: Vec<ReviewDoc> = self
             .reviews
