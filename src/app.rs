@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
+use axum::serve::ListenerExt;
 use chrono::Duration;
 use tokio::net::TcpListener;
 
@@ -267,7 +268,15 @@ impl App {
         };
         // Peer addresses reach the handlers for per-address rate limits.
         let service = router.into_make_service_with_connect_info::<SocketAddr>();
-        let serve = axum::serve(self.listener, service)
+        // Without TCP_NODELAY a small write (a subscription's `next`, a keep-alive) waits
+        // behind Nagle's algorithm for the client's delayed ACK of the previous one: tens of
+        // milliseconds per message on a busy socket.
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(err) = tcp.set_nodelay(true) {
+                tracing::debug!(%err, "cannot set TCP_NODELAY on an accepted connection");
+            }
+        });
+        let serve = axum::serve(listener, service)
             .with_graceful_shutdown(signal)
             .into_future();
         tokio::select! {
