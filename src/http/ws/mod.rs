@@ -45,8 +45,8 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::HeaderMap;
 use axum::http::header::SEC_WEBSOCKET_PROTOCOL;
 use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
 use futures_util::stream::{AbortHandle, Abortable, BoxStream, SelectAll};
-use futures_util::{SinkExt, StreamExt};
 use serde_json::{Map, Value as Json};
 use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
@@ -173,8 +173,7 @@ impl Connection {
         }
     }
 
-    async fn run(mut self, socket: WebSocket) {
-        let (mut sink, mut incoming) = socket.split();
+    async fn run(mut self, mut socket: WebSocket) {
         let config = self.state.config.websocket.clone();
         let init_deadline = tokio::time::sleep(Duration::from_secs(config.init_timeout_secs));
         tokio::pin!(init_deadline);
@@ -187,7 +186,10 @@ impl Connection {
 
         loop {
             let step = tokio::select! {
-                frame = incoming.next() => match frame {
+                // Cancel-safe: a frame read in part stays buffered in the socket. Writes
+                // happen below, outside the `select!`, so the socket is not split (no lock
+                // between a read half and a write half on every wake-up).
+                frame = socket.next() => match frame {
                     Some(Ok(Message::Text(text))) => {
                         let expiry_before = self.viewer.as_ref().map(|v| v.token_expires_at);
                         // Boxed: handling a message (authentication, starting an operation)
@@ -222,7 +224,7 @@ impl Connection {
                 Step::Continue => {}
                 Step::Send(messages) => {
                     for message in messages {
-                        if sink.send(Message::Text(message.into())).await.is_err() {
+                        if socket.send(Message::Text(message.into())).await.is_err() {
                             return;
                         }
                     }
@@ -233,7 +235,7 @@ impl Connection {
                     reason,
                 } => {
                     for message in before {
-                        if sink.send(Message::Text(message.into())).await.is_err() {
+                        if socket.send(Message::Text(message.into())).await.is_err() {
                             return;
                         }
                     }
@@ -241,7 +243,7 @@ impl Connection {
                         code,
                         reason: reason.into(),
                     };
-                    let _ = sink.send(Message::Close(Some(frame))).await;
+                    let _ = socket.send(Message::Close(Some(frame))).await;
                     break;
                 }
             }
