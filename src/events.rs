@@ -62,6 +62,8 @@ pub enum DomainEvent {
     PostCreated(Post),
     /// A post was edited (text, price, stock, status…).
     PostUpdated(Post),
+    /// A post was deleted (soft delete: it is gone for everyone), so its live updates end.
+    PostDeleted { post_id: PostId },
     /// A comment was added; the authors it concerns ride along so listeners need no lookup.
     CommentAdded {
         comment: Comment,

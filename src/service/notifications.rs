@@ -112,6 +112,7 @@ fn drafts(event: &DomainEvent) -> (Option<&UserId>, Vec<Draft>) {
         DomainEvent::UserUpdated(_)
         | DomainEvent::SessionsRevoked { .. }
         | DomainEvent::PostUpdated(_)
+        | DomainEvent::PostDeleted { .. }
         | DomainEvent::Unfollowed { .. }
         | DomainEvent::Blocked { .. }
         | DomainEvent::Typing { .. }

@@ -222,6 +222,11 @@ impl PostService {
         if !self.catalog.delete_post(id, now()).await? {
             return Err(AppError::NotFound("post"));
         }
+        self.events
+            .publish(DomainEvent::PostDeleted {
+                post_id: id.clone(),
+            })
+            .await;
         Ok(true)
     }
 

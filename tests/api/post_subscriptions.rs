@@ -122,6 +122,40 @@ async fn post_updated_is_not_found_for_an_unknown_or_deleted_post() {
 }
 
 #[tokio::test]
+async fn deleting_a_post_completes_its_subscriptions() {
+    let app = spawn_app().await;
+    let (ann, bob) = (app.register("ann").await, app.register("bob").await);
+    let post = create_post(&app, &ann, "soon gone").await;
+    let kept = create_post(&app, &ann, "kept").await;
+    // Anonymous (a shared execution) and signed in (its own).
+    let mut anonymous = subscribed(&app, None, POST_UPDATED, json!({ "p": post })).await;
+    let mut signed_in = subscribed(&app, Some(&bob), POST_UPDATED, json!({ "p": post })).await;
+    let mut on_kept = subscribed(&app, None, POST_UPDATED, json!({ "p": kept })).await;
+
+    edit(&app, &ann, &post, "last words").await;
+    app.data(
+        Some(&ann.access),
+        "mutation($id: ID!) { deletePost(id: $id) }",
+        json!({ "id": post }),
+    )
+    .await;
+    edit(&app, &ann, &kept, "still here").await;
+
+    for ws in [&mut anonymous, &mut signed_in] {
+        assert_eq!(next_data(ws).await["postUpdated"]["body"], "last words");
+        assert_eq!(
+            ws.next_json().await,
+            json!({ "type": "complete", "id": "s" })
+        );
+    }
+    // Another post's subscribers are unaffected.
+    assert_eq!(
+        next_data(&mut on_kept).await["postUpdated"]["body"],
+        "still here"
+    );
+}
+
+#[tokio::test]
 async fn feed_post_added_delivers_posts_of_followed_users_only() {
     let app = spawn_app().await;
     let (ann, bob, cat) = (

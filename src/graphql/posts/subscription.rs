@@ -6,6 +6,7 @@
 //! for the events that pass.
 
 use std::collections::HashSet;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use async_graphql::{Context, ID, Result, Subscription};
@@ -25,8 +26,9 @@ pub struct PostSubscription;
 #[Subscription]
 impl PostSubscription {
     /// A post each time it changes: edits, price, stock and status, reactions, comments. Open to
-    /// anonymous clients; a post the viewer cannot see is `NOT_FOUND`. A post that becomes
-    /// invisible to the viewer (deleted, back to draft) stops producing updates.
+    /// anonymous clients; a post the viewer cannot see is `NOT_FOUND`. When the post is
+    /// deleted the subscription completes; while it is invisible to the viewer for another
+    /// reason (back to draft) it produces no updates.
     async fn post_updated(
         &self,
         ctx: &Context<'_>,
@@ -45,10 +47,15 @@ impl PostSubscription {
         Ok(events(receiver, move |event| {
             let post = match event {
                 DomainEvent::PostUpdated(post) | DomainEvent::Reacted { post, .. } => post,
-                _ => return None,
+                DomainEvent::PostDeleted { post_id } if *post_id == id => {
+                    return ControlFlow::Break(());
+                }
+                _ => return ControlFlow::Continue(None),
             };
-            (post.id == id && PostService::visible_now(viewer.as_ref(), post))
-                .then(|| Post(post.clone()))
+            ControlFlow::Continue(
+                (post.id == id && PostService::visible_now(viewer.as_ref(), post))
+                    .then(|| Post(post.clone())),
+            )
         }))
     }
 
@@ -76,7 +83,9 @@ impl PostSubscription {
             followees,
             blocked,
         };
-        Ok(events(receiver, move |event| feed.accept(event)))
+        Ok(events(receiver, move |event| {
+            ControlFlow::Continue(feed.accept(event))
+        }))
     }
 }
 
@@ -123,25 +132,28 @@ impl FeedFilter {
     }
 }
 
-/// The items `select` picks out of the bus. Lagging skips what was missed: these streams
-/// carry the latest state (or new posts), not a history a client could ask to replay.
+/// The items `select` picks out of the bus (`Continue(Some(item))`), until it says `Break`.
+/// Lagging skips what was missed: these streams carry the latest state (or new posts), not a
+/// history a client could ask to replay.
 fn events<T: Send + 'static, F>(
     receiver: broadcast::Receiver<Arc<DomainEvent>>,
     select: F,
 ) -> impl Stream<Item = T> + use<T, F>
 where
-    F: FnMut(&DomainEvent) -> Option<T> + Send + 'static,
+    F: FnMut(&DomainEvent) -> ControlFlow<(), Option<T>> + Send + 'static,
 {
     futures_util::stream::unfold(
         (receiver, select),
         |(mut receiver, mut select)| async move {
             loop {
                 match receiver.recv().await {
-                    Ok(event) => {
-                        if let Some(item) = select(&event) {
+                    Ok(event) => match select(&event) {
+                        ControlFlow::Continue(Some(item)) => {
                             return Some((item, (receiver, select)));
                         }
-                    }
+                        ControlFlow::Continue(None) => {}
+                        ControlFlow::Break(()) => return None,
+                    },
                     Err(RecvError::Lagged(_)) => {}
                     Err(RecvError::Closed) => return None,
                 }
