@@ -8,6 +8,14 @@
 //! BENCH_SUBSCRIBERS=1000,10000 BENCH_EVENTS=20 BENCH_EVENT_INTERVAL_MS=100 cargo bench --bench subscriptions
 //! ```
 //!
+//! Before each size it measures the machine's floor for the same fan-out: plain TCP on
+//! loopback, one 100-byte message written to each of N connections by two threads (one per
+//! core, as the server's runtime has) and read by one, with no WebSocket, no GraphQL and no
+//! async runtime. Over loopback the kernel runs both ends of every message (the sender's
+//! `write` also runs the receiver's TCP input, the reader's ACK runs the sender's), so that
+//! floor bounds what any server can reach on this machine. After each run it prints the CPU
+//! time per delivery of the server process and of the client process.
+//!
 //! The server runs in a child process (this binary again, with `BENCH_ROLE=server`) so its
 //! RSS is its own and each process needs only N file descriptors: 10k subscribers need
 //! `ulimit -n` above 10 100 (20 000 here). The clients run on one tokio worker thread, so the
@@ -36,10 +44,11 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const CONNECT_CONCURRENCY: usize = 256;
 
 fn main() {
-    if std::env::var("BENCH_ROLE").as_deref() == Ok("server") {
-        return server();
+    match std::env::var("BENCH_ROLE").as_deref() {
+        Ok("server") => server(),
+        Ok("floor") => floor_writer(),
+        _ => client(),
     }
-    client();
 }
 
 /// The child: the real app on a fresh SQLite store, its port on stdout, until stdin closes.
@@ -80,6 +89,19 @@ fn rss_kib(pid: u32) -> u64 {
                 .and_then(|n| n.parse().ok())
         })
         .unwrap_or(0)
+}
+
+/// CPU time (user and system) used so far by all threads of process `pid`, from the
+/// scheduler's per-thread nanosecond counters.
+fn cpu_time(pid: u32) -> Duration {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Duration::ZERO;
+    };
+    let nanos: u64 = tasks
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok())
+        .filter_map(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
+        .sum();
+    Duration::from_nanos(nanos)
 }
 
 fn client() {
@@ -186,12 +208,17 @@ async fn run(child: &Child, port: u16, counts: &[usize], events: usize, interval
         post,
     };
     let mut next_event = 0usize;
+    // Let the server settle before its baseline RSS: registering hashed a password (19 MiB
+    // for argon2id) on a blocking-pool thread, whose memory goes back when that idle thread
+    // exits after tokio's 10 s keep-alive.
+    tokio::time::sleep(Duration::from_secs(11)).await;
 
     println!(
         "subscriptions bench: postUpdated on one post, anonymous subscribers, {events} sustained events every {} ms",
         interval.as_millis()
     );
     for &n in counts {
+        let floor = loopback_floor(n);
         let rss_before = rss_kib(child.id());
         let (stop_tx, stop_rx) = watch::channel(false);
         let connected = Instant::now();
@@ -202,6 +229,7 @@ async fn run(child: &Child, port: u16, counts: &[usize], events: usize, interval
         let per_sub = (rss_after.saturating_sub(rss_before)) as f64 / n as f64;
 
         // One event.
+        let cpu_before = (cpu_time(child.id()), cpu_time(std::process::id()));
         let single = next_event;
         let mut sent = vec![(single, publisher.publish(single).await)];
         next_event += 1;
@@ -216,6 +244,10 @@ async fn run(child: &Child, port: u16, counts: &[usize], events: usize, interval
             tokio::time::sleep(interval.saturating_sub(at.elapsed())).await;
         }
         tokio::time::sleep(Duration::from_secs(3)).await;
+        let cpu_used = (
+            cpu_time(child.id()) - cpu_before.0,
+            cpu_time(std::process::id()) - cpu_before.1,
+        );
         let _ = stop_tx.send(true);
         let mut receipts = Vec::with_capacity(n);
         for client in clients {
@@ -247,11 +279,25 @@ async fn run(child: &Child, port: u16, counts: &[usize], events: usize, interval
         println!(
             "  server RSS: {rss_before} KiB before, {rss_after} KiB with {n} idle subscriptions: {per_sub:.1} KiB per subscription"
         );
+        println!(
+            "  loopback TCP floor (no WebSocket, no runtime): last of {n} messages read after {}",
+            floor
+                .iter()
+                .map(|d| format!("{:.1} ms", d.as_secs_f64() * 1000.0))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
         report("single event", &single_lat, n);
         report("sustained", &sustained_lat, expected_sustained);
         println!(
             "  sustained deliveries/s: {:.0}",
             sustained_lat.len() as f64 / last.duration_since(started).as_secs_f64().max(1e-9)
+        );
+        let deliveries = (single_lat.len() + sustained_lat.len()).max(1) as f64;
+        println!(
+            "  CPU per delivery (all the process did from the first event on): server {:.1} µs, bench client {:.1} µs",
+            cpu_used.0.as_secs_f64() * 1e6 / deliveries,
+            cpu_used.1.as_secs_f64() * 1e6 / deliveries,
         );
     }
 }
@@ -263,9 +309,12 @@ fn report(name: &str, sorted: &[Duration], expected: usize) {
             .map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0)
     };
     println!(
-        "  {name}: {} of {expected} delivered (loss {}), latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        "  {name}: {} of {expected} delivered (loss {}), latency min {:.1} ms, p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
         sorted.len(),
         expected - sorted.len().min(expected),
+        sorted
+            .first()
+            .map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0),
         pick(0.5),
         pick(0.99),
         sorted.last().map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0),
@@ -378,4 +427,82 @@ fn event_number(text: &str) -> Option<usize> {
     let digits = &text[start..];
     let end = digits.find('"')?;
     digits[..end].parse().ok()
+}
+
+/// Size of the floor's message, about a `next` message of this bench's subscription.
+const FLOOR_MESSAGE_BYTES: usize = 100;
+/// Rounds of the floor measurement per size.
+const FLOOR_ROUNDS: usize = 3;
+
+/// The loopback floor for `n` subscribers: a child process (so each process holds only `n`
+/// sockets) accepts `n` plain TCP connections from this one and, on each line it reads from
+/// stdin, writes one message to every connection from two threads. Returns, per round, when
+/// the last message was read here (blocking reads, in connection order).
+fn loopback_floor(n: usize) -> Vec<Duration> {
+    use std::io::Read;
+    let mut child = Command::new(std::env::current_exe().expect("this binary"))
+        .env("BENCH_ROLE", "floor")
+        .env("BENCH_FLOOR_CONNECTIONS", n.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the floor writer starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .expect("the floor writer prints its port");
+    let port: u16 = line
+        .trim()
+        .strip_prefix("port ")
+        .and_then(|p| p.parse().ok())
+        .expect("a port");
+    let mut connections: Vec<std::net::TcpStream> = (0..n)
+        .map(|_| std::net::TcpStream::connect(("127.0.0.1", port)).expect("connects"))
+        .collect();
+    let mut go = child.stdin.take().unwrap();
+    let mut rounds = Vec::with_capacity(FLOOR_ROUNDS);
+    let mut buffer = [0u8; FLOOR_MESSAGE_BYTES];
+    for _ in 0..FLOOR_ROUNDS {
+        std::thread::sleep(Duration::from_millis(500));
+        let started = Instant::now();
+        go.write_all(b"go\n").and_then(|()| go.flush()).unwrap();
+        for connection in &mut connections {
+            connection.read_exact(&mut buffer).expect("a floor message");
+        }
+        rounds.push(started.elapsed());
+    }
+    drop(go);
+    let _ = child.wait();
+    rounds
+}
+
+/// The floor's writer (see [`loopback_floor`]).
+fn floor_writer() {
+    let n: usize = std::env::var("BENCH_FLOOR_CONNECTIONS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .expect("BENCH_FLOOR_CONNECTIONS");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
+    println!("port {}", listener.local_addr().unwrap().port());
+    std::io::stdout().flush().unwrap();
+    let mut connections: Vec<std::net::TcpStream> = (0..n)
+        .map(|_| {
+            let (connection, _) = listener.accept().expect("accepts");
+            connection.set_nodelay(true).unwrap();
+            connection
+        })
+        .collect();
+    let message = [b'x'; FLOOR_MESSAGE_BYTES];
+    let half = n.div_ceil(2).max(1);
+    for _ in std::io::stdin().lines().map_while(Result::ok) {
+        std::thread::scope(|scope| {
+            for part in connections.chunks_mut(half) {
+                scope.spawn(move || {
+                    for connection in part {
+                        connection.write_all(&message).expect("writes");
+                    }
+                });
+            }
+        });
+    }
 }
