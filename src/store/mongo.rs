@@ -260,6 +260,27 @@ pub(crate) fn is_duplicate_key(err: &DriverError) -> bool {
         || matches!(err.kind.as_ref(), ErrorKind::Command(e) if e.code == DUPLICATE_KEY)
 }
 
+/// Fails unless every one of `ids` is a stored user (repeats allowed), in one query.
+pub(crate) async fn ensure_users_exist(
+    db: &Database,
+    ids: &[&crate::domain::UserId],
+) -> StoreResult<()> {
+    let distinct: std::collections::BTreeSet<&str> = ids.iter().map(|id| id.as_str()).collect();
+    let found = db
+        .collection::<bson::Document>("users")
+        .count_documents(bson::doc! { "_id": { "$in": distinct.iter().collect::<Vec<_>>() } })
+        .await
+        .map_err(StoreError::backend)?;
+    if found == distinct.len() as u64 {
+        Ok(())
+    } else {
+        Err(StoreError::Backend(format!(
+            "{} of the users {distinct:?} do not exist",
+            distinct.len() as u64 - found.min(distinct.len() as u64)
+        )))
+    }
+}
+
 /// Refuses to attach a record to a user that does not exist, as the SQLite adapter's foreign
 /// keys do. Check-then-insert cannot race because users are never deleted.
 pub(crate) async fn ensure_user_exists(

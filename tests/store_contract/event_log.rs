@@ -111,3 +111,54 @@ pub async fn a_tail_is_woken_after_an_append(stores: Stores) {
         1
     );
 }
+
+pub async fn a_batch_is_appended_in_order_under_consecutive_numbers(stores: Stores) {
+    let log = &stores.event_log;
+    let before = log.append("before", now()).await.unwrap();
+    let batch: Vec<String> = ["x", "y", "z"].map(String::from).to_vec();
+    let seqs = log.append_all(&batch, now()).await.unwrap();
+    assert_eq!(seqs, [before + 1, before + 2, before + 3]);
+    assert!(log.append_all(&[], now()).await.unwrap().is_empty());
+    let after = log.append("after", now()).await.unwrap();
+    assert_eq!(after, before + 4, "an empty batch takes no number");
+    let read = log.read_after(before, 10).await.unwrap();
+    assert_eq!(
+        read.iter()
+            .map(|e| (e.seq, e.body.as_str()))
+            .collect::<Vec<_>>(),
+        [
+            (before + 1, "x"),
+            (before + 2, "y"),
+            (before + 3, "z"),
+            (after, "after")
+        ]
+    );
+}
+
+pub async fn concurrent_batches_keep_each_batch_contiguous(stores: Stores) {
+    let start = stores.event_log.last_seq().await.unwrap();
+    let appends = (0..8).map(|i| {
+        let log = stores.event_log.clone();
+        tokio::spawn(async move {
+            let bodies: Vec<String> = (0..5).map(|j| format!("{i}.{j}")).collect();
+            log.append_all(&bodies, now()).await.unwrap()
+        })
+    });
+    let mut numbers = HashSet::new();
+    for append in appends {
+        let seqs = append.await.unwrap();
+        assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
+        numbers.extend(seqs);
+    }
+    assert_eq!(numbers.len(), 40, "numbers are distinct");
+    let read = stores.event_log.read_after(start, 100).await.unwrap();
+    assert_eq!(read.len(), 40);
+    for entry in &read {
+        let (batch, position) = entry.body.split_once('.').unwrap();
+        let first = read
+            .iter()
+            .find(|e| e.body == format!("{batch}.0"))
+            .unwrap();
+        assert_eq!(entry.seq - first.seq, position.parse::<i64>().unwrap());
+    }
+}

@@ -221,3 +221,65 @@ pub async fn marking_read_counts_only_the_recipients_unread_ones(stores: Stores)
         "never re-marked"
     );
 }
+
+pub async fn a_batch_numbers_each_recipient_and_skips_what_is_stored(stores: Stores) {
+    let ids = users(&stores, &["ann", "bob", "cid"]).await;
+    let store = &stores.notifications;
+    let ann_first = store.add(&notification(&ids[0], 5)).await.unwrap().unwrap();
+    let batch = [
+        notification(&ids[0], 5), // ann already has event 5
+        notification(&ids[1], 5),
+        notification(&ids[2], 5),
+        notification(&ids[1], 6),
+        notification(&ids[2], 5), // a repeat within the batch
+    ];
+    let stored = store.add_all(&batch).await.unwrap();
+    assert_eq!(
+        stored,
+        [
+            Notification {
+                seq: 1,
+                ..batch[1].clone()
+            },
+            Notification {
+                seq: 1,
+                ..batch[2].clone()
+            },
+            Notification {
+                seq: 2,
+                ..batch[3].clone()
+            },
+        ]
+    );
+    assert!(store.add_all(&batch).await.unwrap().is_empty());
+    assert!(store.add_all(&[]).await.unwrap().is_empty());
+    assert_eq!(store.last_seq(&ids[0]).await.unwrap(), ann_first.seq);
+    assert_eq!(store.last_seq(&ids[1]).await.unwrap(), 2);
+    assert_eq!(store.last_seq(&ids[2]).await.unwrap(), 1);
+}
+
+pub async fn concurrent_batches_of_one_event_notify_each_recipient_once(stores: Stores) {
+    let ids = users(&stores, &["ann", "bob", "cid", "dan"]).await;
+    let adds = (0..6).map(|_| {
+        let store = stores.notifications.clone();
+        let batch: Vec<Notification> = ids.iter().map(|id| notification(id, 77)).collect();
+        tokio::spawn(async move { store.add_all(&batch).await.unwrap() })
+    });
+    let mut stored = Vec::new();
+    for add in adds {
+        stored.extend(add.await.unwrap());
+    }
+    let mut recipients: Vec<&UserId> = stored.iter().map(|n| &n.recipient).collect();
+    recipients.sort();
+    let mut expected: Vec<&UserId> = ids.iter().collect();
+    expected.sort();
+    assert_eq!(recipients, expected);
+    assert!(stored.iter().all(|n| n.seq == 1), "{stored:?}");
+    // A later batch takes the next numbers: the refused duplicates took none.
+    let next = stores
+        .notifications
+        .add_all(&[notification(&ids[0], 78), notification(&ids[3], 78)])
+        .await
+        .unwrap();
+    assert_eq!(next.iter().map(|n| n.seq).collect::<Vec<_>>(), [2, 2]);
+}

@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 pub use mongo::MongoEventLogStore;
 pub use sqlite::SqliteEventLogStore;
 
-use super::StoreResult;
+use super::{StoreError, StoreResult};
 
 /// One appended event.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,7 +37,15 @@ pub struct LogEntry {
 #[async_trait::async_trait]
 pub trait EventLogStore: Send + Sync {
     /// Appends `body`; returns its number.
-    async fn append(&self, body: &str, at: DateTime<Utc>) -> StoreResult<i64>;
+    async fn append(&self, body: &str, at: DateTime<Utc>) -> StoreResult<i64> {
+        let numbers = self.append_all(&[body.to_owned()], at).await?;
+        numbers
+            .first()
+            .copied()
+            .ok_or_else(|| StoreError::Backend("an append stored nothing".into()))
+    }
+    /// Appends `bodies` in one write, in order, under consecutive numbers; returns them.
+    async fn append_all(&self, bodies: &[String], at: DateTime<Utc>) -> StoreResult<Vec<i64>>;
     /// At most `limit` entries numbered above `after`, in order.
     async fn read_after(&self, after: i64, limit: usize) -> StoreResult<Vec<LogEntry>>;
     /// The number of the last entry appended so far (0 for an empty log): where a new tail

@@ -70,9 +70,10 @@ impl MongoEventLogStore {
         .await
     }
 
-    /// Takes the next number. The upsert that creates the counter can race another one on
-    /// the first append ever; the loser's duplicate key is retried and then finds the counter.
-    async fn next_seq(&self) -> StoreResult<i64> {
+    /// Takes the next `count` numbers; returns the last. The upsert that creates the counter
+    /// can race another one on the first append ever; the loser's duplicate key is retried
+    /// and then finds the counter.
+    async fn take_seqs(&self, count: i64) -> StoreResult<i64> {
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -80,7 +81,7 @@ impl MongoEventLogStore {
                 .counter
                 .find_one_and_update(
                     doc! { "_id": COUNTER_ID },
-                    doc! { "$inc": { "seq": 1_i64 } },
+                    doc! { "$inc": { "seq": count } },
                 )
                 .upsert(true)
                 .return_document(ReturnDocument::After)
@@ -101,17 +102,25 @@ impl MongoEventLogStore {
 
 #[async_trait::async_trait]
 impl EventLogStore for MongoEventLogStore {
-    async fn append(&self, body: &str, at: DateTime<Utc>) -> StoreResult<i64> {
-        let seq = self.next_seq().await?;
+    async fn append_all(&self, bodies: &[String], at: DateTime<Utc>) -> StoreResult<Vec<i64>> {
+        if bodies.is_empty() {
+            return Ok(Vec::new());
+        }
+        let count = i64::try_from(bodies.len()).map_err(StoreError::backend)?;
+        let last = self.take_seqs(count).await?;
+        let seqs: Vec<i64> = (last - count + 1..=last).collect();
+        // Ordered: entries become visible in number order, so a tail never sees a later
+        // number of the batch before an earlier one.
         self.log
-            .insert_one(EntryDoc {
-                seq,
+            .insert_many(seqs.iter().zip(bodies).map(|(seq, body)| EntryDoc {
+                seq: *seq,
                 at: to_bson_time(at),
-                body: body.to_owned(),
-            })
+                body: body.clone(),
+            }))
+            .ordered(true)
             .await
             .map_err(StoreError::backend)?;
-        Ok(seq)
+        Ok(seqs)
     }
 
     async fn read_after(&self, after: i64, limit: usize) -> StoreResult<Vec<LogEntry>> {

@@ -27,14 +27,24 @@ impl SqliteEventLogStore {
 
 #[async_trait::async_trait]
 impl EventLogStore for SqliteEventLogStore {
-    async fn append(&self, body: &str, at: DateTime<Utc>) -> StoreResult<i64> {
-        let body = body.to_owned();
+    async fn append_all(&self, bodies: &[String], at: DateTime<Utc>) -> StoreResult<Vec<i64>> {
+        if bodies.is_empty() {
+            return Ok(Vec::new());
+        }
+        let bodies = bodies.to_vec();
         self.db
             .write(move |tx| {
-                tx.prepare_cached("INSERT INTO event_log (at, body) VALUES (?1, ?2)")
-                    .and_then(|mut stmt| stmt.execute(params![to_millis(at), body]))
+                let mut stmt = tx
+                    .prepare_cached("INSERT INTO event_log (at, body) VALUES (?1, ?2)")
                     .map_err(StoreError::backend)?;
-                Ok(tx.last_insert_rowid())
+                bodies
+                    .iter()
+                    .map(|body| {
+                        stmt.execute(params![to_millis(at), body])
+                            .map(|_| tx.last_insert_rowid())
+                            .map_err(StoreError::backend)
+                    })
+                    .collect()
             })
             .await
     }

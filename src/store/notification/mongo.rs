@@ -3,6 +3,8 @@
 //! multi-document transaction, so a notification refused as a duplicate of its event takes
 //! no number and numbers stay gapless.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
 use futures_util::{FutureExt, TryStreamExt};
 use mongodb::bson::{self, Document, doc};
@@ -15,7 +17,7 @@ use crate::domain::{
     CommentId, MessageId, Notification, NotificationId, NotificationKind, OrderId, PostId, UserId,
 };
 use crate::store::mongo::{
-    create_indexes, ensure_user_exists, fetch_limit, from_bson_time, index, is_duplicate_key_on,
+    create_indexes, ensure_users_exist, fetch_limit, from_bson_time, index, is_duplicate_key_on,
     to_bson_time,
 };
 use crate::store::{Page, PageRequest, StoreError, StoreResult, split_cursor};
@@ -135,80 +137,121 @@ impl MongoNotificationStore {
         Ok(Page::from_overfetch(items, limit))
     }
 
-    /// One attempt at [`NotificationStore::add`], in one transaction.
-    async fn add_once(&self, n: &Notification) -> mongodb::error::Result<i64> {
+    /// One attempt at [`NotificationStore::add_all`], in one transaction: each recipient's
+    /// counter is incremented, then the batch is inserted. Returns the numbers, in order.
+    async fn add_once(&self, batch: &[&Notification]) -> mongodb::error::Result<Vec<i64>> {
         let mut session = self.client.start_session().await?;
         session
             .start_transaction()
             .read_concern(ReadConcern::snapshot())
             .write_concern(WriteConcern::majority())
-            .and_run((self, n), |session, context| {
-                let (store, n) = *context;
+            .and_run((self, batch), |session, context| {
+                let (store, batch) = *context;
                 async move {
-                    let counter = store
-                        .counters
-                        .find_one_and_update(
-                            doc! { "_id": n.recipient.as_str() },
-                            doc! { "$inc": { "seq": 1_i64 } },
-                        )
-                        .upsert(true)
-                        .return_document(ReturnDocument::After)
-                        .session(&mut *session)
-                        .await?;
-                    let seq = counter
-                        .and_then(|c| c.get_i64("seq").ok())
-                        .unwrap_or_default();
+                    let mut seqs = Vec::with_capacity(batch.len());
+                    for n in batch {
+                        let counter = store
+                            .counters
+                            .find_one_and_update(
+                                doc! { "_id": n.recipient.as_str() },
+                                doc! { "$inc": { "seq": 1_i64 } },
+                            )
+                            .upsert(true)
+                            .return_document(ReturnDocument::After)
+                            .session(&mut *session)
+                            .await?;
+                        seqs.push(
+                            counter
+                                .and_then(|c| c.get_i64("seq").ok())
+                                .unwrap_or_default(),
+                        );
+                    }
+                    let docs = batch
+                        .iter()
+                        .zip(&seqs)
+                        .map(|(n, seq)| NotificationDoc::new(n, *seq));
                     store
                         .notifications
-                        .insert_one(NotificationDoc::new(n, seq))
+                        .insert_many(docs)
                         .session(&mut *session)
                         .await?;
-                    Ok(seq)
+                    Ok(seqs)
                 }
                 .boxed()
             })
             .await
     }
 
-    async fn exists_for_event(&self, n: &Notification) -> StoreResult<bool> {
-        self.notifications
+    /// The part of `batch` not stored yet: without the notifications whose recipient already
+    /// has one for their event, and without repeats within the batch.
+    async fn not_yet_stored<'a>(
+        &self,
+        batch: &'a [Notification],
+    ) -> StoreResult<Vec<&'a Notification>> {
+        let keys: Vec<Document> = batch
+            .iter()
+            .map(|n| doc! { "event_seq": n.event_seq, "recipient": n.recipient.as_str() })
+            .collect();
+        let stored: Vec<Document> = self
+            .notifications
             .clone_with_type::<Document>()
-            .find_one(doc! { "event_seq": n.event_seq, "recipient": n.recipient.as_str() })
-            .projection(doc! { "_id": 1 })
+            .find(doc! { "$or": keys })
+            .projection(doc! { "_id": 0, "event_seq": 1, "recipient": 1 })
             .await
-            .map(|found| found.is_some())
-            .map_err(StoreError::backend)
+            .map_err(StoreError::backend)?
+            .try_collect()
+            .await
+            .map_err(StoreError::backend)?;
+        let mut seen: HashSet<(i64, &str)> = stored
+            .iter()
+            .filter_map(|d| Some((d.get_i64("event_seq").ok()?, d.get_str("recipient").ok()?)))
+            .collect();
+        Ok(batch
+            .iter()
+            .filter(|n| seen.insert((n.event_seq, n.recipient.as_str())))
+            .collect())
     }
 }
 
 #[async_trait::async_trait]
 impl NotificationStore for MongoNotificationStore {
-    async fn add(&self, notification: &Notification) -> StoreResult<Option<Notification>> {
-        if self.exists_for_event(notification).await? {
-            return Ok(None);
+    async fn add_all(&self, notifications: &[Notification]) -> StoreResult<Vec<Notification>> {
+        if notifications.is_empty() {
+            // (`$or` needs at least one term.)
+            return Ok(Vec::new());
         }
-        ensure_user_exists(&self.db, &notification.recipient).await?;
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.add_once(notification).await {
-                Ok(seq) => {
-                    return Ok(Some(Notification {
-                        seq,
-                        ..notification.clone()
-                    }));
+            let fresh = self.not_yet_stored(notifications).await?;
+            if fresh.is_empty() {
+                return Ok(Vec::new());
+            }
+            let recipients: Vec<&UserId> = fresh.iter().map(|n| &n.recipient).collect();
+            ensure_users_exist(&self.db, &recipients).await?;
+            match self.add_once(&fresh).await {
+                Ok(seqs) => {
+                    return Ok(fresh
+                        .into_iter()
+                        .zip(seqs)
+                        .map(|(n, seq)| Notification { seq, ..n.clone() })
+                        .collect());
                 }
-                // Another instance stored this event's notification between the check and
-                // the insert (the transaction rolled back, taking no number).
-                Err(err) if is_duplicate_key_on(&err, EVENT_UNIQUE) => return Ok(None),
-                Err(err) if attempt < ADD_ATTEMPTS && is_duplicate_key_on(&err, SEQ_UNIQUE) => {
+                // Another instance stored some of these between the check and the insert
+                // (the transaction rolled back, taking no number): check again without them.
+                // A duplicate `seq` is a write conflict some servers report as E11000.
+                Err(err)
+                    if attempt < ADD_ATTEMPTS
+                        && (is_duplicate_key_on(&err, EVENT_UNIQUE)
+                            || is_duplicate_key_on(&err, SEQ_UNIQUE)) =>
+                {
                     continue;
                 }
                 // Some servers report a write conflict on the event key as a duplicate of
-                // another index or a plain error; the event check decides.
+                // another index or a plain error; what is stored by now decides.
                 Err(err) => {
-                    if self.exists_for_event(notification).await? {
-                        return Ok(None);
+                    if self.not_yet_stored(notifications).await?.is_empty() {
+                        return Ok(Vec::new());
                     }
                     return Err(StoreError::backend(err));
                 }

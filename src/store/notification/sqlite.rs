@@ -64,52 +64,65 @@ fn query(
         .map_err(StoreError::backend)
 }
 
+/// Stores `n` as its recipient's next notification inside `tx`; `None` when the recipient
+/// already has one for its event.
+fn add_one(tx: &rusqlite::Transaction<'_>, n: Notification) -> StoreResult<Option<Notification>> {
+    let exists: bool = tx
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM notifications \
+                 WHERE event_seq = ?1 AND recipient_id = ?2)",
+            params![n.event_seq, n.recipient.as_str()],
+            |row| row.get(0),
+        )
+        .map_err(StoreError::backend)?;
+    if exists {
+        return Ok(None);
+    }
+    let seq: i64 = tx
+        .query_row(
+            "SELECT COALESCE(MAX(seq), 0) + 1 FROM notifications WHERE recipient_id = ?1",
+            [n.recipient.as_str()],
+            |row| row.get(0),
+        )
+        .map_err(StoreError::backend)?;
+    tx.prepare_cached(&format!(
+        "INSERT INTO notifications ({COLUMNS}) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+    ))
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            n.id.as_str(),
+            n.recipient.as_str(),
+            seq,
+            n.event_seq,
+            n.kind.as_str(),
+            n.actor_id.as_ref().map(UserId::as_str),
+            n.post_id.as_ref().map(PostId::as_str),
+            n.comment_id.as_ref().map(CommentId::as_str),
+            n.message_id.as_ref().map(MessageId::as_str),
+            to_millis(n.created_at),
+            n.read_at.map(to_millis),
+            n.order_id.as_ref().map(OrderId::as_str),
+        ])
+    })
+    .map_err(StoreError::backend)?;
+    Ok(Some(Notification { seq, ..n }))
+}
+
 #[async_trait::async_trait]
 impl NotificationStore for SqliteNotificationStore {
-    async fn add(&self, notification: &Notification) -> StoreResult<Option<Notification>> {
-        let n = notification.clone();
+    async fn add_all(&self, notifications: &[Notification]) -> StoreResult<Vec<Notification>> {
+        if notifications.is_empty() {
+            return Ok(Vec::new());
+        }
+        let batch = notifications.to_vec();
         self.db
             .write(move |tx| {
-                let exists: bool = tx
-                    .query_row(
-                        "SELECT EXISTS (SELECT 1 FROM notifications \
-                         WHERE event_seq = ?1 AND recipient_id = ?2)",
-                        params![n.event_seq, n.recipient.as_str()],
-                        |row| row.get(0),
-                    )
-                    .map_err(StoreError::backend)?;
-                if exists {
-                    return Ok(None);
+                let mut stored = Vec::with_capacity(batch.len());
+                for n in batch {
+                    stored.extend(add_one(tx, n)?);
                 }
-                let seq: i64 = tx
-                    .query_row(
-                        "SELECT COALESCE(MAX(seq), 0) + 1 FROM notifications WHERE recipient_id = ?1",
-                        [n.recipient.as_str()],
-                        |row| row.get(0),
-                    )
-                    .map_err(StoreError::backend)?;
-                tx.prepare_cached(&format!(
-                    "INSERT INTO notifications ({COLUMNS}) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
-                ))
-                .and_then(|mut stmt| {
-                    stmt.execute(params![
-                        n.id.as_str(),
-                        n.recipient.as_str(),
-                        seq,
-                        n.event_seq,
-                        n.kind.as_str(),
-                        n.actor_id.as_ref().map(UserId::as_str),
-                        n.post_id.as_ref().map(PostId::as_str),
-                        n.comment_id.as_ref().map(CommentId::as_str),
-                        n.message_id.as_ref().map(MessageId::as_str),
-                        to_millis(n.created_at),
-                        n.read_at.map(to_millis),
-                        n.order_id.as_ref().map(OrderId::as_str),
-                    ])
-                })
-                .map_err(StoreError::backend)?;
-                Ok(Some(Notification { seq, ..n }))
+                Ok(stored)
             })
             .await
     }
