@@ -191,19 +191,40 @@ impl EventBus {
     ///
     /// Callers publish after their write has committed.
     pub async fn publish(&self, event: DomainEvent) {
-        let body = match serde_json::to_string(&event) {
-            Ok(body) => body,
-            Err(err) => {
-                tracing::error!(%err, ?event, "cannot serialise an event; delivering it locally only");
-                let _ = self.inner.sender.send(Arc::new(event));
-                return;
+        self.publish_all(vec![event]).await;
+    }
+
+    /// Appends `events` to the log in one write, in order (see [`EventBus::publish`]).
+    pub async fn publish_all(&self, events: Vec<DomainEvent>) {
+        let mut bodies = Vec::with_capacity(events.len());
+        let mut logged = Vec::with_capacity(events.len());
+        for event in events {
+            match serde_json::to_string(&event) {
+                Ok(body) => {
+                    bodies.push(body);
+                    logged.push(event);
+                }
+                Err(err) => {
+                    tracing::error!(%err, ?event, "cannot serialise an event; delivering it locally only");
+                    let _ = self.inner.sender.send(Arc::new(event));
+                }
             }
-        };
-        match self.inner.log.append(&body, crate::service::now()).await {
+        }
+        if bodies.is_empty() {
+            return;
+        }
+        match self
+            .inner
+            .log
+            .append_all(&bodies, crate::service::now())
+            .await
+        {
             Ok(_) => self.inner.appended.notify_one(),
             Err(err) => {
                 tracing::error!(%err, "cannot append to the event log; delivering locally only");
-                let _ = self.inner.sender.send(Arc::new(event));
+                for event in logged {
+                    let _ = self.inner.sender.send(Arc::new(event));
+                }
             }
         }
     }

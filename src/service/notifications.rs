@@ -324,11 +324,10 @@ impl Notifier {
             None => Vec::new(),
         };
         let created_at = now();
-        for draft in drafts {
-            if blocked.contains(&draft.recipient) {
-                continue;
-            }
-            let notification = Notification {
+        let notifications: Vec<Notification> = drafts
+            .into_iter()
+            .filter(|draft| !blocked.contains(&draft.recipient))
+            .map(|draft| Notification {
                 id: NotificationId::generate(),
                 recipient: draft.recipient,
                 seq: 0,
@@ -341,13 +340,18 @@ impl Notifier {
                 order_id: draft.order_id,
                 created_at,
                 read_at: None,
-            };
-            if let Some(stored) = self.store.add(&notification).await? {
-                self.events
-                    .publish(DomainEvent::NotificationAdded(stored))
-                    .await;
-            }
-        }
+            })
+            .collect();
+        // One write for all the event's recipients, then one append announcing them.
+        let stored = self.store.add_all(&notifications).await?;
+        self.events
+            .publish_all(
+                stored
+                    .into_iter()
+                    .map(DomainEvent::NotificationAdded)
+                    .collect(),
+            )
+            .await;
         Ok(())
     }
 }

@@ -428,7 +428,7 @@ impl MongoApp {
 }
 
 /// Waits until no store round trip happened for 100 ms (at most 5 s).
-async fn store_quiet(app: &TestApp) {
+pub async fn store_quiet(app: &TestApp) {
     let counter = &app.core.stores.round_trips;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     let mut last = counter.count();

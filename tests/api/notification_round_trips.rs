@@ -5,7 +5,7 @@ use serde_json::json;
 
 use crate::chat::{open_chat, send};
 use crate::chat_subscriptions::subscribed;
-use crate::helpers::{TestApp, counting_config, round_trips_of, spawn_app_with};
+use crate::helpers::{TestApp, counting_config, round_trips_of, spawn_app_with, store_quiet};
 use crate::notifications::NOTIFICATION_ADDED;
 
 const LIST: &str = "query($n: Int) { notifications(first: $n) { edges { node { kind
@@ -70,4 +70,57 @@ async fn the_notification_list_costs_the_same_few_round_trips_for_5_10_and_20() 
     assert_eq!(counts[0], counts[1], "{counts:?}");
     assert_eq!(counts[1], counts[2], "{counts:?}");
     assert!(counts[0] <= 6, "the list took {} round trips", counts[0]);
+}
+
+/// Store round trips from one message to a group of `size` until the store is quiet again:
+/// the send (with its authentication), the event's append and tail read, and the notifier's
+/// work for every other member. The fewest of three messages, as background work can only
+/// add to a run.
+async fn round_trips_of_a_group_message(app: &TestApp, size: usize) -> u64 {
+    let author = app.register(&format!("author{size}")).await;
+    let mut others = Vec::new();
+    for i in 1..size {
+        others.push(app.register(&format!("member{size}x{i}")).await);
+    }
+    let room = app
+        .data(
+            Some(&author.access),
+            "mutation($m: [ID!]!) { createGroupChat(title: \"team\", memberIds: $m) { id } }",
+            json!({ "m": others.iter().map(|o| o.id.clone()).collect::<Vec<_>>() }),
+        )
+        .await["createGroupChat"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut fewest = u64::MAX;
+    for i in 0..3 {
+        store_quiet(app).await;
+        let before = app.core.stores.round_trips.count();
+        send(app, &author, &room, &format!("hello {i}")).await;
+        store_quiet(app).await;
+        fewest = fewest.min(app.core.stores.round_trips.count() - before);
+    }
+    for other in &others {
+        let unread = app
+            .data(
+                Some(&other.access),
+                "{ unreadNotificationsCount }",
+                json!({}),
+            )
+            .await;
+        assert_eq!(
+            unread["unreadNotificationsCount"], 3,
+            "every member was notified"
+        );
+    }
+    fewest
+}
+
+#[tokio::test]
+async fn a_group_message_costs_the_notifier_the_same_round_trips_for_3_and_12_members() {
+    let app = spawn_app_with(counting_config).await;
+    let small = round_trips_of_a_group_message(&app, 3).await;
+    let large = round_trips_of_a_group_message(&app, 12).await;
+    println!("group message round trips for 3 and 12 members: [{small}, {large}]");
+    assert_eq!(small, large);
 }
