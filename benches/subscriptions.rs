@@ -121,21 +121,7 @@ fn client() {
             .unwrap_or(100),
     );
 
-    let mut child = Command::new(std::env::current_exe().expect("this binary"))
-        .env("BENCH_ROLE", "server")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("the server starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .expect("the server prints its port");
-    let port: u16 = line
-        .trim()
-        .strip_prefix("port ")
-        .and_then(|p| p.parse().ok())
-        .expect("a port");
+    let (child, port) = spawn_role("server", &[]);
 
     // One worker thread for all the clients, so the server keeps most of the other core.
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -145,6 +131,28 @@ fn client() {
         .expect("a runtime");
     runtime.block_on(run(&child, port, &subscriber_counts, events, interval));
     stop(child);
+}
+
+/// This binary again as a child in `role` (stdin and stdout piped), and the port it prints
+/// first (`port N`).
+fn spawn_role(role: &str, env: &[(&str, String)]) -> (Child, u16) {
+    let mut child = Command::new(std::env::current_exe().expect("this binary"))
+        .env("BENCH_ROLE", role)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|err| panic!("the {role} child starts: {err}"));
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap_or_else(|err| panic!("the {role} child prints its port: {err}"));
+    let port = line
+        .trim()
+        .strip_prefix("port ")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("the {role} child printed {line:?}, not its port"));
+    (child, port)
 }
 
 fn stop(mut child: Child) {
@@ -440,22 +448,7 @@ const FLOOR_ROUNDS: usize = 3;
 /// the last message was read here (blocking reads, in connection order).
 fn loopback_floor(n: usize) -> Vec<Duration> {
     use std::io::Read;
-    let mut child = Command::new(std::env::current_exe().expect("this binary"))
-        .env("BENCH_ROLE", "floor")
-        .env("BENCH_FLOOR_CONNECTIONS", n.to_string())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("the floor writer starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .expect("the floor writer prints its port");
-    let port: u16 = line
-        .trim()
-        .strip_prefix("port ")
-        .and_then(|p| p.parse().ok())
-        .expect("a port");
+    let (mut child, port) = spawn_role("floor", &[("BENCH_FLOOR_CONNECTIONS", n.to_string())]);
     let mut connections: Vec<std::net::TcpStream> = (0..n)
         .map(|_| std::net::TcpStream::connect(("127.0.0.1", port)).expect("connects"))
         .collect();
