@@ -44,6 +44,11 @@ const READ_BATCH: usize = 256;
 const RETENTION: chrono::TimeDelta = chrono::TimeDelta::hours(1);
 /// How often the tail prunes entries older than [`RETENTION`].
 const PRUNE_EVERY: Duration = Duration::from_secs(5 * 60);
+/// How long ephemeral entries (typing) are kept in the log: long enough for every running
+/// tail to deliver them.
+pub const EPHEMERAL_RETENTION: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
+/// How often the tail prunes ephemeral entries older than [`EPHEMERAL_RETENTION`].
+const PRUNE_EPHEMERAL_EVERY: Duration = Duration::from_secs(30);
 
 /// Everything that happens and that someone may listen to. Serialised into the event log,
 /// so a change to a variant's shape must stay readable by instances still running the old
@@ -113,8 +118,9 @@ pub enum DomainEvent {
         author: UserId,
         seller: UserId,
     },
-    /// `user_id` is typing in `room_id`. Ephemeral: never stored, only fanned out to the
-    /// other `members` listening now.
+    /// `user_id` is typing in `room_id`, for the other `members` listening now. Ephemeral:
+    /// never stored with the room; it crosses instances as an ephemeral log entry, which the
+    /// tails prune after [`EPHEMERAL_RETENTION`].
     Typing {
         room_id: ChatRoomId,
         user_id: UserId,
@@ -125,6 +131,12 @@ pub enum DomainEvent {
 }
 
 impl DomainEvent {
+    /// Whether the event only matters to those listening right now (see
+    /// [`crate::store::EventLogStore::append_ephemeral`]).
+    pub fn is_ephemeral(&self) -> bool {
+        matches!(self, DomainEvent::Typing { .. })
+    }
+
     /// Whether this event ends the given session.
     pub fn revokes(&self, user_id: &UserId, session_id: &SessionId) -> bool {
         match self {
@@ -194,12 +206,16 @@ impl EventBus {
         self.publish_all(vec![event]).await;
     }
 
-    /// Appends `events` to the log in one write, in order (see [`EventBus::publish`]).
+    /// Appends `events` to the log in one write, in order (see [`EventBus::publish`]);
+    /// ephemeral ones each as an ephemeral entry.
     pub async fn publish_all(&self, events: Vec<DomainEvent>) {
         let mut bodies = Vec::with_capacity(events.len());
         let mut logged = Vec::with_capacity(events.len());
         for event in events {
             match serde_json::to_string(&event) {
+                Ok(body) if event.is_ephemeral() => {
+                    self.append(vec![body], vec![event], true).await;
+                }
                 Ok(body) => {
                     bodies.push(body);
                     logged.push(event);
@@ -210,19 +226,30 @@ impl EventBus {
                 }
             }
         }
+        self.append(bodies, logged, false).await;
+    }
+
+    /// Appends the serialised `events` (ephemeral: one entry); if the log cannot be written,
+    /// delivers them on this instance only.
+    async fn append(&self, bodies: Vec<String>, events: Vec<DomainEvent>, ephemeral: bool) {
         if bodies.is_empty() {
             return;
         }
-        match self
-            .inner
-            .log
-            .append_all(&bodies, crate::service::now())
-            .await
-        {
+        let at = crate::service::now();
+        let appended = if ephemeral {
+            self.inner
+                .log
+                .append_ephemeral(&bodies[0], at)
+                .await
+                .map(|_| ())
+        } else {
+            self.inner.log.append_all(&bodies, at).await.map(|_| ())
+        };
+        match appended {
             Ok(_) => self.inner.appended.notify_one(),
             Err(err) => {
                 tracing::error!(%err, "cannot append to the event log; delivering locally only");
-                for event in logged {
+                for event in events {
                     let _ = self.inner.sender.send(Arc::new(event));
                 }
             }
@@ -262,20 +289,25 @@ impl EventBus {
         };
         let mut wake_ups = self.inner.log.wake_ups(self.inner.poll);
         let mut next_prune = Instant::now();
+        let mut next_ephemeral_prune = Instant::now() + PRUNE_EPHEMERAL_EVERY;
         loop {
             if *stop.borrow() {
                 return;
             }
             let recheck = tail.catch_up().await;
-            if Instant::now() >= next_prune {
-                next_prune = Instant::now() + PRUNE_EVERY;
-                if let Err(err) = self
-                    .inner
-                    .log
-                    .prune(crate::service::now() - RETENTION)
-                    .await
-                {
+            let log = &self.inner.log;
+            if due(&mut next_prune, PRUNE_EVERY) {
+                let pruned = log.prune(crate::service::now() - RETENTION).await;
+                if let Err(err) = pruned {
                     tracing::warn!(%err, "cannot prune the event log");
+                }
+            }
+            if due(&mut next_ephemeral_prune, PRUNE_EPHEMERAL_EVERY) {
+                let pruned = log
+                    .prune_ephemeral(crate::service::now() - EPHEMERAL_RETENTION)
+                    .await;
+                if let Err(err) = pruned {
+                    tracing::warn!(%err, "cannot prune ephemeral entries of the event log");
                 }
             }
             let wait = recheck.unwrap_or(Duration::MAX);
@@ -292,6 +324,16 @@ impl EventBus {
         let _ = self.inner.sender.send(event.clone());
         let _ = self.inner.logged.send(LoggedEvent { seq, event });
     }
+}
+
+/// Whether the time `next` has come; if so, moves it `every` ahead.
+fn due(next: &mut Instant, every: Duration) -> bool {
+    let now = Instant::now();
+    if now < *next {
+        return false;
+    }
+    *next = now + every;
+    true
 }
 
 /// Sleeps for `d`, or forever for `Duration::MAX`.

@@ -223,7 +223,8 @@ impl ChatService {
     }
 
     /// Announces to the room's other members that the viewer is typing. Nothing is stored
-    /// but the rate-limit count.
+    /// with the room; the announcement crosses instances as an ephemeral event-log entry,
+    /// pruned within [`crate::events::EPHEMERAL_RETENTION`] and a prune interval.
     pub async fn typing(&self, viewer: &Viewer, room_id: &ChatRoomId) -> AppResult<()> {
         self.rate_limits
             .check(Action::Typing, viewer.id().as_str())

@@ -402,6 +402,11 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE posts ADD COLUMN rating_h4 INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE posts ADD COLUMN rating_h5 INTEGER NOT NULL DEFAULT 0;
     "#,
+    // ephemeral event-log entries (typing), pruned within a minute or two
+    r#"
+    ALTER TABLE event_log ADD COLUMN ephemeral INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX event_log_ephemeral_by_time ON event_log(at) WHERE ephemeral = 1;
+    "#,
 ];
 
 /// A handle to one SQLite database file. Cheap to clone.

@@ -207,6 +207,10 @@ async fn typing_reaches_the_other_members_and_not_the_typer() {
         next_payload(&mut ann_ws, "t").await["data"]["typing"]["user"]["username"],
         "bob"
     );
+    // Both crossed the event log as ephemeral entries, which go with the next prune.
+    let log = &app.core.stores.event_log;
+    let soon = agora::service::now() + chrono::Duration::seconds(1);
+    assert_eq!(log.prune_ephemeral(soon).await.unwrap(), 2);
 
     let (code, _) = app
         .error_code(Some(&eve.access), typing, json!({ "r": room }))

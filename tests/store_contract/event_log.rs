@@ -162,3 +162,33 @@ pub async fn concurrent_batches_keep_each_batch_contiguous(stores: Stores) {
         assert_eq!(entry.seq - first.seq, position.parse::<i64>().unwrap());
     }
 }
+
+pub async fn ephemeral_entries_are_read_in_order_and_pruned_on_their_own(stores: Stores) {
+    let log = &stores.event_log;
+    let old = now() - chrono::Duration::minutes(5);
+    let a = log.append("a", old).await.unwrap();
+    let typing = log.append_ephemeral("typing", old).await.unwrap();
+    let b = log.append("b", old).await.unwrap();
+    let fresh = log.append_ephemeral("typing again", now()).await.unwrap();
+    assert!(a < typing && typing < b && b < fresh);
+    let bodies = |entries: Vec<agora::store::LogEntry>| {
+        entries.into_iter().map(|e| e.body).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        bodies(log.read_after(a - 1, 10).await.unwrap()),
+        ["a", "typing", "b", "typing again"]
+    );
+    let minute_ago = now() - chrono::Duration::minutes(1);
+    assert_eq!(log.prune_ephemeral(minute_ago).await.unwrap(), 1);
+    assert_eq!(
+        bodies(log.read_after(a - 1, 10).await.unwrap()),
+        ["a", "b", "typing again"],
+        "only the stale ephemeral entry goes"
+    );
+    assert_eq!(log.prune(minute_ago).await.unwrap(), 2);
+    assert_eq!(
+        bodies(log.read_after(a - 1, 10).await.unwrap()),
+        ["typing again"]
+    );
+    assert_eq!(log.append("c", now()).await.unwrap(), fresh + 1);
+}

@@ -165,6 +165,7 @@ contract_tests!(
     event_log::a_tail_is_woken_after_an_append,
     event_log::a_batch_is_appended_in_order_under_consecutive_numbers,
     event_log::concurrent_batches_keep_each_batch_contiguous,
+    event_log::ephemeral_entries_are_read_in_order_and_pruned_on_their_own,
     notifications::a_notification_reads_back_exactly_with_the_next_number,
     notifications::one_event_notifies_a_recipient_once_even_concurrently,
     notifications::twenty_concurrent_notifications_get_distinct_gapless_numbers,

@@ -145,7 +145,7 @@ impl ChatMutation {
     }
 
     /// Tells the room's other members (through `typing`) that the viewer is typing. Send it
-    /// every few seconds while typing; it is rate-limited and never stored.
+    /// every few seconds while typing; it is rate-limited and never stored with the room.
     async fn send_typing(&self, ctx: &Context<'_>, room_id: ID) -> Result<bool> {
         let viewer = ctx.require_viewer()?;
         let room = self::room_id(&room_id)?;

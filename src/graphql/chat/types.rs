@@ -194,7 +194,7 @@ impl Message {
     }
 }
 
-/// Someone in the room is typing. Ephemeral: never stored.
+/// Someone in the room is typing. Ephemeral: never stored with the room.
 pub struct TypingEvent {
     pub room_id: domain::ChatRoomId,
     pub user_id: domain::UserId,

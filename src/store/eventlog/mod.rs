@@ -34,6 +34,8 @@ pub struct LogEntry {
 ///   wait a little for a gap to fill before skipping it (see [`crate::events`]).
 /// - `read_after` returns entries numbered above `after`, in number order.
 /// - `prune` removes entries appended before a time; the numbering goes on.
+/// - Ephemeral entries (`append_ephemeral`) are numbered and read like the others;
+///   `prune_ephemeral` removes only them, so they can be dropped long before the rest.
 #[async_trait::async_trait]
 pub trait EventLogStore: Send + Sync {
     /// Appends `body`; returns its number.
@@ -46,6 +48,9 @@ pub trait EventLogStore: Send + Sync {
     }
     /// Appends `bodies` in one write, in order, under consecutive numbers; returns them.
     async fn append_all(&self, bodies: &[String], at: DateTime<Utc>) -> StoreResult<Vec<i64>>;
+    /// Appends `body` as an ephemeral entry (a typing indicator): numbered and read like any
+    /// other, removed by [`EventLogStore::prune_ephemeral`] as soon as it is stale.
+    async fn append_ephemeral(&self, body: &str, at: DateTime<Utc>) -> StoreResult<i64>;
     /// At most `limit` entries numbered above `after`, in order.
     async fn read_after(&self, after: i64, limit: usize) -> StoreResult<Vec<LogEntry>>;
     /// The number of the last entry appended so far (0 for an empty log): where a new tail
@@ -53,6 +58,8 @@ pub trait EventLogStore: Send + Sync {
     async fn last_seq(&self) -> StoreResult<i64>;
     /// Removes the entries appended before `before`; returns how many.
     async fn prune(&self, before: DateTime<Utc>) -> StoreResult<u64>;
+    /// Removes the ephemeral entries appended before `before`; returns how many.
+    async fn prune_ephemeral(&self, before: DateTime<Utc>) -> StoreResult<u64>;
     /// Wake-ups for a tail: a message whenever entries may have been appended by any process
     /// (spurious wake-ups are allowed, and at least one comes every `poll`, so a wake-up the
     /// adapter missed delays a reader by at most `poll`). Ends when the receiver is dropped.

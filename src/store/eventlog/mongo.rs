@@ -37,6 +37,9 @@ struct EntryDoc {
     seq: i64,
     at: mongodb::bson::DateTime,
     body: String,
+    /// Set on ephemeral entries only.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    ephemeral: bool,
 }
 
 pub struct MongoEventLogStore {
@@ -62,6 +65,14 @@ impl MongoEventLogStore {
                         IndexOptions::builder()
                             .name("event_log_ttl".to_owned())
                             .expire_after(RETENTION)
+                            .build(),
+                    )
+                    .build(),
+                IndexModel::builder()
+                    .keys(doc! { "ephemeral": 1, "at": 1 })
+                    .options(
+                        IndexOptions::builder()
+                            .name("event_log_ephemeral_by_time".to_owned())
                             .build(),
                     )
                     .build(),
@@ -116,11 +127,26 @@ impl EventLogStore for MongoEventLogStore {
                 seq: *seq,
                 at: to_bson_time(at),
                 body: body.clone(),
+                ephemeral: false,
             }))
             .ordered(true)
             .await
             .map_err(StoreError::backend)?;
         Ok(seqs)
+    }
+
+    async fn append_ephemeral(&self, body: &str, at: DateTime<Utc>) -> StoreResult<i64> {
+        let seq = self.take_seqs(1).await?;
+        self.log
+            .insert_one(EntryDoc {
+                seq,
+                at: to_bson_time(at),
+                body: body.to_owned(),
+                ephemeral: true,
+            })
+            .await
+            .map_err(StoreError::backend)?;
+        Ok(seq)
     }
 
     async fn read_after(&self, after: i64, limit: usize) -> StoreResult<Vec<LogEntry>> {
@@ -164,6 +190,14 @@ impl EventLogStore for MongoEventLogStore {
     async fn prune(&self, before: DateTime<Utc>) -> StoreResult<u64> {
         self.log
             .delete_many(doc! { "at": { "$lt": to_bson_time(before) } })
+            .await
+            .map(|result| result.deleted_count)
+            .map_err(StoreError::backend)
+    }
+
+    async fn prune_ephemeral(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        self.log
+            .delete_many(doc! { "ephemeral": true, "at": { "$lt": to_bson_time(before) } })
             .await
             .map(|result| result.deleted_count)
             .map_err(StoreError::backend)

@@ -25,6 +25,19 @@ impl SqliteEventLogStore {
     }
 }
 
+impl SqliteEventLogStore {
+    /// Runs `delete` (its `?1` is a time) with `before`; returns how many entries went.
+    async fn delete_before(&self, delete: &'static str, before: DateTime<Utc>) -> StoreResult<u64> {
+        self.db
+            .write(move |tx| {
+                tx.execute(delete, params![to_millis(before)])
+                    .map(|n| n as u64)
+                    .map_err(StoreError::backend)
+            })
+            .await
+    }
+}
+
 #[async_trait::async_trait]
 impl EventLogStore for SqliteEventLogStore {
     async fn append_all(&self, bodies: &[String], at: DateTime<Utc>) -> StoreResult<Vec<i64>> {
@@ -45,6 +58,18 @@ impl EventLogStore for SqliteEventLogStore {
                             .map_err(StoreError::backend)
                     })
                     .collect()
+            })
+            .await
+    }
+
+    async fn append_ephemeral(&self, body: &str, at: DateTime<Utc>) -> StoreResult<i64> {
+        let body = body.to_owned();
+        self.db
+            .write(move |tx| {
+                tx.prepare_cached("INSERT INTO event_log (at, body, ephemeral) VALUES (?1, ?2, 1)")
+                    .and_then(|mut stmt| stmt.execute(params![to_millis(at), body]))
+                    .map_err(StoreError::backend)?;
+                Ok(tx.last_insert_rowid())
             })
             .await
     }
@@ -90,16 +115,16 @@ impl EventLogStore for SqliteEventLogStore {
     }
 
     async fn prune(&self, before: DateTime<Utc>) -> StoreResult<u64> {
-        self.db
-            .write(move |tx| {
-                tx.execute(
-                    "DELETE FROM event_log WHERE at < ?1",
-                    params![to_millis(before)],
-                )
-                .map(|n| n as u64)
-                .map_err(StoreError::backend)
-            })
+        self.delete_before("DELETE FROM event_log WHERE at < ?1", before)
             .await
+    }
+
+    async fn prune_ephemeral(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        self.delete_before(
+            "DELETE FROM event_log WHERE ephemeral = 1 AND at < ?1",
+            before,
+        )
+        .await
     }
 
     fn wake_ups(&self, poll: Duration) -> mpsc::Receiver<()> {
