@@ -224,6 +224,12 @@ impl EventLogStore for MongoEventLogStore {
                         None
                     }
                 };
+                if stream.is_some() {
+                    // Entries appended before the stream was watching raise no change event:
+                    // one wake-up now has the reader look for them at once instead of at the
+                    // next poll.
+                    let _ = sender.try_send(());
+                }
                 // Without a stream, reopening is retried after a while, polling meanwhile.
                 let mut polls_until_reopen =
                     (REOPEN_AFTER.as_millis() / poll.as_millis().max(1)).max(1);
