@@ -115,6 +115,12 @@ pub struct RateLimitConfig {
     /// Operations started over WebSocket (`subscribe` / legacy `start`) by one user, or by
     /// one client address when anonymous.
     pub subscription_start_per_user: RatePolicy,
+    /// Checkouts by one user: each takes stock until its order is paid or expires, so a
+    /// flood of them would hold listings away from other buyers.
+    pub checkout_per_user: RatePolicy,
+    /// Payment attempts (charges sent to the gateway) by one user: bounds card testing,
+    /// trying stolen card numbers one order at a time.
+    pub payment_per_user: RatePolicy,
 }
 
 impl Default for RateLimitConfig {
@@ -132,6 +138,8 @@ impl Default for RateLimitConfig {
             message_per_user: RatePolicy::new(60, 60),
             typing_per_user: RatePolicy::new(30, 60),
             subscription_start_per_user: RatePolicy::new(60, 60),
+            checkout_per_user: RatePolicy::new(20, 3600),
+            payment_per_user: RatePolicy::new(10, 3600),
         }
     }
 }

@@ -102,6 +102,7 @@ impl Services {
             accounts.clone(),
             cart.clone(),
             std::sync::Arc::new(MockGateway),
+            rate_limits.clone(),
             events.clone(),
         );
         let reviews = ReviewService::new(stores.reviews.clone(), posts.clone(), events.clone());

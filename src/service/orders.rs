@@ -23,7 +23,7 @@ use chrono::{DateTime, Duration, Utc};
 use super::accounts::AccountService;
 use super::cart::CartService;
 use super::payments::{PaymentGateway, decline_reason};
-use super::{Viewer, now};
+use super::{Action, RateLimiter, Viewer, now};
 use crate::domain::{
     AddressId, CardId, CheckoutLine, Order, OrderActor, OrderId, OrderStatus, PaymentAttempt,
     PaymentOutcome, Post, PostId, UserId, can_move, cart_fingerprint, next_statuses, split_cart,
@@ -52,6 +52,7 @@ pub struct OrderService {
     accounts: AccountService,
     cart: CartService,
     gateway: Arc<dyn PaymentGateway>,
+    rate_limits: RateLimiter,
     events: EventBus,
 }
 
@@ -75,6 +76,7 @@ impl OrderService {
         accounts: AccountService,
         cart: CartService,
         gateway: Arc<dyn PaymentGateway>,
+        rate_limits: RateLimiter,
         events: EventBus,
     ) -> Self {
         Self {
@@ -82,6 +84,7 @@ impl OrderService {
             accounts,
             cart,
             gateway,
+            rate_limits,
             events,
         }
     }
@@ -140,6 +143,9 @@ impl OrderService {
                 _ => Err(AppError::bad_input("input", "the cart is empty")),
             };
         }
+        self.rate_limits
+            .check(Action::Checkout, viewer.id().as_str())
+            .await?;
         match self.orders.checkout(&request).await? {
             CheckoutOutcome::Placed { orders, listings } => {
                 for order in &orders {
@@ -324,6 +330,9 @@ impl OrderService {
             .into_iter()
             .find(|c| &c.id == card_id)
             .ok_or(AppError::NotFound("payment card"))?;
+        self.rate_limits
+            .check(Action::Payment, viewer.id().as_str())
+            .await?;
         let result = self
             .gateway
             .charge(&card, order.total)

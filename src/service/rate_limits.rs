@@ -46,6 +46,10 @@ pub enum Action {
     /// Starting an operation over WebSocket; subject: the user id, or the client address
     /// when anonymous.
     StartSubscription,
+    /// A checkout that would place orders; subject: the buyer's user id.
+    Checkout,
+    /// A charge sent to the payment gateway; subject: the buyer's user id.
+    Payment,
 }
 
 impl Action {
@@ -63,6 +67,8 @@ impl Action {
             Action::SendMessage => "message_user",
             Action::Typing => "typing_user",
             Action::StartSubscription => "subscription_start",
+            Action::Checkout => "checkout_user",
+            Action::Payment => "payment_user",
         }
     }
 
@@ -79,6 +85,8 @@ impl Action {
             Action::SendMessage => config.message_per_user,
             Action::Typing => config.typing_per_user,
             Action::StartSubscription => config.subscription_start_per_user,
+            Action::Checkout => config.checkout_per_user,
+            Action::Payment => config.payment_per_user,
         }
     }
 }

@@ -236,3 +236,54 @@ async fn subscription_starts_are_limited_per_user_across_sockets() {
     another.send(subscribe("1")).await;
     assert_rate_limited(&another.next_json().await["payload"][0], 60);
 }
+
+#[tokio::test]
+async fn checkouts_and_payment_attempts_are_limited_per_buyer() {
+    use crate::marketplace::{CHECKOUT, PAY, add_to_cart, address, buy, card, listing};
+    let app = spawn_app_with(|c| {
+        c.rate_limits.checkout_per_user = RatePolicy::new(2, 3600);
+        c.rate_limits.payment_per_user = RatePolicy::new(2, 3600);
+    })
+    .await;
+    let sam = app.seller("sam").await;
+    let post = listing(&app, &sam, "10.00", 100).await;
+    let (ann, bob) = (app.register("ann").await, app.register("bob").await);
+
+    // Card testing: declined charges count, and the third attempt never reaches the gateway.
+    let order = buy(&app, &ann, &post, 1, "first").await;
+    let declined = card(&app, &ann, "4000 0000 0000 0002").await;
+    for _ in 0..2 {
+        let (code, _) = app
+            .error_code(Some(&ann.access), PAY, json!({ "o": order, "c": declined }))
+            .await;
+        assert_eq!(code, "PAYMENT_DECLINED");
+    }
+    let good = card(&app, &ann, "4242 4242 4242 4242").await;
+    let (_, body) = app
+        .post(Some(&ann.access), PAY, json!({ "o": order, "c": good }))
+        .await;
+    assert_rate_limited(&body["errors"][0], 3600);
+
+    // Ann's second checkout fits; the third is refused and takes no stock.
+    buy(&app, &ann, &post, 1, "second").await;
+    add_to_cart(&app, &ann, &post, 5).await;
+    let ann_address = address(&app, &ann).await;
+    let (_, body) = app
+        .post(
+            Some(&ann.access),
+            CHECKOUT,
+            json!({ "a": ann_address, "k": "third" }),
+        )
+        .await;
+    assert_rate_limited(&body["errors"][0], 3600);
+    let stock = crate::marketplace::stock(&app, &post).await;
+    assert_eq!(stock["stock"], 98, "{stock}");
+
+    // The limits are per buyer: Bob checks out and pays.
+    let bobs = buy(&app, &bob, &post, 1, "bob").await;
+    let bobs_card = card(&app, &bob, "4242 4242 4242 4242").await;
+    let paid = app
+        .data(Some(&bob.access), PAY, json!({ "o": bobs, "c": bobs_card }))
+        .await;
+    assert_eq!(paid["payOrder"]["status"], "PAID", "{paid}");
+}
