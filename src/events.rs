@@ -206,47 +206,53 @@ impl EventBus {
         self.publish_all(vec![event]).await;
     }
 
-    /// Appends `events` to the log in one write, in order (see [`EventBus::publish`]);
-    /// ephemeral ones each as an ephemeral entry.
+    /// Appends `events` to the log in order (see [`EventBus::publish`]): each run of durable
+    /// events in one write, each ephemeral one as an ephemeral entry.
     pub async fn publish_all(&self, events: Vec<DomainEvent>) {
-        let mut bodies = Vec::with_capacity(events.len());
-        let mut logged = Vec::with_capacity(events.len());
+        let mut run: Vec<(String, DomainEvent)> = Vec::with_capacity(events.len());
         for event in events {
-            match serde_json::to_string(&event) {
-                Ok(body) if event.is_ephemeral() => {
-                    self.append(vec![body], vec![event], true).await;
-                }
-                Ok(body) => {
-                    bodies.push(body);
-                    logged.push(event);
-                }
+            let body = match serde_json::to_string(&event) {
+                Ok(body) => body,
                 Err(err) => {
                     tracing::error!(%err, ?event, "cannot serialise an event; delivering it locally only");
                     let _ = self.inner.sender.send(Arc::new(event));
+                    continue;
                 }
+            };
+            if event.is_ephemeral() {
+                self.append_run(std::mem::take(&mut run)).await;
+                let appended = self
+                    .inner
+                    .log
+                    .append_ephemeral(&body, crate::service::now())
+                    .await;
+                self.appended(appended.map(drop), vec![event]);
+            } else {
+                run.push((body, event));
             }
         }
-        self.append(bodies, logged, false).await;
+        self.append_run(run).await;
     }
 
-    /// Appends the serialised `events` (ephemeral: one entry); if the log cannot be written,
-    /// delivers them on this instance only.
-    async fn append(&self, bodies: Vec<String>, events: Vec<DomainEvent>, ephemeral: bool) {
-        if bodies.is_empty() {
+    /// Appends serialised durable events in one write.
+    async fn append_run(&self, run: Vec<(String, DomainEvent)>) {
+        if run.is_empty() {
             return;
         }
-        let at = crate::service::now();
-        let appended = if ephemeral {
-            self.inner
-                .log
-                .append_ephemeral(&bodies[0], at)
-                .await
-                .map(|_| ())
-        } else {
-            self.inner.log.append_all(&bodies, at).await.map(|_| ())
-        };
-        match appended {
-            Ok(_) => self.inner.appended.notify_one(),
+        let (bodies, events): (Vec<String>, Vec<DomainEvent>) = run.into_iter().unzip();
+        let appended = self
+            .inner
+            .log
+            .append_all(&bodies, crate::service::now())
+            .await;
+        self.appended(appended.map(drop), events);
+    }
+
+    /// Wakes this instance's tail after an append; if the log could not be written, delivers
+    /// `events` on this instance only.
+    fn appended(&self, result: StoreResult<()>, events: Vec<DomainEvent>) {
+        match result {
+            Ok(()) => self.inner.appended.notify_one(),
             Err(err) => {
                 tracing::error!(%err, "cannot append to the event log; delivering locally only");
                 for event in events {

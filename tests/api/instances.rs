@@ -80,3 +80,41 @@ async fn a_password_change_or_deactivation_on_one_instance_closes_sockets_on_the
         }
     }
 }
+
+#[tokio::test]
+async fn a_mixed_batch_is_logged_in_order_with_only_typing_ephemeral() {
+    use agora::domain::{ChatRoomId, UserId};
+    use agora::events::DomainEvent;
+    let app = spawn_app().await;
+    let log = &app.core.stores.event_log;
+    let start = log.last_seq().await.unwrap();
+    let (ann, bob) = (UserId::generate(), UserId::generate());
+    // Unfollows notify no one, so the notifier stays out of the log.
+    let unfollowed = |n: usize| DomainEvent::Unfollowed {
+        follower: if n == 0 { ann.clone() } else { bob.clone() },
+        followee: if n == 0 { bob.clone() } else { ann.clone() },
+    };
+    let typing = DomainEvent::Typing {
+        room_id: ChatRoomId::generate(),
+        user_id: ann.clone(),
+        members: vec![ann.clone(), bob.clone()],
+    };
+    app.core
+        .services
+        .events
+        .publish_all(vec![unfollowed(0), typing, unfollowed(1)])
+        .await;
+
+    let kinds = |entries: Vec<agora::store::LogEntry>| {
+        entries
+            .iter()
+            .map(|e| e.body.split('"').nth(1).unwrap_or_default().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let logged = log.read_after(start, 10).await.unwrap();
+    assert_eq!(kinds(logged), ["Unfollowed", "Typing", "Unfollowed"]);
+    let soon = agora::service::now() + chrono::Duration::seconds(1);
+    assert_eq!(log.prune_ephemeral(soon).await.unwrap(), 1);
+    let kept = log.read_after(start, 10).await.unwrap();
+    assert_eq!(kinds(kept), ["Unfollowed", "Unfollowed"]);
+}
