@@ -260,42 +260,37 @@ pub(crate) fn is_duplicate_key(err: &DriverError) -> bool {
         || matches!(err.kind.as_ref(), ErrorKind::Command(e) if e.code == DUPLICATE_KEY)
 }
 
-/// Fails unless every one of `ids` is a stored user (repeats allowed), in one query.
-pub(crate) async fn ensure_users_exist(
-    db: &Database,
+/// Refuses to attach records to users that do not exist, as the SQLite adapter's foreign
+/// keys do: fails unless every one of `ids` (repeats allowed) is in `users`, in one query.
+/// Check-then-insert cannot race because users are never deleted.
+pub(crate) async fn ensure_users_exist<T: Send + Sync>(
+    users: &mongodb::Collection<T>,
     ids: &[&crate::domain::UserId],
 ) -> StoreResult<()> {
-    let distinct: std::collections::BTreeSet<&str> = ids.iter().map(|id| id.as_str()).collect();
-    let found = db
-        .collection::<bson::Document>("users")
-        .count_documents(bson::doc! { "_id": { "$in": distinct.iter().collect::<Vec<_>>() } })
+    use futures_util::TryStreamExt;
+    let wanted: std::collections::BTreeSet<&str> = ids.iter().map(|id| id.as_str()).collect();
+    let found: Vec<Document> = users
+        .clone_with_type::<Document>()
+        .find(doc! { "_id": { "$in": wanted.iter().collect::<Vec<_>>() } })
+        .projection(doc! { "_id": 1 })
+        .await
+        .map_err(StoreError::backend)?
+        .try_collect()
         .await
         .map_err(StoreError::backend)?;
-    if found == distinct.len() as u64 {
-        Ok(())
-    } else {
-        Err(StoreError::Backend(format!(
-            "{} of the users {distinct:?} do not exist",
-            distinct.len() as u64 - found.min(distinct.len() as u64)
-        )))
-    }
-}
-
-/// Refuses to attach a record to a user that does not exist, as the SQLite adapter's foreign
-/// keys do. Check-then-insert cannot race because users are never deleted.
-pub(crate) async fn ensure_user_exists(
-    db: &Database,
-    id: &crate::domain::UserId,
-) -> StoreResult<()> {
-    let found = db
-        .collection::<bson::Document>("users")
-        .find_one(bson::doc! { "_id": id.as_str() })
-        .projection(bson::doc! { "_id": 1 })
-        .await
-        .map_err(StoreError::backend)?;
-    match found {
-        Some(_) => Ok(()),
-        None => Err(StoreError::Backend(format!("user {id} does not exist"))),
+    let found: std::collections::HashSet<&str> =
+        found.iter().filter_map(|d| d.get_str("_id").ok()).collect();
+    let missing: Vec<&str> = wanted
+        .into_iter()
+        .filter(|id| !found.contains(id))
+        .collect();
+    match missing.as_slice() {
+        [] => Ok(()),
+        [one] => Err(StoreError::Backend(format!("user {one} does not exist"))),
+        many => Err(StoreError::Backend(format!(
+            "users {} do not exist",
+            many.join(", ")
+        ))),
     }
 }
 

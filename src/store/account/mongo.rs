@@ -21,7 +21,7 @@ use super::{AccountStore, NewSession, RETIRED_TOKENS_KEPT, Session, SessionRotat
 use crate::domain::{
     Address, AddressId, CardId, PaymentCard, ProfilePatch, Role, SessionId, User, UserId,
 };
-use crate::store::mongo::{index, map_write_error, to_bson_time};
+use crate::store::mongo::{ensure_users_exist, index, map_write_error, to_bson_time};
 use crate::store::{Page, PageRequest, StoreError, StoreResult};
 
 /// Unique indexes of `users` and the field each one guards, for [`map_write_error`].
@@ -141,23 +141,6 @@ impl MongoAccountStore {
             .await
             .map_err(StoreError::backend)?;
         Ok(())
-    }
-
-    /// Refuses to attach a session, address or card to a user that does not exist, as the
-    /// SQLite adapter's foreign keys do. Check-then-insert cannot race because users are
-    /// never deleted.
-    async fn ensure_user_exists(&self, id: &UserId) -> StoreResult<()> {
-        let found = self
-            .users
-            .clone_with_type::<Document>()
-            .find_one(doc! { "_id": id.as_str() })
-            .projection(doc! { "_id": 1 })
-            .await
-            .map_err(StoreError::backend)?;
-        match found {
-            Some(_) => Ok(()),
-            None => Err(StoreError::Backend(format!("user {id} does not exist"))),
-        }
     }
 
     /// Applies `$set` to one user and returns it as it is afterwards.
@@ -369,7 +352,7 @@ impl AccountStore for MongoAccountStore {
     }
 
     async fn create_session(&self, session: &NewSession) -> StoreResult<()> {
-        self.ensure_user_exists(&session.user_id).await?;
+        ensure_users_exist(&self.users, &[&session.user_id]).await?;
         let document = doc! {
             "_id": session.id.as_str(),
             "user_id": session.user_id.as_str(),
@@ -488,7 +471,7 @@ impl AccountStore for MongoAccountStore {
     }
 
     async fn add_address(&self, address: &Address) -> StoreResult<()> {
-        self.ensure_user_exists(&address.user_id).await?;
+        ensure_users_exist(&self.users, &[&address.user_id]).await?;
         self.addresses
             .insert_one(AddressDoc::from(address))
             .await
@@ -517,7 +500,7 @@ impl AccountStore for MongoAccountStore {
     }
 
     async fn add_card(&self, card: &PaymentCard) -> StoreResult<()> {
-        self.ensure_user_exists(&card.user_id).await?;
+        ensure_users_exist(&self.users, &[&card.user_id]).await?;
         self.cards
             .insert_one(CardDoc::from(card))
             .await

@@ -25,7 +25,9 @@ use self::documents::{PostDoc, content_fields, new_post_document};
 use self::query::{Filter, OrderKey, TextSearch, post_filter, visible};
 use super::{CatalogStore, PostOrder, PostPatch, PostQuery};
 use crate::domain::{Post, PostId, UserId};
-use crate::store::mongo::{IndexSet, create_indexes, fetch_limit, index, to_bson_time};
+use crate::store::mongo::{
+    IndexSet, create_indexes, ensure_users_exist, fetch_limit, index, to_bson_time,
+};
 use crate::store::{Page, PageRequest, StoreError, StoreResult, split_cursor};
 
 /// The name of the text index over title, body and tags.
@@ -157,21 +159,6 @@ impl MongoCatalogStore {
         }
     }
 
-    /// Refuses a post by an author that does not exist, as the SQLite adapter's foreign key
-    /// does. Check-then-insert cannot race because users are never deleted.
-    async fn ensure_author_exists(&self, id: &UserId) -> StoreResult<()> {
-        let found = self
-            .users
-            .find_one(doc! { "_id": id.as_str() })
-            .projection(doc! { "_id": 1 })
-            .await
-            .map_err(StoreError::backend)?;
-        match found {
-            Some(_) => Ok(()),
-            None => Err(StoreError::Backend(format!("user {id} does not exist"))),
-        }
-    }
-
     async fn find_visible_post(&self, id: &PostId) -> StoreResult<Option<PostDoc>> {
         self.posts
             .find_one(doc! { "_id": id.as_str(), "deleted_at": null })
@@ -220,7 +207,7 @@ fn is_text_unsupported_answer(code: i32, message: &str) -> bool {
 #[async_trait::async_trait]
 impl CatalogStore for MongoCatalogStore {
     async fn create_post(&self, post: &Post) -> StoreResult<()> {
-        self.ensure_author_exists(&post.author_id).await?;
+        ensure_users_exist(&self.users, &[&post.author_id]).await?;
         self.posts
             .clone_with_type::<Document>()
             .insert_one(new_post_document(post))

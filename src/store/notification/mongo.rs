@@ -228,7 +228,7 @@ impl NotificationStore for MongoNotificationStore {
                 return Ok(Vec::new());
             }
             let recipients: Vec<&UserId> = fresh.iter().map(|n| &n.recipient).collect();
-            ensure_users_exist(&self.db, &recipients).await?;
+            ensure_users_exist(&self.db.collection::<Document>("users"), &recipients).await?;
             match self.add_once(&fresh).await {
                 Ok(seqs) => {
                     return Ok(fresh

@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::{NewOneTimeToken, TokenPurpose, TokenStore};
 use crate::domain::UserId;
-use crate::store::mongo::{ensure_user_exists, is_duplicate_key, to_bson_time};
+use crate::store::mongo::{ensure_users_exist, is_duplicate_key, to_bson_time};
 use crate::store::{StoreError, StoreResult};
 
 /// How many times `issue` retries an upsert that lost an insert race to a concurrent one.
@@ -76,7 +76,7 @@ fn document_id(user_id: &UserId, purpose: TokenPurpose) -> String {
 #[async_trait::async_trait]
 impl TokenStore for MongoTokenStore {
     async fn issue(&self, token: &NewOneTimeToken) -> StoreResult<()> {
-        ensure_user_exists(&self.db, &token.user_id).await?;
+        ensure_users_exist(&self.db.collection::<Document>("users"), &[&token.user_id]).await?;
         let id = document_id(&token.user_id, token.purpose);
         let replacement = doc! {
             "_id": &id,
