@@ -173,6 +173,7 @@ contract_tests!(
     notifications::marking_read_counts_only_the_recipients_unread_ones,
     notifications::a_batch_numbers_each_recipient_and_skips_what_is_stored,
     notifications::concurrent_batches_of_one_event_notify_each_recipient_once,
+    notifications::a_batch_naming_an_unknown_recipient_stores_none_of_it,
     orders::a_cart_keeps_one_line_per_listing_oldest_first,
     orders::checkout_takes_stock_stores_orders_and_empties_the_cart,
     orders::checkout_of_an_inactive_or_short_listing_changes_nothing,

@@ -283,3 +283,15 @@ pub async fn concurrent_batches_of_one_event_notify_each_recipient_once(stores: 
         .unwrap();
     assert_eq!(next.iter().map(|n| n.seq).collect::<Vec<_>>(), [2, 2]);
 }
+
+pub async fn a_batch_naming_an_unknown_recipient_stores_none_of_it(stores: Stores) {
+    let ids = users(&stores, &["ann"]).await;
+    let store = &stores.notifications;
+    let ghost = UserId::generate();
+    let batch = [notification(&ids[0], 9), notification(&ghost, 9)];
+    assert!(store.add_all(&batch).await.is_err());
+    assert_eq!(store.last_seq(&ids[0]).await.unwrap(), 0, "all or nothing");
+    // The same event still notifies ann once the batch is right.
+    let stored = store.add_all(&batch[..1]).await.unwrap();
+    assert_eq!(stored.iter().map(|n| n.seq).collect::<Vec<_>>(), [1]);
+}
