@@ -34,7 +34,7 @@ use crate::domain::{
     ChatRoomId, Comment, Message, Notification, OrderId, OrderStatus, Post, PostId, ReactionKind,
     ReviewId, SessionId, User, UserId,
 };
-use crate::store::{EventLogStore, LogEntry, StoreResult};
+use crate::store::{EventLogStore, LogEntry, Retention, StoreResult};
 
 /// How long the tail waits for a missing log number before skipping it.
 pub const GAP_GRACE: Duration = Duration::from_secs(2);
@@ -131,10 +131,13 @@ pub enum DomainEvent {
 }
 
 impl DomainEvent {
-    /// Whether the event only matters to those listening right now (see
-    /// [`crate::store::EventLogStore::append_ephemeral`]).
-    pub fn is_ephemeral(&self) -> bool {
-        matches!(self, DomainEvent::Typing { .. })
+    /// How long its log entry is kept: typing only matters to those listening right now
+    /// (see [`crate::store::EventLogStore::append_ephemeral`]).
+    pub fn retention(&self) -> Retention {
+        match self {
+            DomainEvent::Typing { .. } => Retention::Ephemeral,
+            _ => Retention::Durable,
+        }
     }
 
     /// Whether this event ends the given session.
@@ -206,10 +209,11 @@ impl EventBus {
         self.publish_all(vec![event]).await;
     }
 
-    /// Appends `events` to the log in order (see [`EventBus::publish`]): each run of durable
-    /// events in one write, each ephemeral one as an ephemeral entry.
+    /// Appends `events` to the log in order (see [`EventBus::publish`]), each run of events
+    /// with the same [`Retention`] in one write.
     pub async fn publish_all(&self, events: Vec<DomainEvent>) {
         let mut run: Vec<(String, DomainEvent)> = Vec::with_capacity(events.len());
+        let mut run_retention = Retention::Durable;
         for event in events {
             let body = match serde_json::to_string(&event) {
                 Ok(body) => body,
@@ -219,23 +223,19 @@ impl EventBus {
                     continue;
                 }
             };
-            if event.is_ephemeral() {
-                self.append_run(std::mem::take(&mut run)).await;
-                let appended = self
-                    .inner
-                    .log
-                    .append_ephemeral(&body, crate::service::now())
+            if event.retention() != run_retention {
+                self.append_run(std::mem::take(&mut run), run_retention)
                     .await;
-                self.appended(appended.map(drop), vec![event]);
-            } else {
-                run.push((body, event));
+                run_retention = event.retention();
             }
+            run.push((body, event));
         }
-        self.append_run(run).await;
+        self.append_run(run, run_retention).await;
     }
 
-    /// Appends serialised durable events in one write.
-    async fn append_run(&self, run: Vec<(String, DomainEvent)>) {
+    /// Appends serialised events in one write, then wakes this instance's tail; if the log
+    /// cannot be written, delivers them on this instance only.
+    async fn append_run(&self, run: Vec<(String, DomainEvent)>, retention: Retention) {
         if run.is_empty() {
             return;
         }
@@ -243,16 +243,10 @@ impl EventBus {
         let appended = self
             .inner
             .log
-            .append_all(&bodies, crate::service::now())
+            .append_entries(&bodies, crate::service::now(), retention)
             .await;
-        self.appended(appended.map(drop), events);
-    }
-
-    /// Wakes this instance's tail after an append; if the log could not be written, delivers
-    /// `events` on this instance only.
-    fn appended(&self, result: StoreResult<()>, events: Vec<DomainEvent>) {
-        match result {
-            Ok(()) => self.inner.appended.notify_one(),
+        match appended {
+            Ok(_) => self.inner.appended.notify_one(),
             Err(err) => {
                 tracing::error!(%err, "cannot append to the event log; delivering locally only");
                 for event in events {

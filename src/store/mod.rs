@@ -28,7 +28,7 @@ pub use account::{AccountStore, NewSession, Session, SessionRotation, UserSearch
 pub use catalog::{CatalogStore, ListingPatch, PostOrder, PostPatch, PostQuery, cursor_of};
 pub use chat::ChatStore;
 pub use engagement::EngagementStore;
-pub use eventlog::{EventLogStore, LogEntry};
+pub use eventlog::{EventLogStore, LogEntry, Retention};
 pub use mail::{ClaimedMail, MailStatus, OutboxEntry, OutboxStore};
 pub use notification::NotificationStore;
 pub use order::{

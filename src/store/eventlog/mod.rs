@@ -24,6 +24,15 @@ pub struct LogEntry {
     pub body: String,
 }
 
+/// How long an entry is meant to stay (see [`EventLogStore::prune_ephemeral`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retention {
+    /// Kept until `prune`: the default for every event.
+    Durable,
+    /// Also removed by `prune_ephemeral`, as soon as it is stale (typing indicators).
+    Ephemeral,
+}
+
 /// Storage of the event log.
 ///
 /// Contract (both adapters, checked by `tests/store_contract`):
@@ -38,19 +47,33 @@ pub struct LogEntry {
 ///   `prune_ephemeral` removes only them, so they can be dropped long before the rest.
 #[async_trait::async_trait]
 pub trait EventLogStore: Send + Sync {
+    /// Appends `bodies` in one write, in order, under consecutive numbers, with `retention`;
+    /// returns the numbers. What the other append methods are made of.
+    async fn append_entries(
+        &self,
+        bodies: &[String],
+        at: DateTime<Utc>,
+        retention: Retention,
+    ) -> StoreResult<Vec<i64>>;
     /// Appends `body`; returns its number.
     async fn append(&self, body: &str, at: DateTime<Utc>) -> StoreResult<i64> {
-        let numbers = self.append_all(&[body.to_owned()], at).await?;
-        numbers
-            .first()
-            .copied()
-            .ok_or_else(|| StoreError::Backend("an append stored nothing".into()))
+        only_number(
+            self.append_entries(&[body.to_owned()], at, Retention::Durable)
+                .await?,
+        )
     }
     /// Appends `bodies` in one write, in order, under consecutive numbers; returns them.
-    async fn append_all(&self, bodies: &[String], at: DateTime<Utc>) -> StoreResult<Vec<i64>>;
+    async fn append_all(&self, bodies: &[String], at: DateTime<Utc>) -> StoreResult<Vec<i64>> {
+        self.append_entries(bodies, at, Retention::Durable).await
+    }
     /// Appends `body` as an ephemeral entry (a typing indicator): numbered and read like any
     /// other, removed by [`EventLogStore::prune_ephemeral`] as soon as it is stale.
-    async fn append_ephemeral(&self, body: &str, at: DateTime<Utc>) -> StoreResult<i64>;
+    async fn append_ephemeral(&self, body: &str, at: DateTime<Utc>) -> StoreResult<i64> {
+        only_number(
+            self.append_entries(&[body.to_owned()], at, Retention::Ephemeral)
+                .await?,
+        )
+    }
     /// At most `limit` entries numbered above `after`, in order.
     async fn read_after(&self, after: i64, limit: usize) -> StoreResult<Vec<LogEntry>>;
     /// The number of the last entry appended so far (0 for an empty log): where a new tail
@@ -64,4 +87,12 @@ pub trait EventLogStore: Send + Sync {
     /// (spurious wake-ups are allowed, and at least one comes every `poll`, so a wake-up the
     /// adapter missed delays a reader by at most `poll`). Ends when the receiver is dropped.
     fn wake_ups(&self, poll: Duration) -> mpsc::Receiver<()>;
+}
+
+/// The number of a one-entry append.
+fn only_number(numbers: Vec<i64>) -> StoreResult<i64> {
+    numbers
+        .first()
+        .copied()
+        .ok_or_else(|| StoreError::Backend("an append stored nothing".into()))
 }

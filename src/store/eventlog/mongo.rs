@@ -17,7 +17,7 @@ use mongodb::{Collection, Database, IndexModel};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use super::{EventLogStore, LogEntry};
+use super::{EventLogStore, LogEntry, Retention};
 use crate::store::mongo::{create_indexes, from_bson_time, is_duplicate_key, to_bson_time};
 use crate::store::{StoreError, StoreResult};
 
@@ -113,7 +113,12 @@ impl MongoEventLogStore {
 
 #[async_trait::async_trait]
 impl EventLogStore for MongoEventLogStore {
-    async fn append_all(&self, bodies: &[String], at: DateTime<Utc>) -> StoreResult<Vec<i64>> {
+    async fn append_entries(
+        &self,
+        bodies: &[String],
+        at: DateTime<Utc>,
+        retention: Retention,
+    ) -> StoreResult<Vec<i64>> {
         if bodies.is_empty() {
             return Ok(Vec::new());
         }
@@ -127,26 +132,12 @@ impl EventLogStore for MongoEventLogStore {
                 seq: *seq,
                 at: to_bson_time(at),
                 body: body.clone(),
-                ephemeral: false,
+                ephemeral: retention == Retention::Ephemeral,
             }))
             .ordered(true)
             .await
             .map_err(StoreError::backend)?;
         Ok(seqs)
-    }
-
-    async fn append_ephemeral(&self, body: &str, at: DateTime<Utc>) -> StoreResult<i64> {
-        let seq = self.take_seqs(1).await?;
-        self.log
-            .insert_one(EntryDoc {
-                seq,
-                at: to_bson_time(at),
-                body: body.to_owned(),
-                ephemeral: true,
-            })
-            .await
-            .map_err(StoreError::backend)?;
-        Ok(seq)
     }
 
     async fn read_after(&self, after: i64, limit: usize) -> StoreResult<Vec<LogEntry>> {

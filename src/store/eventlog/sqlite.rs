@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 use tokio::sync::mpsc;
 
-use super::{EventLogStore, LogEntry};
+use super::{EventLogStore, LogEntry, Retention};
 use crate::store::sqlite::{SqliteDb, from_millis, to_millis};
 use crate::store::{StoreError, StoreResult};
 
@@ -40,36 +40,32 @@ impl SqliteEventLogStore {
 
 #[async_trait::async_trait]
 impl EventLogStore for SqliteEventLogStore {
-    async fn append_all(&self, bodies: &[String], at: DateTime<Utc>) -> StoreResult<Vec<i64>> {
+    async fn append_entries(
+        &self,
+        bodies: &[String],
+        at: DateTime<Utc>,
+        retention: Retention,
+    ) -> StoreResult<Vec<i64>> {
         if bodies.is_empty() {
             return Ok(Vec::new());
         }
         let bodies = bodies.to_vec();
+        let ephemeral = retention == Retention::Ephemeral;
         self.db
             .write(move |tx| {
                 let mut stmt = tx
-                    .prepare_cached("INSERT INTO event_log (at, body) VALUES (?1, ?2)")
+                    .prepare_cached(
+                        "INSERT INTO event_log (at, body, ephemeral) VALUES (?1, ?2, ?3)",
+                    )
                     .map_err(StoreError::backend)?;
                 bodies
                     .iter()
                     .map(|body| {
-                        stmt.execute(params![to_millis(at), body])
+                        stmt.execute(params![to_millis(at), body, ephemeral])
                             .map(|_| tx.last_insert_rowid())
                             .map_err(StoreError::backend)
                     })
                     .collect()
-            })
-            .await
-    }
-
-    async fn append_ephemeral(&self, body: &str, at: DateTime<Utc>) -> StoreResult<i64> {
-        let body = body.to_owned();
-        self.db
-            .write(move |tx| {
-                tx.prepare_cached("INSERT INTO event_log (at, body, ephemeral) VALUES (?1, ?2, 1)")
-                    .and_then(|mut stmt| stmt.execute(params![to_millis(at), body]))
-                    .map_err(StoreError::backend)?;
-                Ok(tx.last_insert_rowid())
             })
             .await
     }
