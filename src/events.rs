@@ -223,10 +223,11 @@ impl EventBus {
                     continue;
                 }
             };
-            if event.retention() != run_retention {
+            let retention = event.retention();
+            if retention != run_retention {
                 self.append_run(std::mem::take(&mut run), run_retention)
                     .await;
-                run_retention = event.retention();
+                run_retention = retention;
             }
             run.push((body, event));
         }
