@@ -68,7 +68,7 @@ impl Core {
             .await
             .map_err(|e| StartupError::Config(e.to_string()))?;
         let services = Services::new(stores.clone(), hasher, tokens, mail.outbox(), &config);
-        let schema = graphql::build_schema(services.clone(), &config.graphql);
+        let schema = graphql::build_schema(services.clone(), &config.graphql, config.environment);
         Ok(Self {
             config: Arc::new(config),
             stores,
@@ -196,8 +196,8 @@ impl App {
     }
 
     /// Serves until `shutdown` completes, then stops accepting and lets in-flight requests
-    /// finish. The event-log tail, the notifier, the mail delivery worker and the unpaid-order
-    /// expiry run alongside and stop with the server, the mail worker finishing the message it
+    /// finish. The event-log tail, the notifier, the query-budget sync, the mail delivery
+    /// worker and the unpaid-order expiry run alongside and stop with the server, the mail worker finishing the message it
     /// is sending (within the grace period).
     pub async fn run_until(
         self,
@@ -205,6 +205,7 @@ impl App {
     ) -> std::io::Result<()> {
         let (stop_mail, mail_stopped) = tokio::sync::watch::channel(false);
         let (stop_tail, tail_stopped) = tokio::sync::watch::channel(false);
+        let budgets_stopped = tail_stopped.clone();
         // Subscribed before the tail starts, so the notifier sees every event it delivers.
         let notifier = crate::service::Notifier::new(
             self.core.stores.notifications.clone(),
@@ -228,11 +229,13 @@ impl App {
             self.core.config.orders.clone(),
             mail_stopped,
         ));
+        let budgets = tokio::spawn(self.core.services.query_budget.clone().run(budgets_stopped));
         let grace = std::time::Duration::from_secs(self.core.config.http.shutdown_grace_secs);
         let served = self.serve(shutdown).await;
         let _ = stop_tail.send(true);
         let _ = tail.await;
         let _ = notifier.await;
+        let _ = budgets.await;
         let _ = stop_mail.send(true);
         if tokio::time::timeout(grace, &mut mail_worker).await.is_err() {
             tracing::warn!(

@@ -153,14 +153,74 @@ impl std::fmt::Debug for AuthConfig {
     }
 }
 
+/// A feature that is on in development and off in production unless set either way:
+/// `auto` (the default), `true` or `false`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Switch {
+    #[default]
+    Auto,
+    On,
+    Off,
+}
+
+impl Switch {
+    /// Whether the feature is on in `environment`.
+    pub fn enabled(self, environment: Environment) -> bool {
+        match self {
+            Switch::Auto => environment == Environment::Development,
+            Switch::On => true,
+            Switch::Off => false,
+        }
+    }
+}
+
+impl From<bool> for Switch {
+    fn from(on: bool) -> Self {
+        if on { Switch::On } else { Switch::Off }
+    }
+}
+
+impl Serialize for Switch {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Switch::Auto => serializer.serialize_str("auto"),
+            Switch::On => serializer.serialize_bool(true),
+            Switch::Off => serializer.serialize_bool(false),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Switch {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Bool(bool),
+            Text(String),
+        }
+        match Raw::deserialize(deserializer)? {
+            Raw::Bool(on) => Ok(on.into()),
+            Raw::Text(text) => match text.trim() {
+                "auto" => Ok(Switch::Auto),
+                "true" | "1" | "yes" | "on" => Ok(Switch::On),
+                "false" | "0" | "no" | "off" => Ok(Switch::Off),
+                other => Err(serde::de::Error::custom(format!(
+                    "expected auto, true or false, got {other:?}"
+                ))),
+            },
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct GraphqlConfig {
-    /// Serve GraphiQL at `/`.
-    pub graphiql: bool,
-    pub introspection: bool,
-    /// "Did you mean …?" hints in validation errors.
-    pub suggestions: bool,
+    /// Serve GraphiQL at `/`. `auto`: in development only.
+    pub graphiql: Switch,
+    /// Answer introspection queries. `auto`: in development only.
+    pub introspection: Switch,
+    /// "Did you mean …?" hints in validation errors. `auto`: in development only.
+    pub suggestions: Switch,
     pub max_depth: usize,
     pub max_complexity: usize,
     pub max_recursive_depth: usize,
@@ -168,14 +228,25 @@ pub struct GraphqlConfig {
     /// Fields one document may select, fragments expanded, `__typename` included.
     pub max_fields: usize,
     pub max_aliases: usize,
+    /// The most a document may cost: its estimated number of objects, page sizes multiplied
+    /// through (see `graphql::cost`). Over it: `QUERY_TOO_COSTLY`, before anything runs.
+    pub max_cost: u64,
+    /// The largest response body; a larger answer is replaced by an error.
+    pub max_response_bytes: usize,
+    /// Each client's query-cost budget (a user, or a client address when anonymous): the
+    /// points a full bucket holds. At least `max_cost`, so every allowed query can run.
+    /// Off with `rate_limits.enabled = false`.
+    pub cost_budget_maximum: u64,
+    /// Points restored to each budget per second.
+    pub cost_budget_restore_rate: u64,
 }
 
 impl Default for GraphqlConfig {
     fn default() -> Self {
         Self {
-            graphiql: true,
-            introspection: true,
-            suggestions: true,
+            graphiql: Switch::Auto,
+            introspection: Switch::Auto,
+            suggestions: Switch::Auto,
             // GraphiQL's introspection query nests 13 levels deep.
             max_depth: 15,
             max_complexity: 1000,
@@ -183,6 +254,10 @@ impl Default for GraphqlConfig {
             max_directives: 10,
             max_fields: 500,
             max_aliases: 50,
+            max_cost: 50_000,
+            max_response_bytes: 8 * 1024 * 1024,
+            cost_budget_maximum: 100_000,
+            cost_budget_restore_rate: 5_000,
         }
     }
 }
@@ -450,13 +525,65 @@ mod tests {
         .unwrap();
         assert_eq!(config.http.bind.to_string(), "0.0.0.0:4000");
         assert_eq!(config.http.request_timeout_secs, 7);
-        assert!(!config.graphql.introspection);
+        assert_eq!(config.graphql.introspection, Switch::Off);
         assert_eq!(
             config.store.mongodb_uri.as_deref(),
             Some("mongodb://db:27017")
         );
         assert_eq!(config.http.cors_allowed_origins.len(), 2);
         assert_eq!(config.environment, Environment::Production);
+    }
+
+    #[test]
+    fn production_turns_off_introspection_graphiql_and_suggestions_unless_switched_on() {
+        let development = Config::load(None, env(&[])).unwrap();
+        assert!(
+            development
+                .graphql
+                .introspection
+                .enabled(development.environment)
+        );
+        assert!(
+            development
+                .graphql
+                .graphiql
+                .enabled(development.environment)
+        );
+        assert!(
+            development
+                .graphql
+                .suggestions
+                .enabled(development.environment)
+        );
+
+        let production = Config::load(None, env(&[("APP__ENVIRONMENT", "production")])).unwrap();
+        assert!(
+            !production
+                .graphql
+                .introspection
+                .enabled(production.environment)
+        );
+        assert!(!production.graphql.graphiql.enabled(production.environment));
+        assert!(
+            !production
+                .graphql
+                .suggestions
+                .enabled(production.environment)
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("agora.toml");
+        std::fs::write(
+            &file,
+            "environment = \"production\"\n[graphql]\ngraphiql = true\n",
+        )
+        .unwrap();
+        let opted_in =
+            Config::load(Some(&file), env(&[("APP__GRAPHQL__INTROSPECTION", "true")])).unwrap();
+        assert!(opted_in.graphql.introspection.enabled(opted_in.environment));
+        assert!(opted_in.graphql.graphiql.enabled(opted_in.environment));
+        assert!(!opted_in.graphql.suggestions.enabled(opted_in.environment));
+        assert!(Config::load(None, env(&[("APP__GRAPHQL__GRAPHIQL", "maybe")])).is_err());
     }
 
     #[test]

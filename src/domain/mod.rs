@@ -40,8 +40,8 @@ pub use order::{
     next_statuses, order_number, parse_idempotency_key, parse_note, split_cart,
 };
 pub use post::{
-    Attribute, Comment, Listing, ListingStatus, Post, PostBody, PostCounts, PostKind, ReactionKind,
-    parse_comment_body, parse_media, parse_title,
+    Attribute, Comment, Listing, ListingStatus, MAX_ATTRIBUTES, MAX_MEDIA, MAX_MENTIONS, Post,
+    PostBody, PostCounts, PostKind, ReactionKind, parse_comment_body, parse_media, parse_title,
 };
 pub use review::{Rating, RatingSummary, Review, parse_review_body};
 pub use validation::ValidationError;

@@ -9,6 +9,7 @@ mod batch;
 mod chat;
 mod connection;
 mod context;
+mod cost;
 mod documents;
 mod error;
 mod limits;
@@ -19,6 +20,7 @@ pub(crate) mod posts;
 mod replay;
 mod scalars;
 mod social;
+mod variables;
 
 use async_graphql::{MergedObject, MergedSubscription, Schema};
 
@@ -26,7 +28,7 @@ pub use context::{ContextExt, RequestId};
 pub use error::is_request_error;
 pub use loaders::Loaders;
 
-use crate::config::GraphqlConfig;
+use crate::config::{Environment, GraphqlConfig};
 use crate::error::AppError;
 use crate::service::{ClientOrigin, Services, Viewer};
 
@@ -60,8 +62,13 @@ pub struct Subscription(
 
 pub type AppSchema = Schema<Query, Mutation, Subscription>;
 
-/// Builds the schema with the limits from `config`. `services` becomes schema data.
-pub fn build_schema(services: Services, config: &GraphqlConfig) -> AppSchema {
+/// Builds the schema with the limits from `config` (introspection and suggestions as
+/// `environment` resolves them). `services` becomes schema data.
+pub fn build_schema(
+    services: Services,
+    config: &GraphqlConfig,
+    environment: Environment,
+) -> AppSchema {
     let mut builder = Schema::build(
         Query::default(),
         Mutation::default(),
@@ -76,18 +83,21 @@ pub fn build_schema(services: Services, config: &GraphqlConfig) -> AppSchema {
         max_fields: config.max_fields,
         max_aliases: config.max_aliases,
     })
-    .data(documents::DocumentCache::default());
-    if !config.introspection {
+    .data(documents::DocumentCache::default())
+    .data(cost::CostModel::from_sdl(&sdl(), config.max_cost));
+    if !config.introspection.enabled(environment) {
         builder = builder.disable_introspection();
     }
-    if !config.suggestions {
+    if !config.suggestions.enabled(environment) {
         builder = builder.disable_suggestions();
     }
     builder.finish()
 }
 
 /// Runs one query or mutation the way every transport must: the document is parsed once,
-/// checked against the selection caps, executed, and every error leaves with its code.
+/// checked against the selection caps, priced and paid for from its client's budget
+/// ([`admit`]), executed, and every error leaves with its code. The answer carries
+/// `extensions.cost`; what the answer did not use of its price goes back to the budget.
 ///
 /// This is deliberately not an async-graphql extension: with any extension registered,
 /// async-graphql routes every field of every response through the extension chain, which
@@ -97,38 +107,143 @@ pub async fn execute(
     mut request: async_graphql::Request,
     request_id: &RequestId,
 ) -> async_graphql::Response {
-    if let Err(refused) = precheck(schema, &mut request, request_id) {
-        return *refused;
-    }
-    let response = schema.execute(request).await;
+    let admitted = match admit(schema, &mut request, request_id) {
+        Ok(admitted) => admitted,
+        Err(refused) => return *refused,
+    };
+    let mut response = schema.execute(request).await;
+    let actual = cost::actual_cost(&response.data);
+    let throttle = schema.data::<Services>().and_then(|services| {
+        services.query_budget.refund(
+            &admitted.client,
+            admitted.requested.saturating_sub(actual),
+            crate::service::now(),
+        )
+    });
+    cost::annotate(
+        &mut response,
+        admitted.requested,
+        actual,
+        throttle.or(admitted.throttle),
+    );
     error::finish_response(response, false, Some(request_id))
 }
 
-/// [`execute`] for subscriptions (and any operation sent over WebSocket): each event's
-/// errors get their codes.
+/// [`execute`] for subscriptions (and any operation sent over WebSocket): priced and paid for
+/// at the start, and each event's errors get their codes.
 pub fn execute_stream(
     schema: &AppSchema,
     mut request: async_graphql::Request,
     request_id: RequestId,
 ) -> futures_util::stream::BoxStream<'static, async_graphql::Response> {
     use futures_util::StreamExt;
-    if let Err(refused) = precheck(schema, &mut request, &request_id) {
+    if let Err(refused) = admit(schema, &mut request, &request_id) {
         return futures_util::stream::once(async move { *refused }).boxed();
     }
+    execute_admitted_stream(schema, request, request_id)
+}
+
+/// [`execute_stream`] for a request that already passed [`admit`]: one execution shared by
+/// several sockets, each of which was admitted (and paid) on its own.
+pub fn execute_admitted_stream(
+    schema: &AppSchema,
+    request: async_graphql::Request,
+    request_id: RequestId,
+) -> futures_util::stream::BoxStream<'static, async_graphql::Response> {
+    use futures_util::StreamExt;
     schema
         .execute_stream(request)
         .map(move |response| error::finish_response(response, false, Some(&request_id)))
         .boxed()
 }
 
-/// Parses the document (async-graphql reuses the parsed form) and applies the caps; the
-/// refusal is a coded response. A text seen before comes from the [`documents::DocumentCache`]
-/// already checked.
-fn precheck(
+/// A request that may run: its price, drawn from `client`'s budget.
+pub struct Admitted {
+    pub requested: u64,
+    client: String,
+    throttle: Option<crate::service::ThrottleStatus>,
+}
+
+/// Everything an operation passes before it runs, on every transport: it parses (async-graphql
+/// reuses the parsed form), fits the selection caps, provides its required variables, costs
+/// no more than `graphql.max_cost`, and its client's budget holds that cost, which is drawn.
+/// A refusal is a coded response. A text seen before comes from the
+/// [`documents::DocumentCache`] already parsed and checked against the caps.
+pub fn admit(
     schema: &AppSchema,
     request: &mut async_graphql::Request,
     request_id: &RequestId,
-) -> Result<(), Box<async_graphql::Response>> {
+) -> Result<Admitted, Box<async_graphql::Response>> {
+    let refuse = |error: async_graphql::ServerError, parse_failed: bool| {
+        let response = async_graphql::Response::from_errors(vec![error]);
+        Box::new(error::finish_response(
+            response,
+            parse_failed,
+            Some(request_id),
+        ))
+    };
+    parse_and_cap(schema, request).map_err(|(error, parse_failed)| refuse(error, parse_failed))?;
+    // The parsed document borrows the request mutably; its name and variables are read
+    // beside it, so they step out for the checks and go back after.
+    let operation_name = request.operation_name.take();
+    let variables = std::mem::take(&mut request.variables);
+    let checked = check_document(schema, request, operation_name.as_deref(), &variables);
+    request.operation_name = operation_name;
+    request.variables = variables;
+    let requested = match checked {
+        Ok(requested) => requested,
+        Err((error, parse_failed)) => return Err(refuse(error, parse_failed)),
+    };
+    let client = cost::budget_client(request);
+    let spent = schema.data::<Services>().map_or(Ok(None), |services| {
+        services
+            .query_budget
+            .spend(&client, requested, crate::service::now())
+    });
+    match spent {
+        Ok(throttle) => Ok(Admitted {
+            requested,
+            client,
+            throttle,
+        }),
+        Err(over) => {
+            let mut response =
+                async_graphql::Response::from_errors(vec![cost::over_budget(requested, &over)]);
+            cost::annotate(&mut response, requested, 0, Some(over.status));
+            Err(Box::new(error::finish_response(
+                response,
+                false,
+                Some(request_id),
+            )))
+        }
+    }
+}
+
+/// The checks on the parsed document: required variables, then the price against
+/// `graphql.max_cost`. The price, or the refusal (and whether it is a parse failure).
+fn check_document(
+    schema: &AppSchema,
+    request: &mut async_graphql::Request,
+    operation_name: Option<&str>,
+    variables: &async_graphql::Variables,
+) -> Result<u64, (async_graphql::ServerError, bool)> {
+    let document = request.parsed_query().map_err(|error| (error, true))?;
+    variables::check_provided(document, operation_name, variables).map_err(|e| (e, false))?;
+    let Some(model) = schema.data::<cost::CostModel>() else {
+        return Ok(0);
+    };
+    let requested = model.price(document, operation_name, variables).requested;
+    if requested > model.limit() {
+        return Err((cost::too_costly(requested, model.limit()), false));
+    }
+    Ok(requested)
+}
+
+/// Parses the document (or takes it from the cache) and applies the selection caps.
+fn parse_and_cap(
+    schema: &AppSchema,
+    request: &mut async_graphql::Request,
+) -> Result<(), (async_graphql::ServerError, bool)> {
     let cache = schema.data::<documents::DocumentCache>();
     if let Some(document) = cache.and_then(|cache| cache.get(&request.query)) {
         request.set_parsed_query(document);
@@ -137,26 +252,14 @@ fn precheck(
     let limits = schema.data::<limits::SelectionLimits>().copied();
     // Only a miss pays for this copy; the parsed document borrows the request.
     let query = request.query.clone();
-    let outcome = match request.parsed_query() {
-        Err(error) => Err((error, true)),
-        Ok(document) => match limits.map(|l| l.check(document)) {
-            Some(Err(error)) => Err((error, false)),
-            _ => {
-                if let Some(cache) = cache {
-                    cache.insert(&query, document);
-                }
-                Ok(())
-            }
-        },
-    };
-    outcome.map_err(|(error, parse_failed)| {
-        let response = async_graphql::Response::from_errors(vec![error]);
-        Box::new(error::finish_response(
-            response,
-            parse_failed,
-            Some(request_id),
-        ))
-    })
+    let document = request.parsed_query().map_err(|error| (error, true))?;
+    if let Some(Err(error)) = limits.map(|l| l.check(document)) {
+        return Err((error, false));
+    }
+    if let Some(cache) = cache {
+        cache.insert(&query, document);
+    }
+    Ok(())
 }
 
 /// The schema without any data, for printing SDL.

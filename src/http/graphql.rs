@@ -11,7 +11,7 @@ use async_graphql::parser::types::OperationType;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Query, State};
-use axum::http::header::{ALLOW, CONTENT_TYPE};
+use axum::http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value as Json;
@@ -240,16 +240,18 @@ async fn execute(
     let request =
         graphql::prepare_request(request, &state.services, viewer, request_id.clone(), origin);
     let response = graphql::execute(&state.schema, request, &request_id).await;
-    let status =
-        if response_type == ResponseType::GraphqlResponseJson && is_request_error(&response) {
-            StatusCode::BAD_REQUEST
-        } else {
-            StatusCode::OK
-        };
-    let mut http_response = match serde_json::to_vec(&response) {
-        Ok(body) => (status, body).into_response(),
-        Err(err) => {
-            tracing::error!(%err, "cannot serialise a GraphQL response");
+    let retry_after = over_budget_retry_after(&response);
+    let status = if response_type == ResponseType::GraphqlResponseJson && retry_after.is_some() {
+        StatusCode::TOO_MANY_REQUESTS
+    } else if response_type == ResponseType::GraphqlResponseJson && is_request_error(&response) {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    let limit = state.config.graphql.max_response_bytes;
+    let body = match serialize_within(&response, limit) {
+        Ok(body) => body,
+        Err(Unserialised::Failed) => {
             return Rejection::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "INTERNAL_SERVER_ERROR",
@@ -257,20 +259,95 @@ async fn execute(
             )
             .into_response();
         }
+        Err(Unserialised::Oversized) => {
+            // The answer is dropped here, before anything of it is sent.
+            drop(response);
+            tracing::warn!(request_id = %request_id.0, limit, "a response over graphql.max_response_bytes was refused");
+            return Rejection::new(
+                if response_type == ResponseType::GraphqlResponseJson {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                } else {
+                    StatusCode::OK
+                },
+                "RESPONSE_TOO_LARGE",
+                format!(
+                    "the response is larger than {limit} bytes: ask for smaller pages (`first`) \
+                     or fewer fields"
+                ),
+            )
+            .with_type(response_type)
+            .into_response();
+        }
     };
-    http_response
-        .headers_mut()
-        .insert(CONTENT_TYPE, response_type.content_type());
-    if let Some(value) = response
-        .cache_control
-        .value()
-        .and_then(|v| HeaderValue::from_str(&v).ok())
-    {
-        http_response
-            .headers_mut()
-            .insert(axum::http::header::CACHE_CONTROL, value);
+    let mut http_response = (status, body).into_response();
+    let headers = http_response.headers_mut();
+    headers.insert(CONTENT_TYPE, response_type.content_type());
+    // Answers carry tokens and personal data: never kept by a browser or a shared cache.
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(secs) = retry_after {
+        headers.insert(RETRY_AFTER, HeaderValue::from(secs));
     }
     http_response
+}
+
+/// `retryAfter` of a request refused for its query-cost budget (a request error coded
+/// `RATE_LIMITED`).
+fn over_budget_retry_after(response: &async_graphql::Response) -> Option<u64> {
+    if !is_request_error(response) {
+        return None;
+    }
+    let extensions = response.errors.first()?.extensions.as_ref()?;
+    match (extensions.get("code"), extensions.get("retryAfter")) {
+        (Some(async_graphql::Value::String(code)), Some(async_graphql::Value::Number(secs)))
+            if code == "RATE_LIMITED" =>
+        {
+            secs.as_u64()
+        }
+        _ => None,
+    }
+}
+
+enum Unserialised {
+    /// The body passed `graphql.max_response_bytes`.
+    Oversized,
+    /// serde_json failed on our own value: a bug, logged.
+    Failed,
+}
+
+/// Serialises `response`, giving up as soon as the body passes `limit` bytes, so an
+/// oversized answer never takes more than `limit` bytes of buffer.
+fn serialize_within(
+    response: &async_graphql::Response,
+    limit: usize,
+) -> Result<Vec<u8>, Unserialised> {
+    struct Bounded {
+        buffer: Vec<u8>,
+        limit: usize,
+    }
+    impl std::io::Write for Bounded {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            if self.buffer.len() + bytes.len() > self.limit {
+                return Err(std::io::Error::other("over the response size limit"));
+            }
+            self.buffer.extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut writer = Bounded {
+        buffer: Vec::new(),
+        limit,
+    };
+    match serde_json::to_writer(&mut writer, response) {
+        Ok(()) => Ok(writer.buffer),
+        Err(err) if err.is_io() => Err(Unserialised::Oversized),
+        Err(err) => {
+            tracing::error!(%err, "cannot serialise a GraphQL response");
+            Err(Unserialised::Failed)
+        }
+    }
 }
 
 fn not_acceptable() -> Response {

@@ -60,7 +60,12 @@ pub fn router(state: AppState) -> Router {
         .route("/verify-email", get(pages::verify_email))
         .route("/health", get(health))
         .route("/ready", get(ready));
-    if state.config.graphql.graphiql {
+    if state
+        .config
+        .graphql
+        .graphiql
+        .enabled(state.config.environment)
+    {
         router = router.route("/", get(graphiql));
     }
     router

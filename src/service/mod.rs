@@ -10,6 +10,7 @@ mod notifications;
 mod orders;
 mod payments;
 mod posts;
+mod query_budget;
 mod rate_limits;
 mod reviews;
 mod social;
@@ -22,6 +23,7 @@ pub use notifications::{NotificationService, Notifier};
 pub use orders::{CheckoutCommand, OrderService, actors_of, viewer_next_statuses};
 pub use payments::{ChargeResult, MockGateway, PaymentGateway, decline_reason};
 pub use posts::{CreatePostCommand, ListingDraft, PostFilter, PostService, UpdatePostCommand};
+pub use query_budget::{BudgetPolicy, OverBudget, QueryBudget, ThrottleStatus};
 pub use rate_limits::{Action, RateLimiter};
 pub use reviews::{CreateReviewCommand, ReviewService, UpdateReviewCommand};
 pub use social::SocialService;
@@ -47,6 +49,8 @@ pub struct Services {
     pub orders: OrderService,
     pub reviews: ReviewService,
     pub rate_limits: RateLimiter,
+    /// Query-cost budgets, drawn by the GraphQL layer before each operation runs.
+    pub query_budget: QueryBudget,
     pub events: EventBus,
 }
 
@@ -106,7 +110,16 @@ impl Services {
             events.clone(),
         );
         let reviews = ReviewService::new(stores.reviews.clone(), posts.clone(), events.clone());
+        let query_budget = QueryBudget::new(
+            stores.rate_limits.clone(),
+            BudgetPolicy {
+                maximum: config.graphql.cost_budget_maximum,
+                restore_rate: config.graphql.cost_budget_restore_rate,
+            },
+            config.rate_limits.enabled,
+        );
         Self {
+            query_budget,
             cart,
             orders,
             reviews,

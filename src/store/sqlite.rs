@@ -407,6 +407,14 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE event_log ADD COLUMN ephemeral INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX event_log_ephemeral_by_time ON event_log(at) WHERE ephemeral = 1;
     "#,
+    // query-cost budgets: each client's theoretical arrival time (GCRA), in microseconds
+    r#"
+    CREATE TABLE cost_budgets (
+        key    TEXT PRIMARY KEY,
+        tat_us INTEGER NOT NULL
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX cost_budgets_by_tat ON cost_budgets(tat_us);
+    "#,
 ];
 
 /// A handle to one SQLite database file. Cheap to clone.

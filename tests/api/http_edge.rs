@@ -301,8 +301,8 @@ async fn health_ready_and_graphiql_are_served() {
 #[tokio::test]
 async fn introspection_can_be_switched_off_for_production() {
     let app = crate::helpers::spawn_app_with(|config| {
-        config.graphql.introspection = false;
-        config.graphql.suggestions = false;
+        config.graphql.introspection = false.into();
+        config.graphql.suggestions = false.into();
     })
     .await;
     let (_, body) = app

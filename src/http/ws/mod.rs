@@ -411,9 +411,19 @@ impl Connection {
         let end_id = id.clone();
         let results: BoxStream<'static, OperationResult> = match share_key {
             Some(key) => {
+                // Each socket pays for its own start; the execution itself is shared.
+                let mut request = request;
+                if let Err(refused) =
+                    graphql::admit(&self.state.schema, &mut request, &self.request_id)
+                {
+                    let errors = serde_json::to_value(&refused.errors).unwrap_or_else(|_| {
+                        protocol::error_list("internal server error", "INTERNAL_SERVER_ERROR")
+                    });
+                    return Step::Send(vec![protocol::error(self.protocol, &id, errors)]);
+                }
                 let (schema, request_id) = (self.state.schema.clone(), self.request_id.clone());
                 let (shared, receiver) = self.state.shared.join(key, move || {
-                    graphql::execute_stream(&schema, request, request_id)
+                    graphql::execute_admitted_stream(&schema, request, request_id)
                 });
                 shared_results(shared, receiver)
             }

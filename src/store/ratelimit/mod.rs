@@ -53,6 +53,23 @@ pub trait RateLimitStore: Send + Sync {
         limit: u32,
         now: DateTime<Utc>,
     ) -> StoreResult<Decision>;
+
+    /// Spends from shared budgets kept as a theoretical arrival time (the GCRA form of a
+    /// leaky bucket): for each `(key, by)`, atomically `tat = max(tat, now) + by` (a new key
+    /// starts at `now + by`), and returns the new times in the same order.
+    ///
+    /// Only the sum matters, so concurrent spends from several instances interleave freely.
+    /// Keys whose time is long past are full budgets and may be forgotten.
+    async fn spend_budgets(
+        &self,
+        spends: &[(String, Duration)],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<DateTime<Utc>>>;
+}
+
+/// A budget spend in whole microseconds, the unit both adapters store.
+pub(crate) fn micros(by: Duration) -> i64 {
+    by.num_microseconds().unwrap_or(i64::MAX)
 }
 
 /// The decision for a key whose log holds `recent` (ascending times of allowed hits inside

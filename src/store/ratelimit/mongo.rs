@@ -8,11 +8,11 @@
 
 use chrono::{DateTime, Duration, Utc};
 use mongodb::bson::{self, Document, doc};
-use mongodb::options::IndexOptions;
+use mongodb::options::{IndexOptions, ReturnDocument};
 use mongodb::{Collection, Database, IndexModel};
 use serde::Deserialize;
 
-use super::{Decision, RateLimitStore, decide};
+use super::{Decision, RateLimitStore, decide, micros};
 use crate::store::mongo::{from_bson_time, is_duplicate_key, to_bson_time};
 use crate::store::{StoreError, StoreResult};
 
@@ -22,6 +22,8 @@ const ROUNDS: usize = 5;
 
 pub struct MongoRateLimitStore {
     counters: Collection<Document>,
+    /// `cost_budgets`: `{ _id: key, tat_us, expires_at }`, see [`RateLimitStore::spend_budgets`].
+    budgets: Collection<Document>,
 }
 
 #[derive(Deserialize)]
@@ -34,6 +36,7 @@ impl MongoRateLimitStore {
     pub fn new(db: Database) -> Self {
         Self {
             counters: db.collection("rate_limits"),
+            budgets: db.collection("cost_budgets"),
         }
     }
 
@@ -53,8 +56,63 @@ impl MongoRateLimitStore {
                     .build(),
             )
             .await
+            .map_err(StoreError::backend)?;
+        self.budgets
+            .create_index(
+                IndexModel::builder()
+                    .keys(doc! { "expires_at": 1 })
+                    .options(
+                        IndexOptions::builder()
+                            .name("cost_budgets_expiry_ttl".to_owned())
+                            .expire_after(std::time::Duration::ZERO)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .await
             .map(|_| ())
             .map_err(StoreError::backend)
+    }
+
+    /// One key's spend: `$max` brings its time up to `now` (creating the key), then `$inc`
+    /// adds the spend and reads the result. Each step is atomic and any interleaving with
+    /// another instance's two steps sums to the same time, so no transaction is needed.
+    async fn spend_budget(&self, key: &str, by: i64, now: DateTime<Utc>) -> StoreResult<i64> {
+        let now_us = now.timestamp_micros();
+        // A budget is full again long before this; the TTL index then forgets it.
+        let expires_at = to_bson_time(now + Duration::hours(1));
+        for _ in 0..ROUNDS {
+            let raised = self
+                .budgets
+                .update_one(
+                    doc! { "_id": key },
+                    doc! { "$max": { "tat_us": now_us, "expires_at": expires_at } },
+                )
+                .upsert(true)
+                .await;
+            match raised {
+                Ok(_) => {}
+                // Two first spends of a key raced to insert it: it exists now.
+                Err(err) if is_duplicate_key(&err) => continue,
+                Err(err) => return Err(StoreError::backend(err)),
+            }
+            let spent = self
+                .budgets
+                .find_one_and_update(doc! { "_id": key }, doc! { "$inc": { "tat_us": by } })
+                .return_document(ReturnDocument::After)
+                .projection(doc! { "tat_us": 1 })
+                .await
+                .map_err(StoreError::backend)?;
+            match spent.map(|d| d.get_i64("tat_us")) {
+                Some(Ok(tat)) => return Ok(tat),
+                Some(Err(err)) => return Err(StoreError::backend(err)),
+                // Expired between the two steps: start over.
+                None => continue,
+            }
+        }
+        Err(StoreError::Backend(format!(
+            "budget {key} kept disappearing for {ROUNDS} rounds"
+        )))
     }
 }
 
@@ -140,5 +198,21 @@ impl RateLimitStore for MongoRateLimitStore {
         Err(StoreError::Backend(format!(
             "rate limit key {key} kept changing for {ROUNDS} rounds"
         )))
+    }
+
+    async fn spend_budgets(
+        &self,
+        spends: &[(String, Duration)],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<DateTime<Utc>>> {
+        let mut times = Vec::with_capacity(spends.len());
+        for (key, by) in spends {
+            let tat = self.spend_budget(key, micros(*by), now).await?;
+            times.push(
+                DateTime::from_timestamp_micros(tat)
+                    .ok_or_else(|| StoreError::Backend(format!("budget {key} is out of range")))?,
+            );
+        }
+        Ok(times)
     }
 }

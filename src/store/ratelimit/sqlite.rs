@@ -6,7 +6,7 @@
 use chrono::{DateTime, Duration, Utc};
 use rusqlite::params;
 
-use super::{Decision, RateLimitStore, decide};
+use super::{Decision, RateLimitStore, decide, micros};
 use crate::store::sqlite::{SqliteDb, from_millis, to_millis};
 use crate::store::{StoreError, StoreResult};
 
@@ -60,6 +60,45 @@ impl RateLimitStore for SqliteRateLimitStore {
                     .map_err(StoreError::backend)?;
                 }
                 Ok(decision)
+            })
+            .await
+    }
+
+    async fn spend_budgets(
+        &self,
+        spends: &[(String, Duration)],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<DateTime<Utc>>> {
+        let spends = spends.to_vec();
+        self.db
+            .write(move |tx| {
+                // A budget whose time is an hour past is full: forgetting it changes nothing.
+                tx.execute(
+                    "DELETE FROM cost_budgets WHERE tat_us < ?1",
+                    [(now - Duration::hours(1)).timestamp_micros()],
+                )
+                .map_err(StoreError::backend)?;
+                let mut spend = tx
+                    .prepare_cached(
+                        "INSERT INTO cost_budgets (key, tat_us) VALUES (?1, ?2 + ?3)
+                     ON CONFLICT (key) DO UPDATE SET tat_us = MAX(tat_us, ?2) + ?3
+                     RETURNING tat_us",
+                    )
+                    .map_err(StoreError::backend)?;
+                spends
+                    .iter()
+                    .map(|(key, by)| {
+                        spend
+                            .query_row(params![key, now.timestamp_micros(), micros(*by)], |row| {
+                                row.get::<_, i64>(0)
+                            })
+                            .map(DateTime::from_timestamp_micros)
+                            .map_err(StoreError::backend)?
+                            .ok_or_else(|| {
+                                StoreError::Backend(format!("budget {key} is out of range"))
+                            })
+                    })
+                    .collect()
             })
             .await
     }
