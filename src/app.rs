@@ -50,6 +50,7 @@ impl Core {
     pub async fn build(config: Config) -> Result<Self, StartupError> {
         let secret = jwt_secret(&config)?;
         check_public_url(&config.mail.public_url)?;
+        check_cost_budget(&config)?;
         let mailer = crate::mail::mailer_from_config(&config.mail, &config.store.data_dir)
             .map_err(StartupError::Config)?;
         let stores = Stores::open(&config.store).await?;
@@ -77,6 +78,19 @@ impl Core {
             mail,
         })
     }
+}
+
+/// A budget smaller than the costliest document allowed would refuse that document forever
+/// with a `retryAfter` that never comes true.
+fn check_cost_budget(config: &Config) -> Result<(), StartupError> {
+    let graphql = &config.graphql;
+    if config.rate_limits.enabled && graphql.cost_budget_maximum < graphql.max_cost {
+        return Err(StartupError::Config(format!(
+            "graphql.cost_budget_maximum ({}) must be at least graphql.max_cost ({})",
+            graphql.cost_budget_maximum, graphql.max_cost
+        )));
+    }
+    Ok(())
 }
 
 /// Links in mails are built on `mail.public_url`; a value that is not an absolute HTTP(S)

@@ -29,6 +29,9 @@ pub enum AppError {
     /// `PAYMENT_DECLINED`: the payment gateway refused the charge; the text is the stable
     /// reason (`card_declined`, `insufficient_funds`), also sent as `extensions.reason`.
     PaymentDeclined(String),
+    /// `FEATURE_UNAVAILABLE`: this deployment cannot serve the request (its database lacks
+    /// what the feature needs); the text says which feature. Retrying will not help.
+    Unavailable(&'static str),
     /// `INTERNAL_SERVER_ERROR`: our fault. The text is logged with the request id and never
     /// shown to the client.
     Internal(String),
@@ -56,6 +59,7 @@ impl AppError {
             AppError::Conflict { .. } => "CONFLICT",
             AppError::RateLimited { .. } => "RATE_LIMITED",
             AppError::PaymentDeclined(_) => "PAYMENT_DECLINED",
+            AppError::Unavailable(_) => "FEATURE_UNAVAILABLE",
             AppError::Internal(_) => "INTERNAL_SERVER_ERROR",
         }
     }
@@ -63,7 +67,9 @@ impl AppError {
     /// What the client reads. Internal details never appear here.
     pub fn client_message(&self) -> String {
         match self {
-            AppError::Unauthenticated(m) | AppError::Forbidden(m) => (*m).to_owned(),
+            AppError::Unauthenticated(m) | AppError::Forbidden(m) | AppError::Unavailable(m) => {
+                (*m).to_owned()
+            }
             AppError::NotFound(what) => format!("{what} not found"),
             AppError::BadUserInput { field, message } => format!("{field} {message}"),
             AppError::Conflict { message, .. } => message.clone(),
@@ -93,6 +99,7 @@ impl From<StoreError> for AppError {
                 message: format!("{field} is already taken"),
             },
             StoreError::Backend(message) => AppError::Internal(message),
+            StoreError::Unsupported(feature) => AppError::Unavailable(feature),
         }
     }
 }

@@ -182,7 +182,7 @@ pub fn admit(
             Some(request_id),
         ))
     };
-    parse_and_cap(schema, request).map_err(|(error, parse_failed)| refuse(error, parse_failed))?;
+    parse_and_cap(schema, request).map_err(|refused| refuse(refused.0, refused.1))?;
     // The parsed document borrows the request mutably; its name and variables are read
     // beside it, so they step out for the checks and go back after.
     let operation_name = request.operation_name.take();
@@ -192,7 +192,7 @@ pub fn admit(
     request.variables = variables;
     let requested = match checked {
         Ok(requested) => requested,
-        Err((error, parse_failed)) => return Err(refuse(error, parse_failed)),
+        Err(refused) => return Err(refuse(refused.0, refused.1)),
     };
     let client = cost::budget_client(request);
     let spent = schema.data::<Services>().map_or(Ok(None), |services| {
@@ -219,6 +219,9 @@ pub fn admit(
     }
 }
 
+/// A refusal before execution, and whether the document failed to parse.
+type Refused = Box<(async_graphql::ServerError, bool)>;
+
 /// The checks on the parsed document: required variables, then the price against
 /// `graphql.max_cost`. The price, or the refusal (and whether it is a parse failure).
 fn check_document(
@@ -226,24 +229,27 @@ fn check_document(
     request: &mut async_graphql::Request,
     operation_name: Option<&str>,
     variables: &async_graphql::Variables,
-) -> Result<u64, (async_graphql::ServerError, bool)> {
-    let document = request.parsed_query().map_err(|error| (error, true))?;
-    variables::check_provided(document, operation_name, variables).map_err(|e| (e, false))?;
+) -> Result<u64, Refused> {
+    let document = request
+        .parsed_query()
+        .map_err(|error| Box::new((error, true)))?;
+    variables::check_provided(document, operation_name, variables)
+        .map_err(|error| Box::new((error, false)))?;
     let Some(model) = schema.data::<cost::CostModel>() else {
         return Ok(0);
     };
     let requested = model.price(document, operation_name, variables).requested;
     if requested > model.limit() {
-        return Err((cost::too_costly(requested, model.limit()), false));
+        return Err(Box::new((
+            cost::too_costly(requested, model.limit()),
+            false,
+        )));
     }
     Ok(requested)
 }
 
 /// Parses the document (or takes it from the cache) and applies the selection caps.
-fn parse_and_cap(
-    schema: &AppSchema,
-    request: &mut async_graphql::Request,
-) -> Result<(), (async_graphql::ServerError, bool)> {
+fn parse_and_cap(schema: &AppSchema, request: &mut async_graphql::Request) -> Result<(), Refused> {
     let cache = schema.data::<documents::DocumentCache>();
     if let Some(document) = cache.and_then(|cache| cache.get(&request.query)) {
         request.set_parsed_query(document);
@@ -252,9 +258,11 @@ fn parse_and_cap(
     let limits = schema.data::<limits::SelectionLimits>().copied();
     // Only a miss pays for this copy; the parsed document borrows the request.
     let query = request.query.clone();
-    let document = request.parsed_query().map_err(|error| (error, true))?;
+    let document = request
+        .parsed_query()
+        .map_err(|error| Box::new((error, true)))?;
     if let Some(Err(error)) = limits.map(|l| l.check(document)) {
-        return Err((error, false));
+        return Err(Box::new((error, false)));
     }
     if let Some(cache) = cache {
         cache.insert(&query, document);

@@ -50,6 +50,10 @@ pub enum StoreError {
     /// only: it may carry driver details.
     #[error("storage failure: {0}")]
     Backend(String),
+    /// This database cannot serve the request at all (a MongoDB server without text
+    /// indexes asked for text search). The message is for clients: it names the feature.
+    #[error("{0}")]
+    Unsupported(&'static str),
 }
 
 impl StoreError {

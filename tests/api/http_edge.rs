@@ -153,8 +153,8 @@ async fn get_runs_queries_but_refuses_mutations_with_405() {
     let response = get("{ viewer { id } }").await.unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(
-        response.json::<Value>().await.unwrap(),
-        json!({ "data": { "viewer": null } })
+        response.json::<Value>().await.unwrap()["data"],
+        json!({ "viewer": null })
     );
 
     let response = get("mutation { logout(refreshToken: \"x\") }")

@@ -21,6 +21,7 @@ mod notifications;
 mod outbox;
 mod post_subscriptions;
 mod posts;
+mod query_cost;
 mod rate_limits;
 mod round_trips;
 mod schema;

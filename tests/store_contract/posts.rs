@@ -571,3 +571,29 @@ pub async fn text_search_needs_every_word_in_any_case(stores: Stores) {
         "operators in the text are literal"
     );
 }
+
+/// A server that cannot build text indexes (SecantusDB) says so with `Unsupported`, which
+/// reaches clients as a coded error; it never fails as a backend error.
+pub async fn text_search_works_or_is_reported_unsupported(stores: Stores) {
+    let ann = author(&stores, "ann").await;
+    stores
+        .catalog
+        .create_post(&text_post(&ann, now(), "A Canon lens", &["lens"]))
+        .await
+        .unwrap();
+    let query = PostQuery {
+        text: Some("canon".into()),
+        ..Default::default()
+    };
+    match stores
+        .catalog
+        .search_posts(&query, PostOrder::Newest, &page(10, None))
+        .await
+    {
+        Ok(found) => assert_eq!(found.items.len(), 1),
+        Err(agora::store::StoreError::Unsupported(feature)) => {
+            assert!(feature.contains("text search"), "{feature}")
+        }
+        Err(other) => panic!("text search failed: {other:?}"),
+    }
+}

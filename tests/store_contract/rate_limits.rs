@@ -147,3 +147,57 @@ pub async fn exactly_the_limit_of_thirty_concurrent_hits_is_allowed(stores: Stor
 
     assert_eq!(allowed, 7);
 }
+
+pub async fn a_budget_spend_starts_from_now_or_from_its_time_whichever_is_later(stores: Stores) {
+    let t = now();
+    let limits = &stores.rate_limits;
+    let spend = |key: &str, by_ms: i64| (key.to_owned(), ms(by_ms));
+
+    let first = limits
+        .spend_budgets(&[spend("cost:a", 300), spend("cost:b", 50)], t)
+        .await
+        .unwrap();
+    assert_eq!(first, [t + ms(300), t + ms(50)], "new keys start at now");
+
+    let later = limits
+        .spend_budgets(&[spend("cost:a", 100)], t + ms(100))
+        .await
+        .unwrap();
+    assert_eq!(later, [t + ms(400)], "a time in the future grows");
+
+    let idle = limits
+        .spend_budgets(&[spend("cost:b", 10)], t + ms(1000))
+        .await
+        .unwrap();
+    assert_eq!(idle, [t + ms(1010)], "a time in the past restarts from now");
+
+    let read = limits
+        .spend_budgets(&[spend("cost:a", 0)], t + ms(100))
+        .await
+        .unwrap();
+    assert_eq!(read, [t + ms(400)], "a spend of nothing reads the time");
+}
+
+pub async fn concurrent_budget_spends_all_count(stores: Stores) {
+    let t = now();
+    let spends: Vec<_> = (0..20)
+        .map(|_| {
+            let limits = stores.rate_limits.clone();
+            tokio::spawn(async move {
+                limits
+                    .spend_budgets(&[("cost:shared".to_owned(), ms(5))], t)
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    for spend in spends {
+        spend.await.expect("the spend task finishes");
+    }
+    let total = stores
+        .rate_limits
+        .spend_budgets(&[("cost:shared".to_owned(), ms(0))], t)
+        .await
+        .unwrap();
+    assert_eq!(total, [t + ms(100)]);
+}

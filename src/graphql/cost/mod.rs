@@ -94,6 +94,9 @@ pub struct CostModel {
     types: HashMap<String, TypeCosts>,
     roots: Roots,
     limit: u64,
+    /// The most list and non-null wrappers around any type in the schema (`[ID!]!`: 3):
+    /// how many `ofType` links an introspected type reference can have.
+    max_wrapping: u32,
 }
 
 #[derive(Debug)]
@@ -157,6 +160,7 @@ impl CostModel {
             .map(String::from)
             .collect();
         let mut sizes = SchemaSizes::default();
+        let mut max_wrapping = 0;
         for definition in &document.definitions {
             match definition {
                 TypeSystemDefinition::Schema(schema) => {
@@ -180,6 +184,7 @@ impl CostModel {
                         _ => {}
                     }
                     sizes.count(&ty.node.kind);
+                    max_wrapping = max_wrapping.max(deepest_wrapping(&ty.node.kind));
                 }
                 TypeSystemDefinition::Directive(directive) => {
                     sizes.directives += 1;
@@ -273,6 +278,7 @@ impl CostModel {
             types,
             roots,
             limit,
+            max_wrapping,
         }
     }
 
@@ -324,6 +330,7 @@ impl CostModel {
             variables,
             memo: HashMap::new(),
             visiting: Vec::new(),
+            of_type_depth: 0,
         };
         walk.selection_set(&operation.selection_set.node, root, 1)
             .max(1)
@@ -336,6 +343,45 @@ const UNLISTED_BOUND: u64 = MAX_PAGE_SIZE as u64;
 
 fn bound_of(key: &str) -> Option<u64> {
     LIST_BOUNDS.iter().find(|(k, _)| *k == key).map(|(_, n)| *n)
+}
+
+/// How many list and non-null wrappers `ty` has.
+fn wrapping(ty: &Type) -> u32 {
+    u32::from(!ty.nullable)
+        + match &ty.base {
+            BaseType::Named(_) => 0,
+            BaseType::List(inner) => 1 + wrapping(inner),
+        }
+}
+
+/// The most wrappers of any field, argument or input field type of a type definition.
+fn deepest_wrapping(kind: &TypeKind) -> u32 {
+    let fields = match kind {
+        TypeKind::Object(object) => &object.fields,
+        TypeKind::Interface(interface) => &interface.fields,
+        TypeKind::InputObject(input) => {
+            return input
+                .fields
+                .iter()
+                .map(|f| wrapping(&f.node.ty.node))
+                .max()
+                .unwrap_or(0);
+        }
+        _ => return 0,
+    };
+    fields
+        .iter()
+        .flat_map(|field| {
+            std::iter::once(wrapping(&field.node.ty.node)).chain(
+                field
+                    .node
+                    .arguments
+                    .iter()
+                    .map(|arg| wrapping(&arg.node.ty.node)),
+            )
+        })
+        .max()
+        .unwrap_or(0)
 }
 
 /// The named type under any list and non-null wrappers, and whether there was a list.
@@ -484,11 +530,15 @@ struct Walk<'a> {
     fragments: &'a HashMap<Name, Positioned<FragmentDefinition>>,
     operation: &'a OperationDefinition,
     variables: &'a Variables,
-    /// Each fragment is priced once per page context, so the walk stays linear in the
-    /// document's size even when fragments spread each other exponentially often.
-    memo: HashMap<(&'a str, u64), u64>,
+    /// Each fragment is priced once per context (page size, `ofType` depth), so the walk
+    /// stays linear in the document's size even when fragments spread each other
+    /// exponentially often.
+    memo: HashMap<(&'a str, u64, u32), u64>,
     /// Fragments being priced, to stop on cycles (validation refuses those later).
     visiting: Vec<&'a str>,
+    /// `ofType` links followed to reach the current `__Type`: past the schema's deepest
+    /// wrapping the link is null and costs nothing.
+    of_type_depth: u32,
 }
 
 impl<'a> Walk<'a> {
@@ -536,6 +586,16 @@ impl<'a> Walk<'a> {
         if cost.leaf {
             return 0;
         }
+        if parent == "__Type" && name == "ofType" {
+            if self.of_type_depth >= self.model.max_wrapping {
+                return 0;
+            }
+            self.of_type_depth += 1;
+            let each =
+                1u64.saturating_add(self.selection_set(&field.selection_set.node, "__Type", 1));
+            self.of_type_depth -= 1;
+            return each;
+        }
         let (items, inner_page) = match &cost.size {
             Size::One => (1, 1),
             Size::OnePage => (page, 1),
@@ -554,11 +614,14 @@ impl<'a> Walk<'a> {
                 }
             }
         };
+        // A type reference reached by any other field starts its own `ofType` chain.
+        let depth = std::mem::take(&mut self.of_type_depth);
         let each = 1u64.saturating_add(self.selection_set(
             &field.selection_set.node,
             cost.returns.as_str(),
             inner_page,
         ));
+        self.of_type_depth = depth;
         items.saturating_mul(each)
     }
 
@@ -599,7 +662,8 @@ impl<'a> Walk<'a> {
     }
 
     fn fragment(&mut self, name: &'a str, page: u64) -> u64 {
-        if let Some(cost) = self.memo.get(&(name, page)) {
+        let key = (name, page, self.of_type_depth);
+        if let Some(cost) = self.memo.get(&key) {
             return *cost;
         }
         if self.visiting.contains(&name) {
@@ -612,7 +676,7 @@ impl<'a> Walk<'a> {
         let on = definition.node.type_condition.node.on.node.as_str();
         let cost = self.selection_set(&definition.node.selection_set.node, on, page);
         self.visiting.pop();
-        self.memo.insert((name, page), cost);
+        self.memo.insert(key, cost);
         cost
     }
 }

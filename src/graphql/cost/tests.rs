@@ -141,6 +141,28 @@ fn introspection_is_priced_by_the_schema_size() {
     assert!(thirty_one > 31 * 1000, "{thirty_one}");
 }
 
+/// The audit's second document: 31 aliased `__schema` selections in 4.5 KB, answered with
+/// 1.4 MB.
+pub(crate) fn aliased_schema_attack() -> String {
+    let one = "__schema { types { name kind description fields { name description \
+               type { name kind ofType { name kind } } args { name } } } }";
+    format!(
+        "{{ {} }}",
+        (0..31)
+            .map(|i| format!("a{i}: {one}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    )
+}
+
+#[test]
+fn thirty_one_aliased_schema_selections_cost_more_than_the_limit() {
+    let attack = aliased_schema_attack();
+    assert!((4000..5000).contains(&attack.len()), "{}", attack.len());
+    let cost = price(&attack);
+    assert!(cost > 50_000, "{cost}");
+}
+
 #[test]
 fn lists_are_bounded_by_their_rules() {
     assert_eq!(price("{ cart { items { post { id } } } }"), 1 + 50 * 2);

@@ -158,10 +158,9 @@ pub(super) fn post_filter(query: &PostQuery, text_search: TextSearch) -> StoreRe
     visible(&mut filter, query.drafts_of.as_ref());
     if let Some(text) = query.text.as_deref() {
         if text_search == TextSearch::Unavailable {
-            return Err(StoreError::Backend(
-                "full-text search is unavailable: this MongoDB server could not build the \
-                 text index on posts (see the start-up warning)"
-                    .into(),
+            return Err(StoreError::Unsupported(
+                "text search is unavailable on this server: its database could not build the \
+                 text index on posts",
             ));
         }
         match text_query(text) {
