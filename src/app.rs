@@ -48,6 +48,7 @@ pub struct Core {
 
 impl Core {
     pub async fn build(config: Config) -> Result<Self, StartupError> {
+        crate::data_dir::secure_existing(&config.store.data_dir)?;
         let secret = jwt_secret(&config)?;
         check_public_url(&config.mail.public_url)?;
         let mailer = crate::mail::mailer_from_config(&config.mail, &config.store.data_dir)
@@ -138,15 +139,15 @@ fn load_or_create_key(path: &Path) -> Result<Vec<u8>, StartupError> {
         Err(err) => return Err(err.into()),
     }
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
+        crate::data_dir::create_private_dir(dir)?;
     }
     let mut key = vec![0u8; 64];
     rand::rngs::OsRng.fill_bytes(&mut key);
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    match options.open(path) {
+    match crate::data_dir::private_file_options()
+        .write(true)
+        .create_new(true)
+        .open(path)
+    {
         Ok(mut file) => {
             std::io::Write::write_all(&mut file, &key)?;
             tracing::info!(path = %path.display(), "generated a JWT signing key for development");

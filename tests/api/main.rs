@@ -7,6 +7,7 @@ mod blocks;
 mod chat;
 mod chat_round_trips;
 mod chat_subscriptions;
+mod data_dir;
 mod email;
 mod helpers;
 mod http_edge;
