@@ -7,7 +7,6 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
-use axum::serve::ListenerExt;
 use chrono::Duration;
 use tokio::net::TcpListener;
 
@@ -260,39 +259,8 @@ impl App {
             sockets: http::SocketRegistry::default(),
             shared: http::SharedSubscriptions::default(),
         };
-        let grace = std::time::Duration::from_secs(self.core.config.http.shutdown_grace_secs);
         let router = http::router(state);
-        let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
-        let signal = async move {
-            shutdown.await;
-            let _ = stopping_tx.send(());
-        };
-        // Peer addresses reach the handlers for per-address rate limits.
-        let service = router.into_make_service_with_connect_info::<SocketAddr>();
-        // Without TCP_NODELAY a small write (a subscription's `next`, a keep-alive) waits
-        // behind Nagle's algorithm for the client's delayed ACK of the previous one: tens of
-        // milliseconds per message on a busy socket.
-        let listener = self.listener.tap_io(|tcp| {
-            if let Err(err) = tcp.set_nodelay(true) {
-                tracing::debug!(%err, "cannot set TCP_NODELAY on an accepted connection");
-            }
-        });
-        let serve = axum::serve(listener, service)
-            .with_graceful_shutdown(signal)
-            .into_future();
-        tokio::select! {
-            result = serve => result,
-            () = async {
-                if stopping_rx.await.is_ok() {
-                    tokio::time::sleep(grace).await;
-                } else {
-                    std::future::pending::<()>().await;
-                }
-            } => {
-                tracing::warn!(?grace, "in-flight requests did not finish within the grace period");
-                Ok(())
-            }
-        }
+        http::serve(self.listener, router, &self.core.config.http, shutdown).await
     }
 }
 

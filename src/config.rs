@@ -75,6 +75,17 @@ pub struct HttpConfig {
     /// (the one our own proxy appended). Only behind a proxy that sets it: otherwise any
     /// client could claim any address.
     pub trust_forwarded_for: bool,
+    /// How long a client has to send a whole request head: from the accept for the first
+    /// request on a connection, from its first byte for later ones. Sending it slowly does
+    /// not extend it (a slowloris client is cut off).
+    pub header_read_timeout_secs: u64,
+    /// How long a keep-alive connection may wait, after a response, for the first byte of
+    /// its next request. Longer than the usual 60 s of load balancers in front, so the
+    /// server never closes a pooled connection a balancer is about to reuse.
+    pub idle_timeout_secs: u64,
+    /// Open connections (WebSockets included) one instance serves at once. At the cap it
+    /// stops accepting until one closes; new connections wait in the listen backlog.
+    pub max_connections: usize,
 }
 
 impl Default for HttpConfig {
@@ -86,6 +97,9 @@ impl Default for HttpConfig {
             cors_allowed_origins: Vec::new(),
             shutdown_grace_secs: 10,
             trust_forwarded_for: false,
+            header_read_timeout_secs: 10,
+            idle_timeout_secs: 75,
+            max_connections: 16_384,
         }
     }
 }

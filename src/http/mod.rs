@@ -6,8 +6,10 @@ mod auth;
 mod graphql;
 mod negotiate;
 mod pages;
+mod serve;
 mod ws;
 
+pub use serve::serve;
 pub use ws::{SharedSubscriptions, SocketRegistry};
 
 use std::sync::Arc;

@@ -7,6 +7,8 @@ mod blocks;
 mod chat;
 mod chat_round_trips;
 mod chat_subscriptions;
+mod connections;
+mod data_dir;
 mod data_dir;
 mod email;
 mod helpers;
