@@ -215,6 +215,11 @@ pub struct WebSocketConfig {
     /// Authenticated sockets one user may hold open on one instance; the connection over the
     /// cap is closed with 4429.
     pub max_connections_per_user: usize,
+    /// Anonymous sockets one client address (as `http.trust_forwarded_for` decides it; an
+    /// IPv6 /64 counts as one) may hold open on one instance. A socket counts from its upgrade
+    /// until it authenticates in `connection_init`; over the cap an anonymous
+    /// `connection_init` is closed with 4429, while a token still lets a socket in.
+    pub max_anonymous_connections_per_address: usize,
 }
 
 impl Default for WebSocketConfig {
@@ -225,6 +230,7 @@ impl Default for WebSocketConfig {
             max_message_bytes: 64 * 1024,
             max_subscriptions: 100,
             max_connections_per_user: 16,
+            max_anonymous_connections_per_address: 64,
         }
     }
 }

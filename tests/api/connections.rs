@@ -1,5 +1,6 @@
 //! Connection hygiene: slow and idle clients are cut off, an instance serves a bounded number
-//! of connections, and after each attack the server still answers at once.
+//! of connections, one address holds a bounded number of anonymous WebSockets, and after each
+//! attack the server still answers at once.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -9,7 +10,7 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::helpers::{TestApp, spawn_app, spawn_app_with};
+use crate::helpers::{TestApp, WsEvent, spawn_app, spawn_app_with};
 
 const TRANSPORT_WS: &str = "graphql-transport-ws";
 const HEALTH: &[u8] = b"GET /health HTTP/1.1\r\nHost: agora\r\n\r\n";
@@ -179,4 +180,73 @@ async fn connections_over_the_instance_cap_wait_unserved_until_a_slot_frees() {
     read_health_answer(&mut third).await;
     drop((second, third));
     answers_at_once(&app).await;
+}
+
+/// Sends `connection_init` without a token and returns the close code, or 0 when acked.
+async fn anonymous_init(ws: &mut crate::helpers::WsClient) -> u16 {
+    ws.send(json!({ "type": "connection_init", "payload": {} }))
+        .await;
+    match ws.next().await {
+        WsEvent::Json(ack) => {
+            assert_eq!(ack["type"], "connection_ack", "{ack}");
+            0
+        }
+        WsEvent::Closed(code, reason) => {
+            assert_eq!(reason, "Too many anonymous connections from this address");
+            code
+        }
+    }
+}
+
+#[tokio::test]
+async fn anonymous_websockets_over_the_per_address_cap_get_4429_and_a_token_still_connects() {
+    let app = spawn_app().await;
+    let cap = app
+        .core
+        .config
+        .websocket
+        .max_anonymous_connections_per_address;
+    let lia = app.register("lia").await;
+
+    // Half the cap initialised anonymously, half never initialised: both count.
+    let mut held = Vec::new();
+    for i in 0..cap {
+        let mut ws = app.ws(TRANSPORT_WS).await;
+        if i % 2 == 0 {
+            assert_eq!(
+                anonymous_init(&mut ws).await,
+                0,
+                "socket {i} is under the cap"
+            );
+        }
+        held.push(ws);
+    }
+    // The attack went to 3,000 sockets; each one over the cap is closed with 4429.
+    for _ in cap..3_000 {
+        let mut ws = app.ws(TRANSPORT_WS).await;
+        assert_eq!(anonymous_init(&mut ws).await, 4429);
+    }
+    // The legacy protocol says why before closing.
+    let mut legacy = app.ws("graphql-ws").await;
+    legacy
+        .send(json!({ "type": "connection_init", "payload": {} }))
+        .await;
+    assert_eq!(legacy.next_json().await["type"], "connection_error");
+    assert_eq!(legacy.expect_close().await.0, 4429);
+
+    // A signed-in user on the same address is not anonymous.
+    let mut signed_in = app.ws(TRANSPORT_WS).await;
+    signed_in.init(Some(&lia.access)).await;
+    answers_at_once(&app).await;
+
+    // Closing an anonymous socket frees its slot (the server sees the close frame first).
+    drop(held.pop());
+    loop {
+        let mut ws = app.ws(TRANSPORT_WS).await;
+        match anonymous_init(&mut ws).await {
+            0 => break,
+            code => assert_eq!(code, 4429),
+        }
+        tokio::task::yield_now().await;
+    }
 }
