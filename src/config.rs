@@ -86,6 +86,9 @@ pub struct HttpConfig {
     /// Open connections (WebSockets included) one instance serves at once. At the cap it
     /// stops accepting until one closes; new connections wait in the listen backlog.
     pub max_connections: usize,
+    /// Longest request target (path and query) accepted; longer ones get a 414 with a
+    /// GraphQL error body. hyper itself answers a bare 414 above 64 KiB.
+    pub max_uri_bytes: usize,
 }
 
 impl Default for HttpConfig {
@@ -100,6 +103,7 @@ impl Default for HttpConfig {
             header_read_timeout_secs: 10,
             idle_timeout_secs: 75,
             max_connections: 16_384,
+            max_uri_bytes: 8 * 1024,
         }
     }
 }
