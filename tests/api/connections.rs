@@ -41,6 +41,12 @@ async fn read_until_closed(
     }
 }
 
+/// Asks `/health` on a keep-alive connection and reads the answer.
+async fn ask_health(stream: &mut TcpStream) {
+    stream.write_all(HEALTH).await.unwrap();
+    read_health_answer(stream).await;
+}
+
 /// Reads one `/health` answer off a keep-alive connection.
 async fn read_health_answer(stream: &mut TcpStream) {
     let mut received = Vec::new();
@@ -124,10 +130,8 @@ async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
     let app = spawn_app_with(|config| config.http.idle_timeout_secs = 2).await;
     let mut stream = connect(&app).await;
     // Kept alive between requests within the timeout…
-    stream.write_all(HEALTH).await.unwrap();
-    read_health_answer(&mut stream).await;
-    stream.write_all(HEALTH).await.unwrap();
-    read_health_answer(&mut stream).await;
+    ask_health(&mut stream).await;
+    ask_health(&mut stream).await;
     // …and closed once idle for it.
     let (mut read, _write) = stream.into_split();
     let (rest, open) = read_until_closed(&mut read, Duration::from_secs(6)).await;
@@ -162,11 +166,9 @@ async fn a_websocket_outlives_the_http_idle_and_header_timeouts() {
 async fn connections_over_the_instance_cap_wait_unserved_until_a_slot_frees() {
     let app = spawn_app_with(|config| config.http.max_connections = 2).await;
     let mut first = connect(&app).await;
-    first.write_all(HEALTH).await.unwrap();
-    read_health_answer(&mut first).await;
+    ask_health(&mut first).await;
     let mut second = connect(&app).await;
-    second.write_all(HEALTH).await.unwrap();
-    read_health_answer(&mut second).await;
+    ask_health(&mut second).await;
 
     // The third connects (the kernel's backlog takes it) but is not served.
     let mut third = connect(&app).await;
