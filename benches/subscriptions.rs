@@ -56,7 +56,9 @@ fn server() {
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
     runtime.block_on(async {
         let data_dir = tempfile::tempdir().expect("temp dir");
-        let mut config = agora::config::Config::default();
+        // The parent's `APP__…` settings (the per-address socket cap), then the bench's own.
+        let mut config = agora::config::Config::load(None, std::env::vars())
+            .expect("the APP__ settings are valid");
         config.http.bind = "127.0.0.1:0".parse().unwrap();
         config.store.data_dir = data_dir.path().to_owned();
         config.auth.jwt_secret = Some(JWT_SECRET.into());
@@ -121,7 +123,16 @@ fn client() {
             .unwrap_or(100),
     );
 
-    let (child, port) = spawn_role("server", &[]);
+    // Every subscriber is anonymous and on 127.0.0.1: raise the per-address cap of anonymous
+    // sockets (64 by default) above the largest run.
+    let most = subscriber_counts.iter().copied().max().unwrap_or(0);
+    let (child, port) = spawn_role(
+        "server",
+        &[(
+            "APP__WEBSOCKET__MAX_ANONYMOUS_CONNECTIONS_PER_ADDRESS",
+            (most + 100).to_string(),
+        )],
+    );
 
     // One worker thread for all the clients, so the server keeps most of the other core.
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -7,7 +7,6 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
-use axum::serve::ListenerExt;
 use chrono::Duration;
 use tokio::net::TcpListener;
 
@@ -48,6 +47,7 @@ pub struct Core {
 
 impl Core {
     pub async fn build(config: Config) -> Result<Self, StartupError> {
+        crate::data_dir::secure_existing(&config.store.data_dir)?;
         let secret = jwt_secret(&config)?;
         check_public_url(&config.mail.public_url)?;
         check_cost_budget(&config)?;
@@ -152,15 +152,15 @@ fn load_or_create_key(path: &Path) -> Result<Vec<u8>, StartupError> {
         Err(err) => return Err(err.into()),
     }
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
+        crate::data_dir::create_private_dir(dir)?;
     }
     let mut key = vec![0u8; 64];
     rand::rngs::OsRng.fill_bytes(&mut key);
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    match options.open(path) {
+    match crate::data_dir::private_file_options()
+        .write(true)
+        .create_new(true)
+        .open(path)
+    {
         Ok(mut file) => {
             std::io::Write::write_all(&mut file, &key)?;
             tracing::info!(path = %path.display(), "generated a JWT signing key for development");
@@ -276,39 +276,8 @@ impl App {
             sockets: http::SocketRegistry::default(),
             shared: http::SharedSubscriptions::default(),
         };
-        let grace = std::time::Duration::from_secs(self.core.config.http.shutdown_grace_secs);
         let router = http::router(state);
-        let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
-        let signal = async move {
-            shutdown.await;
-            let _ = stopping_tx.send(());
-        };
-        // Peer addresses reach the handlers for per-address rate limits.
-        let service = router.into_make_service_with_connect_info::<SocketAddr>();
-        // Without TCP_NODELAY a small write (a subscription's `next`, a keep-alive) waits
-        // behind Nagle's algorithm for the client's delayed ACK of the previous one: tens of
-        // milliseconds per message on a busy socket.
-        let listener = self.listener.tap_io(|tcp| {
-            if let Err(err) = tcp.set_nodelay(true) {
-                tracing::debug!(%err, "cannot set TCP_NODELAY on an accepted connection");
-            }
-        });
-        let serve = axum::serve(listener, service)
-            .with_graceful_shutdown(signal)
-            .into_future();
-        tokio::select! {
-            result = serve => result,
-            () = async {
-                if stopping_rx.await.is_ok() {
-                    tokio::time::sleep(grace).await;
-                } else {
-                    std::future::pending::<()>().await;
-                }
-            } => {
-                tracing::warn!(?grace, "in-flight requests did not finish within the grace period");
-                Ok(())
-            }
-        }
+        http::serve(self.listener, router, &self.core.config.http, shutdown).await
     }
 }
 

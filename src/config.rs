@@ -75,6 +75,20 @@ pub struct HttpConfig {
     /// (the one our own proxy appended). Only behind a proxy that sets it: otherwise any
     /// client could claim any address.
     pub trust_forwarded_for: bool,
+    /// How long a client has to send a whole request head: from the accept for the first
+    /// request on a connection, from its first byte for later ones. Sending it slowly does
+    /// not extend it (a slowloris client is cut off).
+    pub header_read_timeout_secs: u64,
+    /// How long a keep-alive connection may wait, after a response, for the first byte of
+    /// its next request. Longer than the usual 60 s of load balancers in front, so the
+    /// server never closes a pooled connection a balancer is about to reuse.
+    pub idle_timeout_secs: u64,
+    /// Open connections (WebSockets included) one instance serves at once. At the cap it
+    /// stops accepting until one closes; new connections wait in the listen backlog.
+    pub max_connections: usize,
+    /// Longest request target (path and query) accepted; longer ones get a 414 with a
+    /// GraphQL error body. hyper itself answers a bare 414 above 64 KiB.
+    pub max_uri_bytes: usize,
 }
 
 impl Default for HttpConfig {
@@ -86,6 +100,10 @@ impl Default for HttpConfig {
             cors_allowed_origins: Vec::new(),
             shutdown_grace_secs: 10,
             trust_forwarded_for: false,
+            header_read_timeout_secs: 10,
+            idle_timeout_secs: 75,
+            max_connections: 16_384,
+            max_uri_bytes: 8 * 1024,
         }
     }
 }
@@ -276,6 +294,11 @@ pub struct WebSocketConfig {
     /// Authenticated sockets one user may hold open on one instance; the connection over the
     /// cap is closed with 4429.
     pub max_connections_per_user: usize,
+    /// Anonymous sockets one client address (as `http.trust_forwarded_for` decides it; an
+    /// IPv6 /64 counts as one) may hold open on one instance. A socket counts from its upgrade
+    /// until it authenticates in `connection_init`; over the cap an anonymous
+    /// `connection_init` is closed with 4429, while a token still lets a socket in.
+    pub max_anonymous_connections_per_address: usize,
 }
 
 impl Default for WebSocketConfig {
@@ -286,6 +309,7 @@ impl Default for WebSocketConfig {
             max_message_bytes: 64 * 1024,
             max_subscriptions: 100,
             max_connections_per_user: 16,
+            max_anonymous_connections_per_address: 64,
         }
     }
 }

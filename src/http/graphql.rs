@@ -11,7 +11,7 @@ use async_graphql::parser::types::OperationType;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Query, State};
-use axum::http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
+use axum::http::header::{ALLOW, CONTENT_TYPE, RETRY_AFTER};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value as Json;
@@ -282,8 +282,6 @@ async fn execute(
     let mut http_response = (status, body).into_response();
     let headers = http_response.headers_mut();
     headers.insert(CONTENT_TYPE, response_type.content_type());
-    // Answers carry tokens and personal data: never kept by a browser or a shared cache.
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     if let Some(secs) = retry_after {
         headers.insert(RETRY_AFTER, HeaderValue::from(secs));
     }

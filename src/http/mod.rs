@@ -3,11 +3,15 @@
 //! holds no business rules.
 
 mod auth;
+mod graphiql;
 mod graphql;
+mod layers;
 mod negotiate;
 mod pages;
+mod serve;
 mod ws;
 
+pub use serve::serve;
 pub use ws::{SharedSubscriptions, SocketRegistry};
 
 use std::sync::Arc;
@@ -15,7 +19,8 @@ use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::middleware::{from_fn_with_state, map_response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
@@ -53,7 +58,8 @@ pub fn router(state: AppState) -> Router {
             "/graphql",
             get(graphql::get)
                 .post(graphql::post)
-                .layer(DefaultBodyLimit::max(config.body_limit_bytes)),
+                .layer(DefaultBodyLimit::max(config.body_limit_bytes))
+                .layer(map_response(layers::no_store)),
         )
         .route("/graphql/ws", get(ws::upgrade))
         .route("/reset-password", get(pages::reset_password))
@@ -66,15 +72,19 @@ pub fn router(state: AppState) -> Router {
         .graphiql
         .enabled(state.config.environment)
     {
-        router = router.route("/", get(graphiql));
+        router = router.route("/", get(graphiql::page));
     }
     router
         .with_state(state.clone())
+        .layer(from_fn_with_state(config.max_uri_bytes, layers::limit_uri))
         .layer(cors(&state.config.http.cors_allowed_origins))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             Duration::from_secs(config.request_timeout_secs),
         ))
+        // Outside the routes and the timeout, so their bare refusals get a body too.
+        .layer(map_response(layers::error_bodies))
+        .layer(map_response(layers::security_headers))
         .layer(TraceLayer::new_for_http())
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
@@ -115,14 +125,4 @@ async fn ready(State(state): State<AppState>) -> Response {
                 .into_response()
         }
     }
-}
-
-async fn graphiql() -> Html<String> {
-    Html(
-        async_graphql::http::GraphiQLSource::build()
-            .endpoint("/graphql")
-            .subscription_endpoint("/graphql/ws")
-            .title("Agora GraphQL")
-            .finish(),
-    )
 }

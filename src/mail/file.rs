@@ -35,8 +35,26 @@ impl Mailer for FileMailer {
         let io = |e: std::io::Error| {
             MailError::transient(format!("cannot write {}: {e}", path.display()))
         };
-        tokio::fs::create_dir_all(&self.dir).await.map_err(io)?;
-        tokio::fs::write(&partial, &bytes).await.map_err(io)?;
+        // Owner-only: a message may hold a live password-reset link.
+        let dir = self.dir.clone();
+        tokio::task::spawn_blocking(move || crate::data_dir::create_private_dir(&dir))
+            .await
+            .map_err(|e| MailError::transient(e.to_string()))?
+            .map_err(io)?;
+        let mut file = crate::data_dir::private_file_options_async()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&partial)
+            .await
+            .map_err(io)?;
+        tokio::io::AsyncWriteExt::write_all(&mut file, &bytes)
+            .await
+            .map_err(io)?;
+        tokio::io::AsyncWriteExt::flush(&mut file)
+            .await
+            .map_err(io)?;
+        drop(file);
         tokio::fs::rename(&partial, &path).await.map_err(io)?;
         tracing::info!(path = %path.display(), subject = %mail.subject, "mail written to the outbox directory (no SMTP server configured)");
         Ok(())

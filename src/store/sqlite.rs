@@ -447,10 +447,18 @@ impl SqliteDb {
 
     fn open_blocking(path: PathBuf) -> StoreResult<Self> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| {
+            crate::data_dir::create_private_dir(dir).map_err(|e| {
                 StoreError::Backend(format!("cannot create {}: {e}", dir.display()))
             })?;
         }
+        // Created owner-only before SQLite opens it: SQLite gives the `-wal` and `-shm` files
+        // the database file's permissions (an empty file is an empty database).
+        crate::data_dir::private_file_options()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| StoreError::Backend(format!("cannot create {}: {e}", path.display())))?;
         let mut writer = connect(&path, false)?;
         migrate(&mut writer)?;
         let readers = (0..READERS)

@@ -11,7 +11,11 @@
 //! → 4408; a second `connection_init` → 4429 (except re-authentication in the legacy protocol,
 //! below); a user already holding `websocket.max_connections_per_user` sockets on this
 //! instance → 4429 "Too many connections for this user"; `subscribe` before `connection_ack`
-//! → 4401; an invalid or expired token in the init payload → 4403; a malformed message → 4400; a
+//! → 4401; an anonymous `connection_init` on a socket opened while its client address already held
+//! `websocket.max_anonymous_connections_per_address` anonymous sockets on this instance → 4429
+//! "Too many anonymous connections from this address" (a socket counts as anonymous from its
+//! upgrade until a token authenticates it, so one address cannot pile up silent sockets
+//! either; a token still lets a socket in over that cap); an invalid or expired token in the init payload → 4403; a malformed message → 4400; a
 //! `subscribe` whose id is still running → 4409. The socket is closed with 4403 when the
 //! access token expires or its session is revoked (logout everywhere, password change,
 //! password reset, deactivation), also when that happens on another instance: revocations
@@ -53,7 +57,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::time::{Instant, Sleep};
 
 use self::protocol::{ClientMessage, close};
-use self::registry::SocketSlot;
+use self::registry::{Holder, SocketSlot};
 use self::shared::SharedItem;
 use super::AppState;
 use super::auth::{ClientIp, authenticate, request_id};
@@ -125,8 +129,11 @@ struct Connection {
     streams: SelectAll<BoxStream<'static, OperationItem>>,
     /// Set once authenticated: session revocations arrive here.
     events: Option<broadcast::Receiver<Arc<DomainEvent>>>,
-    /// This socket's place in the viewer's per-user connection count, held while it is open.
-    _slot: Option<SocketSlot>,
+    /// This socket's place in a connection count, held while it is open: its client
+    /// address's while anonymous, its user's once authenticated.
+    slot: Option<SocketSlot>,
+    /// Opened while its address held its cap of anonymous sockets: only a token lets it in.
+    over_address_cap: bool,
 }
 
 /// What the connection does after handling something.
@@ -169,11 +176,30 @@ impl Connection {
             operations: HashMap::new(),
             streams: SelectAll::new(),
             events: None,
-            _slot: None,
+            slot: None,
+            over_address_cap: false,
+        }
+    }
+
+    /// Counts the new socket as anonymous for its client address (not at all when the
+    /// address is unknown, as in router-level tests).
+    fn count_as_anonymous(&mut self) {
+        let Some(address) = self.origin.rate_subject() else {
+            return;
+        };
+        let max = self
+            .state
+            .config
+            .websocket
+            .max_anonymous_connections_per_address;
+        match self.state.sockets.try_open(Holder::Address(address), max) {
+            Some(slot) => self.slot = Some(slot),
+            None => self.over_address_cap = true,
         }
     }
 
     async fn run(mut self, mut socket: WebSocket) {
+        self.count_as_anonymous();
         let config = self.state.config.websocket.clone();
         let init_deadline = tokio::time::sleep(Duration::from_secs(config.init_timeout_secs));
         tokio::pin!(init_deadline);
@@ -301,18 +327,28 @@ impl Connection {
             match authenticate(&self.state.services, &token).await {
                 Ok(viewer) => {
                     let max = self.state.config.websocket.max_connections_per_user;
-                    let Some(slot) = self.state.sockets.try_open(viewer.id(), max) else {
+                    let Some(slot) = self
+                        .state
+                        .sockets
+                        .try_open(Holder::User(viewer.id().clone()), max)
+                    else {
                         return self.refuse_init_with(
                             close::TOO_MANY_CONNECTIONS,
                             "Too many connections for this user",
                         );
                     };
-                    self._slot = Some(slot);
+                    // No longer anonymous: the address's slot is freed.
+                    self.slot = Some(slot);
                     self.events = Some(self.state.services.events.subscribe());
                     self.viewer = Some(viewer);
                 }
                 Err(rejection) => return self.refuse_init(&rejection.message),
             }
+        } else if self.over_address_cap {
+            return self.refuse_init_with(
+                close::TOO_MANY_CONNECTIONS,
+                "Too many anonymous connections from this address",
+            );
         }
         self.acked = true;
         Step::Send(vec![protocol::ack(self.protocol)])

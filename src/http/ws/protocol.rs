@@ -21,7 +21,8 @@ pub mod close {
     pub const DUPLICATE_SUBSCRIBER: u16 = 4409;
     pub const TOO_MANY_INITS: u16 = 4429;
     /// Also 4429 ("too many requests"), with its own reason: the user already holds
-    /// `websocket.max_connections_per_user` sockets.
+    /// `websocket.max_connections_per_user` sockets, or the client address its
+    /// `websocket.max_anonymous_connections_per_address` anonymous ones.
     pub const TOO_MANY_CONNECTIONS: u16 = 4429;
 }
 
