@@ -15,6 +15,7 @@ mod http_edge;
 mod http_responses;
 mod instances;
 mod mailbox;
+mod malformed;
 mod marketplace;
 mod marketplace_round_trips;
 mod marketplace_rules;
