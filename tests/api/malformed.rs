@@ -28,7 +28,12 @@ fn codes(body: &Value) -> Vec<String> {
         .map(|errors| {
             errors
                 .iter()
-                .map(|e| e["extensions"]["code"].as_str().unwrap_or("<none>").to_owned())
+                .map(|e| {
+                    e["extensions"]["code"]
+                        .as_str()
+                        .unwrap_or("<none>")
+                        .to_owned()
+                })
                 .collect()
         })
         .unwrap_or_default()
@@ -66,24 +71,78 @@ async fn no_malformed_request_answers_internal_server_error() {
     let shapes: Vec<(&str, Value)> = vec![
         // Variables: missing, null, wrong types, wrong shapes, undeclared, unused.
         ("missing required variable", json!({ "query": follow })),
-        ("null required variable", json!({ "query": follow, "variables": { "o": null } })),
-        ("object for an ID", json!({ "query": follow, "variables": { "o": { "x": 1 } } })),
-        ("list for an ID", json!({ "query": follow, "variables": { "o": ["a"] } })),
-        ("number for an ID", json!({ "query": follow, "variables": { "o": 12 } })),
-        ("malformed id", json!({ "query": follow, "variables": { "o": "not-an-id" } })),
-        ("string for an Int", json!({ "query": posts, "variables": { "n": "ten" } })),
-        ("float for an Int", json!({ "query": posts, "variables": { "n": 1.5 } })),
-        ("huge Int", json!({ "query": posts, "variables": { "n": 1e40 } })),
-        ("negative page", json!({ "query": posts, "variables": { "n": -1 } })),
-        ("page over the maximum", json!({ "query": posts, "variables": { "n": 101 } })),
-        ("garbage cursor", json!({ "query": posts, "variables": { "a": "%%%" } })),
-        ("cursor of the wrong kind", json!({ "query": posts, "variables": { "a": "YWJj" } })),
-        ("variables as a list", json!({ "query": posts, "variables": [1, 2] })),
-        ("variables as a string", json!({ "query": posts, "variables": "{}" })),
-        ("undeclared variable", json!({ "query": "{ posts(first: $n) { nodes { id } } }" })),
-        ("unused variable", json!({ "query": "query($n: Int) { __typename }" })),
-        ("variable of an unknown type", json!({ "query": "query($n: Nope) { __typename }" })),
-        ("input variable for a scalar", json!({ "query": "query($n: PostFilter) { posts(first: $n) { nodes { id } } }" })),
+        (
+            "null required variable",
+            json!({ "query": follow, "variables": { "o": null } }),
+        ),
+        (
+            "object for an ID",
+            json!({ "query": follow, "variables": { "o": { "x": 1 } } }),
+        ),
+        (
+            "list for an ID",
+            json!({ "query": follow, "variables": { "o": ["a"] } }),
+        ),
+        (
+            "number for an ID",
+            json!({ "query": follow, "variables": { "o": 12 } }),
+        ),
+        (
+            "malformed id",
+            json!({ "query": follow, "variables": { "o": "not-an-id" } }),
+        ),
+        (
+            "string for an Int",
+            json!({ "query": posts, "variables": { "n": "ten" } }),
+        ),
+        (
+            "float for an Int",
+            json!({ "query": posts, "variables": { "n": 1.5 } }),
+        ),
+        (
+            "huge Int",
+            json!({ "query": posts, "variables": { "n": 1e40 } }),
+        ),
+        (
+            "negative page",
+            json!({ "query": posts, "variables": { "n": -1 } }),
+        ),
+        (
+            "page over the maximum",
+            json!({ "query": posts, "variables": { "n": 101 } }),
+        ),
+        (
+            "garbage cursor",
+            json!({ "query": posts, "variables": { "a": "%%%" } }),
+        ),
+        (
+            "cursor of the wrong kind",
+            json!({ "query": posts, "variables": { "a": "YWJj" } }),
+        ),
+        (
+            "variables as a list",
+            json!({ "query": posts, "variables": [1, 2] }),
+        ),
+        (
+            "variables as a string",
+            json!({ "query": posts, "variables": "{}" }),
+        ),
+        (
+            "undeclared variable",
+            json!({ "query": "{ posts(first: $n) { nodes { id } } }" }),
+        ),
+        (
+            "unused variable",
+            json!({ "query": "query($n: Int) { __typename }" }),
+        ),
+        (
+            "variable of an unknown type",
+            json!({ "query": "query($n: Nope) { __typename }" }),
+        ),
+        (
+            "input variable for a scalar",
+            json!({ "query": "query($n: PostFilter) { posts(first: $n) { nodes { id } } }" }),
+        ),
         // Documents that do not parse or validate.
         ("empty query", json!({ "query": "" })),
         ("only a comment", json!({ "query": "# nothing" })),
@@ -91,30 +150,99 @@ async fn no_malformed_request_answers_internal_server_error() {
         ("query as a number", json!({ "query": 12 })),
         ("no query", json!({ "variables": {} })),
         ("unknown field", json!({ "query": "{ nope }" })),
-        ("unknown argument", json!({ "query": "{ posts(nope: 1) { nodes { id } } }" })),
-        ("scalar with a selection", json!({ "query": "{ posts { totalCount { x } } }" })),
-        ("object without a selection", json!({ "query": "{ posts }" })),
+        (
+            "unknown argument",
+            json!({ "query": "{ posts(nope: 1) { nodes { id } } }" }),
+        ),
+        (
+            "scalar with a selection",
+            json!({ "query": "{ posts { totalCount { x } } }" }),
+        ),
+        (
+            "object without a selection",
+            json!({ "query": "{ posts }" }),
+        ),
         ("unknown fragment", json!({ "query": "{ ...Nope }" })),
-        ("fragment cycle", json!({ "query": "{ viewer { ...A } } fragment A on User { ...B } fragment B on User { ...A }" })),
-        ("fragment on a wrong type", json!({ "query": "{ viewer { ... on Post { id } } }" })),
-        ("misplaced directive", json!({ "query": "query @skip(if: true) { __typename }" })),
-        ("unknown directive", json!({ "query": "{ __typename @nope }" })),
-        ("two anonymous operations", json!({ "query": "{ __typename } { __typename }" })),
-        ("duplicate operation names", json!({ "query": "query A { __typename } query A { __typename }" })),
-        ("unknown operation name", json!({ "query": "query A { __typename }", "operationName": "B" })),
-        ("operation name of the wrong type", json!({ "query": "{ __typename }", "operationName": 3 })),
-        ("ambiguous without a name", json!({ "query": "query A { __typename } query B { __typename }" })),
-        ("subscription over HTTP", json!({ "query": "subscription { notificationAdded { id } }" })),
-        ("bad enum value", json!({ "query": "{ posts(orderBy: SIDEWAYS) { nodes { id } } }" })),
-        ("string for an enum", json!({ "query": "{ posts(orderBy: \"NEWEST\") { nodes { id } } }" })),
-        ("missing input field", json!({ "query": "mutation { createPost(input: {}) { id } }" })),
-        ("extra input field", json!({ "query": "mutation { createPost(input: { kind: TEXT, body: \"x\", nope: 1 }) { id } }" })),
-        ("list for an input object", json!({ "query": "mutation { createPost(input: [1]) { id } }" })),
-        ("bad money amount", json!({ "query": "{ posts(filter: { minPrice: \"lots\" }) { nodes { id } } }" })),
-        ("huge literal", json!({ "query": "{ posts(first: 99999999999999999999) { nodes { id } } }" })),
-        ("deep nesting", json!({ "query": format!("{}{}", "{ viewer { followers { nodes ".repeat(20), "} } }".repeat(20)) })),
-        ("extensions as a list", json!({ "query": "{ __typename }", "extensions": [1] })),
-        ("persisted query without text", json!({ "extensions": { "persistedQuery": { "version": 1, "sha256Hash": "abc" } } })),
+        (
+            "fragment cycle",
+            json!({ "query": "{ viewer { ...A } } fragment A on User { ...B } fragment B on User { ...A }" }),
+        ),
+        (
+            "fragment on a wrong type",
+            json!({ "query": "{ viewer { ... on Post { id } } }" }),
+        ),
+        (
+            "misplaced directive",
+            json!({ "query": "query @skip(if: true) { __typename }" }),
+        ),
+        (
+            "unknown directive",
+            json!({ "query": "{ __typename @nope }" }),
+        ),
+        (
+            "two anonymous operations",
+            json!({ "query": "{ __typename } { __typename }" }),
+        ),
+        (
+            "duplicate operation names",
+            json!({ "query": "query A { __typename } query A { __typename }" }),
+        ),
+        (
+            "unknown operation name",
+            json!({ "query": "query A { __typename }", "operationName": "B" }),
+        ),
+        (
+            "operation name of the wrong type",
+            json!({ "query": "{ __typename }", "operationName": 3 }),
+        ),
+        (
+            "ambiguous without a name",
+            json!({ "query": "query A { __typename } query B { __typename }" }),
+        ),
+        (
+            "subscription over HTTP",
+            json!({ "query": "subscription { notificationAdded { id } }" }),
+        ),
+        (
+            "bad enum value",
+            json!({ "query": "{ posts(orderBy: SIDEWAYS) { nodes { id } } }" }),
+        ),
+        (
+            "string for an enum",
+            json!({ "query": "{ posts(orderBy: \"NEWEST\") { nodes { id } } }" }),
+        ),
+        (
+            "missing input field",
+            json!({ "query": "mutation { createPost(input: {}) { id } }" }),
+        ),
+        (
+            "extra input field",
+            json!({ "query": "mutation { createPost(input: { kind: TEXT, body: \"x\", nope: 1 }) { id } }" }),
+        ),
+        (
+            "list for an input object",
+            json!({ "query": "mutation { createPost(input: [1]) { id } }" }),
+        ),
+        (
+            "bad money amount",
+            json!({ "query": "{ posts(filter: { minPrice: \"lots\" }) { nodes { id } } }" }),
+        ),
+        (
+            "huge literal",
+            json!({ "query": "{ posts(first: 99999999999999999999) { nodes { id } } }" }),
+        ),
+        (
+            "deep nesting",
+            json!({ "query": format!("{}{}", "{ viewer { followers { nodes ".repeat(20), "} } }".repeat(20)) }),
+        ),
+        (
+            "extensions as a list",
+            json!({ "query": "{ __typename }", "extensions": [1] }),
+        ),
+        (
+            "persisted query without text",
+            json!({ "extensions": { "persistedQuery": { "version": 1, "sha256Hash": "abc" } } }),
+        ),
     ];
 
     for (what, body) in &shapes {
@@ -127,14 +255,24 @@ async fn no_malformed_request_answers_internal_server_error() {
                 "{what}: neither data nor a coded error: {status} {answer}"
             );
             assert!(
-                !codes.iter().any(|c| c == "INTERNAL_SERVER_ERROR" || c == "<none>"),
+                !codes
+                    .iter()
+                    .any(|c| c == "INTERNAL_SERVER_ERROR" || c == "<none>"),
                 "{what}: {status} {answer}"
             );
         }
     }
 
     // Bodies that are not a GraphQL request object at all.
-    for raw in ["", "null", "[]", "\"query\"", "{", "{\"query\": \"{ __typename }\"", "\u{0}"] {
+    for raw in [
+        "",
+        "null",
+        "[]",
+        "\"query\"",
+        "{",
+        "{\"query\": \"{ __typename }\"",
+        "\u{0}",
+    ] {
         let (status, answer) = send_raw(&app, None, raw).await;
         assert_eq!(status, 400, "{raw:?}: {answer}");
         assert!(!codes(&answer).is_empty(), "{raw:?}: {answer}");
