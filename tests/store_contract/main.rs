@@ -21,6 +21,7 @@ mod orders;
 mod outbox;
 mod posts;
 mod rate_limits;
+mod rating_backfill;
 mod reviews;
 mod search;
 mod sessions;

@@ -15,7 +15,7 @@ use crate::fixtures::{create, ms, now, user};
 use crate::orders::{advance, checkout, line, placed};
 use crate::posts::listing;
 
-async fn person(stores: &Stores, name: &str) -> UserId {
+pub async fn person(stores: &Stores, name: &str) -> UserId {
     let u = user(name);
     create(stores, &u).await;
     u.id
@@ -27,7 +27,7 @@ async fn listed(stores: &Stores, seller: &UserId) -> Post {
     post
 }
 
-fn review(post: &Post, author: &UserId, stars: i64, at: DateTime<Utc>) -> Review {
+pub fn review(post: &Post, author: &UserId, stars: i64, at: DateTime<Utc>) -> Review {
     Review {
         id: ReviewId::generate(),
         post_id: post.id.clone(),
