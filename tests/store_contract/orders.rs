@@ -82,6 +82,24 @@ async fn stock(stores: &Stores, post: &PostId) -> (i64, ListingStatus) {
     (listing.stock, listing.status)
 }
 
+/// Checks that a refused checkout left `buyer`'s one cart line and placed no order.
+async fn refused_with_cart_kept(stores: &Stores, buyer: &UserId) {
+    assert_eq!(
+        stores.orders.cart(buyer).await.unwrap().len(),
+        1,
+        "the cart is kept"
+    );
+    assert_eq!(
+        stores
+            .orders
+            .count_orders_of(buyer, OrderSide::Buyer, None)
+            .await
+            .unwrap(),
+        0,
+        "no order is placed"
+    );
+}
+
 pub fn placed(outcome: CheckoutOutcome) -> Vec<Order> {
     match outcome {
         CheckoutOutcome::Placed { orders, .. } => orders,
@@ -195,19 +213,7 @@ pub async fn checkout_of_an_inactive_or_short_listing_changes_nothing(stores: St
         (5, ListingStatus::Active),
         "rolled back"
     );
-    assert_eq!(
-        stores.orders.cart(&ann).await.unwrap().len(),
-        1,
-        "the cart is kept"
-    );
-    assert_eq!(
-        stores
-            .orders
-            .count_orders_of(&ann, OrderSide::Buyer, None)
-            .await
-            .unwrap(),
-        0
-    );
+    refused_with_cart_kept(&stores, &ann).await;
     // The key was not spent by the failed attempt.
     let retry = checkout(&ann, "k", &[line(&a, 2)], now());
     placed(stores.orders.checkout(&retry).await.unwrap());
@@ -482,14 +488,7 @@ pub async fn orders_are_listed_newest_first_per_side_and_status(stores: Stores) 
             .items
             .is_empty()
     );
-    assert_eq!(
-        stores
-            .orders
-            .count_orders_of(&ann, OrderSide::Buyer, Some(OrderStatus::PendingPayment))
-            .await
-            .unwrap(),
-        4
-    );
+    assert_eq!(unpaid_orders(&stores, &ann).await, 4);
 
     let unpaid = stores
         .orders
@@ -660,6 +659,29 @@ fn limited(buyer: &UserId, key: &str, lines: &[CheckoutLine], limits: UnpaidLimi
     }
 }
 
+/// Checks `limited(...)` out.
+async fn limited_checkout(
+    stores: &Stores,
+    buyer: &UserId,
+    key: &str,
+    lines: &[CheckoutLine],
+    limits: UnpaidLimits,
+) -> CheckoutOutcome {
+    stores
+        .orders
+        .checkout(&limited(buyer, key, lines, limits))
+        .await
+        .unwrap()
+}
+
+async fn unpaid_orders(stores: &Stores, buyer: &UserId) -> u64 {
+    stores
+        .orders
+        .count_orders_of(buyer, OrderSide::Buyer, Some(OrderStatus::PendingPayment))
+        .await
+        .unwrap()
+}
+
 /// Moves `order` to `status` (one step), panicking if the write is stale.
 pub async fn advance(stores: &Stores, order: &Order, status: OrderStatus, restock: bool) -> Order {
     match stores
@@ -698,11 +720,7 @@ pub async fn a_checkout_over_an_unpaid_limit_takes_nothing_and_says_which(stores
 
     // The whole stock in one unpaid checkout.
     assert_eq!(
-        stores
-            .orders
-            .checkout(&limited(&ann, "k1", &[line(&a, 5)], limits))
-            .await
-            .unwrap(),
+        limited_checkout(&stores, &ann, "k1", &[line(&a, 5)], limits).await,
         CheckoutOutcome::OverLimit(UnpaidLimitExceeded::UnitsPerListing {
             post: a.id.clone(),
             held: 0,
@@ -711,34 +729,12 @@ pub async fn a_checkout_over_an_unpaid_limit_takes_nothing_and_says_which(stores
         })
     );
     assert_eq!(stock(&stores, &a.id).await, (5, ListingStatus::Active));
-    assert_eq!(
-        stores.orders.cart(&ann).await.unwrap().len(),
-        1,
-        "the cart is kept"
-    );
-    assert_eq!(
-        stores
-            .orders
-            .count_orders_of(&ann, OrderSide::Buyer, None)
-            .await
-            .unwrap(),
-        0
-    );
+    refused_with_cart_kept(&stores, &ann).await;
 
     // The refused key was not spent; what is held counts against the next checkout.
-    placed(
-        stores
-            .orders
-            .checkout(&limited(&ann, "k1", &[line(&a, 2)], limits))
-            .await
-            .unwrap(),
-    );
+    placed(limited_checkout(&stores, &ann, "k1", &[line(&a, 2)], limits).await);
     assert_eq!(
-        stores
-            .orders
-            .checkout(&limited(&ann, "k2", &[line(&a, 2)], limits))
-            .await
-            .unwrap(),
+        limited_checkout(&stores, &ann, "k2", &[line(&a, 2)], limits).await,
         CheckoutOutcome::OverLimit(UnpaidLimitExceeded::UnitsPerListing {
             post: a.id.clone(),
             held: 2,
@@ -749,11 +745,7 @@ pub async fn a_checkout_over_an_unpaid_limit_takes_nothing_and_says_which(stores
     assert_eq!(stock(&stores, &a.id).await.0, 3);
     // A checkout splitting into two orders (two sellers) counts both.
     assert_eq!(
-        stores
-            .orders
-            .checkout(&limited(&ann, "k3", &[line(&a, 1), line(&b, 1)], limits))
-            .await
-            .unwrap(),
+        limited_checkout(&stores, &ann, "k3", &[line(&a, 1), line(&b, 1)], limits).await,
         CheckoutOutcome::OverLimit(UnpaidLimitExceeded::Orders {
             held: 1,
             requested: 2,
@@ -761,19 +753,9 @@ pub async fn a_checkout_over_an_unpaid_limit_takes_nothing_and_says_which(stores
         })
     );
     assert_eq!(stock(&stores, &b.id).await.0, 5);
-    placed(
-        stores
-            .orders
-            .checkout(&limited(&ann, "k4", &[line(&b, 3)], limits))
-            .await
-            .unwrap(),
-    );
+    placed(limited_checkout(&stores, &ann, "k4", &[line(&b, 3)], limits).await);
     assert_eq!(
-        stores
-            .orders
-            .checkout(&limited(&ann, "k5", &[line(&c, 1)], limits))
-            .await
-            .unwrap(),
+        limited_checkout(&stores, &ann, "k5", &[line(&c, 1)], limits).await,
         CheckoutOutcome::OverLimit(UnpaidLimitExceeded::Orders {
             held: 2,
             requested: 1,
@@ -782,22 +764,12 @@ pub async fn a_checkout_over_an_unpaid_limit_takes_nothing_and_says_which(stores
     );
     // A replay of a placed checkout is not refused for the orders it placed itself.
     assert!(matches!(
-        stores
-            .orders
-            .checkout(&limited(&ann, "k4", &[line(&b, 3)], limits))
-            .await
-            .unwrap(),
+        limited_checkout(&stores, &ann, "k4", &[line(&b, 3)], limits).await,
         CheckoutOutcome::Replayed(orders) if orders.len() == 1
     ));
     // Limits are per buyer.
     let bob = person(&stores, "bob").await;
-    placed(
-        stores
-            .orders
-            .checkout(&limited(&bob, "k1", &[line(&c, 3)], limits))
-            .await
-            .unwrap(),
-    );
+    placed(limited_checkout(&stores, &bob, "k1", &[line(&c, 3)], limits).await);
 }
 
 pub async fn paying_or_cancelling_an_unpaid_order_frees_room(stores: Stores) {
@@ -807,66 +779,27 @@ pub async fn paying_or_cancelling_an_unpaid_order_frees_room(stores: Stores) {
         listed(&stores, &sam, "20", 50).await,
     );
     let limits = THREE_UNITS_TWO_ORDERS;
-    let first = placed(
-        stores
-            .orders
-            .checkout(&limited(&ann, "k1", &[line(&a, 3)], limits))
-            .await
-            .unwrap(),
-    )
-    .remove(0);
-    let second = placed(
-        stores
-            .orders
-            .checkout(&limited(&ann, "k2", &[line(&b, 1)], limits))
-            .await
-            .unwrap(),
-    )
-    .remove(0);
+    let first =
+        placed(limited_checkout(&stores, &ann, "k1", &[line(&a, 3)], limits).await).remove(0);
+    let second =
+        placed(limited_checkout(&stores, &ann, "k2", &[line(&b, 1)], limits).await).remove(0);
     assert!(matches!(
-        stores
-            .orders
-            .checkout(&limited(&ann, "k3", &[line(&a, 1)], limits))
-            .await
-            .unwrap(),
+        limited_checkout(&stores, &ann, "k3", &[line(&a, 1)], limits).await,
         CheckoutOutcome::OverLimit(UnpaidLimitExceeded::Orders { .. })
     ));
 
     // Paid: neither the order nor its units are held unpaid any more.
     advance(&stores, &first, OrderStatus::Paid, false).await;
-    placed(
-        stores
-            .orders
-            .checkout(&limited(&ann, "k3", &[line(&a, 3)], limits))
-            .await
-            .unwrap(),
-    );
+    placed(limited_checkout(&stores, &ann, "k3", &[line(&a, 3)], limits).await);
     assert!(matches!(
-        stores
-            .orders
-            .checkout(&limited(&ann, "k4", &[line(&a, 1)], limits))
-            .await
-            .unwrap(),
+        limited_checkout(&stores, &ann, "k4", &[line(&a, 1)], limits).await,
         CheckoutOutcome::OverLimit(UnpaidLimitExceeded::Orders { .. })
     ));
 
     // Cancelled (as the expiry task does): room for one more.
     advance(&stores, &second, OrderStatus::Cancelled, true).await;
-    placed(
-        stores
-            .orders
-            .checkout(&limited(&ann, "k4", &[line(&b, 3)], limits))
-            .await
-            .unwrap(),
-    );
-    assert_eq!(
-        stores
-            .orders
-            .count_orders_of(&ann, OrderSide::Buyer, Some(OrderStatus::PendingPayment))
-            .await
-            .unwrap(),
-        2
-    );
+    placed(limited_checkout(&stores, &ann, "k4", &[line(&b, 3)], limits).await);
+    assert_eq!(unpaid_orders(&stores, &ann).await, 2);
 }
 
 pub async fn twenty_concurrent_checkouts_by_one_buyer_never_pass_the_limits(stores: Stores) {
@@ -918,13 +851,6 @@ pub async fn twenty_concurrent_checkouts_by_one_buyer_never_pass_the_limits(stor
     assert_eq!((placed_by_ann, placed_by_bob), (3, 5));
     assert_eq!(stock(&stores, &one.id).await.0, 97);
     for (buyer, held) in [(&ann, 3), (&bob, 5)] {
-        assert_eq!(
-            stores
-                .orders
-                .count_orders_of(buyer, OrderSide::Buyer, Some(OrderStatus::PendingPayment))
-                .await
-                .unwrap(),
-            held
-        );
+        assert_eq!(unpaid_orders(&stores, buyer).await, held);
     }
 }

@@ -2,25 +2,17 @@
 //! unverified until the store's start-up backfill computes their flags, counters and sort key
 //! from the orders. (SQLite's migration is tested beside it, in `store::sqlite`.)
 
-use agora::domain::{OrderStatus, PostId};
+use agora::domain::PostId;
 use agora::store::{PageRequest, PostOrder, PostQuery, Stores};
 use mongodb::bson::{Document, doc};
 
 use crate::fixtures::now;
 use crate::harness::{MongoDatabase, on_mongo_database};
-use crate::orders::{advance, checkout, line, placed};
 use crate::posts::listing;
-use crate::reviews::{person, review};
+use crate::reviews::{bought, person, review, summary};
 
 async fn verified(stores: &Stores, post: &PostId) -> (i64, i64, i64) {
-    let s = stores
-        .reviews
-        .rating_summaries(std::slice::from_ref(post))
-        .await
-        .unwrap()
-        .pop()
-        .expect("the post exists")
-        .1;
+    let s = summary(stores, post).await;
     (s.count, s.verified_count, s.verified_sum)
 }
 
@@ -37,23 +29,7 @@ async fn data_from_before_verified_ratings_is_backfilled_at_start_up(
     for post in [&p, &q, &r] {
         stores.catalog.create_post(post).await.unwrap();
     }
-    let mut order = placed(
-        stores
-            .orders
-            .checkout(&checkout(&ann, "k", &[line(&p, 1)], now()))
-            .await
-            .unwrap(),
-    )
-    .remove(0);
-    for status in [
-        OrderStatus::Paid,
-        OrderStatus::Processing,
-        OrderStatus::Shipped,
-        OrderStatus::OutForDelivery,
-        OrderStatus::Delivered,
-    ] {
-        order = advance(&stores, &order, status, false).await;
-    }
+    bought(&stores, &ann, &p, true).await;
     for (post, author, stars) in [(&p, &ann, 5), (&p, &carl, 1), (&q, &carl, 4)] {
         stores
             .reviews

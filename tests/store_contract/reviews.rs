@@ -41,7 +41,7 @@ pub fn review(post: &Post, author: &UserId, stars: i64, at: DateTime<Utc>) -> Re
     }
 }
 
-async fn summary(stores: &Stores, post: &PostId) -> RatingSummary {
+pub async fn summary(stores: &Stores, post: &PostId) -> RatingSummary {
     stores
         .reviews
         .rating_summaries(std::slice::from_ref(post))
@@ -285,7 +285,7 @@ pub async fn a_sellers_rating_sums_their_listings(stores: Stores) {
 
 /// A `DELIVERED` order of one unit of `post` bought by `buyer`, moved there one step at a time;
 /// with `last_step: false`, left `OUT_FOR_DELIVERY`.
-async fn bought(stores: &Stores, buyer: &UserId, post: &Post, last_step: bool) -> Order {
+pub async fn bought(stores: &Stores, buyer: &UserId, post: &Post, last_step: bool) -> Order {
     let request = checkout(
         buyer,
         &format!("{buyer}{}", post.id),
