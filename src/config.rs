@@ -33,17 +33,25 @@ pub struct Config {
 #[serde(default, deny_unknown_fields)]
 pub struct OrdersConfig {
     /// How long an order may wait for payment before the expiry task cancels it and
-    /// releases its stock.
+    /// releases its stock. Unpaid orders hold stock nobody else can buy, so this is short.
     pub unpaid_ttl_secs: u64,
     /// How often the expiry task looks for unpaid orders past their time.
     pub expiry_interval_secs: u64,
+    /// How many units of one listing a buyer may hold in unpaid (`PENDING_PAYMENT`) orders
+    /// at once: without it one unpaid checkout can take a listing's whole stock off the
+    /// market for the unpaid window.
+    pub max_unpaid_units_per_listing: u32,
+    /// How many unpaid orders a buyer may have at once.
+    pub max_unpaid_orders: u32,
 }
 
 impl Default for OrdersConfig {
     fn default() -> Self {
         Self {
-            unpaid_ttl_secs: 1800,
+            unpaid_ttl_secs: 900,
             expiry_interval_secs: 60,
+            max_unpaid_units_per_listing: 3,
+            max_unpaid_orders: 5,
         }
     }
 }

@@ -206,16 +206,21 @@ pub struct PostCounts {
     /// Reviews of a listing and the sum of their ratings (1–5 each).
     pub rating_count: i64,
     pub rating_sum: i64,
+    /// Of those, the reviews by verified purchasers (a delivered order of the listing), and
+    /// the sum of their ratings.
+    pub verified_rating_count: i64,
+    pub verified_rating_sum: i64,
 }
 
 impl PostCounts {
-    /// The average rating in thousandths (4.5 → 4500), 0 without reviews: the sort key of
-    /// "best rated first".
-    pub fn rating_average_milli(&self) -> i64 {
-        if self.rating_count == 0 {
+    /// The average rating of verified purchases in thousandths (4.5 → 4500), 0 without any:
+    /// the sort key of "best rated first". Unverified reviews do not move it, so accounts
+    /// that never bought the listing cannot push it up or down.
+    pub fn verified_rating_average_milli(&self) -> i64 {
+        if self.verified_rating_count == 0 {
             0
         } else {
-            self.rating_sum * 1000 / self.rating_count
+            self.verified_rating_sum * 1000 / self.verified_rating_count
         }
     }
 }

@@ -54,13 +54,18 @@ pub struct Review {
 }
 
 /// Counts of a listing's (or a seller's) ratings: how many, their sum and how many of each
-/// star, so the average is exact and a changed rating moves one slot.
+/// star, so the average is exact and a changed rating moves one slot; and the same count and
+/// sum over verified purchases only (reviews whose author has a delivered order of the
+/// listing), which strangers cannot move.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RatingSummary {
     pub count: i64,
     pub sum: i64,
     /// `histogram[0]` counts one-star ratings, `histogram[4]` five-star ones.
     pub histogram: [i64; 5],
+    /// Of `count`, the verified purchases, and the sum of their ratings.
+    pub verified_count: i64,
+    pub verified_sum: i64,
 }
 
 impl RatingSummary {
@@ -69,12 +74,19 @@ impl RatingSummary {
         (self.count > 0).then(|| self.sum as f64 / self.count as f64)
     }
 
+    /// The average over verified purchases, `None` without any.
+    pub fn verified_average(&self) -> Option<f64> {
+        (self.verified_count > 0).then(|| self.verified_sum as f64 / self.verified_count as f64)
+    }
+
     pub fn add(&mut self, other: &RatingSummary) {
         self.count += other.count;
         self.sum += other.sum;
         for (slot, n) in self.histogram.iter_mut().zip(other.histogram) {
             *slot += n;
         }
+        self.verified_count += other.verified_count;
+        self.verified_sum += other.verified_sum;
     }
 }
 
@@ -97,15 +109,22 @@ mod tests {
             count: 2,
             sum: 9,
             histogram: [0, 0, 0, 1, 1],
+            verified_count: 1,
+            verified_sum: 5,
         };
         a.add(&RatingSummary {
             count: 1,
             sum: 1,
             histogram: [1, 0, 0, 0, 0],
+            verified_count: 0,
+            verified_sum: 0,
         });
         assert_eq!(a.count, 3);
         assert_eq!(a.histogram, [1, 0, 0, 1, 1]);
         assert!((a.average().unwrap() - 10.0 / 3.0).abs() < 1e-9);
+        assert_eq!(a.verified_count, 1);
+        assert_eq!(a.verified_average(), Some(5.0));
         assert_eq!(RatingSummary::default().average(), None);
+        assert_eq!(RatingSummary::default().verified_average(), None);
     }
 }

@@ -108,6 +108,10 @@ impl Services {
             std::sync::Arc::new(MockGateway),
             rate_limits.clone(),
             events.clone(),
+            crate::store::UnpaidLimits {
+                units_per_listing: i64::from(config.orders.max_unpaid_units_per_listing),
+                orders: i64::from(config.orders.max_unpaid_orders),
+            },
         );
         let reviews = ReviewService::new(stores.reviews.clone(), posts.clone(), events.clone());
         let query_budget = QueryBudget::new(

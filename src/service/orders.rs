@@ -9,6 +9,10 @@
 //!   compare-and-set on the order's revision: the loser of a race gets `CONFLICT`.
 //! - Only the buyer pays, with one of their own cards, an order that is `PENDING_PAYMENT`;
 //!   paying anything else is `CONFLICT`. Every attempt is recorded, refused or not.
+//! - A buyer holds at most [`UnpaidLimits`] in unpaid orders (so one unpaid checkout cannot
+//!   take a listing off the market); a checkout over them is `BAD_USER_INPUT` on `cart`,
+//!   naming the limit, and takes nothing. The store counts inside the checkout's own atomic
+//!   unit, so concurrent checkouts cannot slip past the limits together.
 //! - Cancelling returns the stock; a paid order is refunded through the gateway.
 //! - Unpaid orders older than the TTL are cancelled by the system ([`OrderService::expire_unpaid`]),
 //!   safe to run on several instances at once: the compare-and-set lets one cancel win.
@@ -32,7 +36,7 @@ use crate::error::{AppError, AppResult};
 use crate::events::{DomainEvent, EventBus};
 use crate::store::{
     CheckoutOutcome, NewCheckout, OrderSide, OrderStore, OrderUpdate, Page, PageRequest,
-    SellerOrderStats,
+    SellerOrderStats, UnpaidLimitExceeded, UnpaidLimits,
 };
 
 /// How many unpaid orders one expiry pass cancels at most; the next pass takes the rest.
@@ -54,6 +58,32 @@ pub struct OrderService {
     gateway: Arc<dyn PaymentGateway>,
     rate_limits: RateLimiter,
     events: EventBus,
+    unpaid_limits: UnpaidLimits,
+}
+
+/// The `BAD_USER_INPUT` for a checkout over an unpaid limit: which limit, and what to do.
+fn over_limit(exceeded: &UnpaidLimitExceeded) -> AppError {
+    let message = match exceeded {
+        UnpaidLimitExceeded::UnitsPerListing {
+            post,
+            held,
+            requested,
+            limit,
+        } => format!(
+            "asks for {requested} unit(s) of listing {post}, but a buyer may hold at most \
+             {limit} unit(s) of one listing in unpaid orders and you hold {held}: pay or \
+             cancel an unpaid order, or lower the quantity"
+        ),
+        UnpaidLimitExceeded::Orders {
+            held,
+            requested,
+            limit,
+        } => format!(
+            "would place {requested} order(s), but a buyer may have at most {limit} unpaid \
+             order(s) and you have {held}: pay or cancel one first"
+        ),
+    };
+    AppError::bad_input("cart", message)
 }
 
 /// The roles `viewer` has towards `order`; empty when it may not see it.
@@ -78,6 +108,7 @@ impl OrderService {
         gateway: Arc<dyn PaymentGateway>,
         rate_limits: RateLimiter,
         events: EventBus,
+        unpaid_limits: UnpaidLimits,
     ) -> Self {
         Self {
             orders,
@@ -86,6 +117,7 @@ impl OrderService {
             gateway,
             rate_limits,
             events,
+            unpaid_limits,
         }
     }
 
@@ -133,6 +165,7 @@ impl OrderService {
             idempotency_key: command.idempotency_key,
             fingerprint,
             orders,
+            limits: self.unpaid_limits,
             at,
         };
         // An empty cart is what a retry sees after the first attempt emptied it: the key
@@ -169,6 +202,7 @@ impl OrderService {
                 field: Some("cart".into()),
                 message: format!("listing {post} is out of stock or no longer for sale"),
             }),
+            CheckoutOutcome::OverLimit(exceeded) => Err(over_limit(&exceeded)),
         }
     }
 

@@ -33,6 +33,7 @@ pub use mail::{ClaimedMail, MailStatus, OutboxEntry, OutboxStore};
 pub use notification::NotificationStore;
 pub use order::{
     CheckoutOutcome, NewCheckout, OrderSide, OrderStore, OrderUpdate, SellerOrderStats,
+    UnpaidLimitExceeded, UnpaidLimits,
 };
 pub use ratelimit::{Decision, RateLimitStore};
 pub use review::{ReviewQuery, ReviewStore};

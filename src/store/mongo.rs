@@ -115,6 +115,7 @@ pub async fn open_with(uri: &str, database: &str, indexes: IndexSet) -> StoreRes
     orders.create_indexes(indexes).await?;
     let reviews = MongoReviewStore::new(client, &db.db);
     reviews.create_indexes(indexes).await?;
+    reviews.backfill_verified().await?;
 
     Ok(Stores {
         accounts: Arc::new(accounts),

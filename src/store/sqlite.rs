@@ -415,6 +415,31 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT, WITHOUT ROWID;
     CREATE INDEX cost_budgets_by_tat ON cost_budgets(tat_us);
     "#,
+    // verified-purchase ratings: each review's flag (its author has a DELIVERED order of the
+    // listing), the listing's verified count and sum beside the overall ones, and the
+    // verified average as the `RATING` order's key instead of the overall one. Existing
+    // reviews and listings are backfilled from the orders here.
+    r#"
+    ALTER TABLE reviews ADD COLUMN verified INTEGER NOT NULL DEFAULT 0;
+    UPDATE reviews SET verified = 1 WHERE EXISTS (
+        SELECT 1 FROM order_items i JOIN orders o ON o.id = i.order_id AND o.status = 'DELIVERED'
+        WHERE i.buyer_id = reviews.author_id AND i.post_id = reviews.post_id);
+
+    DROP INDEX posts_by_rating;
+    ALTER TABLE posts DROP COLUMN rating_avg;
+    ALTER TABLE posts ADD COLUMN rating_verified_count INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE posts ADD COLUMN rating_verified_sum INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE posts ADD COLUMN rating_verified_avg INTEGER NOT NULL DEFAULT 0;
+    UPDATE posts SET
+        rating_verified_count = (SELECT COUNT(*) FROM reviews r
+                                 WHERE r.post_id = posts.id AND r.verified = 1),
+        rating_verified_sum = (SELECT COALESCE(SUM(r.rating), 0) FROM reviews r
+                               WHERE r.post_id = posts.id AND r.verified = 1)
+    WHERE id IN (SELECT post_id FROM reviews WHERE verified = 1);
+    UPDATE posts SET rating_verified_avg = rating_verified_sum * 1000 / rating_verified_count
+    WHERE rating_verified_count > 0;
+    CREATE INDEX posts_by_verified_rating ON posts(rating_verified_avg, id) WHERE deleted_at IS NULL;
+    "#,
 ];
 
 /// A handle to one SQLite database file. Cheap to clone.
@@ -735,5 +760,88 @@ mod tests {
             .query_row("PRAGMA user_version", [], |row| row.get(0))
             .expect("the version is readable");
         assert_eq!(version, MIGRATIONS.len());
+    }
+
+    #[test]
+    fn upgrading_to_verified_ratings_backfills_flags_counters_and_the_sort_key() {
+        let verified_ratings = MIGRATIONS
+            .iter()
+            .position(|sql| sql.contains("rating_verified_count"))
+            .expect("the verified-ratings migration exists");
+        let mut conn = Connection::open_in_memory().expect("an in-memory database opens");
+        for sql in &MIGRATIONS[..verified_ratings] {
+            conn.execute_batch(sql)
+                .expect("an earlier migration applies");
+        }
+        conn.pragma_update(None, "user_version", verified_ratings)
+            .expect("the version is recorded");
+        // Sam sells p and q; Ann received p, Bob's order of p is unpaid, Carl never bought.
+        // Reviews of p: Ann 5, Bob 1, Carl 2; of q: Carl 4.
+        conn.execute_batch(
+            "INSERT INTO users (id, email, username, display_name, display_name_lc, roles, \
+             password_hash, created_at, updated_at) VALUES \
+             ('sam', 's@example.com', 'sam', 'Sam', 'sam', 'SELLER', 'h', 1, 1), \
+             ('ann', 'a@example.com', 'ann', 'Ann', 'ann', 'BUYER', 'h', 1, 1), \
+             ('bob', 'b@example.com', 'bob', 'Bob', 'bob', 'BUYER', 'h', 1, 1), \
+             ('carl', 'c@example.com', 'carl', 'Carl', 'carl', 'BUYER', 'h', 1, 1); \
+             INSERT INTO posts (id, author_id, kind, body, media, tags, mentions, price, \
+             currency, stock, status, created_at, rating_count, rating_sum, rating_avg) VALUES \
+             ('p', 'sam', 'LISTING', 'p', '[]', '[]', '[]', 100, 'KZT', 5, 'ACTIVE', 1, 3, 8, 2666), \
+             ('q', 'sam', 'LISTING', 'q', '[]', '[]', '[]', 100, 'KZT', 5, 'ACTIVE', 1, 1, 4, 4000); \
+             INSERT INTO orders (id, buyer_id, seller_id, status, revision, currency, total, \
+             created_at, record) VALUES \
+             ('o1', 'ann', 'sam', 'DELIVERED', 5, 'KZT', 100, 1, '{}'), \
+             ('o2', 'bob', 'sam', 'PENDING_PAYMENT', 0, 'KZT', 100, 1, '{}'); \
+             INSERT INTO order_items (order_id, post_id, buyer_id) VALUES \
+             ('o1', 'p', 'ann'), ('o2', 'p', 'bob'); \
+             INSERT INTO reviews (id, post_id, author_id, seller_id, rating, media, created_at) \
+             VALUES ('r1', 'p', 'ann', 'sam', 5, '[]', 1), ('r2', 'p', 'bob', 'sam', 1, '[]', 1), \
+             ('r3', 'p', 'carl', 'sam', 2, '[]', 1), ('r4', 'q', 'carl', 'sam', 4, '[]', 1);",
+        )
+        .expect("data of the earlier schema is stored");
+
+        migrate(&mut conn).expect("the pending migrations apply");
+
+        let flags: Vec<(String, bool)> = conn
+            .prepare("SELECT id, verified FROM reviews ORDER BY id")
+            .and_then(|mut stmt| {
+                stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+                    .collect::<Result<_, _>>()
+            })
+            .expect("the flags are readable");
+        assert_eq!(
+            flags,
+            [
+                ("r1".to_owned(), true),
+                ("r2".to_owned(), false),
+                ("r3".to_owned(), false),
+                ("r4".to_owned(), false)
+            ]
+        );
+        let counters: Vec<(String, i64, i64, i64, i64)> = conn
+            .prepare(
+                "SELECT id, rating_count, rating_verified_count, rating_verified_sum, \
+                 rating_verified_avg FROM posts ORDER BY rating_verified_avg DESC, id DESC",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_map([], |row| {
+                    Ok((
+                        row.get(0)?,
+                        row.get(1)?,
+                        row.get(2)?,
+                        row.get(3)?,
+                        row.get(4)?,
+                    ))
+                })?
+                .collect::<Result<_, _>>()
+            })
+            .expect("the counters are readable");
+        assert_eq!(
+            counters,
+            [
+                ("p".to_owned(), 3, 1, 5, 5000),
+                ("q".to_owned(), 1, 0, 0, 0)
+            ]
+        );
     }
 }

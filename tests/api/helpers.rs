@@ -342,11 +342,12 @@ impl WsClient {
 }
 
 /// The configuration of an app whose store round trips are counted: no rate limits (they
-/// are store writes too), and no polling of the event log (the test's app is its store's only
+/// are store writes too), room for the many unpaid orders the setups place, and no polling of the event log (the test's app is its store's only
 /// writer, and its own publishes wake the tail at once), so the background adds as little as
 /// it can to the counter.
 pub fn counting_config(config: &mut agora::config::Config) {
     config.rate_limits.enabled = false;
+    config.orders.max_unpaid_orders = 100;
     config.store.event_log_poll_ms = 60_000;
 }
 

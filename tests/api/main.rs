@@ -20,6 +20,7 @@ mod marketplace;
 mod marketplace_round_trips;
 mod marketplace_rules;
 mod marketplace_subscriptions;
+mod marketplace_trust;
 mod notification_round_trips;
 mod notifications;
 mod outbox;

@@ -36,6 +36,30 @@ where
         println!("skipped mongo::{name}: {MONGODB_URI_VAR} is not set");
         return;
     };
+    on_new_database(&uri, MONGODB_URI_VAR, IndexSet::All, |stores, _| {
+        test(stores)
+    })
+    .await;
+}
+
+/// Where a MongoDB test's database is: for the few tests that must shape stored documents
+/// themselves (data written by an older version) and open the stores on them again.
+#[derive(Debug, Clone)]
+pub struct MongoDatabase {
+    pub uri: String,
+    pub name: String,
+}
+
+/// [`on_mongo`] for a test that also gets its database's location.
+pub async fn on_mongo_database<F, Fut>(name: &str, test: F)
+where
+    F: FnOnce(Stores, MongoDatabase) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let Some(uri) = uri_from(MONGODB_URI_VAR) else {
+        println!("skipped mongo::{name}: {MONGODB_URI_VAR} is not set");
+        return;
+    };
     on_new_database(&uri, MONGODB_URI_VAR, IndexSet::All, test).await;
 }
 
@@ -56,7 +80,13 @@ where
         println!("skipped mongo_text::{name}: {MONGODB_TEXT_URI_VAR} is not set");
         return;
     };
-    on_new_database(&uri, MONGODB_TEXT_URI_VAR, IndexSet::ContractOnly, test).await;
+    on_new_database(
+        &uri,
+        MONGODB_TEXT_URI_VAR,
+        IndexSet::ContractOnly,
+        |stores, _| test(stores),
+    )
+    .await;
 }
 
 fn uri_from(var: &str) -> Option<String> {
@@ -69,15 +99,19 @@ fn uri_from(var: &str) -> Option<String> {
 /// the panic is then re-raised with its original message.
 async fn on_new_database<F, Fut>(uri: &str, var: &str, indexes: IndexSet, test: F)
 where
-    F: FnOnce(Stores) -> Fut,
+    F: FnOnce(Stores, MongoDatabase) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
     let database = format!("agora_test_{}", uuid::Uuid::now_v7().simple());
     let stores = agora::store::mongo::open_with(uri, &database, indexes)
         .await
         .unwrap_or_else(|e| panic!("MongoDB at {var} opens: {e}"));
+    let location = MongoDatabase {
+        uri: uri.to_owned(),
+        name: database.clone(),
+    };
 
-    let outcome = tokio::spawn(test(stores)).await;
+    let outcome = tokio::spawn(test(stores, location)).await;
 
     match mongodb::Client::with_uri_str(uri).await {
         Ok(client) => {

@@ -21,6 +21,7 @@ mod orders;
 mod outbox;
 mod posts;
 mod rate_limits;
+mod rating_backfill;
 mod reviews;
 mod search;
 mod sessions;
@@ -189,11 +190,16 @@ contract_tests!(
     orders::orders_are_listed_newest_first_per_side_and_status,
     orders::payment_attempts_are_kept_oldest_first,
     orders::delivered_purchases_and_seller_stats_count_delivered_orders_only,
+    orders::a_checkout_over_an_unpaid_limit_takes_nothing_and_says_which,
+    orders::paying_or_cancelling_an_unpaid_order_frees_room,
+    orders::twenty_concurrent_checkouts_by_one_buyer_never_pass_the_limits,
     reviews::a_review_reads_back_and_a_second_by_the_same_author_conflicts,
     reviews::updating_and_deleting_move_the_counters,
     reviews::concurrent_reviews_keep_the_counters_exact,
     reviews::reviews_are_listed_newest_first_by_filter,
-    reviews::a_sellers_rating_sums_their_listings;
+    reviews::a_sellers_rating_sums_their_listings,
+    reviews::a_review_counts_as_verified_exactly_when_its_author_received_the_listing,
+    reviews::deliveries_racing_reviews_still_count_every_verified_purchase;
     text search:
     posts::text_search_needs_every_word_in_any_case,
 );

@@ -7,7 +7,10 @@ use agora::domain::{
     CheckoutLine, ListingStatus, Order, OrderStatus, PaymentAttempt, PaymentOutcome, Post, PostId,
     UserId, split_cart,
 };
-use agora::store::{CheckoutOutcome, NewCheckout, OrderSide, OrderUpdate, PageRequest, Stores};
+use agora::store::{
+    CheckoutOutcome, NewCheckout, OrderSide, OrderUpdate, PageRequest, Stores, UnpaidLimitExceeded,
+    UnpaidLimits,
+};
 use chrono::{DateTime, Duration, Utc};
 
 use crate::fixtures::{address, create, ms, now, user};
@@ -25,7 +28,7 @@ async fn listed(stores: &Stores, seller: &UserId, price: &str, stock: i64) -> Po
     post
 }
 
-fn line(post: &Post, quantity: i64) -> CheckoutLine {
+pub fn line(post: &Post, quantity: i64) -> CheckoutLine {
     let l = post.listing.as_ref().expect("a listing");
     CheckoutLine {
         post_id: post.id.clone(),
@@ -36,7 +39,18 @@ fn line(post: &Post, quantity: i64) -> CheckoutLine {
     }
 }
 
-fn checkout(buyer: &UserId, key: &str, lines: &[CheckoutLine], at: DateTime<Utc>) -> NewCheckout {
+/// Limits no test but those of the limits themselves comes near.
+pub const ROOMY: UnpaidLimits = UnpaidLimits {
+    units_per_listing: 1_000,
+    orders: 1_000,
+};
+
+pub fn checkout(
+    buyer: &UserId,
+    key: &str,
+    lines: &[CheckoutLine],
+    at: DateTime<Utc>,
+) -> NewCheckout {
     // One address per buyer, so that a replay of a request has the same fingerprint.
     let address = agora::domain::Address {
         id: agora::domain::AddressId::from_trusted(format!("a{buyer}")),
@@ -52,6 +66,7 @@ fn checkout(buyer: &UserId, key: &str, lines: &[CheckoutLine], at: DateTime<Utc>
         idempotency_key: key.to_owned(),
         fingerprint: agora::domain::cart_fingerprint(&pairs, &address.id),
         orders,
+        limits: ROOMY,
         at,
     }
 }
@@ -67,7 +82,25 @@ async fn stock(stores: &Stores, post: &PostId) -> (i64, ListingStatus) {
     (listing.stock, listing.status)
 }
 
-fn placed(outcome: CheckoutOutcome) -> Vec<Order> {
+/// Checks that a refused checkout left `buyer`'s one cart line and placed no order.
+async fn refused_with_cart_kept(stores: &Stores, buyer: &UserId) {
+    assert_eq!(
+        stores.orders.cart(buyer).await.unwrap().len(),
+        1,
+        "the cart is kept"
+    );
+    assert_eq!(
+        stores
+            .orders
+            .count_orders_of(buyer, OrderSide::Buyer, None)
+            .await
+            .unwrap(),
+        0,
+        "no order is placed"
+    );
+}
+
+pub fn placed(outcome: CheckoutOutcome) -> Vec<Order> {
     match outcome {
         CheckoutOutcome::Placed { orders, .. } => orders,
         other => panic!("expected the checkout to be placed, got {other:?}"),
@@ -180,19 +213,7 @@ pub async fn checkout_of_an_inactive_or_short_listing_changes_nothing(stores: St
         (5, ListingStatus::Active),
         "rolled back"
     );
-    assert_eq!(
-        stores.orders.cart(&ann).await.unwrap().len(),
-        1,
-        "the cart is kept"
-    );
-    assert_eq!(
-        stores
-            .orders
-            .count_orders_of(&ann, OrderSide::Buyer, None)
-            .await
-            .unwrap(),
-        0
-    );
+    refused_with_cart_kept(&stores, &ann).await;
     // The key was not spent by the failed attempt.
     let retry = checkout(&ann, "k", &[line(&a, 2)], now());
     placed(stores.orders.checkout(&retry).await.unwrap());
@@ -467,14 +488,7 @@ pub async fn orders_are_listed_newest_first_per_side_and_status(stores: Stores) 
             .items
             .is_empty()
     );
-    assert_eq!(
-        stores
-            .orders
-            .count_orders_of(&ann, OrderSide::Buyer, Some(OrderStatus::PendingPayment))
-            .await
-            .unwrap(),
-        4
-    );
+    assert_eq!(unpaid_orders(&stores, &ann).await, 4);
 
     let unpaid = stores
         .orders
@@ -635,4 +649,208 @@ pub async fn a_checkout_without_orders_only_looks_its_key_up(stores: Stores) {
             .await
             .unwrap(),
     );
+}
+
+/// `checkout`, under `limits`.
+fn limited(buyer: &UserId, key: &str, lines: &[CheckoutLine], limits: UnpaidLimits) -> NewCheckout {
+    NewCheckout {
+        limits,
+        ..checkout(buyer, key, lines, now())
+    }
+}
+
+/// Checks `limited(...)` out.
+async fn limited_checkout(
+    stores: &Stores,
+    buyer: &UserId,
+    key: &str,
+    lines: &[CheckoutLine],
+    limits: UnpaidLimits,
+) -> CheckoutOutcome {
+    stores
+        .orders
+        .checkout(&limited(buyer, key, lines, limits))
+        .await
+        .unwrap()
+}
+
+async fn unpaid_orders(stores: &Stores, buyer: &UserId) -> u64 {
+    stores
+        .orders
+        .count_orders_of(buyer, OrderSide::Buyer, Some(OrderStatus::PendingPayment))
+        .await
+        .unwrap()
+}
+
+/// Moves `order` to `status` (one step), panicking if the write is stale.
+pub async fn advance(stores: &Stores, order: &Order, status: OrderStatus, restock: bool) -> Order {
+    match stores
+        .orders
+        .update_order(&order.moved(status, now(), None), restock)
+        .await
+        .unwrap()
+    {
+        OrderUpdate::Updated { order, .. } => *order,
+        OrderUpdate::Stale => panic!("a fresh revision is written"),
+    }
+}
+
+const THREE_UNITS_TWO_ORDERS: UnpaidLimits = UnpaidLimits {
+    units_per_listing: 3,
+    orders: 2,
+};
+
+pub async fn a_checkout_over_an_unpaid_limit_takes_nothing_and_says_which(stores: Stores) {
+    let (ann, sam, sue) = (
+        person(&stores, "ann").await,
+        person(&stores, "sam").await,
+        person(&stores, "sue").await,
+    );
+    let (a, b, c) = (
+        listed(&stores, &sam, "10", 5).await,
+        listed(&stores, &sue, "20", 5).await,
+        listed(&stores, &sue, "30", 5).await,
+    );
+    stores
+        .orders
+        .set_cart_line(&ann, &a.id, 5, now())
+        .await
+        .unwrap();
+    let limits = THREE_UNITS_TWO_ORDERS;
+
+    // The whole stock in one unpaid checkout.
+    assert_eq!(
+        limited_checkout(&stores, &ann, "k1", &[line(&a, 5)], limits).await,
+        CheckoutOutcome::OverLimit(UnpaidLimitExceeded::UnitsPerListing {
+            post: a.id.clone(),
+            held: 0,
+            requested: 5,
+            limit: 3,
+        })
+    );
+    assert_eq!(stock(&stores, &a.id).await, (5, ListingStatus::Active));
+    refused_with_cart_kept(&stores, &ann).await;
+
+    // The refused key was not spent; what is held counts against the next checkout.
+    placed(limited_checkout(&stores, &ann, "k1", &[line(&a, 2)], limits).await);
+    assert_eq!(
+        limited_checkout(&stores, &ann, "k2", &[line(&a, 2)], limits).await,
+        CheckoutOutcome::OverLimit(UnpaidLimitExceeded::UnitsPerListing {
+            post: a.id.clone(),
+            held: 2,
+            requested: 2,
+            limit: 3,
+        })
+    );
+    assert_eq!(stock(&stores, &a.id).await.0, 3);
+    // A checkout splitting into two orders (two sellers) counts both.
+    assert_eq!(
+        limited_checkout(&stores, &ann, "k3", &[line(&a, 1), line(&b, 1)], limits).await,
+        CheckoutOutcome::OverLimit(UnpaidLimitExceeded::Orders {
+            held: 1,
+            requested: 2,
+            limit: 2,
+        })
+    );
+    assert_eq!(stock(&stores, &b.id).await.0, 5);
+    placed(limited_checkout(&stores, &ann, "k4", &[line(&b, 3)], limits).await);
+    assert_eq!(
+        limited_checkout(&stores, &ann, "k5", &[line(&c, 1)], limits).await,
+        CheckoutOutcome::OverLimit(UnpaidLimitExceeded::Orders {
+            held: 2,
+            requested: 1,
+            limit: 2,
+        })
+    );
+    // A replay of a placed checkout is not refused for the orders it placed itself.
+    assert!(matches!(
+        limited_checkout(&stores, &ann, "k4", &[line(&b, 3)], limits).await,
+        CheckoutOutcome::Replayed(orders) if orders.len() == 1
+    ));
+    // Limits are per buyer.
+    let bob = person(&stores, "bob").await;
+    placed(limited_checkout(&stores, &bob, "k1", &[line(&c, 3)], limits).await);
+}
+
+pub async fn paying_or_cancelling_an_unpaid_order_frees_room(stores: Stores) {
+    let (ann, sam) = (person(&stores, "ann").await, person(&stores, "sam").await);
+    let (a, b) = (
+        listed(&stores, &sam, "10", 50).await,
+        listed(&stores, &sam, "20", 50).await,
+    );
+    let limits = THREE_UNITS_TWO_ORDERS;
+    let first =
+        placed(limited_checkout(&stores, &ann, "k1", &[line(&a, 3)], limits).await).remove(0);
+    let second =
+        placed(limited_checkout(&stores, &ann, "k2", &[line(&b, 1)], limits).await).remove(0);
+    assert!(matches!(
+        limited_checkout(&stores, &ann, "k3", &[line(&a, 1)], limits).await,
+        CheckoutOutcome::OverLimit(UnpaidLimitExceeded::Orders { .. })
+    ));
+
+    // Paid: neither the order nor its units are held unpaid any more.
+    advance(&stores, &first, OrderStatus::Paid, false).await;
+    placed(limited_checkout(&stores, &ann, "k3", &[line(&a, 3)], limits).await);
+    assert!(matches!(
+        limited_checkout(&stores, &ann, "k4", &[line(&a, 1)], limits).await,
+        CheckoutOutcome::OverLimit(UnpaidLimitExceeded::Orders { .. })
+    ));
+
+    // Cancelled (as the expiry task does): room for one more.
+    advance(&stores, &second, OrderStatus::Cancelled, true).await;
+    placed(limited_checkout(&stores, &ann, "k4", &[line(&b, 3)], limits).await);
+    assert_eq!(unpaid_orders(&stores, &ann).await, 2);
+}
+
+pub async fn twenty_concurrent_checkouts_by_one_buyer_never_pass_the_limits(stores: Stores) {
+    let (ann, bob, sam) = (
+        person(&stores, "ann").await,
+        person(&stores, "bob").await,
+        person(&stores, "sam").await,
+    );
+    let one = listed(&stores, &sam, "10", 100).await;
+    let mut many = Vec::new();
+    for _ in 0..20 {
+        many.push(listed(&stores, &sam, "10", 100).await);
+    }
+    let limits = UnpaidLimits {
+        units_per_listing: 3,
+        orders: 5,
+    };
+    // Ann asks for one unit of the same listing twenty times (the units limit decides); Bob
+    // for one unit of twenty listings (the orders limit decides); all forty at once.
+    let stores = Arc::new(stores);
+    let requests = (0..20)
+        .map(|i| limited(&ann, &format!("ann{i}"), &[line(&one, 1)], limits))
+        .chain(
+            many.iter()
+                .enumerate()
+                .map(|(i, post)| limited(&bob, &format!("bob{i}"), &[line(post, 1)], limits)),
+        );
+    let tasks: Vec<_> = requests
+        .map(|request| {
+            let stores = Arc::clone(&stores);
+            tokio::spawn(async move {
+                let outcome = stores.orders.checkout(&request).await.unwrap();
+                (request.buyer_id, outcome)
+            })
+        })
+        .collect();
+    let (mut placed_by_ann, mut placed_by_bob) = (0, 0);
+    for task in tasks {
+        match task.await.unwrap() {
+            (buyer, CheckoutOutcome::Placed { .. }) if buyer == ann => placed_by_ann += 1,
+            (_, CheckoutOutcome::Placed { .. }) => placed_by_bob += 1,
+            (buyer, CheckoutOutcome::OverLimit(UnpaidLimitExceeded::UnitsPerListing { .. }))
+                if buyer == ann => {}
+            (buyer, CheckoutOutcome::OverLimit(UnpaidLimitExceeded::Orders { .. }))
+                if buyer == bob => {}
+            (buyer, other) => panic!("unexpected outcome for {buyer}: {other:?}"),
+        }
+    }
+    assert_eq!((placed_by_ann, placed_by_bob), (3, 5));
+    assert_eq!(stock(&stores, &one.id).await.0, 97);
+    for (buyer, held) in [(&ann, 3), (&bob, 5)] {
+        assert_eq!(unpaid_orders(&stores, buyer).await, held);
+    }
 }

@@ -3,14 +3,19 @@
 
 use std::sync::Arc;
 
-use agora::domain::{Post, PostId, Rating, RatingSummary, Review, ReviewId, UserId};
-use agora::store::{PageRequest, ReviewQuery, StoreError, Stores};
+use agora::domain::{
+    Order, OrderStatus, Post, PostId, Rating, RatingSummary, Review, ReviewId, UserId,
+};
+use agora::store::{
+    OrderUpdate, PageRequest, PostOrder, PostQuery, ReviewQuery, StoreError, Stores, cursor_of,
+};
 use chrono::{DateTime, Utc};
 
 use crate::fixtures::{create, ms, now, user};
+use crate::orders::{advance, checkout, line, placed};
 use crate::posts::listing;
 
-async fn person(stores: &Stores, name: &str) -> UserId {
+pub async fn person(stores: &Stores, name: &str) -> UserId {
     let u = user(name);
     create(stores, &u).await;
     u.id
@@ -22,7 +27,7 @@ async fn listed(stores: &Stores, seller: &UserId) -> Post {
     post
 }
 
-fn review(post: &Post, author: &UserId, stars: i64, at: DateTime<Utc>) -> Review {
+pub fn review(post: &Post, author: &UserId, stars: i64, at: DateTime<Utc>) -> Review {
     Review {
         id: ReviewId::generate(),
         post_id: post.id.clone(),
@@ -36,7 +41,7 @@ fn review(post: &Post, author: &UserId, stars: i64, at: DateTime<Utc>) -> Review
     }
 }
 
-async fn summary(stores: &Stores, post: &PostId) -> RatingSummary {
+pub async fn summary(stores: &Stores, post: &PostId) -> RatingSummary {
     stores
         .reviews
         .rating_summaries(std::slice::from_ref(post))
@@ -78,7 +83,8 @@ pub async fn a_review_reads_back_and_a_second_by_the_same_author_conflicts(store
         RatingSummary {
             count: 1,
             sum: 4,
-            histogram: [0, 0, 0, 1, 0]
+            histogram: [0, 0, 0, 1, 0],
+            ..RatingSummary::default()
         }
     );
     let stored = stores.catalog.get_post(&post.id).await.unwrap().unwrap();
@@ -112,7 +118,8 @@ pub async fn updating_and_deleting_move_the_counters(stores: Stores) {
         RatingSummary {
             count: 2,
             sum: 5,
-            histogram: [0, 1, 1, 0, 0]
+            histogram: [0, 1, 1, 0, 0],
+            ..RatingSummary::default()
         }
     );
     assert_eq!(
@@ -126,11 +133,12 @@ pub async fn updating_and_deleting_move_the_counters(stores: Stores) {
         RatingSummary {
             count: 1,
             sum: 3,
-            histogram: [0, 0, 1, 0, 0]
+            histogram: [0, 0, 1, 0, 0],
+            ..RatingSummary::default()
         }
     );
     let stored = stores.catalog.get_post(&post.id).await.unwrap().unwrap();
-    assert_eq!(stored.counts.rating_average_milli(), 3000);
+    assert_eq!(stored.counts.verified_rating_average_milli(), 0);
 }
 
 pub async fn concurrent_reviews_keep_the_counters_exact(stores: Stores) {
@@ -167,7 +175,8 @@ pub async fn concurrent_reviews_keep_the_counters_exact(stores: Stores) {
         RatingSummary {
             count: 20,
             sum: 4 * (2 + 3 + 4) + 8 * 5,
-            histogram: [0, 4, 4, 4, 8]
+            histogram: [0, 4, 4, 4, 8],
+            ..RatingSummary::default()
         }
     );
 }
@@ -267,8 +276,189 @@ pub async fn a_sellers_rating_sums_their_listings(stores: Stores) {
             RatingSummary {
                 count: 3,
                 sum: 11,
-                histogram: [0, 1, 0, 1, 1]
+                histogram: [0, 1, 0, 1, 1],
+                ..RatingSummary::default()
             }
         )]
     );
+}
+
+/// A `DELIVERED` order of one unit of `post` bought by `buyer`, moved there one step at a time;
+/// with `last_step: false`, left `OUT_FOR_DELIVERY`.
+pub async fn bought(stores: &Stores, buyer: &UserId, post: &Post, last_step: bool) -> Order {
+    let request = checkout(
+        buyer,
+        &format!("{buyer}{}", post.id),
+        &[line(post, 1)],
+        now(),
+    );
+    let mut order = placed(stores.orders.checkout(&request).await.unwrap()).remove(0);
+    let mut steps = vec![
+        OrderStatus::Paid,
+        OrderStatus::Processing,
+        OrderStatus::Shipped,
+        OrderStatus::OutForDelivery,
+    ];
+    if last_step {
+        steps.push(OrderStatus::Delivered);
+    }
+    for status in steps {
+        order = advance(stores, &order, status, false).await;
+    }
+    order
+}
+
+pub async fn a_review_counts_as_verified_exactly_when_its_author_received_the_listing(
+    stores: Stores,
+) {
+    let (ann, bob, carl, sam) = (
+        person(&stores, "ann").await,
+        person(&stores, "bob").await,
+        person(&stores, "carl").await,
+        person(&stores, "sam").await,
+    );
+    let (p, q) = (listed(&stores, &sam).await, listed(&stores, &sam).await);
+
+    // A stranger's one star and a buyer's five stars written before the delivery: neither
+    // is verified yet.
+    stores
+        .reviews
+        .create_review(&review(&p, &carl, 1, now()))
+        .await
+        .unwrap();
+    let on_the_way = bought(&stores, &ann, &p, false).await;
+    let mut anns = review(&p, &ann, 5, now());
+    stores.reviews.create_review(&anns).await.unwrap();
+    let s = summary(&stores, &p.id).await;
+    assert_eq!(
+        (s.count, s.sum, s.verified_count, s.verified_sum),
+        (2, 6, 0, 0)
+    );
+
+    // The delivery verifies Ann's review, in the order's own write.
+    advance(&stores, &on_the_way, OrderStatus::Delivered, false).await;
+    let s = summary(&stores, &p.id).await;
+    assert_eq!(
+        (s.count, s.sum, s.verified_count, s.verified_sum),
+        (2, 6, 1, 5)
+    );
+    assert_eq!(s.average(), Some(3.0));
+    assert_eq!(s.verified_average(), Some(5.0));
+
+    // A review written after the delivery is verified at once; edits and deletes move the
+    // verified counters of verified reviews only.
+    bought(&stores, &bob, &p, true).await;
+    let mut bobs = review(&p, &bob, 4, now());
+    stores.reviews.create_review(&bobs).await.unwrap();
+    bobs.rating = Rating::parse("rating", 2).unwrap();
+    assert!(stores.reviews.update_review(&bobs).await.unwrap());
+    anns.rating = Rating::parse("rating", 4).unwrap();
+    assert!(stores.reviews.update_review(&anns).await.unwrap());
+    let mut carls = stores
+        .reviews
+        .get_review(&p.id, &carl)
+        .await
+        .unwrap()
+        .unwrap();
+    carls.rating = Rating::parse("rating", 2).unwrap();
+    assert!(stores.reviews.update_review(&carls).await.unwrap());
+    assert_eq!(
+        summary(&stores, &p.id).await,
+        RatingSummary {
+            count: 3,
+            sum: 8,
+            histogram: [0, 2, 0, 1, 0],
+            verified_count: 2,
+            verified_sum: 6,
+        }
+    );
+    stores.reviews.delete_review(&carls.id).await.unwrap();
+    stores.reviews.delete_review(&bobs.id).await.unwrap();
+    let s = summary(&stores, &p.id).await;
+    assert_eq!((s.count, s.verified_count, s.verified_sum), (1, 1, 4));
+    // The flag agrees with the delivered orders.
+    assert_eq!(
+        stores
+            .orders
+            .delivered_purchases(&[(ann.clone(), p.id.clone()), (carl.clone(), p.id.clone())])
+            .await
+            .unwrap(),
+        [(ann.clone(), p.id.clone())]
+    );
+
+    // `Rating` sorts by the verified average: Q's stranger five stars count for nothing.
+    stores
+        .reviews
+        .create_review(&review(&q, &carl, 5, now()))
+        .await
+        .unwrap();
+    let first = PageRequest {
+        after: None,
+        limit: 1,
+    };
+    let page = stores
+        .catalog
+        .search_posts(&PostQuery::default(), PostOrder::Rating, &first)
+        .await
+        .unwrap();
+    assert_eq!(page.items[0].id, p.id);
+    assert_eq!(page.items[0].counts.verified_rating_average_milli(), 4000);
+    let next = PageRequest {
+        after: Some(cursor_of(&page.items[0], PostOrder::Rating)),
+        limit: 1,
+    };
+    let page = stores
+        .catalog
+        .search_posts(&PostQuery::default(), PostOrder::Rating, &next)
+        .await
+        .unwrap();
+    assert_eq!(page.items[0].id, q.id);
+
+    // A seller's rating sums the verified counters too.
+    let ratings = stores.reviews.seller_ratings(&[sam]).await.unwrap();
+    let s = ratings[0].1;
+    assert_eq!(
+        (s.count, s.verified_count, s.verified_sum),
+        (2, 1, 4),
+        "{ratings:?}"
+    );
+}
+
+pub async fn deliveries_racing_reviews_still_count_every_verified_purchase(stores: Stores) {
+    let sam = person(&stores, "sam").await;
+    let post = listing(&sam, now(), "10", 10, "cameras");
+    stores.catalog.create_post(&post).await.unwrap();
+    let mut orders = Vec::new();
+    for i in 0..10 {
+        let buyer = person(&stores, &format!("buyer{i}")).await;
+        orders.push(bought(&stores, &buyer, &post, false).await);
+    }
+    let stores = Arc::new(stores);
+    let mut tasks = Vec::new();
+    for order in &orders {
+        let (delivery, review) = (
+            order.moved(OrderStatus::Delivered, now(), None),
+            review(&post, &order.buyer_id, 4, now()),
+        );
+        let stores_a = Arc::clone(&stores);
+        tasks.push(tokio::spawn(async move {
+            assert!(matches!(
+                stores_a
+                    .orders
+                    .update_order(&delivery, false)
+                    .await
+                    .unwrap(),
+                OrderUpdate::Updated { .. }
+            ));
+        }));
+        let stores_b = Arc::clone(&stores);
+        tasks.push(tokio::spawn(async move {
+            stores_b.reviews.create_review(&review).await.unwrap();
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let s = summary(&stores, &post.id).await;
+    assert_eq!((s.count, s.verified_count, s.verified_sum), (10, 10, 40));
 }

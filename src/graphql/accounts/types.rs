@@ -163,6 +163,8 @@ impl User {
     }
 
     /// The rating over reviews of this user's listings; `null` when none was reviewed.
+    /// `verifiedAverage` counts only verified purchases and is the one to show as the
+    /// seller's rating; `average` includes reviews by anyone.
     async fn seller_rating(
         &self,
         ctx: &Context<'_>,

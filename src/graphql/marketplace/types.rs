@@ -317,21 +317,33 @@ impl Payment {
     }
 }
 
-/// Counts of ratings: how many, the average, and how many of each star.
+/// Counts of ratings: how many, the average, and how many of each star, over every review;
+/// and the count and average over verified purchases only (reviews whose author has a
+/// delivered order of the listing), which accounts that never bought cannot move.
 pub struct RatingSummary(pub domain::RatingSummary);
 
 #[Object]
 impl RatingSummary {
-    /// `null` without ratings.
+    /// Over every review; `null` without ratings.
     async fn average(&self) -> Option<f64> {
         self.0.average()
     }
+    /// Every review.
     async fn count(&self) -> i64 {
         self.0.count
     }
-    /// How many ratings of 1, 2, 3, 4 and 5 stars, in that order.
+    /// How many ratings of 1, 2, 3, 4 and 5 stars, in that order, over every review.
     async fn histogram(&self) -> Vec<i64> {
         self.0.histogram.to_vec()
+    }
+    /// Over verified purchases only; `null` without any. The `RATING` order of posts sorts
+    /// by this.
+    async fn verified_average(&self) -> Option<f64> {
+        self.0.verified_average()
+    }
+    /// Reviews by verified purchasers.
+    async fn verified_count(&self) -> i64 {
+        self.0.verified_count
     }
 }
 

@@ -168,6 +168,9 @@ pub enum PostOrder {
     Newest,
     PriceAsc,
     PriceDesc,
+    /// Best rated first by the average over verified purchases (`RatingSummary.verifiedAverage`),
+    /// so reviews from accounts that never bought a listing cannot move it; listings without
+    /// verified reviews come last.
     Rating,
 }
 

@@ -121,15 +121,15 @@ pub struct PostQuery {
 }
 
 /// The keyset cursor of `post` in a list ordered by `order`: `"{key}:{id}"`, where the key
-/// is the creation time in milliseconds, the price in scaled units, or the average rating in
-/// thousandths. Both adapters page by exactly these keys.
+/// is the creation time in milliseconds, the price in scaled units, or the verified-purchase
+/// average rating in thousandths. Both adapters page by exactly these keys.
 pub fn cursor_of(post: &Post, order: PostOrder) -> String {
     let key = match order {
         PostOrder::Newest => post.created_at.timestamp_millis(),
         PostOrder::PriceAsc | PostOrder::PriceDesc => {
             post.listing.as_ref().map_or(0, |l| l.price.amount.scaled())
         }
-        PostOrder::Rating => post.counts.rating_average_milli(),
+        PostOrder::Rating => post.counts.verified_rating_average_milli(),
     };
     format!("{key}:{}", post.id)
 }

@@ -80,7 +80,7 @@ impl MongoCatalogStore {
     /// - `(price, _id)`, partial on posts that have a price: both price orders (walked either
     ///   way) and price bounds.
     /// - `(tags, created_at)`, `(category_id, created_at)`: the tag and category filters.
-    /// - `(rating_avg desc, _id desc)`: the `Rating` order.
+    /// - `(verified_rating_avg desc, _id desc)`: the `Rating` order.
     /// - A text index on title, body and tags for [`PostQuery::text`], with language `none`:
     ///   no stemming and no stop words, so a word matches as a word, as with SQLite's FTS5.
     ///
@@ -116,8 +116,8 @@ impl MongoCatalogStore {
                     false,
                 ),
                 index(
-                    doc! { "rating_avg": -1, "_id": -1 },
-                    "posts_by_rating",
+                    doc! { "verified_rating_avg": -1, "_id": -1 },
+                    "posts_by_verified_rating",
                     false,
                 ),
             ];

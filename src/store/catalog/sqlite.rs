@@ -35,7 +35,8 @@ impl SqliteCatalogStore {
 pub(crate) const POST_COLUMNS: &str = "p.id, p.author_id, p.kind, p.title, p.body, p.media, p.tags, p.mentions, \
      p.price, p.currency, p.stock, p.status, p.category_id, p.attributes, p.comments_count, \
      p.favorites_count, p.r_like, p.r_love, p.r_laugh, p.r_wow, p.r_sad, p.r_angry, p.created_at, \
-     p.edited_at, p.deleted_at, p.rating_count, p.rating_sum";
+     p.edited_at, p.deleted_at, p.rating_count, p.rating_sum, p.rating_verified_count, \
+     p.rating_verified_sum";
 
 fn json_list(value: &[String]) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| "[]".into())
@@ -110,6 +111,8 @@ pub(crate) fn post_from_row(row: &Row<'_>) -> rusqlite::Result<Post> {
             ],
             rating_count: row.get(25)?,
             rating_sum: row.get(26)?,
+            verified_rating_count: row.get(27)?,
+            verified_rating_sum: row.get(28)?,
         },
         created_at: from_millis(row.get(22)?),
         edited_at: row.get::<_, Option<i64>>(23)?.map(from_millis),
@@ -446,7 +449,7 @@ impl CatalogStore for SqliteCatalogStore {
             PostOrder::Newest => ("p.created_at", "DESC", ""),
             PostOrder::PriceAsc => ("p.price", "ASC", " AND p.price IS NOT NULL"),
             PostOrder::PriceDesc => ("p.price", "DESC", " AND p.price IS NOT NULL"),
-            PostOrder::Rating => ("p.rating_avg", "DESC", ""),
+            PostOrder::Rating => ("p.rating_verified_avg", "DESC", ""),
         };
         let mut sql = format!("SELECT {POST_COLUMNS} FROM posts p WHERE {filter}{extra}");
         if let Some((number, id)) = after {

@@ -6,6 +6,9 @@
 //! listing whose stock reaches 0 becomes `SOLD`; stock coming back makes a `SOLD` listing
 //! `ACTIVE` again.
 //!
+//! Unpaid orders hold stock, so checkout also enforces the buyer's [`UnpaidLimits`] in the
+//! same atomic unit: counted inside it, they hold under any number of concurrent checkouts.
+//!
 //! Authorization and prices are the service's business: this module stores and finds.
 
 mod mongo;
@@ -13,6 +16,7 @@ mod record;
 mod sqlite;
 
 pub use mongo::MongoOrderStore;
+pub(crate) use mongo::{BUYERS as MONGO_BUYERS, ensure_buyer_document, touch_buyer};
 pub use sqlite::SqliteOrderStore;
 
 use chrono::{DateTime, Utc};
@@ -29,14 +33,81 @@ pub enum OrderSide {
     Seller,
 }
 
-/// One checkout, ready to store: the orders the service split the cart into, and the
-/// idempotency key with the fingerprint of the cart it was first used for.
+/// What one buyer may hold in unpaid (`PENDING_PAYMENT`) orders at once, the new orders of a
+/// checkout included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnpaidLimits {
+    /// Units of any one listing, over all the buyer's unpaid orders.
+    pub units_per_listing: i64,
+    /// Unpaid orders.
+    pub orders: i64,
+}
+
+/// Which of the [`UnpaidLimits`] a checkout would break.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UnpaidLimitExceeded {
+    /// The buyer holds `held` units of `post` in unpaid orders already; the checkout asks for
+    /// `requested` more, over `limit`.
+    UnitsPerListing {
+        post: PostId,
+        held: i64,
+        requested: i64,
+        limit: i64,
+    },
+    /// The buyer has `held` unpaid orders; the checkout would add `requested`, over `limit`.
+    Orders {
+        held: i64,
+        requested: i64,
+        limit: i64,
+    },
+}
+
+impl UnpaidLimits {
+    /// The first limit the buyer would break by adding `orders` to what they hold unpaid:
+    /// `held_orders` orders and, per listing, the units in `held_units` (a listing missing
+    /// from it: none).
+    pub fn check(
+        &self,
+        orders: &[Order],
+        held_orders: i64,
+        held_units: &[(PostId, i64)],
+    ) -> Option<UnpaidLimitExceeded> {
+        let requested = i64::try_from(orders.len()).unwrap_or(i64::MAX);
+        if held_orders.saturating_add(requested) > self.orders {
+            return Some(UnpaidLimitExceeded::Orders {
+                held: held_orders,
+                requested,
+                limit: self.orders,
+            });
+        }
+        // A cart has one line per listing, so each listing is in one item of one order.
+        orders.iter().flat_map(|o| &o.items).find_map(|item| {
+            let held = held_units
+                .iter()
+                .find(|(post, _)| post == &item.post_id)
+                .map_or(0, |(_, units)| *units);
+            (held.saturating_add(item.quantity) > self.units_per_listing).then(|| {
+                UnpaidLimitExceeded::UnitsPerListing {
+                    post: item.post_id.clone(),
+                    held,
+                    requested: item.quantity,
+                    limit: self.units_per_listing,
+                }
+            })
+        })
+    }
+}
+
+/// One checkout, ready to store: the orders the service split the cart into, the
+/// idempotency key with the fingerprint of the cart it was first used for, and the limits on
+/// what the buyer may hold unpaid.
 #[derive(Debug, Clone)]
 pub struct NewCheckout {
     pub buyer_id: UserId,
     pub idempotency_key: String,
     pub fingerprint: String,
     pub orders: Vec<Order>,
+    pub limits: UnpaidLimits,
     pub at: DateTime<Utc>,
 }
 
@@ -56,6 +127,8 @@ pub enum CheckoutOutcome {
     /// This listing has less stock than the order asks for, or is no longer active (or no
     /// longer exists); nothing changed.
     OutOfStock(PostId),
+    /// Placing the orders would break one of the buyer's [`UnpaidLimits`]; nothing changed.
+    OverLimit(UnpaidLimitExceeded),
 }
 
 /// What [`OrderStore::update_order`] did.

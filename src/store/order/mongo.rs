@@ -17,6 +17,23 @@
 //!    snapshot: the guard sees the true stock and it never goes below zero.
 //! 3. Orders are inserted and the cart emptied.
 //!
+//! The buyer's [`UnpaidLimits`](super::UnpaidLimits) are checked between 1 and 2, by counting
+//! their `PENDING_PAYMENT` orders and the units of each listing in them. Counting alone is not
+//! enough under snapshot isolation: two concurrent checkouts by one buyer would each count the
+//! other's orders as absent, write different documents, and both commit (write skew). So each
+//! checkout first writes the buyer's document in `order_buyers` (`$inc` of a counter), a
+//! document every checkout of that buyer writes ([`touch_buyer`]): of two concurrent ones, one commits and the
+//! other hits a write conflict, is rerun by the driver on a fresh snapshot, and counts the
+//! winner's orders. This serialises only one buyer's checkouts, never different buyers'.
+//! The document is created outside the transaction first (an upsert racing another upsert of
+//! the same new `_id` inside a transaction could fail with a duplicate key rather than a
+//! retryable conflict).
+//! Paying or cancelling only frees room, so those do not need to write it.
+//!
+//! An order turning `DELIVERED` (final) marks the buyer's reviews of its listings as verified
+//! purchases in the same transaction (`store::review::mongo_mark_verified`), which writes the
+//! buyer's document too, so that a review written at the same moment cannot miss it.
+//!
 //! Order updates are compare-and-set on `revision`; a cancel that returns stock runs its
 //! update and the increments in one transaction for the same reason as checkout.
 //! Every stock change also bumps the post's `revision`, so a seller's concurrent edit (which
@@ -30,24 +47,69 @@ use mongodb::options::{ReadConcern, WriteConcern};
 use mongodb::{Client, ClientSession, Collection, Database};
 
 use super::record::{AttemptRecord, OrderRecord};
-use super::{CheckoutOutcome, NewCheckout, OrderSide, OrderStore, OrderUpdate, SellerOrderStats};
+use super::{
+    CheckoutOutcome, NewCheckout, OrderSide, OrderStore, OrderUpdate, SellerOrderStats,
+    UnpaidLimitExceeded,
+};
 use crate::domain::{
     CartLine, Currency, Order, OrderId, OrderStatus, PaymentAttempt, PostId, UserId,
 };
 use crate::store::catalog::mongo_posts_by_ids;
 use crate::store::mongo::{
-    IndexSet, after_cursor, create_indexes, fetch_limit, from_bson_time, index,
+    IndexSet, after_cursor, create_indexes, fetch_limit, from_bson_time, index, is_duplicate_key,
     is_duplicate_key_on, to_bson_time,
 };
+use crate::store::review::mongo_mark_verified;
 use crate::store::{Page, PageRequest, StoreError, StoreResult, split_cursor};
 
 const CHECKOUT_KEY_UNIQUE: &str = "checkouts_buyer_key_unique";
+
+/// The collection of per-buyer documents that serialise a buyer's checkouts, deliveries and
+/// reviews (see the module docs).
+pub(crate) const BUYERS: &str = "order_buyers";
+
+/// Makes sure `buyer`'s `order_buyers` document exists, outside any transaction, so that
+/// transactions only ever update it. Two first writers racing here may see a duplicate key:
+/// the document exists either way.
+pub(crate) async fn ensure_buyer_document(
+    buyers: &Collection<Document>,
+    buyer: &str,
+) -> StoreResult<()> {
+    match buyers
+        .update_one(
+            doc! { "_id": buyer },
+            doc! { "$setOnInsert": { "writes": 0_i64 } },
+        )
+        .upsert(true)
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(err) if is_duplicate_key(&err) => Ok(()),
+        Err(err) => Err(StoreError::backend(err)),
+    }
+}
+
+/// Writes `buyer`'s `order_buyers` document inside `session`, so that this transaction and
+/// any concurrent one about the same buyer's orders conflict and one of them is rerun.
+pub(crate) async fn touch_buyer(
+    buyers: &Collection<Document>,
+    session: &mut ClientSession,
+    buyer: &str,
+) -> mongodb::error::Result<()> {
+    buyers
+        .update_one(doc! { "_id": buyer }, doc! { "$inc": { "writes": 1_i64 } })
+        .upsert(true)
+        .session(&mut *session)
+        .await
+        .map(|_| ())
+}
 
 /// Why a transaction was given up on purpose; carried through the driver's error so the
 /// transaction aborts.
 #[derive(Debug)]
 enum Abort {
     OutOfStock(PostId),
+    OverLimit(UnpaidLimitExceeded),
     Stale,
 }
 
@@ -60,6 +122,8 @@ pub struct MongoOrderStore {
     db: Database,
     cart: Collection<Document>,
     checkouts: Collection<Document>,
+    /// One document per buyer, written by each of their checkouts (see the module docs).
+    buyers: Collection<Document>,
     orders: Collection<OrderRecord>,
     attempts: Collection<AttemptRecord>,
     posts: Collection<Document>,
@@ -83,6 +147,7 @@ impl MongoOrderStore {
             db: db.clone(),
             cart: db.collection("cart_items"),
             checkouts: db.collection("checkouts"),
+            buyers: db.collection(BUYERS),
             orders: db.collection("orders"),
             attempts: db.collection("payment_attempts"),
             posts: db.collection("posts"),
@@ -208,6 +273,42 @@ impl MongoOrderStore {
         Ok(())
     }
 
+    /// The first of `checkout.limits` its orders would break, counted inside `session`
+    /// after writing the buyer's document (see the module docs).
+    async fn unpaid_limit_exceeded(
+        &self,
+        session: &mut ClientSession,
+        checkout: &NewCheckout,
+    ) -> mongodb::error::Result<Option<UnpaidLimitExceeded>> {
+        let buyer = checkout.buyer_id.as_str();
+        touch_buyer(&self.buyers, session, buyer).await?;
+        // Bounded by the limit on unpaid orders.
+        let unpaid: Vec<OrderRecord> = self
+            .orders
+            .find(doc! { "buyer_id": buyer, "status": OrderStatus::PendingPayment.as_str() })
+            .session(&mut *session)
+            .await?
+            .stream(&mut *session)
+            .try_collect()
+            .await?;
+        let mut held_units: Vec<(PostId, i64)> = Vec::new();
+        for item in unpaid.iter().flat_map(|o| &o.items) {
+            match held_units
+                .iter_mut()
+                .find(|(post, _)| post.as_str() == item.post_id)
+            {
+                Some((_, units)) => *units += item.quantity,
+                None => {
+                    held_units.push((PostId::from_trusted(item.post_id.clone()), item.quantity))
+                }
+            }
+        }
+        let held_orders = i64::try_from(unpaid.len()).unwrap_or(i64::MAX);
+        Ok(checkout
+            .limits
+            .check(&checkout.orders, held_orders, &held_units))
+    }
+
     /// One run of the checkout transaction (see the module docs).
     async fn checkout_transaction(&self, checkout: &NewCheckout) -> mongodb::error::Result<()> {
         let mut session = self.client.start_session().await?;
@@ -231,6 +332,11 @@ impl MongoOrderStore {
                         })
                         .session(&mut *session)
                         .await?;
+                    if let Some(exceeded) =
+                        store.unpaid_limit_exceeded(&mut *session, checkout).await?
+                    {
+                        return Err(abort(Abort::OverLimit(exceeded)));
+                    }
                     for order in &checkout.orders {
                         for item in &order.items {
                             let taken = store
@@ -308,18 +414,21 @@ impl MongoOrderStore {
         ))
     }
 
+    /// The compare-and-set write of `order`, with its restock and, when it is delivered, the
+    /// verification of its buyer's reviews, in one transaction.
     async fn update_transaction(
         &self,
         record: &OrderRecord,
         order: &Order,
+        restock: bool,
     ) -> mongodb::error::Result<()> {
         let mut session = self.client.start_session().await?;
         session
             .start_transaction()
             .read_concern(ReadConcern::snapshot())
             .write_concern(WriteConcern::majority())
-            .and_run((self, record, order), |session, context| {
-                let (store, record, order) = *context;
+            .and_run((self, record, order, restock), |session, context| {
+                let (store, record, order, restock) = *context;
                 async move {
                     let written = store
                         .orders
@@ -332,10 +441,17 @@ impl MongoOrderStore {
                     if written.matched_count == 0 {
                         return Err(abort(Abort::Stale));
                     }
-                    for item in &order.items {
-                        store
-                            .restock_in(&mut *session, &item.post_id, item.quantity)
-                            .await?;
+                    if restock {
+                        for item in &order.items {
+                            store
+                                .restock_in(&mut *session, &item.post_id, item.quantity)
+                                .await?;
+                        }
+                    }
+                    if order.status == OrderStatus::Delivered {
+                        let posts: Vec<PostId> =
+                            order.items.iter().map(|i| i.post_id.clone()).collect();
+                        mongo_mark_verified(&store.db, session, &order.buyer_id, &posts).await?;
                     }
                     Ok(())
                 }
@@ -424,6 +540,7 @@ impl OrderStore for MongoOrderStore {
         if checkout.orders.is_empty() {
             return self.replay(checkout, true).await;
         }
+        ensure_buyer_document(&self.buyers, checkout.buyer_id.as_str()).await?;
         match self.checkout_transaction(checkout).await {
             Ok(()) => {
                 let listings = self
@@ -436,6 +553,9 @@ impl OrderStore for MongoOrderStore {
             }
             Err(err) => match err.get_custom::<Abort>() {
                 Some(Abort::OutOfStock(post)) => Ok(CheckoutOutcome::OutOfStock(post.clone())),
+                Some(Abort::OverLimit(exceeded)) => {
+                    Ok(CheckoutOutcome::OverLimit(exceeded.clone()))
+                }
                 _ if is_duplicate_key_on(&err, CHECKOUT_KEY_UNIQUE) => {
                     self.replay(checkout, false).await
                 }
@@ -507,7 +627,8 @@ impl OrderStore for MongoOrderStore {
         let mut next = order.clone();
         next.revision = order.revision + 1;
         let record = OrderRecord::from(&next);
-        if !restock {
+        let delivered = next.status == OrderStatus::Delivered;
+        if !restock && !delivered {
             let written = self
                 .orders
                 .replace_one(
@@ -524,9 +645,16 @@ impl OrderStore for MongoOrderStore {
                 listings: Vec::new(),
             });
         }
-        match self.update_transaction(&record, &next).await {
+        if delivered {
+            ensure_buyer_document(&self.buyers, next.buyer_id.as_str()).await?;
+        }
+        match self.update_transaction(&record, &next, restock).await {
             Ok(()) => {
-                let listings = self.listings_of(&[&next]).await?;
+                let listings = if restock {
+                    self.listings_of(&[&next]).await?
+                } else {
+                    Vec::new()
+                };
                 Ok(OrderUpdate::Updated {
                     order: Box::new(next),
                     listings,

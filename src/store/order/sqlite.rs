@@ -4,18 +4,28 @@
 //! goes in first (its primary key is `(buyer, key)`, so a replay finds it), then each line's
 //! guarded decrement `stock = stock - q WHERE stock >= q AND status = 'ACTIVE'` (no row
 //! changed: out of stock, roll back), the orders and their item rows, and the emptied cart.
-//! Writers queue on the write connection, so concurrent checkouts simply run one after the
-//! other and the guard decides; nothing is read outside the transaction that it depends on.
+//! Between the record and the stock, the buyer's unpaid orders and the units they hold of
+//! each listing are counted against the [`UnpaidLimits`](super::UnpaidLimits) (over: roll
+//! back). Writers queue on the write connection, so concurrent checkouts simply run one after
+//! the other and the guards and counts decide; nothing is read outside the transaction that
+//! it depends on.
+//!
+//! An order turning `DELIVERED` marks its buyer's reviews of its listings as verified
+//! purchases in its own transaction (`store::review::sqlite_mark_verified`).
 
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::record::{AttemptRecord, OrderRecord};
-use super::{CheckoutOutcome, NewCheckout, OrderSide, OrderStore, OrderUpdate, SellerOrderStats};
+use super::{
+    CheckoutOutcome, NewCheckout, OrderSide, OrderStore, OrderUpdate, SellerOrderStats,
+    UnpaidLimitExceeded,
+};
 use crate::domain::{
     CartLine, Currency, Order, OrderId, OrderStatus, PaymentAttempt, Post, PostId, UserId,
 };
 use crate::store::catalog::sqlite_posts_by_ids;
+use crate::store::review::sqlite_mark_verified;
 use crate::store::sqlite::{SqliteDb, from_millis, ids_json, to_millis};
 use crate::store::{Page, PageRequest, StoreError, StoreResult, split_cursor};
 
@@ -108,6 +118,36 @@ fn restock(tx: &Transaction<'_>, order: &Order) -> StoreResult<()> {
         .map_err(StoreError::backend)?;
     }
     Ok(())
+}
+
+/// The first of `checkout.limits` that its orders would break, counting the buyer's
+/// `PENDING_PAYMENT` orders and the units of each listing in them.
+fn unpaid_limit_exceeded(
+    tx: &Transaction<'_>,
+    checkout: &NewCheckout,
+) -> StoreResult<Option<UnpaidLimitExceeded>> {
+    let buyer = checkout.buyer_id.as_str();
+    let held_orders: i64 = tx
+        .prepare_cached(
+            "SELECT COUNT(*) FROM orders WHERE buyer_id = ?1 AND status = 'PENDING_PAYMENT'",
+        )
+        .and_then(|mut stmt| stmt.query_row([buyer], |row| row.get(0)))
+        .map_err(StoreError::backend)?;
+    // Bounded by the limit on unpaid orders: only the items of those orders are read.
+    let held_units = tx
+        .prepare_cached(
+            "SELECT json_extract(item.value, '$.post_id'),              SUM(json_extract(item.value, '$.quantity'))              FROM orders AS o, json_each(o.record, '$.items') AS item              WHERE o.buyer_id = ?1 AND o.status = 'PENDING_PAYMENT' GROUP BY 1",
+        )
+        .and_then(|mut stmt| {
+            stmt.query_map([buyer], |row| {
+                Ok((PostId::from_trusted(row.get(0)?), row.get::<_, i64>(1)?))
+            })?
+            .collect::<Result<Vec<_>, _>>()
+        })
+        .map_err(StoreError::backend)?;
+    Ok(checkout
+        .limits
+        .check(&checkout.orders, held_orders, &held_units))
 }
 
 fn listings_of(tx: &Transaction<'_>, orders: &[&Order]) -> StoreResult<Vec<Post>> {
@@ -255,6 +295,11 @@ impl OrderStore for SqliteOrderStore {
                     let ids: Vec<String> = serde_json::from_str(&ids).unwrap_or_default();
                     return Ok(CheckoutOutcome::Replayed(orders_by_ids(tx, &ids)?));
                 }
+                if let Some(exceeded) = unpaid_limit_exceeded(tx, &checkout)? {
+                    tx.execute_batch("ROLLBACK TO checkout; RELEASE checkout")
+                        .map_err(StoreError::backend)?;
+                    return Ok(CheckoutOutcome::OverLimit(exceeded));
+                }
                 for order in &checkout.orders {
                     for item in &order.items {
                         let taken = tx
@@ -396,6 +441,10 @@ impl OrderStore for SqliteOrderStore {
                     .map_err(StoreError::backend)?;
                 if written == 0 {
                     return Ok(OrderUpdate::Stale);
+                }
+                if next.status == OrderStatus::Delivered {
+                    let posts: Vec<PostId> = next.items.iter().map(|i| i.post_id.clone()).collect();
+                    sqlite_mark_verified(tx, &next.buyer_id, &posts)?;
                 }
                 let listings = if restock_items {
                     restock(tx, &next)?;

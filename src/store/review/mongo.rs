@@ -2,11 +2,27 @@
 //! document.
 //!
 //! Each write runs in a multi-document transaction: the review write and the post's counter
-//! `$inc` commit together, and the average the `Rating` order sorts by (`rating_avg`) is
-//! recomputed from the incremented counters inside the same transaction. Concurrent reviews
-//! of one listing write the same post document, so MongoDB lets one commit at a time and the
-//! driver reruns the others on a fresh snapshot: the counters stay exact.
+//! `$inc` commit together, and the verified average the `Rating` order sorts by
+//! (`verified_rating_avg`) is recomputed from the incremented counters inside the same
+//! transaction. Concurrent reviews of one listing write the same post document, so MongoDB
+//! lets one commit at a time and the driver reruns the others on a fresh snapshot: the
+//! counters stay exact.
 //! The histogram lives at `counts.rating_hist.<1..5>` (absent reads as 0).
+//!
+//! Verified purchases: a new review reads, in its transaction, whether its author has a
+//! `DELIVERED` order of the listing, and stores the answer as `verified`; an order turning
+//! `DELIVERED` flips the buyer's existing reviews in the order's transaction
+//! ([`mark_verified`]). Under snapshot isolation those two could miss each other (the review
+//! sees no delivered order, the delivery sees no review, they write different documents, both
+//! commit). So both also write the buyer's document in `order_buyers` (the one checkout
+//! writes, see `store::order::mongo`): of two such transactions one commits and the other is
+//! rerun on a snapshot that shows the first.
+//!
+//! Data from before verified ratings: reviews without `verified` and posts without the
+//! verified counters read as unverified and 0. [`MongoReviewStore::backfill_verified`], run
+//! at start-up, computes them: per listing, in one transaction that rewrites the flags of its
+//! reviews and its counters from the orders (a concurrent review write on that listing
+//! conflicts on the post document and is rerun).
 
 use futures_util::{FutureExt, TryStreamExt};
 use mongodb::bson::{Bson, Document, doc};
@@ -16,10 +32,11 @@ use mongodb::{Client, ClientSession, Collection, Database};
 use serde::{Deserialize, Serialize};
 
 use super::{RatingDelta, ReviewQuery, ReviewStore};
-use crate::domain::{PostId, Rating, RatingSummary, Review, ReviewId, UserId};
+use crate::domain::{OrderStatus, PostId, Rating, RatingSummary, Review, ReviewId, UserId};
 use crate::store::mongo::{
     IndexSet, after_cursor, create_indexes, fetch_limit, index, is_duplicate_key_on,
 };
+use crate::store::order::{MONGO_BUYERS as BUYERS, ensure_buyer_document, touch_buyer};
 use crate::store::sqlite::{from_millis, to_millis};
 use crate::store::{Page, PageRequest, StoreError, StoreResult, split_cursor};
 
@@ -40,10 +57,13 @@ struct ReviewDoc {
     media: Vec<String>,
     created_at: i64,
     edited_at: Option<i64>,
+    /// Absent on reviews stored before verified ratings: false until the backfill.
+    #[serde(default)]
+    verified: bool,
 }
 
-impl From<&Review> for ReviewDoc {
-    fn from(r: &Review) -> Self {
+impl ReviewDoc {
+    fn new(r: &Review, verified: bool) -> Self {
         ReviewDoc {
             id: r.id.to_string(),
             post_id: r.post_id.to_string(),
@@ -54,6 +74,7 @@ impl From<&Review> for ReviewDoc {
             media: r.media.clone(),
             created_at: to_millis(r.created_at),
             edited_at: r.edited_at.map(to_millis),
+            verified,
         }
     }
 }
@@ -78,6 +99,8 @@ pub struct MongoReviewStore {
     client: Client,
     reviews: Collection<ReviewDoc>,
     posts: Collection<Document>,
+    orders: Collection<Document>,
+    buyers: Collection<Document>,
 }
 
 fn number(document: &Document, key: &str) -> i64 {
@@ -102,7 +125,123 @@ fn summary_of(counts: &Document, hist: Option<&Document>) -> RatingSummary {
         count: number(counts, "rating_count"),
         sum: number(counts, "rating_sum"),
         histogram,
+        verified_count: number(counts, "verified_rating_count"),
+        verified_sum: number(counts, "verified_rating_sum"),
     }
+}
+
+/// The verified average in thousandths, as the `Rating` order sorts by it.
+fn verified_average_milli(summary: &RatingSummary) -> i64 {
+    if summary.verified_count > 0 {
+        summary.verified_sum * 1000 / summary.verified_count
+    } else {
+        0
+    }
+}
+
+/// Applies `delta` to the post's counters and recomputes `verified_rating_avg`, inside
+/// `session`.
+async fn bump(
+    posts: &Collection<Document>,
+    session: &mut ClientSession,
+    post: &str,
+    delta: RatingDelta,
+) -> mongodb::error::Result<()> {
+    let mut inc = doc! {
+        "counts.rating_count": delta.count,
+        "counts.rating_sum": delta.sum,
+        "counts.verified_rating_count": delta.verified_count,
+        "counts.verified_rating_sum": delta.verified_sum,
+    };
+    for (i, n) in delta.histogram.iter().enumerate() {
+        if *n != 0 {
+            inc.insert(format!("counts.rating_hist.{}", i + 1), *n);
+        }
+    }
+    let updated = posts
+        .find_one_and_update(doc! { "_id": post }, doc! { "$inc": inc })
+        .projection(doc! { "counts": 1 })
+        .return_document(ReturnDocument::After)
+        .session(&mut *session)
+        .await?;
+    let Some(updated) = updated else {
+        return Err(DriverError::custom(MissingPost(post.to_owned())));
+    };
+    let counts = updated.get_document("counts").cloned().unwrap_or_default();
+    posts
+        .update_one(
+            doc! { "_id": post },
+            doc! { "$set": { "verified_rating_avg": verified_average_milli(&summary_of(&counts, None)) } },
+        )
+        .session(&mut *session)
+        .await?;
+    Ok(())
+}
+
+/// Whether `buyer` has a `DELIVERED` order containing `post`, read inside `session`.
+async fn delivered_purchase(
+    orders: &Collection<Document>,
+    session: &mut ClientSession,
+    buyer: &str,
+    post: &str,
+) -> mongodb::error::Result<bool> {
+    Ok(orders
+        .find_one(doc! {
+            "buyer_id": buyer,
+            "items.post_id": post,
+            "status": OrderStatus::Delivered.as_str(),
+        })
+        .projection(doc! { "_id": 1 })
+        .session(&mut *session)
+        .await?
+        .is_some())
+}
+
+/// Marks `buyer`'s unverified reviews of `posts` verified and moves their listings' verified
+/// counters, inside the caller's transaction (an order turning `DELIVERED`), after writing
+/// the buyer's `order_buyers` document (see the module docs). Reviews already verified are
+/// left alone, so running it twice changes nothing.
+pub(crate) async fn mark_verified(
+    db: &Database,
+    session: &mut ClientSession,
+    buyer: &UserId,
+    posts: &[PostId],
+) -> mongodb::error::Result<()> {
+    let reviews: Collection<ReviewDoc> = db.collection("reviews");
+    touch_buyer(&db.collection(BUYERS), session, buyer.as_str()).await?;
+    let ids: Vec<&str> = posts.iter().map(PostId::as_str).collect();
+    let pending: Vec<ReviewDoc> = reviews
+        .find(doc! {
+            "author_id": buyer.as_str(),
+            "post_id": { "$in": ids },
+            "verified": { "$ne": true },
+        })
+        .session(&mut *session)
+        .await?
+        .stream(&mut *session)
+        .try_collect()
+        .await?;
+    let posts_collection: Collection<Document> = db.collection("posts");
+    for review in pending {
+        let flipped = reviews
+            .update_one(
+                doc! { "_id": &review.id, "verified": { "$ne": true } },
+                doc! { "$set": { "verified": true } },
+            )
+            .session(&mut *session)
+            .await?;
+        if flipped.modified_count == 1 {
+            let rating = Rating::from_trusted(review.rating);
+            bump(
+                &posts_collection,
+                session,
+                &review.post_id,
+                RatingDelta::verify(rating),
+            )
+            .await?;
+        }
+    }
+    Ok(())
 }
 
 fn query_filter(query: &ReviewQuery) -> Document {
@@ -125,6 +264,8 @@ impl MongoReviewStore {
             client,
             reviews: db.collection("reviews"),
             posts: db.collection("posts"),
+            orders: db.collection("orders"),
+            buyers: db.collection(BUYERS),
         }
     }
 
@@ -151,47 +292,94 @@ impl MongoReviewStore {
         create_indexes(&self.reviews, models).await
     }
 
-    /// Applies `delta` to the post's counters and recomputes `rating_avg`, inside `session`.
-    async fn bump(
-        &self,
-        session: &mut ClientSession,
-        post: &str,
-        delta: RatingDelta,
-    ) -> mongodb::error::Result<()> {
-        let mut inc = doc! {
-            "counts.rating_count": delta.count,
-            "counts.rating_sum": delta.sum,
-        };
-        for (i, n) in delta.histogram.iter().enumerate() {
-            if *n != 0 {
-                inc.insert(format!("counts.rating_hist.{}", i + 1), *n);
-            }
+    /// Computes what data stored before verified ratings lacks (see the module docs): the
+    /// flags of reviews without one and their listings' verified counters, then the sort key
+    /// of listings without reviews. Idempotent, and safe on several instances at once.
+    pub async fn backfill_verified(&self) -> StoreResult<()> {
+        let posts = self
+            .reviews
+            .distinct("post_id", doc! { "verified": { "$exists": false } })
+            .await
+            .map_err(StoreError::backend)?;
+        for post in posts.iter().filter_map(Bson::as_str) {
+            self.backfill_post(post).await.map_err(tx_error)?;
         }
-        let updated = self
-            .posts
-            .find_one_and_update(doc! { "_id": post }, doc! { "$inc": inc })
-            .projection(doc! { "counts": 1 })
-            .return_document(ReturnDocument::After)
-            .session(&mut *session)
-            .await?;
-        let Some(updated) = updated else {
-            return Err(DriverError::custom(MissingPost(post.to_owned())));
-        };
-        let counts = updated.get_document("counts").cloned().unwrap_or_default();
-        let summary = summary_of(&counts, None);
-        let average = if summary.count > 0 {
-            summary.sum * 1000 / summary.count
-        } else {
-            0
-        };
         self.posts
-            .update_one(
-                doc! { "_id": post },
-                doc! { "$set": { "rating_avg": average } },
+            .update_many(
+                doc! { "verified_rating_avg": { "$exists": false } },
+                doc! { "$set": { "verified_rating_avg": 0_i64 }, "$unset": { "rating_avg": "" } },
             )
-            .session(&mut *session)
-            .await?;
+            .await
+            .map_err(StoreError::backend)?;
+        // The index of the overall average, which nothing sorts by any more.
+        if let Err(err) = self.posts.drop_index("posts_by_rating").await {
+            tracing::debug!(%err, "no old rating index to drop");
+        }
         Ok(())
+    }
+
+    /// Recomputes the verified flags of `post`'s reviews and its verified counters from the
+    /// orders, in one transaction.
+    async fn backfill_post(&self, post: &str) -> mongodb::error::Result<()> {
+        let mut session = self.client.start_session().await?;
+        session
+            .start_transaction()
+            .read_concern(ReadConcern::snapshot())
+            .write_concern(WriteConcern::majority())
+            .and_run((self, post), |session, context| {
+                let (store, post) = *context;
+                async move {
+                    let reviews: Vec<ReviewDoc> = store
+                        .reviews
+                        .find(doc! { "post_id": post })
+                        .session(&mut *session)
+                        .await?
+                        .stream(&mut *session)
+                        .try_collect()
+                        .await?;
+                    let (mut count, mut sum) = (0_i64, 0_i64);
+                    for review in &reviews {
+                        let verified =
+                            delivered_purchase(&store.orders, session, &review.author_id, post)
+                                .await?;
+                        store
+                            .reviews
+                            .update_one(
+                                doc! { "_id": &review.id },
+                                doc! { "$set": { "verified": verified } },
+                            )
+                            .session(&mut *session)
+                            .await?;
+                        if verified {
+                            count += 1;
+                            sum += review.rating;
+                        }
+                    }
+                    let summary = RatingSummary {
+                        verified_count: count,
+                        verified_sum: sum,
+                        ..RatingSummary::default()
+                    };
+                    store
+                        .posts
+                        .update_one(
+                            doc! { "_id": post },
+                            doc! {
+                                "$set": {
+                                    "counts.verified_rating_count": count,
+                                    "counts.verified_rating_sum": sum,
+                                    "verified_rating_avg": verified_average_milli(&summary),
+                                },
+                                "$unset": { "rating_avg": "" },
+                            },
+                        )
+                        .session(&mut *session)
+                        .await?;
+                    Ok(())
+                }
+                .boxed()
+            })
+            .await
     }
 
     async fn create_transaction(&self, review: &Review) -> mongodb::error::Result<()> {
@@ -203,18 +391,23 @@ impl MongoReviewStore {
             .and_run((self, review), |session, context| {
                 let (store, review) = *context;
                 async move {
+                    let author = review.author_id.as_str();
+                    touch_buyer(&store.buyers, session, author).await?;
+                    let verified =
+                        delivered_purchase(&store.orders, session, author, review.post_id.as_str())
+                            .await?;
                     store
                         .reviews
-                        .insert_one(ReviewDoc::from(review))
+                        .insert_one(ReviewDoc::new(review, verified))
                         .session(&mut *session)
                         .await?;
-                    store
-                        .bump(
-                            session,
-                            review.post_id.as_str(),
-                            RatingDelta::add(review.rating),
-                        )
-                        .await
+                    bump(
+                        &store.posts,
+                        session,
+                        review.post_id.as_str(),
+                        RatingDelta::add(review.rating, verified),
+                    )
+                    .await
                 }
                 .boxed()
             })
@@ -244,17 +437,19 @@ impl MongoReviewStore {
                         .return_document(ReturnDocument::Before)
                         .session(&mut *session)
                         .await?;
-                    let Some(old) = old.map(Review::from) else {
+                    let Some(old) = old else {
                         return Ok(false);
                     };
+                    let verified = old.verified;
+                    let old = Review::from(old);
                     if old.rating != review.rating {
-                        store
-                            .bump(
-                                session,
-                                old.post_id.as_str(),
-                                RatingDelta::change(old.rating, review.rating),
-                            )
-                            .await?;
+                        bump(
+                            &store.posts,
+                            session,
+                            old.post_id.as_str(),
+                            RatingDelta::change(old.rating, review.rating, verified),
+                        )
+                        .await?;
                     }
                     Ok(true)
                 }
@@ -277,16 +472,18 @@ impl MongoReviewStore {
                         .find_one_and_delete(doc! { "_id": id.as_str() })
                         .session(&mut *session)
                         .await?;
-                    let Some(old) = old.map(Review::from) else {
+                    let Some(old) = old else {
                         return Ok(None);
                     };
-                    store
-                        .bump(
-                            session,
-                            old.post_id.as_str(),
-                            RatingDelta::remove(old.rating),
-                        )
-                        .await?;
+                    let verified = old.verified;
+                    let old = Review::from(old);
+                    bump(
+                        &store.posts,
+                        session,
+                        old.post_id.as_str(),
+                        RatingDelta::remove(old.rating, verified),
+                    )
+                    .await?;
                     Ok(Some(old))
                 }
                 .boxed()
@@ -317,6 +514,7 @@ fn tx_error(err: DriverError) -> StoreError {
 #[async_trait::async_trait]
 impl ReviewStore for MongoReviewStore {
     async fn create_review(&self, review: &Review) -> StoreResult<()> {
+        ensure_buyer_document(&self.buyers, review.author_id.as_str()).await?;
         match self.create_transaction(review).await {
             Ok(()) => Ok(()),
             Err(err) if is_duplicate_key_on(&err, AUTHOR_POST_UNIQUE) => {
@@ -419,6 +617,8 @@ impl ReviewStore for MongoReviewStore {
             "_id": "$author_id",
             "rating_count": { "$sum": "$counts.rating_count" },
             "rating_sum": { "$sum": "$counts.rating_sum" },
+            "verified_rating_count": { "$sum": "$counts.verified_rating_count" },
+            "verified_rating_sum": { "$sum": "$counts.verified_rating_sum" },
         };
         for star in 1..=5 {
             group.insert(

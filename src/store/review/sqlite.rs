@@ -1,5 +1,10 @@
 //! [`ReviewStore`] on SQLite: the `reviews` table, and the rating columns of `posts` changed in
 //! the same transaction as the review.
+//!
+//! A new review's `verified` flag is read from `order_items`/`orders` inside its write
+//! transaction, and an order turning `DELIVERED` runs [`mark_verified`] inside its own; both
+//! are transactions on the single writer, so one sees the other's result whichever runs
+//! first.
 
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{OptionalExtension, Row, Transaction, params, params_from_iter};
@@ -36,6 +41,7 @@ fn review_from_row(row: &Row<'_>) -> rusqlite::Result<Review> {
     })
 }
 
+/// The counters in the column order `count, sum, h1..h5, verified count, verified sum`.
 fn summary_from(row: &Row<'_>, first: usize) -> rusqlite::Result<RatingSummary> {
     let mut histogram = [0; 5];
     for (i, slot) in histogram.iter_mut().enumerate() {
@@ -45,19 +51,25 @@ fn summary_from(row: &Row<'_>, first: usize) -> rusqlite::Result<RatingSummary> 
         count: row.get(first)?,
         sum: row.get(first + 1)?,
         histogram,
+        verified_count: row.get(first + 7)?,
+        verified_sum: row.get(first + 8)?,
     })
 }
 
-/// Applies `delta` to the post's counters and recomputes its average (in thousandths).
+/// Applies `delta` to the post's counters and recomputes its verified average (in
+/// thousandths, the `Rating` order's key).
 fn bump(tx: &Transaction<'_>, post: &PostId, delta: RatingDelta) -> StoreResult<()> {
     let h = delta.histogram;
     let changed = tx
         .prepare_cached(
             "UPDATE posts SET rating_count = rating_count + ?2, rating_sum = rating_sum + ?3, \
-             rating_avg = CASE WHEN rating_count + ?2 > 0 \
-               THEN (rating_sum + ?3) * 1000 / (rating_count + ?2) ELSE 0 END, \
              rating_h1 = rating_h1 + ?4, rating_h2 = rating_h2 + ?5, rating_h3 = rating_h3 + ?6, \
-             rating_h4 = rating_h4 + ?7, rating_h5 = rating_h5 + ?8 WHERE id = ?1",
+             rating_h4 = rating_h4 + ?7, rating_h5 = rating_h5 + ?8, \
+             rating_verified_count = rating_verified_count + ?9, \
+             rating_verified_sum = rating_verified_sum + ?10, \
+             rating_verified_avg = CASE WHEN rating_verified_count + ?9 > 0 \
+               THEN (rating_verified_sum + ?10) * 1000 / (rating_verified_count + ?9) ELSE 0 END \
+             WHERE id = ?1",
         )
         .and_then(|mut stmt| {
             stmt.execute(params![
@@ -68,7 +80,9 @@ fn bump(tx: &Transaction<'_>, post: &PostId, delta: RatingDelta) -> StoreResult<
                 h[1],
                 h[2],
                 h[3],
-                h[4]
+                h[4],
+                delta.verified_count,
+                delta.verified_sum,
             ])
         })
         .map_err(StoreError::backend)?;
@@ -78,10 +92,56 @@ fn bump(tx: &Transaction<'_>, post: &PostId, delta: RatingDelta) -> StoreResult<
     Ok(())
 }
 
-fn find(conn: &rusqlite::Connection, id: &str) -> StoreResult<Option<Review>> {
-    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM reviews WHERE id = ?1"))
-        .and_then(|mut stmt| stmt.query_row([id], review_from_row).optional())
-        .map_err(StoreError::backend)
+/// The review and its `verified` flag.
+fn find(conn: &rusqlite::Connection, id: &str) -> StoreResult<Option<(Review, bool)>> {
+    conn.prepare_cached(&format!(
+        "SELECT {COLUMNS}, verified FROM reviews WHERE id = ?1"
+    ))
+    .and_then(|mut stmt| {
+        stmt.query_row([id], |row| Ok((review_from_row(row)?, row.get(9)?)))
+            .optional()
+    })
+    .map_err(StoreError::backend)
+}
+
+/// Whether `buyer` has a `DELIVERED` order containing `post`.
+fn delivered_purchase(tx: &Transaction<'_>, buyer: &UserId, post: &PostId) -> StoreResult<bool> {
+    tx.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM order_items i \
+         JOIN orders o ON o.id = i.order_id AND o.status = 'DELIVERED' \
+         WHERE i.buyer_id = ?1 AND i.post_id = ?2)",
+    )
+    .and_then(|mut stmt| stmt.query_row([buyer.as_str(), post.as_str()], |row| row.get(0)))
+    .map_err(StoreError::backend)
+}
+
+/// Marks `buyer`'s unverified reviews of `posts` verified and moves their listings' verified
+/// counters, inside the caller's transaction: what an order turning `DELIVERED` does.
+/// Reviews already verified are left alone, so running it twice changes nothing.
+pub(crate) fn mark_verified(
+    tx: &Transaction<'_>,
+    buyer: &UserId,
+    posts: &[PostId],
+) -> StoreResult<()> {
+    let flipped = tx
+        .prepare_cached(
+            "UPDATE reviews SET verified = 1 WHERE author_id = ?1 AND verified = 0 \
+             AND post_id IN (SELECT value FROM json_each(?2)) RETURNING post_id, rating",
+        )
+        .and_then(|mut stmt| {
+            stmt.query_map(params![buyer.as_str(), ids_json(posts)], |row| {
+                Ok((
+                    PostId::from_trusted(row.get(0)?),
+                    Rating::from_trusted(row.get(1)?),
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()
+        })
+        .map_err(StoreError::backend)?;
+    for (post, rating) in flipped {
+        bump(tx, &post, RatingDelta::verify(rating))?;
+    }
+    Ok(())
 }
 
 fn query_sql(query: &ReviewQuery) -> (String, Vec<SqlValue>) {
@@ -108,8 +168,10 @@ impl ReviewStore for SqliteReviewStore {
         let review = review.clone();
         self.db
             .write(move |tx| {
+                let verified = delivered_purchase(tx, &review.author_id, &review.post_id)?;
                 tx.prepare_cached(&format!(
-                    "INSERT INTO reviews ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+                    "INSERT INTO reviews ({COLUMNS}, verified) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
                 ))
                 .and_then(|mut stmt| {
                     stmt.execute(params![
@@ -122,10 +184,15 @@ impl ReviewStore for SqliteReviewStore {
                         serde_json::to_string(&review.media).unwrap_or_else(|_| "[]".into()),
                         to_millis(review.created_at),
                         review.edited_at.map(to_millis),
+                        verified,
                     ])
                 })
                 .map_err(|e| map_unique(e, &[("reviews.author_id", "postId")]))?;
-                bump(tx, &review.post_id, RatingDelta::add(review.rating))
+                bump(
+                    tx,
+                    &review.post_id,
+                    RatingDelta::add(review.rating, verified),
+                )
             })
             .await
     }
@@ -134,7 +201,7 @@ impl ReviewStore for SqliteReviewStore {
         let review = review.clone();
         self.db
             .write(move |tx| {
-                let Some(old) = find(tx, review.id.as_str())? else {
+                let Some((old, verified)) = find(tx, review.id.as_str())? else {
                     return Ok(false);
                 };
                 tx.execute(
@@ -149,7 +216,11 @@ impl ReviewStore for SqliteReviewStore {
                 )
                 .map_err(StoreError::backend)?;
                 if old.rating != review.rating {
-                    bump(tx, &old.post_id, RatingDelta::change(old.rating, review.rating))?;
+                    bump(
+                        tx,
+                        &old.post_id,
+                        RatingDelta::change(old.rating, review.rating, verified),
+                    )?;
                 }
                 Ok(true)
             })
@@ -160,12 +231,12 @@ impl ReviewStore for SqliteReviewStore {
         let id = id.clone();
         self.db
             .write(move |tx| {
-                let Some(old) = find(tx, id.as_str())? else {
+                let Some((old, verified)) = find(tx, id.as_str())? else {
                     return Ok(None);
                 };
                 tx.execute("DELETE FROM reviews WHERE id = ?1", [id.as_str()])
                     .map_err(StoreError::backend)?;
-                bump(tx, &old.post_id, RatingDelta::remove(old.rating))?;
+                bump(tx, &old.post_id, RatingDelta::remove(old.rating, verified))?;
                 Ok(Some(old))
             })
             .await
@@ -263,7 +334,8 @@ impl ReviewStore for SqliteReviewStore {
                 let mut stmt = conn
                     .prepare_cached(
                         "SELECT id, rating_count, rating_sum, rating_h1, rating_h2, rating_h3, \
-                         rating_h4, rating_h5 FROM posts WHERE id IN (SELECT value FROM json_each(?1))",
+                         rating_h4, rating_h5, rating_verified_count, rating_verified_sum \
+                         FROM posts WHERE id IN (SELECT value FROM json_each(?1))",
                     )
                     .map_err(StoreError::backend)?;
                 stmt.query_map([json], |row| {
@@ -288,7 +360,8 @@ impl ReviewStore for SqliteReviewStore {
                 let mut stmt = conn
                     .prepare_cached(
                         "SELECT author_id, SUM(rating_count), SUM(rating_sum), SUM(rating_h1), \
-                         SUM(rating_h2), SUM(rating_h3), SUM(rating_h4), SUM(rating_h5) FROM posts \
+                         SUM(rating_h2), SUM(rating_h3), SUM(rating_h4), SUM(rating_h5), \
+                         SUM(rating_verified_count), SUM(rating_verified_sum) FROM posts \
                          WHERE author_id IN (SELECT value FROM json_each(?1)) AND price IS NOT NULL \
                          GROUP BY author_id",
                     )

@@ -3,16 +3,19 @@
 //! ```text
 //! { _id, author_id, kind, title, body, media, tags, mentions,
 //!   price, currency, stock, status, category_id, attributes: [{ key, value }],  (listings only)
-//!   counts: { comments, favorites, reactions: { LIKE, LOVE, … }, rating_count, rating_sum },
-//!   rating_avg, created_at, edited_at, deleted_at, revision }
+//!   counts: { comments, favorites, reactions: { LIKE, LOVE, … }, rating_count, rating_sum,
+//!             verified_rating_count, verified_rating_sum, rating_hist: { 1..5 } },
+//!   verified_rating_avg, created_at, edited_at, deleted_at, revision }
 //! ```
 //!
 //! - The listing fields are absent on text posts, not null: the partial price index covers
 //!   exactly the posts that have a price, and `stock`/`status` filters leave text posts out as
 //!   SQLite's NULL columns do.
 //! - `price` is the [`Amount`] in scaled units as an Int64: exact, and it sorts as an integer.
-//! - `rating_avg` is [`PostCounts::rating_average_milli`] kept next to the counts it derives
-//!   from, so "best rated" sorts on an indexed field.
+//! - `verified_rating_avg` is [`PostCounts::verified_rating_average_milli`] kept next to the
+//!   counts it derives from, so "best rated" sorts on an indexed field. Posts stored before
+//!   it existed get it (and the verified counters) from the review store's start-up backfill;
+//!   until then the verified counters read as 0.
 //! - `deleted_at` and `edited_at` are always present (null until set), so `deleted_at: null`
 //!   filters and `$eq` comparisons inside aggregation agree.
 //! - `revision` counts edits, so an edit writes back only the version it read.
@@ -89,8 +92,10 @@ pub(super) fn new_post_document(post: &Post) -> Document {
             "reactions": reactions,
             "rating_count": counts.rating_count,
             "rating_sum": counts.rating_sum,
+            "verified_rating_count": counts.verified_rating_count,
+            "verified_rating_sum": counts.verified_rating_sum,
         },
-        "rating_avg": counts.rating_average_milli(),
+        "verified_rating_avg": counts.verified_rating_average_milli(),
         "created_at": to_bson_time(post.created_at),
         "edited_at": post.edited_at.map(to_bson_time),
         "deleted_at": null,
@@ -137,6 +142,10 @@ struct CountsDoc {
     reactions: ReactionCountsDoc,
     rating_count: i64,
     rating_sum: i64,
+    #[serde(default)]
+    verified_rating_count: i64,
+    #[serde(default)]
+    verified_rating_sum: i64,
 }
 
 /// Reaction counters by kind name, as [`reaction_count`] names them.
@@ -205,6 +214,8 @@ impl TryFrom<PostDoc> for Post {
                 reactions: [r.like, r.love, r.laugh, r.wow, r.sad, r.angry],
                 rating_count: d.counts.rating_count,
                 rating_sum: d.counts.rating_sum,
+                verified_rating_count: d.counts.verified_rating_count,
+                verified_rating_sum: d.counts.verified_rating_sum,
             },
             created_at: from_bson_time(d.created_at),
             edited_at: d.edited_at.map(from_bson_time),

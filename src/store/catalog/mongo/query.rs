@@ -105,7 +105,7 @@ impl OrderKey {
             PostOrder::Newest => ("created_at", true),
             PostOrder::PriceAsc => ("price", false),
             PostOrder::PriceDesc => ("price", true),
-            PostOrder::Rating => ("rating_avg", true),
+            PostOrder::Rating => ("verified_rating_avg", true),
         };
         OrderKey { field, descending }
     }
