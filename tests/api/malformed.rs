@@ -280,3 +280,19 @@ async fn no_malformed_request_answers_internal_server_error() {
     let data = app.data(None, "{ __typename }", json!({})).await;
     assert_eq!(data["__typename"], "Query");
 }
+
+#[tokio::test]
+async fn a_mistyped_variable_is_bad_user_input_naming_it() {
+    let app = spawn_app().await;
+
+    let (code, body) = app
+        .error_code(
+            None,
+            "query($n: Int) { posts(first: $n) { nodes { id } } }",
+            json!({ "n": "ten" }),
+        )
+        .await;
+
+    assert_eq!(code, "BAD_USER_INPUT", "{body}");
+    assert_eq!(body["errors"][0]["extensions"]["field"], "n", "{body}");
+}
