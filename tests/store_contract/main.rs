@@ -26,6 +26,7 @@ mod search;
 mod sessions;
 mod social;
 mod tokens;
+mod upgrades;
 mod users;
 mod wallet;
 
@@ -82,6 +83,8 @@ contract_tests!(
     users::unknown_ids_find_nothing,
     users::emails_are_unique,
     users::usernames_are_unique,
+    users::a_username_that_looks_like_a_taken_one_is_a_username_conflict,
+    users::of_two_concurrent_look_alike_usernames_exactly_one_is_created,
     users::get_many_users_skips_unknown_ids_and_duplicates,
     users::password_hashes_are_stored_and_replaced,
     users::update_profile_sets_clears_and_leaves_fields,
