@@ -142,6 +142,7 @@ contract_tests!(
     tokens::tokens_need_an_existing_user,
     tokens::only_one_of_twenty_concurrent_consumes_wins,
     tokens::concurrent_issues_leave_exactly_one_working_token,
+    tokens::peeking_answers_like_consume_without_using_the_token_up,
     outbox::an_enqueued_message_reads_back_pending,
     outbox::a_claim_takes_the_oldest_due_message_once,
     outbox::a_sent_message_is_never_claimed_again_and_loses_its_bodies,

@@ -46,6 +46,31 @@ impl TokenStore for SqliteTokenStore {
             .await
     }
 
+    async fn peek(
+        &self,
+        token_hash: &str,
+        purpose: TokenPurpose,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<UserId>> {
+        let hash = token_hash.to_owned();
+        self.db
+            .read(move |conn| {
+                conn.prepare_cached(
+                    "SELECT user_id FROM one_time_tokens \
+                     WHERE token_hash = ?1 AND purpose = ?2 AND used_at IS NULL AND expires_at > ?3",
+                )
+                .and_then(|mut stmt| {
+                    stmt.query_row(params![hash, purpose.as_str(), to_millis(now)], |row| {
+                        row.get::<_, String>(0)
+                    })
+                    .optional()
+                })
+                .map(|found| found.map(UserId::from_trusted))
+                .map_err(StoreError::backend)
+            })
+            .await
+    }
+
     async fn consume(
         &self,
         token_hash: &str,
