@@ -158,6 +158,7 @@ impl AccountService {
             followers_count: 0,
             following_count: 0,
         };
+        require_strong(password, &user).await?;
         let hash = self.hasher.hash(password.expose()).await?;
         self.store.create_user(&user, &hash).await?;
         Ok(user)
@@ -420,6 +421,7 @@ impl AccountService {
         current: &str,
         new: &NewPassword,
     ) -> AppResult<bool> {
+        require_strong(new, &viewer.user).await?;
         let stored = self.store.get_password_hash(viewer.id()).await?;
         if !self.hasher.verify(current, stored.as_deref()).await? {
             return Err(AppError::bad_input("currentPassword", "is not correct"));
@@ -588,6 +590,22 @@ impl AccountService {
             .await?;
         Ok((user, true))
     }
+}
+
+/// Refuses a password that is guessable for `user` ([`NewPassword::check_strength`], with
+/// the user's email, its local part and the username as what an attacker tries first). The
+/// estimate can take ~12 ms of CPU, so it runs on the blocking pool, not on a runtime worker.
+async fn require_strong(password: &NewPassword, user: &User) -> AppResult<()> {
+    let password = password.clone();
+    let email = user.email.as_str().to_owned();
+    let username = user.username.as_str().to_owned();
+    tokio::task::spawn_blocking(move || {
+        let local_part = email.split('@').next().unwrap_or_default();
+        password.check_strength(&[&email, local_part, &username])
+    })
+    .await
+    .map_err(AppError::internal)?
+    .map_err(AppError::from)
 }
 
 /// The per-email rate-limit subject: the normalised address, or the trimmed, lower-cased
