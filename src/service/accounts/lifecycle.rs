@@ -7,7 +7,7 @@
 
 use chrono::Duration;
 
-use super::{AccountService, email_subject, require_strong};
+use super::{AccountService, email_subject};
 use crate::auth::RefreshToken;
 use crate::domain::{Email, MailId, NewPassword, OutgoingMail, User};
 use crate::error::{AppError, AppResult};
@@ -84,7 +84,7 @@ impl AccountService {
             .get_user(&owner)
             .await?
             .ok_or_else(invalid_token)?;
-        require_strong(new, &user).await?;
+        self.require_strong(new, &user).await?;
         let user_id = self
             .one_time_tokens
             .consume(&token_hash, purpose, now())
