@@ -10,8 +10,8 @@ mod documents;
 use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
 use mongodb::bson::{Bson, Document, doc};
-use mongodb::options::{IndexOptions, ReturnDocument};
-use mongodb::{Collection, Database, IndexModel};
+use mongodb::options::ReturnDocument;
+use mongodb::{Collection, Database};
 
 use self::documents::{
     AddressDoc, CardDoc, PasswordHashDoc, SessionDoc, UserDoc, role_names, session_projection,
@@ -22,7 +22,8 @@ use crate::domain::{
     Address, AddressId, CardId, PaymentCard, ProfilePatch, Role, SessionId, User, UserId, Username,
 };
 use crate::store::mongo::{
-    ensure_users_exist, index, is_duplicate_key_on, map_write_error, to_bson_time,
+    ensure_users_exist, index, is_duplicate_key_on, map_write_error, partial_unique_index,
+    to_bson_time,
 };
 use crate::store::{Page, PageRequest, StoreError, StoreResult};
 
@@ -104,16 +105,11 @@ impl MongoAccountStore {
     pub async fn create_indexes(&self) -> StoreResult<()> {
         // Partial, so documents from before skeletons existed do not all collide as "null"
         // until the backfill reaches them.
-        let skeletons = IndexModel::builder()
-            .keys(doc! { "username_skeleton": 1 })
-            .options(
-                IndexOptions::builder()
-                    .name(SKELETON_INDEX.to_owned())
-                    .unique(true)
-                    .partial_filter_expression(doc! { "username_skeleton": { "$type": "string" } })
-                    .build(),
-            )
-            .build();
+        let skeletons = partial_unique_index(
+            doc! { "username_skeleton": 1 },
+            SKELETON_INDEX,
+            doc! { "username_skeleton": { "$type": "string" } },
+        );
         let users = [
             index(doc! { "email": 1 }, "users_email_unique", true),
             index(doc! { "username": 1 }, "users_username_unique", true),

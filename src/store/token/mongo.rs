@@ -79,6 +79,17 @@ fn usable_token(token_hash: &str, purpose: TokenPurpose, now: DateTime<Utc>) -> 
     }
 }
 
+/// Reads only the owner of a token, as [`ConsumedDoc`].
+fn owner_projection() -> Document {
+    doc! { "_id": 0, "user_id": 1 }
+}
+
+impl From<ConsumedDoc> for UserId {
+    fn from(d: ConsumedDoc) -> Self {
+        UserId::from_trusted(d.user_id)
+    }
+}
+
 fn document_id(user_id: &UserId, purpose: TokenPurpose) -> String {
     format!("{}:{}", purpose.as_str(), user_id.as_str())
 }
@@ -124,9 +135,9 @@ impl TokenStore for MongoTokenStore {
         self.tokens
             .clone_with_type::<ConsumedDoc>()
             .find_one(usable_token(token_hash, purpose, now))
-            .projection(doc! { "_id": 0, "user_id": 1 })
+            .projection(owner_projection())
             .await
-            .map(|found| found.map(|d| UserId::from_trusted(d.user_id)))
+            .map(|found| found.map(UserId::from))
             .map_err(StoreError::backend)
     }
 
@@ -142,9 +153,9 @@ impl TokenStore for MongoTokenStore {
                 usable_token(token_hash, purpose, now),
                 doc! { "$set": { "used_at": to_bson_time(now) } },
             )
-            .projection(doc! { "_id": 0, "user_id": 1 })
+            .projection(owner_projection())
             .await
-            .map(|found| found.map(|d| UserId::from_trusted(d.user_id)))
+            .map(|found| found.map(UserId::from))
             .map_err(StoreError::backend)
     }
 }
