@@ -1,7 +1,11 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::validation::{ValidationError, clean_text};
+use unicode_normalization::UnicodeNormalization;
+
+use super::validation::{
+    ValidationError, clean_text, is_bidi_control, is_bidi_override_or_isolate, is_invisible,
+};
 use super::{AddressId, CountryCode, UserId};
 
 /// An email address, trimmed and lower-cased so uniqueness is case-insensitive.
@@ -53,7 +57,15 @@ impl Email {
     }
 }
 
-/// A handle: 3–30 characters of `a-z`, `0-9` and `_`, lower-cased, starting with a letter.
+/// A handle: 3–30 characters of `a-z`, `0-9` and `_`, starting with a letter.
+///
+/// The raw text is normalised first, NFKC then Unicode case folding then NFKC again (UAX #31's
+/// NFKC_Casefold), so `Ann`, `ＡＮＮ` (full width) and `ann` are one name, stored and compared as
+/// `ann`. Bidi controls and invisible characters are refused before the character rule, so the
+/// message says what was wrong with them.
+///
+/// Names that differ but look alike (`ann_1`, `ann_l`) are told apart by [`Username::skeleton`];
+/// refusing one that looks like a taken name is the stores' job, like refusing a taken name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Username(String);
@@ -61,13 +73,24 @@ pub struct Username(String);
 impl Username {
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
         const FIELD: &str = "username";
-        let value = raw.trim().to_lowercase();
+        let folded = caseless::default_case_fold_str(&raw.nfkc().collect::<String>());
+        let normalised: String = folded.nfkc().collect();
+        let value = normalised.trim();
+        if value.chars().any(is_bidi_control) {
+            return Err(ValidationError::new(
+                FIELD,
+                "must not contain bidirectional control characters (such as U+202E)",
+            ));
+        }
+        if value.chars().any(is_invisible) {
+            return Err(ValidationError::new(
+                FIELD,
+                "must not contain invisible or formatting characters (such as U+200B)",
+            ));
+        }
         let len = value.chars().count();
         if !(3..=30).contains(&len) {
             return Err(ValidationError::new(FIELD, "must be 3 to 30 characters"));
-        }
-        if !value.starts_with(|c: char| c.is_ascii_lowercase()) {
-            return Err(ValidationError::new(FIELD, "must start with a letter"));
         }
         if !value
             .chars()
@@ -75,10 +98,20 @@ impl Username {
         {
             return Err(ValidationError::new(
                 FIELD,
-                "may only contain letters, digits and underscores",
+                "may only contain letters a-z, digits and underscores",
             ));
         }
-        Ok(Self(value))
+        if !value.starts_with(|c: char| c.is_ascii_lowercase()) {
+            return Err(ValidationError::new(FIELD, "must start with a letter"));
+        }
+        Ok(Self(value.to_owned()))
+    }
+
+    /// The name's confusable skeleton (Unicode TR39 §4): names that look alike share it, such
+    /// as `ann_1`, `ann_l` and `ann_I`, or `corn` and `com`. Stored beside the name with its
+    /// own unique index.
+    pub fn skeleton(&self) -> String {
+        unicode_security::skeleton(&self.0).collect()
     }
 
     pub fn from_trusted(raw: String) -> Self {
@@ -90,13 +123,31 @@ impl Username {
     }
 }
 
-/// The name shown next to a user's content: 1–50 characters, no control characters.
+/// The name shown next to a user's content: 1–50 characters, no control characters, no bidi
+/// overrides or isolates (which would reorder the text shown after the name), and at least
+/// one visible character. The implicit direction marks stay allowed: right-to-left names
+/// mixed with digits or Latin text can need them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DisplayName(String);
 
 impl DisplayName {
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
-        clean_text("displayName", raw, 1, 50, false).map(Self)
+        const FIELD: &str = "displayName";
+        let value = clean_text(FIELD, raw, 1, 50, false)?;
+        if value.chars().any(is_bidi_override_or_isolate) {
+            return Err(ValidationError::new(
+                FIELD,
+                "must not contain bidirectional overrides or isolates (U+202A to U+202E, \
+                 U+2066 to U+2069)",
+            ));
+        }
+        if value.chars().all(|c| c.is_whitespace() || is_invisible(c)) {
+            return Err(ValidationError::new(
+                FIELD,
+                "must contain a visible character",
+            ));
+        }
+        Ok(Self(value))
     }
 
     pub fn as_str(&self) -> &str {
@@ -172,40 +223,6 @@ impl Phone {
 
     pub fn into_string(self) -> String {
         self.0
-    }
-}
-
-/// A password as chosen by the user, checked against the policy (OWASP ASVS 2.1): 8–128
-/// characters, not only whitespace. It is never stored or logged, only hashed.
-#[derive(Clone)]
-pub struct NewPassword(String);
-
-impl NewPassword {
-    pub fn parse(field: &str, raw: &str) -> Result<Self, ValidationError> {
-        let len = raw.chars().count();
-        if len < 8 {
-            return Err(ValidationError::new(field, "must be at least 8 characters"));
-        }
-        if len > 128 {
-            return Err(ValidationError::new(
-                field,
-                "must be at most 128 characters",
-            ));
-        }
-        if raw.trim().is_empty() {
-            return Err(ValidationError::new(field, "must not be only whitespace"));
-        }
-        Ok(Self(raw.to_owned()))
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for NewPassword {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("NewPassword(<redacted>)")
     }
 }
 
@@ -359,12 +376,73 @@ mod tests {
     }
 
     #[test]
-    fn passwords_follow_the_policy_and_never_print() {
-        assert!(NewPassword::parse("password", "short").is_err());
-        assert!(NewPassword::parse("password", "        ").is_err());
-        assert!(NewPassword::parse("password", &"x".repeat(129)).is_err());
-        let ok = NewPassword::parse("password", "correct horse").unwrap();
-        assert!(!format!("{ok:?}").contains("horse"));
+    fn usernames_are_nfkc_normalised_and_case_folded() {
+        for (raw, stored) in [
+            ("ＡＮＮ_９９", "ann_99"),
+            ("ANN_99", "ann_99"),
+            ("Straße", "strasse"),
+            ("ﬀ_ann", "ff_ann"),
+            ("\u{3000}ann\u{3000}", "ann"),
+        ] {
+            assert_eq!(Username::parse(raw).unwrap().as_str(), stored, "{raw}");
+        }
+    }
+
+    #[test]
+    fn usernames_with_bidi_controls_say_so() {
+        for c in [
+            '\u{202A}', '\u{202B}', '\u{202C}', '\u{202D}', '\u{202E}', '\u{2066}', '\u{2067}',
+            '\u{2068}', '\u{2069}', '\u{200E}', '\u{200F}', '\u{061C}',
+        ] {
+            let err = Username::parse(&format!("ann{c}_99")).unwrap_err();
+            assert_eq!(err.field, "username");
+            assert!(
+                err.message.contains("bidirectional"),
+                "U+{:04X}: {err}",
+                c as u32
+            );
+        }
+    }
+
+    #[test]
+    fn usernames_with_invisible_characters_say_so() {
+        for c in [
+            '\u{200B}', '\u{200C}', '\u{200D}', '\u{2060}', '\u{FEFF}', '\u{00AD}', '\u{3164}',
+        ] {
+            for raw in [format!("ann{c}_99"), c.to_string(), format!("{c}ann")] {
+                let err = Username::parse(&raw).unwrap_err();
+                assert!(
+                    err.message.contains("invisible"),
+                    "U+{:04X}: {err}",
+                    c as u32
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn look_alike_usernames_share_a_skeleton() {
+        let skeleton = |raw: &str| Username::parse(raw).unwrap().skeleton();
+        assert_eq!(skeleton("ann_1"), skeleton("ann_l"));
+        assert_eq!(skeleton("com"), skeleton("corn"));
+        assert_eq!(skeleton("paypa1"), skeleton("paypal"));
+        assert_ne!(skeleton("ann_0"), skeleton("ann_o"));
+        assert_ne!(skeleton("ann"), skeleton("anne"));
+        // Stored names are trusted, so a Cyrillic one (from before this rule) still gets the
+        // skeleton of the Latin name it imitates.
+        assert_eq!(
+            Username::from_trusted("\u{430}nn".into()).skeleton(),
+            skeleton("ann")
+        );
+    }
+
+    #[test]
+    fn a_cyrillic_look_alike_is_not_a_username() {
+        let err = Username::parse("\u{430}nn_99").unwrap_err();
+        assert_eq!(
+            err.message,
+            "may only contain letters a-z, digits and underscores"
+        );
     }
 
     #[test]
@@ -395,5 +473,45 @@ mod tests {
         assert!(DisplayName::parse("Ann\u{0}").is_err());
         assert!(DisplayName::parse("   ").is_err());
         assert_eq!(DisplayName::parse(" Ann ").unwrap().as_str(), "Ann");
+    }
+
+    #[test]
+    fn display_names_reject_bidi_overrides_and_isolates() {
+        for c in [
+            '\u{202A}', '\u{202B}', '\u{202C}', '\u{202D}', '\u{202E}', '\u{2066}', '\u{2067}',
+            '\u{2068}', '\u{2069}',
+        ] {
+            let err = DisplayName::parse(&format!("Ann{c}gpj.exe")).unwrap_err();
+            assert_eq!(err.field, "displayName");
+            assert!(
+                err.message.contains("bidirectional"),
+                "U+{:04X}: {err}",
+                c as u32
+            );
+        }
+        // A right-to-left mark next to digits is how such names are written.
+        assert!(DisplayName::parse("\u{5D3}\u{5E0}\u{200F} 2").is_ok());
+    }
+
+    #[test]
+    fn display_names_need_a_visible_character() {
+        for invisible in [
+            "\u{200B}",
+            "\u{200B}\u{200C}\u{FEFF}",
+            " \u{2060} ",
+            "\u{3164}",
+            "\u{2800}\u{2800}",
+        ] {
+            let err = DisplayName::parse(invisible).unwrap_err();
+            assert_eq!(
+                err.message, "must contain a visible character",
+                "{invisible:?}"
+            );
+        }
+        // Joiners inside visible text are part of some scripts and of emoji.
+        assert!(
+            DisplayName::parse("\u{645}\u{6CC}\u{200C}\u{62E}\u{648}\u{627}\u{647}\u{645}").is_ok()
+        );
+        assert!(DisplayName::parse("Ann \u{1F469}\u{200D}\u{1F4BB}").is_ok());
     }
 }

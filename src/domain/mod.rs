@@ -13,13 +13,13 @@ mod mail;
 mod money;
 mod notification;
 mod order;
+mod password;
 mod post;
 mod review;
 mod validation;
 
 pub use account::{
-    Address, Bio, DisplayName, Email, NewAddress, NewPassword, Phone, ProfilePatch, Role, User,
-    Username, WebUrl,
+    Address, Bio, DisplayName, Email, NewAddress, Phone, ProfilePatch, Role, User, Username, WebUrl,
 };
 pub use card::{CardBrand, CardExpiry, CardNumber, PaymentCard};
 pub use category::{Category, categories, category, with_descendants};
@@ -39,6 +39,7 @@ pub use order::{
     OrderStatus, PaymentAttempt, PaymentOutcome, StatusChange, can_move, cart_fingerprint,
     next_statuses, order_number, parse_idempotency_key, parse_note, split_cart,
 };
+pub use password::NewPassword;
 pub use post::{
     Attribute, Comment, Listing, ListingStatus, MAX_ATTRIBUTES, MAX_MEDIA, MAX_MENTIONS, Post,
     PostBody, PostCounts, PostKind, ReactionKind, parse_comment_body, parse_media, parse_title,

@@ -68,3 +68,30 @@ pub(crate) fn clean_text(
     }
     Ok(value.to_owned())
 }
+
+/// The bidirectional formatting characters: embeddings and overrides (U+202A–U+202E) and
+/// isolates (U+2066–U+2069), which reorder the text around them, and the implicit marks (LRM
+/// U+200E, RLM U+200F, ALM U+061C), which are invisible. An override lets `gpj.exe` display
+/// as `exe.jpg`.
+pub(crate) fn is_bidi_control(c: char) -> bool {
+    is_bidi_override_or_isolate(c) || matches!(c, '\u{200E}' | '\u{200F}' | '\u{061C}')
+}
+
+/// The bidirectional characters that reorder text, leaving out the implicit marks that
+/// right-to-left names can legitimately need.
+pub(crate) fn is_bidi_override_or_isolate(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Characters that take no visible room of their own: format characters (general category
+/// Cf: zero-width space U+200B, word joiner U+2060, BOM U+FEFF, the bidi controls…), default
+/// ignorable code points (Unicode's list of what renderers draw as nothing, including the
+/// Hangul fillers U+3164 and U+FFA0 that pose as letters) and the blank braille pattern U+2800.
+pub(crate) fn is_invisible(c: char) -> bool {
+    use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+    use unicode_security::GeneralSecurityProfile;
+    use unicode_security::general_security_profile::IdentifierType;
+    c.general_category() == GeneralCategory::Format
+        || c.identifier_type() == Some(IdentifierType::Default_Ignorable)
+        || c == '\u{2800}'
+}

@@ -9,6 +9,7 @@ pub use settings::AccountSettings;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use tokio::sync::Semaphore;
 
 use super::rate_limits::{Action, RateLimiter};
 use super::{ClientOrigin, now};
@@ -74,6 +75,9 @@ pub struct AccountService {
     tokens: TokenKeys,
     events: EventBus,
     settings: AccountSettings,
+    /// Password strength estimates running at once: half the cores (at least one), so even
+    /// hostile input leaves the rest for serving.
+    strength_permits: Arc<Semaphore>,
 }
 
 impl AccountService {
@@ -95,6 +99,9 @@ impl AccountService {
             tokens,
             events,
             settings,
+            strength_permits: Arc::new(Semaphore::new(
+                std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
+            )),
         }
     }
 
@@ -158,9 +165,28 @@ impl AccountService {
             followers_count: 0,
             following_count: 0,
         };
+        self.require_strong(password, &user).await?;
         let hash = self.hasher.hash(password.expose()).await?;
         self.store.create_user(&user, &hash).await?;
         Ok(user)
+    }
+
+    /// Refuses a password that is guessable for `user` ([`NewPassword::check_strength`]). The
+    /// estimate takes up to ~50 ms of CPU for hostile input, so it runs on the blocking pool,
+    /// and at most `strength_permits` at once, so a flood of them queues here instead of
+    /// taking every core.
+    async fn require_strong(&self, password: &NewPassword, user: &User) -> AppResult<()> {
+        let _permit = self
+            .strength_permits
+            .acquire()
+            .await
+            .map_err(AppError::internal)?;
+        let (password, email, username) =
+            (password.clone(), user.email.clone(), user.username.clone());
+        tokio::task::spawn_blocking(move || password.check_strength(&email, &username))
+            .await
+            .map_err(AppError::internal)?
+            .map_err(AppError::from)
     }
 
     /// Logs in with email and password. An unknown email, a wrong password and a malformed
@@ -424,6 +450,7 @@ impl AccountService {
         if !self.hasher.verify(current, stored.as_deref()).await? {
             return Err(AppError::bad_input("currentPassword", "is not correct"));
         }
+        self.require_strong(new, &viewer.user).await?;
         let hash = self.hasher.hash(new.expose()).await?;
         self.store
             .set_password_hash(viewer.id(), &hash, now())

@@ -149,6 +149,21 @@ pub(crate) fn index(keys: Document, name: &str, unique: bool) -> IndexModel {
         .build()
 }
 
+/// A unique index over only the documents matching `filter`, named like [`index`]: for fields
+/// some documents lack, which a plain unique index would treat as all equal to `null`.
+pub(crate) fn partial_unique_index(keys: Document, name: &str, filter: Document) -> IndexModel {
+    IndexModel::builder()
+        .keys(keys)
+        .options(
+            IndexOptions::builder()
+                .name(name.to_owned())
+                .unique(true)
+                .partial_filter_expression(filter)
+                .build(),
+        )
+        .build()
+}
+
 /// Creates `models` on `collection` in one `createIndexes` command. Idempotent: an index that
 /// already exists with the same definition is left alone; one whose definition changed under
 /// the same name fails start-up instead of silently running without the intended guarantee.

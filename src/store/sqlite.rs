@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex};
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 use tokio::sync::Semaphore;
 
-use super::account::SqliteAccountStore;
+use super::account::{SqliteAccountStore, backfill_username_skeletons};
 use super::catalog::SqliteCatalogStore;
 use super::chat::SqliteChatStore;
 use super::engagement::SqliteEngagementStore;
@@ -440,6 +440,12 @@ const MIGRATIONS: &[&str] = &[
     WHERE rating_verified_count > 0;
     CREATE INDEX posts_by_verified_rating ON posts(rating_verified_avg, id) WHERE deleted_at IS NULL;
     "#,
+    // usernames' confusable skeletons (Unicode TR39), unique so that two names that look
+    // alike cannot both exist; `migrate` fills them in for the users stored before
+    r#"
+    ALTER TABLE users ADD COLUMN username_skeleton TEXT;
+    CREATE UNIQUE INDEX users_username_skeleton ON users(username_skeleton);
+    "#,
 ];
 
 /// A handle to one SQLite database file. Cheap to clone.
@@ -650,6 +656,9 @@ fn migrate(conn: &mut Connection) -> StoreResult<()> {
         tx.pragma_update(None, "user_version", index + 1)
             .map_err(StoreError::backend)?;
     }
+    // Values SQL cannot compute, for rows stored before their column existed. Each is one
+    // index probe once done.
+    backfill_username_skeletons(&tx)?;
     tx.commit().map_err(StoreError::backend)
 }
 
@@ -843,5 +852,58 @@ mod tests {
                 ("q".to_owned(), 1, 0, 0, 0)
             ]
         );
+    }
+
+    #[test]
+    fn upgrading_gives_existing_users_unique_skeletons_and_keeps_look_alikes_apart() {
+        let skeletons = MIGRATIONS
+            .iter()
+            .position(|sql| sql.contains("username_skeleton"))
+            .expect("a migration adds the skeletons");
+        let mut conn = Connection::open_in_memory().expect("an in-memory database opens");
+        for sql in &MIGRATIONS[..skeletons] {
+            conn.execute_batch(sql)
+                .expect("an earlier migration applies");
+        }
+        conn.pragma_update(None, "user_version", skeletons)
+            .expect("the version is recorded");
+        // Three names allowed before skeletons existed; the first two look alike.
+        for (id, username) in [("u1", "ann_l"), ("u2", "ann_1"), ("u3", "bob")] {
+            conn.execute(
+                "INSERT INTO users (id, email, username, display_name, display_name_lc, roles, \
+                 password_hash, created_at, updated_at) \
+                 VALUES (?1, ?1 || '@example.com', ?2, ?2, ?2, 'BUYER', 'hash', 1, 1)",
+                [id, username],
+            )
+            .expect("an old user is stored");
+        }
+
+        migrate(&mut conn).expect("the pending migrations apply");
+
+        let stored: Vec<(String, String)> = conn
+            .prepare("SELECT id, username_skeleton FROM users ORDER BY id")
+            .and_then(|mut stmt| {
+                stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+                    .collect()
+            })
+            .expect("the skeletons are readable");
+        assert_eq!(
+            stored,
+            [
+                ("u1".to_owned(), "ann_l".to_owned()),
+                ("u2".to_owned(), "ann_l#u2".to_owned()),
+                ("u3".to_owned(), "bob".to_owned()),
+            ]
+        );
+        // Migrating again (the next start) changes nothing.
+        migrate(&mut conn).expect("an up-to-date database migrates");
+        let again: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM users WHERE username_skeleton = 'ann_l#u2'",
+                [],
+                |row| row.get(0),
+            )
+            .expect("countable");
+        assert_eq!(again, 1);
     }
 }

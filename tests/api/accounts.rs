@@ -497,32 +497,12 @@ async fn a_card_number_is_never_written_to_the_store() {
 #[tokio::test]
 async fn the_create_admin_command_makes_an_admin_who_can_log_in() {
     let app = spawn_app().await;
-    let dir = app.data_dir.path().to_str().unwrap().to_owned();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_agora"))
-        .args([
-            "create-admin",
-            "--email",
-            "boss@example.com",
-            "--password-stdin",
-        ])
-        .env("APP__STORE__DATA_DIR", &dir)
-        .env("APP__AUTH__JWT_SECRET", crate::helpers::JWT_SECRET)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("the binary runs");
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"boss-password-1\n")
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
+    let output = app.create_admin_command("boss@example.com", "boss-password-1");
     assert!(
         output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stdout)
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
     );
     let boss = app.login("boss@example.com", "boss-password-1").await;
     let viewer = app

@@ -181,6 +181,29 @@ impl TestApp {
         self.login("root@example.com", password).await
     }
 
+    /// Runs the binary's `create-admin --email <email> --password-stdin` on this app's data
+    /// directory, typing `password` on its standard input, and returns how it ended.
+    pub fn create_admin_command(&self, email: &str, password: &str) -> std::process::Output {
+        use std::io::Write;
+        use std::process::{Command, Stdio};
+        let mut child = Command::new(env!("CARGO_BIN_EXE_agora"))
+            .args(["create-admin", "--email", email, "--password-stdin"])
+            .env("APP__STORE__DATA_DIR", self.data_dir.path())
+            .env("APP__AUTH__JWT_SECRET", JWT_SECRET)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the binary runs");
+        child
+            .stdin
+            .take()
+            .expect("stdin is piped")
+            .write_all(format!("{password}\n").as_bytes())
+            .expect("the password is typed");
+        child.wait_with_output().expect("the command ends")
+    }
+
     pub async fn login(&self, email: &str, password: &str) -> Account {
         let data = self
             .data(

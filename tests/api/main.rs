@@ -1,6 +1,7 @@
 //! API tests: the real app on port 0 with a temporary store, real HTTP and WebSocket
 //! clients, no sleeps.
 
+mod account_safety;
 mod accounts;
 mod auth_tokens;
 mod blocks;

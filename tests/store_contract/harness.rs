@@ -128,3 +128,42 @@ where
         }
     }
 }
+
+/// For upgrades: when `TEST_MONGODB_URI` is set, lets `seed` write documents the way an
+/// earlier version stored them into a new database, then opens the stores on it (which
+/// creates indexes and fills in what is missing, as a start-up does) and runs `test` with
+/// both; the database is dropped afterwards, also when the test fails.
+pub async fn on_mongo_seeded<S, SFut, F, Fut>(name: &str, seed: S, test: F)
+where
+    S: FnOnce(mongodb::Database) -> SFut,
+    SFut: Future<Output = ()>,
+    F: FnOnce(Stores, mongodb::Database) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let Some(uri) = uri_from(MONGODB_URI_VAR) else {
+        println!("skipped {name}: {MONGODB_URI_VAR} is not set");
+        return;
+    };
+    let client = mongodb::Client::with_uri_str(&uri)
+        .await
+        .unwrap_or_else(|e| panic!("MongoDB at {MONGODB_URI_VAR} connects: {e}"));
+    let database = client.database(&format!("agora_test_{}", uuid::Uuid::now_v7().simple()));
+    seed(database.clone()).await;
+    let opened = agora::store::mongo::open_with(&uri, database.name(), IndexSet::All).await;
+    let outcome = match opened {
+        Ok(stores) => tokio::spawn(test(stores, database.clone())).await,
+        Err(e) => {
+            let _ = database.drop().await;
+            panic!("the seeded database opens: {e}");
+        }
+    };
+    if let Err(e) = database.drop().await {
+        eprintln!("could not drop test database {}: {e}", database.name());
+    }
+    if let Err(err) = outcome {
+        match err.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            Err(err) => panic!("the test task did not finish: {err}"),
+        }
+    }
+}

@@ -27,6 +27,7 @@ mod search;
 mod sessions;
 mod social;
 mod tokens;
+mod upgrades;
 mod users;
 mod wallet;
 
@@ -83,6 +84,8 @@ contract_tests!(
     users::unknown_ids_find_nothing,
     users::emails_are_unique,
     users::usernames_are_unique,
+    users::a_username_that_looks_like_a_taken_one_is_a_username_conflict,
+    users::of_two_concurrent_look_alike_usernames_exactly_one_is_created,
     users::get_many_users_skips_unknown_ids_and_duplicates,
     users::password_hashes_are_stored_and_replaced,
     users::update_profile_sets_clears_and_leaves_fields,
@@ -140,6 +143,7 @@ contract_tests!(
     tokens::tokens_need_an_existing_user,
     tokens::only_one_of_twenty_concurrent_consumes_wins,
     tokens::concurrent_issues_leave_exactly_one_working_token,
+    tokens::peeking_answers_like_consume_without_using_the_token_up,
     outbox::an_enqueued_message_reads_back_pending,
     outbox::a_claim_takes_the_oldest_due_message_once,
     outbox::a_sent_message_is_never_claimed_again_and_loses_its_bodies,

@@ -217,3 +217,36 @@ pub async fn concurrent_issues_leave_exactly_one_working_token(stores: Stores) {
     }
     assert_eq!(working, 1);
 }
+
+pub async fn peeking_answers_like_consume_without_using_the_token_up(stores: Stores) {
+    let ann = user("ann");
+    create(&stores, &ann).await;
+    let t = now();
+    let tokens = &stores.one_time_tokens;
+    let issued = token(&ann.id, RESET, "peeked", t);
+    tokens.issue(&issued).await.unwrap();
+
+    assert_eq!(
+        tokens.peek("peeked", RESET, t + ms(1)).await.unwrap(),
+        Some(ann.id.clone())
+    );
+    assert_eq!(
+        tokens.peek("peeked", RESET, t + ms(2)).await.unwrap(),
+        Some(ann.id.clone())
+    );
+    assert_eq!(tokens.peek("peeked", VERIFY, t).await.unwrap(), None);
+    assert_eq!(tokens.peek("unknown", RESET, t).await.unwrap(), None);
+    assert_eq!(
+        tokens
+            .peek("peeked", RESET, issued.expires_at)
+            .await
+            .unwrap(),
+        None
+    );
+
+    assert_eq!(
+        tokens.consume("peeked", RESET, t + ms(3)).await.unwrap(),
+        Some(ann.id)
+    );
+    assert_eq!(tokens.peek("peeked", RESET, t + ms(4)).await.unwrap(), None);
+}

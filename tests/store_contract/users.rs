@@ -176,6 +176,56 @@ pub async fn usernames_are_unique(stores: Stores) {
     assert_eq!(stores.accounts.count_users(&EVERYONE).await.unwrap(), 1);
 }
 
+pub async fn a_username_that_looks_like_a_taken_one_is_a_username_conflict(stores: Stores) {
+    create(&stores, &user("ann_l")).await;
+
+    // `1` looks like `l`; stored names are trusted, so one in Cyrillic (U+0430) is checked
+    // by its skeleton too.
+    for look_alike in ["ann_1", "\u{430}nn_l"] {
+        let clash = user(look_alike);
+        let err = stores
+            .accounts
+            .create_user(&clash, "hash")
+            .await
+            .expect_err(look_alike);
+        assert!(
+            matches!(err, StoreError::Conflict { field: "username" }),
+            "{look_alike}: {err:?}"
+        );
+        assert_eq!(stores.accounts.get_user(&clash.id).await.unwrap(), None);
+    }
+    // `0` and `o` do not look alike.
+    create(&stores, &user("ann_o")).await;
+    create(&stores, &user("ann_0")).await;
+    assert_eq!(stores.accounts.count_users(&EVERYONE).await.unwrap(), 3);
+}
+
+pub async fn of_two_concurrent_look_alike_usernames_exactly_one_is_created(stores: Stores) {
+    for round in 0..10 {
+        let pair = [
+            user(&format!("rn_{round}_1")),
+            user(&format!("m_{round}_l")),
+        ];
+        let attempts: Vec<_> = pair
+            .iter()
+            .map(|candidate| {
+                let (accounts, candidate) = (stores.accounts.clone(), candidate.clone());
+                tokio::spawn(async move { accounts.create_user(&candidate, "hash").await })
+            })
+            .collect();
+        let mut created = 0;
+        for attempt in attempts {
+            match attempt.await.expect("the create task finishes") {
+                Ok(()) => created += 1,
+                Err(StoreError::Conflict { field: "username" }) => {}
+                Err(other) => panic!("round {round}: {other:?}"),
+            }
+        }
+        assert_eq!(created, 1, "round {round}");
+    }
+    assert_eq!(stores.accounts.count_users(&EVERYONE).await.unwrap(), 10);
+}
+
 pub async fn get_many_users_skips_unknown_ids_and_duplicates(stores: Stores) {
     let (ann, bob, cid) = (user("ann"), user("bob"), user("cid"));
     for u in [&ann, &bob, &cid] {

@@ -14,9 +14,13 @@ use crate::service::RegisterCommand;
 #[derive(InputObject)]
 pub struct RegisterInput {
     pub email: String,
-    /// 8 to 128 characters.
+    /// 8 to 128 characters, and hard to guess: a password the zxcvbn estimator scores below
+    /// 3 of 4 (common passwords, keyboard runs, repeats, the user's own email or username)
+    /// is `BAD_USER_INPUT` with the reason.
     pub password: String,
-    /// 3 to 30 of `a-z`, `0-9`, `_`, starting with a letter; case-insensitive.
+    /// 3 to 30 of `a-z`, `0-9`, `_`, starting with a letter, after NFKC normalisation and
+    /// case folding (`ＡＮＮ` is `ann`). A name that looks like a taken one (`ann_1` beside
+    /// `ann_l`) is `CONFLICT` like a taken name.
     pub username: String,
     pub display_name: String,
     /// `BUYER` or `SELLER`; `ADMIN` is refused.
@@ -29,7 +33,7 @@ impl RegisterInput {
         let under = |e: ValidationError| AppError::from(e.under("input"));
         Ok(RegisterCommand {
             email: Email::parse(&self.email).map_err(under)?,
-            password: NewPassword::parse("password", &self.password).map_err(under)?,
+            password: NewPassword::parse("input.password", &self.password)?,
             username: Username::parse(&self.username).map_err(under)?,
             display_name: DisplayName::parse(&self.display_name).map_err(under)?,
             role: self.role.into(),

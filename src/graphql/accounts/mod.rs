@@ -157,7 +157,8 @@ impl AccountMutation {
 
     /// Sets a new password with the token from a reset mail, and ends every session of the
     /// account (on every device). A used, expired or superseded token is `BAD_USER_INPUT` on
-    /// `token`.
+    /// `token`; a guessable new password is `BAD_USER_INPUT` on `newPassword`, with the
+    /// reason, and leaves the token usable.
     async fn reset_password(
         &self,
         ctx: &Context<'_>,
@@ -217,7 +218,8 @@ impl AccountMutation {
         Ok(User::new(user))
     }
 
-    /// Changes the password and ends every other session of the viewer.
+    /// Changes the password and ends every other session of the viewer. A guessable new
+    /// password is `BAD_USER_INPUT` on `newPassword`, with the reason.
     async fn change_password(
         &self,
         ctx: &Context<'_>,

@@ -64,27 +64,36 @@ impl AccountService {
     }
 
     /// Sets a new password with a mailed reset token, then ends every session of the user
-    /// (open sockets close through the usual revocation event). The token is checked (and
-    /// used up) before any password hashing, so invalid tokens cost no argon2 work; a new
-    /// password that breaks the policy is refused before that, and leaves the token usable.
+    /// (open sockets close through the usual revocation event). The token is checked before
+    /// any password hashing, so invalid tokens cost no argon2 work; a new password that breaks
+    /// the policy or is guessable for the token's user is refused before the token is used
+    /// up, so the link still works for a better one.
     ///
     /// Following the link also proves the user reads mail at this address, so the address
     /// counts as verified afterwards.
     pub async fn reset_password(&self, token: &str, new: &NewPassword) -> AppResult<bool> {
+        let token_hash = RefreshToken::hash(token);
+        let purpose = TokenPurpose::PasswordReset;
+        let owner = self
+            .one_time_tokens
+            .peek(&token_hash, purpose, now())
+            .await?
+            .ok_or_else(invalid_token)?;
+        let user = self
+            .store
+            .get_user(&owner)
+            .await?
+            .ok_or_else(invalid_token)?;
+        self.require_strong(new, &user).await?;
         let user_id = self
             .one_time_tokens
-            .consume(
-                &RefreshToken::hash(token),
-                TokenPurpose::PasswordReset,
-                now(),
-            )
+            .consume(&token_hash, purpose, now())
             .await?
             .ok_or_else(invalid_token)?;
         let hash = self.hasher.hash(new.expose()).await?;
         self.store.set_password_hash(&user_id, &hash, now()).await?;
         self.revoke_sessions(&user_id, None).await?;
-        let user = self.store.get_user(&user_id).await?;
-        if user.is_some_and(|u| !u.email_verified)
+        if !user.email_verified
             && let Some(user) = self.store.set_email_verified(&user_id, true, now()).await?
         {
             self.events.publish(DomainEvent::UserUpdated(user)).await;

@@ -5,10 +5,13 @@ mod sqlite;
 
 pub use mongo::MongoAccountStore;
 pub use sqlite::SqliteAccountStore;
+pub(crate) use sqlite::backfill_username_skeletons;
 
 use chrono::{DateTime, Utc};
 
 use super::{Page, PageRequest, StoreResult};
+#[cfg(doc)]
+use crate::domain::Username;
 use crate::domain::{
     Address, AddressId, CardId, PaymentCard, ProfilePatch, Role, SessionId, User, UserId,
 };
@@ -77,6 +80,9 @@ pub const RETIRED_TOKENS_KEPT: usize = 100;
 /// Contract (both adapters, checked by `tests/store_contract`):
 /// - Emails and usernames are unique (they arrive normalised, lower-case); a clash is
 ///   `StoreError::Conflict { field: "email" | "username" }` and writes nothing.
+/// - So are usernames' confusable skeletons ([`Username::skeleton`]): a name that looks like a
+///   taken one (`ann_1` beside `ann_l`) is `Conflict { field: "username" }` too, also when
+///   both are created at once.
 /// - Getters return `Ok(None)` / an empty list for unknown ids, never an error.
 /// - `get_many_users` returns the users found, in any order; callers key them by id.
 /// - Sessions: a refresh token hash is current in at most one session; rotation is atomic, so

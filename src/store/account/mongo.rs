@@ -1,9 +1,9 @@
 //! [`AccountStore`] on MongoDB: the `users`, `sessions`, `addresses` and `payment_cards`
 //! collections and their indexes.
 //!
-//! Every document's `_id` is the domain's string id. Uniqueness (email, username, current
-//! refresh-token hash) lives in unique indexes, so concurrent writers cannot create duplicates;
-//! token rotation is a single conditional `findAndModify`, so it needs no transaction.
+//! Every document's `_id` is the domain's string id. Uniqueness (email, username, username
+//! skeleton, current refresh-token hash) lives in unique indexes, so concurrent writers cannot
+//! create duplicates; token rotation is a single conditional `findAndModify`, so it needs no transaction.
 
 mod documents;
 
@@ -19,15 +19,22 @@ use self::documents::{
 };
 use super::{AccountStore, NewSession, RETIRED_TOKENS_KEPT, Session, SessionRotation, UserSearch};
 use crate::domain::{
-    Address, AddressId, CardId, PaymentCard, ProfilePatch, Role, SessionId, User, UserId,
+    Address, AddressId, CardId, PaymentCard, ProfilePatch, Role, SessionId, User, UserId, Username,
 };
-use crate::store::mongo::{ensure_users_exist, index, map_write_error, to_bson_time};
+use crate::store::mongo::{
+    ensure_users_exist, index, is_duplicate_key_on, map_write_error, partial_unique_index,
+    to_bson_time,
+};
 use crate::store::{Page, PageRequest, StoreError, StoreResult};
+
+/// The unique index on usernames' confusable skeletons.
+const SKELETON_INDEX: &str = "users_username_skeleton_unique";
 
 /// Unique indexes of `users` and the field each one guards, for [`map_write_error`].
 const USER_UNIQUE_INDEXES: &[(&str, &str)] = &[
     ("users_email_unique", "email"),
     ("users_username_unique", "username"),
+    (SKELETON_INDEX, "username"),
 ];
 
 /// `$slice` for `retired_hashes`: keep the most recent [`RETIRED_TOKENS_KEPT`] hashes.
@@ -90,13 +97,23 @@ impl MongoAccountStore {
         }
     }
 
-    /// Creates the indexes this store relies on. Idempotent: an index that already exists
-    /// with the same definition is left alone; one whose definition changed under the same
-    /// name fails start-up instead of silently running without the intended guarantee.
+    /// Creates the indexes this store relies on, then gives users stored before skeletons
+    /// existed theirs, which the skeleton index needs to guard them. Idempotent: an index that
+    /// already exists with the same definition is left alone; one whose definition changed
+    /// under the same name fails start-up instead of silently running without the intended
+    /// guarantee.
     pub async fn create_indexes(&self) -> StoreResult<()> {
+        // Partial, so documents from before skeletons existed do not all collide as "null"
+        // until the backfill reaches them.
+        let skeletons = partial_unique_index(
+            doc! { "username_skeleton": 1 },
+            SKELETON_INDEX,
+            doc! { "username_skeleton": { "$type": "string" } },
+        );
         let users = [
             index(doc! { "email": 1 }, "users_email_unique", true),
             index(doc! { "username": 1 }, "users_username_unique", true),
+            skeletons,
         ];
         for model in users {
             self.users
@@ -104,6 +121,7 @@ impl MongoAccountStore {
                 .await
                 .map_err(StoreError::backend)?;
         }
+        self.backfill_username_skeletons().await?;
         let sessions = [
             index(
                 doc! { "current_hash": 1 },
@@ -143,6 +161,49 @@ impl MongoAccountStore {
         Ok(())
     }
 
+    /// Gives every user without a skeleton its skeleton ([`Username::skeleton`]), in `_id`
+    /// (so creation) order. Two old names can share a skeleton: the first keeps it and the
+    /// other gets `skeleton#id`, so both accounts keep working while a new name that looks
+    /// like either still meets the bare skeleton. Each update is conditional on the field
+    /// still being absent, so instances starting together agree, and a document they race on
+    /// is decided by the unique index.
+    async fn backfill_username_skeletons(&self) -> StoreResult<()> {
+        #[derive(serde::Deserialize)]
+        struct Pending {
+            #[serde(rename = "_id")]
+            id: String,
+            username: String,
+        }
+        let mut pending = self
+            .users
+            .clone_with_type::<Pending>()
+            .find(doc! { "username_skeleton": { "$exists": false } })
+            .projection(doc! { "_id": 1, "username": 1 })
+            .sort(doc! { "_id": 1 })
+            .await
+            .map_err(StoreError::backend)?;
+        while let Some(user) = pending.try_next().await.map_err(StoreError::backend)? {
+            let skeleton = Username::from_trusted(user.username).skeleton();
+            let unset = doc! { "_id": &user.id, "username_skeleton": { "$exists": false } };
+            let set = |value: String| doc! { "$set": { "username_skeleton": value } };
+            match self
+                .users
+                .update_one(unset.clone(), set(skeleton.clone()))
+                .await
+            {
+                Ok(_) => {}
+                Err(err) if is_duplicate_key_on(&err, SKELETON_INDEX) => {
+                    self.users
+                        .update_one(unset, set(format!("{skeleton}#{}", user.id)))
+                        .await
+                        .map_err(StoreError::backend)?;
+                }
+                Err(err) => return Err(StoreError::backend(err)),
+            }
+        }
+        Ok(())
+    }
+
     /// Applies `$set` to one user and returns it as it is afterwards.
     async fn update_user(&self, id: &UserId, set: Document) -> StoreResult<Option<User>> {
         self.users
@@ -171,6 +232,7 @@ impl AccountStore for MongoAccountStore {
             "_id": user.id.as_str(),
             "email": user.email.as_str(),
             "username": user.username.as_str(),
+            "username_skeleton": user.username.skeleton(),
             "display_name": &user.display_name,
             "display_name_lc": user.display_name.to_lowercase(),
             "bio": user.bio.as_deref(),

@@ -1,7 +1,7 @@
 //! [`AccountStore`] on SQLite.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, Row, params};
+use rusqlite::{OptionalExtension, Row, Transaction, params};
 
 use super::{AccountStore, NewSession, RETIRED_TOKENS_KEPT, Session, SessionRotation, UserSearch};
 use crate::domain::{
@@ -114,6 +114,41 @@ const SEARCH_WHERE: &str = "(?1 IS NULL OR username LIKE ?1 ESCAPE '\\' \
                               OR (?2 AND email LIKE ?1 ESCAPE '\\')) \
                              AND (?3 OR active = 1)";
 
+/// Gives the users stored before skeletons existed theirs ([`Username::skeleton`]), in id
+/// (so creation) order. Two old names can share a skeleton: the first keeps it and the other
+/// gets `skeleton#id`, so both accounts keep working while a new name that looks like either
+/// still meets the bare skeleton. Runs in the migration transaction, as the only writer.
+pub(crate) fn backfill_username_skeletons(tx: &Transaction<'_>) -> StoreResult<()> {
+    let pending: Vec<(String, String)> = tx
+        .prepare("SELECT id, username FROM users WHERE username_skeleton IS NULL ORDER BY id")
+        .and_then(|mut stmt| {
+            stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+                .collect()
+        })
+        .map_err(StoreError::backend)?;
+    for (id, username) in pending {
+        let skeleton = Username::from_trusted(username).skeleton();
+        let taken: bool = tx
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM users WHERE username_skeleton = ?1)",
+                [&skeleton],
+                |row| row.get(0),
+            )
+            .map_err(StoreError::backend)?;
+        let stored = if taken {
+            format!("{skeleton}#{id}")
+        } else {
+            skeleton
+        };
+        tx.execute(
+            "UPDATE users SET username_skeleton = ?1 WHERE id = ?2",
+            params![stored, id],
+        )
+        .map_err(StoreError::backend)?;
+    }
+    Ok(())
+}
+
 fn get_user_sync(conn: &rusqlite::Connection, id: &str) -> StoreResult<Option<User>> {
     conn.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))
         .and_then(|mut stmt| stmt.query_row([id], user_from_row).optional())
@@ -130,7 +165,8 @@ impl AccountStore for SqliteAccountStore {
                 tx.execute(
                     "INSERT INTO users (id, email, username, display_name, display_name_lc, bio, \
                      avatar_url, phone, roles, active, email_verified, password_hash, created_at, \
-                     updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                     updated_at, username_skeleton) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
                     params![
                         user.id.as_str(),
                         user.email.as_str(),
@@ -146,9 +182,19 @@ impl AccountStore for SqliteAccountStore {
                         hash,
                         to_millis(user.created_at),
                         to_millis(user.updated_at),
+                        user.username.skeleton(),
                     ],
                 )
-                .map_err(|e| map_unique(e, &[("users.email", "email"), ("users.username", "username")]))?;
+                .map_err(|e| {
+                    map_unique(
+                        e,
+                        &[
+                            ("users.email", "email"),
+                            ("users.username_skeleton", "username"),
+                            ("users.username", "username"),
+                        ],
+                    )
+                })?;
                 Ok(())
             })
             .await

@@ -18,15 +18,15 @@
 
 use futures_util::{FutureExt, TryStreamExt};
 use mongodb::bson::{self, Bson, Document, doc};
-use mongodb::options::{IndexOptions, ReadConcern, ReturnDocument, WriteConcern};
-use mongodb::{Client, Collection, Database, IndexModel};
+use mongodb::options::{ReadConcern, ReturnDocument, WriteConcern};
+use mongodb::{Client, Collection, Database};
 use serde::{Deserialize, Serialize};
 
 use super::ChatStore;
 use crate::domain::{ChatRoom, ChatRoomId, ChatRoomKind, Message, MessageId, PostId, UserId};
 use crate::store::mongo::{
     IndexSet, after_cursor, create_indexes, fetch_limit, from_bson_time, index,
-    is_duplicate_key_on, to_bson_time,
+    is_duplicate_key_on, partial_unique_index, to_bson_time,
 };
 use crate::store::{Page, PageRequest, StoreError, StoreResult, split_cursor};
 
@@ -150,16 +150,11 @@ impl MongoChatStore {
     /// The partial unique index on direct keys and the unique `(room_id, seq)` carry the
     /// contract; a member's rooms by activity and the room lookups by id need no more.
     pub async fn create_indexes(&self, which: IndexSet) -> StoreResult<()> {
-        let direct = IndexModel::builder()
-            .keys(doc! { "direct_key": 1 })
-            .options(
-                IndexOptions::builder()
-                    .name(DIRECT_KEY_UNIQUE.to_owned())
-                    .unique(true)
-                    .partial_filter_expression(doc! { "direct_key": { "$type": "string" } })
-                    .build(),
-            )
-            .build();
+        let direct = partial_unique_index(
+            doc! { "direct_key": 1 },
+            DIRECT_KEY_UNIQUE,
+            doc! { "direct_key": { "$type": "string" } },
+        );
         let mut rooms = vec![direct];
         if which == IndexSet::All {
             rooms.push(index(

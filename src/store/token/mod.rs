@@ -52,11 +52,21 @@ pub struct NewOneTimeToken {
 /// - `consume` succeeds (returning the user) only for the current token of that purpose, not
 ///   yet used and with `expires_at` after `now`, and marks it used in the same atomic step:
 ///   of any number of concurrent consumes of one token exactly one succeeds.
+/// - `peek` answers what `consume` would, without using the token up.
 /// - Anything else (unknown, superseded, used, expired, other purpose) is `Ok(None)`; the
 ///   adapters do not say which, and neither does the API.
 #[async_trait::async_trait]
 pub trait TokenStore: Send + Sync {
     async fn issue(&self, token: &NewOneTimeToken) -> StoreResult<()>;
+    /// The user of the token when it would be consumed now; the token stays usable. For
+    /// checks that need to know whose token it is before deciding to spend it (a new
+    /// password's strength is judged against its user's names).
+    async fn peek(
+        &self,
+        token_hash: &str,
+        purpose: TokenPurpose,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<UserId>>;
     async fn consume(
         &self,
         token_hash: &str,

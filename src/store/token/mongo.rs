@@ -69,6 +69,27 @@ impl MongoTokenStore {
     }
 }
 
+/// The filter matching a token that `consume` may use up at `now`.
+fn usable_token(token_hash: &str, purpose: TokenPurpose, now: DateTime<Utc>) -> Document {
+    doc! {
+        "token_hash": token_hash,
+        "purpose": purpose.as_str(),
+        "used_at": Bson::Null,
+        "expires_at": { "$gt": to_bson_time(now) },
+    }
+}
+
+/// Reads only the owner of a token, as [`ConsumedDoc`].
+fn owner_projection() -> Document {
+    doc! { "_id": 0, "user_id": 1 }
+}
+
+impl From<ConsumedDoc> for UserId {
+    fn from(d: ConsumedDoc) -> Self {
+        UserId::from_trusted(d.user_id)
+    }
+}
+
 fn document_id(user_id: &UserId, purpose: TokenPurpose) -> String {
     format!("{}:{}", purpose.as_str(), user_id.as_str())
 }
@@ -105,27 +126,36 @@ impl TokenStore for MongoTokenStore {
         }
     }
 
+    async fn peek(
+        &self,
+        token_hash: &str,
+        purpose: TokenPurpose,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<UserId>> {
+        self.tokens
+            .clone_with_type::<ConsumedDoc>()
+            .find_one(usable_token(token_hash, purpose, now))
+            .projection(owner_projection())
+            .await
+            .map(|found| found.map(UserId::from))
+            .map_err(StoreError::backend)
+    }
+
     async fn consume(
         &self,
         token_hash: &str,
         purpose: TokenPurpose,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<UserId>> {
-        let now = to_bson_time(now);
         self.tokens
             .clone_with_type::<ConsumedDoc>()
             .find_one_and_update(
-                doc! {
-                    "token_hash": token_hash,
-                    "purpose": purpose.as_str(),
-                    "used_at": Bson::Null,
-                    "expires_at": { "$gt": now },
-                },
-                doc! { "$set": { "used_at": now } },
+                usable_token(token_hash, purpose, now),
+                doc! { "$set": { "used_at": to_bson_time(now) } },
             )
-            .projection(doc! { "_id": 0, "user_id": 1 })
+            .projection(owner_projection())
             .await
-            .map(|found| found.map(|d| UserId::from_trusted(d.user_id)))
+            .map(|found| found.map(UserId::from))
             .map_err(StoreError::backend)
     }
 }

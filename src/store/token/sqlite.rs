@@ -1,7 +1,7 @@
 //! [`TokenStore`] on SQLite: table `one_time_tokens`, one row per user and purpose.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{NewOneTimeToken, TokenPurpose, TokenStore};
 use crate::domain::UserId;
@@ -16,6 +16,35 @@ impl SqliteTokenStore {
     pub fn new(db: SqliteDb) -> Self {
         Self { db }
     }
+}
+
+/// The owner of a token `consume` may use up: the current one of its purpose, unused and
+/// unexpired. Parameters: ?1 hash, ?2 purpose, ?3 now.
+const PEEK: &str = "SELECT user_id FROM one_time_tokens \
+                    WHERE token_hash = ?1 AND purpose = ?2 AND used_at IS NULL AND expires_at > ?3";
+
+/// [`PEEK`]'s token marked used in the same statement, so one consume of it wins.
+const CONSUME: &str = "UPDATE one_time_tokens SET used_at = ?3 \
+                       WHERE token_hash = ?1 AND purpose = ?2 AND used_at IS NULL AND expires_at > ?3 \
+                       RETURNING user_id";
+
+/// Runs [`PEEK`] or [`CONSUME`] and reads the owner back.
+fn owner_of(
+    conn: &Connection,
+    sql: &str,
+    hash: &str,
+    purpose: TokenPurpose,
+    now: DateTime<Utc>,
+) -> StoreResult<Option<UserId>> {
+    conn.prepare_cached(sql)
+        .and_then(|mut stmt| {
+            stmt.query_row(params![hash, purpose.as_str(), to_millis(now)], |row| {
+                row.get::<_, String>(0)
+            })
+            .optional()
+        })
+        .map(|found| found.map(UserId::from_trusted))
+        .map_err(StoreError::backend)
 }
 
 #[async_trait::async_trait]
@@ -46,6 +75,18 @@ impl TokenStore for SqliteTokenStore {
             .await
     }
 
+    async fn peek(
+        &self,
+        token_hash: &str,
+        purpose: TokenPurpose,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<UserId>> {
+        let hash = token_hash.to_owned();
+        self.db
+            .read(move |conn| owner_of(conn, PEEK, &hash, purpose, now))
+            .await
+    }
+
     async fn consume(
         &self,
         token_hash: &str,
@@ -54,18 +95,7 @@ impl TokenStore for SqliteTokenStore {
     ) -> StoreResult<Option<UserId>> {
         let hash = token_hash.to_owned();
         self.db
-            .write(move |tx| {
-                tx.query_row(
-                    "UPDATE one_time_tokens SET used_at = ?3 \
-                     WHERE token_hash = ?1 AND purpose = ?2 AND used_at IS NULL AND expires_at > ?3 \
-                     RETURNING user_id",
-                    params![hash, purpose.as_str(), to_millis(now)],
-                    |row| row.get::<_, String>(0),
-                )
-                .optional()
-                .map(|found| found.map(UserId::from_trusted))
-                .map_err(StoreError::backend)
-            })
+            .write(move |tx| owner_of(tx, CONSUME, &hash, purpose, now))
             .await
     }
 }

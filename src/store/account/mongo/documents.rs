@@ -15,8 +15,9 @@ use crate::store::mongo::{from_bson_time, to_bson_time};
 use crate::store::{StoreError, StoreResult};
 
 /// A user as read back. The stored document also holds `password_hash` (read only through
-/// [`AccountStore::get_password_hash`](crate::store::AccountStore::get_password_hash)) and `display_name_lc` (for search); reads project
-/// both away so hashes do not travel with every profile.
+/// [`AccountStore::get_password_hash`](crate::store::AccountStore::get_password_hash)),
+/// `display_name_lc` (for search) and `username_skeleton` (for its unique index); reads
+/// project them away so hashes do not travel with every profile.
 #[derive(Deserialize)]
 pub(super) struct UserDoc {
     #[serde(rename = "_id")]
@@ -64,7 +65,7 @@ impl From<UserDoc> for User {
 }
 
 pub(super) fn user_projection() -> Document {
-    doc! { "password_hash": 0, "display_name_lc": 0 }
+    doc! { "password_hash": 0, "display_name_lc": 0, "username_skeleton": 0 }
 }
 
 pub(super) fn role_names(roles: &[Role]) -> Vec<&'static str> {
