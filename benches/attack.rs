@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 mod common;
 
-use common::{cpu_time, rss_kib, server, spawn_role, stop};
+use common::{cpu_time, post, rss_kib, server, spawn_role, stop};
 
 /// Accounts in the follow ring: every one follows every other.
 const RING: usize = 20;
@@ -40,36 +40,22 @@ fn main() {
         let http = reqwest::Client::new();
         let target = seed_ring(&http, port).await;
         let attacks = [
-            ("fan-out, 5 × followers(first: 20)", fan_out(&target)),
-            ("31 aliased __schema selections", aliased_schema()),
+            (
+                "fan-out, 5 × followers(first: 20)",
+                include_str!("../tests/fixtures/fan-out.attack.graphql"),
+                json!({ "u": target }),
+            ),
+            (
+                "31 aliased __schema selections",
+                include_str!("../tests/fixtures/aliased-schema.attack.graphql"),
+                json!({}),
+            ),
         ];
-        for (name, document) in &attacks {
-            measure(&http, port, child.id(), name, document, repeats).await;
+        for (name, document, variables) in &attacks {
+            measure(&http, port, child.id(), name, document, variables, repeats).await;
         }
     });
     stop(child);
-}
-
-async fn post(
-    http: &reqwest::Client,
-    port: u16,
-    token: Option<&str>,
-    query: &str,
-    variables: Value,
-) -> Value {
-    let mut request = http
-        .post(format!("http://127.0.0.1:{port}/graphql"))
-        .json(&json!({ "query": query, "variables": variables }));
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    request
-        .send()
-        .await
-        .expect("the server answers")
-        .json()
-        .await
-        .expect("a JSON answer")
 }
 
 /// Registers the ring and makes everyone follow everyone; returns the first user's id.
@@ -108,32 +94,18 @@ async fn seed_ring(http: &reqwest::Client, port: u16) -> String {
     users[0].0.clone()
 }
 
-fn fan_out(user_id: &str) -> String {
-    let mut inner = String::from("id");
-    for _ in 0..5 {
-        inner = format!("followers(first: 20) {{ nodes {{ {inner} }} }}");
-    }
-    format!("{{ user(id: \"{user_id}\") {{ {inner} }} }}")
-}
-
-fn aliased_schema() -> String {
-    let one = "__schema { types { name kind description fields { name description \
-               type { name kind ofType { name kind } } args { name } } } }";
-    let aliases: Vec<String> = (0..31).map(|i| format!("a{i}: {one}")).collect();
-    format!("{{ {} }}", aliases.join(" "))
-}
-
 async fn measure(
     http: &reqwest::Client,
     port: u16,
     pid: u32,
     name: &str,
     document: &str,
+    variables: &Value,
     repeats: usize,
 ) {
     // Warm: connections, the document cache, the allocator's first pages.
     for _ in 0..5 {
-        post(http, port, None, document, json!({})).await;
+        post(http, port, None, document, variables.clone()).await;
     }
     let rss_before = rss_kib(pid);
     let cpu_before = cpu_time(pid);
@@ -141,7 +113,7 @@ async fn measure(
     let mut codes = std::collections::BTreeMap::<String, usize>::new();
     let mut bytes = 0;
     for _ in 0..repeats {
-        let body = post(http, port, None, document, json!({})).await;
+        let body = post(http, port, None, document, variables.clone()).await;
         bytes += body.to_string().len();
         let code = body["errors"][0]["extensions"]["code"]
             .as_str()

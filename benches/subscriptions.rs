@@ -99,19 +99,7 @@ async fn graphql(
     query: &str,
     variables: Value,
 ) -> Value {
-    let mut request = http
-        .post(format!("http://127.0.0.1:{port}/graphql"))
-        .json(&json!({ "query": query, "variables": variables }));
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    let body: Value = request
-        .send()
-        .await
-        .expect("the server answers")
-        .json()
-        .await
-        .unwrap();
+    let body = common::post(http, port, token, query, variables).await;
     assert!(body.get("errors").is_none(), "{body}");
     body["data"].clone()
 }

@@ -90,3 +90,26 @@ pub fn stop(mut child: Child) {
     drop(child.stdin.take());
     let _ = child.wait();
 }
+
+/// POSTs one GraphQL request to the server child and returns its JSON answer.
+pub async fn post(
+    http: &reqwest::Client,
+    port: u16,
+    token: Option<&str>,
+    query: &str,
+    variables: serde_json::Value,
+) -> serde_json::Value {
+    let mut request = http
+        .post(format!("http://127.0.0.1:{port}/graphql"))
+        .json(&serde_json::json!({ "query": query, "variables": variables }));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request
+        .send()
+        .await
+        .expect("the server answers")
+        .json()
+        .await
+        .expect("a JSON answer")
+}

@@ -298,13 +298,8 @@ async fn health_ready_and_graphiql_are_served() {
     assert!(response.headers().contains_key("x-request-id"));
 }
 
-#[tokio::test]
-async fn introspection_can_be_switched_off_for_production() {
-    let app = crate::helpers::spawn_app_with(|config| {
-        config.graphql.introspection = false.into();
-        config.graphql.suggestions = false.into();
-    })
-    .await;
+/// `__schema` answers nothing and validation errors suggest no field names.
+pub async fn assert_introspection_and_suggestions_are_off(app: &crate::helpers::TestApp) {
     let (_, body) = app
         .post(None, "{ __schema { types { name } } }", json!({}))
         .await;
@@ -320,6 +315,16 @@ async fn introspection_can_be_switched_off_for_production() {
             .contains("Did you mean"),
         "{body}"
     );
+}
+
+#[tokio::test]
+async fn introspection_can_be_switched_off_for_production() {
+    let app = crate::helpers::spawn_app_with(|config| {
+        config.graphql.introspection = false.into();
+        config.graphql.suggestions = false.into();
+    })
+    .await;
+    assert_introspection_and_suggestions_are_off(&app).await;
 }
 
 /// The query GraphiQL sends on load (graphql-js `getIntrospectionQuery`).

@@ -6,27 +6,11 @@ use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, counting_config, spawn_app, spawn_app_with, store_quiet};
 
-/// The audit's first document: five levels of `followers(first: 20)` from one user.
-fn fan_out_attack(user_id: &str) -> String {
-    let mut inner = String::from("id");
-    for _ in 0..5 {
-        inner = format!("followers(first: 20) {{ nodes {{ {inner} }} }}");
-    }
-    format!("{{ user(id: \"{user_id}\") {{ {inner} }} }}")
-}
+/// The audit's first document: five levels of `followers(first: 20)` from one user (`$u`).
+pub const FAN_OUT_ATTACK: &str = include_str!("../fixtures/fan-out.attack.graphql");
 
 /// The audit's second document: 31 aliased `__schema` selections in 4.5 KB.
-fn aliased_schema_attack() -> String {
-    let one = "__schema { types { name kind description fields { name description \
-               type { name kind ofType { name kind } } args { name } } } }";
-    format!(
-        "{{ {} }}",
-        (0..31)
-            .map(|i| format!("a{i}: {one}"))
-            .collect::<Vec<_>>()
-            .join(" ")
-    )
-}
+pub const ALIASED_SCHEMA_ATTACK: &str = include_str!("../fixtures/aliased-schema.attack.graphql");
 
 /// Some users who all follow each other, so every level of the fan-out has 20 to show.
 async fn follow_ring(app: &TestApp, size: usize) -> Vec<crate::helpers::Account> {
@@ -64,7 +48,7 @@ async fn the_fan_out_attack_is_refused_as_too_costly_and_the_server_answers_at_o
     let users = follow_ring(&app, 4).await;
 
     let (status, body) = app
-        .post(None, &fan_out_attack(&users[0].id), json!({}))
+        .post(None, FAN_OUT_ATTACK, json!({ "u": users[0].id }))
         .await;
 
     assert_eq!(status, 200);
@@ -83,7 +67,7 @@ async fn the_fan_out_attack_is_refused_on_the_default_configuration() {
     let ann = app.register("ann").await;
 
     let (code, body) = app
-        .error_code(None, &fan_out_attack(&ann.id), json!({}))
+        .error_code(None, FAN_OUT_ATTACK, json!({ "u": ann.id }))
         .await;
 
     assert_eq!(code, "QUERY_TOO_COSTLY", "{body}");
@@ -98,7 +82,7 @@ async fn a_document_too_costly_makes_no_store_call() {
 
     let before = app.core.stores.round_trips.count();
     let (code, _) = app
-        .error_code(None, &fan_out_attack(&ann.id), json!({}))
+        .error_code(None, FAN_OUT_ATTACK, json!({ "u": ann.id }))
         .await;
     let after = app.core.stores.round_trips.count();
 
@@ -109,10 +93,9 @@ async fn a_document_too_costly_makes_no_store_call() {
 #[tokio::test]
 async fn thirty_one_aliased_schema_selections_are_refused_and_the_server_answers_at_once() {
     let app = spawn_app().await;
-    let attack = aliased_schema_attack();
-    assert!(attack.len() < 4_600, "{}", attack.len());
+    assert!(ALIASED_SCHEMA_ATTACK.len() < 4_600);
 
-    let (code, body) = app.error_code(None, &attack, json!({})).await;
+    let (code, body) = app.error_code(None, ALIASED_SCHEMA_ATTACK, json!({})).await;
 
     assert_eq!(code, "QUERY_TOO_COSTLY", "{body}");
     assert_answers_at_once(&app).await;
@@ -459,19 +442,7 @@ async fn production_turns_off_introspection_graphiql_and_suggestions_unless_swit
         config.environment = agora::config::Environment::Production;
     })
     .await;
-    // async-graphql answers introspection that is off with nulls.
-    let (_, body) = app
-        .post(None, "{ __schema { types { name } } }", json!({}))
-        .await;
-    assert_eq!(body["data"], json!({ "__schema": null }), "{body}");
-    let (_, body) = app.post(None, "{ viewr { id } }", json!({})).await;
-    assert!(
-        !body["errors"][0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("Did you mean"),
-        "{body}"
-    );
+    crate::http_edge::assert_introspection_and_suggestions_are_off(&app).await;
     let page = app.client.get(&app.address).send().await.unwrap();
     assert_eq!(page.status(), 404);
 
