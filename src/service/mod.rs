@@ -96,7 +96,7 @@ impl Services {
             rate_limits.clone(),
             events.clone(),
         );
-        let cart = CartService::new(stores.orders.clone(), posts.clone());
+        let cart = CartService::new(stores.orders.clone(), posts.clone(), rate_limits.clone());
         let orders = OrderService::new(
             stores.orders.clone(),
             accounts.clone(),
@@ -105,7 +105,12 @@ impl Services {
             rate_limits.clone(),
             events.clone(),
         );
-        let reviews = ReviewService::new(stores.reviews.clone(), posts.clone(), events.clone());
+        let reviews = ReviewService::new(
+            stores.reviews.clone(),
+            posts.clone(),
+            rate_limits.clone(),
+            events.clone(),
+        );
         Self {
             cart,
             orders,
@@ -117,6 +122,7 @@ impl Services {
             social: SocialService::new(
                 stores.social.clone(),
                 stores.accounts.clone(),
+                rate_limits.clone(),
                 events.clone(),
             ),
             accounts,
