@@ -2,14 +2,22 @@
 //! in `notification_counters`. Taking the number and inserting the notification is one
 //! multi-document transaction, so a notification refused as a duplicate of its event takes
 //! no number and numbers stay gapless.
+//!
+//! Coalescing: an unread notification carries `unread: true` (unset when it is read) and, when
+//! it has one, its `coalesce_key`; a unique index on `(recipient, coalesce_key)` filtered on
+//! `{ unread: true, coalesce_key: { $type: "string" } }` allows one unread notification per
+//! key. (A partial filter cannot say `read_at: null`, hence the `unread` flag.) A repeat is
+//! folded into the unread one inside the add's transaction; two transactions racing to add
+//! the first one collide on the recipient's counter (a write conflict, rerun by the driver)
+//! or on that index (rerun here), and the rerun folds into the winner's.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use futures_util::{FutureExt, TryStreamExt};
 use mongodb::bson::{self, Document, doc};
-use mongodb::options::{ReadConcern, ReturnDocument, WriteConcern};
-use mongodb::{Client, Collection, Database};
+use mongodb::options::{IndexOptions, ReadConcern, ReturnDocument, WriteConcern};
+use mongodb::{Client, Collection, Database, IndexModel};
 use serde::{Deserialize, Serialize};
 
 use super::NotificationStore;
@@ -24,6 +32,7 @@ use crate::store::{Page, PageRequest, StoreError, StoreResult, split_cursor};
 
 const SEQ_UNIQUE: &str = "notifications_recipient_seq_unique";
 const EVENT_UNIQUE: &str = "notifications_event_recipient_unique";
+const COALESCE_UNIQUE: &str = "notifications_unread_coalesce_unique";
 
 /// How often an add is rerun when the server reports a write conflict on the recipient's
 /// number as a duplicate `seq` (as in the chat adapter: MongoDB labels such conflicts
@@ -46,6 +55,13 @@ struct NotificationDoc {
     order_id: Option<String>,
     created_at: bson::DateTime,
     read_at: Option<bson::DateTime>,
+    /// `Some(true)` while unread, absent once read: the equality the partial unique index on
+    /// coalescing keys filters on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    unread: Option<bool>,
+    /// [`Notification::coalescing_key`]; absent when it has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    coalesce_key: Option<String>,
 }
 
 impl NotificationDoc {
@@ -63,6 +79,8 @@ impl NotificationDoc {
             order_id: n.order_id.as_ref().map(|id| id.as_str().to_owned()),
             created_at: to_bson_time(n.created_at),
             read_at: n.read_at.map(to_bson_time),
+            unread: n.read_at.is_none().then_some(true),
+            coalesce_key: n.coalescing_key(),
         }
     }
 
@@ -109,6 +127,31 @@ impl MongoNotificationStore {
             vec![
                 index(doc! { "recipient": 1, "seq": 1 }, SEQ_UNIQUE, true),
                 index(doc! { "event_seq": 1, "recipient": 1 }, EVENT_UNIQUE, true),
+                IndexModel::builder()
+                    .keys(doc! { "recipient": 1, "coalesce_key": 1 })
+                    .options(
+                        IndexOptions::builder()
+                            .name(COALESCE_UNIQUE.to_owned())
+                            .unique(true)
+                            .partial_filter_expression(doc! {
+                                "unread": true,
+                                "coalesce_key": { "$type": "string" },
+                            })
+                            .build(),
+                    )
+                    .build(),
+                // Whether a stored notification with a key already tells of an event.
+                IndexModel::builder()
+                    .keys(doc! { "recipient": 1, "coalesce_key": 1, "event_seq": 1 })
+                    .options(
+                        IndexOptions::builder()
+                            .name("notifications_by_coalesce_key".to_owned())
+                            .partial_filter_expression(
+                                doc! { "coalesce_key": { "$type": "string" } },
+                            )
+                            .build(),
+                    )
+                    .build(),
             ],
         )
         .await
@@ -137,9 +180,11 @@ impl MongoNotificationStore {
         Ok(Page::from_overfetch(items, limit))
     }
 
-    /// One attempt at [`NotificationStore::add_all`], in one transaction: each recipient's
-    /// counter is incremented, then the batch is inserted. Returns the numbers, in order.
-    async fn add_once(&self, batch: &[&Notification]) -> mongodb::error::Result<Vec<i64>> {
+    /// One attempt at [`NotificationStore::add_all`], in one transaction: each notification
+    /// is folded into its recipient's unread one with its coalescing key (an earlier one of
+    /// the batch included), or takes its recipient's next number; then the new ones are
+    /// inserted. Returns, in order, each one's number, `None` for those folded.
+    async fn add_once(&self, batch: &[&Notification]) -> mongodb::error::Result<Vec<Option<i64>>> {
         let mut session = self.client.start_session().await?;
         session
             .start_transaction()
@@ -149,7 +194,40 @@ impl MongoNotificationStore {
                 let (store, batch) = *context;
                 async move {
                     let mut seqs = Vec::with_capacity(batch.len());
+                    let mut docs: Vec<NotificationDoc> = Vec::with_capacity(batch.len());
                     for n in batch {
+                        let new = NotificationDoc::new(n, 0);
+                        if let Some(key) = &new.coalesce_key {
+                            if let Some(earlier) = docs.iter_mut().find(|d| {
+                                d.unread.is_some()
+                                    && d.recipient == new.recipient
+                                    && d.coalesce_key.as_ref() == Some(key)
+                            }) {
+                                earlier.event_seq = earlier.event_seq.max(new.event_seq);
+                                earlier.created_at = earlier.created_at.max(new.created_at);
+                                seqs.push(None);
+                                continue;
+                            }
+                            let folded = store
+                                .notifications
+                                .update_one(
+                                    doc! {
+                                        "recipient": &new.recipient,
+                                        "coalesce_key": key,
+                                        "unread": true,
+                                    },
+                                    doc! { "$max": {
+                                        "event_seq": new.event_seq,
+                                        "created_at": new.created_at,
+                                    } },
+                                )
+                                .session(&mut *session)
+                                .await?;
+                            if folded.matched_count > 0 {
+                                seqs.push(None);
+                                continue;
+                            }
+                        }
                         let counter = store
                             .counters
                             .find_one_and_update(
@@ -160,21 +238,19 @@ impl MongoNotificationStore {
                             .return_document(ReturnDocument::After)
                             .session(&mut *session)
                             .await?;
-                        seqs.push(
-                            counter
-                                .and_then(|c| c.get_i64("seq").ok())
-                                .unwrap_or_default(),
-                        );
+                        let seq = counter
+                            .and_then(|c| c.get_i64("seq").ok())
+                            .unwrap_or_default();
+                        docs.push(NotificationDoc { seq, ..new });
+                        seqs.push(Some(seq));
                     }
-                    let docs = batch
-                        .iter()
-                        .zip(&seqs)
-                        .map(|(n, seq)| NotificationDoc::new(n, *seq));
-                    store
-                        .notifications
-                        .insert_many(docs)
-                        .session(&mut *session)
-                        .await?;
+                    if !docs.is_empty() {
+                        store
+                            .notifications
+                            .insert_many(docs)
+                            .session(&mut *session)
+                            .await?;
+                    }
                     Ok(seqs)
                 }
                 .boxed()
@@ -183,32 +259,60 @@ impl MongoNotificationStore {
     }
 
     /// The part of `batch` not stored yet: without the notifications whose recipient already
-    /// has one for their event, and without repeats within the batch.
+    /// has one for their event, without repeats within the batch, and without those whose
+    /// coalescing key is on a stored notification of the same or a later event (a late copy
+    /// of an event whose news has been told).
     async fn not_yet_stored<'a>(
         &self,
         batch: &'a [Notification],
     ) -> StoreResult<Vec<&'a Notification>> {
-        let keys: Vec<Document> = batch
-            .iter()
-            .map(|n| doc! { "event_seq": n.event_seq, "recipient": n.recipient.as_str() })
-            .collect();
+        let keyed: Vec<(&Notification, Option<String>)> =
+            batch.iter().map(|n| (n, n.coalescing_key())).collect();
+        let mut terms = Vec::with_capacity(batch.len() * 2);
+        for (n, key) in &keyed {
+            terms.push(doc! { "event_seq": n.event_seq, "recipient": n.recipient.as_str() });
+            if let Some(key) = key {
+                terms.push(doc! {
+                    "recipient": n.recipient.as_str(),
+                    "coalesce_key": key,
+                    "event_seq": { "$gte": n.event_seq },
+                });
+            }
+        }
         let stored: Vec<Document> = self
             .notifications
             .clone_with_type::<Document>()
-            .find(doc! { "$or": keys })
-            .projection(doc! { "_id": 0, "event_seq": 1, "recipient": 1 })
+            .find(doc! { "$or": terms })
+            .projection(doc! { "_id": 0, "event_seq": 1, "recipient": 1, "coalesce_key": 1 })
             .await
             .map_err(StoreError::backend)?
             .try_collect()
             .await
             .map_err(StoreError::backend)?;
-        let mut seen: HashSet<(i64, &str)> = stored
+        let mut seen: HashSet<(i64, &str)> = HashSet::new();
+        // The latest event told per (recipient, coalescing key).
+        let mut told: HashMap<(&str, &str), i64> = HashMap::new();
+        for d in &stored {
+            let (Ok(event_seq), Ok(recipient)) = (d.get_i64("event_seq"), d.get_str("recipient"))
+            else {
+                continue;
+            };
+            seen.insert((event_seq, recipient));
+            if let Ok(key) = d.get_str("coalesce_key") {
+                let latest = told.entry((recipient, key)).or_insert(event_seq);
+                *latest = (*latest).max(event_seq);
+            }
+        }
+        Ok(keyed
             .iter()
-            .filter_map(|d| Some((d.get_i64("event_seq").ok()?, d.get_str("recipient").ok()?)))
-            .collect();
-        Ok(batch
-            .iter()
-            .filter(|n| seen.insert((n.event_seq, n.recipient.as_str())))
+            .filter(|(n, key)| {
+                let late = key.as_deref().is_some_and(|key| {
+                    told.get(&(n.recipient.as_str(), key))
+                        .is_some_and(|latest| *latest >= n.event_seq)
+                });
+                !late && seen.insert((n.event_seq, n.recipient.as_str()))
+            })
+            .map(|(n, _)| *n)
             .collect())
     }
 }
@@ -234,16 +338,24 @@ impl NotificationStore for MongoNotificationStore {
                     return Ok(fresh
                         .into_iter()
                         .zip(seqs)
-                        .map(|(n, seq)| Notification { seq, ..n.clone() })
+                        .filter_map(|(n, seq)| {
+                            Some(Notification {
+                                seq: seq?,
+                                ..n.clone()
+                            })
+                        })
                         .collect());
                 }
                 // Another instance stored some of these between the check and the insert
                 // (the transaction rolled back, taking no number): check again without them.
-                // A duplicate `seq` is a write conflict some servers report as E11000.
+                // A duplicate `seq` is a write conflict some servers report as E11000; a
+                // duplicate unread coalescing key, another instance's first notification of
+                // the key, which the next attempt folds this one into.
                 Err(err)
                     if attempt < ADD_ATTEMPTS
                         && (is_duplicate_key_on(&err, EVENT_UNIQUE)
-                            || is_duplicate_key_on(&err, SEQ_UNIQUE)) =>
+                            || is_duplicate_key_on(&err, SEQ_UNIQUE)
+                            || is_duplicate_key_on(&err, COALESCE_UNIQUE)) =>
                 {
                     continue;
                 }
@@ -320,7 +432,13 @@ impl NotificationStore for MongoNotificationStore {
             filter.insert("_id", doc! { "$in": ids });
         }
         self.notifications
-            .update_many(filter, doc! { "$set": { "read_at": to_bson_time(at) } })
+            .update_many(
+                filter,
+                doc! {
+                    "$set": { "read_at": to_bson_time(at) },
+                    "$unset": { "unread": "" },
+                },
+            )
             .await
             .map(|result| result.modified_count)
             .map_err(StoreError::backend)
