@@ -16,6 +16,7 @@ mod marketplace;
 mod marketplace_round_trips;
 mod marketplace_rules;
 mod marketplace_subscriptions;
+mod notification_coalescing;
 mod notification_round_trips;
 mod notifications;
 mod outbox;
