@@ -349,7 +349,7 @@ pub async fn a_repeat_while_unread_updates_that_notification_instead_of_adding_o
     let page = store.list(ann, false, &first(10)).await.unwrap();
     assert_eq!(
         page.items,
-        [updated.clone()],
+        std::slice::from_ref(&updated),
         "same id and number, new event and time"
     );
     assert_eq!(store.count_unread(ann).await.unwrap(), 1);
