@@ -115,4 +115,59 @@ mod tests {
         }
         assert_eq!(NotificationKind::from_name("ORDER_SHIPPED"), None);
     }
+
+    #[test]
+    fn only_toggles_coalesce_keyed_by_actor_kind_and_subject() {
+        let (ann, bob) = (UserId::generate(), UserId::generate());
+        let post = PostId::generate();
+        let of = |kind, actor: &UserId, post: Option<&PostId>| Notification {
+            id: NotificationId::generate(),
+            recipient: UserId::generate(),
+            seq: 0,
+            event_seq: 1,
+            kind,
+            actor_id: Some(actor.clone()),
+            post_id: post.cloned(),
+            comment_id: None,
+            message_id: None,
+            order_id: None,
+            created_at: Utc::now(),
+            read_at: None,
+        };
+        let reacted = of(NotificationKind::PostReacted, &ann, Some(&post)).coalescing_key();
+        assert!(reacted.is_some());
+        // The recipient, the time and the event are not part of the key.
+        assert_eq!(
+            of(NotificationKind::PostReacted, &ann, Some(&post)).coalescing_key(),
+            reacted
+        );
+        let others = [
+            of(NotificationKind::PostReacted, &bob, Some(&post)).coalescing_key(),
+            of(
+                NotificationKind::PostReacted,
+                &ann,
+                Some(&PostId::generate()),
+            )
+            .coalescing_key(),
+            of(NotificationKind::Followed, &ann, None).coalescing_key(),
+        ];
+        assert!(others.iter().all(|key| key.is_some() && *key != reacted));
+        for kind in NotificationKind::ALL {
+            if !matches!(
+                kind,
+                NotificationKind::Followed | NotificationKind::PostReacted
+            ) {
+                assert_eq!(
+                    of(kind, &ann, Some(&post)).coalescing_key(),
+                    None,
+                    "{kind:?}"
+                );
+            }
+        }
+        let no_actor = Notification {
+            actor_id: None,
+            ..of(NotificationKind::Followed, &ann, None)
+        };
+        assert_eq!(no_actor.coalescing_key(), None);
+    }
 }

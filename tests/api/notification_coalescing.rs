@@ -73,53 +73,52 @@ fn pair(kind: &str, actor: &str) -> (String, String) {
     (kind.to_owned(), actor.to_owned())
 }
 
-#[tokio::test]
-async fn two_hundred_reaction_toggles_leave_one_unread_notification_pushed_once() {
-    let app = spawn_app_for_floods().await;
-    let (ann, bob, cat, dan) = (
-        app.register("ann").await,
-        app.register("bob").await,
-        app.register("cat").await,
-        app.register("dan").await,
-    );
-    let post = create_post(&app, &bob, "bob's post").await;
-    let mut bobs = listening(&app, &bob, None).await;
-    follow(&app, &dan, &bob).await;
+/// Ann sends `on`/`off` (with `variables`) 100 times each at Bob, between a follow by Dan
+/// and one by Cat. Asserts that Ann's `kind` was pushed to Bob once, between the two; that it
+/// is his one unread notification from Ann; that a reconnect after Dan's replays it once; and
+/// that once Bob has read it, Ann's next `on` is pushed as a new notification.
+async fn assert_a_flood_notifies_once(
+    app: &TestApp,
+    [ann, bob, cat, dan]: [&Account; 4],
+    (on, off): (&str, &str),
+    variables: Value,
+    kind: &str,
+) {
+    let mut bobs = listening(app, bob, None).await;
+    follow(app, dan, bob).await;
     let before = next_notification(&mut bobs).await;
     assert_eq!(kind_and_actor(&before), pair("FOLLOWED", "dan"));
 
-    let refused = toggle(&app, &ann, (REACT, UNREACT), json!({ "p": post }), 100).await;
+    let refused = toggle(app, ann, (on, off), variables.clone(), 100).await;
     assert_eq!(refused, 0);
     // Cat's follow comes after every toggle in the event log: when it arrives, every toggle
     // has been dealt with.
-    follow(&app, &cat, &bob).await;
+    follow(app, cat, bob).await;
 
     let pushed = next_notification(&mut bobs).await;
-    assert_eq!(kind_and_actor(&pushed), pair("POST_REACTED", "ann"));
+    assert_eq!(kind_and_actor(&pushed), pair(kind, "ann"));
     assert_eq!(
         kind_and_actor(&next_notification(&mut bobs).await),
         pair("FOLLOWED", "cat"),
-        "the reaction was pushed once"
+        "ann's was pushed once"
     );
-    let (kinds, count) = unread(&app, &bob).await;
+    let (kinds, count) = unread(app, bob).await;
     assert_eq!(
         kinds,
         [
             pair("FOLLOWED", "cat"),
-            pair("POST_REACTED", "ann"),
+            pair(kind, "ann"),
             pair("FOLLOWED", "dan")
         ]
     );
     assert_eq!(count, 3);
-    // A reconnect after the notification before the flood replays the flood once.
-    let mut again = listening(&app, &bob, before["cursor"].as_str()).await;
+    let mut again = listening(app, bob, before["cursor"].as_str()).await;
     assert_eq!(next_notification(&mut again).await["id"], pushed["id"]);
     assert_eq!(
         kind_and_actor(&next_notification(&mut again).await),
         pair("FOLLOWED", "cat")
     );
 
-    // Once Bob has read it, Ann's next reaction is news again.
     let marked = app
         .data(
             Some(&bob.access),
@@ -128,54 +127,44 @@ async fn two_hundred_reaction_toggles_leave_one_unread_notification_pushed_once(
         )
         .await;
     assert_eq!(marked["markNotificationsRead"], 1);
-    app.data(Some(&ann.access), REACT, json!({ "p": post }))
-        .await;
+    app.data(Some(&ann.access), on, variables).await;
     let news = next_notification(&mut bobs).await;
-    assert_eq!(kind_and_actor(&news), pair("POST_REACTED", "ann"));
+    assert_eq!(kind_and_actor(&news), pair(kind, "ann"));
     assert_ne!(news["id"], pushed["id"]);
-    assert_eq!(unread(&app, &bob).await.1, 3);
+    assert_eq!(unread(app, bob).await.1, 3);
+}
+
+/// Four users for a flood: Ann floods Bob; Cat and Dan follow him.
+async fn ann_bob_cat_dan(app: &TestApp) -> [Account; 4] {
+    [
+        app.register("ann").await,
+        app.register("bob").await,
+        app.register("cat").await,
+        app.register("dan").await,
+    ]
+}
+
+#[tokio::test]
+async fn two_hundred_reaction_toggles_leave_one_unread_notification_pushed_once() {
+    let app = spawn_app_for_floods().await;
+    let users = ann_bob_cat_dan(&app).await;
+    let post = create_post(&app, &users[1], "bob's post").await;
+    assert_a_flood_notifies_once(
+        &app,
+        users.each_ref(),
+        (REACT, UNREACT),
+        json!({ "p": post }),
+        "POST_REACTED",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn two_hundred_follow_toggles_leave_one_unread_notification_pushed_once() {
     let app = spawn_app_for_floods().await;
-    let (ann, bob, cat, dan) = (
-        app.register("ann").await,
-        app.register("bob").await,
-        app.register("cat").await,
-        app.register("dan").await,
-    );
-    let mut bobs = listening(&app, &bob, None).await;
-    follow(&app, &dan, &bob).await;
-    let before = next_notification(&mut bobs).await;
-
-    let refused = toggle(&app, &ann, (FOLLOW, UNFOLLOW), json!({ "u": bob.id }), 100).await;
-    assert_eq!(refused, 0);
-    follow(&app, &cat, &bob).await;
-
-    let pushed = next_notification(&mut bobs).await;
-    assert_eq!(kind_and_actor(&pushed), pair("FOLLOWED", "ann"));
-    assert_eq!(
-        kind_and_actor(&next_notification(&mut bobs).await),
-        pair("FOLLOWED", "cat"),
-        "ann's follow was pushed once"
-    );
-    let (kinds, count) = unread(&app, &bob).await;
-    assert_eq!(
-        kinds,
-        [
-            pair("FOLLOWED", "cat"),
-            pair("FOLLOWED", "ann"),
-            pair("FOLLOWED", "dan")
-        ]
-    );
-    assert_eq!(count, 3);
-    let mut again = listening(&app, &bob, before["cursor"].as_str()).await;
-    assert_eq!(next_notification(&mut again).await["id"], pushed["id"]);
-    assert_eq!(
-        kind_and_actor(&next_notification(&mut again).await),
-        pair("FOLLOWED", "cat")
-    );
+    let users = ann_bob_cat_dan(&app).await;
+    let bob = json!({ "u": users[1].id });
+    assert_a_flood_notifies_once(&app, users.each_ref(), (FOLLOW, UNFOLLOW), bob, "FOLLOWED").await;
 }
 
 #[tokio::test]

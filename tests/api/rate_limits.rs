@@ -340,14 +340,7 @@ async fn reacting_and_unreacting_share_one_counter_per_user_and_favorites_anothe
         app.register("bob").await,
         app.register("cat").await,
     );
-    let post = app
-        .data(
-            Some(&bob.access),
-            "mutation { createPost(input: { body: \"bob's\" }) { id } }",
-            json!({}),
-        )
-        .await["createPost"]["id"]
-        .clone();
+    let post = crate::notifications::create_post(&app, &bob, "bob's").await;
     let p = json!({ "p": post });
 
     limited_after(
