@@ -7,9 +7,9 @@
 //! it has one, its `coalesce_key`; a unique index on `(recipient, coalesce_key)` filtered on
 //! `{ unread: true, coalesce_key: { $type: "string" } }` allows one unread notification per
 //! key. (A partial filter cannot say `read_at: null`, hence the `unread` flag.) A repeat is
-//! folded into the unread one inside the add's transaction; two transactions racing to add
-//! the first one collide on the recipient's counter (a write conflict, rerun by the driver)
-//! or on that index (rerun here), and the rerun folds into the winner's.
+//! folded into the unread one inside the add's transaction. Two adds racing to store the
+//! first one collide on the recipient's counter (a write conflict, which the driver reruns)
+//! and then on that index; the loser looks again and folds into the winner's.
 
 use std::collections::{HashMap, HashSet};
 
@@ -104,6 +104,13 @@ impl NotificationDoc {
     }
 }
 
+/// A notification [`MongoNotificationStore::not_yet_stored`] let through.
+struct Fresh<'a> {
+    notification: &'a Notification,
+    /// Whether its recipient had an unread notification with its coalescing key.
+    unread_repeat: bool,
+}
+
 pub struct MongoNotificationStore {
     client: Client,
     db: Database,
@@ -184,7 +191,11 @@ impl MongoNotificationStore {
     /// is folded into its recipient's unread one with its coalescing key (an earlier one of
     /// the batch included), or takes its recipient's next number; then the new ones are
     /// inserted. Returns, in order, each one's number, `None` for those folded.
-    async fn add_once(&self, batch: &[&Notification]) -> mongodb::error::Result<Vec<Option<i64>>> {
+    ///
+    /// Only those [`Fresh::unread_repeat`] look for an unread one to fold into: the others
+    /// had none a moment ago, and if one raced in since, the unique index refuses the insert
+    /// and the next attempt folds into it. That saves a round trip on every first one.
+    async fn add_once(&self, batch: &[Fresh<'_>]) -> mongodb::error::Result<Vec<Option<i64>>> {
         let mut session = self.client.start_session().await?;
         session
             .start_transaction()
@@ -195,7 +206,11 @@ impl MongoNotificationStore {
                 async move {
                     let mut seqs = Vec::with_capacity(batch.len());
                     let mut docs: Vec<NotificationDoc> = Vec::with_capacity(batch.len());
-                    for n in batch {
+                    for Fresh {
+                        notification: n,
+                        unread_repeat,
+                    } in batch
+                    {
                         let new = NotificationDoc::new(n, 0);
                         if let Some(key) = &new.coalesce_key {
                             if let Some(earlier) = docs.iter_mut().find(|d| {
@@ -208,6 +223,8 @@ impl MongoNotificationStore {
                                 seqs.push(None);
                                 continue;
                             }
+                        }
+                        if let Some(key) = new.coalesce_key.as_ref().filter(|_| *unread_repeat) {
                             let folded = store
                                 .notifications
                                 .update_one(
@@ -262,10 +279,7 @@ impl MongoNotificationStore {
     /// has one for their event, without repeats within the batch, and without those whose
     /// coalescing key is on a stored notification of the same or a later event (a late copy
     /// of an event whose news has been told).
-    async fn not_yet_stored<'a>(
-        &self,
-        batch: &'a [Notification],
-    ) -> StoreResult<Vec<&'a Notification>> {
+    async fn not_yet_stored<'a>(&self, batch: &'a [Notification]) -> StoreResult<Vec<Fresh<'a>>> {
         let keyed: Vec<(&Notification, Option<String>)> =
             batch.iter().map(|n| (n, n.coalescing_key())).collect();
         let mut terms = Vec::with_capacity(batch.len() * 2);
@@ -275,7 +289,7 @@ impl MongoNotificationStore {
                 terms.push(doc! {
                     "recipient": n.recipient.as_str(),
                     "coalesce_key": key,
-                    "event_seq": { "$gte": n.event_seq },
+                    "$or": [{ "event_seq": { "$gte": n.event_seq } }, { "unread": true }],
                 });
             }
         }
@@ -283,15 +297,18 @@ impl MongoNotificationStore {
             .notifications
             .clone_with_type::<Document>()
             .find(doc! { "$or": terms })
-            .projection(doc! { "_id": 0, "event_seq": 1, "recipient": 1, "coalesce_key": 1 })
+            .projection(
+                doc! { "_id": 0, "event_seq": 1, "recipient": 1, "coalesce_key": 1, "unread": 1 },
+            )
             .await
             .map_err(StoreError::backend)?
             .try_collect()
             .await
             .map_err(StoreError::backend)?;
         let mut seen: HashSet<(i64, &str)> = HashSet::new();
-        // The latest event told per (recipient, coalescing key).
+        // The latest event told per (recipient, coalescing key), and the keys with an unread one.
         let mut told: HashMap<(&str, &str), i64> = HashMap::new();
+        let mut unread: HashSet<(&str, &str)> = HashSet::new();
         for d in &stored {
             let (Ok(event_seq), Ok(recipient)) = (d.get_i64("event_seq"), d.get_str("recipient"))
             else {
@@ -301,6 +318,9 @@ impl MongoNotificationStore {
             if let Ok(key) = d.get_str("coalesce_key") {
                 let latest = told.entry((recipient, key)).or_insert(event_seq);
                 *latest = (*latest).max(event_seq);
+                if d.get_bool("unread").unwrap_or(false) {
+                    unread.insert((recipient, key));
+                }
             }
         }
         Ok(keyed
@@ -312,7 +332,12 @@ impl MongoNotificationStore {
                 });
                 !late && seen.insert((n.event_seq, n.recipient.as_str()))
             })
-            .map(|(n, _)| *n)
+            .map(|(n, key)| Fresh {
+                notification: n,
+                unread_repeat: key
+                    .as_deref()
+                    .is_some_and(|key| unread.contains(&(n.recipient.as_str(), key))),
+            })
             .collect())
     }
 }
@@ -331,17 +356,18 @@ impl NotificationStore for MongoNotificationStore {
             if fresh.is_empty() {
                 return Ok(Vec::new());
             }
-            let recipients: Vec<&UserId> = fresh.iter().map(|n| &n.recipient).collect();
+            let recipients: Vec<&UserId> =
+                fresh.iter().map(|f| &f.notification.recipient).collect();
             ensure_users_exist(&self.db.collection::<Document>("users"), &recipients).await?;
             match self.add_once(&fresh).await {
                 Ok(seqs) => {
                     return Ok(fresh
                         .into_iter()
                         .zip(seqs)
-                        .filter_map(|(n, seq)| {
+                        .filter_map(|(f, seq)| {
                             Some(Notification {
                                 seq: seq?,
-                                ..n.clone()
+                                ..f.notification.clone()
                             })
                         })
                         .collect());
