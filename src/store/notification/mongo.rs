@@ -212,17 +212,18 @@ impl MongoNotificationStore {
                     } in batch
                     {
                         let new = NotificationDoc::new(n, 0);
-                        if let Some(key) = &new.coalesce_key {
-                            if let Some(earlier) = docs.iter_mut().find(|d| {
+                        // A repeat within the batch folds into the earlier one.
+                        if let Some(key) = &new.coalesce_key
+                            && let Some(earlier) = docs.iter_mut().find(|d| {
                                 d.unread.is_some()
                                     && d.recipient == new.recipient
                                     && d.coalesce_key.as_ref() == Some(key)
-                            }) {
-                                earlier.event_seq = earlier.event_seq.max(new.event_seq);
-                                earlier.created_at = earlier.created_at.max(new.created_at);
-                                seqs.push(None);
-                                continue;
-                            }
+                            })
+                        {
+                            earlier.event_seq = earlier.event_seq.max(new.event_seq);
+                            earlier.created_at = earlier.created_at.max(new.created_at);
+                            seqs.push(None);
+                            continue;
                         }
                         if let Some(key) = new.coalesce_key.as_ref().filter(|_| *unread_repeat) {
                             let folded = store
