@@ -121,6 +121,28 @@ pub struct RateLimitConfig {
     /// Payment attempts (charges sent to the gateway) by one user: bounds card testing,
     /// trying stolen card numbers one order at a time.
     pub payment_per_user: RatePolicy,
+    /// `react` and `unreact` by one user, on one counter: a toggle is one gesture, and a
+    /// script alternating the two would otherwise get twice the rate.
+    pub reaction_per_user: RatePolicy,
+    /// `follow` and `unfollow` by one user, on one counter (a follow/unfollow loop is the
+    /// toggle that follow-back spam and notification floods are made of).
+    pub follow_per_user: RatePolicy,
+    /// `block` and `unblock` by one user, on one counter. Blocking is how a user defends
+    /// themself against a pile-on, so this one stays generous.
+    pub block_per_user: RatePolicy,
+    /// `addFavorite` and `removeFavorite` by one user, on one counter.
+    pub favorite_per_user: RatePolicy,
+    /// `addToCart` and `updateCartItem` by one user, on one counter: each re-reads the
+    /// listing to check its stock.
+    pub cart_per_user: RatePolicy,
+    /// `createReview` by one user: each notifies a seller and moves a listing's rating.
+    pub review_per_user: RatePolicy,
+    /// `openChat` by one user (opening a room that exists already counts too): bounds
+    /// cold messaging of strangers.
+    pub open_chat_per_user: RatePolicy,
+    /// `createGroupChat` by one user: each puts up to 49 people in a room they did not ask
+    /// for.
+    pub group_chat_per_user: RatePolicy,
 }
 
 impl Default for RateLimitConfig {
@@ -140,6 +162,14 @@ impl Default for RateLimitConfig {
             subscription_start_per_user: RatePolicy::new(60, 60),
             checkout_per_user: RatePolicy::new(20, 3600),
             payment_per_user: RatePolicy::new(10, 3600),
+            reaction_per_user: RatePolicy::new(60, 60),
+            follow_per_user: RatePolicy::new(60, 3600),
+            block_per_user: RatePolicy::new(60, 3600),
+            favorite_per_user: RatePolicy::new(60, 60),
+            cart_per_user: RatePolicy::new(60, 60),
+            review_per_user: RatePolicy::new(20, 3600),
+            open_chat_per_user: RatePolicy::new(30, 3600),
+            group_chat_per_user: RatePolicy::new(10, 3600),
         }
     }
 }

@@ -3,14 +3,14 @@
 //!
 //! Rules owned here: a quantity is 1 to the listing's stock (and at most
 //! [`MAX_LINE_QUANTITY`]); only `ACTIVE` listings of other users can be added; a cart holds at
-//! most [`MAX_CART_LINES`] lines. Prices are never stored in the cart: every read takes them
+//! most [`MAX_CART_LINES`] lines; adding and changing lines is rate-limited per user. Prices are never stored in the cart: every read takes them
 //! from the listing as it is now, and a line whose listing became unavailable stays visible
 //! with `available: false` until the viewer removes it.
 
 use std::sync::Arc;
 
 use super::posts::PostService;
-use super::{Viewer, now};
+use super::{Action, RateLimiter, Viewer, now};
 use crate::domain::{
     ListingStatus, MAX_CART_LINES, MAX_LINE_QUANTITY, Money, Post, PostId, PostKind,
 };
@@ -48,11 +48,16 @@ impl CartEntry {
 pub struct CartService {
     orders: Arc<dyn OrderStore>,
     posts: PostService,
+    rate_limits: RateLimiter,
 }
 
 impl CartService {
-    pub fn new(orders: Arc<dyn OrderStore>, posts: PostService) -> Self {
-        Self { orders, posts }
+    pub fn new(orders: Arc<dyn OrderStore>, posts: PostService, rate_limits: RateLimiter) -> Self {
+        Self {
+            orders,
+            posts,
+            rate_limits,
+        }
     }
 
     /// The viewer's cart, oldest line first. Lines whose listing was deleted are left out.
@@ -111,6 +116,9 @@ impl CartService {
         post_id: &PostId,
         quantity: i64,
     ) -> AppResult<Vec<CartEntry>> {
+        self.rate_limits
+            .check(Action::CartWrite, viewer.id().as_str())
+            .await?;
         let lines = self.orders.cart(viewer.id()).await?;
         let current = lines.iter().find(|l| &l.post_id == post_id);
         if current.is_none() && lines.len() >= MAX_CART_LINES {
@@ -140,6 +148,9 @@ impl CartService {
         post_id: &PostId,
         quantity: i64,
     ) -> AppResult<Vec<CartEntry>> {
+        self.rate_limits
+            .check(Action::CartWrite, viewer.id().as_str())
+            .await?;
         let lines = self.orders.cart(viewer.id()).await?;
         if !lines.iter().any(|l| &l.post_id == post_id) {
             return Err(AppError::NotFound("cart item"));

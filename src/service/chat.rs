@@ -11,7 +11,7 @@
 //!   group is a shared space, and silencing a member for everyone because of one pair's block
 //!   would let any member mute another. Each still sees the other's messages there; leaving
 //!   groups is the way out (not built yet).
-//! - Sending and typing are rate-limited per user.
+//! - Opening direct rooms, creating groups, sending and typing are rate-limited per user.
 //!
 //! Events: `MessageSent` after a message is stored, `Typing` (never stored), each with the
 //! room's members so subscribers filter by id comparison.
@@ -68,6 +68,9 @@ impl ChatService {
         other: &UserId,
         listing: Option<&PostId>,
     ) -> AppResult<ChatRoom> {
+        self.rate_limits
+            .check(Action::OpenChat, viewer.id().as_str())
+            .await?;
         if other == viewer.id() {
             return Err(AppError::bad_input("userId", "cannot be yourself"));
         }
@@ -119,6 +122,9 @@ impl ChatService {
         title: GroupTitle,
         member_ids: Vec<UserId>,
     ) -> AppResult<ChatRoom> {
+        self.rate_limits
+            .check(Action::CreateGroupChat, viewer.id().as_str())
+            .await?;
         let mut members = vec![viewer.id().clone()];
         for id in member_ids {
             if !members.contains(&id) {

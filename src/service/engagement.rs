@@ -2,7 +2,8 @@
 //!
 //! Rules owned here: you can only engage with posts you can see; a blocked pair cannot
 //! comment on, react to or favorite each other's posts, nor reply to each other; comments
-//! are deleted by their author, the post's author or an admin.
+//! are deleted by their author, the post's author or an admin. Comments, reactions and
+//! favorites are rate-limited per user (a toggle's two directions on one counter).
 
 use std::sync::Arc;
 
@@ -188,6 +189,9 @@ impl EngagementService {
         post_id: &PostId,
         kind: ReactionKind,
     ) -> AppResult<Post> {
+        self.rate_limits
+            .check(Action::Reaction, viewer.id().as_str())
+            .await?;
         let post = self.visible_post(viewer, post_id).await?;
         let previous = self
             .engagement
@@ -207,12 +211,18 @@ impl EngagementService {
     }
 
     pub async fn unreact(&self, viewer: &Viewer, post_id: &PostId) -> AppResult<Post> {
+        self.rate_limits
+            .check(Action::Reaction, viewer.id().as_str())
+            .await?;
         let post = self.visible_post(viewer, post_id).await?;
         self.engagement.unreact(post_id, viewer.id()).await?;
         self.fresh(viewer, post).await
     }
 
     pub async fn add_favorite(&self, viewer: &Viewer, post_id: &PostId) -> AppResult<Post> {
+        self.rate_limits
+            .check(Action::Favorite, viewer.id().as_str())
+            .await?;
         let post = self.visible_post(viewer, post_id).await?;
         self.engagement
             .add_favorite(post_id, viewer.id(), now())
@@ -221,6 +231,9 @@ impl EngagementService {
     }
 
     pub async fn remove_favorite(&self, viewer: &Viewer, post_id: &PostId) -> AppResult<Post> {
+        self.rate_limits
+            .check(Action::Favorite, viewer.id().as_str())
+            .await?;
         let post = self.visible_post(viewer, post_id).await?;
         self.engagement
             .remove_favorite(post_id, viewer.id())

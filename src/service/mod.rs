@@ -100,7 +100,7 @@ impl Services {
             rate_limits.clone(),
             events.clone(),
         );
-        let cart = CartService::new(stores.orders.clone(), posts.clone());
+        let cart = CartService::new(stores.orders.clone(), posts.clone(), rate_limits.clone());
         let orders = OrderService::new(
             stores.orders.clone(),
             accounts.clone(),
@@ -113,7 +113,12 @@ impl Services {
                 orders: i64::from(config.orders.max_unpaid_orders),
             },
         );
-        let reviews = ReviewService::new(stores.reviews.clone(), posts.clone(), events.clone());
+        let reviews = ReviewService::new(
+            stores.reviews.clone(),
+            posts.clone(),
+            rate_limits.clone(),
+            events.clone(),
+        );
         let query_budget = QueryBudget::new(
             stores.rate_limits.clone(),
             BudgetPolicy {
@@ -134,6 +139,7 @@ impl Services {
             social: SocialService::new(
                 stores.social.clone(),
                 stores.accounts.clone(),
+                rate_limits.clone(),
                 events.clone(),
             ),
             accounts,

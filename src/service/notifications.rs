@@ -10,6 +10,11 @@
 //! - Once per event and recipient, however many instances run a notifier: each notification
 //!   carries the log number of its event, unique per recipient in the store; the instance that
 //!   loses the race stores nothing and announces nothing.
+//! - Once per unread toggle: the same actor following the viewer, or reacting to the same
+//!   post, again while the earlier notification is unread updates that one (the store
+//!   coalesces them, see `NotificationStore`) and announces nothing, so 200 react/unreact
+//!   toggles leave one unread notification, pushed once. Reading it ends that: the next
+//!   repeat is news again.
 //! - A viewer reads and marks only their own notifications.
 
 use std::sync::Arc;
@@ -342,7 +347,8 @@ impl Notifier {
                 read_at: None,
             })
             .collect();
-        // One write for all the event's recipients, then one append announcing them.
+        // One write for all the event's recipients, then one append announcing them: only
+        // the new ones, since a coalesced repeat updated a notification already pushed.
         let stored = self.store.add_all(&notifications).await?;
         self.events
             .publish_all(

@@ -5,9 +5,9 @@
 //! every instance (the counters live in the store). HTTP refuses batched requests, so one
 //! request cannot smuggle in several operations either.
 //!
-//! Use cases that do not exist yet call [`RateLimiter::check`] with their [`Action`] when they
-//! arrive: `CreatePost` keyed by the author's id, `Comment` by the commenter's id,
-//! `SendMessage` by the sender's id. The policies are already in `[rate_limits]`.
+//! A use case checks before it writes anything, so a refused attempt changes nothing. The two directions of a toggle (react/unreact, follow/unfollow,
+//! block/unblock, favorite/unfavorite) share one counter: a script flipping a toggle would
+//! otherwise get twice the rate, and a person rarely does one without the other in a burst.
 
 use std::sync::Arc;
 
@@ -50,6 +50,23 @@ pub enum Action {
     Checkout,
     /// A charge sent to the payment gateway; subject: the buyer's user id.
     Payment,
+    /// `react` or `unreact`; subject: the user id. Both directions of a toggle share one
+    /// counter, so alternating them buys no extra rate.
+    Reaction,
+    /// `follow` or `unfollow`; subject: the follower's user id (one counter, as above).
+    Follow,
+    /// `block` or `unblock`; subject: the blocker's user id (one counter).
+    Block,
+    /// `addFavorite` or `removeFavorite`; subject: the user id (one counter).
+    Favorite,
+    /// `addToCart` or `updateCartItem`; subject: the buyer's user id (one counter).
+    CartWrite,
+    /// `createReview`; subject: the author's user id.
+    CreateReview,
+    /// `openChat`; subject: the user id of whoever opens it.
+    OpenChat,
+    /// `createGroupChat`; subject: the creator's user id.
+    CreateGroupChat,
 }
 
 impl Action {
@@ -69,6 +86,14 @@ impl Action {
             Action::StartSubscription => "subscription_start",
             Action::Checkout => "checkout_user",
             Action::Payment => "payment_user",
+            Action::Reaction => "reaction_user",
+            Action::Follow => "follow_user",
+            Action::Block => "block_user",
+            Action::Favorite => "favorite_user",
+            Action::CartWrite => "cart_user",
+            Action::CreateReview => "review_user",
+            Action::OpenChat => "open_chat_user",
+            Action::CreateGroupChat => "group_chat_user",
         }
     }
 
@@ -87,6 +112,14 @@ impl Action {
             Action::StartSubscription => config.subscription_start_per_user,
             Action::Checkout => config.checkout_per_user,
             Action::Payment => config.payment_per_user,
+            Action::Reaction => config.reaction_per_user,
+            Action::Follow => config.follow_per_user,
+            Action::Block => config.block_per_user,
+            Action::Favorite => config.favorite_per_user,
+            Action::CartWrite => config.cart_per_user,
+            Action::CreateReview => config.review_per_user,
+            Action::OpenChat => config.open_chat_per_user,
+            Action::CreateGroupChat => config.group_chat_per_user,
         }
     }
 }

@@ -2,13 +2,14 @@
 //!
 //! Rules owned here: one review per user per listing (`CONFLICT` on a second; `updateReview`
 //! changes it); only listings can be reviewed, never by their own seller; only the author
-//! edits or deletes a review (an admin may delete any). Publishes `ReviewAdded` after a new
+//! edits or deletes a review (an admin may delete any); new reviews are rate-limited per
+//! author. Publishes `ReviewAdded` after a new
 //! review is stored.
 
 use std::sync::Arc;
 
 use super::posts::PostService;
-use super::{Viewer, now};
+use super::{Action, RateLimiter, Viewer, now};
 use crate::domain::{PostId, PostKind, Rating, RatingSummary, Review, ReviewId, UserId};
 use crate::error::{AppError, AppResult};
 use crate::events::{DomainEvent, EventBus};
@@ -35,19 +36,29 @@ pub struct UpdateReviewCommand {
 pub struct ReviewService {
     reviews: Arc<dyn ReviewStore>,
     posts: PostService,
+    rate_limits: RateLimiter,
     events: EventBus,
 }
 
 impl ReviewService {
-    pub fn new(reviews: Arc<dyn ReviewStore>, posts: PostService, events: EventBus) -> Self {
+    pub fn new(
+        reviews: Arc<dyn ReviewStore>,
+        posts: PostService,
+        rate_limits: RateLimiter,
+        events: EventBus,
+    ) -> Self {
         Self {
             reviews,
             posts,
+            rate_limits,
             events,
         }
     }
 
     pub async fn create(&self, viewer: &Viewer, command: CreateReviewCommand) -> AppResult<Review> {
+        self.rate_limits
+            .check(Action::CreateReview, viewer.id().as_str())
+            .await?;
         let post = self
             .posts
             .get_post(Some(viewer), &command.post_id)

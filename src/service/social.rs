@@ -2,12 +2,13 @@
 //! GraphQL layer and other services (feeds, search, comments) build on.
 //!
 //! Owns the rules: nobody follows or blocks themself, hidden (unknown or deactivated) accounts
-//! are not found, and a blocked pair cannot follow each other. It must not filter content
+//! are not found, a blocked pair cannot follow each other, and following and blocking are
+//! rate-limited per user (each toggle's two directions on one counter). It must not filter content
 //! itself: the areas that show content ask [`SocialService::block_partners`].
 
 use std::sync::Arc;
 
-use super::{Viewer, now};
+use super::{Action, RateLimiter, Viewer, now};
 use crate::domain::{User, UserId};
 use crate::error::{AppError, AppResult};
 use crate::events::{DomainEvent, EventBus};
@@ -21,6 +22,7 @@ const BLOCKED: &str = "you cannot follow this user";
 pub struct SocialService {
     store: Arc<dyn SocialStore>,
     accounts: Arc<dyn AccountStore>,
+    rate_limits: RateLimiter,
     events: EventBus,
 }
 
@@ -28,11 +30,13 @@ impl SocialService {
     pub fn new(
         store: Arc<dyn SocialStore>,
         accounts: Arc<dyn AccountStore>,
+        rate_limits: RateLimiter,
         events: EventBus,
     ) -> Self {
         Self {
             store,
             accounts,
+            rate_limits,
             events,
         }
     }
@@ -41,6 +45,9 @@ impl SocialService {
     /// Idempotent: following again changes nothing and publishes nothing. `FORBIDDEN` when
     /// either has blocked the other.
     pub async fn follow(&self, viewer: &Viewer, user_id: &UserId) -> AppResult<User> {
+        self.rate_limits
+            .check(Action::Follow, viewer.id().as_str())
+            .await?;
         self.check_target(viewer, user_id, "you cannot follow yourself")
             .await?;
         if self
@@ -71,6 +78,9 @@ impl SocialService {
 
     /// Stops the viewer following `user_id`; idempotent.
     pub async fn unfollow(&self, viewer: &Viewer, user_id: &UserId) -> AppResult<User> {
+        self.rate_limits
+            .check(Action::Follow, viewer.id().as_str())
+            .await?;
         self.check_target(viewer, user_id, "you cannot unfollow yourself")
             .await?;
         if self.store.unfollow(viewer.id(), user_id).await? {
@@ -87,6 +97,9 @@ impl SocialService {
     /// Blocks `user_id`: removes follows both ways and keeps them from following each other
     /// until the viewer unblocks. Idempotent.
     pub async fn block(&self, viewer: &Viewer, user_id: &UserId) -> AppResult<User> {
+        self.rate_limits
+            .check(Action::Block, viewer.id().as_str())
+            .await?;
         self.check_target(viewer, user_id, "you cannot block yourself")
             .await?;
         if self.store.block(viewer.id(), user_id, now()).await? {
@@ -103,6 +116,9 @@ impl SocialService {
     /// Lifts the viewer's block of `user_id` (a block by the other side stays). Follows
     /// removed by the block do not come back. Idempotent.
     pub async fn unblock(&self, viewer: &Viewer, user_id: &UserId) -> AppResult<User> {
+        self.rate_limits
+            .check(Action::Block, viewer.id().as_str())
+            .await?;
         self.check_target(viewer, user_id, "you cannot unblock yourself")
             .await?;
         self.store.unblock(viewer.id(), user_id).await?;

@@ -446,6 +446,18 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE users ADD COLUMN username_skeleton TEXT;
     CREATE UNIQUE INDEX users_username_skeleton ON users(username_skeleton);
     "#,
+    // notification coalescing: one unread notification per recipient and coalescing key.
+    // Rows stored before have no key and never coalesce (giving them one could break the new
+    // UNIQUE index on the duplicates the flood left behind).
+    r#"
+    ALTER TABLE notifications ADD COLUMN coalesce_key TEXT;
+    CREATE UNIQUE INDEX notifications_coalesce_unread
+        ON notifications(recipient_id, coalesce_key)
+        WHERE read_at IS NULL AND coalesce_key IS NOT NULL;
+    CREATE INDEX notifications_by_coalesce_key
+        ON notifications(recipient_id, coalesce_key, event_seq)
+        WHERE coalesce_key IS NOT NULL;
+    "#,
 ];
 
 /// A handle to one SQLite database file. Cheap to clone.

@@ -22,6 +22,7 @@ mod marketplace_round_trips;
 mod marketplace_rules;
 mod marketplace_subscriptions;
 mod marketplace_trust;
+mod notification_coalescing;
 mod notification_round_trips;
 mod notifications;
 mod outbox;

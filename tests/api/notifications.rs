@@ -10,12 +10,12 @@ use crate::helpers::{Account, TestApp, WsClient, spawn_app};
 pub(crate) const NOTIFICATION_ADDED: &str = "subscription($a: String) {
     notificationAdded(after: $a) { id kind cursor actor { username } post { body }
     message { body } readAt } }";
-const NOTIFICATIONS: &str = "query($u: Boolean, $n: Int, $a: String) {
+pub(crate) const NOTIFICATIONS: &str = "query($u: Boolean, $n: Int, $a: String) {
     notifications(unreadOnly: $u, first: $n, after: $a) {
     edges { cursor node { id kind actor { username } post { body } message { body } readAt } }
     pageInfo { hasNextPage } } unreadNotificationsCount }";
 
-async fn follow(app: &TestApp, who: &Account, whom: &Account) {
+pub(crate) async fn follow(app: &TestApp, who: &Account, whom: &Account) {
     app.data(
         Some(&who.access),
         "mutation($u: ID!) { follow(userId: $u) { id } }",
@@ -33,7 +33,7 @@ async fn block(app: &TestApp, who: &Account, whom: &Account) {
     .await;
 }
 
-async fn create_post(app: &TestApp, who: &Account, body: &str) -> String {
+pub(crate) async fn create_post(app: &TestApp, who: &Account, body: &str) -> String {
     app.data(
         Some(&who.access),
         "mutation($b: String!) { createPost(input: { body: $b }) { id } }",
@@ -69,7 +69,7 @@ async fn react(app: &TestApp, who: &Account, post: &str) {
 /// A socket of `who` subscribed to `notificationAdded` (after `after`) as operation "n".
 /// Without `after`, it returns once the subscription is listening; with it, the replay may
 /// come at once, so it returns right after subscribing.
-async fn listening(app: &TestApp, who: &Account, after: Option<&str>) -> WsClient {
+pub(crate) async fn listening(app: &TestApp, who: &Account, after: Option<&str>) -> WsClient {
     if after.is_none() {
         return subscribed(app, who, "n", NOTIFICATION_ADDED, json!({})).await;
     }
@@ -82,7 +82,7 @@ async fn listening(app: &TestApp, who: &Account, after: Option<&str>) -> WsClien
 }
 
 /// The next notification pushed on `ws`.
-async fn next_notification(ws: &mut WsClient) -> Value {
+pub(crate) async fn next_notification(ws: &mut WsClient) -> Value {
     let message = ws.next_json().await;
     assert_eq!(
         (message["type"].as_str(), message["id"].as_str()),
@@ -92,7 +92,7 @@ async fn next_notification(ws: &mut WsClient) -> Value {
     message["payload"]["data"]["notificationAdded"].clone()
 }
 
-fn kind_and_actor(n: &Value) -> (String, String) {
+pub(crate) fn kind_and_actor(n: &Value) -> (String, String) {
     (
         n["kind"].as_str().unwrap_or_default().to_owned(),
         n["actor"]["username"]

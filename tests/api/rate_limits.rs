@@ -1,10 +1,11 @@
-//! Per-action rate limits over the real API: per email, per client address, across aliases
-//! and transports, with `RATE_LIMITED` and `extensions.retryAfter`.
+//! Per-action rate limits over the real API: per email, per client address, per user for
+//! each limited mutation, across aliases and transports, with `RATE_LIMITED` and
+//! `extensions.retryAfter`.
 
 use agora::config::RatePolicy;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, spawn_app, spawn_app_with};
+use crate::helpers::{Account, TestApp, spawn_app, spawn_app_with};
 
 const LOGIN: &str =
     "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken } }";
@@ -286,4 +287,229 @@ async fn checkouts_and_payment_attempts_are_limited_per_buyer() {
         .data(Some(&bob.access), PAY, json!({ "o": bobs, "c": bobs_card }))
         .await;
     assert_eq!(paid["payOrder"]["status"], "PAID", "{paid}");
+}
+
+/// `who` runs each of `allowed` (mutation, variables), each answered without errors, then
+/// `refused`, which must be `RATE_LIMITED` with a `retryAfter` within `window_secs`.
+async fn limited_after(
+    app: &TestApp,
+    who: &Account,
+    allowed: &[(&str, Value)],
+    refused: (&str, Value),
+    window_secs: u64,
+) {
+    for (mutation, variables) in allowed {
+        app.data(Some(&who.access), mutation, variables.clone())
+            .await;
+    }
+    let (_, body) = app.post(Some(&who.access), refused.0, refused.1).await;
+    assert_rate_limited(&body["errors"][0], window_secs);
+    assert!(
+        body["data"].is_null(),
+        "a refused mutation returns nothing: {body}"
+    );
+}
+
+const REACT: &str = "mutation($p: ID!) { react(postId: $p, kind: LOVE) { id } }";
+const UNREACT: &str = "mutation($p: ID!) { unreact(postId: $p) { id } }";
+const FAVORITE: &str = "mutation($p: ID!) { addFavorite(postId: $p) { id } }";
+const UNFAVORITE: &str = "mutation($p: ID!) { removeFavorite(postId: $p) { id } }";
+const FOLLOW: &str = "mutation($u: ID!) { follow(userId: $u) { id } }";
+const UNFOLLOW: &str = "mutation($u: ID!) { unfollow(userId: $u) { id } }";
+const BLOCK: &str = "mutation($u: ID!) { block(userId: $u) { id } }";
+const UNBLOCK: &str = "mutation($u: ID!) { unblock(userId: $u) { id } }";
+const ADD_TO_CART: &str =
+    "mutation($p: ID!, $q: Int) { addToCart(postId: $p, quantity: $q) { itemCount } }";
+const UPDATE_CART_ITEM: &str =
+    "mutation($p: ID!, $q: Int!) { updateCartItem(postId: $p, quantity: $q) { itemCount } }";
+const CREATE_REVIEW: &str =
+    "mutation($p: ID!) { createReview(input: { postId: $p, rating: 4 }) { id } }";
+const OPEN_CHAT: &str = "mutation($u: ID!) { openChat(userId: $u) { id } }";
+const CREATE_GROUP_CHAT: &str =
+    "mutation($m: [ID!]!) { createGroupChat(title: \"team\", memberIds: $m) { id } }";
+
+#[tokio::test]
+async fn reacting_and_unreacting_share_one_counter_per_user_and_favorites_another() {
+    let app = spawn_app_with(|c| {
+        c.rate_limits.reaction_per_user = RatePolicy::new(3, 60);
+        c.rate_limits.favorite_per_user = RatePolicy::new(2, 60);
+    })
+    .await;
+    let (ann, bob, cat) = (
+        app.register("ann").await,
+        app.register("bob").await,
+        app.register("cat").await,
+    );
+    let post = crate::notifications::create_post(&app, &bob, "bob's").await;
+    let p = json!({ "p": post });
+
+    limited_after(
+        &app,
+        &ann,
+        &[(REACT, p.clone()), (UNREACT, p.clone()), (REACT, p.clone())],
+        (UNREACT, p.clone()),
+        60,
+    )
+    .await;
+    // Ann's reaction stands: the refused unreact changed nothing.
+    let counts = app
+        .data(
+            None,
+            "query($p: ID!) { post(id: $p) { reactionCounts { kind count } } }",
+            p.clone(),
+        )
+        .await;
+    assert_eq!(
+        counts["post"]["reactionCounts"],
+        json!([{ "kind": "LOVE", "count": 1 }])
+    );
+    // Favorites count apart from reactions, and other users apart from Ann.
+    limited_after(
+        &app,
+        &ann,
+        &[(FAVORITE, p.clone()), (UNFAVORITE, p.clone())],
+        (FAVORITE, p.clone()),
+        60,
+    )
+    .await;
+    app.data(Some(&cat.access), REACT, p.clone()).await;
+}
+
+#[tokio::test]
+async fn following_and_blocking_are_limited_per_user_each_toggle_on_one_counter() {
+    let app = spawn_app_with(|c| {
+        c.rate_limits.follow_per_user = RatePolicy::new(2, 3600);
+        c.rate_limits.block_per_user = RatePolicy::new(2, 3600);
+    })
+    .await;
+    let (ann, bob, cat) = (
+        app.register("ann").await,
+        app.register("bob").await,
+        app.register("cat").await,
+    );
+    let u = json!({ "u": bob.id });
+
+    limited_after(
+        &app,
+        &ann,
+        &[(FOLLOW, u.clone()), (UNFOLLOW, u.clone())],
+        (FOLLOW, u.clone()),
+        3600,
+    )
+    .await;
+    limited_after(
+        &app,
+        &ann,
+        &[(BLOCK, u.clone()), (UNBLOCK, u.clone())],
+        (BLOCK, json!({ "u": cat.id })),
+        3600,
+    )
+    .await;
+    // Cat's counters are her own.
+    app.data(Some(&cat.access), FOLLOW, u.clone()).await;
+    app.data(Some(&cat.access), BLOCK, json!({ "u": ann.id }))
+        .await;
+}
+
+#[tokio::test]
+async fn cart_writes_are_limited_per_buyer() {
+    use crate::marketplace::listing;
+    let app = spawn_app_with(|c| c.rate_limits.cart_per_user = RatePolicy::new(2, 60)).await;
+    let sam = app.seller("sam").await;
+    let post = listing(&app, &sam, "10.00", 10).await;
+    let (ann, bob) = (app.register("ann").await, app.register("bob").await);
+
+    limited_after(
+        &app,
+        &ann,
+        &[
+            (ADD_TO_CART, json!({ "p": post, "q": 1 })),
+            (UPDATE_CART_ITEM, json!({ "p": post, "q": 3 })),
+        ],
+        (ADD_TO_CART, json!({ "p": post, "q": 1 })),
+        60,
+    )
+    .await;
+    let cart = app
+        .data(Some(&ann.access), "{ cart { itemCount } }", json!({}))
+        .await;
+    assert_eq!(cart["cart"]["itemCount"], 3, "{cart}");
+    app.data(Some(&bob.access), ADD_TO_CART, json!({ "p": post, "q": 1 }))
+        .await;
+}
+
+#[tokio::test]
+async fn new_reviews_are_limited_per_author() {
+    use crate::marketplace::listing;
+    let app = spawn_app_with(|c| c.rate_limits.review_per_user = RatePolicy::new(1, 3600)).await;
+    let sam = app.seller("sam").await;
+    let (first, second) = (
+        listing(&app, &sam, "10.00", 10).await,
+        listing(&app, &sam, "20.00", 10).await,
+    );
+    let (ann, bob) = (app.register("ann").await, app.register("bob").await);
+
+    limited_after(
+        &app,
+        &ann,
+        &[(CREATE_REVIEW, json!({ "p": first }))],
+        (CREATE_REVIEW, json!({ "p": second })),
+        3600,
+    )
+    .await;
+    let reviews = app
+        .data(
+            None,
+            "query($p: ID!) { post(id: $p) { reviews(first: 5) { totalCount } } }",
+            json!({ "p": second }),
+        )
+        .await;
+    assert_eq!(reviews["post"]["reviews"]["totalCount"], 0, "{reviews}");
+    app.data(Some(&bob.access), CREATE_REVIEW, json!({ "p": second }))
+        .await;
+}
+
+#[tokio::test]
+async fn opening_chats_and_creating_groups_are_limited_per_user() {
+    let app = spawn_app_with(|c| {
+        c.rate_limits.open_chat_per_user = RatePolicy::new(2, 3600);
+        c.rate_limits.group_chat_per_user = RatePolicy::new(1, 3600);
+    })
+    .await;
+    let (ann, bob, cat) = (
+        app.register("ann").await,
+        app.register("bob").await,
+        app.register("cat").await,
+    );
+
+    // Opening the room that exists already counts too: it is the same request.
+    limited_after(
+        &app,
+        &ann,
+        &[
+            (OPEN_CHAT, json!({ "u": bob.id })),
+            (OPEN_CHAT, json!({ "u": bob.id })),
+        ],
+        (OPEN_CHAT, json!({ "u": cat.id })),
+        3600,
+    )
+    .await;
+    limited_after(
+        &app,
+        &ann,
+        &[(CREATE_GROUP_CHAT, json!({ "m": [bob.id, cat.id] }))],
+        (CREATE_GROUP_CHAT, json!({ "m": [bob.id] })),
+        3600,
+    )
+    .await;
+    let rooms = app
+        .data(
+            Some(&ann.access),
+            "{ chatRooms(first: 10) { totalCount } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(rooms["chatRooms"]["totalCount"], 2, "{rooms}");
+    app.data(Some(&cat.access), OPEN_CHAT, json!({ "u": ann.id }))
+        .await;
 }

@@ -1,5 +1,6 @@
 //! Contract of `NotificationStore`: gapless numbers per recipient, once per event and
-//! recipient, newest-first pages, replay after a number, unread counts and marking read.
+//! recipient, newest-first pages, replay after a number, unread counts and marking read, and
+//! coalescing: one unread notification per repeated toggle, race-free, until it is read.
 
 use std::collections::HashSet;
 
@@ -294,4 +295,261 @@ pub async fn a_batch_naming_an_unknown_recipient_stores_none_of_it(stores: Store
     // The same event still notifies ann once the batch is right.
     let stored = store.add_all(&batch[..1]).await.unwrap();
     assert_eq!(stored.iter().map(|n| n.seq).collect::<Vec<_>>(), [1]);
+}
+
+/// A notification of `actor` reacting to `post` (or following, without a post), which
+/// coalesces with its repeats.
+fn repeat(
+    recipient: &UserId,
+    actor: &UserId,
+    post: Option<&PostId>,
+    event_seq: i64,
+) -> Notification {
+    Notification {
+        kind: if post.is_some() {
+            NotificationKind::PostReacted
+        } else {
+            NotificationKind::Followed
+        },
+        actor_id: Some(actor.clone()),
+        post_id: post.cloned(),
+        comment_id: None,
+        message_id: None,
+        order_id: None,
+        ..notification(recipient, event_seq)
+    }
+}
+
+pub async fn a_repeat_while_unread_updates_that_notification_instead_of_adding_one(stores: Stores) {
+    let ids = users(&stores, &["ann", "bob", "cid"]).await;
+    let (ann, bob, cid) = (&ids[0], &ids[1], &ids[2]);
+    let store = &stores.notifications;
+    let post = PostId::generate();
+    let at = now();
+    let original = store
+        .add(&Notification {
+            created_at: at,
+            ..repeat(ann, bob, Some(&post), 10)
+        })
+        .await
+        .unwrap()
+        .expect("the first one is new");
+
+    let again = Notification {
+        created_at: at + ms(5000),
+        ..repeat(ann, bob, Some(&post), 11)
+    };
+    assert_eq!(store.add(&again).await.unwrap(), None, "folded, not new");
+
+    let updated = Notification {
+        event_seq: 11,
+        created_at: at + ms(5000),
+        ..original.clone()
+    };
+    let page = store.list(ann, false, &first(10)).await.unwrap();
+    assert_eq!(
+        page.items,
+        std::slice::from_ref(&updated),
+        "same id and number, new event and time"
+    );
+    assert_eq!(store.count_unread(ann).await.unwrap(), 1);
+    assert_eq!(store.last_seq(ann).await.unwrap(), 1, "took no number");
+    // A late copy of an older event changes nothing, not even the time.
+    let late = Notification {
+        created_at: at + ms(9000),
+        ..repeat(ann, bob, Some(&post), 9)
+    };
+    assert_eq!(store.add(&late).await.unwrap(), None);
+    assert_eq!(
+        store.list(ann, false, &first(10)).await.unwrap().items,
+        [updated]
+    );
+
+    // Anything else in the key makes another notification: another post, another actor,
+    // another kind, another recipient.
+    let other_post = store
+        .add(&repeat(ann, bob, Some(&PostId::generate()), 12))
+        .await
+        .unwrap();
+    let other_actor = store.add(&repeat(ann, cid, Some(&post), 13)).await.unwrap();
+    let followed = store.add(&repeat(ann, bob, None, 14)).await.unwrap();
+    let for_cid = store.add(&repeat(cid, bob, Some(&post), 15)).await.unwrap();
+    assert_eq!(
+        [&other_post, &other_actor, &followed, &for_cid].map(|n| n.as_ref().map(|n| n.seq)),
+        [Some(2), Some(3), Some(4), Some(1)]
+    );
+    assert_eq!(store.add(&repeat(ann, bob, None, 16)).await.unwrap(), None);
+    // Kinds that say something new each time never coalesce, whoever sends them.
+    let comment = |event_seq| Notification {
+        actor_id: Some(bob.clone()),
+        post_id: Some(post.clone()),
+        ..notification(ann, event_seq)
+    };
+    assert!(store.add(&comment(17)).await.unwrap().is_some());
+    assert!(store.add(&comment(18)).await.unwrap().is_some());
+
+    let replay = store.after(ann, 0, 100).await.unwrap();
+    assert_eq!(
+        replay.items.iter().map(|n| n.seq).collect::<Vec<_>>(),
+        [1, 2, 3, 4, 5, 6],
+        "gapless, each once"
+    );
+    assert_eq!(store.count_unread(ann).await.unwrap(), 6);
+}
+
+pub async fn marking_a_coalesced_notification_read_ends_its_coalescing(stores: Stores) {
+    let ids = users(&stores, &["ann", "bob"]).await;
+    let (ann, bob) = (&ids[0], &ids[1]);
+    let store = &stores.notifications;
+    let original = store
+        .add(&repeat(ann, bob, None, 1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(store.add(&repeat(ann, bob, None, 2)).await.unwrap(), None);
+    let at = now();
+    assert_eq!(
+        store
+            .mark_read(ann, Some(std::slice::from_ref(&original.id)), at)
+            .await
+            .unwrap(),
+        1
+    );
+
+    let next = store
+        .add(&repeat(ann, bob, None, 3))
+        .await
+        .unwrap()
+        .expect("after a read, a repeat is news again");
+    assert_eq!(next.seq, 2);
+    assert_ne!(next.id, original.id);
+    // A late copy of an event the read one told of stays told.
+    assert_eq!(store.add(&repeat(ann, bob, None, 2)).await.unwrap(), None);
+    // The new one coalesces in turn; the read one is left as it was.
+    assert_eq!(store.add(&repeat(ann, bob, None, 4)).await.unwrap(), None);
+    let page = store.list(ann, false, &first(10)).await.unwrap();
+    assert_eq!(
+        page.items
+            .iter()
+            .map(|n| (n.seq, n.event_seq, n.read_at))
+            .collect::<Vec<_>>(),
+        [(2, 4, None), (1, 2, Some(at))]
+    );
+    assert_eq!(store.count_unread(ann).await.unwrap(), 1);
+    // Marking everything read, then repeating: news again.
+    store.mark_read(ann, None, at).await.unwrap();
+    assert_eq!(
+        store
+            .add(&repeat(ann, bob, None, 5))
+            .await
+            .unwrap()
+            .map(|n| n.seq),
+        Some(3)
+    );
+}
+
+pub async fn concurrent_repeats_converge_on_one_unread_notification(stores: Stores) {
+    let ids = users(&stores, &["ann", "bob", "cid"]).await;
+    let post = PostId::generate();
+    let at = now();
+    // Twenty instances' worth of repeats at once, of twenty events, to two recipients.
+    let adds = (1..=20).map(|event_seq| {
+        let store = stores.notifications.clone();
+        let batch = [
+            Notification {
+                created_at: at + ms(event_seq),
+                ..repeat(&ids[0], &ids[1], Some(&post), event_seq)
+            },
+            repeat(&ids[2], &ids[1], None, event_seq),
+        ];
+        tokio::spawn(async move { store.add_all(&batch).await.unwrap() })
+    });
+    let mut added = Vec::new();
+    for add in adds {
+        added.extend(add.await.unwrap());
+    }
+
+    let mut recipients: Vec<(&UserId, i64)> = added.iter().map(|n| (&n.recipient, n.seq)).collect();
+    recipients.sort();
+    let mut expected = vec![(&ids[0], 1), (&ids[2], 1)];
+    expected.sort();
+    assert_eq!(recipients, expected, "one new notification each: {added:?}");
+    for recipient in [&ids[0], &ids[2]] {
+        let page = stores
+            .notifications
+            .list(recipient, false, &first(10))
+            .await
+            .unwrap();
+        assert_eq!(page.items.len(), 1);
+        assert_eq!(page.items[0].event_seq, 20, "the latest event wins");
+        assert_eq!(
+            stores.notifications.count_unread(recipient).await.unwrap(),
+            1
+        );
+        assert_eq!(stores.notifications.last_seq(recipient).await.unwrap(), 1);
+    }
+    let anns = stores
+        .notifications
+        .list(&ids[0], false, &first(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        anns.items[0].created_at,
+        at + ms(20),
+        "the latest time wins"
+    );
+}
+
+pub async fn a_batch_mixing_new_and_coalesced_notifications_returns_only_the_new(stores: Stores) {
+    let ids = users(&stores, &["ann", "bob", "cid", "dan"]).await;
+    let (ann, bob, cid, dan) = (&ids[0], &ids[1], &ids[2], &ids[3]);
+    let store = &stores.notifications;
+    let anns = store
+        .add(&repeat(ann, bob, None, 1))
+        .await
+        .unwrap()
+        .unwrap();
+    let post = PostId::generate();
+    let batch = [
+        repeat(ann, bob, None, 2),        // folds into ann's unread one
+        repeat(cid, bob, None, 2),        // new
+        notification(ann, 3),             // new, of a kind that never coalesces
+        repeat(dan, bob, Some(&post), 2), // new
+        repeat(dan, bob, Some(&post), 3), // folds into the one just before
+    ];
+
+    let added = store.add_all(&batch).await.unwrap();
+
+    let numbered = |n: &Notification, seq| Notification { seq, ..n.clone() };
+    assert_eq!(
+        added,
+        [
+            numbered(&batch[1], 1),
+            numbered(&batch[2], 2),
+            numbered(&batch[3], 1)
+        ]
+    );
+    let page = store.list(ann, false, &first(10)).await.unwrap();
+    assert_eq!(
+        page.items,
+        [
+            numbered(&batch[2], 2),
+            Notification {
+                event_seq: 2,
+                created_at: anns.created_at.max(batch[0].created_at),
+                ..anns
+            }
+        ]
+    );
+    let dans = store.list(dan, false, &first(10)).await.unwrap();
+    assert_eq!(
+        dans.items
+            .iter()
+            .map(|n| (n.seq, n.event_seq))
+            .collect::<Vec<_>>(),
+        [(1, 3)]
+    );
+    // The whole batch again: all of it is told already.
+    assert!(store.add_all(&batch).await.unwrap().is_empty());
+    assert_eq!(store.count_unread(ann).await.unwrap(), 2);
 }

@@ -62,6 +62,12 @@ pub type NotificationConnection = Connection<String, Notification, EmptyFields, 
 /// Something that happened to the viewer.
 pub struct Notification(pub domain::Notification);
 
+/// Something that happened to the viewer.
+///
+/// A repeated toggle (the same user following the viewer, or reacting to the same post,
+/// again) while this is unread updates this one instead of adding another: `createdAt`
+/// moves to the latest time, while `id`, `cursor` and place in the list stay, and it is not
+/// pushed again. Once it is read, the next repeat is a new notification.
 #[Object]
 impl Notification {
     async fn id(&self) -> ID {
@@ -109,6 +115,7 @@ impl Notification {
         };
         Ok(orders.load_one(id.clone()).await?.map(Order))
     }
+    /// When it happened; for a notification that repeats coalesced into, the latest time.
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }

@@ -2,14 +2,22 @@
 //! in `notification_counters`. Taking the number and inserting the notification is one
 //! multi-document transaction, so a notification refused as a duplicate of its event takes
 //! no number and numbers stay gapless.
+//!
+//! Coalescing: an unread notification carries `unread: true` (unset when it is read) and, when
+//! it has one, its `coalesce_key`; a unique index on `(recipient, coalesce_key)` filtered on
+//! `{ unread: true, coalesce_key: { $type: "string" } }` allows one unread notification per
+//! key. (A partial filter cannot say `read_at: null`, hence the `unread` flag.) A repeat is
+//! folded into the unread one inside the add's transaction. Two adds racing to store the
+//! first one collide on the recipient's counter (a write conflict, which the driver reruns)
+//! and then on that index; the loser looks again and folds into the winner's.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use futures_util::{FutureExt, TryStreamExt};
 use mongodb::bson::{self, Document, doc};
-use mongodb::options::{ReadConcern, ReturnDocument, WriteConcern};
-use mongodb::{Client, Collection, Database};
+use mongodb::options::{IndexOptions, ReadConcern, ReturnDocument, WriteConcern};
+use mongodb::{Client, Collection, Database, IndexModel};
 use serde::{Deserialize, Serialize};
 
 use super::NotificationStore;
@@ -24,6 +32,7 @@ use crate::store::{Page, PageRequest, StoreError, StoreResult, split_cursor};
 
 const SEQ_UNIQUE: &str = "notifications_recipient_seq_unique";
 const EVENT_UNIQUE: &str = "notifications_event_recipient_unique";
+const COALESCE_UNIQUE: &str = "notifications_unread_coalesce_unique";
 
 /// How often an add is rerun when the server reports a write conflict on the recipient's
 /// number as a duplicate `seq` (as in the chat adapter: MongoDB labels such conflicts
@@ -46,6 +55,13 @@ struct NotificationDoc {
     order_id: Option<String>,
     created_at: bson::DateTime,
     read_at: Option<bson::DateTime>,
+    /// `Some(true)` while unread, absent once read: the equality the partial unique index on
+    /// coalescing keys filters on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    unread: Option<bool>,
+    /// [`Notification::coalescing_key`]; absent when it has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    coalesce_key: Option<String>,
 }
 
 impl NotificationDoc {
@@ -63,6 +79,8 @@ impl NotificationDoc {
             order_id: n.order_id.as_ref().map(|id| id.as_str().to_owned()),
             created_at: to_bson_time(n.created_at),
             read_at: n.read_at.map(to_bson_time),
+            unread: n.read_at.is_none().then_some(true),
+            coalesce_key: n.coalescing_key(),
         }
     }
 
@@ -84,6 +102,13 @@ impl NotificationDoc {
             read_at: self.read_at.map(from_bson_time),
         })
     }
+}
+
+/// A notification [`MongoNotificationStore::not_yet_stored`] let through.
+struct Fresh<'a> {
+    notification: &'a Notification,
+    /// Whether its recipient had an unread notification with its coalescing key.
+    unread_repeat: bool,
 }
 
 pub struct MongoNotificationStore {
@@ -109,6 +134,31 @@ impl MongoNotificationStore {
             vec![
                 index(doc! { "recipient": 1, "seq": 1 }, SEQ_UNIQUE, true),
                 index(doc! { "event_seq": 1, "recipient": 1 }, EVENT_UNIQUE, true),
+                IndexModel::builder()
+                    .keys(doc! { "recipient": 1, "coalesce_key": 1 })
+                    .options(
+                        IndexOptions::builder()
+                            .name(COALESCE_UNIQUE.to_owned())
+                            .unique(true)
+                            .partial_filter_expression(doc! {
+                                "unread": true,
+                                "coalesce_key": { "$type": "string" },
+                            })
+                            .build(),
+                    )
+                    .build(),
+                // Whether a stored notification with a key already tells of an event.
+                IndexModel::builder()
+                    .keys(doc! { "recipient": 1, "coalesce_key": 1, "event_seq": 1 })
+                    .options(
+                        IndexOptions::builder()
+                            .name("notifications_by_coalesce_key".to_owned())
+                            .partial_filter_expression(
+                                doc! { "coalesce_key": { "$type": "string" } },
+                            )
+                            .build(),
+                    )
+                    .build(),
             ],
         )
         .await
@@ -137,9 +187,15 @@ impl MongoNotificationStore {
         Ok(Page::from_overfetch(items, limit))
     }
 
-    /// One attempt at [`NotificationStore::add_all`], in one transaction: each recipient's
-    /// counter is incremented, then the batch is inserted. Returns the numbers, in order.
-    async fn add_once(&self, batch: &[&Notification]) -> mongodb::error::Result<Vec<i64>> {
+    /// One attempt at [`NotificationStore::add_all`], in one transaction: each notification
+    /// is folded into its recipient's unread one with its coalescing key (an earlier one of
+    /// the batch included), or takes its recipient's next number; then the new ones are
+    /// inserted. Returns, in order, each one's number, `None` for those folded.
+    ///
+    /// Only those [`Fresh::unread_repeat`] look for an unread one to fold into: the others
+    /// had none a moment ago, and if one raced in since, the unique index refuses the insert
+    /// and the next attempt folds into it. That saves a round trip on every first one.
+    async fn add_once(&self, batch: &[Fresh<'_>]) -> mongodb::error::Result<Vec<Option<i64>>> {
         let mut session = self.client.start_session().await?;
         session
             .start_transaction()
@@ -149,7 +205,47 @@ impl MongoNotificationStore {
                 let (store, batch) = *context;
                 async move {
                     let mut seqs = Vec::with_capacity(batch.len());
-                    for n in batch {
+                    let mut docs: Vec<NotificationDoc> = Vec::with_capacity(batch.len());
+                    for Fresh {
+                        notification: n,
+                        unread_repeat,
+                    } in batch
+                    {
+                        let new = NotificationDoc::new(n, 0);
+                        // A repeat within the batch folds into the earlier one.
+                        if let Some(key) = &new.coalesce_key
+                            && let Some(earlier) = docs.iter_mut().find(|d| {
+                                d.unread.is_some()
+                                    && d.recipient == new.recipient
+                                    && d.coalesce_key.as_ref() == Some(key)
+                            })
+                        {
+                            earlier.event_seq = earlier.event_seq.max(new.event_seq);
+                            earlier.created_at = earlier.created_at.max(new.created_at);
+                            seqs.push(None);
+                            continue;
+                        }
+                        if let Some(key) = new.coalesce_key.as_ref().filter(|_| *unread_repeat) {
+                            let folded = store
+                                .notifications
+                                .update_one(
+                                    doc! {
+                                        "recipient": &new.recipient,
+                                        "coalesce_key": key,
+                                        "unread": true,
+                                    },
+                                    doc! { "$max": {
+                                        "event_seq": new.event_seq,
+                                        "created_at": new.created_at,
+                                    } },
+                                )
+                                .session(&mut *session)
+                                .await?;
+                            if folded.matched_count > 0 {
+                                seqs.push(None);
+                                continue;
+                            }
+                        }
                         let counter = store
                             .counters
                             .find_one_and_update(
@@ -160,21 +256,19 @@ impl MongoNotificationStore {
                             .return_document(ReturnDocument::After)
                             .session(&mut *session)
                             .await?;
-                        seqs.push(
-                            counter
-                                .and_then(|c| c.get_i64("seq").ok())
-                                .unwrap_or_default(),
-                        );
+                        let seq = counter
+                            .and_then(|c| c.get_i64("seq").ok())
+                            .unwrap_or_default();
+                        docs.push(NotificationDoc { seq, ..new });
+                        seqs.push(Some(seq));
                     }
-                    let docs = batch
-                        .iter()
-                        .zip(&seqs)
-                        .map(|(n, seq)| NotificationDoc::new(n, *seq));
-                    store
-                        .notifications
-                        .insert_many(docs)
-                        .session(&mut *session)
-                        .await?;
+                    if !docs.is_empty() {
+                        store
+                            .notifications
+                            .insert_many(docs)
+                            .session(&mut *session)
+                            .await?;
+                    }
                     Ok(seqs)
                 }
                 .boxed()
@@ -183,32 +277,68 @@ impl MongoNotificationStore {
     }
 
     /// The part of `batch` not stored yet: without the notifications whose recipient already
-    /// has one for their event, and without repeats within the batch.
-    async fn not_yet_stored<'a>(
-        &self,
-        batch: &'a [Notification],
-    ) -> StoreResult<Vec<&'a Notification>> {
-        let keys: Vec<Document> = batch
-            .iter()
-            .map(|n| doc! { "event_seq": n.event_seq, "recipient": n.recipient.as_str() })
-            .collect();
+    /// has one for their event, without repeats within the batch, and without those whose
+    /// coalescing key is on a stored notification of the same or a later event (a late copy
+    /// of an event whose news has been told).
+    async fn not_yet_stored<'a>(&self, batch: &'a [Notification]) -> StoreResult<Vec<Fresh<'a>>> {
+        let keyed: Vec<(&Notification, Option<String>)> =
+            batch.iter().map(|n| (n, n.coalescing_key())).collect();
+        let mut terms = Vec::with_capacity(batch.len() * 2);
+        for (n, key) in &keyed {
+            terms.push(doc! { "event_seq": n.event_seq, "recipient": n.recipient.as_str() });
+            if let Some(key) = key {
+                terms.push(doc! {
+                    "recipient": n.recipient.as_str(),
+                    "coalesce_key": key,
+                    "$or": [{ "event_seq": { "$gte": n.event_seq } }, { "unread": true }],
+                });
+            }
+        }
         let stored: Vec<Document> = self
             .notifications
             .clone_with_type::<Document>()
-            .find(doc! { "$or": keys })
-            .projection(doc! { "_id": 0, "event_seq": 1, "recipient": 1 })
+            .find(doc! { "$or": terms })
+            .projection(
+                doc! { "_id": 0, "event_seq": 1, "recipient": 1, "coalesce_key": 1, "unread": 1 },
+            )
             .await
             .map_err(StoreError::backend)?
             .try_collect()
             .await
             .map_err(StoreError::backend)?;
-        let mut seen: HashSet<(i64, &str)> = stored
+        let mut seen: HashSet<(i64, &str)> = HashSet::new();
+        // The latest event told per (recipient, coalescing key), and the keys with an unread one.
+        let mut told: HashMap<(&str, &str), i64> = HashMap::new();
+        let mut unread: HashSet<(&str, &str)> = HashSet::new();
+        for d in &stored {
+            let (Ok(event_seq), Ok(recipient)) = (d.get_i64("event_seq"), d.get_str("recipient"))
+            else {
+                continue;
+            };
+            seen.insert((event_seq, recipient));
+            if let Ok(key) = d.get_str("coalesce_key") {
+                let latest = told.entry((recipient, key)).or_insert(event_seq);
+                *latest = (*latest).max(event_seq);
+                if d.get_bool("unread").unwrap_or(false) {
+                    unread.insert((recipient, key));
+                }
+            }
+        }
+        Ok(keyed
             .iter()
-            .filter_map(|d| Some((d.get_i64("event_seq").ok()?, d.get_str("recipient").ok()?)))
-            .collect();
-        Ok(batch
-            .iter()
-            .filter(|n| seen.insert((n.event_seq, n.recipient.as_str())))
+            .filter(|(n, key)| {
+                let late = key.as_deref().is_some_and(|key| {
+                    told.get(&(n.recipient.as_str(), key))
+                        .is_some_and(|latest| *latest >= n.event_seq)
+                });
+                !late && seen.insert((n.event_seq, n.recipient.as_str()))
+            })
+            .map(|(n, key)| Fresh {
+                notification: n,
+                unread_repeat: key
+                    .as_deref()
+                    .is_some_and(|key| unread.contains(&(n.recipient.as_str(), key))),
+            })
             .collect())
     }
 }
@@ -227,23 +357,32 @@ impl NotificationStore for MongoNotificationStore {
             if fresh.is_empty() {
                 return Ok(Vec::new());
             }
-            let recipients: Vec<&UserId> = fresh.iter().map(|n| &n.recipient).collect();
+            let recipients: Vec<&UserId> =
+                fresh.iter().map(|f| &f.notification.recipient).collect();
             ensure_users_exist(&self.db.collection::<Document>("users"), &recipients).await?;
             match self.add_once(&fresh).await {
                 Ok(seqs) => {
                     return Ok(fresh
                         .into_iter()
                         .zip(seqs)
-                        .map(|(n, seq)| Notification { seq, ..n.clone() })
+                        .filter_map(|(f, seq)| {
+                            Some(Notification {
+                                seq: seq?,
+                                ..f.notification.clone()
+                            })
+                        })
                         .collect());
                 }
                 // Another instance stored some of these between the check and the insert
                 // (the transaction rolled back, taking no number): check again without them.
-                // A duplicate `seq` is a write conflict some servers report as E11000.
+                // A duplicate `seq` is a write conflict some servers report as E11000; a
+                // duplicate unread coalescing key, another instance's first notification of
+                // the key, which the next attempt folds this one into.
                 Err(err)
                     if attempt < ADD_ATTEMPTS
                         && (is_duplicate_key_on(&err, EVENT_UNIQUE)
-                            || is_duplicate_key_on(&err, SEQ_UNIQUE)) =>
+                            || is_duplicate_key_on(&err, SEQ_UNIQUE)
+                            || is_duplicate_key_on(&err, COALESCE_UNIQUE)) =>
                 {
                     continue;
                 }
@@ -320,7 +459,13 @@ impl NotificationStore for MongoNotificationStore {
             filter.insert("_id", doc! { "$in": ids });
         }
         self.notifications
-            .update_many(filter, doc! { "$set": { "read_at": to_bson_time(at) } })
+            .update_many(
+                filter,
+                doc! {
+                    "$set": { "read_at": to_bson_time(at) },
+                    "$unset": { "unread": "" },
+                },
+            )
             .await
             .map(|result| result.modified_count)
             .map_err(StoreError::backend)

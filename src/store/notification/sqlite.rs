@@ -1,6 +1,9 @@
 //! [`NotificationStore`] on SQLite: the `notifications` table. A recipient's next number is
 //! taken inside the write transaction, which SQLite serialises (also across processes), so
-//! numbers are gapless; UNIQUE indexes back both the numbering and "once per event".
+//! numbers are gapless; UNIQUE indexes back both the numbering and "once per event", and a
+//! partial UNIQUE index on `(recipient_id, coalesce_key) WHERE read_at IS NULL` backs "one
+//! unread notification per coalescing key". The same serialised transaction makes the
+//! look-up-then-update of coalescing race-free, across processes too.
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -65,7 +68,8 @@ fn query(
 }
 
 /// Stores `n` as its recipient's next notification inside `tx`; `None` when the recipient
-/// already has one for its event.
+/// already has one for its event, when a stored one with its coalescing key came from this
+/// event or a later one, or when it was coalesced into the unread one with its key.
 fn add_one(tx: &rusqlite::Transaction<'_>, n: Notification) -> StoreResult<Option<Notification>> {
     let exists: bool = tx
         .query_row(
@@ -78,6 +82,12 @@ fn add_one(tx: &rusqlite::Transaction<'_>, n: Notification) -> StoreResult<Optio
     if exists {
         return Ok(None);
     }
+    let key = n.coalescing_key();
+    if let Some(key) = &key
+        && coalesce(tx, &n, key)?
+    {
+        return Ok(None);
+    }
     let seq: i64 = tx
         .query_row(
             "SELECT COALESCE(MAX(seq), 0) + 1 FROM notifications WHERE recipient_id = ?1",
@@ -86,8 +96,8 @@ fn add_one(tx: &rusqlite::Transaction<'_>, n: Notification) -> StoreResult<Optio
         )
         .map_err(StoreError::backend)?;
     tx.prepare_cached(&format!(
-        "INSERT INTO notifications ({COLUMNS}) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+        "INSERT INTO notifications ({COLUMNS}, coalesce_key) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
     ))
     .and_then(|mut stmt| {
         stmt.execute(params![
@@ -103,10 +113,47 @@ fn add_one(tx: &rusqlite::Transaction<'_>, n: Notification) -> StoreResult<Optio
             to_millis(n.created_at),
             n.read_at.map(to_millis),
             n.order_id.as_ref().map(OrderId::as_str),
+            key,
         ])
     })
     .map_err(StoreError::backend)?;
     Ok(Some(Notification { seq, ..n }))
+}
+
+/// Whether `n`, whose coalescing key is `key`, needs no row of its own: a stored notification
+/// with the key already tells of this event or a later one (a late copy from another
+/// instance), or the recipient's unread one with the key now tells of `n` instead (its event
+/// and time updated, its id and number kept).
+fn coalesce(tx: &rusqlite::Transaction<'_>, n: &Notification, key: &str) -> StoreResult<bool> {
+    let told: bool = tx
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM notifications \
+                 WHERE recipient_id = ?1 AND coalesce_key = ?2 AND event_seq >= ?3)",
+        )
+        .and_then(|mut stmt| {
+            stmt.query_row(params![n.recipient.as_str(), key, n.event_seq], |row| {
+                row.get(0)
+            })
+        })
+        .map_err(StoreError::backend)?;
+    if told {
+        return Ok(true);
+    }
+    let updated = tx
+        .prepare_cached(
+            "UPDATE notifications SET event_seq = ?3, created_at = MAX(created_at, ?4) \
+             WHERE recipient_id = ?1 AND coalesce_key = ?2 AND read_at IS NULL",
+        )
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                n.recipient.as_str(),
+                key,
+                n.event_seq,
+                to_millis(n.created_at)
+            ])
+        })
+        .map_err(StoreError::backend)?;
+    Ok(updated > 0)
 }
 
 #[async_trait::async_trait]
