@@ -107,10 +107,19 @@ impl QueryBudget {
         let cost = inner.micros(cost);
         let capacity = inner.micros(inner.policy.maximum);
         let mut buckets = inner.buckets();
-        let bucket = buckets.entry(client.to_owned()).or_insert(Bucket {
-            tat: now,
-            unsent: 0,
-        });
+        // Looked up before inserting, so a known client's key is not copied again.
+        if !buckets.contains_key(client) {
+            buckets.insert(
+                client.to_owned(),
+                Bucket {
+                    tat: now,
+                    unsent: 0,
+                },
+            );
+        }
+        let bucket = buckets
+            .get_mut(client)
+            .expect("the bucket was just found or inserted");
         let tat = bucket.tat.max(now).saturating_add(cost);
         if tat - now > capacity {
             let status = inner.status(bucket.tat, now);
