@@ -195,10 +195,26 @@ pub fn admit(
         Err(refused) => return Err(refuse(refused.0, refused.1)),
     };
     let client = cost::budget_client(request);
-    let spent = schema.data::<Services>().map_or(Ok(None), |services| {
-        services
-            .query_budget
-            .spend(&client, requested, crate::service::now())
+    let budget = schema
+        .data::<Services>()
+        .map(|services| &services.query_budget);
+    let limit = schema
+        .data::<cost::CostModel>()
+        .map_or(u64::MAX, cost::CostModel::limit);
+    if requested > limit {
+        // Refused before the budget is drawn; the answer still says where the client stands.
+        let status = budget.and_then(|b| b.status(&client, crate::service::now()));
+        let mut response =
+            async_graphql::Response::from_errors(vec![cost::too_costly(requested, limit)]);
+        cost::annotate(&mut response, requested, 0, status);
+        return Err(Box::new(error::finish_response(
+            response,
+            false,
+            Some(request_id),
+        )));
+    }
+    let spent = budget.map_or(Ok(None), |budget| {
+        budget.spend(&client, requested, crate::service::now())
     });
     match spent {
         Ok(throttle) => Ok(Admitted {
@@ -222,8 +238,8 @@ pub fn admit(
 /// A refusal before execution, and whether the document failed to parse.
 type Refused = Box<(async_graphql::ServerError, bool)>;
 
-/// The checks on the parsed document: required variables, then the price against
-/// `graphql.max_cost`. The price, or the refusal (and whether it is a parse failure).
+/// The checks on the parsed document: its required variables, then its price. The price, or
+/// the refusal (and whether it is a parse failure).
 fn check_document(
     schema: &AppSchema,
     request: &mut async_graphql::Request,
@@ -239,12 +255,6 @@ fn check_document(
         return Ok(0);
     };
     let requested = model.price(document, operation_name, variables).requested;
-    if requested > model.limit() {
-        return Err(Box::new((
-            cost::too_costly(requested, model.limit()),
-            false,
-        )));
-    }
     Ok(requested)
 }
 

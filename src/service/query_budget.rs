@@ -134,6 +134,14 @@ impl QueryBudget {
         Ok(Some(inner.status(tat, now)))
     }
 
+    /// Where `client`'s bucket stands, drawing nothing. `None`: budgets are off.
+    pub fn status(&self, client: &str, now: DateTime<Utc>) -> Option<ThrottleStatus> {
+        let inner = self.inner.as_ref()?;
+        let now = now.timestamp_micros();
+        let tat = inner.buckets().get(client).map_or(now, |b| b.tat);
+        Some(inner.status(tat, now))
+    }
+
     /// Gives back `points` an operation drew but did not use (its answer held fewer objects
     /// than its price assumed).
     pub fn refund(&self, client: &str, points: u64, now: DateTime<Utc>) -> Option<ThrottleStatus> {

@@ -58,6 +58,14 @@ async fn the_fan_out_attack_is_refused_as_too_costly_and_the_server_answers_at_o
     let requested = error["extensions"]["cost"]["requested"].as_u64().unwrap();
     assert!(requested > 3_000_000, "{body}");
     assert_eq!(error["extensions"]["cost"]["limit"], 50_000);
+    // The answer still carries its price.
+    let cost = &body["extensions"]["cost"];
+    assert_eq!(cost["requestedQueryCost"], requested, "{body}");
+    assert_eq!(cost["actualQueryCost"], 0, "{body}");
+    assert!(
+        cost["throttleStatus"].is_null(),
+        "budgets are off here: {body}"
+    );
     assert_answers_at_once(&app).await;
 }
 
@@ -71,6 +79,11 @@ async fn the_fan_out_attack_is_refused_on_the_default_configuration() {
         .await;
 
     assert_eq!(code, "QUERY_TOO_COSTLY", "{body}");
+    let throttle = &body["extensions"]["cost"]["throttleStatus"];
+    assert_eq!(
+        throttle["currentlyAvailable"], 100_000,
+        "nothing was drawn: {body}"
+    );
     assert_answers_at_once(&app).await;
 }
 
