@@ -296,3 +296,34 @@ async fn a_mistyped_variable_is_bad_user_input_naming_it() {
     assert_eq!(code, "BAD_USER_INPUT", "{body}");
     assert_eq!(body["errors"][0]["extensions"]["field"], "n", "{body}");
 }
+
+/// SecantusDB (CI's MongoDB stand-in) cannot build text indexes: post text search there is a
+/// coded `FEATURE_UNAVAILABLE`, never an internal error. A MongoDB that has them answers.
+#[tokio::test]
+async fn post_text_search_without_a_text_index_is_feature_unavailable_on_mongodb() {
+    let Some(mongo) = crate::helpers::counting_app_on_mongodb().await else {
+        return;
+    };
+    let (status, body) = mongo
+        .app
+        .post(
+            None,
+            "{ posts(filter: { text: \"canon\" }) { nodes { id } } }",
+            json!({}),
+        )
+        .await;
+    mongo.drop_database().await;
+
+    assert_eq!(status, 200);
+    if body["data"]["posts"].is_object() {
+        return;
+    }
+    assert_eq!(codes(&body), ["FEATURE_UNAVAILABLE"], "{body}");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("text search is unavailable"),
+        "{body}"
+    );
+}
