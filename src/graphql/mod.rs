@@ -194,10 +194,15 @@ pub fn admit(
         Ok(requested) => requested,
         Err(refused) => return Err(refuse(refused.0, refused.1)),
     };
-    let client = cost::budget_client(request);
+    // With budgets off (no rate limits) there is no client to name.
     let budget = schema
         .data::<Services>()
-        .map(|services| &services.query_budget);
+        .map(|services| &services.query_budget)
+        .filter(|budget| budget.is_enabled());
+    let client = match budget {
+        Some(_) => cost::budget_client(request),
+        None => String::new(),
+    };
     let limit = schema
         .data::<cost::CostModel>()
         .map_or(u64::MAX, cost::CostModel::limit);

@@ -134,6 +134,11 @@ impl QueryBudget {
         Ok(Some(inner.status(tat, now)))
     }
 
+    /// Whether budgets are on (`rate_limits.enabled`).
+    pub fn is_enabled(&self) -> bool {
+        self.inner.is_some()
+    }
+
     /// Where `client`'s bucket stands, drawing nothing. `None`: budgets are off.
     pub fn status(&self, client: &str, now: DateTime<Utc>) -> Option<ThrottleStatus> {
         let inner = self.inner.as_ref()?;

@@ -435,6 +435,30 @@ async fn an_answer_over_max_response_bytes_is_an_error_instead_of_the_data() {
 }
 
 #[tokio::test]
+async fn a_result_over_max_response_bytes_over_websocket_is_an_error_instead() {
+    let app = spawn_app_with(|config| config.graphql.max_response_bytes = 512).await;
+    let mut ws = app.ws("graphql-transport-ws").await;
+    ws.init(None).await;
+
+    ws.send(json!({ "id": "big", "type": "subscribe",
+                     "payload": { "query": "{ categories { id name children { id name } } }" } }))
+        .await;
+
+    let message = ws.next_json().await;
+    assert_eq!(message["type"], "error", "{message}");
+    assert_eq!(message["id"], "big");
+    assert_eq!(
+        message["payload"][0]["extensions"]["code"],
+        "RESPONSE_TOO_LARGE"
+    );
+    ws.send(json!({ "id": "small", "type": "subscribe",
+                     "payload": { "query": "{ __typename }" } }))
+        .await;
+    let message = ws.next_json().await;
+    assert_eq!(message["type"], "next", "{message}");
+}
+
+#[tokio::test]
 async fn graphql_answers_are_never_cached() {
     let app = spawn_app().await;
     let ann = app.register("ann").await;

@@ -507,7 +507,13 @@ impl Connection {
                 });
                 Step::Send(vec![protocol::error(self.protocol, &id, errors)])
             }
-            Some(response) => Step::Send(vec![protocol::next(self.protocol, &id, &response)]),
+            Some(response) => {
+                let message = protocol::next(self.protocol, &id, &response);
+                if message.len() > self.state.config.graphql.max_response_bytes {
+                    return self.end_too_large(&id);
+                }
+                Step::Send(vec![message])
+            }
             None => {
                 self.operations.remove(&id);
                 Step::Send(vec![protocol::complete(&id)])
@@ -515,11 +521,32 @@ impl Connection {
         }
     }
 
+    /// Ends operation `id`, whose result is over `graphql.max_response_bytes`, with a coded
+    /// error instead of the result, as HTTP answers one.
+    fn end_too_large(&mut self, id: &str) -> Step {
+        if let Some(handle) = self.operations.remove(id) {
+            handle.abort();
+        }
+        let limit = self.state.config.graphql.max_response_bytes;
+        tracing::warn!(request_id = %self.request_id.0, limit, "a result over graphql.max_response_bytes was refused");
+        let errors = protocol::error_list(
+            &format!(
+                "the response is larger than {limit} bytes: ask for smaller pages (`first`) or \
+                 fewer fields"
+            ),
+            "RESPONSE_TOO_LARGE",
+        );
+        Step::Send(vec![protocol::error(self.protocol, id, errors)])
+    }
+
     /// A shared result: the payload was serialised once for every socket; only the
     /// envelope is this socket's.
     fn on_shared_result(&mut self, id: String, item: SharedItem) -> Step {
         match item {
             SharedItem::Next(payload) => {
+                if payload.len() > self.state.config.graphql.max_response_bytes {
+                    return self.end_too_large(&id);
+                }
                 Step::Send(vec![protocol::next_raw(self.protocol, &id, &payload)])
             }
             SharedItem::Error(errors) => {
