@@ -174,13 +174,18 @@ pub fn admit(
     request: &mut async_graphql::Request,
     request_id: &RequestId,
 ) -> Result<Admitted, Box<async_graphql::Response>> {
-    let refuse = |error: async_graphql::ServerError, parse_failed: bool| {
-        let response = async_graphql::Response::from_errors(vec![error]);
+    let coded = |response: async_graphql::Response, parse_failed: bool| {
         Box::new(error::finish_response(
             response,
             parse_failed,
             Some(request_id),
         ))
+    };
+    let refuse = |error: async_graphql::ServerError, parse_failed: bool| {
+        coded(
+            async_graphql::Response::from_errors(vec![error]),
+            parse_failed,
+        )
     };
     parse_and_cap(schema, request).map_err(|refused| refuse(refused.0, refused.1))?;
     // The parsed document borrows the request mutably; its name and variables are read
@@ -212,11 +217,7 @@ pub fn admit(
         let mut response =
             async_graphql::Response::from_errors(vec![cost::too_costly(requested, limit)]);
         cost::annotate(&mut response, requested, 0, status);
-        return Err(Box::new(error::finish_response(
-            response,
-            false,
-            Some(request_id),
-        )));
+        return Err(coded(response, false));
     }
     let spent = budget.map_or(Ok(None), |budget| {
         budget.spend(&client, requested, crate::service::now())
@@ -231,11 +232,7 @@ pub fn admit(
             let mut response =
                 async_graphql::Response::from_errors(vec![cost::over_budget(requested, &over)]);
             cost::annotate(&mut response, requested, 0, Some(over.status));
-            Err(Box::new(error::finish_response(
-                response,
-                false,
-                Some(request_id),
-            )))
+            Err(coded(response, false))
         }
     }
 }
