@@ -282,6 +282,27 @@ fn parse_and_cap(schema: &AppSchema, request: &mut async_graphql::Request) -> Re
     Ok(())
 }
 
+/// The operation a request runs: the one named `operation_name`, or the document's only
+/// operation when no name is given. `None` when that selects nothing (validation refuses
+/// such a request), so callers decide what a document without a selection means to them.
+pub(crate) fn selected_operation<'a>(
+    document: &'a async_graphql::parser::types::ExecutableDocument,
+    operation_name: Option<&str>,
+) -> Option<&'a async_graphql::parser::types::OperationDefinition> {
+    let mut operations = document.operations.iter();
+    let (_, operation) = match operation_name {
+        Some(wanted) => operations.find(|(name, _)| name.is_some_and(|n| n.as_str() == wanted))?,
+        None => {
+            let only = operations.next()?;
+            if operations.next().is_some() {
+                return None;
+            }
+            only
+        }
+    };
+    Some(&operation.node)
+}
+
 /// The schema without any data, for printing SDL.
 pub fn sdl() -> String {
     Schema::build(

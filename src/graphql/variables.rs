@@ -19,18 +19,10 @@ pub fn check_provided(
     operation_name: Option<&str>,
     variables: &Variables,
 ) -> Result<(), ServerError> {
-    let selected = document
-        .operations
-        .iter()
-        .find(|(name, _)| match (name, operation_name) {
-            (Some(name), Some(wanted)) => name.as_str() == wanted,
-            (_, None) => true,
-            _ => false,
-        });
-    let Some((_, operation)) = selected else {
+    let Some(operation) = super::selected_operation(document, operation_name) else {
         return Ok(());
     };
-    for definition in &operation.node.variable_definitions {
+    for definition in &operation.variable_definitions {
         let definition = &definition.node;
         let name = &definition.name.node;
         let problem = match variables.get(name) {

@@ -217,12 +217,8 @@ fn selects_mutation(query: &str, operation_name: Option<&str>) -> bool {
     let Ok(document) = async_graphql::parser::parse_query(query) else {
         return false;
     };
-    let mut operations = document.operations.iter();
-    let selected = match operation_name {
-        Some(name) => operations.find(|(n, _)| n.is_some_and(|n| n.as_str() == name)),
-        None => operations.next(),
-    };
-    selected.is_some_and(|(_, op)| op.node.ty == OperationType::Mutation)
+    graphql::selected_operation(&document, operation_name)
+        .is_some_and(|operation| operation.ty == OperationType::Mutation)
 }
 
 async fn execute(

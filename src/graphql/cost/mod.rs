@@ -291,16 +291,8 @@ impl CostModel {
         operation_name: Option<&str>,
         variables: &Variables,
     ) -> Priced {
-        let selected = document
-            .operations
-            .iter()
-            .find(|(name, _)| match (name, operation_name) {
-                (Some(name), Some(wanted)) => name.as_str() == wanted,
-                (None, None) => true,
-                _ => false,
-            });
-        let requested = match selected {
-            Some((_, operation)) => self.price_operation(document, &operation.node, variables),
+        let requested = match super::selected_operation(document, operation_name) {
+            Some(operation) => self.price_operation(document, operation, variables),
             None => document
                 .operations
                 .iter()
