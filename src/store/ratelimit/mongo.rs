@@ -20,6 +20,9 @@ use crate::store::{StoreError, StoreResult};
 /// log changed between two of our own round trips, so more than two is already unusual.
 const ROUNDS: usize = 5;
 
+/// Budget keys spent at once in one [`RateLimitStore::spend_budgets`] pass.
+const CONCURRENT_SPENDS: usize = 16;
+
 pub struct MongoRateLimitStore {
     counters: Collection<Document>,
     /// `cost_budgets`: `{ _id: key, tat_us, expires_at }`, see [`RateLimitStore::spend_budgets`].
@@ -205,13 +208,23 @@ impl RateLimitStore for MongoRateLimitStore {
         spends: &[(String, Duration)],
         now: DateTime<Utc>,
     ) -> StoreResult<Vec<DateTime<Utc>>> {
+        // Keys are independent: a pass over many clients spends a few at a time rather than
+        // one round trip after another.
         let mut times = Vec::with_capacity(spends.len());
-        for (key, by) in spends {
-            let tat = self.spend_budget(key, micros(*by), now).await?;
-            times.push(
-                DateTime::from_timestamp_micros(tat)
-                    .ok_or_else(|| StoreError::Backend(format!("budget {key} is out of range")))?,
-            );
+        for chunk in spends.chunks(CONCURRENT_SPENDS) {
+            let spent = futures_util::future::try_join_all(
+                chunk
+                    .iter()
+                    .map(|(key, by)| self.spend_budget(key, micros(*by), now)),
+            )
+            .await?;
+            for ((key, _), tat) in chunk.iter().zip(spent) {
+                times.push(
+                    DateTime::from_timestamp_micros(tat).ok_or_else(|| {
+                        StoreError::Backend(format!("budget {key} is out of range"))
+                    })?,
+                );
+            }
         }
         Ok(times)
     }
