@@ -266,10 +266,7 @@ async fn execute(
                     StatusCode::OK
                 },
                 "RESPONSE_TOO_LARGE",
-                format!(
-                    "the response is larger than {limit} bytes: ask for smaller pages (`first`) \
-                     or fewer fields"
-                ),
+                too_large_message(limit),
             )
             .with_type(response_type)
             .into_response();
@@ -299,6 +296,14 @@ fn over_budget_retry_after(response: &async_graphql::Response) -> Option<u64> {
         }
         _ => None,
     }
+}
+
+/// What a client reads when its answer is over `graphql.max_response_bytes`, on HTTP and on
+/// WebSocket alike (code `RESPONSE_TOO_LARGE`).
+pub(super) fn too_large_message(limit: usize) -> String {
+    format!(
+        "the response is larger than {limit} bytes: ask for smaller pages (`first`) or fewer fields"
+    )
 }
 
 enum Unserialised {

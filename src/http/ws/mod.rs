@@ -530,10 +530,7 @@ impl Connection {
         let limit = self.state.config.graphql.max_response_bytes;
         tracing::warn!(request_id = %self.request_id.0, limit, "a result over graphql.max_response_bytes was refused");
         let errors = protocol::error_list(
-            &format!(
-                "the response is larger than {limit} bytes: ask for smaller pages (`first`) or \
-                 fewer fields"
-            ),
+            &super::graphql::too_large_message(limit),
             "RESPONSE_TOO_LARGE",
         );
         Step::Send(vec![protocol::error(self.protocol, id, errors)])
