@@ -119,7 +119,7 @@ async fn seed(core: &Core, listings: usize, buyers: usize) -> (Vec<(PostId, User
             edited_at: None,
             deleted_at: None,
         };
-        stores.catalog.create_post(&post).await.expect("a listing");
+        stores.posts.create_post(&post).await.expect("a listing");
         posts.push((post.id, seller.clone()));
     }
     let mut seeded = Vec::new();

@@ -403,7 +403,7 @@ async fn seed(core: &Core, settings: &Settings) -> Vec<UserId> {
                 }
             };
             stores
-                .catalog
+                .posts
                 .create_post(&post)
                 .await
                 .expect("a post is created");
@@ -505,7 +505,7 @@ async fn viewer_token(core: &Core, users: &[UserId]) -> String {
     // The viewer reacted to some of what it sees, so `viewerReaction` is not always null.
     let page = core
         .stores
-        .catalog
+        .posts
         .feed(
             &users[..active]
                 .iter()

@@ -22,7 +22,8 @@ use crate::error::{AppError, AppResult};
 use crate::events::{DomainEvent, EventBus};
 use crate::mail::Outbox;
 use crate::store::{
-    AccountStore, NewSession, Page, PageRequest, SessionRotation, Stores, TokenStore, UserSearch,
+    AccountStore, NewSession, OneTimeTokenStore, Page, PageRequest, SessionRotation, Stores,
+    UserSearch,
 };
 
 /// The authenticated caller of a request or socket.
@@ -68,7 +69,7 @@ const BAD_REFRESH: &str = "the refresh token is invalid or has expired";
 #[derive(Clone)]
 pub struct AccountService {
     store: Arc<dyn AccountStore>,
-    one_time_tokens: Arc<dyn TokenStore>,
+    one_time_tokens: Arc<dyn OneTimeTokenStore>,
     outbox: Outbox,
     limits: RateLimiter,
     hasher: PasswordHasher,

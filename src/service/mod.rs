@@ -79,7 +79,7 @@ impl Services {
             AccountSettings::from_config(config),
         );
         let posts = PostService::new(
-            stores.catalog.clone(),
+            stores.posts.clone(),
             stores.social.clone(),
             accounts.clone(),
             rate_limits.clone(),

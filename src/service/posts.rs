@@ -17,7 +17,7 @@ use crate::domain::{
 use crate::error::{AppError, AppResult};
 use crate::events::{DomainEvent, EventBus};
 use crate::store::{
-    CatalogStore, ListingPatch, Page, PageRequest, PostOrder, PostPatch, PostQuery, SocialStore,
+    ListingPatch, Page, PageRequest, PostOrder, PostPatch, PostQuery, PostStore, SocialStore,
     ViewerGraph,
 };
 
@@ -58,7 +58,7 @@ pub struct PostFilter {
 
 #[derive(Clone)]
 pub struct PostService {
-    catalog: Arc<dyn CatalogStore>,
+    posts: Arc<dyn PostStore>,
     social: Arc<dyn SocialStore>,
     accounts: AccountService,
     rate_limits: RateLimiter,
@@ -67,14 +67,14 @@ pub struct PostService {
 
 impl PostService {
     pub fn new(
-        catalog: Arc<dyn CatalogStore>,
+        posts: Arc<dyn PostStore>,
         social: Arc<dyn SocialStore>,
         accounts: AccountService,
         rate_limits: RateLimiter,
         events: EventBus,
     ) -> Self {
         Self {
-            catalog,
+            posts,
             social,
             accounts,
             rate_limits,
@@ -139,7 +139,7 @@ impl PostService {
             edited_at: None,
             deleted_at: None,
         };
-        self.catalog.create_post(&post).await?;
+        self.posts.create_post(&post).await?;
         self.events
             .publish(DomainEvent::PostCreated(post.clone()))
             .await;
@@ -207,7 +207,7 @@ impl PostService {
             listing: cmd.listing,
         };
         let updated = self
-            .catalog
+            .posts
             .update_post(id, &patch, now())
             .await?
             .ok_or(AppError::NotFound("post"))?;
@@ -219,7 +219,7 @@ impl PostService {
 
     pub async fn delete_post(&self, viewer: &Viewer, id: &PostId) -> AppResult<bool> {
         self.editable(viewer, id).await?;
-        if !self.catalog.delete_post(id, now()).await? {
+        if !self.posts.delete_post(id, now()).await? {
             return Err(AppError::NotFound("post"));
         }
         self.events
@@ -247,7 +247,7 @@ impl PostService {
 
     /// A post the viewer may see: not deleted, not someone else's draft, not in a block.
     pub async fn get_post(&self, viewer: Option<&Viewer>, id: &PostId) -> AppResult<Option<Post>> {
-        let Some(post) = self.catalog.get_post(id).await? else {
+        let Some(post) = self.posts.get_post(id).await? else {
             return Ok(None);
         };
         if !draft_visible(viewer, &post) {
@@ -277,7 +277,7 @@ impl PostService {
         viewer: Option<&Viewer>,
         ids: &[PostId],
     ) -> AppResult<Vec<Post>> {
-        let posts = self.catalog.get_many_posts(ids).await?;
+        let posts = self.posts.get_many_posts(ids).await?;
         Ok(posts
             .into_iter()
             .filter(|p| draft_visible(viewer, p))
@@ -295,7 +295,7 @@ impl PostService {
         let mut authors = graph.followees.clone();
         authors.push(viewer.id().clone());
         let blocked = graph.block_partners.clone();
-        let page = self.catalog.feed(&authors, &blocked, page).await?;
+        let page = self.posts.feed(&authors, &blocked, page).await?;
         let query = PostQuery {
             authors,
             exclude_authors: blocked,
@@ -332,17 +332,17 @@ impl PostService {
         order: PostOrder,
         page: &PageRequest,
     ) -> AppResult<Page<Post>> {
-        Ok(self.catalog.search_posts(query, order, page).await?)
+        Ok(self.posts.search_posts(query, order, page).await?)
     }
 
     pub async fn count_posts(&self, query: &PostQuery) -> AppResult<u64> {
-        Ok(self.catalog.count_posts(query).await?)
+        Ok(self.posts.count_posts(query).await?)
     }
 
     /// The most used tags of the last 24 hours.
     pub async fn trending_tags(&self, limit: usize) -> AppResult<Vec<(String, u64)>> {
         let since: DateTime<Utc> = now() - Duration::hours(24);
-        Ok(self.catalog.trending_tags(since, limit).await?)
+        Ok(self.posts.trending_tags(since, limit).await?)
     }
 }
 

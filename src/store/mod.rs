@@ -8,37 +8,37 @@
 //! This module must not know about GraphQL, HTTP or authorization: it stores and finds.
 
 pub mod account;
-pub mod catalog;
 pub mod chat;
 pub mod engagement;
-pub mod eventlog;
-pub mod mail;
+pub mod event_log;
 pub mod mongo;
-pub mod notification;
-pub mod order;
-pub mod ratelimit;
-pub mod review;
+pub mod notifications;
+pub mod one_time_tokens;
+pub mod orders;
+pub mod outbox;
+pub mod posts;
+pub mod rate_limits;
+pub mod reviews;
 pub mod social;
 pub mod sqlite;
-pub mod token;
 
 use std::sync::Arc;
 
 pub use account::{AccountStore, NewSession, Session, SessionRotation, UserSearch};
-pub use catalog::{CatalogStore, ListingPatch, PostOrder, PostPatch, PostQuery, cursor_of};
 pub use chat::ChatStore;
 pub use engagement::EngagementStore;
-pub use eventlog::{EventLogStore, LogEntry, Retention};
-pub use mail::{ClaimedMail, MailStatus, OutboxEntry, OutboxStore};
-pub use notification::NotificationStore;
-pub use order::{
+pub use event_log::{EventLogStore, LogEntry, Retention};
+pub use notifications::NotificationStore;
+pub use one_time_tokens::{NewOneTimeToken, OneTimeTokenStore, TokenPurpose};
+pub use orders::{
     CheckoutOutcome, NewCheckout, OrderSide, OrderStore, OrderUpdate, SellerOrderStats,
     UnpaidLimitExceeded, UnpaidLimits,
 };
-pub use ratelimit::{Decision, RateLimitStore};
-pub use review::{ReviewQuery, ReviewStore};
+pub use outbox::{ClaimedMail, MailStatus, OutboxEntry, OutboxStore};
+pub use posts::{ListingPatch, PostOrder, PostPatch, PostQuery, PostStore, cursor_of};
+pub use rate_limits::{Decision, RateLimitStore};
+pub use reviews::{ReviewQuery, ReviewStore};
 pub use social::{FollowCursor, FollowEdge, SocialStore, ViewerGraph};
-pub use token::{NewOneTimeToken, TokenPurpose, TokenStore};
 
 /// Why a store call failed, in terms a service can act on.
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +60,71 @@ pub enum StoreError {
 impl StoreError {
     pub fn backend(err: impl std::fmt::Display) -> Self {
         StoreError::Backend(err.to_string())
+    }
+}
+
+// Driver errors become `Backend` through `?`. The exceptions (a unique index that means a
+// `Conflict`, a transaction given up on purpose) are mapped where they can happen.
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(err: rusqlite::Error) -> Self {
+        StoreError::backend(err)
+    }
+}
+
+impl From<serde_json::Error> for StoreError {
+    fn from(err: serde_json::Error) -> Self {
+        StoreError::backend(err)
+    }
+}
+
+impl From<mongodb::error::Error> for StoreError {
+    /// A transaction body that gave up with [`mongo::abort`] carries its reason through the
+    /// driver; that reason is the message.
+    fn from(err: mongodb::error::Error) -> Self {
+        match err.get_custom::<mongo::Abort>() {
+            Some(abort) => StoreError::Backend(abort.0.clone()),
+            None => StoreError::backend(err),
+        }
+    }
+}
+
+/// A blocking SQLite call that panicked or was cancelled with the runtime.
+impl From<tokio::task::JoinError> for StoreError {
+    fn from(err: tokio::task::JoinError) -> Self {
+        StoreError::backend(err)
+    }
+}
+
+/// The reader slots closed: the database is shutting down.
+impl From<tokio::sync::AcquireError> for StoreError {
+    fn from(err: tokio::sync::AcquireError) -> Self {
+        StoreError::backend(err)
+    }
+}
+
+/// A count or number stored out of the range its type allows.
+impl From<std::num::TryFromIntError> for StoreError {
+    fn from(err: std::num::TryFromIntError) -> Self {
+        StoreError::backend(err)
+    }
+}
+
+impl From<mongodb::bson::ser::Error> for StoreError {
+    fn from(err: mongodb::bson::ser::Error) -> Self {
+        StoreError::backend(err)
+    }
+}
+
+impl From<mongodb::bson::document::ValueAccessError> for StoreError {
+    fn from(err: mongodb::bson::document::ValueAccessError) -> Self {
+        StoreError::backend(err)
+    }
+}
+
+impl From<mongodb::bson::de::Error> for StoreError {
+    fn from(err: mongodb::bson::de::Error) -> Self {
+        StoreError::backend(err)
     }
 }
 
@@ -129,7 +194,7 @@ pub(crate) fn split_cursor(cursor: Option<&str>) -> Option<(i64, String)> {
 #[derive(Clone)]
 pub struct Stores {
     pub accounts: Arc<dyn AccountStore>,
-    pub catalog: Arc<dyn CatalogStore>,
+    pub posts: Arc<dyn PostStore>,
     pub engagement: Arc<dyn EngagementStore>,
     /// Chat rooms, read positions and messages.
     pub chat: Arc<dyn ChatStore>,
@@ -144,7 +209,7 @@ pub struct Stores {
     /// Reviews and the rating counters of listings.
     pub reviews: Arc<dyn ReviewStore>,
     /// Password-reset and email-verification tokens.
-    pub one_time_tokens: Arc<dyn TokenStore>,
+    pub one_time_tokens: Arc<dyn OneTimeTokenStore>,
     /// Mail waiting for (or done with) delivery.
     pub outbox: Arc<dyn OutboxStore>,
     /// Rate-limit counters, shared by every instance on the same database.

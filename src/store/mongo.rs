@@ -18,17 +18,17 @@ use mongodb::options::{ClientOptions, IndexOptions};
 use mongodb::{Client, Database, IndexModel, bson};
 
 use super::account::MongoAccountStore;
-use super::catalog::MongoCatalogStore;
 use super::chat::MongoChatStore;
 use super::engagement::MongoEngagementStore;
-use super::eventlog::MongoEventLogStore;
-use super::mail::MongoOutboxStore;
-use super::notification::MongoNotificationStore;
-use super::order::MongoOrderStore;
-use super::ratelimit::MongoRateLimitStore;
-use super::review::MongoReviewStore;
+use super::event_log::MongoEventLogStore;
+use super::notifications::MongoNotificationStore;
+use super::one_time_tokens::MongoOneTimeTokenStore;
+use super::orders::MongoOrderStore;
+use super::outbox::MongoOutboxStore;
+use super::posts::MongoPostStore;
+use super::rate_limits::MongoRateLimitStore;
+use super::reviews::MongoReviewStore;
 use super::social::MongoSocialStore;
-use super::token::MongoTokenStore;
 use super::{RoundTrips, StoreError, StoreHealth, StoreResult, Stores};
 
 /// How long an operation waits for a usable server before failing. The driver's default is
@@ -80,7 +80,7 @@ pub async fn open_with(uri: &str, database: &str, indexes: IndexSet) -> StoreRes
             counter.record();
         }
     }));
-    let client = Client::with_options(options).map_err(StoreError::backend)?;
+    let client = Client::with_options(options)?;
     let db = MongoDb {
         db: client.database(database),
     };
@@ -90,7 +90,7 @@ pub async fn open_with(uri: &str, database: &str, indexes: IndexSet) -> StoreRes
 
     let accounts = MongoAccountStore::new(db.db.clone());
     accounts.create_indexes().await?;
-    let one_time_tokens = MongoTokenStore::new(db.db.clone());
+    let one_time_tokens = MongoOneTimeTokenStore::new(db.db.clone());
     one_time_tokens.create_indexes().await?;
     let outbox = MongoOutboxStore::new(db.db.clone());
     outbox.create_indexes().await?;
@@ -100,8 +100,8 @@ pub async fn open_with(uri: &str, database: &str, indexes: IndexSet) -> StoreRes
     let social = MongoSocialStore::new(db.db.clone());
     social.create_indexes().await?;
 
-    let mut catalog = MongoCatalogStore::new(&db.db);
-    catalog.create_indexes(indexes).await?;
+    let mut posts = MongoPostStore::new(&db.db);
+    posts.create_indexes(indexes).await?;
     let engagement = MongoEngagementStore::new(client.clone(), &db.db);
     engagement.create_indexes(indexes).await?;
     let notifications = MongoNotificationStore::new(client.clone(), &db.db);
@@ -119,7 +119,7 @@ pub async fn open_with(uri: &str, database: &str, indexes: IndexSet) -> StoreRes
 
     Ok(Stores {
         accounts: Arc::new(accounts),
-        catalog: Arc::new(catalog),
+        posts: Arc::new(posts),
         engagement: Arc::new(engagement),
         chat: Arc::new(chat),
         event_log: Arc::new(event_log),
@@ -221,11 +221,11 @@ pub struct MongoDb {
 #[async_trait::async_trait]
 impl StoreHealth for MongoDb {
     async fn ping(&self) -> StoreResult<()> {
-        self.db
+        Ok(self
+            .db
             .run_command(bson::doc! { "ping": 1 })
             .await
-            .map(|_| ())
-            .map_err(StoreError::backend)
+            .map(|_| ())?)
     }
 
     fn backend_name(&self) -> &'static str {
@@ -237,6 +237,52 @@ impl StoreHealth for MongoDb {
 /// precision, so a value reads back exactly as it was written.
 pub(crate) fn to_bson_time(t: DateTime<Utc>) -> bson::DateTime {
     bson::DateTime::from_millis(t.timestamp_millis())
+}
+
+/// Why a transaction body gave up on purpose (a referenced document is missing, as SQLite's
+/// foreign keys would say): carried through the driver's error as a custom payload, so the
+/// driver aborts the transaction, and turned into [`StoreError::Backend`] with this message by
+/// `?` (see `From<mongodb::error::Error> for StoreError`).
+#[derive(Debug)]
+pub(crate) struct Abort(pub(crate) String);
+
+/// Gives up the running transaction with `message` (see [`Abort`]).
+pub(crate) fn abort(message: impl Into<String>) -> DriverError {
+    DriverError::custom(Abort(message.into()))
+}
+
+/// Runs `body` in one transaction on a new session: snapshot reads, majority commit. Every
+/// write that changes several documents together goes through here.
+///
+/// The driver reruns `body` on `TransientTransactionError` and retries the commit on
+/// `UnknownTransactionCommitResult`, so `body` must only read and write through the session
+/// and return every error it meets (an error it swallowed might have aborted the transaction
+/// on the server). A body gives up with [`abort`], or with its own payload
+/// (`DriverError::custom`) when the caller must tell outcomes apart (`get_custom`).
+///
+/// `body` gets its inputs through `context` and returns a boxed future (the driver's
+/// `and_run`): the async-closure form, `and_run2`, trips rustc's "`Send` is not general
+/// enough" limitation inside `async_trait` methods, whose futures must be `Send`.
+pub(crate) async fn transaction<C, R, F>(
+    client: &Client,
+    context: C,
+    body: F,
+) -> mongodb::error::Result<R>
+where
+    C: Send,
+    F: for<'s> FnMut(
+            &'s mut mongodb::ClientSession,
+            &'s mut C,
+        ) -> futures_util::future::BoxFuture<'s, mongodb::error::Result<R>>
+        + Send,
+{
+    let mut session = client.start_session().await?;
+    session
+        .start_transaction()
+        .read_concern(mongodb::options::ReadConcern::snapshot())
+        .write_concern(mongodb::options::WriteConcern::majority())
+        .and_run(context, body)
+        .await
 }
 
 /// The inverse of [`to_bson_time`]. A BSON datetime beyond chrono's range (±262,000 years)
@@ -289,11 +335,9 @@ pub(crate) async fn ensure_users_exist<T: Send + Sync>(
         .clone_with_type::<Document>()
         .find(doc! { "_id": { "$in": wanted.iter().collect::<Vec<_>>() } })
         .projection(doc! { "_id": 1 })
-        .await
-        .map_err(StoreError::backend)?
+        .await?
         .try_collect()
-        .await
-        .map_err(StoreError::backend)?;
+        .await?;
     let found: std::collections::HashSet<&str> =
         found.iter().filter_map(|d| d.get_str("_id").ok()).collect();
     let missing: Vec<&str> = wanted

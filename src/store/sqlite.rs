@@ -26,17 +26,17 @@ use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 use tokio::sync::Semaphore;
 
 use super::account::{SqliteAccountStore, backfill_username_skeletons};
-use super::catalog::SqliteCatalogStore;
 use super::chat::SqliteChatStore;
 use super::engagement::SqliteEngagementStore;
-use super::eventlog::SqliteEventLogStore;
-use super::mail::SqliteOutboxStore;
-use super::notification::SqliteNotificationStore;
-use super::order::SqliteOrderStore;
-use super::ratelimit::SqliteRateLimitStore;
-use super::review::SqliteReviewStore;
+use super::event_log::SqliteEventLogStore;
+use super::notifications::SqliteNotificationStore;
+use super::one_time_tokens::SqliteOneTimeTokenStore;
+use super::orders::SqliteOrderStore;
+use super::outbox::SqliteOutboxStore;
+use super::posts::SqlitePostStore;
+use super::rate_limits::SqliteRateLimitStore;
+use super::reviews::SqliteReviewStore;
 use super::social::SqliteSocialStore;
-use super::token::SqliteTokenStore;
 use super::{RoundTrips, StoreError, StoreHealth, StoreResult, Stores};
 
 /// Read connections per database. Two cores here; more readers than that only queue in
@@ -324,7 +324,7 @@ const MIGRATIONS: &[&str] = &[
     "#,
     // marketplace: carts, checkouts (idempotency records), orders with their items, payment
     // attempts. An order is stored whole as JSON (`record`, the shape of
-    // `store::order::record`) beside the columns lists filter and sort by.
+    // `store::orders::record`) beside the columns lists filter and sort by.
     r#"
     CREATE TABLE cart_items (
         user_id  TEXT NOT NULL REFERENCES users(id),
@@ -483,9 +483,7 @@ impl SqliteDb {
     /// migrations.
     pub async fn open(path: &Path) -> StoreResult<Self> {
         let path = path.to_owned();
-        tokio::task::spawn_blocking(move || Self::open_blocking(path))
-            .await
-            .map_err(StoreError::backend)?
+        tokio::task::spawn_blocking(move || Self::open_blocking(path)).await?
     }
 
     fn open_blocking(path: PathBuf) -> StoreResult<Self> {
@@ -529,12 +527,7 @@ impl SqliteDb {
         F: FnOnce(&Connection) -> StoreResult<T>,
     {
         self.inner.round_trips.record();
-        let _slot = self
-            .inner
-            .read_slots
-            .acquire()
-            .await
-            .map_err(StoreError::backend)?;
+        let _slot = self.inner.read_slots.acquire().await?;
         let conn = ReaderGuard::take(&self.inner);
         f(conn.conn())
     }
@@ -547,19 +540,13 @@ impl SqliteDb {
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
         self.inner.round_trips.record();
-        let _slot = self
-            .inner
-            .read_slots
-            .acquire()
-            .await
-            .map_err(StoreError::backend)?;
+        let _slot = self.inner.read_slots.acquire().await?;
         let inner = Arc::clone(&self.inner);
         tokio::task::spawn_blocking(move || {
             let conn = ReaderGuard::take(&inner);
             f(conn.conn())
         })
-        .await
-        .map_err(StoreError::backend)?
+        .await?
     }
 
     /// Runs `f` inside one `BEGIN IMMEDIATE` transaction on the write connection, off the
@@ -574,15 +561,12 @@ impl SqliteDb {
         let inner = Arc::clone(&self.inner);
         tokio::task::spawn_blocking(move || {
             let mut conn = lock(&inner.writer);
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(StoreError::backend)?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let value = f(&tx)?;
-            tx.commit().map_err(StoreError::backend)?;
+            tx.commit()?;
             Ok(value)
         })
-        .await
-        .map_err(StoreError::backend)?
+        .await?
     }
 }
 
@@ -635,26 +619,21 @@ fn connect(path: &Path, read_only: bool) -> StoreResult<Connection> {
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX
     };
-    let conn = Connection::open_with_flags(path, flags).map_err(StoreError::backend)?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))
-        .map_err(StoreError::backend)?;
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
     let pragmas = if read_only {
         "PRAGMA foreign_keys = ON;"
     } else {
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"
     };
-    conn.execute_batch(pragmas).map_err(StoreError::backend)?;
+    conn.execute_batch(pragmas)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }
 
 fn migrate(conn: &mut Connection) -> StoreResult<()> {
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Exclusive)
-        .map_err(StoreError::backend)?;
-    let applied: usize = tx
-        .query_row("PRAGMA user_version", [], |row| row.get(0))
-        .map_err(StoreError::backend)?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Exclusive)?;
+    let applied: usize = tx.query_row("PRAGMA user_version", [], |row| row.get(0))?;
     if applied > MIGRATIONS.len() {
         return Err(StoreError::Backend(format!(
             "the database schema is version {applied}, newer than this build knows ({}); \
@@ -665,13 +644,12 @@ fn migrate(conn: &mut Connection) -> StoreResult<()> {
     for (index, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
         tx.execute_batch(sql)
             .map_err(|e| StoreError::Backend(format!("migration {} failed: {e}", index + 1)))?;
-        tx.pragma_update(None, "user_version", index + 1)
-            .map_err(StoreError::backend)?;
+        tx.pragma_update(None, "user_version", index + 1)?;
     }
     // Values SQL cannot compute, for rows stored before their column existed. Each is one
     // index probe once done.
     backfill_username_skeletons(&tx)?;
-    tx.commit().map_err(StoreError::backend)
+    Ok(tx.commit()?)
 }
 
 /// Opens the database file and wires every store to it.
@@ -679,14 +657,14 @@ pub async fn open_file(path: &Path) -> StoreResult<Stores> {
     let db = SqliteDb::open(path).await?;
     Ok(Stores {
         accounts: Arc::new(SqliteAccountStore::new(db.clone())),
-        catalog: Arc::new(SqliteCatalogStore::new(db.clone())),
+        posts: Arc::new(SqlitePostStore::new(db.clone())),
         chat: Arc::new(SqliteChatStore::new(db.clone())),
         engagement: Arc::new(SqliteEngagementStore::new(db.clone())),
         event_log: Arc::new(SqliteEventLogStore::new(db.clone())),
         notifications: Arc::new(SqliteNotificationStore::new(db.clone())),
         round_trips: db.inner.round_trips.clone(),
         social: Arc::new(SqliteSocialStore::new(db.clone())),
-        one_time_tokens: Arc::new(SqliteTokenStore::new(db.clone())),
+        one_time_tokens: Arc::new(SqliteOneTimeTokenStore::new(db.clone())),
         orders: Arc::new(SqliteOrderStore::new(db.clone())),
         reviews: Arc::new(SqliteReviewStore::new(db.clone())),
         outbox: Arc::new(SqliteOutboxStore::new(db.clone())),
@@ -698,11 +676,8 @@ pub async fn open_file(path: &Path) -> StoreResult<Stores> {
 #[async_trait::async_trait]
 impl StoreHealth for SqliteDb {
     async fn ping(&self) -> StoreResult<()> {
-        self.read(|conn| {
-            conn.query_row("SELECT 1", [], |_| Ok(()))
-                .map_err(StoreError::backend)
-        })
-        .await
+        self.read(|conn| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?))
+            .await
     }
 
     fn backend_name(&self) -> &'static str {
@@ -739,6 +714,25 @@ pub(crate) fn map_unique(err: rusqlite::Error, fields: &[(&str, &'static str)]) 
         }
     }
     StoreError::backend(err)
+}
+
+/// Runs a prepared query and maps every row with `row`, all or nothing: the one way adapters
+/// read a list of rows.
+pub(crate) trait StatementExt {
+    fn query_vec<T, P, F>(&mut self, params: P, row: F) -> StoreResult<Vec<T>>
+    where
+        P: rusqlite::Params,
+        F: FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>;
+}
+
+impl StatementExt for rusqlite::Statement<'_> {
+    fn query_vec<T, P, F>(&mut self, params: P, row: F) -> StoreResult<Vec<T>>
+    where
+        P: rusqlite::Params,
+        F: FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    {
+        Ok(self.query_map(params, row)?.collect::<Result<_, _>>()?)
+    }
 }
 
 /// A list of ids as one JSON array parameter, for `IN (SELECT value FROM json_each(?))`: the

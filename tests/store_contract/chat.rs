@@ -104,7 +104,7 @@ fn page(limit: usize, after: Option<String>) -> PageRequest {
 pub async fn a_direct_room_is_one_per_pair_and_listing_whoever_opens_it(stores: Stores) {
     let u = users(&stores, &["ann", "bob"]).await;
     let item = listing(&u[1], now(), "100", 1, "phones");
-    stores.catalog.create_post(&item).await.unwrap();
+    stores.posts.create_post(&item).await.unwrap();
     let at = now();
 
     let (first, created) = stores

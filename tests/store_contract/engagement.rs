@@ -40,12 +40,12 @@ async fn users(stores: &Stores, names: &[&str]) -> Vec<UserId> {
 
 async fn post_by(stores: &Stores, author: &UserId) -> PostId {
     let post = text_post(author, now(), "a post", &[]);
-    stores.catalog.create_post(&post).await.unwrap();
+    stores.posts.create_post(&post).await.unwrap();
     post.id
 }
 
 async fn counts(stores: &Stores, post: &PostId) -> agora::domain::PostCounts {
-    stores.catalog.get_post(post).await.unwrap().unwrap().counts
+    stores.posts.get_post(post).await.unwrap().unwrap().counts
 }
 
 fn page(limit: usize, after: Option<String>) -> PageRequest {
@@ -330,7 +330,7 @@ pub async fn favorites_are_idempotent_and_listed_newest_first(stores: Stores) {
     assert!(!stores.engagement.remove_favorite(&p1, &u[1]).await.unwrap());
     assert_eq!(counts(&stores, &p1).await.favorites, 0);
     assert_eq!(stores.engagement.count_favorites(&u[1]).await.unwrap(), 1);
-    stores.catalog.delete_post(&p2, now()).await.unwrap();
+    stores.posts.delete_post(&p2, now()).await.unwrap();
     assert_eq!(stores.engagement.count_favorites(&u[1]).await.unwrap(), 0);
     assert!(
         stores

@@ -24,7 +24,7 @@ async fn person(stores: &Stores, name: &str) -> UserId {
 
 async fn listed(stores: &Stores, seller: &UserId, price: &str, stock: i64) -> Post {
     let post = listing(seller, now(), price, stock, "cameras");
-    stores.catalog.create_post(&post).await.unwrap();
+    stores.posts.create_post(&post).await.unwrap();
     post
 }
 
@@ -73,7 +73,7 @@ pub fn checkout(
 
 async fn stock(stores: &Stores, post: &PostId) -> (i64, ListingStatus) {
     let post = stores
-        .catalog
+        .posts
         .get_post(post)
         .await
         .unwrap()
@@ -221,7 +221,7 @@ pub async fn checkout_of_an_inactive_or_short_listing_changes_nothing(stores: St
     let draft = listing(&sam, now(), "5", 3, "cameras");
     let mut draft = draft;
     draft.listing.as_mut().unwrap().status = ListingStatus::Draft;
-    stores.catalog.create_post(&draft).await.unwrap();
+    stores.posts.create_post(&draft).await.unwrap();
     let request = checkout(&ann, "k2", &[line(&draft, 1)], now());
     assert_eq!(
         stores.orders.checkout(&request).await.unwrap(),

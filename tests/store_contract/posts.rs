@@ -1,4 +1,4 @@
-//! Contract of `CatalogStore`: posts, listings, feed, search and tags.
+//! Contract of `PostStore`: posts, listings, feed, search and tags.
 
 use agora::domain::{
     Amount, Attribute, CategoryId, Currency, Listing, ListingStatus, Money, Post, PostCounts,
@@ -81,25 +81,25 @@ pub async fn a_created_post_reads_back_exactly(stores: Stores) {
     text.mentions = vec![UserId::generate()];
     text.title = Some("Greeting".into());
     let item = listing(&ann, now() + ms(1), "1999.50", 3, "cameras");
-    stores.catalog.create_post(&text).await.unwrap();
-    stores.catalog.create_post(&item).await.unwrap();
+    stores.posts.create_post(&text).await.unwrap();
+    stores.posts.create_post(&item).await.unwrap();
     assert_eq!(
-        stores.catalog.get_post(&text.id).await.unwrap(),
+        stores.posts.get_post(&text.id).await.unwrap(),
         Some(text.clone())
     );
     assert_eq!(
-        stores.catalog.get_post(&item.id).await.unwrap(),
+        stores.posts.get_post(&item.id).await.unwrap(),
         Some(item.clone())
     );
     let mut many = stores
-        .catalog
+        .posts
         .get_many_posts(&[item.id.clone(), text.id.clone(), PostId::generate()])
         .await
         .unwrap();
     many.sort_by(|a, b| a.id.cmp(&b.id));
     assert_eq!(many, vec![text, item]);
     assert_eq!(
-        stores.catalog.get_post(&PostId::generate()).await.unwrap(),
+        stores.posts.get_post(&PostId::generate()).await.unwrap(),
         None
     );
 }
@@ -107,16 +107,16 @@ pub async fn a_created_post_reads_back_exactly(stores: Stores) {
 pub async fn deleted_posts_are_never_returned(stores: Stores) {
     let ann = author(&stores, "ann").await;
     let post = text_post(&ann, now(), "Gone soon #bye", &["bye"]);
-    stores.catalog.create_post(&post).await.unwrap();
-    assert!(stores.catalog.delete_post(&post.id, now()).await.unwrap());
+    stores.posts.create_post(&post).await.unwrap();
+    assert!(stores.posts.delete_post(&post.id, now()).await.unwrap());
     assert!(
-        !stores.catalog.delete_post(&post.id, now()).await.unwrap(),
+        !stores.posts.delete_post(&post.id, now()).await.unwrap(),
         "a second delete finds nothing"
     );
-    assert_eq!(stores.catalog.get_post(&post.id).await.unwrap(), None);
+    assert_eq!(stores.posts.get_post(&post.id).await.unwrap(), None);
     assert!(
         stores
-            .catalog
+            .posts
             .get_many_posts(std::slice::from_ref(&post.id))
             .await
             .unwrap()
@@ -124,7 +124,7 @@ pub async fn deleted_posts_are_never_returned(stores: Stores) {
     );
     assert!(
         stores
-            .catalog
+            .posts
             .feed(std::slice::from_ref(&ann), &[], &page(10, None))
             .await
             .unwrap()
@@ -134,17 +134,17 @@ pub async fn deleted_posts_are_never_returned(stores: Stores) {
     let everything = PostQuery::default();
     assert!(
         stores
-            .catalog
+            .posts
             .search_posts(&everything, PostOrder::Newest, &page(10, None))
             .await
             .unwrap()
             .items
             .is_empty()
     );
-    assert_eq!(stores.catalog.count_posts(&everything).await.unwrap(), 0);
+    assert_eq!(stores.posts.count_posts(&everything).await.unwrap(), 0);
     assert!(
         stores
-            .catalog
+            .posts
             .trending_tags(now() - Duration::days(1), 10)
             .await
             .unwrap()
@@ -156,7 +156,7 @@ pub async fn deleted_posts_are_never_returned(stores: Stores) {
     };
     assert_eq!(
         stores
-            .catalog
+            .posts
             .update_post(&post.id, &edit, now())
             .await
             .unwrap(),
@@ -167,7 +167,7 @@ pub async fn deleted_posts_are_never_returned(stores: Stores) {
 pub async fn editing_a_post_sets_edited_at_and_settles_the_listing_status(stores: Stores) {
     let ann = author(&stores, "ann").await;
     let item = listing(&ann, now(), "100", 2, "phones");
-    stores.catalog.create_post(&item).await.unwrap();
+    stores.posts.create_post(&item).await.unwrap();
     let at = now() + ms(5);
     let patch = PostPatch {
         title: Some(Some("Phone".into())),
@@ -179,7 +179,7 @@ pub async fn editing_a_post_sets_edited_at_and_settles_the_listing_status(stores
         ..PostPatch::default()
     };
     let edited = stores
-        .catalog
+        .posts
         .update_post(&item.id, &patch, at)
         .await
         .unwrap()
@@ -200,7 +200,7 @@ pub async fn editing_a_post_sets_edited_at_and_settles_the_listing_status(stores
         ..PostPatch::default()
     };
     let restocked = stores
-        .catalog
+        .posts
         .update_post(&item.id, &restock, at)
         .await
         .unwrap()
@@ -211,7 +211,7 @@ pub async fn editing_a_post_sets_edited_at_and_settles_the_listing_status(stores
         "restocked: active again"
     );
     assert_eq!(
-        stores.catalog.get_post(&item.id).await.unwrap(),
+        stores.posts.get_post(&item.id).await.unwrap(),
         Some(restocked)
     );
 }
@@ -231,39 +231,39 @@ pub async fn the_feed_pages_newest_first_without_gaps_while_posts_arrive(stores:
             &format!("post {i}"),
             &[],
         );
-        stores.catalog.create_post(&post).await.unwrap();
+        stores.posts.create_post(&post).await.unwrap();
         expected.push(post);
     }
     stores
-        .catalog
+        .posts
         .create_post(&text_post(&cy, start + ms(3), "not followed", &[]))
         .await
         .unwrap();
     let mut draft = listing(&ann, start + ms(4), "5", 1, "books");
     draft.listing.as_mut().unwrap().status = ListingStatus::Draft;
-    stores.catalog.create_post(&draft).await.unwrap();
+    stores.posts.create_post(&draft).await.unwrap();
     expected.reverse();
 
     let authors = [ann.clone(), bob.clone()];
     let first = stores
-        .catalog
+        .posts
         .feed(&authors, &[], &page(3, None))
         .await
         .unwrap();
     assert!(first.has_next);
     // A newer post lands between pages: it must not shift the next page.
     stores
-        .catalog
+        .posts
         .create_post(&text_post(&ann, now(), "fresh", &[]))
         .await
         .unwrap();
     let second = stores
-        .catalog
+        .posts
         .feed(&authors, &[], &page(3, Some(cursor(&first.items[2]))))
         .await
         .unwrap();
     let third = stores
-        .catalog
+        .posts
         .feed(&authors, &[], &page(3, Some(cursor(&second.items[2]))))
         .await
         .unwrap();
@@ -276,7 +276,7 @@ pub async fn the_feed_pages_newest_first_without_gaps_while_posts_arrive(stores:
     assert_eq!(seen, ids(&expected));
 
     let without_bob = stores
-        .catalog
+        .posts
         .feed(&authors, std::slice::from_ref(&bob), &page(20, None))
         .await
         .unwrap();
@@ -293,7 +293,7 @@ pub async fn search_filters_narrow_the_results(stores: Stores) {
     let mut draft = listing(&ann, t0 + ms(9), "70", 1, "phones");
     draft.listing.as_mut().unwrap().status = ListingStatus::Draft;
     for p in [&cheap, &camera, &shoes, &chat, &draft] {
-        stores.catalog.create_post(p).await.unwrap();
+        stores.posts.create_post(p).await.unwrap();
     }
     let kzt = Currency::parse("currency", "KZT").unwrap();
     let scaled = |s: &str| Amount::parse("p", s, kzt).unwrap().scaled();
@@ -302,7 +302,7 @@ pub async fn search_filters_narrow_the_results(stores: Stores) {
         let stores = stores.clone();
         async move {
             let found = stores
-                .catalog
+                .posts
                 .search_posts(&query, PostOrder::Newest, &page(50, None))
                 .await
                 .unwrap();
@@ -311,7 +311,7 @@ pub async fn search_filters_narrow_the_results(stores: Stores) {
             want.sort();
             assert_eq!(got, want, "{query:?}");
             assert_eq!(
-                stores.catalog.count_posts(&query).await.unwrap(),
+                stores.posts.count_posts(&query).await.unwrap(),
                 want.len() as u64,
                 "{query:?}"
             );
@@ -440,11 +440,11 @@ pub async fn price_orders_page_by_price_and_skip_posts_without_one(stores: Store
     let mut listings = Vec::new();
     for (i, price) in ["30", "10", "20", "20", "50"].iter().enumerate() {
         let post = listing(&ann, at + ms(i as i64), price, 1, "books");
-        stores.catalog.create_post(&post).await.unwrap();
+        stores.posts.create_post(&post).await.unwrap();
         listings.push(post);
     }
     stores
-        .catalog
+        .posts
         .create_post(&text_post(&ann, at, "no price", &[]))
         .await
         .unwrap();
@@ -463,7 +463,7 @@ pub async fn price_orders_page_by_price_and_skip_posts_without_one(stores: Store
         let mut prices = Vec::new();
         loop {
             let found = stores
-                .catalog
+                .posts
                 .search_posts(&PostQuery::default(), order, &page(2, after.clone()))
                 .await
                 .unwrap();
@@ -489,13 +489,13 @@ pub async fn trending_tags_count_recent_listed_posts(stores: Stores) {
     let ann = author(&stores, "ann").await;
     let old = now() - Duration::days(3);
     stores
-        .catalog
+        .posts
         .create_post(&text_post(&ann, old, "#old", &["old"]))
         .await
         .unwrap();
     for i in 0..3 {
         stores
-            .catalog
+            .posts
             .create_post(&text_post(
                 &ann,
                 now() - ms(i),
@@ -506,16 +506,16 @@ pub async fn trending_tags_count_recent_listed_posts(stores: Stores) {
             .unwrap();
     }
     stores
-        .catalog
+        .posts
         .create_post(&text_post(&ann, now(), "#rust", &["rust"]))
         .await
         .unwrap();
     let mut draft = listing(&ann, now(), "1", 1, "books");
     draft.tags = vec!["secret".into()];
     draft.listing.as_mut().unwrap().status = ListingStatus::Draft;
-    stores.catalog.create_post(&draft).await.unwrap();
+    stores.posts.create_post(&draft).await.unwrap();
     let tags = stores
-        .catalog
+        .posts
         .trending_tags(now() - Duration::days(1), 2)
         .await
         .unwrap();
@@ -530,7 +530,7 @@ pub async fn text_search_needs_every_word_in_any_case(stores: Stores) {
     let lens = text_post(&ann, now() + ms(1), "Looking for a Canon lens", &["lens"]);
     let other = text_post(&ann, now() + ms(2), "Nothing to see", &["misc"]);
     for p in [&camera, &lens, &other] {
-        stores.catalog.create_post(p).await.unwrap();
+        stores.posts.create_post(p).await.unwrap();
     }
     let search = |text: &str| {
         let (stores, query) = (
@@ -542,7 +542,7 @@ pub async fn text_search_needs_every_word_in_any_case(stores: Stores) {
         );
         async move {
             let mut found = ids(&stores
-                .catalog
+                .posts
                 .search_posts(&query, PostOrder::Newest, &page(10, None))
                 .await
                 .unwrap()
@@ -577,7 +577,7 @@ pub async fn text_search_needs_every_word_in_any_case(stores: Stores) {
 pub async fn text_search_works_or_is_reported_unsupported(stores: Stores) {
     let ann = author(&stores, "ann").await;
     stores
-        .catalog
+        .posts
         .create_post(&text_post(&ann, now(), "A Canon lens", &["lens"]))
         .await
         .unwrap();
@@ -586,7 +586,7 @@ pub async fn text_search_works_or_is_reported_unsupported(stores: Stores) {
         ..Default::default()
     };
     match stores
-        .catalog
+        .posts
         .search_posts(&query, PostOrder::Newest, &page(10, None))
         .await
     {

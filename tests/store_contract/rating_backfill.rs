@@ -27,7 +27,7 @@ async fn data_from_before_verified_ratings_is_backfilled_at_start_up(
     );
     let [p, q, r] = ["10", "20", "30"].map(|price| listing(&sam, now(), price, 5, "cameras"));
     for post in [&p, &q, &r] {
-        stores.catalog.create_post(post).await.unwrap();
+        stores.posts.create_post(post).await.unwrap();
     }
     bought(&stores, &ann, &p, true).await;
     for (post, author, stars) in [(&p, &ann, 5), (&p, &carl, 1), (&q, &carl, 4)] {
@@ -82,7 +82,7 @@ async fn data_from_before_verified_ratings_is_backfilled_at_start_up(
         "the old sort key is gone"
     );
     let page = stores
-        .catalog
+        .posts
         .search_posts(
             &PostQuery::default(),
             PostOrder::Rating,

@@ -23,7 +23,7 @@ pub async fn person(stores: &Stores, name: &str) -> UserId {
 
 async fn listed(stores: &Stores, seller: &UserId) -> Post {
     let post = listing(seller, now(), "10", 5, "cameras");
-    stores.catalog.create_post(&post).await.unwrap();
+    stores.posts.create_post(&post).await.unwrap();
     post
 }
 
@@ -87,7 +87,7 @@ pub async fn a_review_reads_back_and_a_second_by_the_same_author_conflicts(store
             ..RatingSummary::default()
         }
     );
-    let stored = stores.catalog.get_post(&post.id).await.unwrap().unwrap();
+    let stored = stores.posts.get_post(&post.id).await.unwrap().unwrap();
     assert_eq!(
         (stored.counts.rating_count, stored.counts.rating_sum),
         (1, 4)
@@ -137,7 +137,7 @@ pub async fn updating_and_deleting_move_the_counters(stores: Stores) {
             ..RatingSummary::default()
         }
     );
-    let stored = stores.catalog.get_post(&post.id).await.unwrap().unwrap();
+    let stored = stores.posts.get_post(&post.id).await.unwrap().unwrap();
     assert_eq!(stored.counts.verified_rating_average_milli(), 0);
 }
 
@@ -397,7 +397,7 @@ pub async fn a_review_counts_as_verified_exactly_when_its_author_received_the_li
         limit: 1,
     };
     let page = stores
-        .catalog
+        .posts
         .search_posts(&PostQuery::default(), PostOrder::Rating, &first)
         .await
         .unwrap();
@@ -408,7 +408,7 @@ pub async fn a_review_counts_as_verified_exactly_when_its_author_received_the_li
         limit: 1,
     };
     let page = stores
-        .catalog
+        .posts
         .search_posts(&PostQuery::default(), PostOrder::Rating, &next)
         .await
         .unwrap();
@@ -427,7 +427,7 @@ pub async fn a_review_counts_as_verified_exactly_when_its_author_received_the_li
 pub async fn deliveries_racing_reviews_still_count_every_verified_purchase(stores: Stores) {
     let sam = person(&stores, "sam").await;
     let post = listing(&sam, now(), "10", 10, "cameras");
-    stores.catalog.create_post(&post).await.unwrap();
+    stores.posts.create_post(&post).await.unwrap();
     let mut orders = Vec::new();
     for i in 0..10 {
         let buyer = person(&stores, &format!("buyer{i}")).await;

@@ -116,10 +116,7 @@ impl MongoAccountStore {
             skeletons,
         ];
         for model in users {
-            self.users
-                .create_index(model)
-                .await
-                .map_err(StoreError::backend)?;
+            self.users.create_index(model).await?;
         }
         self.backfill_username_skeletons().await?;
         let sessions = [
@@ -137,10 +134,7 @@ impl MongoAccountStore {
             index(doc! { "user_id": 1 }, "sessions_by_user", false),
         ];
         for model in sessions {
-            self.sessions
-                .create_index(model)
-                .await
-                .map_err(StoreError::backend)?;
+            self.sessions.create_index(model).await?;
         }
         self.addresses
             .create_index(index(
@@ -148,16 +142,14 @@ impl MongoAccountStore {
                 "addresses_by_user",
                 false,
             ))
-            .await
-            .map_err(StoreError::backend)?;
+            .await?;
         self.cards
             .create_index(index(
                 doc! { "user_id": 1, "created_at": 1 },
                 "payment_cards_by_user",
                 false,
             ))
-            .await
-            .map_err(StoreError::backend)?;
+            .await?;
         Ok(())
     }
 
@@ -180,9 +172,8 @@ impl MongoAccountStore {
             .find(doc! { "username_skeleton": { "$exists": false } })
             .projection(doc! { "_id": 1, "username": 1 })
             .sort(doc! { "_id": 1 })
-            .await
-            .map_err(StoreError::backend)?;
-        while let Some(user) = pending.try_next().await.map_err(StoreError::backend)? {
+            .await?;
+        while let Some(user) = pending.try_next().await? {
             let skeleton = Username::from_trusted(user.username).skeleton();
             let unset = doc! { "_id": &user.id, "username_skeleton": { "$exists": false } };
             let set = |value: String| doc! { "$set": { "username_skeleton": value } };
@@ -195,8 +186,7 @@ impl MongoAccountStore {
                 Err(err) if is_duplicate_key_on(&err, SKELETON_INDEX) => {
                     self.users
                         .update_one(unset, set(format!("{skeleton}#{}", user.id)))
-                        .await
-                        .map_err(StoreError::backend)?;
+                        .await?;
                 }
                 Err(err) => return Err(StoreError::backend(err)),
             }
@@ -206,22 +196,22 @@ impl MongoAccountStore {
 
     /// Applies `$set` to one user and returns it as it is afterwards.
     async fn update_user(&self, id: &UserId, set: Document) -> StoreResult<Option<User>> {
-        self.users
+        Ok(self
+            .users
             .find_one_and_update(doc! { "_id": id.as_str() }, doc! { "$set": set })
             .return_document(ReturnDocument::After)
             .projection(user_projection())
             .await
-            .map(|found| found.map(User::from))
-            .map_err(StoreError::backend)
+            .map(|found| found.map(User::from))?)
     }
 
     async fn find_user(&self, filter: Document) -> StoreResult<Option<User>> {
-        self.users
+        Ok(self
+            .users
             .find_one(filter)
             .projection(user_projection())
             .await
-            .map(|found| found.map(User::from))
-            .map_err(StoreError::backend)
+            .map(|found| found.map(User::from))?)
     }
 }
 
@@ -265,15 +255,14 @@ impl AccountStore for MongoAccountStore {
             return Ok(Vec::new());
         }
         let ids: Vec<&str> = ids.iter().map(UserId::as_str).collect();
-        self.users
+        Ok(self
+            .users
             .find(doc! { "_id": { "$in": ids } })
             .projection(user_projection())
-            .await
-            .map_err(StoreError::backend)?
+            .await?
             .map_ok(User::from)
             .try_collect()
-            .await
-            .map_err(StoreError::backend)
+            .await?)
     }
 
     async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
@@ -288,25 +277,24 @@ impl AccountStore for MongoAccountStore {
         if usernames.is_empty() {
             return Ok(Vec::new());
         }
-        self.users
+        Ok(self
+            .users
             .find(doc! { "username": { "$in": usernames } })
             .projection(user_projection())
-            .await
-            .map_err(StoreError::backend)?
+            .await?
             .map_ok(User::from)
             .try_collect()
-            .await
-            .map_err(StoreError::backend)
+            .await?)
     }
 
     async fn get_password_hash(&self, id: &UserId) -> StoreResult<Option<String>> {
-        self.users
+        Ok(self
+            .users
             .clone_with_type::<PasswordHashDoc>()
             .find_one(doc! { "_id": id.as_str() })
             .projection(doc! { "_id": 0, "password_hash": 1 })
             .await
-            .map(|found| found.map(|d| d.password_hash))
-            .map_err(StoreError::backend)
+            .map(|found| found.map(|d| d.password_hash))?)
     }
 
     async fn set_password_hash(
@@ -315,14 +303,14 @@ impl AccountStore for MongoAccountStore {
         hash: &str,
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
-        self.users
+        Ok(self
+            .users
             .update_one(
                 doc! { "_id": id.as_str() },
                 doc! { "$set": { "password_hash": hash, "updated_at": to_bson_time(now) } },
             )
             .await
-            .map(|_| ())
-            .map_err(StoreError::backend)
+            .map(|_| ())?)
     }
 
     async fn search_users(
@@ -342,20 +330,15 @@ impl AccountStore for MongoAccountStore {
             .sort(doc! { "username": 1 })
             .limit(fetch)
             .projection(user_projection())
-            .await
-            .map_err(StoreError::backend)?
+            .await?
             .map_ok(User::from)
             .try_collect()
-            .await
-            .map_err(StoreError::backend)?;
+            .await?;
         Ok(Page::from_overfetch(items, page.limit))
     }
 
     async fn count_users(&self, search: &UserSearch) -> StoreResult<u64> {
-        self.users
-            .count_documents(search_filter(search))
-            .await
-            .map_err(StoreError::backend)
+        Ok(self.users.count_documents(search_filter(search)).await?)
     }
 
     async fn update_profile(
@@ -424,21 +407,21 @@ impl AccountStore for MongoAccountStore {
             "expires_at": to_bson_time(session.expires_at),
             "revoked_at": Bson::Null,
         };
-        self.sessions
+        Ok(self
+            .sessions
             .clone_with_type::<Document>()
             .insert_one(document)
             .await
-            .map(|_| ())
-            .map_err(StoreError::backend)
+            .map(|_| ())?)
     }
 
     async fn get_session(&self, id: &SessionId) -> StoreResult<Option<Session>> {
-        self.sessions
+        Ok(self
+            .sessions
             .find_one(doc! { "_id": id.as_str() })
             .projection(session_projection())
             .await
-            .map(|found| found.map(Session::from))
-            .map_err(StoreError::backend)
+            .map(|found| found.map(Session::from))?)
     }
 
     async fn rotate_session(
@@ -470,8 +453,7 @@ impl AccountStore for MongoAccountStore {
             )
             .return_document(ReturnDocument::After)
             .projection(session_projection())
-            .await
-            .map_err(StoreError::backend)?;
+            .await?;
         if let Some(session) = rotated {
             return Ok(SessionRotation::Rotated(session.into()));
         }
@@ -482,8 +464,7 @@ impl AccountStore for MongoAccountStore {
             .sessions
             .find_one(doc! { "retired_hashes": token_hash })
             .projection(session_projection())
-            .await
-            .map_err(StoreError::backend)?;
+            .await?;
         let Some(session) = reused else {
             return Ok(SessionRotation::Rejected);
         };
@@ -492,8 +473,7 @@ impl AccountStore for MongoAccountStore {
                 doc! { "_id": &session.id, "revoked_at": null },
                 doc! { "$set": { "revoked_at": to_bson_time(now) } },
             )
-            .await
-            .map_err(StoreError::backend)?;
+            .await?;
         Ok(SessionRotation::ReuseDetected {
             session_id: SessionId::from_trusted(session.id),
             user_id: UserId::from_trusted(session.user_id),
@@ -505,14 +485,14 @@ impl AccountStore for MongoAccountStore {
         token_hash: &str,
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
-        self.sessions
+        Ok(self
+            .sessions
             .update_one(
                 doc! { "current_hash": token_hash, "revoked_at": null },
                 doc! { "$set": { "revoked_at": to_bson_time(now) } },
             )
             .await
-            .map(|result| result.matched_count > 0)
-            .map_err(StoreError::backend)
+            .map(|result| result.matched_count > 0)?)
     }
 
     async fn revoke_user_sessions(
@@ -525,49 +505,48 @@ impl AccountStore for MongoAccountStore {
         if let Some(keep) = keep {
             filter.insert("_id", doc! { "$ne": keep.as_str() });
         }
-        self.sessions
+        Ok(self
+            .sessions
             .update_many(filter, doc! { "$set": { "revoked_at": to_bson_time(now) } })
             .await
-            .map(|result| result.matched_count)
-            .map_err(StoreError::backend)
+            .map(|result| result.matched_count)?)
     }
 
     async fn add_address(&self, address: &Address) -> StoreResult<()> {
         ensure_users_exist(&self.users, &[&address.user_id]).await?;
-        self.addresses
+        Ok(self
+            .addresses
             .insert_one(AddressDoc::from(address))
             .await
-            .map(|_| ())
-            .map_err(StoreError::backend)
+            .map(|_| ())?)
     }
 
     async fn list_addresses(&self, user_id: &UserId) -> StoreResult<Vec<Address>> {
-        self.addresses
+        Ok(self
+            .addresses
             .find(doc! { "user_id": user_id.as_str() })
             .sort(doc! { "created_at": 1, "_id": 1 })
-            .await
-            .map_err(StoreError::backend)?
+            .await?
             .map_ok(Address::from)
             .try_collect()
-            .await
-            .map_err(StoreError::backend)
+            .await?)
     }
 
     async fn remove_address(&self, user_id: &UserId, id: &AddressId) -> StoreResult<bool> {
-        self.addresses
+        Ok(self
+            .addresses
             .delete_one(doc! { "_id": id.as_str(), "user_id": user_id.as_str() })
             .await
-            .map(|result| result.deleted_count > 0)
-            .map_err(StoreError::backend)
+            .map(|result| result.deleted_count > 0)?)
     }
 
     async fn add_card(&self, card: &PaymentCard) -> StoreResult<()> {
         ensure_users_exist(&self.users, &[&card.user_id]).await?;
-        self.cards
+        Ok(self
+            .cards
             .insert_one(CardDoc::from(card))
             .await
-            .map(|_| ())
-            .map_err(StoreError::backend)
+            .map(|_| ())?)
     }
 
     async fn list_cards(&self, user_id: &UserId) -> StoreResult<Vec<PaymentCard>> {
@@ -575,20 +554,18 @@ impl AccountStore for MongoAccountStore {
             .cards
             .find(doc! { "user_id": user_id.as_str() })
             .sort(doc! { "created_at": 1, "_id": 1 })
-            .await
-            .map_err(StoreError::backend)?
+            .await?
             .try_collect()
-            .await
-            .map_err(StoreError::backend)?;
+            .await?;
         docs.into_iter().map(PaymentCard::try_from).collect()
     }
 
     async fn remove_card(&self, user_id: &UserId, id: &CardId) -> StoreResult<bool> {
-        self.cards
+        Ok(self
+            .cards
             .delete_one(doc! { "_id": id.as_str(), "user_id": user_id.as_str() })
             .await
-            .map(|result| result.deleted_count > 0)
-            .map_err(StoreError::backend)
+            .map(|result| result.deleted_count > 0)?)
     }
 }
 

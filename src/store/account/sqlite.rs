@@ -8,8 +8,10 @@ use crate::domain::{
     Address, AddressId, CardBrand, CardId, CountryCode, Email, PaymentCard, ProfilePatch, Role,
     SessionId, User, UserId, Username,
 };
-use crate::store::sqlite::{SqliteDb, from_count, from_millis, ids_json, map_unique, to_millis};
-use crate::store::{Page, PageRequest, StoreError, StoreResult};
+use crate::store::sqlite::{
+    SqliteDb, StatementExt, from_count, from_millis, ids_json, map_unique, to_millis,
+};
+use crate::store::{Page, PageRequest, StoreResult};
 
 pub struct SqliteAccountStore {
     db: SqliteDb,
@@ -124,17 +126,14 @@ pub(crate) fn backfill_username_skeletons(tx: &Transaction<'_>) -> StoreResult<(
         .and_then(|mut stmt| {
             stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
                 .collect()
-        })
-        .map_err(StoreError::backend)?;
+        })?;
     for (id, username) in pending {
         let skeleton = Username::from_trusted(username).skeleton();
-        let taken: bool = tx
-            .query_row(
-                "SELECT EXISTS (SELECT 1 FROM users WHERE username_skeleton = ?1)",
-                [&skeleton],
-                |row| row.get(0),
-            )
-            .map_err(StoreError::backend)?;
+        let taken: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM users WHERE username_skeleton = ?1)",
+            [&skeleton],
+            |row| row.get(0),
+        )?;
         let stored = if taken {
             format!("{skeleton}#{id}")
         } else {
@@ -143,16 +142,15 @@ pub(crate) fn backfill_username_skeletons(tx: &Transaction<'_>) -> StoreResult<(
         tx.execute(
             "UPDATE users SET username_skeleton = ?1 WHERE id = ?2",
             params![stored, id],
-        )
-        .map_err(StoreError::backend)?;
+        )?;
     }
     Ok(())
 }
 
 fn get_user_sync(conn: &rusqlite::Connection, id: &str) -> StoreResult<Option<User>> {
-    conn.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))
-        .and_then(|mut stmt| stmt.query_row([id], user_from_row).optional())
-        .map_err(StoreError::backend)
+    Ok(conn
+        .prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))
+        .and_then(|mut stmt| stmt.query_row([id], user_from_row).optional())?)
 }
 
 #[async_trait::async_trait]
@@ -217,16 +215,11 @@ impl AccountStore for SqliteAccountStore {
                 // One statement per batch: `json_each` takes the whole id list as one
                 // parameter, so the statement text (and its cache entry) does not depend on
                 // the batch size.
-                let json = serde_json::to_string(&ids).map_err(StoreError::backend)?;
-                let mut stmt = conn
-                    .prepare_cached(&format!(
-                        "SELECT {USER_COLUMNS} FROM users WHERE id IN (SELECT value FROM json_each(?1))"
-                    ))
-                    .map_err(StoreError::backend)?;
-                let rows = stmt
-                    .query_map([json], user_from_row)
-                    .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-                    .map_err(StoreError::backend)?;
+                let json = serde_json::to_string(&ids)?;
+                let mut stmt = conn.prepare_cached(&format!(
+                    "SELECT {USER_COLUMNS} FROM users WHERE id IN (SELECT value FROM json_each(?1))"
+                ))?;
+                let rows = stmt.query_vec([json], user_from_row)?;
                 Ok(rows)
             })
             .await
@@ -236,11 +229,11 @@ impl AccountStore for SqliteAccountStore {
         let email = email.to_owned();
         self.db
             .read(move |conn| {
-                conn.prepare_cached(&format!(
-                    "SELECT {USER_COLUMNS} FROM users WHERE email = ?1"
-                ))
-                .and_then(|mut stmt| stmt.query_row([email], user_from_row).optional())
-                .map_err(StoreError::backend)
+                Ok(conn
+                    .prepare_cached(&format!(
+                        "SELECT {USER_COLUMNS} FROM users WHERE email = ?1"
+                    ))
+                    .and_then(|mut stmt| stmt.query_row([email], user_from_row).optional())?)
             })
             .await
     }
@@ -249,11 +242,11 @@ impl AccountStore for SqliteAccountStore {
         let username = username.to_owned();
         self.db
             .read(move |conn| {
-                conn.prepare_cached(&format!(
-                    "SELECT {USER_COLUMNS} FROM users WHERE username = ?1"
-                ))
-                .and_then(|mut stmt| stmt.query_row([username], user_from_row).optional())
-                .map_err(StoreError::backend)
+                Ok(conn
+                    .prepare_cached(&format!(
+                        "SELECT {USER_COLUMNS} FROM users WHERE username = ?1"
+                    ))
+                    .and_then(|mut stmt| stmt.query_row([username], user_from_row).optional())?)
             })
             .await
     }
@@ -265,15 +258,11 @@ impl AccountStore for SqliteAccountStore {
         let json = ids_json(usernames);
         self.db
             .read(move |conn| {
-                let mut stmt = conn
-                    .prepare_cached(&format!(
-                        "SELECT {USER_COLUMNS} FROM users \
+                let mut stmt = conn.prepare_cached(&format!(
+                    "SELECT {USER_COLUMNS} FROM users \
                          WHERE username IN (SELECT value FROM json_each(?1))"
-                    ))
-                    .map_err(StoreError::backend)?;
-                stmt.query_map([json], user_from_row)
-                    .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-                    .map_err(StoreError::backend)
+                ))?;
+                stmt.query_vec([json], user_from_row)
             })
             .await
     }
@@ -282,9 +271,11 @@ impl AccountStore for SqliteAccountStore {
         let id = id.clone();
         self.db
             .read(move |conn| {
-                conn.prepare_cached("SELECT password_hash FROM users WHERE id = ?1")
-                    .and_then(|mut stmt| stmt.query_row([id.as_str()], |row| row.get(0)).optional())
-                    .map_err(StoreError::backend)
+                Ok(conn
+                    .prepare_cached("SELECT password_hash FROM users WHERE id = ?1")
+                    .and_then(|mut stmt| {
+                        stmt.query_row([id.as_str()], |row| row.get(0)).optional()
+                    })?)
             })
             .await
     }
@@ -301,8 +292,7 @@ impl AccountStore for SqliteAccountStore {
                 tx.execute(
                     "UPDATE users SET password_hash = ?2, updated_at = ?3 WHERE id = ?1",
                     params![id.as_str(), hash, to_millis(now)],
-                )
-                .map_err(StoreError::backend)?;
+                )?;
                 Ok(())
             })
             .await
@@ -318,25 +308,20 @@ impl AccountStore for SqliteAccountStore {
         let (after, limit) = (page.after.clone(), page.limit);
         self.db
             .scan(move |conn| {
-                let mut stmt = conn
-                    .prepare_cached(&format!(
-                        "SELECT {USER_COLUMNS} FROM users WHERE {SEARCH_WHERE} \
+                let mut stmt = conn.prepare_cached(&format!(
+                    "SELECT {USER_COLUMNS} FROM users WHERE {SEARCH_WHERE} \
                          AND (?4 IS NULL OR username > ?4) ORDER BY username LIMIT ?5 + 0"
-                    ))
-                    .map_err(StoreError::backend)?;
-                let items = stmt
-                    .query_map(
-                        params![
-                            pattern,
-                            match_email,
-                            include_inactive,
-                            after,
-                            limit as i64 + 1
-                        ],
-                        user_from_row,
-                    )
-                    .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-                    .map_err(StoreError::backend)?;
+                ))?;
+                let items = stmt.query_vec(
+                    params![
+                        pattern,
+                        match_email,
+                        include_inactive,
+                        after,
+                        limit as i64 + 1
+                    ],
+                    user_from_row,
+                )?;
                 Ok(Page::from_overfetch(items, limit))
             })
             .await
@@ -347,14 +332,14 @@ impl AccountStore for SqliteAccountStore {
         let (match_email, include_inactive) = (search.match_email, search.include_inactive);
         self.db
             .scan(move |conn| {
-                conn.prepare_cached(&format!("SELECT COUNT(*) FROM users WHERE {SEARCH_WHERE}"))
+                Ok(conn
+                    .prepare_cached(&format!("SELECT COUNT(*) FROM users WHERE {SEARCH_WHERE}"))
                     .and_then(|mut stmt| {
                         stmt.query_row(params![pattern, match_email, include_inactive], |row| {
                             row.get::<_, i64>(0)
                         })
                     })
-                    .map(|n| n as u64)
-                    .map_err(StoreError::backend)
+                    .map(|n| n as u64)?)
             })
             .await
     }
@@ -391,8 +376,7 @@ impl AccountStore for SqliteAccountStore {
                         patch.phone.flatten(),
                         to_millis(now),
                     ],
-                )
-                .map_err(StoreError::backend)?;
+                )?;
                 get_user_sync(tx, id.as_str())
             })
             .await
@@ -410,8 +394,7 @@ impl AccountStore for SqliteAccountStore {
                 tx.execute(
                     "UPDATE users SET roles = ?2, updated_at = ?3 WHERE id = ?1",
                     params![id.as_str(), roles, to_millis(now)],
-                )
-                .map_err(StoreError::backend)?;
+                )?;
                 get_user_sync(tx, id.as_str())
             })
             .await
@@ -429,8 +412,7 @@ impl AccountStore for SqliteAccountStore {
                 tx.execute(
                     "UPDATE users SET active = ?2, updated_at = ?3 WHERE id = ?1",
                     params![id.as_str(), active, to_millis(now)],
-                )
-                .map_err(StoreError::backend)?;
+                )?;
                 get_user_sync(tx, id.as_str())
             })
             .await
@@ -448,8 +430,7 @@ impl AccountStore for SqliteAccountStore {
                 tx.execute(
                     "UPDATE users SET email_verified = ?2, updated_at = ?3 WHERE id = ?1",
                     params![id.as_str(), verified, to_millis(now)],
-                )
-                .map_err(StoreError::backend)?;
+                )?;
                 get_user_sync(tx, id.as_str())
             })
             .await
@@ -469,8 +450,7 @@ impl AccountStore for SqliteAccountStore {
                         to_millis(s.created_at),
                         to_millis(s.expires_at)
                     ],
-                )
-                .map_err(StoreError::backend)?;
+                )?;
                 Ok(())
             })
             .await
@@ -480,11 +460,10 @@ impl AccountStore for SqliteAccountStore {
         let id = id.clone();
         self.db
             .read(move |conn| {
-                conn.prepare_cached(
+                Ok(conn.prepare_cached(
                     "SELECT id, user_id, created_at, expires_at, revoked_at FROM sessions WHERE id = ?1",
                 )
-                .and_then(|mut stmt| stmt.query_row([id.as_str()], session_from_row).optional())
-                .map_err(StoreError::backend)
+                .and_then(|mut stmt| stmt.query_row([id.as_str()], session_from_row).optional())?)
             })
             .await
     }
@@ -507,21 +486,18 @@ impl AccountStore for SqliteAccountStore {
                         params![presented, replacement, to_millis(now), to_millis(expires_at)],
                         session_from_row,
                     )
-                    .optional()
-                    .map_err(StoreError::backend)?;
+                    .optional()?;
                 if let Some(session) = rotated {
                     tx.execute(
                         "INSERT INTO retired_refresh_tokens (hash, session_id, retired_at) VALUES (?1, ?2, ?3)",
                         params![presented, session.id.as_str(), to_millis(now)],
-                    )
-                    .map_err(StoreError::backend)?;
+                    )?;
                     tx.execute(
                         "DELETE FROM retired_refresh_tokens WHERE session_id = ?1 AND hash NOT IN \
                          (SELECT hash FROM retired_refresh_tokens WHERE session_id = ?1 \
                           ORDER BY retired_at DESC, rowid DESC LIMIT ?2 + 0)",
                         params![session.id.as_str(), RETIRED_TOKENS_KEPT as i64],
-                    )
-                    .map_err(StoreError::backend)?;
+                    )?;
                     return Ok(SessionRotation::Rotated(session));
                 }
                 let reused = tx
@@ -531,15 +507,13 @@ impl AccountStore for SqliteAccountStore {
                         [&presented],
                         |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)),
                     )
-                    .optional()
-                    .map_err(StoreError::backend)?;
+                    .optional()?;
                 match reused {
                     Some((session_id, user_id)) => {
                         tx.execute(
                             "UPDATE sessions SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
                             params![session_id, to_millis(now)],
-                        )
-                        .map_err(StoreError::backend)?;
+                        )?;
                         Ok(SessionRotation::ReuseDetected {
                             session_id: SessionId::from_trusted(session_id),
                             user_id: UserId::from_trusted(user_id),
@@ -559,12 +533,11 @@ impl AccountStore for SqliteAccountStore {
         let hash = token_hash.to_owned();
         self.db
             .write(move |tx| {
-                tx.execute(
+                Ok(tx.execute(
                     "UPDATE sessions SET revoked_at = ?2 WHERE current_hash = ?1 AND revoked_at IS NULL",
                     params![hash, to_millis(now)],
                 )
-                .map(|n| n > 0)
-                .map_err(StoreError::backend)
+                .map(|n| n > 0)?)
             })
             .await
     }
@@ -578,17 +551,17 @@ impl AccountStore for SqliteAccountStore {
         let (user_id, keep) = (user_id.clone(), keep.cloned());
         self.db
             .write(move |tx| {
-                tx.execute(
-                    "UPDATE sessions SET revoked_at = ?3 \
+                Ok(tx
+                    .execute(
+                        "UPDATE sessions SET revoked_at = ?3 \
                      WHERE user_id = ?1 AND revoked_at IS NULL AND (?2 IS NULL OR id <> ?2)",
-                    params![
-                        user_id.as_str(),
-                        keep.as_ref().map(SessionId::as_str),
-                        to_millis(now)
-                    ],
-                )
-                .map(|n| n as u64)
-                .map_err(StoreError::backend)
+                        params![
+                            user_id.as_str(),
+                            keep.as_ref().map(SessionId::as_str),
+                            to_millis(now)
+                        ],
+                    )
+                    .map(|n| n as u64)?)
             })
             .await
     }
@@ -613,8 +586,7 @@ impl AccountStore for SqliteAccountStore {
                         a.country.as_str(),
                         to_millis(a.created_at)
                     ],
-                )
-                .map_err(StoreError::backend)?;
+                )?;
                 Ok(())
             })
             .await
@@ -624,15 +596,14 @@ impl AccountStore for SqliteAccountStore {
         let user_id = user_id.clone();
         self.db
             .read(move |conn| {
-                conn.prepare_cached(
+                Ok(conn.prepare_cached(
                     "SELECT id, user_id, recipient, phone, line1, line2, city, region, postal_code, \
                      country, created_at FROM addresses WHERE user_id = ?1 ORDER BY created_at, id",
                 )
                 .and_then(|mut stmt| {
                     stmt.query_map([user_id.as_str()], address_from_row)?
                         .collect::<Result<Vec<_>, _>>()
-                })
-                .map_err(StoreError::backend)
+                })?)
             })
             .await
     }
@@ -641,12 +612,12 @@ impl AccountStore for SqliteAccountStore {
         let (user_id, id) = (user_id.clone(), id.clone());
         self.db
             .write(move |tx| {
-                tx.execute(
-                    "DELETE FROM addresses WHERE id = ?1 AND user_id = ?2",
-                    params![id.as_str(), user_id.as_str()],
-                )
-                .map(|n| n > 0)
-                .map_err(StoreError::backend)
+                Ok(tx
+                    .execute(
+                        "DELETE FROM addresses WHERE id = ?1 AND user_id = ?2",
+                        params![id.as_str(), user_id.as_str()],
+                    )
+                    .map(|n| n > 0)?)
             })
             .await
     }
@@ -668,8 +639,7 @@ impl AccountStore for SqliteAccountStore {
                         c.holder,
                         to_millis(c.created_at)
                     ],
-                )
-                .map_err(StoreError::backend)?;
+                )?;
                 Ok(())
             })
             .await
@@ -679,15 +649,15 @@ impl AccountStore for SqliteAccountStore {
         let user_id = user_id.clone();
         self.db
             .read(move |conn| {
-                conn.prepare_cached(
-                    "SELECT id, user_id, brand, last4, exp_month, exp_year, holder, created_at \
+                Ok(conn
+                    .prepare_cached(
+                        "SELECT id, user_id, brand, last4, exp_month, exp_year, holder, created_at \
                      FROM payment_cards WHERE user_id = ?1 ORDER BY created_at, id",
-                )
-                .and_then(|mut stmt| {
-                    stmt.query_map([user_id.as_str()], card_from_row)?
-                        .collect::<Result<Vec<_>, _>>()
-                })
-                .map_err(StoreError::backend)
+                    )
+                    .and_then(|mut stmt| {
+                        stmt.query_map([user_id.as_str()], card_from_row)?
+                            .collect::<Result<Vec<_>, _>>()
+                    })?)
             })
             .await
     }
@@ -696,12 +666,12 @@ impl AccountStore for SqliteAccountStore {
         let (user_id, id) = (user_id.clone(), id.clone());
         self.db
             .write(move |tx| {
-                tx.execute(
-                    "DELETE FROM payment_cards WHERE id = ?1 AND user_id = ?2",
-                    params![id.as_str(), user_id.as_str()],
-                )
-                .map(|n| n > 0)
-                .map_err(StoreError::backend)
+                Ok(tx
+                    .execute(
+                        "DELETE FROM payment_cards WHERE id = ?1 AND user_id = ?2",
+                        params![id.as_str(), user_id.as_str()],
+                    )
+                    .map(|n| n > 0)?)
             })
             .await
     }

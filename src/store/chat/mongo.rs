@@ -182,8 +182,7 @@ impl MongoChatStore {
         let found = self
             .users
             .count_documents(doc! { "_id": { "$in": &wanted } })
-            .await
-            .map_err(StoreError::backend)?;
+            .await?;
         let mut distinct = wanted.clone();
         distinct.sort_unstable();
         distinct.dedup();
@@ -200,8 +199,7 @@ impl MongoChatStore {
             .posts
             .find_one(doc! { "_id": id.as_str() })
             .projection(doc! { "_id": 1 })
-            .await
-            .map_err(StoreError::backend)?;
+            .await?;
         match found {
             Some(_) => Ok(()),
             None => Err(StoreError::Backend(format!("post {id} does not exist"))),
@@ -209,15 +207,14 @@ impl MongoChatStore {
     }
 
     async fn find_rooms(&self, filter: Document) -> StoreResult<Vec<ChatRoom>> {
-        self.rooms
+        Ok(self
+            .rooms
             .find(filter)
             .projection(room_projection())
-            .await
-            .map_err(StoreError::backend)?
+            .await?
             .map_ok(ChatRoom::from)
             .try_collect()
-            .await
-            .map_err(StoreError::backend)
+            .await?)
     }
 
     /// One attempt at [`ChatStore::add_message`], in one transaction.
@@ -307,11 +304,11 @@ impl ChatStore for MongoChatStore {
 
     async fn create_group_room(&self, room: &ChatRoom) -> StoreResult<()> {
         self.ensure_users(&room.members).await?;
-        self.rooms
+        Ok(self
+            .rooms
             .insert_one(RoomDoc::new(room))
             .await
-            .map(|_| ())
-            .map_err(StoreError::backend)
+            .map(|_| ())?)
     }
 
     async fn get_many_rooms(&self, ids: &[ChatRoomId]) -> StoreResult<Vec<ChatRoom>> {
@@ -335,20 +332,18 @@ impl ChatStore for MongoChatStore {
             .projection(room_projection())
             .sort(doc! { "last_activity_at": -1, "_id": -1 })
             .limit(fetch_limit(page.limit))
-            .await
-            .map_err(StoreError::backend)?
+            .await?
             .map_ok(ChatRoom::from)
             .try_collect()
-            .await
-            .map_err(StoreError::backend)?;
+            .await?;
         Ok(Page::from_overfetch(rooms, page.limit))
     }
 
     async fn count_rooms_of(&self, user: &UserId) -> StoreResult<u64> {
-        self.rooms
+        Ok(self
+            .rooms
             .count_documents(doc! { "members": user.as_str() })
-            .await
-            .map_err(StoreError::backend)
+            .await?)
     }
 
     async fn add_message(&self, message: &Message) -> StoreResult<Option<Message>> {
@@ -361,7 +356,7 @@ impl ChatStore for MongoChatStore {
                 {
                     continue;
                 }
-                outcome => return outcome.map_err(StoreError::backend),
+                outcome => return Ok(outcome?),
             }
         }
     }
@@ -371,14 +366,13 @@ impl ChatStore for MongoChatStore {
             return Ok(Vec::new());
         }
         let ids: Vec<&str> = ids.iter().map(MessageId::as_str).collect();
-        self.messages
+        Ok(self
+            .messages
             .find(doc! { "_id": { "$in": ids } })
-            .await
-            .map_err(StoreError::backend)?
+            .await?
             .map_ok(Message::from)
             .try_collect()
-            .await
-            .map_err(StoreError::backend)
+            .await?)
     }
 
     async fn messages(&self, room: &ChatRoomId, page: &PageRequest) -> StoreResult<Page<Message>> {
@@ -391,12 +385,10 @@ impl ChatStore for MongoChatStore {
             .find(filter)
             .sort(doc! { "seq": -1 })
             .limit(fetch_limit(page.limit))
-            .await
-            .map_err(StoreError::backend)?
+            .await?
             .map_ok(Message::from)
             .try_collect()
-            .await
-            .map_err(StoreError::backend)?;
+            .await?;
         Ok(Page::from_overfetch(items, page.limit))
     }
 
@@ -411,12 +403,10 @@ impl ChatStore for MongoChatStore {
             .find(doc! { "room_id": room.as_str(), "seq": { "$gt": after_seq } })
             .sort(doc! { "seq": 1 })
             .limit(fetch_limit(limit))
-            .await
-            .map_err(StoreError::backend)?
+            .await?
             .map_ok(Message::from)
             .try_collect()
-            .await
-            .map_err(StoreError::backend)?;
+            .await?;
         Ok(Page::from_overfetch(items, limit))
     }
 
@@ -433,11 +423,9 @@ impl ChatStore for MongoChatStore {
             .room_counters
             .find(doc! { "_id": { "$in": ids }, "members": user.as_str() })
             .projection(doc! { "last_seq": 1, read_field(user): 1 })
-            .await
-            .map_err(StoreError::backend)?
+            .await?
             .try_collect()
-            .await
-            .map_err(StoreError::backend)?;
+            .await?;
         Ok(found
             .into_iter()
             .filter_map(|room| {
@@ -462,17 +450,16 @@ impl ChatStore for MongoChatStore {
             .room_counters
             .find_one(filter.clone())
             .projection(doc! { "last_seq": 1 })
-            .await
-            .map_err(StoreError::backend)?
+            .await?
         else {
             return Ok(false);
         };
         // `$max`: a concurrent mark that read a later `last_seq` is never undone.
         let seq = current.get_i64("last_seq").unwrap_or(0);
-        self.rooms
+        Ok(self
+            .rooms
             .update_one(filter, doc! { "$max": { read_field(user): seq } })
             .await
-            .map(|result| result.matched_count == 1)
-            .map_err(StoreError::backend)
+            .map(|result| result.matched_count == 1)?)
     }
 }

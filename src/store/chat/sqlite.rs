@@ -6,7 +6,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::ChatStore;
 use crate::domain::{ChatRoom, ChatRoomId, ChatRoomKind, Message, MessageId, PostId, UserId};
-use crate::store::sqlite::{SqliteDb, from_millis, ids_json, to_millis};
+use crate::store::sqlite::{SqliteDb, StatementExt, from_millis, ids_json, to_millis};
 use crate::store::{Page, PageRequest, StoreError, StoreResult, split_cursor};
 
 pub struct SqliteChatStore {
@@ -60,18 +60,13 @@ fn with_members(conn: &Connection, mut rooms: Vec<ChatRoom>) -> StoreResult<Vec<
         return Ok(rooms);
     }
     let ids: Vec<&str> = rooms.iter().map(|r| r.id.as_str()).collect();
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT room_id, user_id FROM chat_members \
+    let mut stmt = conn.prepare_cached(
+        "SELECT room_id, user_id FROM chat_members \
              WHERE room_id IN (SELECT value FROM json_each(?1)) ORDER BY room_id, position",
-        )
-        .map_err(StoreError::backend)?;
-    let members = stmt
-        .query_map([ids_json(&ids)], |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
-        })
-        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-        .map_err(StoreError::backend)?;
+    )?;
+    let members = stmt.query_vec([ids_json(&ids)], |row| {
+        Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+    })?;
     for room in &mut rooms {
         room.members = members
             .iter()
@@ -83,15 +78,10 @@ fn with_members(conn: &Connection, mut rooms: Vec<ChatRoom>) -> StoreResult<Vec<
 }
 
 fn rooms_by_ids(conn: &Connection, ids_json: &str) -> StoreResult<Vec<ChatRoom>> {
-    let mut stmt = conn
-        .prepare_cached(&format!(
-            "SELECT {ROOM_COLUMNS} FROM chat_rooms r WHERE r.id IN (SELECT value FROM json_each(?1))"
-        ))
-        .map_err(StoreError::backend)?;
-    let rooms = stmt
-        .query_map([ids_json], room_from_row)
-        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-        .map_err(StoreError::backend)?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {ROOM_COLUMNS} FROM chat_rooms r WHERE r.id IN (SELECT value FROM json_each(?1))"
+    ))?;
+    let rooms = stmt.query_vec([ids_json], room_from_row)?;
     with_members(conn, rooms)
 }
 
@@ -109,14 +99,12 @@ fn insert_room(tx: &rusqlite::Transaction<'_>, room: &ChatRoom) -> StoreResult<(
             to_millis(room.created_at),
             to_millis(room.created_at),
         ],
-    )
-    .map_err(StoreError::backend)?;
+    )?;
     for (position, member) in room.members.iter().enumerate() {
         tx.execute(
             "INSERT INTO chat_members (room_id, user_id, position) VALUES (?1, ?2, ?3)",
             params![room.id.as_str(), member.as_str(), position as i64],
-        )
-        .map_err(StoreError::backend)?;
+        )?;
     }
     Ok(())
 }
@@ -149,8 +137,7 @@ impl ChatStore for SqliteChatStore {
                         [&key],
                         |row| row.get(0),
                     )
-                    .optional()
-                    .map_err(StoreError::backend)?;
+                    .optional()?;
                 match existing {
                     Some(id) => {
                         let found = rooms_by_ids(tx, &ids_json(&[id]))?;
@@ -195,15 +182,12 @@ impl ChatStore for SqliteChatStore {
                          WHERE cm.user_id = ?1 \
                            AND (?2 IS NULL OR (r.last_activity_at, r.id) < (?2, ?3)) \
                          ORDER BY r.last_activity_at DESC, r.id DESC LIMIT ?4 + 0"
-                    ))
-                    .map_err(StoreError::backend)?;
+                    ))?;
                 let rooms = stmt
-                    .query_map(
+                    .query_vec(
                         params![user.as_str(), after_ms, after_id, limit as i64 + 1],
                         room_from_row,
-                    )
-                    .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-                    .map_err(StoreError::backend)?;
+                    )?;
                 let page = Page::from_overfetch(rooms, limit);
                 Ok(Page {
                     items: with_members(conn, page.items)?,
@@ -217,12 +201,12 @@ impl ChatStore for SqliteChatStore {
         let user = user.clone();
         self.db
             .scan(move |conn| {
-                conn.prepare_cached("SELECT COUNT(*) FROM chat_members WHERE user_id = ?1")
+                Ok(conn
+                    .prepare_cached("SELECT COUNT(*) FROM chat_members WHERE user_id = ?1")
                     .and_then(|mut stmt| {
                         stmt.query_row([user.as_str()], |row| row.get::<_, i64>(0))
                     })
-                    .map(|n| u64::try_from(n).unwrap_or(0))
-                    .map_err(StoreError::backend)
+                    .map(|n| u64::try_from(n).unwrap_or(0))?)
             })
             .await
     }
@@ -236,8 +220,7 @@ impl ChatStore for SqliteChatStore {
                         "SELECT EXISTS (SELECT 1 FROM chat_members WHERE room_id = ?1 AND user_id = ?2)",
                         params![message.room_id.as_str(), message.author_id.as_str()],
                         |row| row.get(0),
-                    )
-                    .map_err(StoreError::backend)?;
+                    )?;
                 if !member {
                     return Ok(None);
                 }
@@ -251,8 +234,7 @@ impl ChatStore for SqliteChatStore {
                             to_millis(message.created_at)
                         ],
                         |row| row.get(0),
-                    )
-                    .map_err(StoreError::backend)?;
+                    )?;
                 tx.execute(
                     "INSERT INTO chat_messages (id, room_id, seq, author_id, body, created_at) \
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -264,14 +246,12 @@ impl ChatStore for SqliteChatStore {
                         message.body,
                         to_millis(message.created_at)
                     ],
-                )
-                .map_err(StoreError::backend)?;
+                )?;
                 tx.execute(
                     "UPDATE chat_members SET last_read_seq = MAX(last_read_seq, ?3) \
                      WHERE room_id = ?1 AND user_id = ?2",
                     params![message.room_id.as_str(), message.author_id.as_str(), seq],
-                )
-                .map_err(StoreError::backend)?;
+                )?;
                 Ok(Some(Message { seq, ..message }))
             })
             .await
@@ -287,11 +267,8 @@ impl ChatStore for SqliteChatStore {
                 let mut stmt = conn
                     .prepare_cached(&format!(
                         "SELECT {MESSAGE_COLUMNS} FROM chat_messages m WHERE m.id IN (SELECT value FROM json_each(?1))"
-                    ))
-                    .map_err(StoreError::backend)?;
-                stmt.query_map([json], message_from_row)
-                    .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-                    .map_err(StoreError::backend)
+                    ))?;
+                stmt.query_vec([json], message_from_row)
             })
             .await
     }
@@ -302,20 +279,15 @@ impl ChatStore for SqliteChatStore {
         let limit = page.limit;
         self.db
             .read(move |conn| {
-                let mut stmt = conn
-                    .prepare_cached(&format!(
-                        "SELECT {MESSAGE_COLUMNS} FROM chat_messages m \
+                let mut stmt = conn.prepare_cached(&format!(
+                    "SELECT {MESSAGE_COLUMNS} FROM chat_messages m \
                          WHERE m.room_id = ?1 AND (?2 IS NULL OR m.seq < ?2) \
                          ORDER BY m.seq DESC LIMIT ?3 + 0"
-                    ))
-                    .map_err(StoreError::backend)?;
-                let items = stmt
-                    .query_map(
-                        params![room.as_str(), before, limit as i64 + 1],
-                        message_from_row,
-                    )
-                    .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-                    .map_err(StoreError::backend)?;
+                ))?;
+                let items = stmt.query_vec(
+                    params![room.as_str(), before, limit as i64 + 1],
+                    message_from_row,
+                )?;
                 Ok(Page::from_overfetch(items, limit))
             })
             .await
@@ -330,19 +302,14 @@ impl ChatStore for SqliteChatStore {
         let room = room.clone();
         self.db
             .read(move |conn| {
-                let mut stmt = conn
-                    .prepare_cached(&format!(
-                        "SELECT {MESSAGE_COLUMNS} FROM chat_messages m \
+                let mut stmt = conn.prepare_cached(&format!(
+                    "SELECT {MESSAGE_COLUMNS} FROM chat_messages m \
                          WHERE m.room_id = ?1 AND m.seq > ?2 ORDER BY m.seq LIMIT ?3 + 0"
-                    ))
-                    .map_err(StoreError::backend)?;
-                let items = stmt
-                    .query_map(
-                        params![room.as_str(), after_seq, limit as i64 + 1],
-                        message_from_row,
-                    )
-                    .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-                    .map_err(StoreError::backend)?;
+                ))?;
+                let items = stmt.query_vec(
+                    params![room.as_str(), after_seq, limit as i64 + 1],
+                    message_from_row,
+                )?;
                 Ok(Page::from_overfetch(items, limit))
             })
             .await
@@ -359,21 +326,17 @@ impl ChatStore for SqliteChatStore {
         let (user, json) = (user.clone(), ids_json(rooms));
         self.db
             .read(move |conn| {
-                let mut stmt = conn
-                    .prepare_cached(
-                        "SELECT r.id, r.last_seq - cm.last_read_seq FROM chat_members cm \
+                let mut stmt = conn.prepare_cached(
+                    "SELECT r.id, r.last_seq - cm.last_read_seq FROM chat_members cm \
                          JOIN chat_rooms r ON r.id = cm.room_id \
                          WHERE cm.user_id = ?1 AND cm.room_id IN (SELECT value FROM json_each(?2))",
-                    )
-                    .map_err(StoreError::backend)?;
-                stmt.query_map(params![user.as_str(), json], |row| {
+                )?;
+                stmt.query_vec(params![user.as_str(), json], |row| {
                     Ok((
                         ChatRoomId::from_trusted(row.get(0)?),
                         u64::try_from(row.get::<_, i64>(1)?).unwrap_or(0),
                     ))
                 })
-                .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-                .map_err(StoreError::backend)
             })
             .await
     }
@@ -382,14 +345,14 @@ impl ChatStore for SqliteChatStore {
         let (room, user) = (room.clone(), user.clone());
         self.db
             .write(move |tx| {
-                tx.execute(
-                    "UPDATE chat_members SET last_read_seq = \
+                Ok(tx
+                    .execute(
+                        "UPDATE chat_members SET last_read_seq = \
                        MAX(last_read_seq, (SELECT last_seq FROM chat_rooms WHERE id = ?1)) \
                      WHERE room_id = ?1 AND user_id = ?2",
-                    params![room.as_str(), user.as_str()],
-                )
-                .map(|changed| changed == 1)
-                .map_err(StoreError::backend)
+                        params![room.as_str(), user.as_str()],
+                    )
+                    .map(|changed| changed == 1)?)
             })
             .await
     }

@@ -24,13 +24,13 @@ use mongodb::{Client, Collection, Database};
 use serde::Deserialize;
 
 use self::documents::{CommentDoc, FavoriteDoc, ReactionDoc, reaction_projection};
-use self::transaction::{abort, store_error};
 use super::EngagementStore;
 use crate::domain::{Comment, CommentId, PostId, ReactionKind, UserId};
-use crate::store::catalog::{COMMENTS_COUNT, FAVORITES_COUNT, reaction_count};
+use crate::store::mongo::abort;
 use crate::store::mongo::{
     IndexSet, after_cursor, create_indexes, fetch_limit, index, is_duplicate_key_on, to_bson_time,
 };
+use crate::store::posts::{COMMENTS_COUNT, FAVORITES_COUNT, reaction_count};
 use crate::store::{Page, PageRequest, StoreError, StoreResult, split_cursor};
 
 /// The unique index that makes a user's favorite of a post a single document.
@@ -139,21 +139,20 @@ impl EngagementStore for MongoEngagementStore {
             .boxed()
         })
         .await
-        .map_err(store_error)
+        .map_err(StoreError::from)
     }
 
     async fn get_many_comments(&self, ids_wanted: &[CommentId]) -> StoreResult<Vec<Comment>> {
         if ids_wanted.is_empty() {
             return Ok(Vec::new());
         }
-        self.comments
+        Ok(self
+            .comments
             .find(doc! { "_id": { "$in": ids(ids_wanted) } })
-            .await
-            .map_err(StoreError::backend)?
+            .await?
             .map_ok(Comment::from)
             .try_collect()
-            .await
-            .map_err(StoreError::backend)
+            .await?)
     }
 
     async fn delete_comment(
@@ -185,7 +184,7 @@ impl EngagementStore for MongoEngagementStore {
         })
         .await
         .map(|before| before.map(Comment::from))
-        .map_err(store_error)
+        .map_err(StoreError::from)
     }
 
     async fn comments(
@@ -212,12 +211,10 @@ impl EngagementStore for MongoEngagementStore {
             .find(filter)
             .sort(doc! { "created_at": 1, "_id": 1 })
             .limit(fetch_limit(page.limit))
-            .await
-            .map_err(StoreError::backend)?
+            .await?
             .map_ok(Comment::from)
             .try_collect()
-            .await
-            .map_err(StoreError::backend)?;
+            .await?;
         Ok(Page::from_overfetch(items, page.limit))
     }
 
@@ -258,11 +255,9 @@ impl EngagementStore for MongoEngagementStore {
             .comments
             .aggregate(pipeline)
             .with_type::<Thread>()
-            .await
-            .map_err(StoreError::backend)?
+            .await?
             .try_collect()
-            .await
-            .map_err(StoreError::backend)?;
+            .await?;
         let threads: Vec<(String, Vec<Comment>)> = threads
             .into_iter()
             .map(|t| {
@@ -330,7 +325,7 @@ impl EngagementStore for MongoEngagementStore {
             },
         )
         .await
-        .map_err(store_error)
+        .map_err(StoreError::from)
     }
 
     async fn unreact(
@@ -360,7 +355,7 @@ impl EngagementStore for MongoEngagementStore {
             .boxed()
         })
         .await
-        .map_err(store_error)
+        .map_err(StoreError::from)
     }
 
     async fn reactions_of(
@@ -376,11 +371,9 @@ impl EngagementStore for MongoEngagementStore {
             .clone_with_type::<ReactionDoc>()
             .find(doc! { "user_id": user_id.as_str(), "post_id": { "$in": ids(post_ids) } })
             .projection(reaction_projection())
-            .await
-            .map_err(StoreError::backend)?
+            .await?
             .try_collect()
-            .await
-            .map_err(StoreError::backend)?;
+            .await?;
         Ok(found
             .into_iter()
             .filter_map(|r| Some((r.kind()?, r.post_id)))
@@ -421,7 +414,7 @@ impl EngagementStore for MongoEngagementStore {
         match added {
             Ok(()) => Ok(true),
             Err(err) if is_duplicate_key_on(&err, FAVORITES_UNIQUE) => Ok(false),
-            Err(err) => Err(store_error(err)),
+            Err(err) => Err(StoreError::from(err)),
         }
     }
 
@@ -447,7 +440,7 @@ impl EngagementStore for MongoEngagementStore {
             .boxed()
         })
         .await
-        .map_err(store_error)
+        .map_err(StoreError::from)
     }
 
     async fn favorited_among(
@@ -462,16 +455,15 @@ impl EngagementStore for MongoEngagementStore {
         if post_ids.is_empty() {
             return Ok(Vec::new());
         }
-        self.favorites
+        Ok(self
+            .favorites
             .clone_with_type::<Favorited>()
             .find(doc! { "user_id": user_id.as_str(), "post_id": { "$in": ids(post_ids) } })
             .projection(doc! { "_id": 0, "post_id": 1 })
-            .await
-            .map_err(StoreError::backend)?
+            .await?
             .map_ok(|f| PostId::from_trusted(f.post_id))
             .try_collect()
-            .await
-            .map_err(StoreError::backend)
+            .await?)
     }
 
     /// Newest first by `(created_at, post_id)`, leaving out deleted posts with a `$lookup` of
@@ -508,12 +500,10 @@ impl EngagementStore for MongoEngagementStore {
             .favorites
             .aggregate(pipeline)
             .with_type::<FavoriteDoc>()
-            .await
-            .map_err(StoreError::backend)?
+            .await?
             .map_ok(Into::into)
             .try_collect()
-            .await
-            .map_err(StoreError::backend)?;
+            .await?;
         Ok(Page::from_overfetch(items, page.limit))
     }
 
@@ -536,11 +526,9 @@ impl EngagementStore for MongoEngagementStore {
         let counted: Vec<mongodb::bson::Document> = self
             .favorites
             .aggregate(pipeline)
-            .await
-            .map_err(StoreError::backend)?
+            .await?
             .try_collect()
-            .await
-            .map_err(StoreError::backend)?;
+            .await?;
         let n = counted
             .first()
             .and_then(|d| d.get("n"))

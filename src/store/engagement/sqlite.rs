@@ -5,8 +5,8 @@ use rusqlite::{OptionalExtension, Row, Transaction, params};
 
 use super::EngagementStore;
 use crate::domain::{Comment, CommentId, PostId, ReactionKind, UserId};
-use crate::store::sqlite::{SqliteDb, from_millis, ids_json, to_millis};
-use crate::store::{Page, PageRequest, StoreError, StoreResult, split_cursor};
+use crate::store::sqlite::{SqliteDb, StatementExt, from_millis, ids_json, to_millis};
+use crate::store::{Page, PageRequest, StoreResult, split_cursor};
 
 pub struct SqliteEngagementStore {
     db: SqliteDb,
@@ -48,12 +48,12 @@ fn reaction_column(kind: ReactionKind) -> &'static str {
 }
 
 fn bump(tx: &Transaction<'_>, post_id: &str, column: &str, delta: i64) -> StoreResult<()> {
-    tx.execute(
-        &format!("UPDATE posts SET {column} = {column} + ?2 WHERE id = ?1"),
-        params![post_id, delta],
-    )
-    .map(|_| ())
-    .map_err(StoreError::backend)
+    Ok(tx
+        .execute(
+            &format!("UPDATE posts SET {column} = {column} + ?2 WHERE id = ?1"),
+            params![post_id, delta],
+        )
+        .map(|_| ())?)
 }
 
 /// The cursor as the two nullable SQL parameters the list queries take.
@@ -78,15 +78,13 @@ impl EngagementStore for SqliteEngagementStore {
                         c.body,
                         to_millis(c.created_at)
                     ],
-                )
-                .map_err(StoreError::backend)?;
+                )?;
                 bump(tx, c.post_id.as_str(), "comments_count", 1)?;
                 if let Some(parent) = &c.parent_id {
                     tx.execute(
                         "UPDATE comments SET replies_count = replies_count + 1 WHERE id = ?1",
                         [parent.as_str()],
-                    )
-                    .map_err(StoreError::backend)?;
+                    )?;
                 }
                 Ok(())
             })
@@ -103,11 +101,8 @@ impl EngagementStore for SqliteEngagementStore {
                 let mut stmt = conn
                     .prepare_cached(&format!(
                         "SELECT {COMMENT_COLUMNS} FROM comments c WHERE c.id IN (SELECT value FROM json_each(?1))"
-                    ))
-                    .map_err(StoreError::backend)?;
-                stmt.query_map([json], comment_from_row)
-                    .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-                    .map_err(StoreError::backend)
+                    ))?;
+                stmt.query_vec([json], comment_from_row)
             })
             .await
     }
@@ -126,16 +121,14 @@ impl EngagementStore for SqliteEngagementStore {
                         [id.as_str()],
                         comment_from_row,
                     )
-                    .optional()
-                    .map_err(StoreError::backend)?;
+                    .optional()?;
                 let Some(comment) = existing else {
                     return Ok(None);
                 };
                 tx.execute(
                     "UPDATE comments SET body = '', deleted_at = ?2 WHERE id = ?1",
                     params![id.as_str(), to_millis(now)],
-                )
-                .map_err(StoreError::backend)?;
+                )?;
                 bump(tx, comment.post_id.as_str(), "comments_count", -1)?;
                 Ok(Some(comment))
             })
@@ -155,29 +148,24 @@ impl EngagementStore for SqliteEngagementStore {
         let limit = page.limit;
         self.db
             .read(move |conn| {
-                let mut stmt = conn
-                    .prepare_cached(&format!(
-                        "SELECT {COMMENT_COLUMNS} FROM comments c \
+                let mut stmt = conn.prepare_cached(&format!(
+                    "SELECT {COMMENT_COLUMNS} FROM comments c \
                          WHERE c.post_id = ?1 AND c.parent_id IS ?2 \
                            AND c.author_id NOT IN (SELECT value FROM json_each(?3)) \
                            AND (?4 IS NULL OR (c.created_at, c.id) > (?4, ?5)) \
                          ORDER BY c.created_at, c.id LIMIT ?6 + 0"
-                    ))
-                    .map_err(StoreError::backend)?;
-                let items = stmt
-                    .query_map(
-                        params![
-                            post_id.as_str(),
-                            parent.as_ref().map(CommentId::as_str),
-                            excluded,
-                            after_ms,
-                            after_id,
-                            limit as i64 + 1
-                        ],
-                        comment_from_row,
-                    )
-                    .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-                    .map_err(StoreError::backend)?;
+                ))?;
+                let items = stmt.query_vec(
+                    params![
+                        post_id.as_str(),
+                        parent.as_ref().map(CommentId::as_str),
+                        excluded,
+                        after_ms,
+                        after_id,
+                        limit as i64 + 1
+                    ],
+                    comment_from_row,
+                )?;
                 Ok(Page::from_overfetch(items, limit))
             })
             .await
@@ -204,12 +192,9 @@ impl EngagementStore for SqliteEngagementStore {
                          WHERE c.post_id IN (SELECT value FROM json_each(?1)) AND c.parent_id IS NULL \
                            AND c.author_id NOT IN (SELECT value FROM json_each(?2))) \
                          WHERE rn <= ?3 ORDER BY post_id, rn"
-                    ))
-                    .map_err(StoreError::backend)?;
+                    ))?;
                 let rows = stmt
-                    .query_map(params![posts, excluded, per_post as i64 + 1], comment_from_row)
-                    .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-                    .map_err(StoreError::backend)?;
+                    .query_vec(params![posts, excluded, per_post as i64 + 1], comment_from_row)?;
                 Ok(wanted
                     .into_iter()
                     .map(|post_id| {
@@ -239,8 +224,7 @@ impl EngagementStore for SqliteEngagementStore {
                         params![post_id.as_str(), user_id.as_str()],
                         |row| row.get::<_, String>(0),
                     )
-                    .optional()
-                    .map_err(StoreError::backend)?
+                    .optional()?
                     .and_then(|k| ReactionKind::from_name(&k));
                 if previous == Some(kind) {
                     return Ok(previous);
@@ -249,8 +233,7 @@ impl EngagementStore for SqliteEngagementStore {
                     "INSERT INTO reactions (post_id, user_id, kind, created_at) VALUES (?1, ?2, ?3, ?4) \
                      ON CONFLICT (post_id, user_id) DO UPDATE SET kind = excluded.kind, created_at = excluded.created_at",
                     params![post_id.as_str(), user_id.as_str(), kind.as_str(), to_millis(now)],
-                )
-                .map_err(StoreError::backend)?;
+                )?;
                 if let Some(old) = previous {
                     bump(tx, post_id.as_str(), reaction_column(old), -1)?;
                 }
@@ -274,8 +257,7 @@ impl EngagementStore for SqliteEngagementStore {
                         params![post_id.as_str(), user_id.as_str()],
                         |row| row.get::<_, String>(0),
                     )
-                    .optional()
-                    .map_err(StoreError::backend)?
+                    .optional()?
                     .and_then(|k| ReactionKind::from_name(&k));
                 if let Some(kind) = removed {
                     bump(tx, post_id.as_str(), reaction_column(kind), -1)?;
@@ -296,18 +278,13 @@ impl EngagementStore for SqliteEngagementStore {
         let (user_id, posts) = (user_id.clone(), ids_json(post_ids));
         self.db
             .read(move |conn| {
-                let mut stmt = conn
-                    .prepare_cached(
-                        "SELECT post_id, kind FROM reactions \
+                let mut stmt = conn.prepare_cached(
+                    "SELECT post_id, kind FROM reactions \
                          WHERE user_id = ?1 AND post_id IN (SELECT value FROM json_each(?2))",
-                    )
-                    .map_err(StoreError::backend)?;
-                let rows = stmt
-                    .query_map(params![user_id.as_str(), posts], |row| {
-                        Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
-                    })
-                    .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-                    .map_err(StoreError::backend)?;
+                )?;
+                let rows = stmt.query_vec(params![user_id.as_str(), posts], |row| {
+                    Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+                })?;
                 Ok(rows
                     .into_iter()
                     .filter_map(|(post, kind)| {
@@ -331,8 +308,7 @@ impl EngagementStore for SqliteEngagementStore {
                     .execute(
                         "INSERT OR IGNORE INTO favorites (user_id, post_id, created_at) VALUES (?1, ?2, ?3)",
                         params![user_id.as_str(), post_id.as_str(), to_millis(now)],
-                    )
-                    .map_err(StoreError::backend)?
+                    )?
                     > 0;
                 if added {
                     bump(tx, post_id.as_str(), "favorites_count", 1)?;
@@ -346,13 +322,10 @@ impl EngagementStore for SqliteEngagementStore {
         let (post_id, user_id) = (post_id.clone(), user_id.clone());
         self.db
             .write(move |tx| {
-                let removed = tx
-                    .execute(
-                        "DELETE FROM favorites WHERE user_id = ?1 AND post_id = ?2",
-                        params![user_id.as_str(), post_id.as_str()],
-                    )
-                    .map_err(StoreError::backend)?
-                    > 0;
+                let removed = tx.execute(
+                    "DELETE FROM favorites WHERE user_id = ?1 AND post_id = ?2",
+                    params![user_id.as_str(), post_id.as_str()],
+                )? > 0;
                 if removed {
                     bump(tx, post_id.as_str(), "favorites_count", -1)?;
                 }
@@ -375,11 +348,8 @@ impl EngagementStore for SqliteEngagementStore {
                 let mut stmt = conn
                     .prepare_cached(
                         "SELECT post_id FROM favorites WHERE user_id = ?1 AND post_id IN (SELECT value FROM json_each(?2))",
-                    )
-                    .map_err(StoreError::backend)?;
-                stmt.query_map(params![user_id.as_str(), posts], |row| row.get::<_, String>(0).map(PostId::from_trusted))
-                    .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-                    .map_err(StoreError::backend)
+                    )?;
+                stmt.query_vec(params![user_id.as_str(), posts], |row| row.get::<_, String>(0).map(PostId::from_trusted))
             })
             .await
     }
@@ -400,14 +370,11 @@ impl EngagementStore for SqliteEngagementStore {
                          WHERE f.user_id = ?1 AND p.deleted_at IS NULL \
                            AND (?2 IS NULL OR (f.created_at, f.post_id) < (?2, ?3)) \
                          ORDER BY f.created_at DESC, f.post_id DESC LIMIT ?4 + 0",
-                    )
-                    .map_err(StoreError::backend)?;
+                    )?;
                 let items = stmt
-                    .query_map(params![user_id.as_str(), after_ms, after_id, limit as i64 + 1], |row| {
+                    .query_vec(params![user_id.as_str(), after_ms, after_id, limit as i64 + 1], |row| {
                         Ok((PostId::from_trusted(row.get(0)?), from_millis(row.get(1)?)))
-                    })
-                    .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-                    .map_err(StoreError::backend)?;
+                    })?;
                 Ok(Page::from_overfetch(items, limit))
             })
             .await
@@ -417,13 +384,15 @@ impl EngagementStore for SqliteEngagementStore {
         let user_id = user_id.clone();
         self.db
             .read(move |conn| {
-                conn.prepare_cached(
-                    "SELECT COUNT(*) FROM favorites f JOIN posts p ON p.id = f.post_id \
+                Ok(conn
+                    .prepare_cached(
+                        "SELECT COUNT(*) FROM favorites f JOIN posts p ON p.id = f.post_id \
                      WHERE f.user_id = ?1 AND p.deleted_at IS NULL",
-                )
-                .and_then(|mut stmt| stmt.query_row([user_id.as_str()], |row| row.get::<_, i64>(0)))
-                .map(|n| n as u64)
-                .map_err(StoreError::backend)
+                    )
+                    .and_then(|mut stmt| {
+                        stmt.query_row([user_id.as_str()], |row| row.get::<_, i64>(0))
+                    })
+                    .map(|n| n as u64)?)
             })
             .await
     }

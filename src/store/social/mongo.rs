@@ -270,11 +270,7 @@ impl MongoSocialStore {
             ),
         ];
         for model in follows {
-            self.graph
-                .follows
-                .create_index(model)
-                .await
-                .map_err(StoreError::backend)?;
+            self.graph.follows.create_index(model).await?;
         }
         let blocks = [
             index(
@@ -285,20 +281,13 @@ impl MongoSocialStore {
             index(doc! { "blocked_id": 1 }, "blocks_by_blocked", false),
         ];
         for model in blocks {
-            self.graph
-                .blocks
-                .create_index(model)
-                .await
-                .map_err(StoreError::backend)?;
+            self.graph.blocks.create_index(model).await?;
         }
         Ok(())
     }
 
     async fn session(&self) -> StoreResult<ClientSession> {
-        self.client
-            .start_session()
-            .await
-            .map_err(StoreError::backend)
+        Ok(self.client.start_session().await?)
     }
 
     /// The other side's ids of the documents `filter` matches in `collection`.
@@ -310,17 +299,11 @@ impl MongoSocialStore {
         let docs: Vec<Document> = collection
             .find(filter)
             .projection(doc! { field: 1, "_id": 0 })
-            .await
-            .map_err(StoreError::backend)?
+            .await?
             .try_collect()
-            .await
-            .map_err(StoreError::backend)?;
+            .await?;
         docs.iter()
-            .map(|d| {
-                d.get_str(field)
-                    .map(|id| UserId::from_trusted(id.to_owned()))
-                    .map_err(StoreError::backend)
-            })
+            .map(|d| Ok(UserId::from_trusted(d.get_str(field)?.to_owned())))
             .collect()
     }
 
@@ -352,23 +335,17 @@ impl MongoSocialStore {
             .sort(doc! { "created_at": -1, other: -1 })
             .limit(page.limit as i64 + 1)
             .projection(doc! { other: 1, "created_at": 1, "_id": 0 })
-            .await
-            .map_err(StoreError::backend)?
+            .await?
             .try_collect()
-            .await
-            .map_err(StoreError::backend)?;
+            .await?;
         let has_next = docs.len() > page.limit;
         let items = docs
             .iter()
             .take(page.limit)
             .map(|d| {
                 Ok(FollowEdge {
-                    user_id: UserId::from_trusted(
-                        d.get_str(other).map_err(StoreError::backend)?.to_owned(),
-                    ),
-                    followed_at: from_bson_time(
-                        *d.get_datetime("created_at").map_err(StoreError::backend)?,
-                    ),
+                    user_id: UserId::from_trusted(d.get_str(other)?.to_owned()),
+                    followed_at: from_bson_time(*d.get_datetime("created_at")?),
                 })
             })
             .collect::<StoreResult<Vec<_>>>()?;
@@ -452,12 +429,12 @@ impl SocialStore for MongoSocialStore {
 
     async fn unblock(&self, blocker: &UserId, blocked: &UserId) -> StoreResult<bool> {
         // One document, so one atomic delete: no counters depend on blocks.
-        self.graph
+        Ok(self
+            .graph
             .blocks
             .delete_one(doc! { "blocker_id": blocker.as_str(), "blocked_id": blocked.as_str() })
             .await
-            .map(|result| result.deleted_count > 0)
-            .map_err(StoreError::backend)
+            .map(|result| result.deleted_count > 0)?)
     }
 
     async fn followed_among(
@@ -487,13 +464,13 @@ impl SocialStore for MongoSocialStore {
     }
 
     async fn is_blocked_either_way(&self, a: &UserId, b: &UserId) -> StoreResult<bool> {
-        self.graph
+        Ok(self
+            .graph
             .blocks
             .find_one(either_way(a, b))
             .projection(doc! { "_id": 1 })
             .await
-            .map(|found| found.is_some())
-            .map_err(StoreError::backend)
+            .map(|found| found.is_some())?)
     }
 
     async fn block_partners(&self, user: &UserId) -> StoreResult<Vec<UserId>> {
@@ -504,16 +481,14 @@ impl SocialStore for MongoSocialStore {
             .blocks
             .find(filter)
             .projection(doc! { "blocker_id": 1, "blocked_id": 1, "_id": 0 })
-            .await
-            .map_err(StoreError::backend)?
+            .await?
             .try_collect()
-            .await
-            .map_err(StoreError::backend)?;
+            .await?;
         // A set: someone blocked both ways is one partner.
         let mut partners = BTreeSet::new();
         for d in &docs {
-            let blocker = d.get_str("blocker_id").map_err(StoreError::backend)?;
-            let blocked = d.get_str("blocked_id").map_err(StoreError::backend)?;
+            let blocker = d.get_str("blocker_id")?;
+            let blocked = d.get_str("blocked_id")?;
             let other = if blocker == user.as_str() {
                 blocked
             } else {
@@ -545,17 +520,14 @@ impl SocialStore for MongoSocialStore {
             .graph
             .follows
             .aggregate(pipeline)
-            .await
-            .map_err(StoreError::backend)?
+            .await?
             .try_collect()
-            .await
-            .map_err(StoreError::backend)?;
+            .await?;
         let mut graph = ViewerGraph::default();
         let mut partners = BTreeSet::new();
         for d in &docs {
-            let other =
-                UserId::from_trusted(d.get_str("other").map_err(StoreError::backend)?.to_owned());
-            match d.get_str("kind").map_err(StoreError::backend)? {
+            let other = UserId::from_trusted(d.get_str("other")?.to_owned());
+            match d.get_str("kind")? {
                 "f" => graph.followees.push(other),
                 _ => {
                     partners.insert(other);

@@ -9,7 +9,7 @@ use rusqlite::{Connection, Transaction, params};
 
 use super::{FollowCursor, FollowEdge, MALFORMED_CURSOR, SocialStore, ViewerGraph};
 use crate::domain::UserId;
-use crate::store::sqlite::{SqliteDb, from_millis, ids_json, to_millis};
+use crate::store::sqlite::{SqliteDb, StatementExt, from_millis, ids_json, to_millis};
 use crate::store::{Page, PageRequest, StoreError, StoreResult};
 
 pub struct SqliteSocialStore {
@@ -52,12 +52,12 @@ impl Side {
 }
 
 fn is_blocked_sync(conn: &Connection, a: &str, b: &str) -> StoreResult<bool> {
-    conn.prepare_cached(
-        "SELECT EXISTS (SELECT 1 FROM blocks WHERE (blocker_id = ?1 AND blocked_id = ?2) \
+    Ok(conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM blocks WHERE (blocker_id = ?1 AND blocked_id = ?2) \
          OR (blocker_id = ?2 AND blocked_id = ?1))",
-    )
-    .and_then(|mut stmt| stmt.query_row([a, b], |row| row.get(0)))
-    .map_err(StoreError::backend)
+        )
+        .and_then(|mut stmt| stmt.query_row([a, b], |row| row.get(0)))?)
 }
 
 /// Moves both counters of one edge by `delta` (+1 for a new edge, -1 for a deleted one).
@@ -70,24 +70,20 @@ fn adjust_counts(
     tx.execute(
         "UPDATE users SET following_count = following_count + ?2 WHERE id = ?1",
         params![follower, delta],
-    )
-    .map_err(StoreError::backend)?;
+    )?;
     tx.execute(
         "UPDATE users SET followers_count = followers_count + ?2 WHERE id = ?1",
         params![followee, delta],
-    )
-    .map_err(StoreError::backend)?;
+    )?;
     Ok(())
 }
 
 /// Deletes one edge and, if there was one, its share of the counters.
 fn delete_edge(tx: &Transaction<'_>, follower: &str, followee: &str) -> StoreResult<bool> {
-    let deleted = tx
-        .execute(
-            "DELETE FROM follows WHERE follower_id = ?1 AND followee_id = ?2",
-            [follower, followee],
-        )
-        .map_err(StoreError::backend)?;
+    let deleted = tx.execute(
+        "DELETE FROM follows WHERE follower_id = ?1 AND followee_id = ?2",
+        [follower, followee],
+    )?;
     if deleted > 0 {
         adjust_counts(tx, follower, followee, -1)?;
     }
@@ -102,14 +98,12 @@ fn ids_query(
     sql: &str,
     params: impl rusqlite::Params,
 ) -> StoreResult<Vec<UserId>> {
-    conn.prepare_cached(sql)
-        .and_then(|mut stmt| {
-            stmt.query_map(params, |row| {
-                row.get::<_, String>(0).map(UserId::from_trusted)
-            })?
-            .collect::<Result<Vec<_>, _>>()
-        })
-        .map_err(StoreError::backend)
+    Ok(conn.prepare_cached(sql).and_then(|mut stmt| {
+        stmt.query_map(params, |row| {
+            row.get::<_, String>(0).map(UserId::from_trusted)
+        })?
+        .collect::<Result<Vec<_>, _>>()
+    })?)
 }
 
 impl SqliteSocialStore {
@@ -129,26 +123,21 @@ impl SqliteSocialStore {
         let (user, limit) = (user.clone(), page.limit);
         self.db
             .read(move |conn| {
-                let mut stmt = conn
-                    .prepare_cached(side.query())
-                    .map_err(StoreError::backend)?;
-                let items = stmt
-                    .query_map(
-                        params![
-                            user.as_str(),
-                            after.as_ref().map(|c| c.at_millis),
-                            after.as_ref().map(|c| c.user_id.as_str()),
-                            limit as i64 + 1,
-                        ],
-                        |row| {
-                            Ok(FollowEdge {
-                                user_id: UserId::from_trusted(row.get(0)?),
-                                followed_at: from_millis(row.get(1)?),
-                            })
-                        },
-                    )
-                    .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-                    .map_err(StoreError::backend)?;
+                let mut stmt = conn.prepare_cached(side.query())?;
+                let items = stmt.query_vec(
+                    params![
+                        user.as_str(),
+                        after.as_ref().map(|c| c.at_millis),
+                        after.as_ref().map(|c| c.user_id.as_str()),
+                        limit as i64 + 1,
+                    ],
+                    |row| {
+                        Ok(FollowEdge {
+                            user_id: UserId::from_trusted(row.get(0)?),
+                            followed_at: from_millis(row.get(1)?),
+                        })
+                    },
+                )?;
                 Ok(Page::from_overfetch(items, limit))
             })
             .await
@@ -171,13 +160,11 @@ impl SocialStore for SqliteSocialStore {
                 }
                 // Unknown users fail the foreign keys and a self-follow the CHECK, rolling
                 // the transaction back; only a duplicate is ignored.
-                let inserted = tx
-                    .execute(
-                        "INSERT INTO follows (follower_id, followee_id, created_at) \
+                let inserted = tx.execute(
+                    "INSERT INTO follows (follower_id, followee_id, created_at) \
                          VALUES (?1, ?2, ?3) ON CONFLICT (follower_id, followee_id) DO NOTHING",
-                        params![follower.as_str(), followee.as_str(), to_millis(now)],
-                    )
-                    .map_err(StoreError::backend)?;
+                    params![follower.as_str(), followee.as_str(), to_millis(now)],
+                )?;
                 if inserted > 0 {
                     adjust_counts(tx, follower.as_str(), followee.as_str(), 1)?;
                 }
@@ -202,13 +189,11 @@ impl SocialStore for SqliteSocialStore {
         let (blocker, blocked) = (blocker.clone(), blocked.clone());
         self.db
             .write(move |tx| {
-                let inserted = tx
-                    .execute(
-                        "INSERT INTO blocks (blocker_id, blocked_id, created_at) \
+                let inserted = tx.execute(
+                    "INSERT INTO blocks (blocker_id, blocked_id, created_at) \
                          VALUES (?1, ?2, ?3) ON CONFLICT (blocker_id, blocked_id) DO NOTHING",
-                        params![blocker.as_str(), blocked.as_str(), to_millis(now)],
-                    )
-                    .map_err(StoreError::backend)?;
+                    params![blocker.as_str(), blocked.as_str(), to_millis(now)],
+                )?;
                 delete_edge(tx, blocker.as_str(), blocked.as_str())?;
                 delete_edge(tx, blocked.as_str(), blocker.as_str())?;
                 Ok(inserted > 0)
@@ -220,12 +205,12 @@ impl SocialStore for SqliteSocialStore {
         let (blocker, blocked) = (blocker.clone(), blocked.clone());
         self.db
             .write(move |tx| {
-                tx.execute(
-                    "DELETE FROM blocks WHERE blocker_id = ?1 AND blocked_id = ?2",
-                    [blocker.as_str(), blocked.as_str()],
-                )
-                .map(|n| n > 0)
-                .map_err(StoreError::backend)
+                Ok(tx
+                    .execute(
+                        "DELETE FROM blocks WHERE blocker_id = ?1 AND blocked_id = ?2",
+                        [blocker.as_str(), blocked.as_str()],
+                    )
+                    .map(|n| n > 0)?)
             })
             .await
     }
@@ -311,19 +296,14 @@ impl SocialStore for SqliteSocialStore {
         let user = user.clone();
         self.db
             .read(move |conn| {
-                let mut stmt = conn
-                    .prepare_cached(
-                        "SELECT 'f', followee_id FROM follows WHERE follower_id = ?1 \
+                let mut stmt = conn.prepare_cached(
+                    "SELECT 'f', followee_id FROM follows WHERE follower_id = ?1 \
                          UNION SELECT 'b', blocked_id FROM blocks WHERE blocker_id = ?1 \
                          UNION SELECT 'b', blocker_id FROM blocks WHERE blocked_id = ?1",
-                    )
-                    .map_err(StoreError::backend)?;
-                let rows = stmt
-                    .query_map([user.as_str()], |row| {
-                        Ok((row.get::<_, String>(0)?, UserId::from_trusted(row.get(1)?)))
-                    })
-                    .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-                    .map_err(StoreError::backend)?;
+                )?;
+                let rows = stmt.query_vec([user.as_str()], |row| {
+                    Ok((row.get::<_, String>(0)?, UserId::from_trusted(row.get(1)?)))
+                })?;
                 let mut graph = ViewerGraph::default();
                 for (kind, id) in rows {
                     if kind == "f" {

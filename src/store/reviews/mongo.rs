@@ -15,7 +15,7 @@
 //! ([`mark_verified`]). Under snapshot isolation those two could miss each other (the review
 //! sees no delivered order, the delivery sees no review, they write different documents, both
 //! commit). So both also write the buyer's document in `order_buyers` (the one checkout
-//! writes, see `store::order::mongo`): of two such transactions one commits and the other is
+//! writes, see `store::orders::mongo`): of two such transactions one commits and the other is
 //! rerun on a snapshot that shows the first.
 //!
 //! Data from before verified ratings: reviews without `verified` and posts without the
@@ -36,7 +36,7 @@ use crate::domain::{OrderStatus, PostId, Rating, RatingSummary, Review, ReviewId
 use crate::store::mongo::{
     IndexSet, after_cursor, create_indexes, fetch_limit, index, is_duplicate_key_on,
 };
-use crate::store::order::{MONGO_BUYERS as BUYERS, ensure_buyer_document, touch_buyer};
+use crate::store::orders::{MONGO_BUYERS as BUYERS, ensure_buyer_document, touch_buyer};
 use crate::store::sqlite::{from_millis, to_millis};
 use crate::store::{Page, PageRequest, StoreError, StoreResult, split_cursor};
 
@@ -299,8 +299,7 @@ impl MongoReviewStore {
         let posts = self
             .reviews
             .distinct("post_id", doc! { "verified": { "$exists": false } })
-            .await
-            .map_err(StoreError::backend)?;
+            .await?;
         for post in posts.iter().filter_map(Bson::as_str) {
             self.backfill_post(post).await.map_err(tx_error)?;
         }
@@ -309,8 +308,7 @@ impl MongoReviewStore {
                 doc! { "verified_rating_avg": { "$exists": false } },
                 doc! { "$set": { "verified_rating_avg": 0_i64 }, "$unset": { "rating_avg": "" } },
             )
-            .await
-            .map_err(StoreError::backend)?;
+            .await?;
         // The index of the overall average, which nothing sorts by any more.
         if let Err(err) = self.posts.drop_index("posts_by_rating").await {
             tracing::debug!(%err, "no old rating index to drop");
@@ -492,14 +490,7 @@ impl MongoReviewStore {
     }
 
     async fn find(&self, filter: Document) -> StoreResult<Vec<Review>> {
-        let docs: Vec<ReviewDoc> = self
-            .reviews
-            .find(filter)
-            .await
-            .map_err(StoreError::backend)?
-            .try_collect()
-            .await
-            .map_err(StoreError::backend)?;
+        let docs: Vec<ReviewDoc> = self.reviews.find(filter).await?.try_collect().await?;
         Ok(docs.into_iter().map(Review::from).collect())
     }
 }
@@ -557,11 +548,9 @@ impl ReviewStore for MongoReviewStore {
             .find(filter)
             .sort(doc! { "created_at": -1, "_id": -1 })
             .limit(fetch_limit(page.limit))
-            .await
-            .map_err(StoreError::backend)?
+            .await?
             .try_collect()
-            .await
-            .map_err(StoreError::backend)?;
+            .await?;
         Ok(Page::from_overfetch(
             docs.into_iter().map(Review::from).collect(),
             page.limit,
@@ -569,10 +558,7 @@ impl ReviewStore for MongoReviewStore {
     }
 
     async fn count_reviews(&self, query: &ReviewQuery) -> StoreResult<u64> {
-        self.reviews
-            .count_documents(query_filter(query))
-            .await
-            .map_err(StoreError::backend)
+        Ok(self.reviews.count_documents(query_filter(query)).await?)
     }
 
     async fn rating_summaries(
@@ -587,11 +573,9 @@ impl ReviewStore for MongoReviewStore {
             .posts
             .find(doc! { "_id": { "$in": ids } })
             .projection(doc! { "counts": 1 })
-            .await
-            .map_err(StoreError::backend)?
+            .await?
             .try_collect()
-            .await
-            .map_err(StoreError::backend)?;
+            .await?;
         Ok(docs
             .iter()
             .map(|d| {
@@ -632,11 +616,9 @@ impl ReviewStore for MongoReviewStore {
                 doc! { "$match": { "author_id": { "$in": ids }, "price": { "$exists": true } } },
                 doc! { "$group": group },
             ])
-            .await
-            .map_err(StoreError::backend)?
+            .await?
             .try_collect()
-            .await
-            .map_err(StoreError::backend)?;
+            .await?;
         Ok(docs
             .iter()
             .map(|d| {

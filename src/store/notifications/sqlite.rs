@@ -12,8 +12,8 @@ use super::NotificationStore;
 use crate::domain::{
     CommentId, MessageId, Notification, NotificationId, NotificationKind, OrderId, PostId, UserId,
 };
-use crate::store::sqlite::{SqliteDb, from_millis, ids_json, to_millis};
-use crate::store::{Page, PageRequest, StoreError, StoreResult, split_cursor};
+use crate::store::sqlite::{SqliteDb, StatementExt, from_millis, ids_json, to_millis};
+use crate::store::{Page, PageRequest, StoreResult, split_cursor};
 
 pub struct SqliteNotificationStore {
     db: SqliteDb,
@@ -61,24 +61,20 @@ fn query(
     sql: &str,
     params: impl rusqlite::Params,
 ) -> StoreResult<Vec<Notification>> {
-    let mut stmt = conn.prepare_cached(sql).map_err(StoreError::backend)?;
-    stmt.query_map(params, from_row)
-        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-        .map_err(StoreError::backend)
+    let mut stmt = conn.prepare_cached(sql)?;
+    stmt.query_vec(params, from_row)
 }
 
 /// Stores `n` as its recipient's next notification inside `tx`; `None` when the recipient
 /// already has one for its event, when a stored one with its coalescing key came from this
 /// event or a later one, or when it was coalesced into the unread one with its key.
 fn add_one(tx: &rusqlite::Transaction<'_>, n: Notification) -> StoreResult<Option<Notification>> {
-    let exists: bool = tx
-        .query_row(
-            "SELECT EXISTS (SELECT 1 FROM notifications \
+    let exists: bool = tx.query_row(
+        "SELECT EXISTS (SELECT 1 FROM notifications \
                  WHERE event_seq = ?1 AND recipient_id = ?2)",
-            params![n.event_seq, n.recipient.as_str()],
-            |row| row.get(0),
-        )
-        .map_err(StoreError::backend)?;
+        params![n.event_seq, n.recipient.as_str()],
+        |row| row.get(0),
+    )?;
     if exists {
         return Ok(None);
     }
@@ -88,13 +84,11 @@ fn add_one(tx: &rusqlite::Transaction<'_>, n: Notification) -> StoreResult<Optio
     {
         return Ok(None);
     }
-    let seq: i64 = tx
-        .query_row(
-            "SELECT COALESCE(MAX(seq), 0) + 1 FROM notifications WHERE recipient_id = ?1",
-            [n.recipient.as_str()],
-            |row| row.get(0),
-        )
-        .map_err(StoreError::backend)?;
+    let seq: i64 = tx.query_row(
+        "SELECT COALESCE(MAX(seq), 0) + 1 FROM notifications WHERE recipient_id = ?1",
+        [n.recipient.as_str()],
+        |row| row.get(0),
+    )?;
     tx.prepare_cached(&format!(
         "INSERT INTO notifications ({COLUMNS}, coalesce_key) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
@@ -115,8 +109,7 @@ fn add_one(tx: &rusqlite::Transaction<'_>, n: Notification) -> StoreResult<Optio
             n.order_id.as_ref().map(OrderId::as_str),
             key,
         ])
-    })
-    .map_err(StoreError::backend)?;
+    })?;
     Ok(Some(Notification { seq, ..n }))
 }
 
@@ -134,8 +127,7 @@ fn coalesce(tx: &rusqlite::Transaction<'_>, n: &Notification, key: &str) -> Stor
             stmt.query_row(params![n.recipient.as_str(), key, n.event_seq], |row| {
                 row.get(0)
             })
-        })
-        .map_err(StoreError::backend)?;
+        })?;
     if told {
         return Ok(true);
     }
@@ -151,8 +143,7 @@ fn coalesce(tx: &rusqlite::Transaction<'_>, n: &Notification, key: &str) -> Stor
                 n.event_seq,
                 to_millis(n.created_at)
             ])
-        })
-        .map_err(StoreError::backend)?;
+        })?;
     Ok(updated > 0)
 }
 
@@ -225,14 +216,14 @@ impl NotificationStore for SqliteNotificationStore {
         let recipient = recipient.clone();
         self.db
             .read(move |conn| {
-                conn.query_row(
-                    "SELECT MAX(seq) FROM notifications WHERE recipient_id = ?1",
-                    [recipient.as_str()],
-                    |row| row.get::<_, Option<i64>>(0),
-                )
-                .optional()
-                .map(|seq| seq.flatten().unwrap_or(0))
-                .map_err(StoreError::backend)
+                Ok(conn
+                    .query_row(
+                        "SELECT MAX(seq) FROM notifications WHERE recipient_id = ?1",
+                        [recipient.as_str()],
+                        |row| row.get::<_, Option<i64>>(0),
+                    )
+                    .optional()
+                    .map(|seq| seq.flatten().unwrap_or(0))?)
             })
             .await
     }
@@ -241,12 +232,11 @@ impl NotificationStore for SqliteNotificationStore {
         let recipient = recipient.clone();
         self.db
             .scan(move |conn| {
-                conn.prepare_cached(
+                Ok(conn.prepare_cached(
                     "SELECT COUNT(*) FROM notifications WHERE recipient_id = ?1 AND read_at IS NULL",
                 )
                 .and_then(|mut stmt| stmt.query_row([recipient.as_str()], |row| row.get::<_, i64>(0)))
-                .map(|n| u64::try_from(n).unwrap_or(0))
-                .map_err(StoreError::backend)
+                .map(|n| u64::try_from(n).unwrap_or(0))?)
             })
             .await
     }
@@ -261,13 +251,12 @@ impl NotificationStore for SqliteNotificationStore {
         let ids = ids.map(ids_json);
         self.db
             .write(move |tx| {
-                tx.execute(
+                Ok(tx.execute(
                     "UPDATE notifications SET read_at = ?2 WHERE recipient_id = ?1 AND read_at IS NULL \
                      AND (?3 IS NULL OR id IN (SELECT value FROM json_each(?3)))",
                     params![recipient.as_str(), to_millis(at), ids],
                 )
-                .map(|n| n as u64)
-                .map_err(StoreError::backend)
+                .map(|n| n as u64)?)
             })
             .await
     }

@@ -1,18 +1,18 @@
-//! [`TokenStore`] on SQLite: table `one_time_tokens`, one row per user and purpose.
+//! [`OneTimeTokenStore`] on SQLite: table `one_time_tokens`, one row per user and purpose.
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{NewOneTimeToken, TokenPurpose, TokenStore};
+use super::{NewOneTimeToken, OneTimeTokenStore, TokenPurpose};
 use crate::domain::UserId;
+use crate::store::StoreResult;
 use crate::store::sqlite::{SqliteDb, to_millis};
-use crate::store::{StoreError, StoreResult};
 
-pub struct SqliteTokenStore {
+pub struct SqliteOneTimeTokenStore {
     db: SqliteDb,
 }
 
-impl SqliteTokenStore {
+impl SqliteOneTimeTokenStore {
     pub fn new(db: SqliteDb) -> Self {
         Self { db }
     }
@@ -36,19 +36,19 @@ fn owner_of(
     purpose: TokenPurpose,
     now: DateTime<Utc>,
 ) -> StoreResult<Option<UserId>> {
-    conn.prepare_cached(sql)
+    Ok(conn
+        .prepare_cached(sql)
         .and_then(|mut stmt| {
             stmt.query_row(params![hash, purpose.as_str(), to_millis(now)], |row| {
                 row.get::<_, String>(0)
             })
             .optional()
         })
-        .map(|found| found.map(UserId::from_trusted))
-        .map_err(StoreError::backend)
+        .map(|found| found.map(UserId::from_trusted))?)
 }
 
 #[async_trait::async_trait]
-impl TokenStore for SqliteTokenStore {
+impl OneTimeTokenStore for SqliteOneTimeTokenStore {
     async fn issue(&self, token: &NewOneTimeToken) -> StoreResult<()> {
         let t = token.clone();
         self.db
@@ -68,8 +68,7 @@ impl TokenStore for SqliteTokenStore {
                         to_millis(t.created_at),
                         to_millis(t.expires_at)
                     ],
-                )
-                .map_err(StoreError::backend)?;
+                )?;
                 Ok(())
             })
             .await

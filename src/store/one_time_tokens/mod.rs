@@ -8,8 +8,8 @@
 mod mongo;
 mod sqlite;
 
-pub use mongo::MongoTokenStore;
-pub use sqlite::SqliteTokenStore;
+pub use mongo::MongoOneTimeTokenStore;
+pub use sqlite::SqliteOneTimeTokenStore;
 
 use chrono::{DateTime, Utc};
 
@@ -56,7 +56,7 @@ pub struct NewOneTimeToken {
 /// - Anything else (unknown, superseded, used, expired, other purpose) is `Ok(None)`; the
 ///   adapters do not say which, and neither does the API.
 #[async_trait::async_trait]
-pub trait TokenStore: Send + Sync {
+pub trait OneTimeTokenStore: Send + Sync {
     async fn issue(&self, token: &NewOneTimeToken) -> StoreResult<()>;
     /// The user of the token when it would be consumed now; the token stays usable. For
     /// checks that need to know whose token it is before deciding to spend it (a new

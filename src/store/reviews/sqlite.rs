@@ -11,7 +11,7 @@ use rusqlite::{OptionalExtension, Row, Transaction, params, params_from_iter};
 
 use super::{RatingDelta, ReviewQuery, ReviewStore};
 use crate::domain::{PostId, Rating, RatingSummary, Review, ReviewId, UserId};
-use crate::store::sqlite::{SqliteDb, from_millis, ids_json, map_unique, to_millis};
+use crate::store::sqlite::{SqliteDb, StatementExt, from_millis, ids_json, map_unique, to_millis};
 use crate::store::{Page, PageRequest, StoreError, StoreResult, split_cursor};
 
 pub struct SqliteReviewStore {
@@ -84,8 +84,7 @@ fn bump(tx: &Transaction<'_>, post: &PostId, delta: RatingDelta) -> StoreResult<
                 delta.verified_count,
                 delta.verified_sum,
             ])
-        })
-        .map_err(StoreError::backend)?;
+        })?;
     if changed == 0 {
         return Err(StoreError::Backend(format!("post {post} does not exist")));
     }
@@ -94,25 +93,25 @@ fn bump(tx: &Transaction<'_>, post: &PostId, delta: RatingDelta) -> StoreResult<
 
 /// The review and its `verified` flag.
 fn find(conn: &rusqlite::Connection, id: &str) -> StoreResult<Option<(Review, bool)>> {
-    conn.prepare_cached(&format!(
-        "SELECT {COLUMNS}, verified FROM reviews WHERE id = ?1"
-    ))
-    .and_then(|mut stmt| {
-        stmt.query_row([id], |row| Ok((review_from_row(row)?, row.get(9)?)))
-            .optional()
-    })
-    .map_err(StoreError::backend)
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS}, verified FROM reviews WHERE id = ?1"
+        ))
+        .and_then(|mut stmt| {
+            stmt.query_row([id], |row| Ok((review_from_row(row)?, row.get(9)?)))
+                .optional()
+        })?)
 }
 
 /// Whether `buyer` has a `DELIVERED` order containing `post`.
 fn delivered_purchase(tx: &Transaction<'_>, buyer: &UserId, post: &PostId) -> StoreResult<bool> {
-    tx.prepare_cached(
-        "SELECT EXISTS (SELECT 1 FROM order_items i \
+    Ok(tx
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM order_items i \
          JOIN orders o ON o.id = i.order_id AND o.status = 'DELIVERED' \
          WHERE i.buyer_id = ?1 AND i.post_id = ?2)",
-    )
-    .and_then(|mut stmt| stmt.query_row([buyer.as_str(), post.as_str()], |row| row.get(0)))
-    .map_err(StoreError::backend)
+        )
+        .and_then(|mut stmt| stmt.query_row([buyer.as_str(), post.as_str()], |row| row.get(0)))?)
 }
 
 /// Marks `buyer`'s unverified reviews of `posts` verified and moves their listings' verified
@@ -136,8 +135,7 @@ pub(crate) fn mark_verified(
                 ))
             })?
             .collect::<Result<Vec<_>, _>>()
-        })
-        .map_err(StoreError::backend)?;
+        })?;
     for (post, rating) in flipped {
         bump(tx, &post, RatingDelta::verify(rating))?;
     }
@@ -213,8 +211,7 @@ impl ReviewStore for SqliteReviewStore {
                         serde_json::to_string(&review.media).unwrap_or_else(|_| "[]".into()),
                         review.edited_at.map(to_millis),
                     ],
-                )
-                .map_err(StoreError::backend)?;
+                )?;
                 if old.rating != review.rating {
                     bump(
                         tx,
@@ -234,8 +231,7 @@ impl ReviewStore for SqliteReviewStore {
                 let Some((old, verified)) = find(tx, id.as_str())? else {
                     return Ok(None);
                 };
-                tx.execute("DELETE FROM reviews WHERE id = ?1", [id.as_str()])
-                    .map_err(StoreError::backend)?;
+                tx.execute("DELETE FROM reviews WHERE id = ?1", [id.as_str()])?;
                 bump(tx, &old.post_id, RatingDelta::remove(old.rating, verified))?;
                 Ok(Some(old))
             })
@@ -246,14 +242,14 @@ impl ReviewStore for SqliteReviewStore {
         let (post, author) = (post.clone(), author.clone());
         self.db
             .read(move |conn| {
-                conn.prepare_cached(&format!(
-                    "SELECT {COLUMNS} FROM reviews WHERE author_id = ?1 AND post_id = ?2"
-                ))
-                .and_then(|mut stmt| {
-                    stmt.query_row([author.as_str(), post.as_str()], review_from_row)
-                        .optional()
-                })
-                .map_err(StoreError::backend)
+                Ok(conn
+                    .prepare_cached(&format!(
+                        "SELECT {COLUMNS} FROM reviews WHERE author_id = ?1 AND post_id = ?2"
+                    ))
+                    .and_then(|mut stmt| {
+                        stmt.query_row([author.as_str(), post.as_str()], review_from_row)
+                            .optional()
+                    })?)
             })
             .await
     }
@@ -265,14 +261,10 @@ impl ReviewStore for SqliteReviewStore {
         let json = ids_json(ids);
         self.db
             .read(move |conn| {
-                let mut stmt = conn
-                    .prepare_cached(&format!(
-                        "SELECT {COLUMNS} FROM reviews WHERE id IN (SELECT value FROM json_each(?1))"
-                    ))
-                    .map_err(StoreError::backend)?;
-                stmt.query_map([json], review_from_row)
-                    .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-                    .map_err(StoreError::backend)
+                let mut stmt = conn.prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM reviews WHERE id IN (SELECT value FROM json_each(?1))"
+                ))?;
+                stmt.query_vec([json], review_from_row)
             })
             .await
     }
@@ -297,11 +289,8 @@ impl ReviewStore for SqliteReviewStore {
         ));
         self.db
             .scan(move |conn| {
-                let mut stmt = conn.prepare_cached(&sql).map_err(StoreError::backend)?;
-                let items = stmt
-                    .query_map(params_from_iter(values), review_from_row)
-                    .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-                    .map_err(StoreError::backend)?;
+                let mut stmt = conn.prepare_cached(&sql)?;
+                let items = stmt.query_vec(params_from_iter(values), review_from_row)?;
                 Ok(Page::from_overfetch(items, limit))
             })
             .await
@@ -311,12 +300,12 @@ impl ReviewStore for SqliteReviewStore {
         let (filter, values) = query_sql(query);
         self.db
             .scan(move |conn| {
-                conn.prepare_cached(&format!("SELECT COUNT(*) FROM reviews WHERE {filter}"))
+                Ok(conn
+                    .prepare_cached(&format!("SELECT COUNT(*) FROM reviews WHERE {filter}"))
                     .and_then(|mut stmt| {
                         stmt.query_row(params_from_iter(values), |row| row.get::<_, i64>(0))
                     })
-                    .map(|n| n as u64)
-                    .map_err(StoreError::backend)
+                    .map(|n| n as u64)?)
             })
             .await
     }
@@ -331,18 +320,14 @@ impl ReviewStore for SqliteReviewStore {
         let json = ids_json(posts);
         self.db
             .read(move |conn| {
-                let mut stmt = conn
-                    .prepare_cached(
-                        "SELECT id, rating_count, rating_sum, rating_h1, rating_h2, rating_h3, \
+                let mut stmt = conn.prepare_cached(
+                    "SELECT id, rating_count, rating_sum, rating_h1, rating_h2, rating_h3, \
                          rating_h4, rating_h5, rating_verified_count, rating_verified_sum \
                          FROM posts WHERE id IN (SELECT value FROM json_each(?1))",
-                    )
-                    .map_err(StoreError::backend)?;
-                stmt.query_map([json], |row| {
+                )?;
+                stmt.query_vec([json], |row| {
                     Ok((PostId::from_trusted(row.get(0)?), summary_from(row, 1)?))
                 })
-                .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-                .map_err(StoreError::backend)
             })
             .await
     }
@@ -364,13 +349,10 @@ impl ReviewStore for SqliteReviewStore {
                          SUM(rating_verified_count), SUM(rating_verified_sum) FROM posts \
                          WHERE author_id IN (SELECT value FROM json_each(?1)) AND price IS NOT NULL \
                          GROUP BY author_id",
-                    )
-                    .map_err(StoreError::backend)?;
-                stmt.query_map([json], |row| {
+                    )?;
+                stmt.query_vec([json], |row| {
                     Ok((UserId::from_trusted(row.get(0)?), summary_from(row, 1)?))
                 })
-                .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-                .map_err(StoreError::backend)
             })
             .await
     }

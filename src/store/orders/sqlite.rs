@@ -11,7 +11,7 @@
 //! it depends on.
 //!
 //! An order turning `DELIVERED` marks its buyer's reviews of its listings as verified
-//! purchases in its own transaction (`store::review::sqlite_mark_verified`).
+//! purchases in its own transaction (`store::reviews::sqlite_mark_verified`).
 
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Transaction, params};
@@ -24,9 +24,9 @@ use super::{
 use crate::domain::{
     CartLine, Currency, Order, OrderId, OrderStatus, PaymentAttempt, Post, PostId, UserId,
 };
-use crate::store::catalog::sqlite_posts_by_ids;
-use crate::store::review::sqlite_mark_verified;
-use crate::store::sqlite::{SqliteDb, from_millis, ids_json, to_millis};
+use crate::store::posts::sqlite_posts_by_ids;
+use crate::store::reviews::sqlite_mark_verified;
+use crate::store::sqlite::{SqliteDb, StatementExt, from_millis, ids_json, to_millis};
 use crate::store::{Page, PageRequest, StoreError, StoreResult, split_cursor};
 
 pub struct SqliteOrderStore {
@@ -46,7 +46,7 @@ fn order_from_json(json: &str) -> StoreResult<Order> {
 }
 
 fn order_json(order: &Order) -> StoreResult<String> {
-    serde_json::to_string(&OrderRecord::from(order)).map_err(StoreError::backend)
+    Ok(serde_json::to_string(&OrderRecord::from(order))?)
 }
 
 fn side_column(side: OrderSide) -> &'static str {
@@ -73,8 +73,7 @@ fn insert_order(tx: &Transaction<'_>, order: &Order) -> StoreResult<()> {
             to_millis(order.created_at),
             order_json(order).map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?,
         ])
-    })
-    .map_err(StoreError::backend)?;
+    })?;
     for item in &order.items {
         tx.prepare_cached(
             "INSERT INTO order_items (order_id, post_id, buyer_id) VALUES (?1, ?2, ?3)",
@@ -85,23 +84,17 @@ fn insert_order(tx: &Transaction<'_>, order: &Order) -> StoreResult<()> {
                 item.post_id.as_str(),
                 order.buyer_id.as_str()
             ])
-        })
-        .map_err(StoreError::backend)?;
+        })?;
     }
     Ok(())
 }
 
 fn orders_by_ids(conn: &rusqlite::Connection, ids: &[impl AsRef<str>]) -> StoreResult<Vec<Order>> {
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT record FROM orders WHERE id IN (SELECT value FROM json_each(?1)) \
+    let mut stmt = conn.prepare_cached(
+        "SELECT record FROM orders WHERE id IN (SELECT value FROM json_each(?1)) \
              ORDER BY created_at, id",
-        )
-        .map_err(StoreError::backend)?;
-    let rows = stmt
-        .query_map([ids_json(ids)], |row| row.get::<_, String>(0))
-        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-        .map_err(StoreError::backend)?;
+    )?;
+    let rows = stmt.query_vec([ids_json(ids)], |row| row.get::<_, String>(0))?;
     rows.iter().map(|json| order_from_json(json)).collect()
 }
 
@@ -114,8 +107,7 @@ fn restock(tx: &Transaction<'_>, order: &Order) -> StoreResult<()> {
              status = CASE WHEN status = 'SOLD' AND stock + ?2 > 0 THEN 'ACTIVE' ELSE status END \
              WHERE id = ?1 AND stock IS NOT NULL",
         )
-        .and_then(|mut stmt| stmt.execute(params![item.post_id.as_str(), item.quantity]))
-        .map_err(StoreError::backend)?;
+        .and_then(|mut stmt| stmt.execute(params![item.post_id.as_str(), item.quantity]))?;
     }
     Ok(())
 }
@@ -131,8 +123,7 @@ fn unpaid_limit_exceeded(
         .prepare_cached(
             "SELECT COUNT(*) FROM orders WHERE buyer_id = ?1 AND status = 'PENDING_PAYMENT'",
         )
-        .and_then(|mut stmt| stmt.query_row([buyer], |row| row.get(0)))
-        .map_err(StoreError::backend)?;
+        .and_then(|mut stmt| stmt.query_row([buyer], |row| row.get(0)))?;
     // Bounded by the limit on unpaid orders: only the items of those orders are read.
     let held_units = tx
         .prepare_cached(
@@ -143,8 +134,7 @@ fn unpaid_limit_exceeded(
                 Ok((PostId::from_trusted(row.get(0)?), row.get::<_, i64>(1)?))
             })?
             .collect::<Result<Vec<_>, _>>()
-        })
-        .map_err(StoreError::backend)?;
+        })?;
     Ok(checkout
         .limits
         .check(&checkout.orders, held_orders, &held_units))
@@ -172,21 +162,21 @@ impl OrderStore for SqliteOrderStore {
         let (user, post) = (user.clone(), post.clone());
         self.db
             .write(move |tx| {
-                tx.prepare_cached(
-                    "INSERT INTO cart_items (user_id, post_id, quantity, added_at) \
+                Ok(tx
+                    .prepare_cached(
+                        "INSERT INTO cart_items (user_id, post_id, quantity, added_at) \
                      VALUES (?1, ?2, ?3, ?4) \
                      ON CONFLICT (user_id, post_id) DO UPDATE SET quantity = excluded.quantity",
-                )
-                .and_then(|mut stmt| {
-                    stmt.execute(params![
-                        user.as_str(),
-                        post.as_str(),
-                        quantity,
-                        to_millis(at)
-                    ])
-                })
-                .map(|_| ())
-                .map_err(StoreError::backend)
+                    )
+                    .and_then(|mut stmt| {
+                        stmt.execute(params![
+                            user.as_str(),
+                            post.as_str(),
+                            quantity,
+                            to_millis(at)
+                        ])
+                    })
+                    .map(|_| ())?)
             })
             .await
     }
@@ -195,12 +185,12 @@ impl OrderStore for SqliteOrderStore {
         let (user, post) = (user.clone(), post.clone());
         self.db
             .write(move |tx| {
-                tx.execute(
-                    "DELETE FROM cart_items WHERE user_id = ?1 AND post_id = ?2",
-                    params![user.as_str(), post.as_str()],
-                )
-                .map(|n| n > 0)
-                .map_err(StoreError::backend)
+                Ok(tx
+                    .execute(
+                        "DELETE FROM cart_items WHERE user_id = ?1 AND post_id = ?2",
+                        params![user.as_str(), post.as_str()],
+                    )
+                    .map(|n| n > 0)?)
             })
             .await
     }
@@ -209,9 +199,9 @@ impl OrderStore for SqliteOrderStore {
         let user = user.clone();
         self.db
             .write(move |tx| {
-                tx.execute("DELETE FROM cart_items WHERE user_id = ?1", [user.as_str()])
-                    .map(|_| ())
-                    .map_err(StoreError::backend)
+                Ok(tx
+                    .execute("DELETE FROM cart_items WHERE user_id = ?1", [user.as_str()])
+                    .map(|_| ())?)
             })
             .await
     }
@@ -221,21 +211,17 @@ impl OrderStore for SqliteOrderStore {
         // Bounded: a cart holds at most MAX_CART_LINES lines.
         self.db
             .read(move |conn| {
-                let mut stmt = conn
-                    .prepare_cached(
-                        "SELECT post_id, quantity, added_at FROM cart_items WHERE user_id = ?1 \
+                let mut stmt = conn.prepare_cached(
+                    "SELECT post_id, quantity, added_at FROM cart_items WHERE user_id = ?1 \
                          ORDER BY added_at, post_id",
-                    )
-                    .map_err(StoreError::backend)?;
-                stmt.query_map([user.as_str()], |row| {
+                )?;
+                stmt.query_vec([user.as_str()], |row| {
                     Ok(CartLine {
                         post_id: PostId::from_trusted(row.get(0)?),
                         quantity: row.get(1)?,
                         added_at: from_millis(row.get(2)?),
                     })
                 })
-                .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-                .map_err(StoreError::backend)
             })
             .await
     }
@@ -251,8 +237,7 @@ impl OrderStore for SqliteOrderStore {
                             params![checkout.buyer_id.as_str(), checkout.idempotency_key],
                             |row| row.get(0),
                         )
-                        .optional()
-                        .map_err(StoreError::backend)?;
+                        .optional()?;
                     let ids: Vec<String> = ids
                         .and_then(|ids| serde_json::from_str(&ids).ok())
                         .unwrap_or_default();
@@ -261,8 +246,7 @@ impl OrderStore for SqliteOrderStore {
                 let order_ids: Vec<&str> = checkout.orders.iter().map(|o| o.id.as_str()).collect();
                 // Everything below either commits whole or is rolled back to here; an
                 // out-of-stock line then commits the empty transaction and reports itself.
-                tx.execute_batch("SAVEPOINT checkout")
-                    .map_err(StoreError::backend)?;
+                tx.execute_batch("SAVEPOINT checkout")?;
                 let inserted = tx
                     .prepare_cached(
                         "INSERT INTO checkouts (buyer_id, idem_key, fingerprint, order_ids, created_at) \
@@ -276,19 +260,16 @@ impl OrderStore for SqliteOrderStore {
                             ids_json(&order_ids),
                             to_millis(checkout.at),
                         ])
-                    })
-                    .map_err(StoreError::backend)?;
+                    })?;
                 if inserted == 0 {
-                    tx.execute_batch("RELEASE checkout")
-                        .map_err(StoreError::backend)?;
+                    tx.execute_batch("RELEASE checkout")?;
                     let (fingerprint, ids): (String, String) = tx
                         .query_row(
                             "SELECT fingerprint, order_ids FROM checkouts \
                              WHERE buyer_id = ?1 AND idem_key = ?2",
                             params![checkout.buyer_id.as_str(), checkout.idempotency_key],
                             |row| Ok((row.get(0)?, row.get(1)?)),
-                        )
-                        .map_err(StoreError::backend)?;
+                        )?;
                     if fingerprint != checkout.fingerprint {
                         return Ok(CheckoutOutcome::KeyReused);
                     }
@@ -296,8 +277,7 @@ impl OrderStore for SqliteOrderStore {
                     return Ok(CheckoutOutcome::Replayed(orders_by_ids(tx, &ids)?));
                 }
                 if let Some(exceeded) = unpaid_limit_exceeded(tx, &checkout)? {
-                    tx.execute_batch("ROLLBACK TO checkout; RELEASE checkout")
-                        .map_err(StoreError::backend)?;
+                    tx.execute_batch("ROLLBACK TO checkout; RELEASE checkout")?;
                     return Ok(CheckoutOutcome::OverLimit(exceeded));
                 }
                 for order in &checkout.orders {
@@ -311,11 +291,9 @@ impl OrderStore for SqliteOrderStore {
                             )
                             .and_then(|mut stmt| {
                                 stmt.execute(params![item.post_id.as_str(), item.quantity])
-                            })
-                            .map_err(StoreError::backend)?;
+                            })?;
                         if taken == 0 {
-                            tx.execute_batch("ROLLBACK TO checkout; RELEASE checkout")
-                                .map_err(StoreError::backend)?;
+                            tx.execute_batch("ROLLBACK TO checkout; RELEASE checkout")?;
                             return Ok(CheckoutOutcome::OutOfStock(item.post_id.clone()));
                         }
                     }
@@ -324,10 +302,8 @@ impl OrderStore for SqliteOrderStore {
                 tx.execute(
                     "DELETE FROM cart_items WHERE user_id = ?1",
                     [checkout.buyer_id.as_str()],
-                )
-                .map_err(StoreError::backend)?;
-                tx.execute_batch("RELEASE checkout")
-                    .map_err(StoreError::backend)?;
+                )?;
+                tx.execute_batch("RELEASE checkout")?;
                 let listings = listings_of(tx, &checkout.orders.iter().collect::<Vec<_>>())?;
                 Ok(CheckoutOutcome::Placed {
                     orders: checkout.orders.clone(),
@@ -361,29 +337,24 @@ impl OrderStore for SqliteOrderStore {
         let column = side_column(side);
         self.db
             .read(move |conn| {
-                let mut stmt = conn
-                    .prepare_cached(&format!(
-                        "SELECT record FROM orders WHERE {column} = ?1 \
+                let mut stmt = conn.prepare_cached(&format!(
+                    "SELECT record FROM orders WHERE {column} = ?1 \
                          AND (?2 IS NULL OR status = ?2) \
                          AND (?3 IS NULL OR (created_at, id) < (?3, ?4)) \
                          ORDER BY created_at DESC, id DESC LIMIT ?5 + 0"
-                    ))
-                    .map_err(StoreError::backend)?;
+                ))?;
                 let (after_ms, after_id) =
                     after.map_or((None, None), |(ms, id)| (Some(ms), Some(id)));
-                let rows = stmt
-                    .query_map(
-                        params![
-                            user.as_str(),
-                            status.map(OrderStatus::as_str),
-                            after_ms,
-                            after_id,
-                            limit as i64 + 1
-                        ],
-                        |row| row.get::<_, String>(0),
-                    )
-                    .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-                    .map_err(StoreError::backend)?;
+                let rows = stmt.query_vec(
+                    params![
+                        user.as_str(),
+                        status.map(OrderStatus::as_str),
+                        after_ms,
+                        after_id,
+                        limit as i64 + 1
+                    ],
+                    |row| row.get::<_, String>(0),
+                )?;
                 let items = rows
                     .iter()
                     .map(|json| order_from_json(json))
@@ -403,7 +374,7 @@ impl OrderStore for SqliteOrderStore {
         let column = side_column(side);
         self.db
             .scan(move |conn| {
-                conn.prepare_cached(&format!(
+                Ok(conn.prepare_cached(&format!(
                     "SELECT COUNT(*) FROM orders WHERE {column} = ?1 AND (?2 IS NULL OR status = ?2)"
                 ))
                 .and_then(|mut stmt| {
@@ -412,8 +383,7 @@ impl OrderStore for SqliteOrderStore {
                         |row| row.get::<_, i64>(0),
                     )
                 })
-                .map(|n| n as u64)
-                .map_err(StoreError::backend)
+                .map(|n| n as u64)?)
             })
             .await
     }
@@ -437,8 +407,7 @@ impl OrderStore for SqliteOrderStore {
                             next.revision,
                             json
                         ])
-                    })
-                    .map_err(StoreError::backend)?;
+                    })?;
                 if written == 0 {
                     return Ok(OrderUpdate::Stale);
                 }
@@ -464,13 +433,12 @@ impl OrderStore for SqliteOrderStore {
         let record = AttemptRecord::from(attempt);
         self.db
             .write(move |tx| {
-                let json = serde_json::to_string(&record).map_err(StoreError::backend)?;
-                tx.execute(
+                let json = serde_json::to_string(&record)?;
+                Ok(tx.execute(
                     "INSERT INTO payment_attempts (id, order_id, at, record) VALUES (?1, ?2, ?3, ?4)",
                     params![record.id, record.order_id, record.at, json],
                 )
-                .map(|_| ())
-                .map_err(StoreError::backend)
+                .map(|_| ())?)
             })
             .await
     }
@@ -479,20 +447,13 @@ impl OrderStore for SqliteOrderStore {
         let order = order.clone();
         self.db
             .scan(move |conn| {
-                let mut stmt = conn
-                    .prepare_cached(
-                        "SELECT record FROM payment_attempts WHERE order_id = ?1 ORDER BY at, id",
-                    )
-                    .map_err(StoreError::backend)?;
-                let rows = stmt
-                    .query_map([order.as_str()], |row| row.get::<_, String>(0))
-                    .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-                    .map_err(StoreError::backend)?;
+                let mut stmt = conn.prepare_cached(
+                    "SELECT record FROM payment_attempts WHERE order_id = ?1 ORDER BY at, id",
+                )?;
+                let rows = stmt.query_vec([order.as_str()], |row| row.get::<_, String>(0))?;
                 rows.iter()
                     .map(|json| {
-                        serde_json::from_str::<AttemptRecord>(json)
-                            .map_err(StoreError::backend)
-                            .and_then(PaymentAttempt::try_from)
+                        PaymentAttempt::try_from(serde_json::from_str::<AttemptRecord>(json)?)
                     })
                     .collect()
             })
@@ -506,18 +467,13 @@ impl OrderStore for SqliteOrderStore {
     ) -> StoreResult<Vec<Order>> {
         self.db
             .scan(move |conn| {
-                let mut stmt = conn
-                    .prepare_cached(
-                        "SELECT record FROM orders WHERE status = 'PENDING_PAYMENT' \
+                let mut stmt = conn.prepare_cached(
+                    "SELECT record FROM orders WHERE status = 'PENDING_PAYMENT' \
                          AND created_at < ?1 ORDER BY created_at, id LIMIT ?2 + 0",
-                    )
-                    .map_err(StoreError::backend)?;
-                let rows = stmt
-                    .query_map(params![to_millis(before), limit as i64], |row| {
-                        row.get::<_, String>(0)
-                    })
-                    .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-                    .map_err(StoreError::backend)?;
+                )?;
+                let rows = stmt.query_vec(params![to_millis(before), limit as i64], |row| {
+                    row.get::<_, String>(0)
+                })?;
                 rows.iter().map(|json| order_from_json(json)).collect()
             })
             .await
@@ -535,26 +491,21 @@ impl OrderStore for SqliteOrderStore {
                 .iter()
                 .map(|(u, p)| [u.as_str(), p.as_str()])
                 .collect::<Vec<_>>(),
-        )
-        .map_err(StoreError::backend)?;
+        )?;
         self.db
             .read(move |conn| {
-                let mut stmt = conn
-                    .prepare_cached(
-                        "SELECT DISTINCT i.buyer_id, i.post_id FROM json_each(?1) AS pair \
+                let mut stmt = conn.prepare_cached(
+                    "SELECT DISTINCT i.buyer_id, i.post_id FROM json_each(?1) AS pair \
                          JOIN order_items i ON i.buyer_id = json_extract(pair.value, '$[0]') \
                           AND i.post_id = json_extract(pair.value, '$[1]') \
                          JOIN orders o ON o.id = i.order_id AND o.status = 'DELIVERED'",
-                    )
-                    .map_err(StoreError::backend)?;
-                stmt.query_map([json], |row| {
+                )?;
+                stmt.query_vec([json], |row| {
                     Ok((
                         UserId::from_trusted(row.get(0)?),
                         PostId::from_trusted(row.get(1)?),
                     ))
                 })
-                .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-                .map_err(StoreError::backend)
             })
             .await
     }
@@ -567,14 +518,11 @@ impl OrderStore for SqliteOrderStore {
                 let mut stmt = conn
                     .prepare_cached(
                         "SELECT status, COUNT(*) FROM orders WHERE seller_id = ?1 GROUP BY status",
-                    )
-                    .map_err(StoreError::backend)?;
+                    )?;
                 let rows = stmt
-                    .query_map([seller.as_str()], |row| {
+                    .query_vec([seller.as_str()], |row| {
                         Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
-                    })
-                    .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-                    .map_err(StoreError::backend)?;
+                    })?;
                 stats.by_status = rows
                     .into_iter()
                     .filter_map(|(s, n)| Some((OrderStatus::from_name(&s)?, n as u64)))
@@ -584,14 +532,11 @@ impl OrderStore for SqliteOrderStore {
                     .prepare_cached(
                         "SELECT currency, SUM(total) FROM orders \
                          WHERE seller_id = ?1 AND status = 'DELIVERED' GROUP BY currency ORDER BY currency",
-                    )
-                    .map_err(StoreError::backend)?;
+                    )?;
                 let rows = stmt
-                    .query_map([seller.as_str()], |row| {
+                    .query_vec([seller.as_str()], |row| {
                         Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
-                    })
-                    .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-                    .map_err(StoreError::backend)?;
+                    })?;
                 stats.delivered_revenue = rows
                     .into_iter()
                     .filter_map(|(c, total)| Some((Currency::parse("currency", &c).ok()?, total)))

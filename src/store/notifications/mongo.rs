@@ -175,11 +175,9 @@ impl MongoNotificationStore {
             .find(filter)
             .sort(sort)
             .limit(fetch_limit(limit))
-            .await
-            .map_err(StoreError::backend)?
+            .await?
             .try_collect()
-            .await
-            .map_err(StoreError::backend)?;
+            .await?;
         let items = docs
             .into_iter()
             .map(NotificationDoc::into_domain)
@@ -301,11 +299,9 @@ impl MongoNotificationStore {
             .projection(
                 doc! { "_id": 0, "event_seq": 1, "recipient": 1, "coalesce_key": 1, "unread": 1 },
             )
-            .await
-            .map_err(StoreError::backend)?
+            .await?
             .try_collect()
-            .await
-            .map_err(StoreError::backend)?;
+            .await?;
         let mut seen: HashSet<(i64, &str)> = HashSet::new();
         // The latest event told per (recipient, coalescing key), and the keys with an unread one.
         let mut told: HashMap<(&str, &str), i64> = HashMap::new();
@@ -435,16 +431,15 @@ impl NotificationStore for MongoNotificationStore {
             .find_one(doc! { "recipient": recipient.as_str() })
             .sort(doc! { "seq": -1 })
             .projection(doc! { "seq": 1 })
-            .await
-            .map_err(StoreError::backend)?;
+            .await?;
         Ok(last.and_then(|n| n.get_i64("seq").ok()).unwrap_or(0))
     }
 
     async fn count_unread(&self, recipient: &UserId) -> StoreResult<u64> {
-        self.notifications
+        Ok(self
+            .notifications
             .count_documents(doc! { "recipient": recipient.as_str(), "read_at": bson::Bson::Null })
-            .await
-            .map_err(StoreError::backend)
+            .await?)
     }
 
     async fn mark_read(
@@ -458,7 +453,8 @@ impl NotificationStore for MongoNotificationStore {
             let ids: Vec<&str> = ids.iter().map(NotificationId::as_str).collect();
             filter.insert("_id", doc! { "$in": ids });
         }
-        self.notifications
+        Ok(self
+            .notifications
             .update_many(
                 filter,
                 doc! {
@@ -467,7 +463,6 @@ impl NotificationStore for MongoNotificationStore {
                 },
             )
             .await
-            .map(|result| result.modified_count)
-            .map_err(StoreError::backend)
+            .map(|result| result.modified_count)?)
     }
 }

@@ -38,8 +38,7 @@ impl RateLimitStore for SqliteRateLimitStore {
                 tx.execute(
                     "DELETE FROM rate_limit_hits WHERE expires_at <= ?1",
                     [to_millis(now)],
-                )
-                .map_err(StoreError::backend)?;
+                )?;
                 let recent = tx
                     .prepare_cached(
                         "SELECT at FROM rate_limit_hits WHERE key = ?1 AND at > ?2 ORDER BY at",
@@ -49,15 +48,13 @@ impl RateLimitStore for SqliteRateLimitStore {
                             row.get::<_, i64>(0).map(from_millis)
                         })?
                         .collect::<Result<Vec<_>, _>>()
-                    })
-                    .map_err(StoreError::backend)?;
+                    })?;
                 let decision = decide(&recent, window, limit, now);
                 if decision.is_allowed() {
                     tx.execute(
                         "INSERT INTO rate_limit_hits (key, at, expires_at) VALUES (?1, ?2, ?3)",
                         params![key, to_millis(now), to_millis(now + window)],
-                    )
-                    .map_err(StoreError::backend)?;
+                    )?;
                 }
                 Ok(decision)
             })
@@ -76,15 +73,12 @@ impl RateLimitStore for SqliteRateLimitStore {
                 tx.execute(
                     "DELETE FROM cost_budgets WHERE tat_us < ?1",
                     [(now - Duration::hours(1)).timestamp_micros()],
-                )
-                .map_err(StoreError::backend)?;
-                let mut spend = tx
-                    .prepare_cached(
-                        "INSERT INTO cost_budgets (key, tat_us) VALUES (?1, ?2 + ?3)
+                )?;
+                let mut spend = tx.prepare_cached(
+                    "INSERT INTO cost_budgets (key, tat_us) VALUES (?1, ?2 + ?3)
                      ON CONFLICT (key) DO UPDATE SET tat_us = MAX(tat_us, ?2) + ?3
                      RETURNING tat_us",
-                    )
-                    .map_err(StoreError::backend)?;
+                )?;
                 spends
                     .iter()
                     .map(|(key, by)| {
@@ -92,8 +86,7 @@ impl RateLimitStore for SqliteRateLimitStore {
                             .query_row(params![key, now.timestamp_micros(), micros(*by)], |row| {
                                 row.get::<_, i64>(0)
                             })
-                            .map(DateTime::from_timestamp_micros)
-                            .map_err(StoreError::backend)?
+                            .map(DateTime::from_timestamp_micros)?
                             .ok_or_else(|| {
                                 StoreError::Backend(format!("budget {key} is out of range"))
                             })

@@ -58,9 +58,9 @@ impl MongoRateLimitStore {
                     )
                     .build(),
             )
-            .await
-            .map_err(StoreError::backend)?;
-        self.budgets
+            .await?;
+        Ok(self
+            .budgets
             .create_index(
                 IndexModel::builder()
                     .keys(doc! { "expires_at": 1 })
@@ -73,8 +73,7 @@ impl MongoRateLimitStore {
                     .build(),
             )
             .await
-            .map(|_| ())
-            .map_err(StoreError::backend)
+            .map(|_| ())?)
     }
 
     /// One key's spend: `$max` brings its time up to `now` (creating the key), then `$inc`
@@ -104,8 +103,7 @@ impl MongoRateLimitStore {
                 .find_one_and_update(doc! { "_id": key }, doc! { "$inc": { "tat_us": by } })
                 .return_document(ReturnDocument::After)
                 .projection(doc! { "tat_us": 1 })
-                .await
-                .map_err(StoreError::backend)?;
+                .await?;
             match spent.map(|d| d.get_i64("tat_us")) {
                 Some(Ok(tat)) => return Ok(tat),
                 Some(Err(err)) => return Err(StoreError::backend(err)),
@@ -156,8 +154,7 @@ impl RateLimitStore for MongoRateLimitStore {
                     },
                 )
                 .projection(doc! { "_id": 1 })
-                .await
-                .map_err(StoreError::backend)?;
+                .await?;
             if recorded.is_some() {
                 return Ok(Decision::Allowed);
             }
@@ -177,8 +174,7 @@ impl RateLimitStore for MongoRateLimitStore {
                 .clone_with_type::<LogDoc>()
                 .find_one(doc! { "_id": key })
                 .projection(doc! { "_id": 0, "hits": 1 })
-                .await
-                .map_err(StoreError::backend)?;
+                .await?;
             let hits = match log {
                 Some(log) => log.hits,
                 // A zero limit never creates the key: nothing is ever allowed.

@@ -7,10 +7,10 @@
 mod mongo;
 mod sqlite;
 
-pub use mongo::MongoCatalogStore;
+pub use mongo::MongoPostStore;
 pub(crate) use mongo::posts_by_ids as mongo_posts_by_ids;
 pub(crate) use mongo::{COMMENTS_COUNT, FAVORITES_COUNT, reaction_count};
-pub use sqlite::SqliteCatalogStore;
+pub use sqlite::SqlitePostStore;
 pub(crate) use sqlite::posts_by_ids as sqlite_posts_by_ids;
 
 use chrono::{DateTime, Utc};
@@ -31,7 +31,7 @@ pub struct PostPatch {
 }
 
 impl PostPatch {
-    /// Applies the patch to `post` as [`CatalogStore::update_post`] documents it: set fields
+    /// Applies the patch to `post` as [`PostStore::update_post`] documents it: set fields
     /// replace, `edited_at` becomes `now`, and a listing's status settles with its stock. A
     /// listing patch on a post without a listing is ignored. Both adapters edit through this
     /// one function so an edit means the same on either.
@@ -85,7 +85,7 @@ impl ListingPatch {
 }
 
 /// How a post list is ordered. Each order has its own keyset cursor (see
-/// [`CatalogStore::search_posts`]).
+/// [`PostStore::search_posts`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PostOrder {
     Newest,
@@ -94,7 +94,7 @@ pub enum PostOrder {
     Rating,
 }
 
-/// Filters for [`CatalogStore::search_posts`]. Every set field narrows the result.
+/// Filters for [`PostStore::search_posts`]. Every set field narrows the result.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PostQuery {
     /// Full-text match on title, body and tags (every word must match).
@@ -159,7 +159,7 @@ pub(crate) fn search_words(text: &str) -> Vec<String> {
 ///   descending. A cursor of the wrong shape is treated as "from the start".
 /// - `get_many_posts` returns the posts found, in any order.
 #[async_trait::async_trait]
-pub trait CatalogStore: Send + Sync {
+pub trait PostStore: Send + Sync {
     async fn create_post(&self, post: &Post) -> StoreResult<()>;
     async fn get_post(&self, id: &PostId) -> StoreResult<Option<Post>>;
     async fn get_many_posts(&self, ids: &[PostId]) -> StoreResult<Vec<Post>>;

@@ -1,4 +1,4 @@
-//! [`CatalogStore`] on SQLite.
+//! [`PostStore`] on SQLite.
 //!
 //! Full-text search uses an FTS5 table keyed by the post's rowid (`contentless_delete`, so
 //! an edit is a delete plus an insert in the same transaction as the post change).
@@ -14,19 +14,19 @@ use chrono::{DateTime, Utc};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{OptionalExtension, Row, Transaction, params, params_from_iter};
 
-use super::{CatalogStore, PostOrder, PostPatch, PostQuery, search_words};
+use super::{PostOrder, PostPatch, PostQuery, PostStore, search_words};
 use crate::domain::{
     Amount, Attribute, CategoryId, Currency, Listing, ListingStatus, Money, Post, PostCounts,
     PostId, PostKind, UserId,
 };
-use crate::store::sqlite::{SqliteDb, from_millis, ids_json, to_millis};
-use crate::store::{Page, PageRequest, StoreError, StoreResult, split_cursor};
+use crate::store::sqlite::{SqliteDb, StatementExt, from_millis, ids_json, to_millis};
+use crate::store::{Page, PageRequest, StoreResult, split_cursor};
 
-pub struct SqliteCatalogStore {
+pub struct SqlitePostStore {
     db: SqliteDb,
 }
 
-impl SqliteCatalogStore {
+impl SqlitePostStore {
     pub fn new(db: SqliteDb) -> Self {
         Self { db }
     }
@@ -131,15 +131,12 @@ fn attributes_json(attributes: &[Attribute]) -> String {
 /// Keeps the FTS row of a post in step with it: removes the old entry, adds the current one
 /// unless the post is deleted.
 fn reindex(tx: &Transaction<'_>, post: &Post) -> StoreResult<()> {
-    let rowid: i64 = tx
-        .query_row(
-            "SELECT rowid FROM posts WHERE id = ?1",
-            [post.id.as_str()],
-            |row| row.get(0),
-        )
-        .map_err(StoreError::backend)?;
-    tx.execute("DELETE FROM posts_fts WHERE rowid = ?1", [rowid])
-        .map_err(StoreError::backend)?;
+    let rowid: i64 = tx.query_row(
+        "SELECT rowid FROM posts WHERE id = ?1",
+        [post.id.as_str()],
+        |row| row.get(0),
+    )?;
+    tx.execute("DELETE FROM posts_fts WHERE rowid = ?1", [rowid])?;
     if post.deleted_at.is_none() {
         tx.execute(
             "INSERT INTO posts_fts (rowid, title, body, tags) VALUES (?1, ?2, ?3, ?4)",
@@ -149,46 +146,39 @@ fn reindex(tx: &Transaction<'_>, post: &Post) -> StoreResult<()> {
                 post.body,
                 post.tags.join(" ")
             ],
-        )
-        .map_err(StoreError::backend)?;
+        )?;
     }
     tx.execute(
         "DELETE FROM post_tags WHERE post_id = ?1",
         [post.id.as_str()],
-    )
-    .map_err(StoreError::backend)?;
+    )?;
     if post.deleted_at.is_none() {
         for tag in &post.tags {
             tx.execute(
                 "INSERT OR IGNORE INTO post_tags (tag, post_id, created_at) VALUES (?1, ?2, ?3)",
                 params![tag, post.id.as_str(), to_millis(post.created_at)],
-            )
-            .map_err(StoreError::backend)?;
+            )?;
         }
     }
     Ok(())
 }
 
 fn get_post_sync(conn: &rusqlite::Connection, id: &str) -> StoreResult<Option<Post>> {
-    conn.prepare_cached(&format!(
-        "SELECT {POST_COLUMNS} FROM posts p WHERE p.id = ?1 AND p.deleted_at IS NULL"
-    ))
-    .and_then(|mut stmt| stmt.query_row([id], post_from_row).optional())
-    .map_err(StoreError::backend)
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {POST_COLUMNS} FROM posts p WHERE p.id = ?1 AND p.deleted_at IS NULL"
+        ))
+        .and_then(|mut stmt| stmt.query_row([id], post_from_row).optional())?)
 }
 
 /// The visible posts among `ids`, in any order, read on `conn` (a transaction's view when
 /// called inside one).
 pub(crate) fn posts_by_ids(conn: &rusqlite::Connection, ids: &[PostId]) -> StoreResult<Vec<Post>> {
-    let mut stmt = conn
-        .prepare_cached(&format!(
-            "SELECT {POST_COLUMNS} FROM posts p \
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {POST_COLUMNS} FROM posts p \
              WHERE p.id IN (SELECT value FROM json_each(?1)) AND p.deleted_at IS NULL"
-        ))
-        .map_err(StoreError::backend)?;
-    stmt.query_map([ids_json(ids)], post_from_row)
-        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-        .map_err(StoreError::backend)
+    ))?;
+    stmt.query_vec([ids_json(ids)], post_from_row)
 }
 
 /// An FTS5 query that needs every word of `text`, each as a quoted term (so user input
@@ -334,12 +324,12 @@ fn write_post(tx: &Transaction<'_>, post: &Post, insert: bool) -> StoreResult<()
          currency = ?10, stock = ?11, status = ?12, category_id = ?13, attributes = ?14, edited_at = ?16 \
          WHERE id = ?1 AND author_id = ?2 AND kind = ?3 AND created_at = ?15"
     };
-    tx.execute(sql, values).map_err(StoreError::backend)?;
+    tx.execute(sql, values)?;
     reindex(tx, post)
 }
 
 #[async_trait::async_trait]
-impl CatalogStore for SqliteCatalogStore {
+impl PostStore for SqlitePostStore {
     async fn create_post(&self, post: &Post) -> StoreResult<()> {
         let post = post.clone();
         self.db.write(move |tx| write_post(tx, &post, true)).await
@@ -389,8 +379,7 @@ impl CatalogStore for SqliteCatalogStore {
                 tx.execute(
                     "UPDATE posts SET deleted_at = ?2 WHERE id = ?1",
                     params![id.as_str(), to_millis(now)],
-                )
-                .map_err(StoreError::backend)?;
+                )?;
                 post.deleted_at = Some(now);
                 reindex(tx, &post)?;
                 Ok(true)
@@ -408,12 +397,11 @@ impl CatalogStore for SqliteCatalogStore {
         let (after, limit) = (split_cursor(page.after.as_deref()), page.limit);
         self.db
             .read(move |conn| {
-                let mut stmt = conn
-                    .prepare_cached(&format!(
-                        // The page is chosen on the covering author index alone (no row is
-                        // decoded for the posts that do not make the page); only the page's
-                        // rows are then read in full.
-                        "SELECT {POST_COLUMNS} FROM posts p WHERE p.rowid IN ( \
+                let mut stmt = conn.prepare_cached(&format!(
+                    // The page is chosen on the covering author index alone (no row is
+                    // decoded for the posts that do not make the page); only the page's
+                    // rows are then read in full.
+                    "SELECT {POST_COLUMNS} FROM posts p WHERE p.rowid IN ( \
                            SELECT rowid FROM posts \
                            WHERE author_id IN (SELECT value FROM json_each(?1)) \
                              AND deleted_at IS NULL AND (status IS NULL OR status <> 'DRAFT') \
@@ -421,17 +409,13 @@ impl CatalogStore for SqliteCatalogStore {
                              AND (?3 IS NULL OR (created_at, id) < (?3, ?4)) \
                            ORDER BY created_at DESC, id DESC LIMIT ?5 + 0) \
                          ORDER BY p.created_at DESC, p.id DESC"
-                    ))
-                    .map_err(StoreError::backend)?;
+                ))?;
                 let (after_ms, after_id) =
                     after.map_or((None, None), |(ms, id)| (Some(ms), Some(id)));
-                let items = stmt
-                    .query_map(
-                        params![authors, excluded, after_ms, after_id, limit as i64 + 1],
-                        post_from_row,
-                    )
-                    .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-                    .map_err(StoreError::backend)?;
+                let items = stmt.query_vec(
+                    params![authors, excluded, after_ms, after_id, limit as i64 + 1],
+                    post_from_row,
+                )?;
                 Ok(Page::from_overfetch(items, limit))
             })
             .await
@@ -469,11 +453,8 @@ impl CatalogStore for SqliteCatalogStore {
         ));
         self.db
             .scan(move |conn| {
-                let mut stmt = conn.prepare_cached(&sql).map_err(StoreError::backend)?;
-                let items = stmt
-                    .query_map(params_from_iter(values), post_from_row)
-                    .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-                    .map_err(StoreError::backend)?;
+                let mut stmt = conn.prepare_cached(&sql)?;
+                let items = stmt.query_vec(params_from_iter(values), post_from_row)?;
                 Ok(Page::from_overfetch(items, limit))
             })
             .await
@@ -483,12 +464,12 @@ impl CatalogStore for SqliteCatalogStore {
         let (filter, values) = query_sql(query);
         self.db
             .scan(move |conn| {
-                conn.prepare_cached(&format!("SELECT COUNT(*) FROM posts p WHERE {filter}"))
+                Ok(conn
+                    .prepare_cached(&format!("SELECT COUNT(*) FROM posts p WHERE {filter}"))
                     .and_then(|mut stmt| {
                         stmt.query_row(params_from_iter(values), |row| row.get::<_, i64>(0))
                     })
-                    .map(|n| n as u64)
-                    .map_err(StoreError::backend)
+                    .map(|n| n as u64)?)
             })
             .await
     }
@@ -500,7 +481,7 @@ impl CatalogStore for SqliteCatalogStore {
     ) -> StoreResult<Vec<(String, u64)>> {
         self.db
             .scan(move |conn| {
-                conn.prepare_cached(
+                Ok(conn.prepare_cached(
                     "SELECT t.tag, COUNT(*) AS uses FROM post_tags t JOIN posts p ON p.id = t.post_id \
                      WHERE t.created_at >= ?1 AND (p.status IS NULL OR p.status <> 'DRAFT') \
                      GROUP BY t.tag ORDER BY uses DESC, t.tag ASC LIMIT ?2 + 0",
@@ -510,8 +491,7 @@ impl CatalogStore for SqliteCatalogStore {
                         Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)? as u64))
                     })?
                     .collect::<Result<Vec<_>, _>>()
-                })
-                .map_err(StoreError::backend)
+                })?)
             })
             .await
     }

@@ -8,8 +8,8 @@ use rusqlite::{OptionalExtension, Row, params};
 
 use super::{ClaimedMail, MailStatus, OutboxEntry, OutboxStore};
 use crate::domain::{Email, MailId, OutgoingMail};
+use crate::store::StoreResult;
 use crate::store::sqlite::{SqliteDb, from_millis, to_millis};
-use crate::store::{StoreError, StoreResult};
 
 pub struct SqliteOutboxStore {
     db: SqliteDb,
@@ -64,8 +64,7 @@ impl OutboxStore for SqliteOutboxStore {
                         m.html,
                         to_millis(m.created_at)
                     ],
-                )
-                .map_err(StoreError::backend)?;
+                )?;
                 Ok(())
             })
             .await
@@ -102,8 +101,7 @@ impl OutboxStore for SqliteOutboxStore {
                             ))
                         },
                     )
-                    .optional()
-                    .map_err(StoreError::backend)?;
+                    .optional()?;
                 Ok(claimed.map(|(id, to, subject, text, html, attempt, created_at)| {
                     ClaimedMail {
                         mail: OutgoingMail {
@@ -133,18 +131,18 @@ impl OutboxStore for SqliteOutboxStore {
         let (id, lease_id) = (id.clone(), lease_id.to_owned());
         self.db
             .write(move |tx| {
-                tx.execute(
-                    SETTLE,
-                    params![
-                        id.as_str(),
-                        lease_id,
-                        MailStatus::Sent.as_str(),
-                        to_millis(now),
-                        Option::<String>::None
-                    ],
-                )
-                .map(|n| n > 0)
-                .map_err(StoreError::backend)
+                Ok(tx
+                    .execute(
+                        SETTLE,
+                        params![
+                            id.as_str(),
+                            lease_id,
+                            MailStatus::Sent.as_str(),
+                            to_millis(now),
+                            Option::<String>::None
+                        ],
+                    )
+                    .map(|n| n > 0)?)
             })
             .await
     }
@@ -178,7 +176,7 @@ impl OutboxStore for SqliteOutboxStore {
                         ],
                     ),
                 };
-                applied.map(|n| n > 0).map_err(StoreError::backend)
+                Ok(applied.map(|n| n > 0)?)
             })
             .await
     }
@@ -187,11 +185,13 @@ impl OutboxStore for SqliteOutboxStore {
         let id = id.clone();
         self.db
             .read(move |conn| {
-                conn.prepare_cached(&format!(
-                    "SELECT {ENTRY_COLUMNS} FROM mail_outbox WHERE id = ?1"
-                ))
-                .and_then(|mut stmt| stmt.query_row([id.as_str()], entry_from_row).optional())
-                .map_err(StoreError::backend)
+                Ok(conn
+                    .prepare_cached(&format!(
+                        "SELECT {ENTRY_COLUMNS} FROM mail_outbox WHERE id = ?1"
+                    ))
+                    .and_then(|mut stmt| {
+                        stmt.query_row([id.as_str()], entry_from_row).optional()
+                    })?)
             })
             .await
     }

@@ -98,7 +98,7 @@ impl MongoEventLogStore {
                 .return_document(ReturnDocument::After)
                 .await;
             match result {
-                Ok(Some(counter)) => return counter.get_i64("seq").map_err(StoreError::backend),
+                Ok(Some(counter)) => return Ok(counter.get_i64("seq")?),
                 Ok(None) => {
                     return Err(StoreError::Backend(
                         "the counter upsert returned nothing".into(),
@@ -122,7 +122,7 @@ impl EventLogStore for MongoEventLogStore {
         if bodies.is_empty() {
             return Ok(Vec::new());
         }
-        let count = i64::try_from(bodies.len()).map_err(StoreError::backend)?;
+        let count = i64::try_from(bodies.len())?;
         let last = self.take_seqs(count).await?;
         let seqs: Vec<i64> = (last - count + 1..=last).collect();
         // Ordered: entries become visible in number order, so a tail never sees a later
@@ -135,63 +135,52 @@ impl EventLogStore for MongoEventLogStore {
                 ephemeral: retention == Retention::Ephemeral,
             }))
             .ordered(true)
-            .await
-            .map_err(StoreError::backend)?;
+            .await?;
         Ok(seqs)
     }
 
     async fn read_after(&self, after: i64, limit: usize) -> StoreResult<Vec<LogEntry>> {
-        self.log
+        Ok(self
+            .log
             .find(doc! { "_id": { "$gt": after } })
             .sort(doc! { "_id": 1 })
             .limit(i64::try_from(limit).unwrap_or(i64::MAX))
-            .await
-            .map_err(StoreError::backend)?
+            .await?
             .map_ok(|entry| LogEntry {
                 seq: entry.seq,
                 at: from_bson_time(entry.at),
                 body: entry.body,
             })
             .try_collect()
-            .await
-            .map_err(StoreError::backend)
+            .await?)
     }
 
     async fn last_seq(&self) -> StoreResult<i64> {
         // The last stored entry, not the counter: a number taken whose entry is not inserted
         // yet must still be read by the new tail. The counter only serves an empty log (all
         // pruned), where it is the right starting point.
-        let last = self
-            .log
-            .find_one(doc! {})
-            .sort(doc! { "_id": -1 })
-            .await
-            .map_err(StoreError::backend)?;
+        let last = self.log.find_one(doc! {}).sort(doc! { "_id": -1 }).await?;
         if let Some(entry) = last {
             return Ok(entry.seq);
         }
-        let counter = self
-            .counter
-            .find_one(doc! { "_id": COUNTER_ID })
-            .await
-            .map_err(StoreError::backend)?;
+        let counter = self.counter.find_one(doc! { "_id": COUNTER_ID }).await?;
         Ok(counter.and_then(|c| c.get_i64("seq").ok()).unwrap_or(0))
     }
 
     async fn prune(&self, before: DateTime<Utc>) -> StoreResult<u64> {
-        self.log
+        Ok(self
+            .log
             .delete_many(doc! { "at": { "$lt": to_bson_time(before) } })
             .await
-            .map(|result| result.deleted_count)
-            .map_err(StoreError::backend)
+            .map(|result| result.deleted_count)?)
     }
 
     async fn prune_ephemeral(&self, before: DateTime<Utc>) -> StoreResult<u64> {
-        self.log
+        Ok(self
+            .log
             .delete_many(doc! { "ephemeral": true, "at": { "$lt": to_bson_time(before) } })
             .await
-            .map(|result| result.deleted_count)
-            .map_err(StoreError::backend)
+            .map(|result| result.deleted_count)?)
     }
 
     fn wake_ups(&self, poll: Duration) -> mpsc::Receiver<()> {

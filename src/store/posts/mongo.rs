@@ -1,9 +1,9 @@
-//! [`CatalogStore`] on MongoDB: the `posts` collection, its indexes, feed, search and tags.
+//! [`PostStore`] on MongoDB: the `posts` collection, its indexes, feed, search and tags.
 //!
 //! Every list pages by keyset exactly as the SQLite adapter does: a cursor `"{key}:{id}"`
 //! becomes "past the key, or at the key and past the id", sorted by the key then `_id`, and one
 //! document more than the page is fetched to learn whether another page follows. Each order
-//! has an index that serves both its filter and its sort (see [`MongoCatalogStore::create_indexes`]).
+//! has an index that serves both its filter and its sort (see [`MongoPostStore::create_indexes`]).
 //!
 //! The engagement counters live on the post document and are changed only by the engagement
 //! store, inside its transactions; this store never writes them, so an edit here cannot undo a
@@ -23,7 +23,7 @@ use serde::Deserialize;
 pub(crate) use self::documents::{COMMENTS_COUNT, FAVORITES_COUNT, reaction_count};
 use self::documents::{PostDoc, content_fields, new_post_document};
 use self::query::{Filter, OrderKey, TextSearch, post_filter, visible};
-use super::{CatalogStore, PostOrder, PostPatch, PostQuery};
+use super::{PostOrder, PostPatch, PostQuery, PostStore};
 use crate::domain::{Post, PostId, UserId};
 use crate::store::mongo::{
     IndexSet, create_indexes, ensure_users_exist, fetch_limit, index, to_bson_time,
@@ -48,22 +48,20 @@ pub(crate) async fn posts_by_ids(db: &Database, ids: &[PostId]) -> StoreResult<V
     let docs: Vec<PostDoc> = db
         .collection::<PostDoc>("posts")
         .find(doc! { "_id": { "$in": ids }, "deleted_at": null })
-        .await
-        .map_err(StoreError::backend)?
+        .await?
         .try_collect()
-        .await
-        .map_err(StoreError::backend)?;
+        .await?;
     docs.into_iter().map(Post::try_from).collect()
 }
 
-pub struct MongoCatalogStore {
+pub struct MongoPostStore {
     posts: Collection<PostDoc>,
     users: Collection<Document>,
     /// Set once at start-up by [`Self::create_indexes`], before the store is shared.
     text_search: TextSearch,
 }
 
-impl MongoCatalogStore {
+impl MongoPostStore {
     pub fn new(db: &Database) -> Self {
         Self {
             posts: db.collection("posts"),
@@ -160,10 +158,10 @@ impl MongoCatalogStore {
     }
 
     async fn find_visible_post(&self, id: &PostId) -> StoreResult<Option<PostDoc>> {
-        self.posts
+        Ok(self
+            .posts
             .find_one(doc! { "_id": id.as_str(), "deleted_at": null })
-            .await
-            .map_err(StoreError::backend)
+            .await?)
     }
 
     /// One page of posts matching `filter` in `order`, `filter` already holding the cursor.
@@ -178,11 +176,9 @@ impl MongoCatalogStore {
             .find(filter.into_document())
             .sort(OrderKey::of(order).sort())
             .limit(fetch_limit(limit))
-            .await
-            .map_err(StoreError::backend)?
+            .await?
             .try_collect()
-            .await
-            .map_err(StoreError::backend)?;
+            .await?;
         let items = docs
             .into_iter()
             .map(Post::try_from)
@@ -205,15 +201,15 @@ fn is_text_unsupported_answer(code: i32, message: &str) -> bool {
 }
 
 #[async_trait::async_trait]
-impl CatalogStore for MongoCatalogStore {
+impl PostStore for MongoPostStore {
     async fn create_post(&self, post: &Post) -> StoreResult<()> {
         ensure_users_exist(&self.users, &[&post.author_id]).await?;
-        self.posts
+        Ok(self
+            .posts
             .clone_with_type::<Document>()
             .insert_one(new_post_document(post))
             .await
-            .map(|_| ())
-            .map_err(StoreError::backend)
+            .map(|_| ())?)
     }
 
     async fn get_post(&self, id: &PostId) -> StoreResult<Option<Post>> {
@@ -231,11 +227,9 @@ impl CatalogStore for MongoCatalogStore {
         let docs: Vec<PostDoc> = self
             .posts
             .find(doc! { "_id": { "$in": ids }, "deleted_at": null })
-            .await
-            .map_err(StoreError::backend)?
+            .await?
             .try_collect()
-            .await
-            .map_err(StoreError::backend)?;
+            .await?;
         docs.into_iter().map(Post::try_from).collect()
     }
 
@@ -264,8 +258,7 @@ impl CatalogStore for MongoCatalogStore {
                     doc! { "_id": id.as_str(), "deleted_at": null, "revision": revision },
                     doc! { "$set": set, "$inc": { "revision": 1_i64 } },
                 )
-                .await
-                .map_err(StoreError::backend)?;
+                .await?;
             if written.matched_count == 1 {
                 return Ok(Some(post));
             }
@@ -276,14 +269,14 @@ impl CatalogStore for MongoCatalogStore {
     }
 
     async fn delete_post(&self, id: &PostId, now: DateTime<Utc>) -> StoreResult<bool> {
-        self.posts
+        Ok(self
+            .posts
             .update_one(
                 doc! { "_id": id.as_str(), "deleted_at": null },
                 doc! { "$set": { "deleted_at": to_bson_time(now) } },
             )
             .await
-            .map(|result| result.matched_count == 1)
-            .map_err(StoreError::backend)
+            .map(|result| result.matched_count == 1)?)
     }
 
     async fn feed(
@@ -322,10 +315,7 @@ impl CatalogStore for MongoCatalogStore {
 
     async fn count_posts(&self, query: &PostQuery) -> StoreResult<u64> {
         let filter = post_filter(query, self.text_search)?;
-        self.posts
-            .count_documents(filter.into_document())
-            .await
-            .map_err(StoreError::backend)
+        Ok(self.posts.count_documents(filter.into_document()).await?)
     }
 
     /// Counts each tag once per post (`$setUnion` drops a tag repeated within one post, as
@@ -360,11 +350,9 @@ impl CatalogStore for MongoCatalogStore {
             .posts
             .aggregate(pipeline)
             .with_type::<TagCount>()
-            .await
-            .map_err(StoreError::backend)?
+            .await?
             .try_collect()
-            .await
-            .map_err(StoreError::backend)?;
+            .await?;
         Ok(counts
             .into_iter()
             .map(|c| (c.tag, u64::try_from(c.count).unwrap_or(0)))

@@ -1,4 +1,4 @@
-//! [`TokenStore`] on MongoDB: collection `one_time_tokens`, one document per user and
+//! [`OneTimeTokenStore`] on MongoDB: collection `one_time_tokens`, one document per user and
 //! purpose (`_id` = `"<purpose>:<user id>"`), so issuing a token is one upsert that replaces
 //! the previous one and consuming is one conditional `findAndModify`.
 
@@ -8,7 +8,7 @@ use mongodb::options::IndexOptions;
 use mongodb::{Collection, Database, IndexModel};
 use serde::Deserialize;
 
-use super::{NewOneTimeToken, TokenPurpose, TokenStore};
+use super::{NewOneTimeToken, OneTimeTokenStore, TokenPurpose};
 use crate::domain::UserId;
 use crate::store::mongo::{ensure_users_exist, is_duplicate_key, to_bson_time};
 use crate::store::{StoreError, StoreResult};
@@ -16,7 +16,7 @@ use crate::store::{StoreError, StoreResult};
 /// How many times `issue` retries an upsert that lost an insert race to a concurrent one.
 const UPSERT_ATTEMPTS: usize = 3;
 
-pub struct MongoTokenStore {
+pub struct MongoOneTimeTokenStore {
     db: Database,
     tokens: Collection<Document>,
 }
@@ -26,7 +26,7 @@ struct ConsumedDoc {
     user_id: String,
 }
 
-impl MongoTokenStore {
+impl MongoOneTimeTokenStore {
     pub fn new(db: Database) -> Self {
         Self {
             tokens: db.collection("one_time_tokens"),
@@ -60,10 +60,7 @@ impl MongoTokenStore {
                 .build(),
         ];
         for model in models {
-            self.tokens
-                .create_index(model)
-                .await
-                .map_err(StoreError::backend)?;
+            self.tokens.create_index(model).await?;
         }
         Ok(())
     }
@@ -95,7 +92,7 @@ fn document_id(user_id: &UserId, purpose: TokenPurpose) -> String {
 }
 
 #[async_trait::async_trait]
-impl TokenStore for MongoTokenStore {
+impl OneTimeTokenStore for MongoOneTimeTokenStore {
     async fn issue(&self, token: &NewOneTimeToken) -> StoreResult<()> {
         ensure_users_exist(&self.db.collection::<Document>("users"), &[&token.user_id]).await?;
         let id = document_id(&token.user_id, token.purpose);
@@ -132,13 +129,13 @@ impl TokenStore for MongoTokenStore {
         purpose: TokenPurpose,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<UserId>> {
-        self.tokens
+        Ok(self
+            .tokens
             .clone_with_type::<ConsumedDoc>()
             .find_one(usable_token(token_hash, purpose, now))
             .projection(owner_projection())
             .await
-            .map(|found| found.map(UserId::from))
-            .map_err(StoreError::backend)
+            .map(|found| found.map(UserId::from))?)
     }
 
     async fn consume(
@@ -147,7 +144,8 @@ impl TokenStore for MongoTokenStore {
         purpose: TokenPurpose,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<UserId>> {
-        self.tokens
+        Ok(self
+            .tokens
             .clone_with_type::<ConsumedDoc>()
             .find_one_and_update(
                 usable_token(token_hash, purpose, now),
@@ -155,7 +153,6 @@ impl TokenStore for MongoTokenStore {
             )
             .projection(owner_projection())
             .await
-            .map(|found| found.map(UserId::from))
-            .map_err(StoreError::backend)
+            .map(|found| found.map(UserId::from))?)
     }
 }

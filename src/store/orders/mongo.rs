@@ -31,7 +31,7 @@
 //! Paying or cancelling only frees room, so those do not need to write it.
 //!
 //! An order turning `DELIVERED` (final) marks the buyer's reviews of its listings as verified
-//! purchases in the same transaction (`store::review::mongo_mark_verified`), which writes the
+//! purchases in the same transaction (`store::reviews::mongo_mark_verified`), which writes the
 //! buyer's document too, so that a review written at the same moment cannot miss it.
 //!
 //! Order updates are compare-and-set on `revision`; a cancel that returns stock runs its
@@ -54,12 +54,12 @@ use super::{
 use crate::domain::{
     CartLine, Currency, Order, OrderId, OrderStatus, PaymentAttempt, PostId, UserId,
 };
-use crate::store::catalog::mongo_posts_by_ids;
 use crate::store::mongo::{
     IndexSet, after_cursor, create_indexes, fetch_limit, from_bson_time, index, is_duplicate_key,
     is_duplicate_key_on, to_bson_time,
 };
-use crate::store::review::mongo_mark_verified;
+use crate::store::posts::mongo_posts_by_ids;
+use crate::store::reviews::mongo_mark_verified;
 use crate::store::{Page, PageRequest, StoreError, StoreResult, split_cursor};
 
 const CHECKOUT_KEY_UNIQUE: &str = "checkouts_buyer_key_unique";
@@ -231,11 +231,9 @@ impl MongoOrderStore {
             .orders
             .find(filter)
             .sort(doc! { "created_at": 1, "_id": 1 })
-            .await
-            .map_err(StoreError::backend)?
+            .await?
             .try_collect()
-            .await
-            .map_err(StoreError::backend)?;
+            .await?;
         records.into_iter().map(Order::try_from).collect()
     }
 
@@ -391,8 +389,7 @@ impl MongoOrderStore {
                 "buyer_id": checkout.buyer_id.as_str(),
                 "key": &checkout.idempotency_key,
             })
-            .await
-            .map_err(StoreError::backend)?;
+            .await?;
         let stored = match found {
             Some(stored) => stored,
             None if any_cart => return Ok(CheckoutOutcome::Replayed(Vec::new())),
@@ -405,10 +402,7 @@ impl MongoOrderStore {
         if !any_cart && stored.get_str("fingerprint").unwrap_or_default() != checkout.fingerprint {
             return Ok(CheckoutOutcome::KeyReused);
         }
-        let ids: Vec<Bson> = stored
-            .get_array("order_ids")
-            .map_err(StoreError::backend)?
-            .clone();
+        let ids: Vec<Bson> = stored.get_array("order_ids")?.clone();
         Ok(CheckoutOutcome::Replayed(
             self.find_orders(doc! { "_id": { "$in": ids } }).await?,
         ))
@@ -479,7 +473,8 @@ impl OrderStore for MongoOrderStore {
         quantity: i64,
         at: DateTime<Utc>,
     ) -> StoreResult<()> {
-        self.cart
+        Ok(self
+            .cart
             .update_one(
                 doc! { "_id": cart_line_id(user, post) },
                 doc! {
@@ -493,24 +488,23 @@ impl OrderStore for MongoOrderStore {
             )
             .upsert(true)
             .await
-            .map(|_| ())
-            .map_err(StoreError::backend)
+            .map(|_| ())?)
     }
 
     async fn remove_cart_line(&self, user: &UserId, post: &PostId) -> StoreResult<bool> {
-        self.cart
+        Ok(self
+            .cart
             .delete_one(doc! { "_id": cart_line_id(user, post) })
             .await
-            .map(|r| r.deleted_count > 0)
-            .map_err(StoreError::backend)
+            .map(|r| r.deleted_count > 0)?)
     }
 
     async fn clear_cart(&self, user: &UserId) -> StoreResult<()> {
-        self.cart
+        Ok(self
+            .cart
             .delete_many(doc! { "user_id": user.as_str() })
             .await
-            .map(|_| ())
-            .map_err(StoreError::backend)
+            .map(|_| ())?)
     }
 
     async fn cart(&self, user: &UserId) -> StoreResult<Vec<CartLine>> {
@@ -518,11 +512,9 @@ impl OrderStore for MongoOrderStore {
             .cart
             .find(doc! { "user_id": user.as_str() })
             .sort(doc! { "added_at": 1, "post_id": 1 })
-            .await
-            .map_err(StoreError::backend)?
+            .await?
             .try_collect()
-            .await
-            .map_err(StoreError::backend)?;
+            .await?;
         Ok(docs
             .into_iter()
             .map(|d| CartLine {
@@ -595,11 +587,9 @@ impl OrderStore for MongoOrderStore {
             .find(filter)
             .sort(doc! { "created_at": -1, "_id": -1 })
             .limit(fetch_limit(page.limit))
-            .await
-            .map_err(StoreError::backend)?
+            .await?
             .try_collect()
-            .await
-            .map_err(StoreError::backend)?;
+            .await?;
         let items = records
             .into_iter()
             .map(Order::try_from)
@@ -617,10 +607,7 @@ impl OrderStore for MongoOrderStore {
         if let Some(status) = status {
             filter.insert("status", status.as_str());
         }
-        self.orders
-            .count_documents(filter)
-            .await
-            .map_err(StoreError::backend)
+        Ok(self.orders.count_documents(filter).await?)
     }
 
     async fn update_order(&self, order: &Order, restock: bool) -> StoreResult<OrderUpdate> {
@@ -635,8 +622,7 @@ impl OrderStore for MongoOrderStore {
                     doc! { "_id": next.id.as_str(), "revision": order.revision },
                     &record,
                 )
-                .await
-                .map_err(StoreError::backend)?;
+                .await?;
             if written.matched_count == 0 {
                 return Ok(OrderUpdate::Stale);
             }
@@ -668,11 +654,11 @@ impl OrderStore for MongoOrderStore {
     }
 
     async fn record_payment_attempt(&self, attempt: &PaymentAttempt) -> StoreResult<()> {
-        self.attempts
+        Ok(self
+            .attempts
             .insert_one(AttemptRecord::from(attempt))
             .await
-            .map(|_| ())
-            .map_err(StoreError::backend)
+            .map(|_| ())?)
     }
 
     async fn payment_attempts(&self, order: &OrderId) -> StoreResult<Vec<PaymentAttempt>> {
@@ -680,11 +666,9 @@ impl OrderStore for MongoOrderStore {
             .attempts
             .find(doc! { "order_id": order.as_str() })
             .sort(doc! { "at": 1, "_id": 1 })
-            .await
-            .map_err(StoreError::backend)?
+            .await?
             .try_collect()
-            .await
-            .map_err(StoreError::backend)?;
+            .await?;
         records.into_iter().map(PaymentAttempt::try_from).collect()
     }
 
@@ -701,11 +685,9 @@ impl OrderStore for MongoOrderStore {
             })
             .sort(doc! { "created_at": 1, "_id": 1 })
             .limit(i64::try_from(limit).unwrap_or(i64::MAX))
-            .await
-            .map_err(StoreError::backend)?
+            .await?
             .try_collect()
-            .await
-            .map_err(StoreError::backend)?;
+            .await?;
         records.into_iter().map(Order::try_from).collect()
     }
 
@@ -747,22 +729,18 @@ impl OrderStore for MongoOrderStore {
                 doc! { "$match": { "seller_id": seller.as_str() } },
                 doc! { "$group": { "_id": "$status", "n": { "$sum": 1 } } },
             ])
-            .await
-            .map_err(StoreError::backend)?
+            .await?
             .try_collect()
-            .await
-            .map_err(StoreError::backend)?;
+            .await?;
         let revenue: Vec<Document> = self
             .orders
             .aggregate(vec![
                 doc! { "$match": { "seller_id": seller.as_str(), "status": OrderStatus::Delivered.as_str() } },
                 doc! { "$group": { "_id": "$currency", "total": { "$sum": "$total" } } },
             ])
-            .await
-            .map_err(StoreError::backend)?
+            .await?
             .try_collect()
-            .await
-            .map_err(StoreError::backend)?;
+            .await?;
         let mut stats = SellerOrderStats {
             by_status: by_status
                 .iter()

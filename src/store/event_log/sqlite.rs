@@ -12,8 +12,8 @@ use rusqlite::{OptionalExtension, params};
 use tokio::sync::mpsc;
 
 use super::{EventLogStore, LogEntry, Retention};
-use crate::store::sqlite::{SqliteDb, from_millis, to_millis};
-use crate::store::{StoreError, StoreResult};
+use crate::store::StoreResult;
+use crate::store::sqlite::{SqliteDb, StatementExt, from_millis, to_millis};
 
 pub struct SqliteEventLogStore {
     db: SqliteDb,
@@ -30,9 +30,9 @@ impl SqliteEventLogStore {
     async fn delete_before(&self, delete: &'static str, before: DateTime<Utc>) -> StoreResult<u64> {
         self.db
             .write(move |tx| {
-                tx.execute(delete, params![to_millis(before)])
-                    .map(|n| n as u64)
-                    .map_err(StoreError::backend)
+                Ok(tx
+                    .execute(delete, params![to_millis(before)])
+                    .map(|n| n as u64)?)
             })
             .await
     }
@@ -53,19 +53,15 @@ impl EventLogStore for SqliteEventLogStore {
         let ephemeral = retention == Retention::Ephemeral;
         self.db
             .write(move |tx| {
-                let mut stmt = tx
-                    .prepare_cached(
-                        "INSERT INTO event_log (at, body, ephemeral) VALUES (?1, ?2, ?3)",
-                    )
-                    .map_err(StoreError::backend)?;
-                bodies
-                    .iter()
-                    .map(|body| {
-                        stmt.execute(params![to_millis(at), body, ephemeral])
-                            .map(|_| tx.last_insert_rowid())
-                            .map_err(StoreError::backend)
-                    })
-                    .collect()
+                let mut stmt = tx.prepare_cached(
+                    "INSERT INTO event_log (at, body, ephemeral) VALUES (?1, ?2, ?3)",
+                )?;
+                let mut seqs = Vec::with_capacity(bodies.len());
+                for body in &bodies {
+                    stmt.execute(params![to_millis(at), body, ephemeral])?;
+                    seqs.push(tx.last_insert_rowid());
+                }
+                Ok(seqs)
             })
             .await
     }
@@ -73,21 +69,17 @@ impl EventLogStore for SqliteEventLogStore {
     async fn read_after(&self, after: i64, limit: usize) -> StoreResult<Vec<LogEntry>> {
         self.db
             .read(move |conn| {
-                let mut stmt = conn
-                    .prepare_cached(
-                        "SELECT seq, at, body FROM event_log WHERE seq > ?1 \
+                let mut stmt = conn.prepare_cached(
+                    "SELECT seq, at, body FROM event_log WHERE seq > ?1 \
                          ORDER BY seq LIMIT ?2 + 0",
-                    )
-                    .map_err(StoreError::backend)?;
-                stmt.query_map(params![after, limit as i64], |row| {
+                )?;
+                stmt.query_vec(params![after, limit as i64], |row| {
                     Ok(LogEntry {
                         seq: row.get(0)?,
                         at: from_millis(row.get(1)?),
                         body: row.get(2)?,
                     })
                 })
-                .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-                .map_err(StoreError::backend)
             })
             .await
     }
@@ -103,8 +95,7 @@ impl EventLogStore for SqliteEventLogStore {
                         [],
                         |row| row.get(0),
                     )
-                    .optional()
-                    .map_err(StoreError::backend)?;
+                    .optional()?;
                 Ok(from_sequence.unwrap_or(0))
             })
             .await

@@ -5,7 +5,7 @@
 use mongodb::bson::{self, Bson, Document, doc};
 
 use crate::domain::{CategoryId, ListingStatus, UserId};
-use crate::store::catalog::{PostOrder, PostQuery, search_words};
+use crate::store::posts::{PostOrder, PostQuery, search_words};
 use crate::store::{StoreError, StoreResult};
 
 /// A filter under construction. Conditions on one field merge into one operator document

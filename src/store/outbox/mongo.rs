@@ -11,8 +11,8 @@ use serde::Deserialize;
 
 use super::{ClaimedMail, MailStatus, OutboxEntry, OutboxStore};
 use crate::domain::{Email, MailId, OutgoingMail};
+use crate::store::StoreResult;
 use crate::store::mongo::{from_bson_time, to_bson_time};
-use crate::store::{StoreError, StoreResult};
 
 pub struct MongoOutboxStore {
     outbox: Collection<OutboxDoc>,
@@ -79,10 +79,7 @@ impl MongoOutboxStore {
             index(doc! { "status": 1, "lease_until": 1 }, "mail_outbox_leases"),
         ];
         for model in models {
-            self.outbox
-                .create_index(model)
-                .await
-                .map_err(StoreError::backend)?;
+            self.outbox.create_index(model).await?;
         }
         Ok(())
     }
@@ -107,14 +104,13 @@ impl MongoOutboxStore {
         if let Some(error) = error {
             set.insert("last_error", error);
         }
-        self.outbox
+        Ok(self.outbox
             .update_one(
                 doc! { "_id": id.as_str(), "lease_id": lease_id, "status": MailStatus::Sending.as_str() },
                 doc! { "$set": set },
             )
             .await
-            .map(|result| result.matched_count > 0)
-            .map_err(StoreError::backend)
+            .map(|result| result.matched_count > 0)?)
     }
 }
 
@@ -136,12 +132,12 @@ impl OutboxStore for MongoOutboxStore {
             "created_at": to_bson_time(mail.created_at),
             "settled_at": Bson::Null,
         };
-        self.outbox
+        Ok(self
+            .outbox
             .clone_with_type::<Document>()
             .insert_one(document)
             .await
-            .map(|_| ())
-            .map_err(StoreError::backend)
+            .map(|_| ())?)
     }
 
     async fn claim_next(
@@ -169,8 +165,7 @@ impl OutboxStore for MongoOutboxStore {
             )
             .sort(doc! { "next_attempt_at": 1, "_id": 1 })
             .return_document(ReturnDocument::After)
-            .await
-            .map_err(StoreError::backend)?;
+            .await?;
         Ok(claimed.map(|d| ClaimedMail {
             attempt: u32::try_from(d.attempts).unwrap_or(u32::MAX),
             lease_id: lease_id.to_owned(),
@@ -209,7 +204,7 @@ impl OutboxStore for MongoOutboxStore {
                 .settle(id, lease_id, MailStatus::Failed, Some(error), now)
                 .await;
         };
-        self.outbox
+        Ok(self.outbox
             .update_one(
                 doc! { "_id": id.as_str(), "lease_id": lease_id, "status": MailStatus::Sending.as_str() },
                 doc! { "$set": {
@@ -221,15 +216,14 @@ impl OutboxStore for MongoOutboxStore {
                 } },
             )
             .await
-            .map(|result| result.matched_count > 0)
-            .map_err(StoreError::backend)
+            .map(|result| result.matched_count > 0)?)
     }
 
     async fn get_entry(&self, id: &MailId) -> StoreResult<Option<OutboxEntry>> {
-        self.outbox
+        Ok(self
+            .outbox
             .find_one(doc! { "_id": id.as_str() })
             .await
-            .map(|found| found.map(OutboxEntry::from))
-            .map_err(StoreError::backend)
+            .map(|found| found.map(OutboxEntry::from))?)
     }
 }
