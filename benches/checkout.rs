@@ -49,7 +49,7 @@ fn number(name: &str, default: u64) -> u64 {
 }
 
 fn user(i: usize, seller: bool) -> User {
-    let now = agora::service::now();
+    let now = agora::clock::now();
     User {
         id: UserId::generate(),
         email: Email::from_trusted(format!("user{i}@bench.example.com")),
@@ -115,7 +115,7 @@ async fn seed(core: &Core, listings: usize, buyers: usize) -> (Vec<(PostId, User
                 attributes: vec![],
             }),
             counts: PostCounts::default(),
-            created_at: agora::service::now(),
+            created_at: agora::clock::now(),
             edited_at: None,
             deleted_at: None,
         };
@@ -141,7 +141,7 @@ async fn seed(core: &Core, listings: usize, buyers: usize) -> (Vec<(PostId, User
             region: None,
             postal_code: "050000".into(),
             country: CountryCode::from_trusted("KZ".into()),
-            created_at: agora::service::now(),
+            created_at: agora::clock::now(),
         };
         stores
             .accounts
@@ -223,7 +223,7 @@ async fn run(
                 for index in [first, second] {
                     core.stores
                         .orders
-                        .set_cart_line(buyer.viewer.id(), &posts[index].0, 1, agora::service::now())
+                        .set_cart_line(buyer.viewer.id(), &posts[index].0, 1, agora::clock::now())
                         .await
                         .expect("the cart line is stored");
                 }
@@ -238,7 +238,7 @@ async fn run(
                         latencies.push(at.elapsed());
                         orders += placed.len();
                         for order in &placed {
-                            let paid = order.moved(OrderStatus::Paid, agora::service::now(), None);
+                            let paid = order.moved(OrderStatus::Paid, agora::clock::now(), None);
                             core.stores
                                 .orders
                                 .update_order(&paid, false)

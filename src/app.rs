@@ -292,7 +292,7 @@ async fn expire_unpaid_orders(
     let ttl = chrono::Duration::seconds(i64::try_from(config.unpaid_ttl_secs).unwrap_or(i64::MAX));
     let interval = std::time::Duration::from_secs(config.expiry_interval_secs.max(1));
     while !*stop.borrow() {
-        match orders.expire_unpaid(crate::service::now(), ttl).await {
+        match orders.expire_unpaid(crate::clock::now(), ttl).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(cancelled = n, "cancelled unpaid orders past their time"),
             Err(err) => tracing::error!(error = ?err, "the unpaid-order expiry pass failed"),

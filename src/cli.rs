@@ -204,7 +204,7 @@ async fn create_admin(
     password_stdin: bool,
 ) -> Result<(), String> {
     use crate::domain::{DisplayName, Email, NewPassword, Username};
-    let email = Email::parse(email).map_err(|e| e.to_string())?;
+    let email = Email::parse(email).map_err(|e| e.describe())?;
     let username = match username {
         Some(name) => Username::parse(&name),
         None => {
@@ -224,9 +224,9 @@ async fn create_admin(
             )
         }
     }
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| e.describe())?;
     let display_name = DisplayName::parse(display_name.as_deref().unwrap_or(username.as_str()))
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| e.describe())?;
     let (password, generated) = if password_stdin {
         let mut line = String::new();
         std::io::stdin()
@@ -234,7 +234,7 @@ async fn create_admin(
             .map_err(|e| format!("cannot read the password: {e}"))?;
         let line = line.trim_end_matches(['\r', '\n']).to_owned();
         (
-            NewPassword::parse("password", &line).map_err(|e| e.to_string())?,
+            NewPassword::parse("password", &line).map_err(|e| e.describe())?,
             false,
         )
     } else {
@@ -244,7 +244,7 @@ async fn create_admin(
         let random =
             base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes);
         (
-            NewPassword::parse("password", &random).map_err(|e| e.to_string())?,
+            NewPassword::parse("password", &random).map_err(|e| e.describe())?,
             true,
         )
     };

@@ -244,7 +244,7 @@ impl EventBus {
         let appended = self
             .inner
             .log
-            .append_entries(&bodies, crate::service::now(), retention)
+            .append_entries(&bodies, crate::clock::now(), retention)
             .await;
         match appended {
             Ok(_) => self.inner.appended.notify_one(),
@@ -298,14 +298,14 @@ impl EventBus {
             let recheck = tail.catch_up().await;
             let log = &self.inner.log;
             if due(&mut next_prune, PRUNE_EVERY) {
-                let pruned = log.prune(crate::service::now() - RETENTION).await;
+                let pruned = log.prune(crate::clock::now() - RETENTION).await;
                 if let Err(err) = pruned {
                     tracing::warn!(%err, "cannot prune the event log");
                 }
             }
             if due(&mut next_ephemeral_prune, PRUNE_EPHEMERAL_EVERY) {
                 let pruned = log
-                    .prune_ephemeral(crate::service::now() - EPHEMERAL_RETENTION)
+                    .prune_ephemeral(crate::clock::now() - EPHEMERAL_RETENTION)
                     .await;
                 if let Err(err) = pruned {
                     tracing::warn!(%err, "cannot prune ephemeral entries of the event log");

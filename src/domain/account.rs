@@ -398,7 +398,7 @@ mod tests {
             assert_eq!(err.field, "username");
             assert!(
                 err.message.contains("bidirectional"),
-                "U+{:04X}: {err}",
+                "U+{:04X}: {err:?}",
                 c as u32
             );
         }
@@ -413,7 +413,7 @@ mod tests {
                 let err = Username::parse(&raw).unwrap_err();
                 assert!(
                     err.message.contains("invisible"),
-                    "U+{:04X}: {err}",
+                    "U+{:04X}: {err:?}",
                     c as u32
                 );
             }
@@ -485,7 +485,7 @@ mod tests {
             assert_eq!(err.field, "displayName");
             assert!(
                 err.message.contains("bidirectional"),
-                "U+{:04X}: {err}",
+                "U+{:04X}: {err:?}",
                 c as u32
             );
         }

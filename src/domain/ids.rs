@@ -2,6 +2,12 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+/// A typed id, parsed from what a client sent: 1 to 64 ASCII letters, digits, `-` or `_`.
+/// What parses may still name nothing; what does not is never looked up.
+pub trait Id: Sized {
+    fn parse(raw: &str) -> Option<Self>;
+}
+
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
@@ -37,6 +43,12 @@ macro_rules! id_type {
 
             pub fn into_string(self) -> String {
                 self.0
+            }
+        }
+
+        impl Id for $name {
+            fn parse(raw: &str) -> Option<Self> {
+                $name::parse(raw)
             }
         }
 

@@ -28,7 +28,7 @@ pub use chat::{
 };
 pub use country::CountryCode;
 pub use ids::{
-    AddressId, CardId, CategoryId, ChatRoomId, CommentId, MailId, MessageId, NotificationId,
+    AddressId, CardId, CategoryId, ChatRoomId, CommentId, Id, MailId, MessageId, NotificationId,
     OrderId, PostId, ReviewId, SessionId, UserId,
 };
 pub use mail::OutgoingMail;

@@ -148,7 +148,7 @@ mod tests {
         ] {
             let err = strength(weak, ANN).expect_err(weak);
             assert_eq!(err.field, "newPassword", "{weak}");
-            assert!(err.message.starts_with("is too easy to guess."), "{err}");
+            assert!(err.message.starts_with("is too easy to guess."), "{err:?}");
         }
         let err = strength("password", ANN).unwrap_err();
         assert_eq!(

@@ -1,6 +1,8 @@
-use std::fmt;
-
 /// A value the client sent that breaks a domain rule.
+///
+/// Deliberately not `Display` (nor `std::error::Error`): async-graphql turns any `Display`
+/// error into a client error with no code. It reaches a client only as `BAD_USER_INPUT` with
+/// `extensions.field`, through `AppError` (so `parse_x(..)?` in a resolver is coded).
 ///
 /// `field` names the input field in the client's terms (`"email"`, `"input.password"`), so the
 /// GraphQL layer can put it in `extensions.field` without guessing.
@@ -18,20 +20,17 @@ impl ValidationError {
         }
     }
 
+    /// The text a client reads (`email is not a valid address`), for the command line.
+    pub fn describe(&self) -> String {
+        format!("{} {}", self.field, self.message)
+    }
+
     /// The same error for a field nested under `prefix` (`input` + `email` → `input.email`).
     pub fn under(mut self, prefix: &str) -> Self {
         self.field = format!("{prefix}.{}", self.field);
         self
     }
 }
-
-impl fmt::Display for ValidationError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.field, self.message)
-    }
-}
-
-impl std::error::Error for ValidationError {}
 
 /// Trims `raw` and checks its length in characters and that it holds no control characters
 /// (newlines are allowed only when `multiline`).

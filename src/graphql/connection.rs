@@ -28,6 +28,11 @@ pub fn page_request(first: Option<i32>, after: Option<String>) -> Result<PageReq
     })
 }
 
+/// The opaque cursor of an item of a keyset-paged list (its format is the store's).
+pub fn cursor_of(item: &impl crate::store::Keyed) -> String {
+    encode_cursor(&item.cursor())
+}
+
 pub fn encode_cursor(key: &str) -> String {
     URL_SAFE_NO_PAD.encode(key)
 }

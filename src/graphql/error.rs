@@ -47,6 +47,14 @@ impl From<AppError> for async_graphql::Error {
     }
 }
 
+/// Bad input reaches a client as `BAD_USER_INPUT` with its field, even through `?` in a
+/// resolver: `ValidationError` is not `Display`, so this is its only way to the wire.
+impl From<crate::domain::ValidationError> for async_graphql::Error {
+    fn from(err: crate::domain::ValidationError) -> Self {
+        AppError::from(err).into()
+    }
+}
+
 /// Whether the request failed before execution (it did not parse or validate): no data and
 /// only errors without a path. GraphQL-over-HTTP answers these with 4xx for
 /// `application/graphql-response+json`.

@@ -117,7 +117,7 @@ pub async fn execute(
         services.query_budget.refund(
             &admitted.client,
             admitted.requested.saturating_sub(actual),
-            crate::service::now(),
+            crate::clock::now(),
         )
     });
     cost::annotate(
@@ -213,14 +213,14 @@ pub fn admit(
         .map_or(u64::MAX, cost::CostModel::limit);
     if requested > limit {
         // Refused before the budget is drawn; the answer still says where the client stands.
-        let status = budget.and_then(|b| b.status(&client, crate::service::now()));
+        let status = budget.and_then(|b| b.status(&client, crate::clock::now()));
         let mut response =
             async_graphql::Response::from_errors(vec![cost::too_costly(requested, limit)]);
         cost::annotate(&mut response, requested, 0, status);
         return Err(coded(response, false));
     }
     let spent = budget.map_or(Ok(None), |budget| {
-        budget.spend(&client, requested, crate::service::now())
+        budget.spend(&client, requested, crate::clock::now())
     });
     match spent {
         Ok(throttle) => Ok(Admitted {
@@ -332,12 +332,12 @@ pub fn prepare_request(
         .data(origin)
 }
 
-/// An id argument parsed into its domain type; `BAD_USER_INPUT` on `field` when it is not
-/// one (an id that does not exist is not bad input: it finds nothing).
-pub(crate) fn parse_id<T>(
+/// An id argument parsed into its domain type. The one rule for every field: an id that is
+/// malformed is `BAD_USER_INPUT` on `field`; one that is well formed but names nothing finds
+/// nothing (`null`, or `NOT_FOUND` where the field needs the object).
+pub(crate) fn parse_id<T: crate::domain::Id>(
     field: &str,
     id: &async_graphql::ID,
-    parse: impl FnOnce(&str) -> Option<T>,
 ) -> Result<T, AppError> {
-    parse(id.as_str()).ok_or_else(|| AppError::bad_input(field, "is not a valid id"))
+    T::parse(id.as_str()).ok_or_else(|| AppError::bad_input(field, "is not a valid id"))
 }

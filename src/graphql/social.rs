@@ -15,6 +15,7 @@ use super::connection::{encode_cursor, page_request};
 use super::loaders::LoadError;
 use crate::domain::{self, UserId};
 use crate::error::AppError;
+use crate::graphql::parse_id;
 use crate::store::{FollowEdge, Page};
 
 #[derive(Default)]
@@ -23,8 +24,7 @@ pub struct SocialMutation;
 /// The target of a graph mutation. Checked after authentication, so an anonymous caller is
 /// told `UNAUTHENTICATED` whatever the id.
 fn target(user_id: &ID) -> Result<UserId, AppError> {
-    UserId::parse(user_id.as_str())
-        .ok_or_else(|| AppError::bad_input("userId", "is not a valid id"))
+    parse_id("userId", user_id)
 }
 
 #[Object]

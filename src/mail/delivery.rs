@@ -12,9 +12,9 @@ use chrono::{DateTime, Duration, Utc};
 use tokio::sync::{Notify, broadcast, watch};
 
 use super::Mailer;
+use crate::clock::now;
 use crate::config::MailConfig;
 use crate::domain::{MailId, OutgoingMail};
-use crate::service::now;
 use crate::store::{ClaimedMail, OutboxStore, StoreResult};
 
 /// Enqueues mail for the worker. Cheap to clone.

@@ -95,7 +95,7 @@ mod tests {
             subject: "Hello".to_owned(),
             text: "Plain words".to_owned(),
             html: "<p>Rich words</p>".to_owned(),
-            created_at: crate::service::now(),
+            created_at: crate::clock::now(),
         }
     }
 

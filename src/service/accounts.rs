@@ -11,9 +11,10 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use tokio::sync::Semaphore;
 
+use super::ClientOrigin;
 use super::rate_limits::{Action, RateLimiter};
-use super::{ClientOrigin, now};
 use crate::auth::{PasswordHasher, RefreshToken, TokenError, TokenKeys};
+use crate::clock::now;
 use crate::domain::{
     Address, AddressId, CardExpiry, CardId, CardNumber, DisplayName, Email, NewAddress,
     NewPassword, PaymentCard, ProfilePatch, Role, SessionId, User, UserId, Username,

@@ -10,7 +10,8 @@
 use std::sync::Arc;
 
 use super::posts::PostService;
-use super::{Action, RateLimiter, Viewer, now};
+use super::{Action, RateLimiter, Viewer};
+use crate::clock::now;
 use crate::domain::{
     ListingStatus, MAX_CART_LINES, MAX_LINE_QUANTITY, Money, Post, PostId, PostKind,
 };

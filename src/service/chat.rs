@@ -20,7 +20,8 @@ use std::sync::Arc;
 
 use super::accounts::AccountService;
 use super::posts::PostService;
-use super::{Action, RateLimiter, Viewer, now};
+use super::{Action, RateLimiter, Viewer};
+use crate::clock::now;
 use crate::domain::{
     ChatRoom, ChatRoomId, ChatRoomKind, GroupTitle, MAX_GROUP_MEMBERS, Message, MessageId, PostId,
     PostKind, UserId,

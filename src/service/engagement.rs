@@ -10,7 +10,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::posts::PostService;
-use super::{Action, RateLimiter, Viewer, now};
+use super::{Action, RateLimiter, Viewer};
+use crate::clock::now;
 use crate::domain::{Comment, CommentId, Post, PostId, ReactionKind, UserId};
 use crate::error::{AppError, AppResult};
 use crate::events::{DomainEvent, EventBus};

@@ -173,12 +173,6 @@ impl ClientOrigin {
     }
 }
 
-/// The current time at the millisecond precision every store keeps.
-pub fn now() -> chrono::DateTime<chrono::Utc> {
-    let now = chrono::Utc::now();
-    chrono::DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

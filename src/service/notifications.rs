@@ -22,7 +22,8 @@ use std::sync::Arc;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::watch;
 
-use super::{Viewer, now};
+use super::Viewer;
+use crate::clock::now;
 use crate::domain::{
     CommentId, MessageId, Notification, NotificationId, NotificationKind, OrderId, PostId, UserId,
 };

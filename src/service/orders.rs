@@ -27,7 +27,8 @@ use chrono::{DateTime, Duration, Utc};
 use super::accounts::AccountService;
 use super::cart::CartService;
 use super::payments::{PaymentGateway, decline_reason};
-use super::{Action, RateLimiter, Viewer, now};
+use super::{Action, RateLimiter, Viewer};
+use crate::clock::now;
 use crate::domain::{
     AddressId, CardId, CheckoutLine, Order, OrderActor, OrderId, OrderStatus, PaymentAttempt,
     PaymentOutcome, Post, PostId, UserId, can_move, cart_fingerprint, next_statuses, split_cart,

@@ -8,8 +8,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 
+use super::Viewer;
 use super::{AccountService, Action, RateLimiter};
-use super::{Viewer, now};
+use crate::clock::now;
 use crate::domain::{
     Attribute, CategoryId, Listing, ListingStatus, Money, Post, PostBody, PostCounts, PostId,
     PostKind, Role, UserId, category,

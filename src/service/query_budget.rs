@@ -172,7 +172,7 @@ impl QueryBudget {
                 () = tokio::time::sleep(SYNC_INTERVAL) => {}
                 changed = stop.changed() => if changed.is_err() { break },
             }
-            if let Err(err) = self.sync(super::now()).await {
+            if let Err(err) = self.sync(crate::clock::now()).await {
                 tracing::warn!(error = ?err, "cannot share query-cost budgets through the store; retrying");
             }
         }

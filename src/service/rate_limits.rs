@@ -14,7 +14,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
-use super::now;
+use crate::clock::now;
 use crate::config::{RateLimitConfig, RatePolicy};
 use crate::error::{AppError, AppResult};
 use crate::store::{Decision, RateLimitStore};

@@ -9,7 +9,8 @@
 use std::sync::Arc;
 
 use super::posts::PostService;
-use super::{Action, RateLimiter, Viewer, now};
+use super::{Action, RateLimiter, Viewer};
+use crate::clock::now;
 use crate::domain::{PostId, PostKind, Rating, RatingSummary, Review, ReviewId, UserId};
 use crate::error::{AppError, AppResult};
 use crate::events::{DomainEvent, EventBus};

@@ -8,7 +8,8 @@
 
 use std::sync::Arc;
 
-use super::{Action, RateLimiter, Viewer, now};
+use super::{Action, RateLimiter, Viewer};
+use crate::clock::now;
 use crate::domain::{User, UserId};
 use crate::error::{AppError, AppResult};
 use crate::events::{DomainEvent, EventBus};

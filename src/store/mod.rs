@@ -9,6 +9,7 @@
 
 pub mod account;
 pub mod chat;
+pub mod cursor;
 pub mod engagement;
 pub mod event_log;
 pub mod mongo;
@@ -26,6 +27,7 @@ use std::sync::Arc;
 
 pub use account::{AccountStore, NewSession, Session, SessionRotation, UserSearch};
 pub use chat::ChatStore;
+pub use cursor::Keyed;
 pub use engagement::EngagementStore;
 pub use event_log::{EventLogStore, LogEntry, Retention};
 pub use notifications::NotificationStore;
@@ -179,14 +181,6 @@ impl RoundTrips {
     pub fn count(&self) -> u64 {
         self.0.load(std::sync::atomic::Ordering::Relaxed)
     }
-}
-
-/// Splits a keyset cursor `"{number}:{id}"` (see [`cursor_of`]) into its sort key and id.
-/// Anything else is `None`, which every list treats as "from the start": a client holding a
-/// stale or mangled cursor gets the first page rather than an error.
-pub(crate) fn split_cursor(cursor: Option<&str>) -> Option<(i64, String)> {
-    let (number, id) = cursor?.split_once(':')?;
-    Some((number.parse().ok()?, id.to_owned()))
 }
 
 /// Every store the app uses, behind cheap-to-clone handles. Built once at start-up by

@@ -685,15 +685,6 @@ impl StoreHealth for SqliteDb {
     }
 }
 
-/// Milliseconds since the epoch, the on-disk form of every timestamp.
-pub(crate) fn to_millis(t: chrono::DateTime<chrono::Utc>) -> i64 {
-    t.timestamp_millis()
-}
-
-pub(crate) fn from_millis(ms: i64) -> chrono::DateTime<chrono::Utc> {
-    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
-}
-
 /// A stored counter as the domain's `u64`. SQLite integers are signed; the social store only
 /// decrements a counter for an edge it deleted, so a negative value cannot occur and would
 /// read as 0.

@@ -209,7 +209,7 @@ async fn typing_reaches_the_other_members_and_not_the_typer() {
     );
     // Both crossed the event log as ephemeral entries, which go with the next prune.
     let log = &app.core.stores.event_log;
-    let soon = agora::service::now() + chrono::Duration::seconds(1);
+    let soon = agora::clock::now() + chrono::Duration::seconds(1);
     assert_eq!(log.prune_ephemeral(soon).await.unwrap(), 2);
 
     let (code, _) = app

@@ -113,7 +113,7 @@ async fn a_mixed_batch_is_logged_in_order_with_only_typing_ephemeral() {
     };
     let logged = log.read_after(start, 10).await.unwrap();
     assert_eq!(kinds(logged), ["Unfollowed", "Typing", "Unfollowed"]);
-    let soon = agora::service::now() + chrono::Duration::seconds(1);
+    let soon = agora::clock::now() + chrono::Duration::seconds(1);
     assert_eq!(log.prune_ephemeral(soon).await.unwrap(), 1);
     let kept = log.read_after(start, 10).await.unwrap();
     assert_eq!(kinds(kept), ["Unfollowed", "Unfollowed"]);

@@ -327,3 +327,53 @@ async fn post_text_search_without_a_text_index_is_feature_unavailable_on_mongodb
         "{body}"
     );
 }
+
+/// One rule for ids in every field: a malformed id is `BAD_USER_INPUT` naming its argument;
+/// a well-formed id that names nothing finds nothing (`null`).
+#[tokio::test]
+async fn a_malformed_id_is_bad_user_input_on_its_argument_in_every_field() {
+    let app = spawn_app().await;
+    let ann = app.register("ann").await;
+    let malformed = "not an id!";
+    let cases = [
+        ("query($id: ID!) { post(id: $id) { id } }", "id"),
+        ("query($id: ID!) { user(id: $id) { id } }", "id"),
+        ("query($id: ID!) { chatRoom(id: $id) { id } }", "id"),
+        ("query($id: ID!) { order(id: $id) { id } }", "id"),
+        (
+            "mutation($id: ID!) { follow(userId: $id) { id } }",
+            "userId",
+        ),
+        ("mutation($id: ID!) { deletePost(id: $id) }", "id"),
+        (
+            "mutation($id: ID!) { markNotificationsRead(ids: [$id]) }",
+            "ids",
+        ),
+        (
+            "query($id: ID!) { posts(filter: { authorId: $id }) { totalCount } }",
+            "filter.authorId",
+        ),
+    ];
+    for (query, field) in cases {
+        let (code, body) = app
+            .error_code(Some(&ann.access), query, json!({ "id": malformed }))
+            .await;
+        assert_eq!(code, "BAD_USER_INPUT", "{query}: {body}");
+        assert_eq!(
+            body["errors"][0]["extensions"]["field"], field,
+            "{query}: {body}"
+        );
+    }
+
+    let unknown = "0000000000000000000000000000abcd";
+    for (query, name) in [
+        ("query($id: ID!) { post(id: $id) { id } }", "post"),
+        ("query($id: ID!) { user(id: $id) { id } }", "user"),
+        ("query($id: ID!) { chatRoom(id: $id) { id } }", "chatRoom"),
+    ] {
+        let data = app
+            .data(Some(&ann.access), query, json!({ "id": unknown }))
+            .await;
+        assert_eq!(data[name], Value::Null, "{query}: {data}");
+    }
+}

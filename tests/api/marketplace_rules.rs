@@ -316,7 +316,7 @@ async fn unpaid_orders_past_their_time_are_cancelled_once_and_their_stock_return
 
     let orders = &app.core.services.orders;
     let ttl = chrono::Duration::minutes(30);
-    let now = agora::service::now();
+    let now = agora::clock::now();
     assert_eq!(
         orders.expire_unpaid(now, ttl).await.unwrap(),
         0,

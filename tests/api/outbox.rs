@@ -7,12 +7,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use agora::app::Core;
+use agora::clock::now;
 use agora::config::Config;
 use agora::domain::{DisplayName, Email, MailId, NewPassword, OutgoingMail, Role, Username};
 use agora::mail::{
     DeliveryReport, FileMailer, MailDelivery, MailError, Mailer, RetryPolicy, parse_sender,
 };
-use agora::service::{ClientOrigin, RegisterCommand, now};
+use agora::service::{ClientOrigin, RegisterCommand};
 use agora::store::MailStatus;
 use chrono::Duration;
 use tokio::sync::Notify;

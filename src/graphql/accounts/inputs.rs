@@ -160,8 +160,8 @@ impl CardInput {
     pub fn parse(self) -> Result<(CardNumber, CardExpiry, Option<String>), AppError> {
         let under = |e: ValidationError| AppError::from(e.under("input"));
         let number = CardNumber::parse("number", &self.number).map_err(under)?;
-        let expiry = CardExpiry::parse(self.exp_month, self.exp_year, crate::service::now())
-            .map_err(under)?;
+        let expiry =
+            CardExpiry::parse(self.exp_month, self.exp_year, crate::clock::now()).map_err(under)?;
         let holder = match self
             .holder
             .as_deref()

@@ -39,15 +39,12 @@ impl AccountQuery {
     ) -> Result<Option<User>> {
         let accounts = &ctx.services().accounts;
         let user = match (id, username) {
-            (Some(id), None) => match UserId::parse(id.as_str()) {
-                Some(id) => ctx
-                    .loaders()
-                    .users
-                    .load_one(id)
-                    .await?
-                    .filter(|u| u.active || ctx.viewer().is_some_and(|v| v.is_admin())),
-                None => None,
-            },
+            (Some(id), None) => ctx
+                .loaders()
+                .users
+                .load_one(parse_id::<UserId>("id", &id)?)
+                .await?
+                .filter(|u| u.active || ctx.viewer().is_some_and(|v| v.is_admin())),
             (None, Some(username)) => {
                 accounts
                     .find_user_by_username(ctx.viewer(), &username)
@@ -247,7 +244,7 @@ impl AccountMutation {
 
     async fn remove_address(&self, ctx: &Context<'_>, id: ID) -> Result<bool> {
         let viewer = ctx.require_viewer()?;
-        let id = parse_id("id", &id, AddressId::parse)?;
+        let id = parse_id::<AddressId>("id", &id)?;
         Ok(ctx.services().accounts.remove_address(viewer, &id).await?)
     }
 
@@ -266,7 +263,7 @@ impl AccountMutation {
 
     async fn remove_payment_card(&self, ctx: &Context<'_>, id: ID) -> Result<bool> {
         let viewer = ctx.require_viewer()?;
-        let id = parse_id("id", &id, CardId::parse)?;
+        let id = parse_id::<CardId>("id", &id)?;
         Ok(ctx.services().accounts.remove_card(viewer, &id).await?)
     }
 
@@ -278,7 +275,7 @@ impl AccountMutation {
         roles: Vec<Role>,
     ) -> Result<User> {
         let viewer = ctx.require_viewer()?;
-        let user_id = parse_id("userId", &user_id, UserId::parse)?;
+        let user_id = parse_id::<UserId>("userId", &user_id)?;
         let roles: Vec<domain::Role> = roles.into_iter().map(Into::into).collect();
         Ok(User::new(
             ctx.services()
@@ -291,7 +288,7 @@ impl AccountMutation {
     /// Activates or deactivates an account; deactivation ends all its sessions. Admins only.
     async fn set_user_active(&self, ctx: &Context<'_>, user_id: ID, active: bool) -> Result<User> {
         let viewer = ctx.require_viewer()?;
-        let user_id = parse_id("userId", &user_id, UserId::parse)?;
+        let user_id = parse_id::<UserId>("userId", &user_id)?;
         Ok(User::new(
             ctx.services()
                 .accounts

@@ -12,15 +12,15 @@ use async_graphql::{Context, ID, Object, Result};
 
 pub use self::subscription::ChatSubscription;
 pub use self::types::Message;
-use self::types::{ChatRoom, ChatRoomConnection, RoomsTotal, room_cursor};
+use self::types::{ChatRoom, ChatRoomConnection, RoomsTotal};
 use super::ContextExt;
-use super::connection::page_request;
+use super::connection::{cursor_of, page_request};
 use crate::domain::{self, ChatRoomId, GroupTitle, MAX_GROUP_MEMBERS, PostId, UserId};
 use crate::error::AppError;
 use crate::graphql::parse_id;
 
 fn room_id(id: &ID) -> Result<ChatRoomId, AppError> {
-    parse_id("roomId", id, ChatRoomId::parse)
+    parse_id::<ChatRoomId>("roomId", id)
 }
 
 #[derive(Default)]
@@ -47,7 +47,7 @@ impl ChatQuery {
             result
                 .items
                 .into_iter()
-                .map(|room| Edge::new(room_cursor(&room), ChatRoom(room))),
+                .map(|room| Edge::new(cursor_of(&room), ChatRoom(room))),
         );
         Ok(connection)
     }
@@ -55,9 +55,7 @@ impl ChatQuery {
     /// A room of the viewer's; `null` when it does not exist or the viewer is not a member.
     async fn chat_room(&self, ctx: &Context<'_>, id: ID) -> Result<Option<ChatRoom>> {
         let viewer = ctx.require_viewer()?;
-        let Some(id) = ChatRoomId::parse(id.as_str()) else {
-            return Ok(None);
-        };
+        let id = parse_id::<ChatRoomId>("id", &id)?;
         match ctx.services().chat.room_of_member(viewer, &id).await {
             Ok(room) => Ok(Some(ChatRoom(room))),
             Err(AppError::NotFound(_)) => Ok(None),
@@ -81,10 +79,10 @@ impl ChatMutation {
         listing_id: Option<ID>,
     ) -> Result<ChatRoom> {
         let viewer = ctx.require_viewer()?;
-        let other = parse_id("userId", &user_id, UserId::parse)?;
+        let other = parse_id::<UserId>("userId", &user_id)?;
         let listing = listing_id
             .as_ref()
-            .map(|id| parse_id("listingId", id, PostId::parse))
+            .map(|id| parse_id::<PostId>("listingId", id))
             .transpose()?;
         let room = ctx
             .services()
@@ -113,7 +111,7 @@ impl ChatMutation {
         }
         let members = member_ids
             .iter()
-            .map(|id| parse_id("memberIds", id, UserId::parse))
+            .map(|id| parse_id::<UserId>("memberIds", id))
             .collect::<Result<Vec<_>, _>>()?;
         let room = ctx
             .services()

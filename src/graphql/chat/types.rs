@@ -8,7 +8,7 @@ use crate::domain;
 use crate::error::AppError;
 use crate::graphql::ContextExt;
 use crate::graphql::accounts::User;
-use crate::graphql::connection::{encode_cursor, page_request};
+use crate::graphql::connection::{cursor_of, page_request};
 use crate::graphql::posts::Post;
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -26,21 +26,6 @@ impl From<domain::ChatRoomKind> for ChatRoomKind {
             domain::ChatRoomKind::Group => ChatRoomKind::Group,
         }
     }
-}
-
-/// The opaque cursor of a message: its number in the room (and id). The same cursor pages
-/// `ChatRoom.messages` and resumes `messageAdded(after:)`.
-pub fn message_cursor(message: &domain::Message) -> String {
-    encode_cursor(&format!("{}:{}", message.seq, message.id))
-}
-
-/// The opaque cursor of a room in the viewer's room list.
-pub fn room_cursor(room: &domain::ChatRoom) -> String {
-    encode_cursor(&format!(
-        "{}:{}",
-        room.last_activity_at.timestamp_millis(),
-        room.id
-    ))
 }
 
 /// A chat room the viewer is a member of.
@@ -142,7 +127,7 @@ impl ChatRoom {
             result
                 .items
                 .into_iter()
-                .map(|m| Edge::new(message_cursor(&m), Message(m))),
+                .map(|m| Edge::new(cursor_of(&m), Message(m))),
         );
         Ok(connection)
     }
@@ -190,7 +175,7 @@ impl Message {
     /// Where this message sits in its room, for `messages(after:)` and
     /// `messageAdded(after:)`.
     async fn cursor(&self) -> String {
-        message_cursor(&self.0)
+        cursor_of(&self.0)
     }
 }
 

@@ -13,11 +13,11 @@ use async_graphql::{Context, ID, InputObject, Object, Result};
 pub use self::subscription::MarketplaceSubscription;
 use self::types::{
     Cart, ListingStatusCount, OrderConnection, OrderRole, OrderStatus, OrderStatusCount,
-    OrdersTotal, Review, ReviewsTotal, SellerStats, order_cursor, review_cursor,
+    OrdersTotal, Review, ReviewsTotal, SellerStats,
 };
 pub use self::types::{Order, RatingSummary, ReviewConnection};
 use super::ContextExt;
-use super::connection::page_request;
+use super::connection::{cursor_of, page_request};
 use crate::domain::{
     self, AddressId, CardId, ListingStatus, OrderId, PostId, PostKind, Rating, ReviewId, UserId,
     parse_idempotency_key, parse_media, parse_note, parse_review_body,
@@ -78,7 +78,7 @@ impl MarketplaceQuery {
     /// order is `NOT_FOUND`, exactly like one that does not exist.
     async fn order(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Order>> {
         let viewer = ctx.require_viewer()?;
-        let id = OrderId::parse(id.as_str()).ok_or(AppError::NotFound("order"))?;
+        let id = parse_id::<OrderId>("id", &id)?;
         Ok(Some(Order(
             ctx.services().orders.get_order(viewer, &id).await?,
         )))
@@ -115,7 +115,7 @@ impl MarketplaceQuery {
             result
                 .items
                 .into_iter()
-                .map(|order| Edge::new(order_cursor(&order), Order(order))),
+                .map(|order| Edge::new(cursor_of(&order), Order(order))),
         );
         Ok(connection)
     }
@@ -127,8 +127,8 @@ impl MarketplaceQuery {
         post_id: ID,
         author_id: ID,
     ) -> Result<Option<Review>> {
-        let post = parse_id("postId", &post_id, PostId::parse)?;
-        let author = parse_id("authorId", &author_id, UserId::parse)?;
+        let post = parse_id::<PostId>("postId", &post_id)?;
+        let author = parse_id::<UserId>("authorId", &author_id)?;
         Ok(ctx
             .services()
             .reviews
@@ -150,10 +150,10 @@ impl MarketplaceQuery {
         let query = ReviewQuery {
             rating: rating.map(|r| self::rating("rating", r)).transpose()?,
             post_id: post_id
-                .map(|id| parse_id("postId", &id, PostId::parse))
+                .map(|id| parse_id::<PostId>("postId", &id))
                 .transpose()?,
             author_id: author_id
-                .map(|id| parse_id("authorId", &id, UserId::parse))
+                .map(|id| parse_id::<UserId>("authorId", &id))
                 .transpose()?,
         };
         review_connection(ctx, query, first, after).await
@@ -234,7 +234,7 @@ pub async fn review_connection(
         result
             .items
             .into_iter()
-            .map(|review| Edge::new(review_cursor(&review), Review(review))),
+            .map(|review| Edge::new(cursor_of(&review), Review(review))),
     );
     Ok(connection)
 }
@@ -267,7 +267,7 @@ impl MarketplaceMutation {
         #[graphql(default = 1)] quantity: i32,
     ) -> Result<Cart> {
         let viewer = ctx.require_viewer()?;
-        let post = parse_id("postId", &post_id, PostId::parse)?;
+        let post = parse_id::<PostId>("postId", &post_id)?;
         let cart = ctx
             .services()
             .cart
@@ -284,7 +284,7 @@ impl MarketplaceMutation {
         quantity: i32,
     ) -> Result<Cart> {
         let viewer = ctx.require_viewer()?;
-        let post = parse_id("postId", &post_id, PostId::parse)?;
+        let post = parse_id::<PostId>("postId", &post_id)?;
         let cart = ctx
             .services()
             .cart
@@ -295,7 +295,7 @@ impl MarketplaceMutation {
 
     async fn remove_from_cart(&self, ctx: &Context<'_>, post_id: ID) -> Result<Cart> {
         let viewer = ctx.require_viewer()?;
-        let post = parse_id("postId", &post_id, PostId::parse)?;
+        let post = parse_id::<PostId>("postId", &post_id)?;
         Ok(Cart(ctx.services().cart.remove(viewer, &post).await?))
     }
 
@@ -309,7 +309,7 @@ impl MarketplaceMutation {
     async fn checkout(&self, ctx: &Context<'_>, input: CheckoutInput) -> Result<Vec<Order>> {
         let viewer = ctx.require_viewer()?;
         let command = CheckoutCommand {
-            address_id: parse_id("input.addressId", &input.address_id, AddressId::parse)?,
+            address_id: parse_id::<AddressId>("input.addressId", &input.address_id)?,
             idempotency_key: parse_idempotency_key("input.idempotencyKey", &input.idempotency_key)
                 .map_err(AppError::from)?,
             note: input
@@ -327,8 +327,8 @@ impl MarketplaceMutation {
     /// cards). A refused card is `PAYMENT_DECLINED` with `extensions.reason`.
     async fn pay_order(&self, ctx: &Context<'_>, order_id: ID, card_id: ID) -> Result<Order> {
         let viewer = ctx.require_viewer()?;
-        let order = parse_id("orderId", &order_id, OrderId::parse)?;
-        let card = parse_id("cardId", &card_id, CardId::parse)?;
+        let order = parse_id::<OrderId>("orderId", &order_id)?;
+        let card = parse_id::<CardId>("cardId", &card_id)?;
         Ok(Order(
             ctx.services().orders.pay(viewer, &order, &card).await?,
         ))
@@ -342,7 +342,7 @@ impl MarketplaceMutation {
         status: OrderStatus,
     ) -> Result<Order> {
         let viewer = ctx.require_viewer()?;
-        let order = parse_id("orderId", &order_id, OrderId::parse)?;
+        let order = parse_id::<OrderId>("orderId", &order_id)?;
         let order = ctx
             .services()
             .orders
@@ -354,21 +354,21 @@ impl MarketplaceMutation {
     /// Cancels an order before it ships; its stock returns and a payment is refunded.
     async fn cancel_order(&self, ctx: &Context<'_>, order_id: ID) -> Result<Order> {
         let viewer = ctx.require_viewer()?;
-        let order = parse_id("orderId", &order_id, OrderId::parse)?;
+        let order = parse_id::<OrderId>("orderId", &order_id)?;
         Ok(Order(ctx.services().orders.cancel(viewer, &order).await?))
     }
 
     /// Puts the items of one of the viewer's orders back into the cart (what is in stock).
     async fn reorder(&self, ctx: &Context<'_>, order_id: ID) -> Result<Cart> {
         let viewer = ctx.require_viewer()?;
-        let order = parse_id("orderId", &order_id, OrderId::parse)?;
+        let order = parse_id::<OrderId>("orderId", &order_id)?;
         Ok(Cart(ctx.services().orders.reorder(viewer, &order).await?))
     }
 
     async fn create_review(&self, ctx: &Context<'_>, input: CreateReviewInput) -> Result<Review> {
         let viewer = ctx.require_viewer()?;
         let command = CreateReviewCommand {
-            post_id: parse_id("input.postId", &input.post_id, PostId::parse)?,
+            post_id: parse_id::<PostId>("input.postId", &input.post_id)?,
             rating: rating("input.rating", input.rating)?,
             body: review_body("input.body", input.body)?,
             media: parse_media("input.mediaUrls", &input.media_urls.unwrap_or_default())
@@ -386,7 +386,7 @@ impl MarketplaceMutation {
         input: UpdateReviewInput,
     ) -> Result<Review> {
         let viewer = ctx.require_viewer()?;
-        let id = parse_id("id", &id, ReviewId::parse)?;
+        let id = parse_id::<ReviewId>("id", &id)?;
         let command = UpdateReviewCommand {
             rating: input
                 .rating
@@ -409,7 +409,7 @@ impl MarketplaceMutation {
 
     async fn delete_review(&self, ctx: &Context<'_>, id: ID) -> Result<bool> {
         let viewer = ctx.require_viewer()?;
-        let id = parse_id("id", &id, ReviewId::parse)?;
+        let id = parse_id::<ReviewId>("id", &id)?;
         Ok(ctx.services().reviews.delete(viewer, &id).await?)
     }
 }

@@ -56,7 +56,7 @@ impl MarketplaceSubscription {
         let viewer = ctx.require_viewer()?.clone();
         let only = order_id
             .as_ref()
-            .map(|id| parse_id("orderId", id, OrderId::parse))
+            .map(|id| parse_id::<OrderId>("orderId", id))
             .transpose()?;
         if let Some(id) = &only {
             let order = services.orders.get_order(&viewer, id).await?;

@@ -9,7 +9,6 @@ use crate::domain::{self, OrderStatus as DomainStatus, PaymentOutcome};
 use crate::error::AppError;
 use crate::graphql::ContextExt;
 use crate::graphql::accounts::{Address, User};
-use crate::graphql::connection::encode_cursor;
 use crate::graphql::posts::{ListingStatus, Media, Money, Post};
 use crate::service::{CartEntry, viewer_next_statuses};
 use crate::store::{OrderSide, ReviewQuery};
@@ -107,23 +106,6 @@ impl CartItem {
     async fn available(&self) -> bool {
         self.0.available()
     }
-}
-
-/// The opaque cursor of an order in a list.
-pub fn order_cursor(order: &domain::Order) -> String {
-    encode_cursor(&format!(
-        "{}:{}",
-        order.created_at.timestamp_millis(),
-        order.id
-    ))
-}
-
-pub fn review_cursor(review: &domain::Review) -> String {
-    encode_cursor(&format!(
-        "{}:{}",
-        review.created_at.timestamp_millis(),
-        review.id
-    ))
 }
 
 /// `totalCount` of an order list, counted only when asked for.

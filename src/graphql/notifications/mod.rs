@@ -10,11 +10,12 @@ use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, ID, Object, Result};
 
 pub use self::subscription::NotificationSubscription;
-use self::types::{Notification, NotificationConnection, notification_cursor};
+use self::types::{Notification, NotificationConnection};
 use super::ContextExt;
-use super::connection::page_request;
+use super::connection::{cursor_of, page_request};
 use crate::domain::NotificationId;
 use crate::error::AppError;
+use crate::graphql::parse_id;
 
 /// Ids a client may pass to `markNotificationsRead` at once.
 const MAX_MARK_IDS: usize = 100;
@@ -44,7 +45,7 @@ impl NotificationQuery {
             result
                 .items
                 .into_iter()
-                .map(|n| Edge::new(notification_cursor(&n), Notification(n))),
+                .map(|n| Edge::new(cursor_of(&n), Notification(n))),
         );
         Ok(connection)
     }
@@ -78,10 +79,7 @@ impl NotificationMutation {
                     ));
                 }
                 ids.iter()
-                    .map(|id| {
-                        NotificationId::parse(id.as_str())
-                            .ok_or_else(|| AppError::bad_input("ids", "is not a valid id"))
-                    })
+                    .map(|id| parse_id::<NotificationId>("ids", id))
                     .collect::<Result<Vec<_>, _>>()
             })
             .transpose()?;

@@ -8,7 +8,7 @@ use crate::domain;
 use crate::graphql::ContextExt;
 use crate::graphql::accounts::User;
 use crate::graphql::chat::Message;
-use crate::graphql::connection::encode_cursor;
+use crate::graphql::connection::cursor_of;
 use crate::graphql::marketplace::Order;
 use crate::graphql::posts::Post;
 
@@ -49,12 +49,6 @@ impl From<domain::NotificationKind> for NotificationKind {
             domain::NotificationKind::OrderStatusChanged => NotificationKind::OrderStatusChanged,
         }
     }
-}
-
-/// The opaque cursor of a notification: its number for its recipient (and id). The same
-/// cursor pages `notifications` and resumes `notificationAdded(after:)`.
-pub fn notification_cursor(n: &domain::Notification) -> String {
-    encode_cursor(&format!("{}:{}", n.seq, n.id))
 }
 
 pub type NotificationConnection = Connection<String, Notification, EmptyFields, EmptyFields>;
@@ -126,6 +120,6 @@ impl Notification {
     /// Where this notification sits among the viewer's, for `notifications(after:)` and
     /// `notificationAdded(after:)`.
     async fn cursor(&self) -> String {
-        notification_cursor(&self.0)
+        cursor_of(&self.0)
     }
 }

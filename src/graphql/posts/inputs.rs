@@ -215,10 +215,10 @@ impl PostFilter {
                 .transpose()
         };
         let author_id = match &self.author_id {
-            Some(id) => Some(
-                domain::UserId::parse(id.as_str())
-                    .ok_or_else(|| AppError::bad_input("filter.authorId", "is not a valid id"))?,
-            ),
+            Some(id) => Some(crate::graphql::parse_id::<domain::UserId>(
+                "filter.authorId",
+                id,
+            )?),
             None => None,
         };
         let category_id = self

@@ -45,15 +45,8 @@ use super::ContextExt;
 use super::connection::{encode_cursor, page_request};
 use crate::domain::{self, CommentId, PostId};
 use crate::error::AppError;
+use crate::graphql::parse_id;
 use crate::store::{self, PostQuery, cursor_of};
-
-fn post_id(field: &str, id: &ID) -> Result<PostId, AppError> {
-    PostId::parse(id.as_str()).ok_or_else(|| AppError::bad_input(field, "is not a valid id"))
-}
-
-fn comment_id(field: &str, id: &ID) -> Result<CommentId, AppError> {
-    CommentId::parse(id.as_str()).ok_or_else(|| AppError::bad_input(field, "is not a valid id"))
-}
 
 /// `totalCount` of a post list, counted only when a client asks for it.
 pub enum PostsTotal {
@@ -103,9 +96,7 @@ impl PostQueryRoot {
     /// A post the viewer may see; `null` when it does not exist, was deleted, is someone
     /// else's draft, or its author and the viewer block each other.
     async fn post(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Post>> {
-        let Some(id) = PostId::parse(id.as_str()) else {
-            return Ok(None);
-        };
+        let id = parse_id::<PostId>("id", &id)?;
         Ok(ctx
             .services()
             .posts
@@ -200,7 +191,7 @@ impl PostQueryRoot {
             .extend(result.items.into_iter().filter_map(|(id, at)| {
                 let post = loaded.get(&id)?.clone();
                 Some(Edge::new(
-                    encode_cursor(&format!("{}:{}", at.timestamp_millis(), id)),
+                    encode_cursor(&crate::store::cursor::keyset(at.timestamp_millis(), &id)),
                     Post(post),
                 ))
             }));
@@ -227,7 +218,7 @@ impl PostMutation {
     /// Edits a post (its author or an admin); sets `editedAt`.
     async fn update_post(&self, ctx: &Context<'_>, id: ID, input: UpdatePostInput) -> Result<Post> {
         let viewer = ctx.require_viewer()?;
-        let id = post_id("id", &id)?;
+        let id = parse_id::<PostId>("id", &id)?;
         Ok(Post(
             ctx.services()
                 .posts
@@ -239,7 +230,7 @@ impl PostMutation {
     /// Hides a post everywhere (its author or an admin).
     async fn delete_post(&self, ctx: &Context<'_>, id: ID) -> Result<bool> {
         let viewer = ctx.require_viewer()?;
-        let id = post_id("id", &id)?;
+        let id = parse_id::<PostId>("id", &id)?;
         Ok(ctx.services().posts.delete_post(viewer, &id).await?)
     }
 
@@ -252,10 +243,10 @@ impl PostMutation {
         parent_id: Option<ID>,
     ) -> Result<Comment> {
         let viewer = ctx.require_viewer()?;
-        let post = self::post_id("postId", &post_id)?;
+        let post = parse_id::<PostId>("postId", &post_id)?;
         let parent = parent_id
             .as_ref()
-            .map(|p| comment_id("parentId", p))
+            .map(|p| parse_id::<CommentId>("parentId", p))
             .transpose()?;
         let body = domain::parse_comment_body("body", &body).map_err(AppError::from)?;
         let comment = ctx
@@ -269,7 +260,7 @@ impl PostMutation {
     /// Deletes a comment (its author, the post's author or an admin); replies stay.
     async fn delete_comment(&self, ctx: &Context<'_>, id: ID) -> Result<bool> {
         let viewer = ctx.require_viewer()?;
-        let id = comment_id("id", &id)?;
+        let id = parse_id::<CommentId>("id", &id)?;
         Ok(ctx
             .services()
             .engagement
@@ -280,7 +271,7 @@ impl PostMutation {
     /// Sets the viewer's reaction (one per post; reacting again replaces it).
     async fn react(&self, ctx: &Context<'_>, post_id: ID, kind: ReactionKind) -> Result<Post> {
         let viewer = ctx.require_viewer()?;
-        let id = self::post_id("postId", &post_id)?;
+        let id = parse_id::<PostId>("postId", &post_id)?;
         Ok(Post(
             ctx.services()
                 .engagement
@@ -291,13 +282,13 @@ impl PostMutation {
 
     async fn unreact(&self, ctx: &Context<'_>, post_id: ID) -> Result<Post> {
         let viewer = ctx.require_viewer()?;
-        let id = self::post_id("postId", &post_id)?;
+        let id = parse_id::<PostId>("postId", &post_id)?;
         Ok(Post(ctx.services().engagement.unreact(viewer, &id).await?))
     }
 
     async fn add_favorite(&self, ctx: &Context<'_>, post_id: ID) -> Result<Post> {
         let viewer = ctx.require_viewer()?;
-        let id = self::post_id("postId", &post_id)?;
+        let id = parse_id::<PostId>("postId", &post_id)?;
         Ok(Post(
             ctx.services().engagement.add_favorite(viewer, &id).await?,
         ))
@@ -305,7 +296,7 @@ impl PostMutation {
 
     async fn remove_favorite(&self, ctx: &Context<'_>, post_id: ID) -> Result<Post> {
         let viewer = ctx.require_viewer()?;
-        let id = self::post_id("postId", &post_id)?;
+        let id = parse_id::<PostId>("postId", &post_id)?;
         Ok(Post(
             ctx.services()
                 .engagement

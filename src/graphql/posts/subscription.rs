@@ -36,7 +36,7 @@ impl PostSubscription {
     ) -> Result<impl Stream<Item = Post> + use<>> {
         let services = ctx.services();
         let receiver = services.events.subscribe();
-        let id = PostId::parse(post_id.as_str()).ok_or(AppError::NotFound("post"))?;
+        let id = crate::graphql::parse_id::<PostId>("postId", &post_id)?;
         let viewer = ctx.viewer().cloned();
         services
             .posts

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use crate::domain::{self, ReactionKind as DomainReaction};
 use crate::graphql::ContextExt;
 use crate::graphql::accounts::User;
-use crate::graphql::connection::{encode_cursor, page_request};
+use crate::graphql::connection::{cursor_of, page_request};
 use crate::graphql::scalars::Decimal;
 
 macro_rules! mirror_enum {
@@ -399,9 +399,10 @@ fn comment_connection(
 ) -> Connection<String, Comment, CommentsTotal> {
     let mut connection =
         Connection::with_additional_fields(has_previous, page.has_next, CommentsTotal { total });
-    connection.edges.extend(page.items.into_iter().map(|c| {
-        let cursor = encode_cursor(&format!("{}:{}", c.created_at.timestamp_millis(), c.id));
-        Edge::new(cursor, Comment(c))
-    }));
+    connection.edges.extend(
+        page.items
+            .into_iter()
+            .map(|c| Edge::new(cursor_of(&c), Comment(c))),
+    );
     connection
 }

@@ -9,12 +9,13 @@ use chrono::Duration;
 
 use super::{AccountService, email_subject};
 use crate::auth::RefreshToken;
+use crate::clock::now;
 use crate::domain::{Email, MailId, NewPassword, OutgoingMail, User};
 use crate::error::{AppError, AppResult};
 use crate::events::DomainEvent;
 use crate::mail::templates::{self, RenderedMail, TokenMail};
 use crate::service::rate_limits::Action;
-use crate::service::{ClientOrigin, Viewer, now};
+use crate::service::{ClientOrigin, Viewer};
 use crate::store::{NewOneTimeToken, TokenPurpose};
 
 /// One refusal for every token that does not work (unknown, used, superseded, expired, for

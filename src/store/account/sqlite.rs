@@ -4,13 +4,12 @@ use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Row, Transaction, params};
 
 use super::{AccountStore, NewSession, RETIRED_TOKENS_KEPT, Session, SessionRotation, UserSearch};
+use crate::clock::{from_millis, to_millis};
 use crate::domain::{
     Address, AddressId, CardBrand, CardId, CountryCode, Email, PaymentCard, ProfilePatch, Role,
     SessionId, User, UserId, Username,
 };
-use crate::store::sqlite::{
-    SqliteDb, StatementExt, from_count, from_millis, ids_json, map_unique, to_millis,
-};
+use crate::store::sqlite::{SqliteDb, StatementExt, from_count, ids_json, map_unique};
 use crate::store::{Page, PageRequest, StoreResult};
 
 pub struct SqliteAccountStore {

@@ -17,6 +17,21 @@ pub use sqlite::SqliteChatStore;
 use super::{Page, PageRequest, StoreResult};
 use crate::domain::{ChatRoom, ChatRoomId, Message, MessageId, UserId};
 
+impl super::Keyed for Message {
+    /// A message's number in its room: the same cursor pages a room's messages and resumes
+    /// a `messageAdded(after:)` subscription.
+    fn cursor(&self) -> String {
+        super::cursor::keyset(self.seq, &self.id)
+    }
+}
+
+impl super::Keyed for ChatRoom {
+    /// Rooms list by last activity.
+    fn cursor(&self) -> String {
+        super::cursor::keyset(self.last_activity_at.timestamp_millis(), &self.id)
+    }
+}
+
 /// Storage of chat.
 ///
 /// Contract (both adapters, checked by `tests/store_contract`):

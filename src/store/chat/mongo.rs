@@ -28,7 +28,7 @@ use crate::store::mongo::{
     IndexSet, after_cursor, create_indexes, fetch_limit, from_bson_time, index,
     is_duplicate_key_on, partial_unique_index, to_bson_time,
 };
-use crate::store::{Page, PageRequest, StoreError, StoreResult, split_cursor};
+use crate::store::{Page, PageRequest, StoreError, StoreResult};
 
 const DIRECT_KEY_UNIQUE: &str = "chat_rooms_direct_key_unique";
 const MESSAGE_SEQ_UNIQUE: &str = "chat_messages_room_seq_unique";
@@ -322,7 +322,7 @@ impl ChatStore for MongoChatStore {
     async fn rooms_of(&self, user: &UserId, page: &PageRequest) -> StoreResult<Page<ChatRoom>> {
         let mut filter = doc! { "members": user.as_str() };
         // Most recent first: past the cursor is older, or as old with a smaller id.
-        if let Some((millis, id)) = split_cursor(page.after.as_deref()) {
+        if let Some((millis, id)) = crate::store::cursor::split(page.after.as_deref()) {
             let at = Bson::DateTime(bson::DateTime::from_millis(millis));
             after_cursor(&mut filter, ("last_activity_at", at), ("_id", &id), true);
         }
@@ -377,7 +377,7 @@ impl ChatStore for MongoChatStore {
 
     async fn messages(&self, room: &ChatRoomId, page: &PageRequest) -> StoreResult<Page<Message>> {
         let mut filter = doc! { "room_id": room.as_str() };
-        if let Some((seq, _)) = split_cursor(page.after.as_deref()) {
+        if let Some((seq, _)) = crate::store::cursor::split(page.after.as_deref()) {
             filter.insert("seq", doc! { "$lt": seq });
         }
         let items: Vec<Message> = self

@@ -5,9 +5,10 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::ChatStore;
+use crate::clock::{from_millis, to_millis};
 use crate::domain::{ChatRoom, ChatRoomId, ChatRoomKind, Message, MessageId, PostId, UserId};
-use crate::store::sqlite::{SqliteDb, StatementExt, from_millis, ids_json, to_millis};
-use crate::store::{Page, PageRequest, StoreError, StoreResult, split_cursor};
+use crate::store::sqlite::{SqliteDb, StatementExt, ids_json};
+use crate::store::{Page, PageRequest, StoreError, StoreResult};
 
 pub struct SqliteChatStore {
     db: SqliteDb,
@@ -170,7 +171,7 @@ impl ChatStore for SqliteChatStore {
 
     async fn rooms_of(&self, user: &UserId, page: &PageRequest) -> StoreResult<Page<ChatRoom>> {
         let user = user.clone();
-        let (after_ms, after_id) = split_cursor(page.after.as_deref())
+        let (after_ms, after_id) = crate::store::cursor::split(page.after.as_deref())
             .map_or((None, None), |(ms, id)| (Some(ms), Some(id)));
         let limit = page.limit;
         // A scan: the sort covers every room the user is in, not just the page.
@@ -275,7 +276,7 @@ impl ChatStore for SqliteChatStore {
 
     async fn messages(&self, room: &ChatRoomId, page: &PageRequest) -> StoreResult<Page<Message>> {
         let room = room.clone();
-        let before = split_cursor(page.after.as_deref()).map(|(seq, _)| seq);
+        let before = crate::store::cursor::split(page.after.as_deref()).map(|(seq, _)| seq);
         let limit = page.limit;
         self.db
             .read(move |conn| {

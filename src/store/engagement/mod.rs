@@ -15,6 +15,13 @@ use chrono::{DateTime, Utc};
 use super::{Page, PageRequest, StoreResult};
 use crate::domain::{Comment, CommentId, PostId, ReactionKind, UserId};
 
+impl super::Keyed for Comment {
+    /// Comments list by creation time.
+    fn cursor(&self) -> String {
+        super::cursor::keyset(self.created_at.timestamp_millis(), &self.id)
+    }
+}
+
 /// Storage of engagement.
 ///
 /// Contract (both adapters, checked by `tests/store_contract`):

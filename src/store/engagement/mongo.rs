@@ -31,7 +31,7 @@ use crate::store::mongo::{
     IndexSet, after_cursor, create_indexes, fetch_limit, index, is_duplicate_key_on, to_bson_time,
 };
 use crate::store::posts::{COMMENTS_COUNT, FAVORITES_COUNT, reaction_count};
-use crate::store::{Page, PageRequest, StoreError, StoreResult, split_cursor};
+use crate::store::{Page, PageRequest, StoreError, StoreResult};
 
 /// The unique index that makes a user's favorite of a post a single document.
 const FAVORITES_UNIQUE: &str = "favorites_user_post_unique";
@@ -202,7 +202,7 @@ impl EngagementStore for MongoEngagementStore {
             filter.insert("author_id", doc! { "$nin": ids(exclude_authors) });
         }
         // Oldest first: past the cursor is later, or as old with a greater id.
-        if let Some((millis, id)) = split_cursor(page.after.as_deref()) {
+        if let Some((millis, id)) = crate::store::cursor::split(page.after.as_deref()) {
             let at = Bson::DateTime(mongodb::bson::DateTime::from_millis(millis));
             after_cursor(&mut filter, ("created_at", at), ("_id", &id), false);
         }
@@ -475,7 +475,7 @@ impl EngagementStore for MongoEngagementStore {
         page: &PageRequest,
     ) -> StoreResult<Page<(PostId, DateTime<Utc>)>> {
         let mut filter = doc! { "user_id": user_id.as_str() };
-        if let Some((millis, post)) = split_cursor(page.after.as_deref()) {
+        if let Some((millis, post)) = crate::store::cursor::split(page.after.as_deref()) {
             let at = Bson::DateTime(mongodb::bson::DateTime::from_millis(millis));
             after_cursor(&mut filter, ("created_at", at), ("post_id", &post), true);
         }

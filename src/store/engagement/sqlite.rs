@@ -4,9 +4,10 @@ use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Row, Transaction, params};
 
 use super::EngagementStore;
+use crate::clock::{from_millis, to_millis};
 use crate::domain::{Comment, CommentId, PostId, ReactionKind, UserId};
-use crate::store::sqlite::{SqliteDb, StatementExt, from_millis, ids_json, to_millis};
-use crate::store::{Page, PageRequest, StoreResult, split_cursor};
+use crate::store::sqlite::{SqliteDb, StatementExt, ids_json};
+use crate::store::{Page, PageRequest, StoreResult};
 
 pub struct SqliteEngagementStore {
     db: SqliteDb,
@@ -58,7 +59,7 @@ fn bump(tx: &Transaction<'_>, post_id: &str, column: &str, delta: i64) -> StoreR
 
 /// The cursor as the two nullable SQL parameters the list queries take.
 fn cursor_params(cursor: Option<&str>) -> (Option<i64>, Option<String>) {
-    split_cursor(cursor).map_or((None, None), |(ms, id)| (Some(ms), Some(id)))
+    crate::store::cursor::split(cursor).map_or((None, None), |(ms, id)| (Some(ms), Some(id)))
 }
 
 #[async_trait::async_trait]

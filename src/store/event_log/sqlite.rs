@@ -12,8 +12,9 @@ use rusqlite::{OptionalExtension, params};
 use tokio::sync::mpsc;
 
 use super::{EventLogStore, LogEntry, Retention};
+use crate::clock::{from_millis, to_millis};
 use crate::store::StoreResult;
-use crate::store::sqlite::{SqliteDb, StatementExt, from_millis, to_millis};
+use crate::store::sqlite::{SqliteDb, StatementExt};
 
 pub struct SqliteEventLogStore {
     db: SqliteDb,

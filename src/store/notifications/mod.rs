@@ -14,6 +14,14 @@ use chrono::{DateTime, Utc};
 use super::{Page, PageRequest, StoreResult};
 use crate::domain::{Notification, NotificationId, UserId};
 
+impl super::Keyed for Notification {
+    /// A notification's number for its recipient: the same cursor pages `notifications`
+    /// and resumes `notificationAdded(after:)`.
+    fn cursor(&self) -> String {
+        super::cursor::keyset(self.seq, &self.id)
+    }
+}
+
 /// Storage of notifications.
 ///
 /// Contract (both adapters, checked by `tests/store_contract`):

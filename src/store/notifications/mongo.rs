@@ -28,7 +28,7 @@ use crate::store::mongo::{
     create_indexes, ensure_users_exist, fetch_limit, from_bson_time, index, is_duplicate_key_on,
     to_bson_time,
 };
-use crate::store::{Page, PageRequest, StoreError, StoreResult, split_cursor};
+use crate::store::{Page, PageRequest, StoreError, StoreResult};
 
 const SEQ_UNIQUE: &str = "notifications_recipient_seq_unique";
 const EVENT_UNIQUE: &str = "notifications_event_recipient_unique";
@@ -401,7 +401,7 @@ impl NotificationStore for MongoNotificationStore {
         page: &PageRequest,
     ) -> StoreResult<Page<Notification>> {
         let mut filter = doc! { "recipient": recipient.as_str() };
-        if let Some((seq, _)) = split_cursor(page.after.as_deref()) {
+        if let Some((seq, _)) = crate::store::cursor::split(page.after.as_deref()) {
             filter.insert("seq", doc! { "$lt": seq });
         }
         if unread_only {

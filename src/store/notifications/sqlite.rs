@@ -9,11 +9,12 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::NotificationStore;
+use crate::clock::{from_millis, to_millis};
 use crate::domain::{
     CommentId, MessageId, Notification, NotificationId, NotificationKind, OrderId, PostId, UserId,
 };
-use crate::store::sqlite::{SqliteDb, StatementExt, from_millis, ids_json, to_millis};
-use crate::store::{Page, PageRequest, StoreResult, split_cursor};
+use crate::store::sqlite::{SqliteDb, StatementExt, ids_json};
+use crate::store::{Page, PageRequest, StoreResult};
 
 pub struct SqliteNotificationStore {
     db: SqliteDb,
@@ -172,7 +173,7 @@ impl NotificationStore for SqliteNotificationStore {
         page: &PageRequest,
     ) -> StoreResult<Page<Notification>> {
         let recipient = recipient.clone();
-        let before = split_cursor(page.after.as_deref()).map(|(seq, _)| seq);
+        let before = crate::store::cursor::split(page.after.as_deref()).map(|(seq, _)| seq);
         let limit = page.limit;
         self.db
             .read(move |conn| {

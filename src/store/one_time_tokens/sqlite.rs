@@ -4,9 +4,10 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{NewOneTimeToken, OneTimeTokenStore, TokenPurpose};
+use crate::clock::to_millis;
 use crate::domain::UserId;
 use crate::store::StoreResult;
-use crate::store::sqlite::{SqliteDb, to_millis};
+use crate::store::sqlite::SqliteDb;
 
 pub struct SqliteOneTimeTokenStore {
     db: SqliteDb,

@@ -26,6 +26,13 @@ use crate::domain::{
     CartLine, Currency, Order, OrderId, OrderStatus, PaymentAttempt, Post, PostId, UserId,
 };
 
+impl super::Keyed for Order {
+    /// Orders list newest first by creation time.
+    fn cursor(&self) -> String {
+        super::cursor::keyset(self.created_at.timestamp_millis(), &self.id)
+    }
+}
+
 /// Which side of an order a list is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OrderSide {

@@ -60,7 +60,7 @@ use crate::store::mongo::{
 };
 use crate::store::posts::mongo_posts_by_ids;
 use crate::store::reviews::mongo_mark_verified;
-use crate::store::{Page, PageRequest, StoreError, StoreResult, split_cursor};
+use crate::store::{Page, PageRequest, StoreError, StoreResult};
 
 const CHECKOUT_KEY_UNIQUE: &str = "checkouts_buyer_key_unique";
 
@@ -579,7 +579,7 @@ impl OrderStore for MongoOrderStore {
         if let Some(status) = status {
             filter.insert("status", status.as_str());
         }
-        if let Some((ms, id)) = split_cursor(page.after.as_deref()) {
+        if let Some((ms, id)) = crate::store::cursor::split(page.after.as_deref()) {
             after_cursor(&mut filter, ("created_at", ms.into()), ("_id", &id), true);
         }
         let records: Vec<OrderRecord> = self

@@ -7,11 +7,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::clock::{from_millis, to_millis};
 use crate::domain::{
     Address, AddressId, Amount, CardId, CountryCode, Currency, Money, Order, OrderId, OrderItem,
     OrderStatus, PaymentAttempt, PaymentOutcome, PostId, StatusChange, UserId,
 };
-use crate::store::sqlite::{from_millis, to_millis};
 use crate::store::{StoreError, StoreResult};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -21,13 +21,14 @@ use super::{
     CheckoutOutcome, NewCheckout, OrderSide, OrderStore, OrderUpdate, SellerOrderStats,
     UnpaidLimitExceeded,
 };
+use crate::clock::{from_millis, to_millis};
 use crate::domain::{
     CartLine, Currency, Order, OrderId, OrderStatus, PaymentAttempt, Post, PostId, UserId,
 };
 use crate::store::posts::sqlite_posts_by_ids;
 use crate::store::reviews::sqlite_mark_verified;
-use crate::store::sqlite::{SqliteDb, StatementExt, from_millis, ids_json, to_millis};
-use crate::store::{Page, PageRequest, StoreError, StoreResult, split_cursor};
+use crate::store::sqlite::{SqliteDb, StatementExt, ids_json};
+use crate::store::{Page, PageRequest, StoreError, StoreResult};
 
 pub struct SqliteOrderStore {
     db: SqliteDb,
@@ -333,7 +334,10 @@ impl OrderStore for SqliteOrderStore {
         page: &PageRequest,
     ) -> StoreResult<Page<Order>> {
         let user = user.clone();
-        let (after, limit) = (split_cursor(page.after.as_deref()), page.limit);
+        let (after, limit) = (
+            crate::store::cursor::split(page.after.as_deref()),
+            page.limit,
+        );
         let column = side_column(side);
         self.db
             .read(move |conn| {

@@ -7,9 +7,10 @@ use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::{ClaimedMail, MailStatus, OutboxEntry, OutboxStore};
+use crate::clock::{from_millis, to_millis};
 use crate::domain::{Email, MailId, OutgoingMail};
 use crate::store::StoreResult;
-use crate::store::sqlite::{SqliteDb, from_millis, to_millis};
+use crate::store::sqlite::SqliteDb;
 
 pub struct SqliteOutboxStore {
     db: SqliteDb,

@@ -131,7 +131,7 @@ pub fn cursor_of(post: &Post, order: PostOrder) -> String {
         }
         PostOrder::Rating => post.counts.verified_rating_average_milli(),
     };
-    format!("{key}:{}", post.id)
+    super::cursor::keyset(key, &post.id)
 }
 
 /// The words a [`PostQuery::text`] search needs, every one of them: the runs of alphanumeric

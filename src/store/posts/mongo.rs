@@ -28,7 +28,7 @@ use crate::domain::{Post, PostId, UserId};
 use crate::store::mongo::{
     IndexSet, create_indexes, ensure_users_exist, fetch_limit, index, to_bson_time,
 };
-use crate::store::{Page, PageRequest, StoreError, StoreResult, split_cursor};
+use crate::store::{Page, PageRequest, StoreError, StoreResult};
 
 /// The name of the text index over title, body and tags.
 const TEXT_INDEX: &str = "posts_text";
@@ -293,7 +293,10 @@ impl PostStore for MongoPostStore {
             let excluded: Vec<&str> = exclude_authors.iter().map(UserId::as_str).collect();
             filter.op("author_id", "$nin", excluded);
         }
-        filter.after(PostOrder::Newest, split_cursor(page.after.as_deref()));
+        filter.after(
+            PostOrder::Newest,
+            crate::store::cursor::split(page.after.as_deref()),
+        );
         self.page(filter, PostOrder::Newest, page.limit).await
     }
 
@@ -309,7 +312,7 @@ impl PostStore for MongoPostStore {
             // the partial price index.
             filter.op("price", "$exists", true);
         }
-        filter.after(order, split_cursor(page.after.as_deref()));
+        filter.after(order, crate::store::cursor::split(page.after.as_deref()));
         self.page(filter, order, page.limit).await
     }
 

@@ -15,12 +15,13 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{OptionalExtension, Row, Transaction, params, params_from_iter};
 
 use super::{PostOrder, PostPatch, PostQuery, PostStore, search_words};
+use crate::clock::{from_millis, to_millis};
 use crate::domain::{
     Amount, Attribute, CategoryId, Currency, Listing, ListingStatus, Money, Post, PostCounts,
     PostId, PostKind, UserId,
 };
-use crate::store::sqlite::{SqliteDb, StatementExt, from_millis, ids_json, to_millis};
-use crate::store::{Page, PageRequest, StoreResult, split_cursor};
+use crate::store::sqlite::{SqliteDb, StatementExt, ids_json};
+use crate::store::{Page, PageRequest, StoreResult};
 
 pub struct SqlitePostStore {
     db: SqliteDb,
@@ -57,7 +58,7 @@ pub(crate) fn post_from_row(row: &Row<'_>) -> rusqlite::Result<Post> {
                 rusqlite::Error::FromSqlConversionFailure(
                     9,
                     rusqlite::types::Type::Text,
-                    Box::new(e),
+                    e.describe().into(),
                 )
             })?;
             let attributes: Vec<(String, String)> =
@@ -394,7 +395,10 @@ impl PostStore for SqlitePostStore {
         page: &PageRequest,
     ) -> StoreResult<Page<Post>> {
         let (authors, excluded) = (ids_json(authors), ids_json(exclude_authors));
-        let (after, limit) = (split_cursor(page.after.as_deref()), page.limit);
+        let (after, limit) = (
+            crate::store::cursor::split(page.after.as_deref()),
+            page.limit,
+        );
         self.db
             .read(move |conn| {
                 let mut stmt = conn.prepare_cached(&format!(
@@ -428,7 +432,10 @@ impl PostStore for SqlitePostStore {
         page: &PageRequest,
     ) -> StoreResult<Page<Post>> {
         let (filter, mut values) = query_sql(query);
-        let (after, limit) = (split_cursor(page.after.as_deref()), page.limit);
+        let (after, limit) = (
+            crate::store::cursor::split(page.after.as_deref()),
+            page.limit,
+        );
         let (key, direction, extra) = match order {
             PostOrder::Newest => ("p.created_at", "DESC", ""),
             PostOrder::PriceAsc => ("p.price", "ASC", " AND p.price IS NOT NULL"),

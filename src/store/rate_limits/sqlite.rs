@@ -7,7 +7,8 @@ use chrono::{DateTime, Duration, Utc};
 use rusqlite::params;
 
 use super::{Decision, RateLimitStore, decide, micros};
-use crate::store::sqlite::{SqliteDb, from_millis, to_millis};
+use crate::clock::{from_millis, to_millis};
+use crate::store::sqlite::SqliteDb;
 use crate::store::{StoreError, StoreResult};
 
 pub struct SqliteRateLimitStore {

@@ -26,6 +26,13 @@ pub(crate) use sqlite::mark_verified as sqlite_mark_verified;
 use super::{Page, PageRequest, StoreResult};
 use crate::domain::{PostId, Rating, RatingSummary, Review, ReviewId, UserId};
 
+impl super::Keyed for Review {
+    /// Reviews list by creation time.
+    fn cursor(&self) -> String {
+        super::cursor::keyset(self.created_at.timestamp_millis(), &self.id)
+    }
+}
+
 /// Filters of a review list; every set field narrows it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ReviewQuery {

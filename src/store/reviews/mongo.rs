@@ -32,13 +32,13 @@ use mongodb::{Client, ClientSession, Collection, Database};
 use serde::{Deserialize, Serialize};
 
 use super::{RatingDelta, ReviewQuery, ReviewStore};
+use crate::clock::{from_millis, to_millis};
 use crate::domain::{OrderStatus, PostId, Rating, RatingSummary, Review, ReviewId, UserId};
 use crate::store::mongo::{
     IndexSet, after_cursor, create_indexes, fetch_limit, index, is_duplicate_key_on,
 };
 use crate::store::orders::{MONGO_BUYERS as BUYERS, ensure_buyer_document, touch_buyer};
-use crate::store::sqlite::{from_millis, to_millis};
-use crate::store::{Page, PageRequest, StoreError, StoreResult, split_cursor};
+use crate::store::{Page, PageRequest, StoreError, StoreResult};
 
 const AUTHOR_POST_UNIQUE: &str = "reviews_author_post_unique";
 
@@ -540,7 +540,7 @@ impl ReviewStore for MongoReviewStore {
 
     async fn reviews(&self, query: &ReviewQuery, page: &PageRequest) -> StoreResult<Page<Review>> {
         let mut filter = query_filter(query);
-        if let Some((ms, id)) = split_cursor(page.after.as_deref()) {
+        if let Some((ms, id)) = crate::store::cursor::split(page.after.as_deref()) {
             after_cursor(&mut filter, ("created_at", ms.into()), ("_id", &id), true);
         }
         let docs: Vec<ReviewDoc> = self

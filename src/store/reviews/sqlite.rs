@@ -10,9 +10,10 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{OptionalExtension, Row, Transaction, params, params_from_iter};
 
 use super::{RatingDelta, ReviewQuery, ReviewStore};
+use crate::clock::{from_millis, to_millis};
 use crate::domain::{PostId, Rating, RatingSummary, Review, ReviewId, UserId};
-use crate::store::sqlite::{SqliteDb, StatementExt, from_millis, ids_json, map_unique, to_millis};
-use crate::store::{Page, PageRequest, StoreError, StoreResult, split_cursor};
+use crate::store::sqlite::{SqliteDb, StatementExt, ids_json, map_unique};
+use crate::store::{Page, PageRequest, StoreError, StoreResult};
 
 pub struct SqliteReviewStore {
     db: SqliteDb,
@@ -272,7 +273,7 @@ impl ReviewStore for SqliteReviewStore {
     async fn reviews(&self, query: &ReviewQuery, page: &PageRequest) -> StoreResult<Page<Review>> {
         let (filter, mut values) = query_sql(query);
         let mut sql = format!("SELECT {COLUMNS} FROM reviews WHERE {filter}");
-        if let Some((ms, id)) = split_cursor(page.after.as_deref()) {
+        if let Some((ms, id)) = crate::store::cursor::split(page.after.as_deref()) {
             values.push(SqlValue::Integer(ms));
             values.push(SqlValue::Text(id));
             sql.push_str(&format!(

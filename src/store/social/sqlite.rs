@@ -8,8 +8,9 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, Transaction, params};
 
 use super::{FollowCursor, FollowEdge, MALFORMED_CURSOR, SocialStore, ViewerGraph};
+use crate::clock::{from_millis, to_millis};
 use crate::domain::UserId;
-use crate::store::sqlite::{SqliteDb, StatementExt, from_millis, ids_json, to_millis};
+use crate::store::sqlite::{SqliteDb, StatementExt, ids_json};
 use crate::store::{Page, PageRequest, StoreError, StoreResult};
 
 pub struct SqliteSocialStore {

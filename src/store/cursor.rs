@@ -1,0 +1,44 @@
+//! Keyset cursors, a store contract: the position after which a list continues.
+//!
+//! A cursor is `"{key}:{id}"`: the sort key of the last item the client saw (a time in
+//! milliseconds, a number in its list, a price in scaled units) and its id, which breaks
+//! ties. Both adapters page by exactly these keys, so the format lives here, beside them; the
+//! GraphQL layer only makes it opaque (base64url) and back.
+
+use std::fmt::Display;
+
+/// An item of a keyset-paged list that knows its own position in it.
+pub trait Keyed {
+    /// The cursor a page continues after when this item was the last one seen.
+    fn cursor(&self) -> String;
+}
+
+/// The cursor of an item with sort key `key` and id `id`.
+pub fn keyset(key: i64, id: impl Display) -> String {
+    format!("{key}:{id}")
+}
+
+/// Splits a cursor made by [`keyset`] into its sort key and id. Anything else is `None`,
+/// which every list treats as "from the start": a client holding a stale or mangled cursor
+/// gets the first page rather than an error.
+pub fn split(cursor: Option<&str>) -> Option<(i64, String)> {
+    let (number, id) = cursor?.split_once(':')?;
+    Some((number.parse().ok()?, id.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_keyset_splits_back_and_anything_else_is_the_start() {
+        assert_eq!(
+            split(Some(&keyset(1_767_225_600_123, "abc"))),
+            Some((1_767_225_600_123, "abc".to_owned()))
+        );
+        for garbage in ["", "abc", "x:abc", ":abc", "12"] {
+            assert_eq!(split(Some(garbage)), None, "{garbage}");
+        }
+        assert_eq!(split(None), None);
+    }
+}
