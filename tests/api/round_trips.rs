@@ -31,13 +31,12 @@ async fn the_feed_costs_the_same_few_round_trips_for_10_20_and_100_posts() {
     assert_feed_round_trips_are_constant(&app).await;
 }
 
-/// The same on MongoDB, where every driver command counts, when `TEST_MONGODB_URI` is set
-/// (each run in a fresh database).
+/// The same on MongoDB, where every driver command counts (each run in a fresh
+/// database at `TEST_MONGODB_URI`).
 #[tokio::test]
+#[ignore = "needs TEST_MONGODB_URI: a MongoDB server (see README, Testing)"]
 async fn the_feed_costs_the_same_few_round_trips_on_mongodb() {
-    let Some(mongo) = counting_app_on_mongodb().await else {
-        return;
-    };
+    let mongo = counting_app_on_mongodb().await;
     assert_feed_round_trips_are_constant(&mongo.app).await;
     mongo.drop_database().await;
 }

@@ -5,12 +5,14 @@ use std::future::Future;
 use agora::store::Stores;
 use agora::store::mongo::IndexSet;
 
-/// The variable that enables the MongoDB half of the suite, e.g.
-/// `mongodb://127.0.0.1:27017/?directConnection=true`.
+/// Where the MongoDB half of the suite runs, e.g.
+/// `mongodb://127.0.0.1:27017/?directConnection=true`. Those tests are `#[ignore]`d, so a plain
+/// `cargo test` skips them; asked for without the variable, they fail.
 const MONGODB_URI_VAR: &str = "TEST_MONGODB_URI";
 
-/// The variable that enables the tests needing a server with text indexes (`$text`), which
-/// the CI stand-in for MongoDB (SecantusDB) lacks; CI points it at nx-27017.
+/// Where the tests needing a server with text indexes (`$text`) run, which the CI stand-in for
+/// MongoDB (SecantusDB) lacks; CI points it at nx-27017. Ignored and required like
+/// [`MONGODB_URI_VAR`].
 const MONGODB_TEXT_URI_VAR: &str = "TEST_MONGODB_TEXT_URI";
 
 /// Runs `test` on a new SQLite database in a temporary directory, removed afterwards.
@@ -26,16 +28,13 @@ where
     test(stores).await;
 }
 
-/// Runs `test` on a new MongoDB database when `TEST_MONGODB_URI` is set, then drops it.
-pub async fn on_mongo<F, Fut>(name: &str, test: F)
+/// Runs `test` on a new MongoDB database at `TEST_MONGODB_URI`, then drops it.
+pub async fn on_mongo<F, Fut>(test: F)
 where
     F: FnOnce(Stores) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let Some(uri) = uri_from(MONGODB_URI_VAR) else {
-        println!("skipped mongo::{name}: {MONGODB_URI_VAR} is not set");
-        return;
-    };
+    let uri = required_uri(MONGODB_URI_VAR);
     on_new_database(&uri, MONGODB_URI_VAR, IndexSet::All, |stores, _| {
         test(stores)
     })
@@ -51,19 +50,16 @@ pub struct MongoDatabase {
 }
 
 /// [`on_mongo`] for a test that also gets its database's location.
-pub async fn on_mongo_database<F, Fut>(name: &str, test: F)
+pub async fn on_mongo_database<F, Fut>(test: F)
 where
     F: FnOnce(Stores, MongoDatabase) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let Some(uri) = uri_from(MONGODB_URI_VAR) else {
-        println!("skipped mongo::{name}: {MONGODB_URI_VAR} is not set");
-        return;
-    };
+    let uri = required_uri(MONGODB_URI_VAR);
     on_new_database(&uri, MONGODB_URI_VAR, IndexSet::All, test).await;
 }
 
-/// Runs `test` on a new MongoDB database when `TEST_MONGODB_TEXT_URI` is set, then drops it:
+/// Runs `test` on a new MongoDB database at `TEST_MONGODB_TEXT_URI`, then drops it:
 /// for the tests of text search, which need a server with text indexes.
 ///
 /// The store is opened with [`IndexSet::ContractOnly`] — the unique indexes and the text index,
@@ -71,15 +67,12 @@ where
 /// CI uses here, breaks on a compound index whose key contains `_id` (it accepts the index,
 /// then refuses every insert). Results do not depend on those indexes; every other test runs
 /// with all of them on `TEST_MONGODB_URI`.
-pub async fn on_mongo_text<F, Fut>(name: &str, test: F)
+pub async fn on_mongo_text<F, Fut>(test: F)
 where
     F: FnOnce(Stores) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let Some(uri) = uri_from(MONGODB_TEXT_URI_VAR) else {
-        println!("skipped mongo_text::{name}: {MONGODB_TEXT_URI_VAR} is not set");
-        return;
-    };
+    let uri = required_uri(MONGODB_TEXT_URI_VAR);
     on_new_database(
         &uri,
         MONGODB_TEXT_URI_VAR,
@@ -89,8 +82,18 @@ where
     .await;
 }
 
-fn uri_from(var: &str) -> Option<String> {
-    std::env::var(var).ok().filter(|uri| !uri.is_empty())
+/// The server address in `var`. A MongoDB test runs only when asked for (it is ignored
+/// otherwise), so a missing address fails it rather than letting it pass having tested nothing.
+fn required_uri(var: &str) -> String {
+    std::env::var(var)
+        .ok()
+        .filter(|uri| !uri.is_empty())
+        .unwrap_or_else(|| {
+            panic!(
+                "{var} is not set: this test needs a MongoDB server \
+                 (see README, Testing); without one, run plain `cargo test`, which skips it"
+            )
+        })
 }
 
 /// Opens the stores on a new database at `uri`, runs `test`, and drops the database.
@@ -129,21 +132,18 @@ where
     }
 }
 
-/// For upgrades: when `TEST_MONGODB_URI` is set, lets `seed` write documents the way an
-/// earlier version stored them into a new database, then opens the stores on it (which
-/// creates indexes and fills in what is missing, as a start-up does) and runs `test` with
-/// both; the database is dropped afterwards, also when the test fails.
-pub async fn on_mongo_seeded<S, SFut, F, Fut>(name: &str, seed: S, test: F)
+/// For upgrades: lets `seed` write documents the way an earlier version stored them into a new
+/// database at `TEST_MONGODB_URI`, then opens the stores on it (which creates indexes and fills
+/// in what is missing, as a start-up does) and runs `test` with both; the database is dropped
+/// afterwards, also when the test fails.
+pub async fn on_mongo_seeded<S, SFut, F, Fut>(seed: S, test: F)
 where
     S: FnOnce(mongodb::Database) -> SFut,
     SFut: Future<Output = ()>,
     F: FnOnce(Stores, mongodb::Database) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let Some(uri) = uri_from(MONGODB_URI_VAR) else {
-        println!("skipped {name}: {MONGODB_URI_VAR} is not set");
-        return;
-    };
+    let uri = required_uri(MONGODB_URI_VAR);
     let client = mongodb::Client::with_uri_str(&uri)
         .await
         .unwrap_or_else(|e| panic!("MongoDB at {MONGODB_URI_VAR} connects: {e}"));
