@@ -20,15 +20,14 @@ mod event_log;
 mod fixtures;
 mod harness;
 mod notifications;
+mod one_time_tokens;
 mod orders;
 mod outbox;
 mod posts;
 mod rate_limits;
 mod reviews;
-mod search;
 mod sessions;
 mod social;
-mod tokens;
 mod upgrades;
 mod users;
 mod wallet;
@@ -93,13 +92,13 @@ contract_tests!(
     users::an_empty_profile_patch_only_touches_updated_at,
     users::roles_and_activation_are_updated,
     users::users_are_found_by_many_usernames_at_once,
-    search::search_matches_username_and_display_name_case_insensitively,
-    search::non_ascii_display_names_match_in_any_case,
-    search::emails_match_only_when_asked,
-    search::inactive_users_are_hidden_unless_included,
-    search::search_metacharacters_are_literal,
-    search::pages_cover_every_match_once_in_username_order,
-    search::an_exactly_full_last_page_has_no_next,
+    users::search_matches_username_and_display_name_case_insensitively,
+    users::non_ascii_display_names_match_in_any_case,
+    users::emails_match_only_when_asked,
+    users::inactive_users_are_hidden_unless_included,
+    users::search_metacharacters_are_literal,
+    users::pages_cover_every_match_once_in_username_order,
+    users::an_exactly_full_last_page_has_no_next,
     sessions::sessions_are_created_and_read_back,
     sessions::rotating_the_current_token_moves_it_and_the_expiry,
     sessions::replaying_a_retired_token_revokes_the_family,
@@ -136,15 +135,15 @@ contract_tests!(
     social::twenty_concurrent_followers_are_all_counted,
     social::a_follow_racing_a_block_never_leaves_an_edge,
     users::email_verification_is_recorded_and_unknown_users_find_nothing,
-    tokens::a_token_is_consumed_once_for_its_user,
-    tokens::a_token_expires_at_its_expiry,
-    tokens::a_newer_token_supersedes_the_previous_one_of_that_purpose_only,
-    tokens::a_used_token_is_replaced_by_a_new_request,
-    tokens::a_token_never_works_for_the_other_purpose,
-    tokens::tokens_need_an_existing_user,
-    tokens::only_one_of_twenty_concurrent_consumes_wins,
-    tokens::concurrent_issues_leave_exactly_one_working_token,
-    tokens::peeking_answers_like_consume_without_using_the_token_up,
+    one_time_tokens::a_token_is_consumed_once_for_its_user,
+    one_time_tokens::a_token_expires_at_its_expiry,
+    one_time_tokens::a_newer_token_supersedes_the_previous_one_of_that_purpose_only,
+    one_time_tokens::a_used_token_is_replaced_by_a_new_request,
+    one_time_tokens::a_token_never_works_for_the_other_purpose,
+    one_time_tokens::tokens_need_an_existing_user,
+    one_time_tokens::only_one_of_twenty_concurrent_consumes_wins,
+    one_time_tokens::concurrent_issues_leave_exactly_one_working_token,
+    one_time_tokens::peeking_answers_like_consume_without_using_the_token_up,
     outbox::an_enqueued_message_reads_back_pending,
     outbox::a_claim_takes_the_oldest_due_message_once,
     outbox::a_sent_message_is_never_claimed_again_and_loses_its_bodies,

@@ -1,4 +1,4 @@
-//! One-time tokens: single use, expiry, supersession, purposes, concurrency.
+//! Contract of `OneTimeTokenStore`: single use, expiry, supersession, purposes, concurrency.
 
 use agora::domain::UserId;
 use agora::store::{NewOneTimeToken, Stores, TokenPurpose};
