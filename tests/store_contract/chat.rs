@@ -4,21 +4,10 @@
 use std::collections::HashSet;
 
 use agora::domain::{ChatRoom, ChatRoomId, ChatRoomKind, Message, MessageId, PostId, UserId};
-use agora::store::{PageRequest, Stores};
+use agora::store::Stores;
 use chrono::{DateTime, Utc};
 
-use crate::fixtures::{create, ms, now, user};
-use crate::posts::listing;
-
-async fn users(stores: &Stores, names: &[&str]) -> Vec<UserId> {
-    let mut ids = Vec::new();
-    for name in names {
-        let u = user(name);
-        create(stores, &u).await;
-        ids.push(u.id);
-    }
-    ids
-}
+use crate::fixtures::{listing, ms, now, page, users};
 
 fn direct(a: &UserId, b: &UserId, listing: Option<&PostId>, at: DateTime<Utc>) -> ChatRoom {
     ChatRoom {
@@ -95,10 +84,6 @@ async fn unread(stores: &Stores, user: &UserId, room: &ChatRoomId) -> Option<u64
         .into_iter()
         .find(|(id, _)| id == room)
         .map(|(_, n)| n)
-}
-
-fn page(limit: usize, after: Option<String>) -> PageRequest {
-    PageRequest { after, limit }
 }
 
 pub async fn a_direct_room_is_one_per_pair_and_listing_whoever_opens_it(stores: Stores) {

@@ -3,11 +3,10 @@
 use std::sync::Arc;
 
 use agora::domain::{Comment, CommentId, PostId, ReactionKind, UserId};
-use agora::store::{PageRequest, Stores};
+use agora::store::Stores;
 use chrono::{DateTime, Utc};
 
-use crate::fixtures::{create, ms, now, user};
-use crate::posts::text_post;
+use crate::fixtures::{ms, now, page, text_post, users};
 
 fn comment(
     post: &PostId,
@@ -28,16 +27,6 @@ fn comment(
     }
 }
 
-async fn users(stores: &Stores, names: &[&str]) -> Vec<UserId> {
-    let mut ids = Vec::new();
-    for name in names {
-        let u = user(name);
-        create(stores, &u).await;
-        ids.push(u.id);
-    }
-    ids
-}
-
 async fn post_by(stores: &Stores, author: &UserId) -> PostId {
     let post = text_post(author, now(), "a post", &[]);
     stores.posts.create_post(&post).await.unwrap();
@@ -46,10 +35,6 @@ async fn post_by(stores: &Stores, author: &UserId) -> PostId {
 
 async fn counts(stores: &Stores, post: &PostId) -> agora::domain::PostCounts {
     stores.posts.get_post(post).await.unwrap().unwrap().counts
-}
-
-fn page(limit: usize, after: Option<String>) -> PageRequest {
-    PageRequest { after, limit }
 }
 
 pub async fn comments_are_counted_and_threaded_oldest_first(stores: Stores) {

@@ -9,17 +9,7 @@ use agora::domain::{
 };
 use agora::store::{PageRequest, Stores};
 
-use crate::fixtures::{create, ms, now, user};
-
-async fn users(stores: &Stores, names: &[&str]) -> Vec<UserId> {
-    let mut ids = Vec::new();
-    for name in names {
-        let u = user(name);
-        create(stores, &u).await;
-        ids.push(u.id);
-    }
-    ids
-}
+use crate::fixtures::{first, ms, now, users};
 
 fn notification(recipient: &UserId, event_seq: i64) -> Notification {
     Notification {
@@ -36,10 +26,6 @@ fn notification(recipient: &UserId, event_seq: i64) -> Notification {
         created_at: now() - ms(event_seq),
         read_at: None,
     }
-}
-
-fn first(limit: usize) -> PageRequest {
-    PageRequest { after: None, limit }
 }
 
 pub async fn a_notification_reads_back_exactly_with_the_next_number(stores: Stores) {

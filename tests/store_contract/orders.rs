@@ -4,72 +4,15 @@
 use std::sync::Arc;
 
 use agora::domain::{
-    CheckoutLine, ListingStatus, Order, OrderStatus, PaymentAttempt, PaymentOutcome, Post, PostId,
-    UserId, split_cart,
+    CheckoutLine, ListingStatus, OrderStatus, PaymentAttempt, PaymentOutcome, PostId, UserId,
 };
 use agora::store::{
     CheckoutOutcome, NewCheckout, OrderSide, OrderUpdate, PageRequest, Stores, UnpaidLimitExceeded,
     UnpaidLimits,
 };
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 
-use crate::fixtures::{address, create, ms, now, user};
-use crate::posts::listing;
-
-async fn person(stores: &Stores, name: &str) -> UserId {
-    let u = user(name);
-    create(stores, &u).await;
-    u.id
-}
-
-async fn listed(stores: &Stores, seller: &UserId, price: &str, stock: i64) -> Post {
-    let post = listing(seller, now(), price, stock, "cameras");
-    stores.posts.create_post(&post).await.unwrap();
-    post
-}
-
-pub fn line(post: &Post, quantity: i64) -> CheckoutLine {
-    let l = post.listing.as_ref().expect("a listing");
-    CheckoutLine {
-        post_id: post.id.clone(),
-        seller_id: post.author_id.clone(),
-        title: post.title.clone().unwrap_or_default(),
-        unit_price: l.price,
-        quantity,
-    }
-}
-
-/// Limits no test but those of the limits themselves comes near.
-pub const ROOMY: UnpaidLimits = UnpaidLimits {
-    units_per_listing: 1_000,
-    orders: 1_000,
-};
-
-pub fn checkout(
-    buyer: &UserId,
-    key: &str,
-    lines: &[CheckoutLine],
-    at: DateTime<Utc>,
-) -> NewCheckout {
-    // One address per buyer, so that a replay of a request has the same fingerprint.
-    let address = agora::domain::Address {
-        id: agora::domain::AddressId::from_trusted(format!("a{buyer}")),
-        ..address(buyer, at)
-    };
-    let orders = split_cart(lines, buyer, &address, Some("ring twice"), at).expect("totals fit");
-    let pairs: Vec<(PostId, i64)> = lines
-        .iter()
-        .map(|l| (l.post_id.clone(), l.quantity))
-        .collect();
-    NewCheckout {
-        buyer_id: buyer.clone(),
-        idempotency_key: key.to_owned(),
-        fingerprint: agora::domain::cart_fingerprint(&pairs, &address.id),
-        orders,
-        limits: ROOMY,
-        at,
-    }
-}
+use crate::fixtures::{advance, checkout, first, line, listed, listing, ms, now, person, placed};
 
 async fn stock(stores: &Stores, post: &PostId) -> (i64, ListingStatus) {
     let post = stores
@@ -98,17 +41,6 @@ async fn refused_with_cart_kept(stores: &Stores, buyer: &UserId) {
         0,
         "no order is placed"
     );
-}
-
-pub fn placed(outcome: CheckoutOutcome) -> Vec<Order> {
-    match outcome {
-        CheckoutOutcome::Placed { orders, .. } => orders,
-        other => panic!("expected the checkout to be placed, got {other:?}"),
-    }
-}
-
-fn first(limit: usize) -> PageRequest {
-    PageRequest { after: None, limit }
 }
 
 pub async fn a_cart_keeps_one_line_per_listing_oldest_first(stores: Stores) {
@@ -680,19 +612,6 @@ async fn unpaid_orders(stores: &Stores, buyer: &UserId) -> u64 {
         .count_orders_of(buyer, OrderSide::Buyer, Some(OrderStatus::PendingPayment))
         .await
         .unwrap()
-}
-
-/// Moves `order` to `status` (one step), panicking if the write is stale.
-pub async fn advance(stores: &Stores, order: &Order, status: OrderStatus, restock: bool) -> Order {
-    match stores
-        .orders
-        .update_order(&order.moved(status, now(), None), restock)
-        .await
-        .unwrap()
-    {
-        OrderUpdate::Updated { order, .. } => *order,
-        OrderUpdate::Stale => panic!("a fresh revision is written"),
-    }
 }
 
 const THREE_UNITS_TWO_ORDERS: UnpaidLimits = UnpaidLimits {

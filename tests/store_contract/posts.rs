@@ -1,65 +1,10 @@
 //! Contract of `PostStore`: posts, listings, feed, search and tags.
 
-use agora::domain::{
-    Amount, Attribute, CategoryId, Currency, Listing, ListingStatus, Money, Post, PostCounts,
-    PostId, PostKind, UserId,
-};
-use agora::store::{ListingPatch, PageRequest, PostOrder, PostPatch, PostQuery, Stores};
-use chrono::{DateTime, Duration, Utc};
+use agora::domain::{Amount, CategoryId, Currency, ListingStatus, Post, PostId, PostKind, UserId};
+use agora::store::{ListingPatch, PostOrder, PostPatch, PostQuery, Stores};
+use chrono::Duration;
 
-use crate::fixtures::{create, ms, now, user};
-
-/// A text post by `author` created at `at`, tagged `tags`.
-pub fn text_post(author: &UserId, at: DateTime<Utc>, body: &str, tags: &[&str]) -> Post {
-    Post {
-        id: PostId::generate(),
-        author_id: author.clone(),
-        kind: PostKind::Text,
-        title: None,
-        body: body.to_owned(),
-        media: vec!["https://cdn.example.com/1.jpg".into()],
-        tags: tags.iter().map(|t| t.to_string()).collect(),
-        mentions: vec![],
-        listing: None,
-        counts: PostCounts::default(),
-        created_at: at,
-        edited_at: None,
-        deleted_at: None,
-    }
-}
-
-/// A listing priced `price` KZT with `stock` units in `category`.
-pub fn listing(
-    author: &UserId,
-    at: DateTime<Utc>,
-    price: &str,
-    stock: i64,
-    category: &str,
-) -> Post {
-    let kzt = Currency::parse("currency", "KZT").unwrap();
-    Post {
-        kind: PostKind::Listing,
-        title: Some(format!("Item at {price}")),
-        listing: Some(Listing {
-            price: Money {
-                amount: Amount::parse("price", price, kzt).unwrap(),
-                currency: kzt,
-            },
-            stock,
-            status: ListingStatus::Active,
-            category_id: Some(CategoryId::from_trusted(category.into())),
-            attributes: vec![Attribute {
-                key: "Brand".into(),
-                value: "Canon".into(),
-            }],
-        }),
-        ..text_post(author, at, &format!("Selling for {price}"), &["sale"])
-    }
-}
-
-fn page(limit: usize, after: Option<String>) -> PageRequest {
-    PageRequest { after, limit }
-}
+use crate::fixtures::{listing, ms, now, page, person, text_post};
 
 fn ids(posts: &[Post]) -> Vec<PostId> {
     posts.iter().map(|p| p.id.clone()).collect()
@@ -69,14 +14,8 @@ fn cursor(post: &Post) -> String {
     format!("{}:{}", post.created_at.timestamp_millis(), post.id)
 }
 
-async fn author(stores: &Stores, name: &str) -> UserId {
-    let u = user(name);
-    create(stores, &u).await;
-    u.id
-}
-
 pub async fn a_created_post_reads_back_exactly(stores: Stores) {
-    let ann = author(&stores, "ann").await;
+    let ann = person(&stores, "ann").await;
     let mut text = text_post(&ann, now(), "Hello #world @bob", &["world"]);
     text.mentions = vec![UserId::generate()];
     text.title = Some("Greeting".into());
@@ -105,7 +44,7 @@ pub async fn a_created_post_reads_back_exactly(stores: Stores) {
 }
 
 pub async fn deleted_posts_are_never_returned(stores: Stores) {
-    let ann = author(&stores, "ann").await;
+    let ann = person(&stores, "ann").await;
     let post = text_post(&ann, now(), "Gone soon #bye", &["bye"]);
     stores.posts.create_post(&post).await.unwrap();
     assert!(stores.posts.delete_post(&post.id, now()).await.unwrap());
@@ -165,7 +104,7 @@ pub async fn deleted_posts_are_never_returned(stores: Stores) {
 }
 
 pub async fn editing_a_post_sets_edited_at_and_settles_the_listing_status(stores: Stores) {
-    let ann = author(&stores, "ann").await;
+    let ann = person(&stores, "ann").await;
     let item = listing(&ann, now(), "100", 2, "phones");
     stores.posts.create_post(&item).await.unwrap();
     let at = now() + ms(5);
@@ -218,9 +157,9 @@ pub async fn editing_a_post_sets_edited_at_and_settles_the_listing_status(stores
 
 pub async fn the_feed_pages_newest_first_without_gaps_while_posts_arrive(stores: Stores) {
     let (ann, bob, cy) = (
-        author(&stores, "ann").await,
-        author(&stores, "bob").await,
-        author(&stores, "cyd").await,
+        person(&stores, "ann").await,
+        person(&stores, "bob").await,
+        person(&stores, "cyd").await,
     );
     let start = now() - Duration::hours(1);
     let mut expected = Vec::new();
@@ -284,7 +223,7 @@ pub async fn the_feed_pages_newest_first_without_gaps_while_posts_arrive(stores:
 }
 
 pub async fn search_filters_narrow_the_results(stores: Stores) {
-    let (ann, bob) = (author(&stores, "ann").await, author(&stores, "bob").await);
+    let (ann, bob) = (person(&stores, "ann").await, person(&stores, "bob").await);
     let t0 = now() - Duration::days(2);
     let cheap = listing(&ann, t0, "10", 0, "phones");
     let camera = listing(&ann, t0 + Duration::days(1), "500.25", 4, "cameras");
@@ -435,7 +374,7 @@ pub async fn search_filters_narrow_the_results(stores: Stores) {
 }
 
 pub async fn price_orders_page_by_price_and_skip_posts_without_one(stores: Stores) {
-    let ann = author(&stores, "ann").await;
+    let ann = person(&stores, "ann").await;
     let at = now();
     let mut listings = Vec::new();
     for (i, price) in ["30", "10", "20", "20", "50"].iter().enumerate() {
@@ -486,7 +425,7 @@ pub async fn price_orders_page_by_price_and_skip_posts_without_one(stores: Store
 }
 
 pub async fn trending_tags_count_recent_listed_posts(stores: Stores) {
-    let ann = author(&stores, "ann").await;
+    let ann = person(&stores, "ann").await;
     let old = now() - Duration::days(3);
     stores
         .posts
@@ -523,7 +462,7 @@ pub async fn trending_tags_count_recent_listed_posts(stores: Stores) {
 }
 
 pub async fn text_search_needs_every_word_in_any_case(stores: Stores) {
-    let ann = author(&stores, "ann").await;
+    let ann = person(&stores, "ann").await;
     let mut camera = listing(&ann, now(), "100", 1, "cameras");
     camera.title = Some("Canon camera".into());
     camera.body = "Mirrorless body, barely used".into();
@@ -575,7 +514,7 @@ pub async fn text_search_needs_every_word_in_any_case(stores: Stores) {
 /// A server that cannot build text indexes (SecantusDB) says so with `Unsupported`, which
 /// reaches clients as a coded error; it never fails as a backend error.
 pub async fn text_search_works_or_is_reported_unsupported(stores: Stores) {
-    let ann = author(&stores, "ann").await;
+    let ann = person(&stores, "ann").await;
     stores
         .posts
         .create_post(&text_post(&ann, now(), "A Canon lens", &["lens"]))

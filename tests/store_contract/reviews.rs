@@ -3,58 +3,16 @@
 
 use std::sync::Arc;
 
-use agora::domain::{
-    Order, OrderStatus, Post, PostId, Rating, RatingSummary, Review, ReviewId, UserId,
-};
+use agora::domain::{OrderStatus, Rating, RatingSummary, Review, ReviewId};
 use agora::store::{
     OrderUpdate, PageRequest, PostOrder, PostQuery, ReviewQuery, StoreError, Stores, cursor_of,
 };
-use chrono::{DateTime, Utc};
 
-use crate::fixtures::{create, ms, now, user};
-use crate::orders::{advance, checkout, line, placed};
-use crate::posts::listing;
-
-pub async fn person(stores: &Stores, name: &str) -> UserId {
-    let u = user(name);
-    create(stores, &u).await;
-    u.id
-}
-
-async fn listed(stores: &Stores, seller: &UserId) -> Post {
-    let post = listing(seller, now(), "10", 5, "cameras");
-    stores.posts.create_post(&post).await.unwrap();
-    post
-}
-
-pub fn review(post: &Post, author: &UserId, stars: i64, at: DateTime<Utc>) -> Review {
-    Review {
-        id: ReviewId::generate(),
-        post_id: post.id.clone(),
-        author_id: author.clone(),
-        seller_id: post.author_id.clone(),
-        rating: Rating::parse("rating", stars).unwrap(),
-        body: Some(format!("{stars} stars")),
-        media: vec!["https://cdn.example.com/r.jpg".into()],
-        created_at: at,
-        edited_at: None,
-    }
-}
-
-pub async fn summary(stores: &Stores, post: &PostId) -> RatingSummary {
-    stores
-        .reviews
-        .rating_summaries(std::slice::from_ref(post))
-        .await
-        .unwrap()
-        .pop()
-        .expect("the post exists")
-        .1
-}
+use crate::fixtures::{advance, bought, first, listed, listing, ms, now, person, review, summary};
 
 pub async fn a_review_reads_back_and_a_second_by_the_same_author_conflicts(stores: Stores) {
     let (ann, sam) = (person(&stores, "ann").await, person(&stores, "sam").await);
-    let post = listed(&stores, &sam).await;
+    let post = listed(&stores, &sam, "10", 5).await;
     let first = review(&post, &ann, 4, now());
     stores.reviews.create_review(&first).await.unwrap();
     assert_eq!(
@@ -100,7 +58,7 @@ pub async fn updating_and_deleting_move_the_counters(stores: Stores) {
         person(&stores, "bob").await,
         person(&stores, "sam").await,
     );
-    let post = listed(&stores, &sam).await;
+    let post = listed(&stores, &sam, "10", 5).await;
     let mut a = review(&post, &ann, 5, now());
     let b = review(&post, &bob, 2, now() + ms(1));
     stores.reviews.create_review(&a).await.unwrap();
@@ -143,7 +101,7 @@ pub async fn updating_and_deleting_move_the_counters(stores: Stores) {
 
 pub async fn concurrent_reviews_keep_the_counters_exact(stores: Stores) {
     let sam = person(&stores, "sam").await;
-    let post = listed(&stores, &sam).await;
+    let post = listed(&stores, &sam, "10", 5).await;
     let mut authors = Vec::new();
     for i in 0..20 {
         authors.push(person(&stores, &format!("rev{i:02}")).await);
@@ -187,7 +145,10 @@ pub async fn reviews_are_listed_newest_first_by_filter(stores: Stores) {
         person(&stores, "bob").await,
         person(&stores, "sam").await,
     );
-    let (p, q) = (listed(&stores, &sam).await, listed(&stores, &sam).await);
+    let (p, q) = (
+        listed(&stores, &sam, "10", 5).await,
+        listed(&stores, &sam, "10", 5).await,
+    );
     let t = now();
     let all = [
         review(&p, &ann, 5, t),
@@ -199,10 +160,7 @@ pub async fn reviews_are_listed_newest_first_by_filter(stores: Stores) {
     }
     let ids =
         |page: agora::store::Page<Review>| page.items.into_iter().map(|r| r.id).collect::<Vec<_>>();
-    let first = PageRequest {
-        after: None,
-        limit: 2,
-    };
+    let first = first(2);
     let page = stores
         .reviews
         .reviews(&ReviewQuery::default(), &first)
@@ -248,7 +206,10 @@ pub async fn a_sellers_rating_sums_their_listings(stores: Stores) {
         person(&stores, "sam").await,
         person(&stores, "sue").await,
     );
-    let (p, q) = (listed(&stores, &sam).await, listed(&stores, &sam).await);
+    let (p, q) = (
+        listed(&stores, &sam, "10", 5).await,
+        listed(&stores, &sam, "10", 5).await,
+    );
     stores
         .reviews
         .create_review(&review(&p, &ann, 5, now()))
@@ -283,31 +244,6 @@ pub async fn a_sellers_rating_sums_their_listings(stores: Stores) {
     );
 }
 
-/// A `DELIVERED` order of one unit of `post` bought by `buyer`, moved there one step at a time;
-/// with `last_step: false`, left `OUT_FOR_DELIVERY`.
-pub async fn bought(stores: &Stores, buyer: &UserId, post: &Post, last_step: bool) -> Order {
-    let request = checkout(
-        buyer,
-        &format!("{buyer}{}", post.id),
-        &[line(post, 1)],
-        now(),
-    );
-    let mut order = placed(stores.orders.checkout(&request).await.unwrap()).remove(0);
-    let mut steps = vec![
-        OrderStatus::Paid,
-        OrderStatus::Processing,
-        OrderStatus::Shipped,
-        OrderStatus::OutForDelivery,
-    ];
-    if last_step {
-        steps.push(OrderStatus::Delivered);
-    }
-    for status in steps {
-        order = advance(stores, &order, status, false).await;
-    }
-    order
-}
-
 pub async fn a_review_counts_as_verified_exactly_when_its_author_received_the_listing(
     stores: Stores,
 ) {
@@ -317,7 +253,10 @@ pub async fn a_review_counts_as_verified_exactly_when_its_author_received_the_li
         person(&stores, "carl").await,
         person(&stores, "sam").await,
     );
-    let (p, q) = (listed(&stores, &sam).await, listed(&stores, &sam).await);
+    let (p, q) = (
+        listed(&stores, &sam, "10", 5).await,
+        listed(&stores, &sam, "10", 5).await,
+    );
 
     // A stranger's one star and a buyer's five stars written before the delivery: neither
     // is verified yet.
@@ -392,10 +331,7 @@ pub async fn a_review_counts_as_verified_exactly_when_its_author_received_the_li
         .create_review(&review(&q, &carl, 5, now()))
         .await
         .unwrap();
-    let first = PageRequest {
-        after: None,
-        limit: 1,
-    };
+    let first = first(1);
     let page = stores
         .posts
         .search_posts(&PostQuery::default(), PostOrder::Rating, &first)

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use agora::domain::{User, UserId};
 use agora::store::{FollowEdge, PageRequest, Stores};
 
-use crate::fixtures::{create, ms, now, user};
+use crate::fixtures::{create, create_users, first, ms, now, user};
 
 /// `(followers_count, following_count)` of a stored user.
 async fn counts(stores: &Stores, id: &UserId) -> (u64, u64) {
@@ -18,23 +18,9 @@ async fn counts(stores: &Stores, id: &UserId) -> (u64, u64) {
     (stored.followers_count, stored.following_count)
 }
 
-async fn users(stores: &Stores, names: &[&str]) -> Vec<User> {
-    let mut made = Vec::new();
-    for name in names {
-        let u = user(name);
-        create(stores, &u).await;
-        made.push(u);
-    }
-    made
-}
-
 fn sorted(mut ids: Vec<UserId>) -> Vec<UserId> {
     ids.sort();
     ids
-}
-
-fn first(limit: usize) -> PageRequest {
-    PageRequest { after: None, limit }
 }
 
 fn after(edge: &FollowEdge, limit: usize) -> PageRequest {
@@ -45,7 +31,7 @@ fn after(edge: &FollowEdge, limit: usize) -> PageRequest {
 }
 
 pub async fn following_is_idempotent_and_counted_on_both_users(stores: Stores) {
-    let [ann, bob] = <[User; 2]>::try_from(users(&stores, &["ann", "bob"]).await).unwrap();
+    let [ann, bob] = <[User; 2]>::try_from(create_users(&stores, &["ann", "bob"]).await).unwrap();
     let social = &stores.social;
 
     assert!(social.follow(&ann.id, &bob.id, now()).await.unwrap());
@@ -74,7 +60,7 @@ pub async fn following_is_idempotent_and_counted_on_both_users(stores: Stores) {
 }
 
 pub async fn unfollowing_removes_the_edge_and_its_counts_once(stores: Stores) {
-    let [ann, bob] = <[User; 2]>::try_from(users(&stores, &["ann", "bob"]).await).unwrap();
+    let [ann, bob] = <[User; 2]>::try_from(create_users(&stores, &["ann", "bob"]).await).unwrap();
     let social = &stores.social;
     social.follow(&ann.id, &bob.id, now()).await.unwrap();
 
@@ -97,7 +83,7 @@ pub async fn unfollowing_removes_the_edge_and_its_counts_once(stores: Stores) {
 
 pub async fn blocking_removes_follows_both_ways_and_keeps_them_out(stores: Stores) {
     let [ann, bob, cid] =
-        <[User; 3]>::try_from(users(&stores, &["ann", "bob", "cid"]).await).unwrap();
+        <[User; 3]>::try_from(create_users(&stores, &["ann", "bob", "cid"]).await).unwrap();
     let social = &stores.social;
     for (a, b) in [(&ann, &bob), (&bob, &ann), (&cid, &ann), (&bob, &cid)] {
         social.follow(&a.id, &b.id, now()).await.unwrap();
@@ -156,7 +142,7 @@ pub async fn blocking_removes_follows_both_ways_and_keeps_them_out(stores: Store
 
 pub async fn batch_helpers_answer_for_known_ids_only(stores: Stores) {
     let [ann, bob, cid, dan] =
-        <[User; 4]>::try_from(users(&stores, &["ann", "bob", "cid", "dan"]).await).unwrap();
+        <[User; 4]>::try_from(create_users(&stores, &["ann", "bob", "cid", "dan"]).await).unwrap();
     let social = &stores.social;
     let ghost = UserId::generate();
     social.follow(&ann.id, &bob.id, now()).await.unwrap();
@@ -327,7 +313,7 @@ pub async fn following_pages_list_followees_newest_first(stores: Stores) {
 }
 
 pub async fn twenty_concurrent_follows_of_one_pair_make_one_edge(stores: Stores) {
-    let [ann, bob] = <[User; 2]>::try_from(users(&stores, &["ann", "bob"]).await).unwrap();
+    let [ann, bob] = <[User; 2]>::try_from(create_users(&stores, &["ann", "bob"]).await).unwrap();
 
     let tasks: Vec<_> = (0..20)
         .map(|_| {
@@ -384,7 +370,7 @@ pub async fn twenty_concurrent_followers_are_all_counted(stores: Stores) {
 /// A follow racing a block of the same pair either lands first (and the block removes it)
 /// or sees the block (and is refused): never an edge, never a stray count.
 pub async fn a_follow_racing_a_block_never_leaves_an_edge(stores: Stores) {
-    let [ann, bob] = <[User; 2]>::try_from(users(&stores, &["ann", "bob"]).await).unwrap();
+    let [ann, bob] = <[User; 2]>::try_from(create_users(&stores, &["ann", "bob"]).await).unwrap();
 
     for _ in 0..10 {
         let follow = {

@@ -8,14 +8,12 @@
 //! `TEST_MONGODB_URI`.
 
 use agora::domain::{PostId, User, UserId};
-use agora::store::{PageRequest, PostOrder, PostQuery, StoreError, Stores};
+use agora::store::{PostOrder, PostQuery, StoreError, Stores};
 use mongodb::Database;
 use mongodb::bson::{Document, doc};
 
-use crate::fixtures::{now, user};
+use crate::fixtures::{bought, first, listing, now, person, review, summary, user};
 use crate::harness::{MongoDatabase, on_mongo_database, on_mongo_seeded};
-use crate::posts::listing;
-use crate::reviews::{bought, person, review, summary};
 
 /// A user document as versions before username skeletons wrote it.
 fn user_without_skeleton(user: &User) -> Document {
@@ -157,14 +155,7 @@ async fn data_from_before_verified_ratings_is_backfilled_at_start_up(
     );
     let page = stores
         .posts
-        .search_posts(
-            &PostQuery::default(),
-            PostOrder::Rating,
-            &PageRequest {
-                after: None,
-                limit: 10,
-            },
-        )
+        .search_posts(&PostQuery::default(), PostOrder::Rating, &first(10))
         .await
         .unwrap();
     let ids: Vec<&PostId> = page.items.iter().map(|post| &post.id).collect();

@@ -4,7 +4,7 @@
 use agora::domain::{AddressId, CardId, ProfilePatch, Role, SessionId, User, UserId};
 use agora::store::{PageRequest, StoreError, Stores, UserSearch};
 
-use crate::fixtures::{by_id, create, ms, now, user, user_named};
+use crate::fixtures::{by_id, create, first, ms, now, page, user, user_named};
 
 const EVERYONE: UserSearch = UserSearch {
     text: None,
@@ -454,10 +454,6 @@ fn text(text: &str) -> UserSearch {
     }
 }
 
-fn first(limit: usize) -> PageRequest {
-    PageRequest { after: None, limit }
-}
-
 /// The usernames of the first 100 matches, in the store's order, after checking that
 /// `count_users` agrees with the number of matches.
 async fn usernames(stores: &Stores, search: &UserSearch) -> Vec<String> {
@@ -590,7 +586,7 @@ async fn walk(stores: &Stores, search: &UserSearch, limit: usize) -> Vec<String>
     loop {
         let page = stores
             .accounts
-            .search_users(search, &PageRequest { after, limit })
+            .search_users(search, &page(limit, after))
             .await
             .unwrap();
         assert!(page.items.len() <= limit);
@@ -626,13 +622,7 @@ pub async fn pages_cover_every_match_once_in_username_order(stores: Stores) {
 
     let second = stores
         .accounts
-        .search_users(
-            &search,
-            &PageRequest {
-                after: Some("user_03".into()),
-                limit: 3,
-            },
-        )
+        .search_users(&search, &page(3, Some("user_03".into())))
         .await
         .unwrap();
     let names: Vec<_> = second.items.iter().map(|u| u.username.as_str()).collect();
