@@ -3,27 +3,15 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::spawn_app;
+use crate::helpers::{create_post, follow, spawn_app};
 
 #[tokio::test]
 async fn a_block_hides_each_side_from_the_other_everywhere_until_lifted() {
     let app = spawn_app().await;
     let ann = app.seller("ann").await;
     let bob = app.register("bob").await;
-    app.data(
-        Some(&bob.access),
-        "mutation($u: ID!) { follow(userId: $u) { id } }",
-        json!({ "u": ann.id }),
-    )
-    .await;
-    let post = app
-        .data(
-            Some(&ann.access),
-            "mutation { createPost(input: { body: \"Vintage #camera for sale\" }) { id } }",
-            json!({}),
-        )
-        .await["createPost"]["id"]
-        .clone();
+    follow(&app, &bob, &ann).await;
+    let post = create_post(&app, &ann, "Vintage #camera for sale").await;
     app.data(
         Some(&bob.access),
         "mutation($p: ID!) { addComment(postId: $p, body: \"Still available?\") { id } }",
@@ -123,12 +111,7 @@ async fn the_feed_shows_followed_authors_and_the_viewer_newest_first_and_needs_a
     let ann = app.register("ann").await;
     let bob = app.register("bob").await;
     let cy = app.register("cyd").await;
-    app.data(
-        Some(&ann.access),
-        "mutation($u: ID!) { follow(userId: $u) { id } }",
-        json!({ "u": bob.id }),
-    )
-    .await;
+    follow(&app, &ann, &bob).await;
     for (who, body) in [
         (&bob, "from bob"),
         (&cy, "from cyd, not followed"),

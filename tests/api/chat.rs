@@ -3,31 +3,16 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Account, TestApp, spawn_app};
+use crate::helpers::{
+    Account, OPEN_CHAT, SEND_MESSAGE, TestApp, block, create_post, open_chat, send_message,
+    spawn_app,
+};
 
-const OPEN: &str = "mutation($u: ID!, $l: ID) { openChat(userId: $u, listingId: $l) {
-    id kind title members { username } listing { title } unreadCount lastMessage { body } } }";
 const GROUP: &str =
     "mutation($t: String!, $m: [ID!]!) { createGroupChat(title: $t, memberIds: $m) {
     id kind title members { username } } }";
-const SEND: &str = "mutation($r: ID!, $b: String!) { sendMessage(roomId: $r, body: $b) {
-    id body cursor author { username } room { id } } }";
 const ROOM: &str = "query($id: ID!) { chatRoom(id: $id) { id unreadCount lastMessage { body author { username } }
     messages(first: 2) { totalCount edges { cursor node { body } } pageInfo { hasNextPage endCursor } } } }";
-
-pub async fn open_chat(app: &TestApp, who: &Account, with: &Account) -> String {
-    app.data(Some(&who.access), OPEN, json!({ "u": with.id }))
-        .await["openChat"]["id"]
-        .as_str()
-        .expect("a room id")
-        .to_owned()
-}
-
-pub async fn send(app: &TestApp, who: &Account, room: &str, body: &str) -> Value {
-    app.data(Some(&who.access), SEND, json!({ "r": room, "b": body }))
-        .await["sendMessage"]
-        .clone()
-}
 
 async fn room(app: &TestApp, who: &Account, id: &str) -> Value {
     app.data(Some(&who.access), ROOM, json!({ "id": id })).await["chatRoom"].clone()
@@ -38,7 +23,7 @@ async fn opening_a_chat_twice_from_either_side_returns_the_same_room() {
     let app = spawn_app().await;
     let (ann, bob) = (app.register("ann").await, app.register("bob").await);
     let opened = app
-        .data(Some(&ann.access), OPEN, json!({ "u": bob.id }))
+        .data(Some(&ann.access), OPEN_CHAT, json!({ "u": bob.id }))
         .await["openChat"]
         .clone();
     assert_eq!(
@@ -73,18 +58,11 @@ async fn a_chat_about_a_listing_is_its_own_room_and_text_posts_are_refused() {
         )
         .await["createPost"]["id"]
         .clone();
-    let text = app
-        .data(
-            Some(&sam.access),
-            "mutation { createPost(input: { body: \"hello\" }) { id } }",
-            json!({}),
-        )
-        .await["createPost"]["id"]
-        .clone();
+    let text = create_post(&app, &sam, "hello").await;
     let about = app
         .data(
             Some(&bea.access),
-            OPEN,
+            OPEN_CHAT,
             json!({ "u": sam.id, "l": listing }),
         )
         .await["openChat"]
@@ -94,19 +72,27 @@ async fn a_chat_about_a_listing_is_its_own_room_and_text_posts_are_refused() {
     let again = app
         .data(
             Some(&sam.access),
-            OPEN,
+            OPEN_CHAT,
             json!({ "u": bea.id, "l": listing }),
         )
         .await;
     assert_eq!(again["openChat"]["id"], about["id"]);
 
     let (code, body) = app
-        .error_code(Some(&bea.access), OPEN, json!({ "u": sam.id, "l": text }))
+        .error_code(
+            Some(&bea.access),
+            OPEN_CHAT,
+            json!({ "u": sam.id, "l": text }),
+        )
         .await;
     assert_eq!(code, "BAD_USER_INPUT");
     assert_eq!(body["errors"][0]["extensions"]["field"], "listingId");
     let (code, _) = app
-        .error_code(Some(&bea.access), OPEN, json!({ "u": sam.id, "l": "nope" }))
+        .error_code(
+            Some(&bea.access),
+            OPEN_CHAT,
+            json!({ "u": sam.id, "l": "nope" }),
+        )
         .await;
     assert_eq!(code, "NOT_FOUND");
 }
@@ -115,21 +101,23 @@ async fn a_chat_about_a_listing_is_its_own_room_and_text_posts_are_refused() {
 async fn opening_a_chat_needs_a_login_and_another_existing_user() {
     let app = spawn_app().await;
     let ann = app.register("ann").await;
-    let (code, _) = app.error_code(None, OPEN, json!({ "u": ann.id })).await;
+    let (code, _) = app
+        .error_code(None, OPEN_CHAT, json!({ "u": ann.id }))
+        .await;
     assert_eq!(code, "UNAUTHENTICATED");
     let (code, body) = app
-        .error_code(Some(&ann.access), OPEN, json!({ "u": ann.id }))
+        .error_code(Some(&ann.access), OPEN_CHAT, json!({ "u": ann.id }))
         .await;
     assert_eq!(
         (code.as_str(), &body["errors"][0]["extensions"]["field"]),
         ("BAD_USER_INPUT", &json!("userId"))
     );
     let (code, _) = app
-        .error_code(Some(&ann.access), OPEN, json!({ "u": "unknown" }))
+        .error_code(Some(&ann.access), OPEN_CHAT, json!({ "u": "unknown" }))
         .await;
     assert_eq!(code, "NOT_FOUND");
     let (code, _) = app
-        .error_code(Some(&ann.access), OPEN, json!({ "u": "{\"$ne\":1}" }))
+        .error_code(Some(&ann.access), OPEN_CHAT, json!({ "u": "{\"$ne\":1}" }))
         .await;
     assert_eq!(code, "BAD_USER_INPUT");
 }
@@ -156,7 +144,7 @@ async fn a_group_includes_its_creator_and_validates_title_and_members() {
         group["members"],
         json!([{ "username": "ann" }, { "username": "bob" }, { "username": "cat" }])
     );
-    send(&app, &cat, group["id"].as_str().unwrap(), "hi all").await;
+    send_message(&app, &cat, group["id"].as_str().unwrap(), "hi all").await;
     assert_eq!(
         room(&app, &bob, group["id"].as_str().unwrap()).await["unreadCount"],
         1
@@ -246,7 +234,7 @@ async fn outsiders_cannot_read_post_to_or_mark_a_room() {
         app.register("eve").await,
     );
     let room_id = open_chat(&app, &ann, &bob).await;
-    send(&app, &ann, &room_id, "secret").await;
+    send_message(&app, &ann, &room_id, "secret").await;
 
     assert_eq!(
         app.data(Some(&eve.access), ROOM, json!({ "id": room_id }))
@@ -256,7 +244,7 @@ async fn outsiders_cannot_read_post_to_or_mark_a_room() {
     let (code, _) = app
         .error_code(
             Some(&eve.access),
-            SEND,
+            SEND_MESSAGE,
             json!({ "r": room_id, "b": "let me in" }),
         )
         .await;
@@ -305,22 +293,17 @@ async fn a_blocked_pair_can_neither_open_a_chat_nor_message_in_their_room() {
         .as_str()
         .unwrap()
         .to_owned();
-    app.data(
-        Some(&bob.access),
-        "mutation($u: ID!) { block(userId: $u) { id } }",
-        json!({ "u": ann.id }),
-    )
-    .await;
+    block(&app, &bob, &ann).await;
 
     for (who, other) in [(&ann, &bob), (&bob, &ann)] {
         let (code, _) = app
-            .error_code(Some(&who.access), OPEN, json!({ "u": other.id }))
+            .error_code(Some(&who.access), OPEN_CHAT, json!({ "u": other.id }))
             .await;
         assert_eq!(code, "FORBIDDEN");
         let (code, _) = app
             .error_code(
                 Some(&who.access),
-                SEND,
+                SEND_MESSAGE,
                 json!({ "r": room_id, "b": "hello?" }),
             )
             .await;
@@ -332,7 +315,7 @@ async fn a_blocked_pair_can_neither_open_a_chat_nor_message_in_their_room() {
     );
     // A group they share stays writable (see the chat service's docs), but a new group
     // cannot bring a blocked pair together.
-    send(&app, &ann, &group, "still here").await;
+    send_message(&app, &ann, &group, "still here").await;
     let (code, _) = app
         .error_code(
             Some(&ann.access),
@@ -349,7 +332,7 @@ async fn unread_counts_rise_with_others_messages_and_reset_on_mark_room_read() {
     let (ann, bob) = (app.register("ann").await, app.register("bob").await);
     let room_id = open_chat(&app, &ann, &bob).await;
     for body in ["one", "two", "three"] {
-        send(&app, &bob, &room_id, body).await;
+        send_message(&app, &bob, &room_id, body).await;
     }
     assert_eq!(room(&app, &ann, &room_id).await["unreadCount"], 3);
     assert_eq!(room(&app, &bob, &room_id).await["unreadCount"], 0);
@@ -362,9 +345,9 @@ async fn unread_counts_rise_with_others_messages_and_reset_on_mark_room_read() {
         )
         .await;
     assert_eq!(marked["markRoomRead"]["unreadCount"], 0);
-    send(&app, &bob, &room_id, "four").await;
+    send_message(&app, &bob, &room_id, "four").await;
     assert_eq!(room(&app, &ann, &room_id).await["unreadCount"], 1);
-    send(&app, &ann, &room_id, "my reply").await;
+    send_message(&app, &ann, &room_id, "my reply").await;
     assert_eq!(room(&app, &ann, &room_id).await["unreadCount"], 0);
     assert_eq!(room(&app, &bob, &room_id).await["unreadCount"], 1);
 }
@@ -375,7 +358,7 @@ async fn messages_page_newest_first_with_stable_cursors() {
     let (ann, bob) = (app.register("ann").await, app.register("bob").await);
     let room_id = open_chat(&app, &ann, &bob).await;
     for i in 1..=5 {
-        send(
+        send_message(
             &app,
             if i % 2 == 0 { &bob } else { &ann },
             &room_id,
@@ -395,7 +378,7 @@ async fn messages_page_newest_first_with_stable_cursors() {
     assert_eq!(messages["pageInfo"]["hasNextPage"], true);
 
     // A message arriving between pages does not shift the next page.
-    send(&app, &bob, &room_id, "m6").await;
+    send_message(&app, &bob, &room_id, "m6").await;
     let mut bodies = Vec::new();
     let mut after = messages["pageInfo"]["endCursor"].clone();
     loop {
@@ -441,7 +424,7 @@ async fn rooms_are_listed_by_latest_message() {
     );
     let with_bob = open_chat(&app, &ann, &bob).await;
     let with_cat = open_chat(&app, &ann, &cat).await;
-    send(&app, &bob, &with_bob, "bump").await;
+    send_message(&app, &bob, &with_bob, "bump").await;
     let listed = app
         .data(
             Some(&ann.access),
@@ -472,7 +455,11 @@ async fn message_bodies_are_validated_and_a_bad_body_writes_nothing() {
     let room_id = open_chat(&app, &ann, &bob).await;
     for bad in ["   ".to_owned(), "x".repeat(4001)] {
         let (code, body) = app
-            .error_code(Some(&ann.access), SEND, json!({ "r": room_id, "b": bad }))
+            .error_code(
+                Some(&ann.access),
+                SEND_MESSAGE,
+                json!({ "r": room_id, "b": bad }),
+            )
             .await;
         assert_eq!(code, "BAD_USER_INPUT");
         assert_eq!(body["errors"][0]["extensions"]["field"], "body");
@@ -480,7 +467,7 @@ async fn message_bodies_are_validated_and_a_bad_body_writes_nothing() {
     let (code, body) = app
         .error_code(
             Some(&ann.access),
-            SEND,
+            SEND_MESSAGE,
             json!({ "r": "bad id!", "b": "hi" }),
         )
         .await;
@@ -490,7 +477,7 @@ async fn message_bodies_are_validated_and_a_bad_body_writes_nothing() {
         room(&app, &bob, &room_id).await["messages"]["totalCount"],
         0
     );
-    let sent = send(&app, &ann, &room_id, "  trimmed \n").await;
+    let sent = send_message(&app, &ann, &room_id, "  trimmed \n").await;
     assert_eq!(sent["body"], "trimmed");
     assert_eq!(sent["room"]["id"], room_id.as_str());
 }

@@ -1,78 +1,17 @@
 //! `messageAdded` and `typing` over the real WebSocket: members only, replay after a cursor,
 //! typing to the others, both protocols, and the rate limits on sending and typing.
 
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::chat::{open_chat, send};
-use crate::helpers::{Account, TestApp, WsClient, spawn_app, spawn_app_with};
+use crate::helpers::{
+    Account, MESSAGE_ADDED, TestApp, error_code, next_body, next_payload, open_chat, send_message,
+    spawn_app, spawn_app_with, subscribed,
+};
 
 const TRANSPORT_WS: &str = "graphql-transport-ws";
 const LEGACY_WS: &str = "graphql-ws";
 
-pub(crate) const MESSAGE_ADDED: &str =
-    "subscription($r: ID!, $a: String) { messageAdded(roomId: $r, after: $a) {
-    body cursor author { username } } }";
 const TYPING: &str = "subscription($r: ID!) { typing(roomId: $r) { roomId user { username } } }";
-
-/// A socket of `who` with `query` running as operation `id`. The query answered on the same
-/// socket afterwards proves the subscription has started: operations start in order, and a
-/// subscription listens to the bus before it does anything else.
-pub(crate) async fn subscribed(
-    app: &TestApp,
-    who: &Account,
-    id: &str,
-    query: &str,
-    variables: Value,
-) -> WsClient {
-    let mut ws = app.ws(TRANSPORT_WS).await;
-    ws.init(Some(&who.access)).await;
-    ws.send(json!({ "id": id, "type": "subscribe", "payload": { "query": query, "variables": variables } }))
-        .await;
-    ws.send(
-        json!({ "id": "ready", "type": "subscribe", "payload": { "query": "{ viewer { id } }" } }),
-    )
-    .await;
-    assert_eq!(ws.next_json().await["id"], "ready");
-    assert_eq!(
-        ws.next_json().await,
-        json!({ "type": "complete", "id": "ready" })
-    );
-    ws
-}
-
-/// The payload of the next `next` message of operation `id`.
-pub async fn next_payload(ws: &mut WsClient, id: &str) -> Value {
-    let message = ws.next_json().await;
-    assert_eq!(
-        (message["type"].as_str(), message["id"].as_str()),
-        (Some("next"), Some(id)),
-        "{message}"
-    );
-    message["payload"].clone()
-}
-
-pub(crate) async fn next_body(ws: &mut WsClient, id: &str) -> String {
-    let payload = next_payload(ws, id).await;
-    payload["data"]["messageAdded"]["body"]
-        .as_str()
-        .unwrap_or_else(|| panic!("a message: {payload}"))
-        .to_owned()
-}
-
-/// The code of the error an operation ended with (sent as `next` with errors, or `error`).
-pub async fn error_code(ws: &mut WsClient, id: &str) -> String {
-    let message = ws.next_json().await;
-    assert_eq!(message["id"], id, "{message}");
-    let errors = match message["type"].as_str() {
-        Some("next") => message["payload"]["errors"].clone(),
-        Some("error") => message["payload"].clone(),
-        _ => panic!("expected an error: {message}"),
-    };
-    errors[0]["extensions"]["code"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
-}
 
 #[tokio::test]
 async fn message_added_reaches_members_and_refuses_outsiders() {
@@ -85,17 +24,24 @@ async fn message_added_reaches_members_and_refuses_outsiders() {
     );
     let room = open_chat(&app, &ann, &bob).await;
     let eves_room = open_chat(&app, &eve, &cat).await;
-    let mut bob_ws = subscribed(&app, &bob, "1", MESSAGE_ADDED, json!({ "r": room })).await;
-    let mut eve_ws = subscribed(&app, &eve, "1", MESSAGE_ADDED, json!({ "r": eves_room })).await;
+    let mut bob_ws = subscribed(&app, Some(&bob), "1", MESSAGE_ADDED, json!({ "r": room })).await;
+    let mut eve_ws = subscribed(
+        &app,
+        Some(&eve),
+        "1",
+        MESSAGE_ADDED,
+        json!({ "r": eves_room }),
+    )
+    .await;
 
-    let sent = send(&app, &ann, &room, "hello bob").await;
+    let sent = send_message(&app, &ann, &room, "hello bob").await;
     let payload = next_payload(&mut bob_ws, "1").await;
     assert_eq!(
         payload,
         json!({ "data": { "messageAdded": { "body": "hello bob", "cursor": sent["cursor"], "author": { "username": "ann" } } } })
     );
     // Eve's next event is Cat's message: Ann's never reached her.
-    send(&app, &cat, &eves_room, "hi eve").await;
+    send_message(&app, &cat, &eves_room, "hi eve").await;
     assert_eq!(next_body(&mut eve_ws, "1").await, "hi eve");
 
     eve_ws
@@ -116,9 +62,9 @@ async fn message_added_after_a_cursor_replays_the_missed_messages_then_continues
     let app = spawn_app().await;
     let (ann, bob) = (app.register("ann").await, app.register("bob").await);
     let room = open_chat(&app, &ann, &bob).await;
-    let seen = send(&app, &ann, &room, "m1").await;
+    let seen = send_message(&app, &ann, &room, "m1").await;
     for body in ["m2", "m3", "m4"] {
-        send(&app, &ann, &room, body).await;
+        send_message(&app, &ann, &room, body).await;
     }
 
     // No readiness wait is needed: whatever comes after the cursor is owed, replayed or live.
@@ -129,8 +75,8 @@ async fn message_added_after_a_cursor_replays_the_missed_messages_then_continues
     for expected in ["m2", "m3", "m4"] {
         assert_eq!(next_body(&mut ws, "1").await, expected);
     }
-    send(&app, &ann, &room, "m5").await;
-    send(&app, &bob, &room, "m6").await;
+    send_message(&app, &ann, &room, "m5").await;
+    send_message(&app, &bob, &room, "m6").await;
     assert_eq!(next_body(&mut ws, "1").await, "m5");
     assert_eq!(next_body(&mut ws, "1").await, "m6");
 
@@ -144,7 +90,7 @@ async fn many_messages_sent_while_subscribing_arrive_once_each_in_order() {
     let app = spawn_app_with(|config| config.rate_limits.enabled = false).await;
     let (ann, bob) = (app.register("ann").await, app.register("bob").await);
     let room = open_chat(&app, &ann, &bob).await;
-    let first = send(&app, &ann, &room, "0").await;
+    let first = send_message(&app, &ann, &room, "0").await;
 
     // Messages land before, during and after the subscription's switch from the store to
     // live events.
@@ -177,7 +123,7 @@ async fn many_messages_sent_while_subscribing_arrive_once_each_in_order() {
     let expected: Vec<String> = (1..=30).map(|i| i.to_string()).collect();
     assert_eq!(received, expected);
     // Nothing more is owed: the next event is the next message.
-    send(&app, &bob, &room, "done").await;
+    send_message(&app, &bob, &room, "done").await;
     assert_eq!(next_body(&mut ws, "1").await, "done");
 }
 
@@ -190,8 +136,8 @@ async fn typing_reaches_the_other_members_and_not_the_typer() {
         app.register("eve").await,
     );
     let room = open_chat(&app, &ann, &bob).await;
-    let mut ann_ws = subscribed(&app, &ann, "t", TYPING, json!({ "r": room })).await;
-    let mut bob_ws = subscribed(&app, &bob, "t", TYPING, json!({ "r": room })).await;
+    let mut ann_ws = subscribed(&app, Some(&ann), "t", TYPING, json!({ "r": room })).await;
+    let mut bob_ws = subscribed(&app, Some(&bob), "t", TYPING, json!({ "r": room })).await;
     let typing = "mutation($r: ID!) { sendTyping(roomId: $r) }";
 
     app.data(Some(&ann.access), typing, json!({ "r": room }))
@@ -249,8 +195,8 @@ async fn typing_and_sending_are_rate_limited_per_user() {
             > 0
     );
 
-    send(&app, &ann, &room, "one").await;
-    send(&app, &ann, &room, "two").await;
+    send_message(&app, &ann, &room, "one").await;
+    send_message(&app, &ann, &room, "two").await;
     let (code, _) = app
         .error_code(
             Some(&ann.access),
@@ -260,7 +206,7 @@ async fn typing_and_sending_are_rate_limited_per_user() {
         .await;
     assert_eq!(code, "RATE_LIMITED");
     // Bob has his own allowance.
-    send(&app, &bob, &room, "mine").await;
+    send_message(&app, &bob, &room, "mine").await;
 }
 
 #[tokio::test]
@@ -280,7 +226,7 @@ async fn the_legacy_graphql_ws_protocol_delivers_message_added() {
         json!({ "type": "complete", "id": "2" })
     );
 
-    send(&app, &ann, &room, "over the old protocol").await;
+    send_message(&app, &ann, &room, "over the old protocol").await;
     let message = ws.next_json().await;
     assert_eq!(
         (message["type"].as_str(), message["id"].as_str()),
@@ -313,13 +259,13 @@ async fn a_message_whose_event_never_came_is_delivered_before_the_next_one() {
     let app = spawn_app().await;
     let (ann, bob) = (app.register("ann").await, app.register("bob").await);
     let room = open_chat(&app, &ann, &bob).await;
-    let mut ws = subscribed(&app, &bob, "1", MESSAGE_ADDED, json!({ "r": room })).await;
+    let mut ws = subscribed(&app, Some(&bob), "1", MESSAGE_ADDED, json!({ "r": room })).await;
 
     store_silently(&app, &room, &ann, "orphan").await;
-    send(&app, &ann, &room, "live").await;
+    send_message(&app, &ann, &room, "live").await;
     assert_eq!(next_body(&mut ws, "1").await, "orphan");
     assert_eq!(next_body(&mut ws, "1").await, "live");
-    send(&app, &ann, &room, "after").await;
+    send_message(&app, &ann, &room, "after").await;
     assert_eq!(next_body(&mut ws, "1").await, "after");
 }
 
@@ -330,7 +276,7 @@ async fn a_subscriber_that_fell_behind_the_bus_catches_up_from_the_store() {
     let app = spawn_app_with(|config| config.store.event_log_poll_ms = 3_600_000).await;
     let (ann, bob) = (app.register("ann").await, app.register("bob").await);
     let room = open_chat(&app, &ann, &bob).await;
-    let mut ws = subscribed(&app, &bob, "1", MESSAGE_ADDED, json!({ "r": room })).await;
+    let mut ws = subscribed(&app, Some(&bob), "1", MESSAGE_ADDED, json!({ "r": room })).await;
 
     store_silently(&app, &room, &ann, "missed").await;
     // More events than the bus keeps for a receiver, appended to the log without waking the
@@ -352,6 +298,6 @@ async fn a_subscriber_that_fell_behind_the_bus_catches_up_from_the_store() {
     }
     app.core.services.events.publish(noise).await;
     assert_eq!(next_body(&mut ws, "1").await, "missed");
-    send(&app, &ann, &room, "live").await;
+    send_message(&app, &ann, &room, "live").await;
     assert_eq!(next_body(&mut ws, "1").await, "live");
 }

@@ -416,6 +416,20 @@ pub async fn round_trips_of(
     (fewest, data)
 }
 
+/// Checks that one list request cost the same store round trips at each of three page sizes
+/// (`counts`, also printed for the record) and at most `most`.
+pub fn assert_round_trips_constant(list: &str, sizes: [i64; 3], counts: [u64; 3], most: u64) {
+    let [a, b, c] = sizes;
+    println!("{list} round trips for first {a}, {b}, {c}: {counts:?}");
+    assert_eq!(counts[0], counts[1], "{counts:?}");
+    assert_eq!(counts[1], counts[2], "{counts:?}");
+    assert!(
+        counts[0] <= most,
+        "the {list} took {} round trips",
+        counts[0]
+    );
+}
+
 /// A counting app (see [`counting_config`]) on MongoDB in a fresh database at
 /// `TEST_MONGODB_URI`. The tests that use it are `#[ignore]`d, so a plain `cargo test` skips
 /// them; asked for without the variable, they fail here rather than pass having tested nothing.
@@ -467,4 +481,308 @@ pub async fn store_quiet(app: &TestApp) {
         }
         last = now;
     }
+}
+
+// Steps tests take on the way to what they test, over GraphQL as a client would.
+
+// Posts and the social graph.
+
+/// A text post by `who`; its id.
+pub async fn create_post(app: &TestApp, who: &Account, body: &str) -> String {
+    app.data(
+        Some(&who.access),
+        "mutation($b: String!) { createPost(input: { body: $b }) { id } }",
+        json!({ "b": body }),
+    )
+    .await["createPost"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+pub async fn follow(app: &TestApp, who: &Account, whom: &Account) {
+    app.data(
+        Some(&who.access),
+        "mutation($u: ID!) { follow(userId: $u) { id } }",
+        json!({ "u": whom.id }),
+    )
+    .await;
+}
+
+pub async fn block(app: &TestApp, who: &Account, whom: &Account) {
+    app.data(
+        Some(&who.access),
+        "mutation($u: ID!) { block(userId: $u) { id } }",
+        json!({ "u": whom.id }),
+    )
+    .await;
+}
+
+// Chat.
+
+pub const OPEN_CHAT: &str = "mutation($u: ID!, $l: ID) { openChat(userId: $u, listingId: $l) {
+    id kind title members { username } listing { title } unreadCount lastMessage { body } } }";
+
+pub const SEND_MESSAGE: &str =
+    "mutation($r: ID!, $b: String!) { sendMessage(roomId: $r, body: $b) {
+    id body cursor author { username } room { id } } }";
+
+/// Opens (or finds) the direct room of `who` and `with`; its id.
+pub async fn open_chat(app: &TestApp, who: &Account, with: &Account) -> String {
+    app.data(Some(&who.access), OPEN_CHAT, json!({ "u": with.id }))
+        .await["openChat"]["id"]
+        .as_str()
+        .expect("a room id")
+        .to_owned()
+}
+
+/// `who` sends `body` to `room`; the message.
+pub async fn send_message(app: &TestApp, who: &Account, room: &str, body: &str) -> Value {
+    app.data(
+        Some(&who.access),
+        SEND_MESSAGE,
+        json!({ "r": room, "b": body }),
+    )
+    .await["sendMessage"]
+        .clone()
+}
+
+// Marketplace.
+
+pub const ORDER_FIELDS: &str = "id number status total { amount currency } nextStatuses
+    items { title quantity unitPrice { amount } lineTotal { amount } post { id } }
+    buyer { username } seller { username } payment { cardLast4 status }
+    statusHistory { status by { username } } shippingAddress { city }";
+
+/// A listing of `seller`'s at `price` KZT with `stock` units; its id.
+pub async fn listing(app: &TestApp, seller: &Account, price: &str, stock: i64) -> String {
+    app.data(
+        Some(&seller.access),
+        "mutation($i: CreatePostInput!) { createPost(input: $i) { id } }",
+        json!({ "i": { "kind": "LISTING", "title": "Canon EOS R", "body": "Mirrorless camera",
+            "listing": { "price": { "amount": price, "currency": "KZT" }, "stock": stock } } }),
+    )
+    .await["createPost"]["id"]
+        .as_str()
+        .expect("a post id")
+        .to_owned()
+}
+
+/// A new shipping address of `who`; its id.
+pub async fn address(app: &TestApp, who: &Account) -> String {
+    app.data(
+        Some(&who.access),
+        "mutation($i: AddressInput!) { addAddress(input: $i) { id } }",
+        json!({ "i": { "recipient": "Ann Example", "phone": "+77011234567",
+            "line1": "1 Abay Avenue", "city": "Almaty", "postalCode": "050000", "country": "KZ" } }),
+    )
+    .await["addAddress"]["id"]
+    .as_str()
+    .expect("an address id")
+    .to_owned()
+}
+
+/// A new payment card of `who` with the card `number`; its id.
+pub async fn card(app: &TestApp, who: &Account, number: &str) -> String {
+    app.data(
+        Some(&who.access),
+        "mutation($i: CardInput!) { addPaymentCard(input: $i) { id } }",
+        json!({ "i": { "number": number, "expMonth": 12, "expYear": 2031 } }),
+    )
+    .await["addPaymentCard"]["id"]
+        .as_str()
+        .expect("a card id")
+        .to_owned()
+}
+
+/// Adds `quantity` of `post` to `who`'s cart; the cart.
+pub async fn add_to_cart(app: &TestApp, who: &Account, post: &str, quantity: i64) -> Value {
+    app.data(
+        Some(&who.access),
+        "mutation($p: ID!, $q: Int) { addToCart(postId: $p, quantity: $q) {
+            items { quantity available lineTotal { amount } post { id } } subtotal { amount currency } itemCount } }",
+        json!({ "p": post, "q": quantity }),
+    )
+    .await["addToCart"]
+    .clone()
+}
+
+pub const CHECKOUT: &str = "mutation($a: ID!, $k: String!) {
+    checkout(input: { addressId: $a, idempotencyKey: $k, note: \"ring twice\" }) { id status } }";
+
+/// Carts `quantity` of `post` and checks out; returns the one order's id.
+pub async fn buy(app: &TestApp, buyer: &Account, post: &str, quantity: i64, key: &str) -> String {
+    add_to_cart(app, buyer, post, quantity).await;
+    let address = address(app, buyer).await;
+    let orders = app
+        .data(
+            Some(&buyer.access),
+            CHECKOUT,
+            json!({ "a": address, "k": key }),
+        )
+        .await["checkout"]
+        .clone();
+    assert_eq!(orders.as_array().map(Vec::len), Some(1), "{orders}");
+    orders[0]["id"].as_str().unwrap().to_owned()
+}
+
+/// The order `id` as `who` sees it, with [`ORDER_FIELDS`].
+pub async fn order(app: &TestApp, who: &Account, id: &str) -> Value {
+    app.data(
+        Some(&who.access),
+        &format!("query($id: ID!) {{ order(id: $id) {{ {ORDER_FIELDS} }} }}"),
+        json!({ "id": id }),
+    )
+    .await["order"]
+        .clone()
+}
+
+pub const MOVE: &str = "mutation($o: ID!, $s: OrderStatus!) { updateOrderStatus(orderId: $o, status: $s) { status nextStatuses } }";
+
+pub const PAY: &str = "mutation($o: ID!, $c: ID!) { payOrder(orderId: $o, cardId: $c) { status payment { cardLast4 status } } }";
+
+/// `who` moves `order` to `status`.
+pub async fn move_to(app: &TestApp, who: &Account, order: &str, status: &str) -> Value {
+    app.data(Some(&who.access), MOVE, json!({ "o": order, "s": status }))
+        .await["updateOrderStatus"]
+        .clone()
+}
+
+/// The stock and status of the listing `post`.
+pub async fn stock(app: &TestApp, post: &str) -> Value {
+    app.data(
+        None,
+        "query($id: ID!) { post(id: $id) { listing { stock status } } }",
+        json!({ "id": post }),
+    )
+    .await["post"]["listing"]
+        .clone()
+}
+
+// Subscriptions.
+
+pub const MESSAGE_ADDED: &str =
+    "subscription($r: ID!, $a: String) { messageAdded(roomId: $r, after: $a) {
+    body cursor author { username } } }";
+
+pub const NOTIFICATION_ADDED: &str = "subscription($a: String) {
+    notificationAdded(after: $a) { id kind cursor actor { username } post { body }
+    message { body } readAt } }";
+
+pub const NOTIFICATIONS: &str = "query($u: Boolean, $n: Int, $a: String) {
+    notifications(unreadOnly: $u, first: $n, after: $a) {
+    edges { cursor node { id kind actor { username } post { body } message { body } readAt } }
+    pageInfo { hasNextPage } } unreadNotificationsCount }";
+
+/// A socket (anonymous without `who`) with `query` running as operation `id`. The query
+/// answered on the same socket afterwards proves the subscription has started: operations
+/// start in order, and a subscription listens to the bus before it does anything else.
+pub async fn subscribed(
+    app: &TestApp,
+    who: Option<&Account>,
+    id: &str,
+    query: &str,
+    variables: Value,
+) -> WsClient {
+    let mut ws = app.ws("graphql-transport-ws").await;
+    ws.init(who.map(|w| w.access.as_str())).await;
+    ws.send(json!({ "id": id, "type": "subscribe", "payload": { "query": query, "variables": variables } }))
+        .await;
+    ws.send(
+        json!({ "id": "ready", "type": "subscribe", "payload": { "query": "{ viewer { id } }" } }),
+    )
+    .await;
+    assert_eq!(ws.next_json().await["id"], "ready");
+    assert_eq!(
+        ws.next_json().await,
+        json!({ "type": "complete", "id": "ready" })
+    );
+    ws
+}
+
+/// The payload of the next `next` message of operation `id`.
+pub async fn next_payload(ws: &mut WsClient, id: &str) -> Value {
+    let message = ws.next_json().await;
+    assert_eq!(
+        (message["type"].as_str(), message["id"].as_str()),
+        (Some("next"), Some(id)),
+        "{message}"
+    );
+    message["payload"].clone()
+}
+
+/// The body of the `messageAdded` message next pushed for operation `id`.
+pub async fn next_body(ws: &mut WsClient, id: &str) -> String {
+    let payload = next_payload(ws, id).await;
+    payload["data"]["messageAdded"]["body"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a message: {payload}"))
+        .to_owned()
+}
+
+/// The code of the error an operation ended with (sent as `next` with errors, or `error`).
+pub async fn error_code(ws: &mut WsClient, id: &str) -> String {
+    let message = ws.next_json().await;
+    assert_eq!(message["id"], id, "{message}");
+    let errors = match message["type"].as_str() {
+        Some("next") => message["payload"]["errors"].clone(),
+        Some("error") => message["payload"].clone(),
+        _ => panic!("expected an error: {message}"),
+    };
+    errors[0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// A socket of `who` subscribed to `notificationAdded` (after `after`) as operation "n".
+/// Without `after`, it returns once the subscription is listening; with it, the replay may
+/// come at once, so it returns right after subscribing.
+pub async fn listening(app: &TestApp, who: &Account, after: Option<&str>) -> WsClient {
+    if after.is_none() {
+        return subscribed(app, Some(who), "n", NOTIFICATION_ADDED, json!({})).await;
+    }
+    let mut ws = app.ws("graphql-transport-ws").await;
+    ws.init(Some(&who.access)).await;
+    ws.send(json!({ "id": "n", "type": "subscribe",
+        "payload": { "query": NOTIFICATION_ADDED, "variables": { "a": after } } }))
+        .await;
+    ws
+}
+
+/// The next notification pushed on `ws` (subscribed by [`listening`]).
+pub async fn next_notification(ws: &mut WsClient) -> Value {
+    next_payload(ws, "n").await["data"]["notificationAdded"].clone()
+}
+
+/// A notification's kind and its actor's username.
+pub fn kind_and_actor(n: &Value) -> (String, String) {
+    (
+        n["kind"].as_str().unwrap_or_default().to_owned(),
+        n["actor"]["username"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+    )
+}
+
+// Assertions.
+
+/// `__schema` answers nothing and validation errors suggest no field names.
+pub async fn assert_introspection_and_suggestions_are_off(app: &TestApp) {
+    let (_, body) = app
+        .post(None, "{ __schema { types { name } } }", json!({}))
+        .await;
+    assert!(
+        body["errors"].is_array() || body["data"]["__schema"].is_null(),
+        "{body}"
+    );
+    let (_, body) = app.post(None, "{ viewr { id } }", json!({})).await;
+    assert!(
+        !body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Did you mean"),
+        "{body}"
+    );
 }

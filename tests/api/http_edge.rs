@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::spawn_app;
+use crate::helpers::{assert_introspection_and_suggestions_are_off, spawn_app};
 
 async fn post_raw(
     app: &crate::helpers::TestApp,
@@ -296,25 +296,6 @@ async fn health_ready_and_graphiql_are_served() {
         .await
         .unwrap();
     assert!(response.headers().contains_key("x-request-id"));
-}
-
-/// `__schema` answers nothing and validation errors suggest no field names.
-pub async fn assert_introspection_and_suggestions_are_off(app: &crate::helpers::TestApp) {
-    let (_, body) = app
-        .post(None, "{ __schema { types { name } } }", json!({}))
-        .await;
-    assert!(
-        body["errors"].is_array() || body["data"]["__schema"].is_null(),
-        "{body}"
-    );
-    let (_, body) = app.post(None, "{ viewr { id } }", json!({})).await;
-    assert!(
-        !body["errors"][0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("Did you mean"),
-        "{body}"
-    );
 }
 
 #[tokio::test]

@@ -3,9 +3,10 @@
 
 use serde_json::json;
 
-use crate::chat::{open_chat, send};
-use crate::chat_subscriptions::{MESSAGE_ADDED, next_body, subscribed};
-use crate::helpers::{TestApp, WsEvent, spawn_app, spawn_app_with};
+use crate::helpers::{
+    MESSAGE_ADDED, TestApp, WsEvent, next_body, open_chat, send_message, spawn_app, spawn_app_with,
+    subscribed,
+};
 
 /// A second instance on `first`'s data directory (same database file, same JWT key).
 async fn second_instance(first: &TestApp) -> TestApp {
@@ -19,9 +20,9 @@ async fn a_message_sent_on_one_instance_reaches_a_subscriber_on_the_other() {
     let b = second_instance(&a).await;
     let (ann, bob) = (a.register("ann").await, a.register("bob").await);
     let room = open_chat(&a, &ann, &bob).await;
-    let mut on_b = subscribed(&b, &bob, "1", MESSAGE_ADDED, json!({ "r": room })).await;
+    let mut on_b = subscribed(&b, Some(&bob), "1", MESSAGE_ADDED, json!({ "r": room })).await;
 
-    send(&a, &ann, &room, "across instances").await;
+    send_message(&a, &ann, &room, "across instances").await;
 
     assert_eq!(next_body(&mut on_b, "1").await, "across instances");
 }

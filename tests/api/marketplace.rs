@@ -1,111 +1,11 @@
-//! The marketplace over the API: the whole journey from listing to review, and the helpers
-//! the other marketplace tests share.
+//! The marketplace over the API: the whole journey from listing to review, and idempotent
+//! checkout.
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Account, TestApp, spawn_app};
-
-pub const ORDER_FIELDS: &str = "id number status total { amount currency } nextStatuses
-    items { title quantity unitPrice { amount } lineTotal { amount } post { id } }
-    buyer { username } seller { username } payment { cardLast4 status }
-    statusHistory { status by { username } } shippingAddress { city }";
-
-pub async fn listing(app: &TestApp, seller: &Account, price: &str, stock: i64) -> String {
-    app.data(
-        Some(&seller.access),
-        "mutation($i: CreatePostInput!) { createPost(input: $i) { id } }",
-        json!({ "i": { "kind": "LISTING", "title": "Canon EOS R", "body": "Mirrorless camera",
-            "listing": { "price": { "amount": price, "currency": "KZT" }, "stock": stock } } }),
-    )
-    .await["createPost"]["id"]
-        .as_str()
-        .expect("a post id")
-        .to_owned()
-}
-
-pub async fn address(app: &TestApp, who: &Account) -> String {
-    app.data(
-        Some(&who.access),
-        "mutation($i: AddressInput!) { addAddress(input: $i) { id } }",
-        json!({ "i": { "recipient": "Ann Example", "phone": "+77011234567",
-            "line1": "1 Abay Avenue", "city": "Almaty", "postalCode": "050000", "country": "KZ" } }),
-    )
-    .await["addAddress"]["id"]
-    .as_str()
-    .expect("an address id")
-    .to_owned()
-}
-
-pub async fn card(app: &TestApp, who: &Account, number: &str) -> String {
-    app.data(
-        Some(&who.access),
-        "mutation($i: CardInput!) { addPaymentCard(input: $i) { id } }",
-        json!({ "i": { "number": number, "expMonth": 12, "expYear": 2031 } }),
-    )
-    .await["addPaymentCard"]["id"]
-        .as_str()
-        .expect("a card id")
-        .to_owned()
-}
-
-pub async fn add_to_cart(app: &TestApp, who: &Account, post: &str, quantity: i64) -> Value {
-    app.data(
-        Some(&who.access),
-        "mutation($p: ID!, $q: Int) { addToCart(postId: $p, quantity: $q) {
-            items { quantity available lineTotal { amount } post { id } } subtotal { amount currency } itemCount } }",
-        json!({ "p": post, "q": quantity }),
-    )
-    .await["addToCart"]
-    .clone()
-}
-
-pub const CHECKOUT: &str = "mutation($a: ID!, $k: String!) {
-    checkout(input: { addressId: $a, idempotencyKey: $k, note: \"ring twice\" }) { id status } }";
-
-/// Carts `quantity` of `post` and checks out; returns the one order's id.
-pub async fn buy(app: &TestApp, buyer: &Account, post: &str, quantity: i64, key: &str) -> String {
-    add_to_cart(app, buyer, post, quantity).await;
-    let address = address(app, buyer).await;
-    let orders = app
-        .data(
-            Some(&buyer.access),
-            CHECKOUT,
-            json!({ "a": address, "k": key }),
-        )
-        .await["checkout"]
-        .clone();
-    assert_eq!(orders.as_array().map(Vec::len), Some(1), "{orders}");
-    orders[0]["id"].as_str().unwrap().to_owned()
-}
-
-pub async fn order(app: &TestApp, who: &Account, id: &str) -> Value {
-    app.data(
-        Some(&who.access),
-        &format!("query($id: ID!) {{ order(id: $id) {{ {ORDER_FIELDS} }} }}"),
-        json!({ "id": id }),
-    )
-    .await["order"]
-        .clone()
-}
-
-pub const MOVE: &str = "mutation($o: ID!, $s: OrderStatus!) { updateOrderStatus(orderId: $o, status: $s) { status nextStatuses } }";
-pub const PAY: &str = "mutation($o: ID!, $c: ID!) { payOrder(orderId: $o, cardId: $c) { status payment { cardLast4 status } } }";
-
-pub async fn move_to(app: &TestApp, who: &Account, order: &str, status: &str) -> Value {
-    app.data(Some(&who.access), MOVE, json!({ "o": order, "s": status }))
-        .await["updateOrderStatus"]
-        .clone()
-}
-
-pub async fn stock(app: &TestApp, post: &str) -> Value {
-    app.data(
-        None,
-        "query($id: ID!) { post(id: $id) { listing { stock status } } }",
-        json!({ "id": post }),
-    )
-    .await["post"]["listing"]
-        .clone()
-}
+use crate::helpers::{
+    CHECKOUT, PAY, add_to_cart, address, card, listing, move_to, order, spawn_app, stock,
+};
 
 #[tokio::test]
 async fn a_listing_is_carted_bought_paid_delivered_reviewed_and_counted_in_seller_stats() {

@@ -4,9 +4,9 @@
 use agora::domain::{OrderActor, OrderStatus, can_move};
 use serde_json::json;
 
-use crate::helpers::{Account, TestApp, spawn_app};
-use crate::marketplace::{
-    MOVE, PAY, add_to_cart, address, buy, card, listing, move_to, order, stock,
+use crate::helpers::{
+    Account, CHECKOUT, MOVE, PAY, TestApp, add_to_cart, address, buy, card, create_post, listing,
+    move_to, order, spawn_app, stock,
 };
 
 const CANCEL: &str = "mutation($o: ID!) { cancelOrder(orderId: $o) { status payment { status } } }";
@@ -176,21 +176,14 @@ async fn cart_input_is_checked_and_each_refusal_names_its_field() {
     let sam = app.seller("sam").await;
     let (ann, bob) = (app.register("ann").await, app.register("bob").await);
     let post = listing(&app, &sam, "10", 2).await;
-    let text = app
-        .data(
-            Some(&sam.access),
-            "mutation { createPost(input: { body: \"hello\" }) { id } }",
-            json!({}),
-        )
-        .await["createPost"]["id"]
-        .clone();
+    let text = create_post(&app, &sam, "hello").await;
     let add = "mutation($p: ID!, $q: Int) { addToCart(postId: $p, quantity: $q) { itemCount } }";
     for (who, post_id, quantity, field) in [
         (&ann, json!(post), 0, "quantity"),
         (&ann, json!(post), -1, "quantity"),
         (&ann, json!(post), 3, "quantity"),
         (&sam, json!(post), 1, "postId"),
-        (&ann, text.clone(), 1, "postId"),
+        (&ann, json!(text), 1, "postId"),
         (&ann, json!("not an id!"), 1, "postId"),
     ] {
         let (code, body) = app
@@ -250,7 +243,7 @@ async fn cart_input_is_checked_and_each_refusal_names_its_field() {
     let (code, _) = app
         .error_code(
             Some(&ann.access),
-            crate::marketplace::CHECKOUT,
+            CHECKOUT,
             json!({ "a": address, "k": "late" }),
         )
         .await;

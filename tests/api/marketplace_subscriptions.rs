@@ -3,9 +3,7 @@
 
 use serde_json::json;
 
-use crate::chat_subscriptions::{error_code, next_payload, subscribed};
-use crate::helpers::spawn_app;
-use crate::marketplace::{buy, listing};
+use crate::helpers::{buy, error_code, listing, next_payload, spawn_app, subscribed};
 
 const ORDER_UPDATED: &str =
     "subscription($o: ID) { orderUpdated(orderId: $o) { id status nextStatuses } }";
@@ -18,8 +16,8 @@ async fn order_updated_reaches_buyer_and_seller_and_refuses_outsiders() {
     let post = listing(&app, &sam, "10", 5).await;
     let id = buy(&app, &ann, &post, 1, "k").await;
 
-    let mut ann_ws = subscribed(&app, &ann, "1", ORDER_UPDATED, json!({ "o": id })).await;
-    let mut sam_all = subscribed(&app, &sam, "1", ORDER_UPDATED, json!({})).await;
+    let mut ann_ws = subscribed(&app, Some(&ann), "1", ORDER_UPDATED, json!({ "o": id })).await;
+    let mut sam_all = subscribed(&app, Some(&sam), "1", ORDER_UPDATED, json!({})).await;
     app.data(
         Some(&ann.access),
         "mutation($o: ID!) { cancelOrder(orderId: $o) { status } }",

@@ -5,8 +5,10 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Account, TestApp, spawn_app, spawn_app_with};
-use crate::marketplace::{CHECKOUT, PAY, add_to_cart, address, buy, card, listing, move_to, stock};
+use crate::helpers::{
+    Account, CHECKOUT, PAY, TestApp, add_to_cart, address, buy, card, listing, move_to, spawn_app,
+    spawn_app_with, stock,
+};
 
 const UPDATE_LINE: &str =
     "mutation($p: ID!, $q: Int!) { updateCartItem(postId: $p, quantity: $q) { itemCount } }";

@@ -5,9 +5,9 @@
 use agora::config::RatePolicy;
 use serde_json::{Value, json};
 
-use crate::helpers::{Account, TestApp, spawn_app, spawn_app_with};
-use crate::notifications::{
-    NOTIFICATIONS, create_post, follow, kind_and_actor, listening, next_notification,
+use crate::helpers::{
+    Account, NOTIFICATIONS, TestApp, create_post, follow, kind_and_actor, listening,
+    next_notification, spawn_app, spawn_app_with,
 };
 
 const REACT: &str = "mutation($p: ID!) { react(postId: $p, kind: LOVE) { id } }";

@@ -3,10 +3,10 @@
 
 use serde_json::json;
 
-use crate::chat::{open_chat, send};
-use crate::chat_subscriptions::subscribed;
-use crate::helpers::{TestApp, counting_config, round_trips_of, spawn_app_with, store_quiet};
-use crate::notifications::NOTIFICATION_ADDED;
+use crate::helpers::{
+    NOTIFICATION_ADDED, TestApp, assert_round_trips_constant, counting_config, create_post,
+    open_chat, round_trips_of, send_message, spawn_app_with, store_quiet, subscribed,
+};
 
 const LIST: &str = "query($n: Int) { notifications(first: $n) { edges { node { kind
     actor { username viewerFollows } post { body author { username } } message { body author { username } } } } } }";
@@ -38,15 +38,8 @@ async fn round_trips_of_list(app: &TestApp, token: &str, first: i64) -> u64 {
 async fn the_notification_list_costs_the_same_few_round_trips_for_5_10_and_20() {
     let app = spawn_app_with(counting_config).await;
     let (ann, bob) = (app.register("ann").await, app.register("bob").await);
-    let mut bobs = subscribed(&app, &bob, "n", NOTIFICATION_ADDED, json!({})).await;
-    let post = app
-        .data(
-            Some(&bob.access),
-            "mutation { createPost(input: { body: \"bob's\" }) { id } }",
-            json!({}),
-        )
-        .await["createPost"]["id"]
-        .clone();
+    let mut bobs = subscribed(&app, Some(&bob), "n", NOTIFICATION_ADDED, json!({})).await;
+    let post = create_post(&app, &bob, "bob's").await;
     let room = open_chat(&app, &ann, &bob).await;
     for i in 0..12 {
         app.data(
@@ -55,7 +48,7 @@ async fn the_notification_list_costs_the_same_few_round_trips_for_5_10_and_20() 
             json!({ "p": post }),
         )
         .await;
-        send(&app, &ann, &room, &format!("message {i}")).await;
+        send_message(&app, &ann, &room, &format!("message {i}")).await;
     }
     for _ in 0..24 {
         assert_eq!(bobs.next_json().await["type"], "next");
@@ -66,10 +59,7 @@ async fn the_notification_list_costs_the_same_few_round_trips_for_5_10_and_20() 
         round_trips_of_list(&app, &bob.access, 10).await,
         round_trips_of_list(&app, &bob.access, 20).await,
     ];
-    println!("notification list round trips for first 5, 10, 20: {counts:?}");
-    assert_eq!(counts[0], counts[1], "{counts:?}");
-    assert_eq!(counts[1], counts[2], "{counts:?}");
-    assert!(counts[0] <= 6, "the list took {} round trips", counts[0]);
+    assert_round_trips_constant("notification list", [5, 10, 20], counts, 6);
 }
 
 /// Store round trips from one message to a group of `size` until the store is quiet again:
@@ -96,7 +86,7 @@ async fn round_trips_of_a_group_message(app: &TestApp, size: usize) -> u64 {
     for i in 0..3 {
         store_quiet(app).await;
         let before = app.core.stores.round_trips.count();
-        send(app, &author, &room, &format!("hello {i}")).await;
+        send_message(app, &author, &room, &format!("hello {i}")).await;
         store_quiet(app).await;
         fewest = fewest.min(app.core.stores.round_trips.count() - before);
     }

@@ -3,47 +3,10 @@
 
 use serde_json::{Value, json};
 
-use crate::chat::{open_chat, send};
-use crate::chat_subscriptions::subscribed;
-use crate::helpers::{Account, TestApp, WsClient, spawn_app};
-
-pub(crate) const NOTIFICATION_ADDED: &str = "subscription($a: String) {
-    notificationAdded(after: $a) { id kind cursor actor { username } post { body }
-    message { body } readAt } }";
-pub(crate) const NOTIFICATIONS: &str = "query($u: Boolean, $n: Int, $a: String) {
-    notifications(unreadOnly: $u, first: $n, after: $a) {
-    edges { cursor node { id kind actor { username } post { body } message { body } readAt } }
-    pageInfo { hasNextPage } } unreadNotificationsCount }";
-
-pub(crate) async fn follow(app: &TestApp, who: &Account, whom: &Account) {
-    app.data(
-        Some(&who.access),
-        "mutation($u: ID!) { follow(userId: $u) { id } }",
-        json!({ "u": whom.id }),
-    )
-    .await;
-}
-
-async fn block(app: &TestApp, who: &Account, whom: &Account) {
-    app.data(
-        Some(&who.access),
-        "mutation($u: ID!) { block(userId: $u) { id } }",
-        json!({ "u": whom.id }),
-    )
-    .await;
-}
-
-pub(crate) async fn create_post(app: &TestApp, who: &Account, body: &str) -> String {
-    app.data(
-        Some(&who.access),
-        "mutation($b: String!) { createPost(input: { body: $b }) { id } }",
-        json!({ "b": body }),
-    )
-    .await["createPost"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
+use crate::helpers::{
+    Account, NOTIFICATION_ADDED, NOTIFICATIONS, TestApp, block, create_post, follow,
+    kind_and_actor, listening, next_notification, open_chat, send_message, spawn_app,
+};
 
 async fn comment(app: &TestApp, who: &Account, post: &str, parent: Option<&str>) -> String {
     app.data(
@@ -66,42 +29,6 @@ async fn react(app: &TestApp, who: &Account, post: &str) {
     .await;
 }
 
-/// A socket of `who` subscribed to `notificationAdded` (after `after`) as operation "n".
-/// Without `after`, it returns once the subscription is listening; with it, the replay may
-/// come at once, so it returns right after subscribing.
-pub(crate) async fn listening(app: &TestApp, who: &Account, after: Option<&str>) -> WsClient {
-    if after.is_none() {
-        return subscribed(app, who, "n", NOTIFICATION_ADDED, json!({})).await;
-    }
-    let mut ws = app.ws("graphql-transport-ws").await;
-    ws.init(Some(&who.access)).await;
-    ws.send(json!({ "id": "n", "type": "subscribe",
-        "payload": { "query": NOTIFICATION_ADDED, "variables": { "a": after } } }))
-        .await;
-    ws
-}
-
-/// The next notification pushed on `ws`.
-pub(crate) async fn next_notification(ws: &mut WsClient) -> Value {
-    let message = ws.next_json().await;
-    assert_eq!(
-        (message["type"].as_str(), message["id"].as_str()),
-        (Some("next"), Some("n")),
-        "{message}"
-    );
-    message["payload"]["data"]["notificationAdded"].clone()
-}
-
-pub(crate) fn kind_and_actor(n: &Value) -> (String, String) {
-    (
-        n["kind"].as_str().unwrap_or_default().to_owned(),
-        n["actor"]["username"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned(),
-    )
-}
-
 #[tokio::test]
 async fn each_kind_reaches_its_recipient_and_nobody_else() {
     let app = spawn_app().await;
@@ -121,9 +48,9 @@ async fn each_kind_reaches_its_recipient_and_nobody_else() {
     react(&app, &ann, &post).await;
     create_post(&app, &ann, "hello @bob").await;
     let room = open_chat(&app, &ann, &bob).await;
-    send(&app, &ann, &room, "hi bob").await;
+    send_message(&app, &ann, &room, "hi bob").await;
     // Bob's own actions (his post, his comment, his message) notify nobody but the others.
-    send(&app, &bob, &room, "hi ann").await;
+    send_message(&app, &bob, &room, "hi ann").await;
 
     let mut seen = Vec::new();
     for _ in 0..6 {
@@ -197,8 +124,8 @@ async fn a_blocked_pair_is_not_notified_of_each_other_in_a_shared_group() {
     let mut bobs = listening(&app, &bob, None).await;
     let mut cats = listening(&app, &cat, None).await;
 
-    send(&app, &ann, &group, "from ann").await;
-    send(&app, &cat, &group, "from cat").await;
+    send_message(&app, &ann, &group, "from ann").await;
+    send_message(&app, &cat, &group, "from cat").await;
 
     let to_cat = next_notification(&mut cats).await;
     assert_eq!(to_cat["message"]["body"], "from ann");
@@ -359,7 +286,7 @@ async fn the_legacy_graphql_ws_protocol_delivers_notification_added() {
 /// seller; a review tells the seller. Each carries its order or listing.
 #[tokio::test]
 async fn orders_and_reviews_notify_the_other_party_with_the_order_or_listing() {
-    use crate::marketplace::{PAY, buy, card, listing, move_to};
+    use crate::helpers::{PAY, buy, card, listing, move_to};
 
     let app = spawn_app().await;
     let sam = app.seller("sam").await;

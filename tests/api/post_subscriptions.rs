@@ -2,23 +2,13 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Account, TestApp, WsClient, spawn_app};
+use crate::helpers::{
+    Account, TestApp, WsClient, block, create_post, follow, next_payload, spawn_app, subscribed,
+};
 
 const POST_UPDATED: &str =
     "subscription($p: ID!) { postUpdated(postId: $p) { id body reactionCounts { kind count } } }";
 const FEED_POST_ADDED: &str = "subscription { feedPostAdded { body author { username } } }";
-
-async fn create_post(app: &TestApp, who: &Account, body: &str) -> String {
-    app.data(
-        Some(&who.access),
-        "mutation($b: String!) { createPost(input: { body: $b }) { id } }",
-        json!({ "b": body }),
-    )
-    .await["createPost"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
 
 async fn edit(app: &TestApp, who: &Account, post: &str, body: &str) {
     app.data(
@@ -29,36 +19,8 @@ async fn edit(app: &TestApp, who: &Account, post: &str, body: &str) {
     .await;
 }
 
-/// A socket (anonymous without `who`) running `query` as operation "s", listening once the
-/// query answered after it proves it started.
-async fn subscribed(
-    app: &TestApp,
-    who: Option<&Account>,
-    query: &str,
-    variables: Value,
-) -> WsClient {
-    let mut ws = app.ws("graphql-transport-ws").await;
-    ws.init(who.map(|w| w.access.as_str())).await;
-    ws.send(json!({ "id": "s", "type": "subscribe", "payload": { "query": query, "variables": variables } }))
-        .await;
-    ws.send(json!({ "id": "ready", "type": "subscribe", "payload": { "query": "{ categories { id } }" } }))
-        .await;
-    assert_eq!(ws.next_json().await["id"], "ready");
-    assert_eq!(
-        ws.next_json().await,
-        json!({ "type": "complete", "id": "ready" })
-    );
-    ws
-}
-
 async fn next_data(ws: &mut WsClient) -> Value {
-    let message = ws.next_json().await;
-    assert_eq!(
-        (message["type"].as_str(), message["id"].as_str()),
-        (Some("next"), Some("s")),
-        "{message}"
-    );
-    message["payload"]["data"].clone()
+    next_payload(ws, "s").await["data"].clone()
 }
 
 #[tokio::test]
@@ -67,8 +29,8 @@ async fn post_updated_reaches_anonymous_subscribers_of_that_post_only() {
     let (ann, bob) = (app.register("ann").await, app.register("bob").await);
     let watched = create_post(&app, &ann, "watched").await;
     let other = create_post(&app, &ann, "other").await;
-    let mut on_watched = subscribed(&app, None, POST_UPDATED, json!({ "p": watched })).await;
-    let mut on_other = subscribed(&app, None, POST_UPDATED, json!({ "p": other })).await;
+    let mut on_watched = subscribed(&app, None, "s", POST_UPDATED, json!({ "p": watched })).await;
+    let mut on_other = subscribed(&app, None, "s", POST_UPDATED, json!({ "p": other })).await;
 
     edit(&app, &ann, &watched, "edited").await;
     app.data(
@@ -128,9 +90,9 @@ async fn deleting_a_post_completes_its_subscriptions() {
     let post = create_post(&app, &ann, "soon gone").await;
     let kept = create_post(&app, &ann, "kept").await;
     // Anonymous (a shared execution) and signed in (its own).
-    let mut anonymous = subscribed(&app, None, POST_UPDATED, json!({ "p": post })).await;
-    let mut signed_in = subscribed(&app, Some(&bob), POST_UPDATED, json!({ "p": post })).await;
-    let mut on_kept = subscribed(&app, None, POST_UPDATED, json!({ "p": kept })).await;
+    let mut anonymous = subscribed(&app, None, "s", POST_UPDATED, json!({ "p": post })).await;
+    let mut signed_in = subscribed(&app, Some(&bob), "s", POST_UPDATED, json!({ "p": post })).await;
+    let mut on_kept = subscribed(&app, None, "s", POST_UPDATED, json!({ "p": kept })).await;
 
     edit(&app, &ann, &post, "last words").await;
     app.data(
@@ -163,10 +125,8 @@ async fn feed_post_added_delivers_posts_of_followed_users_only() {
         app.register("bob").await,
         app.register("cat").await,
     );
-    let follow = "mutation($u: ID!) { follow(userId: $u) { id } }";
-    app.data(Some(&bob.access), follow, json!({ "u": ann.id }))
-        .await;
-    let mut bobs = subscribed(&app, Some(&bob), FEED_POST_ADDED, json!({})).await;
+    follow(&app, &bob, &ann).await;
+    let mut bobs = subscribed(&app, Some(&bob), "s", FEED_POST_ADDED, json!({})).await;
 
     create_post(&app, &cat, "not followed").await;
     create_post(&app, &bob, "bob's own").await;
@@ -176,8 +136,7 @@ async fn feed_post_added_delivers_posts_of_followed_users_only() {
         json!({ "body": "from ann", "author": { "username": "ann" } })
     );
     // Following cat now lets cat's next post through.
-    app.data(Some(&bob.access), follow, json!({ "u": cat.id }))
-        .await;
+    follow(&app, &bob, &cat).await;
     create_post(&app, &cat, "now followed").await;
     assert_eq!(
         next_data(&mut bobs).await["feedPostAdded"]["body"],
@@ -194,12 +153,10 @@ async fn unfollows_and_blocks_after_subscribing_take_effect_on_the_live_feed() {
         app.register("cat").await,
         app.register("dan").await,
     );
-    let follow = "mutation($u: ID!) { follow(userId: $u) { id } }";
     for whom in [&bob, &cat, &dan] {
-        app.data(Some(&ann.access), follow, json!({ "u": whom.id }))
-            .await;
+        follow(&app, &ann, whom).await;
     }
-    let mut anns = subscribed(&app, Some(&ann), FEED_POST_ADDED, json!({})).await;
+    let mut anns = subscribed(&app, Some(&ann), "s", FEED_POST_ADDED, json!({})).await;
 
     app.data(
         Some(&ann.access),
@@ -208,12 +165,7 @@ async fn unfollows_and_blocks_after_subscribing_take_effect_on_the_live_feed() {
     )
     .await;
     // Blocked by cat: cat's posts leave ann's feed as the block removed ann's follow.
-    app.data(
-        Some(&cat.access),
-        "mutation($u: ID!) { block(userId: $u) { id } }",
-        json!({ "u": ann.id }),
-    )
-    .await;
+    block(&app, &cat, &ann).await;
     create_post(&app, &bob, "unfollowed").await;
     create_post(&app, &cat, "blocked").await;
     create_post(&app, &dan, "still followed").await;
@@ -242,8 +194,8 @@ async fn anonymous_subscribers_of_one_post_share_its_updates_and_leave_independe
     let app = spawn_app().await;
     let ann = app.register("ann").await;
     let post = create_post(&app, &ann, "shared").await;
-    let mut first = subscribed(&app, None, POST_UPDATED, json!({ "p": post })).await;
-    let mut second = subscribed(&app, None, POST_UPDATED, json!({ "p": post })).await;
+    let mut first = subscribed(&app, None, "s", POST_UPDATED, json!({ "p": post })).await;
+    let mut second = subscribed(&app, None, "s", POST_UPDATED, json!({ "p": post })).await;
 
     edit(&app, &ann, &post, "for both").await;
     for ws in [&mut first, &mut second] {
@@ -253,7 +205,7 @@ async fn anonymous_subscribers_of_one_post_share_its_updates_and_leave_independe
     // The first leaves; the second still gets updates, and a newcomer joins.
     first.send(json!({ "id": "s", "type": "complete" })).await;
     drop(first);
-    let mut third = subscribed(&app, None, POST_UPDATED, json!({ "p": post })).await;
+    let mut third = subscribed(&app, None, "s", POST_UPDATED, json!({ "p": post })).await;
     edit(&app, &ann, &post, "after one left").await;
     for ws in [&mut second, &mut third] {
         assert_eq!(next_data(ws).await["postUpdated"]["body"], "after one left");
@@ -268,6 +220,7 @@ async fn post_updated_carries_the_comment_count_as_comments_come_and_go() {
     let mut ws = subscribed(
         &app,
         None,
+        "s",
         "subscription($p: ID!) { postUpdated(postId: $p) { id commentsCount } }",
         json!({ "p": post }),
     )

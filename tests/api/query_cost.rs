@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, counting_config, spawn_app, spawn_app_with, store_quiet};
+use crate::helpers::{TestApp, counting_config, follow, spawn_app, spawn_app_with, store_quiet};
 
 /// The audit's first document: five levels of `followers(first: 20)` from one user (`$u`).
 pub const FAN_OUT_ATTACK: &str = include_str!("../fixtures/fan-out.attack.graphql");
@@ -21,12 +21,7 @@ async fn follow_ring(app: &TestApp, size: usize) -> Vec<crate::helpers::Account>
     for follower in &users {
         for followed in &users {
             if follower.id != followed.id {
-                app.data(
-                    Some(&follower.access),
-                    "mutation($u: ID!) { follow(userId: $u) { id } }",
-                    json!({ "u": followed.id }),
-                )
-                .await;
+                follow(app, follower, followed).await;
             }
         }
     }
@@ -499,7 +494,7 @@ async fn production_turns_off_introspection_graphiql_and_suggestions_unless_swit
         config.environment = agora::config::Environment::Production;
     })
     .await;
-    crate::http_edge::assert_introspection_and_suggestions_are_off(&app).await;
+    crate::helpers::assert_introspection_and_suggestions_are_off(&app).await;
     let page = app.client.get(&app.address).send().await.unwrap();
     assert_eq!(page.status(), 404);
 

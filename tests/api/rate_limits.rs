@@ -240,7 +240,7 @@ async fn subscription_starts_are_limited_per_user_across_sockets() {
 
 #[tokio::test]
 async fn checkouts_and_payment_attempts_are_limited_per_buyer() {
-    use crate::marketplace::{CHECKOUT, PAY, add_to_cart, address, buy, card, listing};
+    use crate::helpers::{CHECKOUT, PAY, add_to_cart, address, buy, card, listing};
     let app = spawn_app_with(|c| {
         c.rate_limits.checkout_per_user = RatePolicy::new(2, 3600);
         c.rate_limits.payment_per_user = RatePolicy::new(2, 3600);
@@ -277,7 +277,7 @@ async fn checkouts_and_payment_attempts_are_limited_per_buyer() {
         )
         .await;
     assert_rate_limited(&body["errors"][0], 3600);
-    let stock = crate::marketplace::stock(&app, &post).await;
+    let stock = crate::helpers::stock(&app, &post).await;
     assert_eq!(stock["stock"], 98, "{stock}");
 
     // The limits are per buyer: Bob checks out and pays.
@@ -340,7 +340,7 @@ async fn reacting_and_unreacting_share_one_counter_per_user_and_favorites_anothe
         app.register("bob").await,
         app.register("cat").await,
     );
-    let post = crate::notifications::create_post(&app, &bob, "bob's").await;
+    let post = crate::helpers::create_post(&app, &bob, "bob's").await;
     let p = json!({ "p": post });
 
     limited_after(
@@ -413,7 +413,7 @@ async fn following_and_blocking_are_limited_per_user_each_toggle_on_one_counter(
 
 #[tokio::test]
 async fn cart_writes_are_limited_per_buyer() {
-    use crate::marketplace::listing;
+    use crate::helpers::listing;
     let app = spawn_app_with(|c| c.rate_limits.cart_per_user = RatePolicy::new(2, 60)).await;
     let sam = app.seller("sam").await;
     let post = listing(&app, &sam, "10.00", 10).await;
@@ -440,7 +440,7 @@ async fn cart_writes_are_limited_per_buyer() {
 
 #[tokio::test]
 async fn new_reviews_are_limited_per_author() {
-    use crate::marketplace::listing;
+    use crate::helpers::listing;
     let app = spawn_app_with(|c| c.rate_limits.review_per_user = RatePolicy::new(1, 3600)).await;
     let sam = app.seller("sam").await;
     let (first, second) = (

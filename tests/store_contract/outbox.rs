@@ -1,7 +1,7 @@
 //! The mail outbox: claiming with leases, settling, retries, giving up, concurrency.
 
 use agora::domain::{Email, MailId, OutgoingMail};
-use agora::store::{MailStatus, OutboxEntry, Stores};
+use agora::store::{ClaimedMail, MailStatus, OutboxEntry, Stores};
 use chrono::{DateTime, Duration, Utc};
 
 use crate::fixtures::{ms, now};
@@ -20,6 +20,15 @@ fn mail(to: &str, created_at: DateTime<Utc>) -> OutgoingMail {
 
 fn lease() -> Duration {
     Duration::minutes(2)
+}
+
+/// `stores.outbox.claim_next` at `at` for a lease of [`lease`] under `lease_id`.
+async fn claim(stores: &Stores, lease_id: &str, at: DateTime<Utc>) -> Option<ClaimedMail> {
+    stores
+        .outbox
+        .claim_next(lease_id, at, at + lease())
+        .await
+        .unwrap()
 }
 
 async fn entry(stores: &Stores, id: &MailId) -> OutboxEntry {
@@ -70,23 +79,13 @@ pub async fn a_claim_takes_the_oldest_due_message_once(stores: Stores) {
         stores.outbox.enqueue(m).await.unwrap();
     }
 
-    let first = stores
-        .outbox
-        .claim_next("lease-1", t, t + lease())
+    let first = claim(&stores, "lease-1", t)
         .await
-        .unwrap()
         .expect("a message is due");
-    let second = stores
-        .outbox
-        .claim_next("lease-2", t, t + lease())
+    let second = claim(&stores, "lease-2", t)
         .await
-        .unwrap()
         .expect("another message is due");
-    let third = stores
-        .outbox
-        .claim_next("lease-3", t, t + lease())
-        .await
-        .unwrap();
+    let third = claim(&stores, "lease-3", t).await;
 
     assert_eq!(first.mail, older);
     assert_eq!((first.lease_id.as_str(), first.attempt), ("lease-1", 1));
@@ -103,12 +102,7 @@ pub async fn a_sent_message_is_never_claimed_again_and_loses_its_bodies(stores: 
     let t = now();
     let m = mail("ann@example.com", t);
     stores.outbox.enqueue(&m).await.unwrap();
-    let claimed = stores
-        .outbox
-        .claim_next("lease-1", t, t + lease())
-        .await
-        .unwrap()
-        .expect("due");
+    let claimed = claim(&stores, "lease-1", t).await.expect("due");
 
     let sent_at = t + ms(50);
     assert!(
@@ -124,14 +118,7 @@ pub async fn a_sent_message_is_never_claimed_again_and_loses_its_bodies(stores: 
     assert_eq!(sent.settled_at, Some(sent_at));
     assert_eq!((sent.text, sent.html), (None, None));
     let much_later = t + Duration::days(1);
-    assert_eq!(
-        stores
-            .outbox
-            .claim_next("lease-2", much_later, much_later + lease())
-            .await
-            .unwrap(),
-        None
-    );
+    assert_eq!(claim(&stores, "lease-2", much_later).await, None);
     assert!(
         !stores
             .outbox
@@ -145,12 +132,7 @@ pub async fn a_failed_attempt_waits_for_its_retry_time(stores: Stores) {
     let t = now();
     let m = mail("ann@example.com", t);
     stores.outbox.enqueue(&m).await.unwrap();
-    let claimed = stores
-        .outbox
-        .claim_next("lease-1", t, t + lease())
-        .await
-        .unwrap()
-        .expect("due");
+    let claimed = claim(&stores, "lease-1", t).await.expect("due");
     let retry_at = t + Duration::seconds(30);
 
     assert!(
@@ -180,11 +162,8 @@ pub async fn a_failed_attempt_waits_for_its_retry_time(stores: Stores) {
             .unwrap(),
         None
     );
-    let again = stores
-        .outbox
-        .claim_next("lease-2", retry_at, retry_at + lease())
+    let again = claim(&stores, "lease-2", retry_at)
         .await
-        .unwrap()
         .expect("due again at the retry time");
     assert_eq!((again.mail, again.attempt), (m, 2));
 }
@@ -193,12 +172,7 @@ pub async fn giving_up_fails_the_message_for_good(stores: Stores) {
     let t = now();
     let m = mail("ann@example.com", t);
     stores.outbox.enqueue(&m).await.unwrap();
-    let claimed = stores
-        .outbox
-        .claim_next("lease-1", t, t + lease())
-        .await
-        .unwrap()
-        .expect("due");
+    let claimed = claim(&stores, "lease-1", t).await.expect("due");
 
     assert!(
         stores
@@ -220,42 +194,20 @@ pub async fn giving_up_fails_the_message_for_good(stores: Stores) {
     assert_eq!(failed.last_error.as_deref(), Some("550 no such user"));
     assert_eq!((failed.text, failed.html), (None, None));
     let later = t + Duration::days(1);
-    assert_eq!(
-        stores
-            .outbox
-            .claim_next("x", later, later + lease())
-            .await
-            .unwrap(),
-        None
-    );
+    assert_eq!(claim(&stores, "x", later).await, None);
 }
 
 pub async fn an_expired_lease_is_claimed_again_and_the_stale_holder_cannot_settle(stores: Stores) {
     let t = now();
     let m = mail("ann@example.com", t);
     stores.outbox.enqueue(&m).await.unwrap();
-    let dead = stores
-        .outbox
-        .claim_next("dead-worker", t, t + lease())
-        .await
-        .unwrap()
-        .expect("due");
+    let dead = claim(&stores, "dead-worker", t).await.expect("due");
 
     let before_expiry = t + lease() - ms(1);
-    assert_eq!(
-        stores
-            .outbox
-            .claim_next("early", before_expiry, before_expiry + lease())
-            .await
-            .unwrap(),
-        None
-    );
+    assert_eq!(claim(&stores, "early", before_expiry).await, None);
     let after_expiry = t + lease();
-    let revived = stores
-        .outbox
-        .claim_next("next-worker", after_expiry, after_expiry + lease())
+    let revived = claim(&stores, "next-worker", after_expiry)
         .await
-        .unwrap()
         .expect("the lease has expired");
 
     assert_eq!((revived.mail, revived.attempt), (m.clone(), 2));
