@@ -5,11 +5,10 @@ use serde_json::json;
 
 use crate::helpers::{
     Account, MESSAGE_ADDED, TestApp, error_code, next_body, next_payload, open_chat, send_message,
-    spawn_app, spawn_app_with, subscribed,
+    spawn_app, spawn_app_with, subscribed, subscribed_legacy,
 };
 
 const TRANSPORT_WS: &str = "graphql-transport-ws";
-const LEGACY_WS: &str = "graphql-ws";
 
 const TYPING: &str = "subscription($r: ID!) { typing(roomId: $r) { roomId user { username } } }";
 
@@ -214,17 +213,12 @@ async fn the_legacy_graphql_ws_protocol_delivers_message_added() {
     let app = spawn_app().await;
     let (ann, bob) = (app.register("ann").await, app.register("bob").await);
     let room = open_chat(&app, &ann, &bob).await;
-    let mut ws = app.ws(LEGACY_WS).await;
-    ws.init(Some(&bob.access)).await;
-    ws.send(json!({ "id": "1", "type": "start", "payload": { "query": MESSAGE_ADDED, "variables": { "r": room } } }))
-        .await;
-    ws.send(json!({ "id": "2", "type": "start", "payload": { "query": "{ viewer { id } }" } }))
-        .await;
-    assert_eq!(ws.next_json().await["type"], "data");
-    assert_eq!(
-        ws.next_json().await,
-        json!({ "type": "complete", "id": "2" })
-    );
+    let mut ws = subscribed_legacy(
+        &app,
+        &bob,
+        json!({ "query": MESSAGE_ADDED, "variables": { "r": room } }),
+    )
+    .await;
 
     send_message(&app, &ann, &room, "over the old protocol").await;
     let message = ws.next_json().await;

@@ -500,19 +500,21 @@ pub async fn create_post(app: &TestApp, who: &Account, body: &str) -> String {
         .to_owned()
 }
 
+/// `who` follows `whom`.
 pub async fn follow(app: &TestApp, who: &Account, whom: &Account) {
-    app.data(
-        Some(&who.access),
-        "mutation($u: ID!) { follow(userId: $u) { id } }",
-        json!({ "u": whom.id }),
-    )
-    .await;
+    edge_to(app, who, "follow", whom).await;
 }
 
+/// `who` blocks `whom`.
 pub async fn block(app: &TestApp, who: &Account, whom: &Account) {
+    edge_to(app, who, "block", whom).await;
+}
+
+/// `who` runs `mutation($u: ID!) { <mutation>(userId: $u) { id } }` on `whom`.
+async fn edge_to(app: &TestApp, who: &Account, mutation: &str, whom: &Account) {
     app.data(
         Some(&who.access),
-        "mutation($u: ID!) { block(userId: $u) { id } }",
+        &format!("mutation($u: ID!) {{ {mutation}(userId: $u) {{ id }} }}"),
         json!({ "u": whom.id }),
     )
     .await;
@@ -696,6 +698,24 @@ pub async fn subscribed(
     assert_eq!(
         ws.next_json().await,
         json!({ "type": "complete", "id": "ready" })
+    );
+    ws
+}
+
+/// [`subscribed`] on the legacy `graphql-ws` protocol: a socket of `who` with `payload` (the
+/// query and its variables) started as operation "1", returned once a query started after it
+/// (operation "2") has answered.
+pub async fn subscribed_legacy(app: &TestApp, who: &Account, payload: Value) -> WsClient {
+    let mut ws = app.ws("graphql-ws").await;
+    ws.init(Some(&who.access)).await;
+    ws.send(json!({ "id": "1", "type": "start", "payload": payload }))
+        .await;
+    ws.send(json!({ "id": "2", "type": "start", "payload": { "query": "{ viewer { id } }" } }))
+        .await;
+    assert_eq!(ws.next_json().await["type"], "data");
+    assert_eq!(
+        ws.next_json().await,
+        json!({ "type": "complete", "id": "2" })
     );
     ws
 }

@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 use crate::helpers::{
     Account, NOTIFICATION_ADDED, NOTIFICATIONS, TestApp, block, create_post, follow,
     kind_and_actor, listening, next_notification, open_chat, send_message, spawn_app,
+    subscribed_legacy,
 };
 
 async fn comment(app: &TestApp, who: &Account, post: &str, parent: Option<&str>) -> String {
@@ -257,17 +258,7 @@ async fn reconnecting_with_the_last_cursor_replays_exactly_what_was_missed_then_
 async fn the_legacy_graphql_ws_protocol_delivers_notification_added() {
     let app = spawn_app().await;
     let (ann, bob) = (app.register("ann").await, app.register("bob").await);
-    let mut ws = app.ws("graphql-ws").await;
-    ws.init(Some(&bob.access)).await;
-    ws.send(json!({ "id": "1", "type": "start", "payload": { "query": NOTIFICATION_ADDED } }))
-        .await;
-    ws.send(json!({ "id": "2", "type": "start", "payload": { "query": "{ viewer { id } }" } }))
-        .await;
-    assert_eq!(ws.next_json().await["type"], "data");
-    assert_eq!(
-        ws.next_json().await,
-        json!({ "type": "complete", "id": "2" })
-    );
+    let mut ws = subscribed_legacy(&app, &bob, json!({ "query": NOTIFICATION_ADDED })).await;
 
     follow(&app, &ann, &bob).await;
     let message = ws.next_json().await;
