@@ -86,7 +86,7 @@ async fn seed(core: &Core, listings: usize, buyers: usize) -> (Vec<(PostId, User
     for i in 0..SELLERS {
         let seller = user(i, true);
         stores
-            .accounts
+            .users
             .create_user(&seller, DUMMY_HASH)
             .await
             .expect("a seller");
@@ -126,7 +126,7 @@ async fn seed(core: &Core, listings: usize, buyers: usize) -> (Vec<(PostId, User
     for i in 0..buyers {
         let buyer = user(SELLERS + i, false);
         stores
-            .accounts
+            .users
             .create_user(&buyer, DUMMY_HASH)
             .await
             .expect("a buyer");
@@ -144,7 +144,7 @@ async fn seed(core: &Core, listings: usize, buyers: usize) -> (Vec<(PostId, User
             created_at: agora::clock::now(),
         };
         stores
-            .accounts
+            .wallet
             .add_address(&address)
             .await
             .expect("an address");

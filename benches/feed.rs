@@ -278,7 +278,7 @@ async fn seed(core: &Core, settings: &Settings) -> Vec<UserId> {
         let user = &users[i];
         async move {
             stores
-                .accounts
+                .users
                 .create_user(user, DUMMY_HASH)
                 .await
                 .expect("a user is created");

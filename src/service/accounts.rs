@@ -23,8 +23,8 @@ use crate::error::{AppError, AppResult};
 use crate::events::{DomainEvent, EventBus};
 use crate::mail::Outbox;
 use crate::store::{
-    AccountStore, NewSession, OneTimeTokenStore, Page, PageRequest, SessionRotation, Stores,
-    UserSearch,
+    NewSession, OneTimeTokenStore, Page, PageRequest, SessionRotation, SessionStore, Stores,
+    UserSearch, UserStore, WalletStore,
 };
 
 /// The authenticated caller of a request or socket.
@@ -69,7 +69,9 @@ const BAD_REFRESH: &str = "the refresh token is invalid or has expired";
 
 #[derive(Clone)]
 pub struct AccountService {
-    store: Arc<dyn AccountStore>,
+    store: Arc<dyn UserStore>,
+    sessions: Arc<dyn SessionStore>,
+    wallet: Arc<dyn WalletStore>,
     one_time_tokens: Arc<dyn OneTimeTokenStore>,
     outbox: Outbox,
     limits: RateLimiter,
@@ -93,7 +95,9 @@ impl AccountService {
         settings: AccountSettings,
     ) -> Self {
         Self {
-            store: Arc::clone(&stores.accounts),
+            store: Arc::clone(&stores.users),
+            sessions: Arc::clone(&stores.sessions),
+            wallet: Arc::clone(&stores.wallet),
             one_time_tokens: Arc::clone(&stores.one_time_tokens),
             outbox,
             limits,
@@ -248,7 +252,7 @@ impl AccountService {
             created_at: at,
             expires_at: at + self.settings.refresh_ttl,
         };
-        self.store.create_session(&session).await?;
+        self.sessions.create_session(&session).await?;
         let access = self.tokens.issue_access(&user.id, &session.id, at);
         Ok(AuthSession {
             access_token: access.token,
@@ -264,7 +268,7 @@ impl AccountService {
         let at = now();
         let replacement = RefreshToken::generate();
         let outcome = self
-            .store
+            .sessions
             .rotate_session(
                 &RefreshToken::hash(refresh_token),
                 &replacement.hash,
@@ -309,7 +313,7 @@ impl AccountService {
     /// token: logging out is idempotent and must not tell token holders anything.
     pub async fn logout(&self, refresh_token: &str) -> AppResult<bool> {
         let hash = RefreshToken::hash(refresh_token);
-        self.store.revoke_session_by_token(&hash, now()).await?;
+        self.sessions.revoke_session_by_token(&hash, now()).await?;
         Ok(true)
     }
 
@@ -319,7 +323,7 @@ impl AccountService {
     }
 
     async fn revoke_sessions(&self, user_id: &UserId, keep: Option<&SessionId>) -> AppResult<()> {
-        self.store
+        self.sessions
             .revoke_user_sessions(user_id, keep, now())
             .await?;
         self.events
@@ -348,7 +352,7 @@ impl AccountService {
         else {
             return Err(AppError::Unauthenticated("the access token is invalid"));
         };
-        let session = self.store.get_session(&session_id).await?;
+        let session = self.sessions.get_session(&session_id).await?;
         if !session.is_some_and(|s| s.user_id == user_id && s.is_live(now())) {
             return Err(revoked);
         }
@@ -367,7 +371,7 @@ impl AccountService {
 
     /// Whether a session can still authenticate requests.
     pub async fn session_is_live(&self, id: &SessionId) -> AppResult<bool> {
-        let session = self.store.get_session(id).await?;
+        let session = self.sessions.get_session(id).await?;
         Ok(session.is_some_and(|s| s.is_live(now())))
     }
 
@@ -476,17 +480,17 @@ impl AccountService {
             country: new.country,
             created_at: now(),
         };
-        self.store.add_address(&address).await?;
+        self.wallet.add_address(&address).await?;
         Ok(address)
     }
 
     pub async fn list_addresses(&self, user_id: &UserId) -> AppResult<Vec<Address>> {
-        Ok(self.store.list_addresses(user_id).await?)
+        Ok(self.wallet.list_addresses(user_id).await?)
     }
 
     /// Removes one of the viewer's addresses; someone else's address is `NOT_FOUND`.
     pub async fn remove_address(&self, viewer: &Viewer, id: &AddressId) -> AppResult<bool> {
-        if self.store.remove_address(viewer.id(), id).await? {
+        if self.wallet.remove_address(viewer.id(), id).await? {
             Ok(true)
         } else {
             Err(AppError::NotFound("address"))
@@ -512,16 +516,16 @@ impl AccountService {
             holder,
             created_at: now(),
         };
-        self.store.add_card(&card).await?;
+        self.wallet.add_card(&card).await?;
         Ok(card)
     }
 
     pub async fn list_cards(&self, user_id: &UserId) -> AppResult<Vec<PaymentCard>> {
-        Ok(self.store.list_cards(user_id).await?)
+        Ok(self.wallet.list_cards(user_id).await?)
     }
 
     pub async fn remove_card(&self, viewer: &Viewer, id: &CardId) -> AppResult<bool> {
-        if self.store.remove_card(viewer.id(), id).await? {
+        if self.wallet.remove_card(viewer.id(), id).await? {
             Ok(true)
         } else {
             Err(AppError::NotFound("payment card"))

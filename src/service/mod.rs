@@ -138,7 +138,7 @@ impl Services {
             notifications: NotificationService::new(stores.notifications.clone()),
             social: SocialService::new(
                 stores.social.clone(),
-                stores.accounts.clone(),
+                stores.users.clone(),
                 rate_limits.clone(),
                 events.clone(),
             ),

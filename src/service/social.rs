@@ -13,7 +13,7 @@ use crate::clock::now;
 use crate::domain::{User, UserId};
 use crate::error::{AppError, AppResult};
 use crate::events::{DomainEvent, EventBus};
-use crate::store::{AccountStore, FollowCursor, FollowEdge, Page, PageRequest, SocialStore};
+use crate::store::{FollowCursor, FollowEdge, Page, PageRequest, SocialStore, UserStore};
 
 /// The `FORBIDDEN` message for following across a block. It does not say who blocked whom:
 /// a user is not told that someone blocked them.
@@ -22,7 +22,7 @@ const BLOCKED: &str = "you cannot follow this user";
 #[derive(Clone)]
 pub struct SocialService {
     store: Arc<dyn SocialStore>,
-    accounts: Arc<dyn AccountStore>,
+    users: Arc<dyn UserStore>,
     rate_limits: RateLimiter,
     events: EventBus,
 }
@@ -30,13 +30,13 @@ pub struct SocialService {
 impl SocialService {
     pub fn new(
         store: Arc<dyn SocialStore>,
-        accounts: Arc<dyn AccountStore>,
+        users: Arc<dyn UserStore>,
         rate_limits: RateLimiter,
         events: EventBus,
     ) -> Self {
         Self {
             store,
-            accounts,
+            users,
             rate_limits,
             events,
         }
@@ -205,7 +205,7 @@ impl SocialService {
 
     /// The target as stored now, so a mutation returns the counts it just changed.
     async fn current(&self, user_id: &UserId) -> AppResult<User> {
-        self.accounts
+        self.users
             .get_user(user_id)
             .await?
             .filter(|user| user.active)

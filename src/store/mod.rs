@@ -7,7 +7,6 @@
 //!
 //! This module must not know about GraphQL, HTTP or authorization: it stores and finds.
 
-pub mod account;
 pub mod chat;
 pub mod cursor;
 pub mod engagement;
@@ -20,12 +19,14 @@ pub mod outbox;
 pub mod posts;
 pub mod rate_limits;
 pub mod reviews;
+pub mod sessions;
 pub mod social;
 pub mod sqlite;
+pub mod users;
+pub mod wallet;
 
 use std::sync::Arc;
 
-pub use account::{AccountStore, NewSession, Session, SessionRotation, UserSearch};
 pub use chat::ChatStore;
 pub use cursor::Keyed;
 pub use engagement::EngagementStore;
@@ -40,7 +41,10 @@ pub use outbox::{ClaimedMail, MailStatus, OutboxEntry, OutboxStore};
 pub use posts::{ListingPatch, PostOrder, PostPatch, PostQuery, PostStore, cursor_of};
 pub use rate_limits::{Decision, RateLimitStore};
 pub use reviews::{ReviewQuery, ReviewStore};
+pub use sessions::{NewSession, Session, SessionRotation, SessionStore};
 pub use social::{FollowCursor, FollowEdge, SocialStore, ViewerGraph};
+pub use users::{UserSearch, UserStore};
+pub use wallet::WalletStore;
 
 /// Why a store call failed, in terms a service can act on.
 #[derive(Debug, thiserror::Error)]
@@ -187,7 +191,12 @@ impl RoundTrips {
 /// [`Stores::open`] from the configuration.
 #[derive(Clone)]
 pub struct Stores {
-    pub accounts: Arc<dyn AccountStore>,
+    /// Users: profiles, password hashes, roles and activation.
+    pub users: Arc<dyn UserStore>,
+    /// Login sessions (refresh-token families).
+    pub sessions: Arc<dyn SessionStore>,
+    /// Saved addresses and payment cards.
+    pub wallet: Arc<dyn WalletStore>,
     pub posts: Arc<dyn PostStore>,
     pub engagement: Arc<dyn EngagementStore>,
     /// Chat rooms, read positions and messages.

@@ -17,7 +17,6 @@ use mongodb::event::command::CommandEvent;
 use mongodb::options::{ClientOptions, IndexOptions};
 use mongodb::{Client, Database, IndexModel, bson};
 
-use super::account::MongoAccountStore;
 use super::chat::MongoChatStore;
 use super::engagement::MongoEngagementStore;
 use super::event_log::MongoEventLogStore;
@@ -28,7 +27,10 @@ use super::outbox::MongoOutboxStore;
 use super::posts::MongoPostStore;
 use super::rate_limits::MongoRateLimitStore;
 use super::reviews::MongoReviewStore;
+use super::sessions::MongoSessionStore;
 use super::social::MongoSocialStore;
+use super::users::MongoUserStore;
+use super::wallet::MongoWalletStore;
 use super::{RoundTrips, StoreError, StoreHealth, StoreResult, Stores};
 
 /// How long an operation waits for a usable server before failing. The driver's default is
@@ -88,8 +90,12 @@ pub async fn open_with(uri: &str, database: &str, indexes: IndexSet) -> StoreRes
         .await
         .map_err(|e| StoreError::Backend(format!("MongoDB is unreachable: {e}")))?;
 
-    let accounts = MongoAccountStore::new(db.db.clone());
-    accounts.create_indexes().await?;
+    let users = MongoUserStore::new(&db.db);
+    users.create_indexes().await?;
+    let sessions = MongoSessionStore::new(&db.db);
+    sessions.create_indexes().await?;
+    let wallet = MongoWalletStore::new(&db.db);
+    wallet.create_indexes().await?;
     let one_time_tokens = MongoOneTimeTokenStore::new(db.db.clone());
     one_time_tokens.create_indexes().await?;
     let outbox = MongoOutboxStore::new(db.db.clone());
@@ -118,7 +124,9 @@ pub async fn open_with(uri: &str, database: &str, indexes: IndexSet) -> StoreRes
     reviews.backfill_verified().await?;
 
     Ok(Stores {
-        accounts: Arc::new(accounts),
+        users: Arc::new(users),
+        sessions: Arc::new(sessions),
+        wallet: Arc::new(wallet),
         posts: Arc::new(posts),
         engagement: Arc::new(engagement),
         chat: Arc::new(chat),

@@ -28,7 +28,6 @@ use std::sync::{Arc, Mutex};
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 use tokio::sync::Semaphore;
 
-use super::account::SqliteAccountStore;
 use super::chat::SqliteChatStore;
 use super::engagement::SqliteEngagementStore;
 use super::event_log::SqliteEventLogStore;
@@ -39,7 +38,10 @@ use super::outbox::SqliteOutboxStore;
 use super::posts::SqlitePostStore;
 use super::rate_limits::SqliteRateLimitStore;
 use super::reviews::SqliteReviewStore;
+use super::sessions::SqliteSessionStore;
 use super::social::SqliteSocialStore;
+use super::users::SqliteUserStore;
+use super::wallet::SqliteWalletStore;
 use super::{RoundTrips, StoreError, StoreHealth, StoreResult, Stores};
 use migrate::migrate;
 
@@ -222,7 +224,9 @@ fn connect(path: &Path, read_only: bool) -> StoreResult<Connection> {
 pub async fn open_file(path: &Path) -> StoreResult<Stores> {
     let db = SqliteDb::open(path).await?;
     Ok(Stores {
-        accounts: Arc::new(SqliteAccountStore::new(db.clone())),
+        users: Arc::new(SqliteUserStore::new(db.clone())),
+        sessions: Arc::new(SqliteSessionStore::new(db.clone())),
+        wallet: Arc::new(SqliteWalletStore::new(db.clone())),
         posts: Arc::new(SqlitePostStore::new(db.clone())),
         chat: Arc::new(SqliteChatStore::new(db.clone())),
         engagement: Arc::new(SqliteEngagementStore::new(db.clone())),

@@ -56,7 +56,7 @@ pub fn user_named(username: &str, display_name: &str) -> User {
 /// Creates `user` with a placeholder password hash, failing the test if the store refuses.
 pub async fn create(stores: &Stores, user: &User) {
     stores
-        .accounts
+        .users
         .create_user(user, "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA")
         .await
         .expect("the user is created");

@@ -446,7 +446,7 @@ pub async fn payment_attempts_are_kept_oldest_first(stores: Stores) {
     )
     .remove(0);
     let card = crate::fixtures::card(&ann, now());
-    stores.accounts.add_card(&card).await.unwrap();
+    stores.wallet.add_card(&card).await.unwrap();
     let attempt = |outcome, at| PaymentAttempt {
         id: uuid::Uuid::now_v7().simple().to_string(),
         order_id: order.id.clone(),

@@ -1,7 +1,7 @@
 //! Login sessions: refresh-token rotation, reuse detection and revocation.
 
-use agora::domain::SessionId;
-use agora::store::account::RETIRED_TOKENS_KEPT;
+use agora::domain::{SessionId, UserId};
+use agora::store::sessions::RETIRED_TOKENS_KEPT;
 use agora::store::{NewSession, Session, SessionRotation, Stores};
 use chrono::Duration;
 
@@ -23,10 +23,10 @@ pub async fn sessions_are_created_and_read_back(stores: Stores) {
     create(&stores, &ann).await;
     let s = session(&ann.id, "hash-1");
 
-    stores.accounts.create_session(&s).await.unwrap();
+    stores.sessions.create_session(&s).await.unwrap();
 
     assert_eq!(
-        stores.accounts.get_session(&s.id).await.unwrap(),
+        stores.sessions.get_session(&s.id).await.unwrap(),
         Some(as_created(&s))
     );
 }
@@ -35,12 +35,12 @@ pub async fn rotating_the_current_token_moves_it_and_the_expiry(stores: Stores) 
     let ann = user("ann");
     create(&stores, &ann).await;
     let s = session(&ann.id, "hash-1");
-    stores.accounts.create_session(&s).await.unwrap();
+    stores.sessions.create_session(&s).await.unwrap();
     let t = now() + ms(10);
     let new_expiry = t + Duration::days(7);
 
     let outcome = stores
-        .accounts
+        .sessions
         .rotate_session("hash-1", "hash-2", t, new_expiry)
         .await
         .unwrap();
@@ -51,12 +51,12 @@ pub async fn rotating_the_current_token_moves_it_and_the_expiry(stores: Stores) 
     };
     assert_eq!(outcome, SessionRotation::Rotated(rotated.clone()));
     assert_eq!(
-        stores.accounts.get_session(&s.id).await.unwrap(),
+        stores.sessions.get_session(&s.id).await.unwrap(),
         Some(rotated)
     );
     // The replacement is now the current token and rotates in turn.
     let again = stores
-        .accounts
+        .sessions
         .rotate_session("hash-2", "hash-3", t + ms(1), new_expiry + ms(1))
         .await
         .unwrap();
@@ -67,17 +67,17 @@ pub async fn replaying_a_retired_token_revokes_the_family(stores: Stores) {
     let ann = user("ann");
     create(&stores, &ann).await;
     let s = session(&ann.id, "hash-1");
-    stores.accounts.create_session(&s).await.unwrap();
+    stores.sessions.create_session(&s).await.unwrap();
     let t = now();
     let expiry = t + Duration::days(7);
     stores
-        .accounts
+        .sessions
         .rotate_session("hash-1", "hash-2", t, expiry)
         .await
         .unwrap();
 
     let replay = stores
-        .accounts
+        .sessions
         .rotate_session("hash-1", "hash-x", t + ms(1), expiry)
         .await
         .unwrap();
@@ -87,12 +87,12 @@ pub async fn replaying_a_retired_token_revokes_the_family(stores: Stores) {
         user_id: ann.id.clone(),
     };
     assert_eq!(replay, reuse);
-    let stored = stores.accounts.get_session(&s.id).await.unwrap().unwrap();
+    let stored = stores.sessions.get_session(&s.id).await.unwrap().unwrap();
     assert_eq!(stored.revoked_at, Some(t + ms(1)));
     // The legitimate holder's current token dies with the family.
     assert_eq!(
         stores
-            .accounts
+            .sessions
             .rotate_session("hash-2", "hash-3", t + ms(2), expiry)
             .await
             .unwrap(),
@@ -101,13 +101,13 @@ pub async fn replaying_a_retired_token_revokes_the_family(stores: Stores) {
     // A further replay is still recognised, and keeps the first revocation time.
     assert_eq!(
         stores
-            .accounts
+            .sessions
             .rotate_session("hash-1", "hash-y", t + ms(3), expiry)
             .await
             .unwrap(),
         reuse
     );
-    let stored = stores.accounts.get_session(&s.id).await.unwrap().unwrap();
+    let stored = stores.sessions.get_session(&s.id).await.unwrap().unwrap();
     assert_eq!(stored.revoked_at, Some(t + ms(1)));
 }
 
@@ -121,12 +121,12 @@ pub async fn unknown_expired_and_revoked_tokens_are_rejected(stores: Stores) {
         expires_at: t,
         ..session(&ann.id, "expired")
     };
-    stores.accounts.create_session(&expired).await.unwrap();
+    stores.sessions.create_session(&expired).await.unwrap();
     let revoked = session(&ann.id, "revoked");
-    stores.accounts.create_session(&revoked).await.unwrap();
+    stores.sessions.create_session(&revoked).await.unwrap();
     assert!(
         stores
-            .accounts
+            .sessions
             .revoke_session_by_token("revoked", t)
             .await
             .unwrap()
@@ -134,7 +134,7 @@ pub async fn unknown_expired_and_revoked_tokens_are_rejected(stores: Stores) {
 
     for presented in ["unknown", "expired", "revoked"] {
         let outcome = stores
-            .accounts
+            .sessions
             .rotate_session(presented, &format!("{presented}-next"), t, expiry)
             .await
             .unwrap();
@@ -142,11 +142,11 @@ pub async fn unknown_expired_and_revoked_tokens_are_rejected(stores: Stores) {
     }
     // Refusals change nothing.
     assert_eq!(
-        stores.accounts.get_session(&expired.id).await.unwrap(),
+        stores.sessions.get_session(&expired.id).await.unwrap(),
         Some(as_created(&expired))
     );
     let stored = stores
-        .accounts
+        .sessions
         .get_session(&revoked.id)
         .await
         .unwrap()
@@ -158,15 +158,15 @@ pub async fn only_one_of_twenty_concurrent_rotations_wins(stores: Stores) {
     let ann = user("ann");
     create(&stores, &ann).await;
     let s = session(&ann.id, "contested");
-    stores.accounts.create_session(&s).await.unwrap();
+    stores.sessions.create_session(&s).await.unwrap();
     let t = now();
     let expiry = t + Duration::days(7);
 
     let attempts: Vec<_> = (0..20)
         .map(|i| {
-            let accounts = stores.accounts.clone();
+            let sessions = stores.sessions.clone();
             tokio::spawn(async move {
-                accounts
+                sessions
                     .rotate_session("contested", &format!("next-{i}"), t, expiry)
                     .await
                     .unwrap()
@@ -187,7 +187,7 @@ pub async fn only_one_of_twenty_concurrent_rotations_wins(stores: Stores) {
         .filter(|o| matches!(o, SessionRotation::ReuseDetected { session_id, .. } if *session_id == s.id))
         .count();
     assert_eq!((winners, reuses), (1, 19), "{outcomes:#?}");
-    let stored = stores.accounts.get_session(&s.id).await.unwrap().unwrap();
+    let stored = stores.sessions.get_session(&s.id).await.unwrap().unwrap();
     assert!(stored.revoked_at.is_some());
 }
 
@@ -195,14 +195,14 @@ pub async fn only_the_most_recent_retired_tokens_are_remembered(stores: Stores) 
     let ann = user("ann");
     create(&stores, &ann).await;
     let s = session(&ann.id, "token-0");
-    stores.accounts.create_session(&s).await.unwrap();
+    stores.sessions.create_session(&s).await.unwrap();
     let t = now();
     let expiry = t + Duration::days(7);
     // Retires token-0 … token-N: one more than the family remembers.
     let rotations = RETIRED_TOKENS_KEPT + 1;
     for i in 0..rotations {
         let outcome = stores
-            .accounts
+            .sessions
             .rotate_session(
                 &format!("token-{i}"),
                 &format!("token-{}", i + 1),
@@ -221,7 +221,7 @@ pub async fn only_the_most_recent_retired_tokens_are_remembered(stores: Stores) 
     // The oldest retired token has been forgotten: refused, but the family survives.
     assert_eq!(
         stores
-            .accounts
+            .sessions
             .rotate_session("token-0", "x", later, expiry)
             .await
             .unwrap(),
@@ -229,7 +229,7 @@ pub async fn only_the_most_recent_retired_tokens_are_remembered(stores: Stores) 
     );
     assert_eq!(
         stores
-            .accounts
+            .sessions
             .get_session(&s.id)
             .await
             .unwrap()
@@ -240,7 +240,7 @@ pub async fn only_the_most_recent_retired_tokens_are_remembered(stores: Stores) 
     // The oldest one still remembered is recognised as a replay.
     assert!(matches!(
         stores
-            .accounts
+            .sessions
             .rotate_session("token-1", "y", later, expiry)
             .await
             .unwrap(),
@@ -252,45 +252,45 @@ pub async fn revoking_by_token_ends_only_that_session(stores: Stores) {
     let ann = user("ann");
     create(&stores, &ann).await;
     let (phone, laptop) = (session(&ann.id, "phone"), session(&ann.id, "laptop"));
-    stores.accounts.create_session(&phone).await.unwrap();
-    stores.accounts.create_session(&laptop).await.unwrap();
+    stores.sessions.create_session(&phone).await.unwrap();
+    stores.sessions.create_session(&laptop).await.unwrap();
     let t = now();
 
     assert!(
         stores
-            .accounts
+            .sessions
             .revoke_session_by_token("phone", t)
             .await
             .unwrap()
     );
 
     let stored = stores
-        .accounts
+        .sessions
         .get_session(&phone.id)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(stored.revoked_at, Some(t));
     assert_eq!(
-        stores.accounts.get_session(&laptop.id).await.unwrap(),
+        stores.sessions.get_session(&laptop.id).await.unwrap(),
         Some(as_created(&laptop))
     );
     assert!(
         !stores
-            .accounts
+            .sessions
             .revoke_session_by_token("phone", t + ms(1))
             .await
             .unwrap()
     );
     assert!(
         !stores
-            .accounts
+            .sessions
             .revoke_session_by_token("unknown", t)
             .await
             .unwrap()
     );
     let stored = stores
-        .accounts
+        .sessions
         .get_session(&phone.id)
         .await
         .unwrap()
@@ -310,30 +310,30 @@ pub async fn revoking_a_users_sessions_can_keep_one(stores: Stores) {
         .map(|i| session(&ann.id, &format!("ann-{i}")))
         .collect();
     for s in &anns {
-        stores.accounts.create_session(s).await.unwrap();
+        stores.sessions.create_session(s).await.unwrap();
     }
     let bobs = session(&bob.id, "bob-0");
-    stores.accounts.create_session(&bobs).await.unwrap();
+    stores.sessions.create_session(&bobs).await.unwrap();
     let t = now();
     let keep: &SessionId = &anns[0].id;
 
     let revoked = stores
-        .accounts
+        .sessions
         .revoke_user_sessions(&ann.id, Some(keep), t)
         .await
         .unwrap();
 
     assert_eq!(revoked, 2);
     let live = |s: Option<Session>| s.expect("the session exists").revoked_at.is_none();
-    assert!(live(stores.accounts.get_session(keep).await.unwrap()));
+    assert!(live(stores.sessions.get_session(keep).await.unwrap()));
     for s in &anns[1..] {
-        assert!(!live(stores.accounts.get_session(&s.id).await.unwrap()));
+        assert!(!live(stores.sessions.get_session(&s.id).await.unwrap()));
     }
-    assert!(live(stores.accounts.get_session(&bobs.id).await.unwrap()));
+    assert!(live(stores.sessions.get_session(&bobs.id).await.unwrap()));
 
     assert_eq!(
         stores
-            .accounts
+            .sessions
             .revoke_user_sessions(&ann.id, None, t + ms(1))
             .await
             .unwrap(),
@@ -341,11 +341,30 @@ pub async fn revoking_a_users_sessions_can_keep_one(stores: Stores) {
     );
     assert_eq!(
         stores
-            .accounts
+            .sessions
             .revoke_user_sessions(&ann.id, None, t + ms(2))
             .await
             .unwrap(),
         0
     );
-    assert!(live(stores.accounts.get_session(&bobs.id).await.unwrap()));
+    assert!(live(stores.sessions.get_session(&bobs.id).await.unwrap()));
+}
+
+pub async fn unknown_session_ids_find_nothing(stores: Stores) {
+    assert_eq!(
+        stores
+            .sessions
+            .get_session(&SessionId::generate())
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+pub async fn a_session_needs_an_existing_user(stores: Stores) {
+    let s = session(&UserId::generate(), "ghost-token");
+
+    assert!(stores.sessions.create_session(&s).await.is_err());
+
+    assert_eq!(stores.sessions.get_session(&s.id).await.unwrap(), None);
 }

@@ -10,7 +10,7 @@ use crate::fixtures::{create, create_users, first, ms, now, user};
 /// `(followers_count, following_count)` of a stored user.
 async fn counts(stores: &Stores, id: &UserId) -> (u64, u64) {
     let stored = stores
-        .accounts
+        .users
         .get_user(id)
         .await
         .unwrap()
@@ -49,7 +49,7 @@ pub async fn following_is_idempotent_and_counted_on_both_users(stores: Stores) {
     assert_eq!(followers.items[0].user_id, ann.id);
     assert!(!followers.has_next);
     // The rest of the account reads back untouched.
-    let stored = stores.accounts.get_user(&bob.id).await.unwrap().unwrap();
+    let stored = stores.users.get_user(&bob.id).await.unwrap().unwrap();
     assert_eq!(
         stored,
         User {

@@ -66,11 +66,11 @@ async fn mongo_users_stored_before_skeletons_get_them_at_start_up() {
             assert_eq!(skeleton_of(&db, &bob.id).await.as_deref(), Some("bob"));
             // Both old look-alikes still work; a new one is refused.
             for old in [&ann_l, &ann_1] {
-                let found = stores.accounts.get_user(&old.id).await.unwrap();
+                let found = stores.users.get_user(&old.id).await.unwrap();
                 assert_eq!(found.map(|u| u.username), Some(old.username.clone()));
             }
             let err = stores
-                .accounts
+                .users
                 .create_user(&user("\u{430}nn_l"), "hash")
                 .await
                 .expect_err("a look-alike of an old name is refused");

@@ -1,7 +1,7 @@
 //! Users: creation, lookups, uniqueness, password hashes, profile updates, and search
 //! (substring matching, filters, metacharacters and keyset pagination).
 
-use agora::domain::{AddressId, CardId, ProfilePatch, Role, SessionId, User, UserId};
+use agora::domain::{ProfilePatch, Role, User, UserId};
 use agora::store::{PageRequest, StoreError, Stores, UserSearch};
 
 use crate::fixtures::{by_id, create, first, ms, now, page, user, user_named};
@@ -20,21 +20,18 @@ pub async fn a_created_user_reads_back_exactly(stores: Stores) {
     };
     create(&stores, &ann).await;
 
-    let accounts = &stores.accounts;
-    assert_eq!(accounts.get_user(&ann.id).await.unwrap(), Some(ann.clone()));
+    let users = &stores.users;
+    assert_eq!(users.get_user(&ann.id).await.unwrap(), Some(ann.clone()));
     assert_eq!(
-        accounts
-            .find_user_by_email("ann@example.com")
-            .await
-            .unwrap(),
+        users.find_user_by_email("ann@example.com").await.unwrap(),
         Some(ann.clone())
     );
     assert_eq!(
-        accounts.find_user_by_username("ann").await.unwrap(),
+        users.find_user_by_username("ann").await.unwrap(),
         Some(ann.clone())
     );
     assert_eq!(
-        accounts
+        users
             .get_many_users(std::slice::from_ref(&ann.id))
             .await
             .unwrap(),
@@ -51,72 +48,49 @@ pub async fn optional_profile_fields_read_back_as_none(stores: Stores) {
     };
     create(&stores, &bare).await;
 
-    assert_eq!(
-        stores.accounts.get_user(&bare.id).await.unwrap(),
-        Some(bare)
-    );
+    assert_eq!(stores.users.get_user(&bare.id).await.unwrap(), Some(bare));
 }
 
 pub async fn unknown_ids_find_nothing(stores: Stores) {
     create(&stores, &user("ann")).await;
-    let accounts = &stores.accounts;
+    let users = &stores.users;
     let nobody = UserId::generate();
     let t = now();
 
-    assert_eq!(accounts.get_user(&nobody).await.unwrap(), None);
+    assert_eq!(users.get_user(&nobody).await.unwrap(), None);
     assert!(
-        accounts
+        users
             .get_many_users(std::slice::from_ref(&nobody))
             .await
             .unwrap()
             .is_empty()
     );
-    assert!(accounts.get_many_users(&[]).await.unwrap().is_empty());
+    assert!(users.get_many_users(&[]).await.unwrap().is_empty());
     assert_eq!(
-        accounts
+        users
             .find_user_by_email("nobody@example.com")
             .await
             .unwrap(),
         None
     );
-    assert_eq!(
-        accounts.find_user_by_username("nobody").await.unwrap(),
-        None
-    );
-    assert_eq!(accounts.get_password_hash(&nobody).await.unwrap(), None);
-    accounts.set_password_hash(&nobody, "x", t).await.unwrap();
-    assert_eq!(accounts.get_password_hash(&nobody).await.unwrap(), None);
+    assert_eq!(users.find_user_by_username("nobody").await.unwrap(), None);
+    assert_eq!(users.get_password_hash(&nobody).await.unwrap(), None);
+    users.set_password_hash(&nobody, "x", t).await.unwrap();
+    assert_eq!(users.get_password_hash(&nobody).await.unwrap(), None);
     let patch = ProfilePatch {
         display_name: Some("Ghost".into()),
         ..ProfilePatch::default()
     };
     assert_eq!(
-        accounts.update_profile(&nobody, &patch, t).await.unwrap(),
+        users.update_profile(&nobody, &patch, t).await.unwrap(),
         None
     );
     assert_eq!(
-        accounts
-            .set_roles(&nobody, &[Role::Admin], t)
-            .await
-            .unwrap(),
+        users.set_roles(&nobody, &[Role::Admin], t).await.unwrap(),
         None
     );
-    assert_eq!(accounts.set_active(&nobody, false, t).await.unwrap(), None);
-    assert_eq!(
-        accounts.get_session(&SessionId::generate()).await.unwrap(),
-        None
-    );
-    assert!(accounts.list_addresses(&nobody).await.unwrap().is_empty());
-    assert!(accounts.list_cards(&nobody).await.unwrap().is_empty());
-    let address = AddressId::generate();
-    assert!(!accounts.remove_address(&nobody, &address).await.unwrap());
-    assert!(
-        !accounts
-            .remove_card(&nobody, &CardId::generate())
-            .await
-            .unwrap()
-    );
-    assert_eq!(accounts.count_users(&EVERYONE).await.unwrap(), 1);
+    assert_eq!(users.set_active(&nobody, false, t).await.unwrap(), None);
+    assert_eq!(users.count_users(&EVERYONE).await.unwrap(), 1);
 }
 
 pub async fn emails_are_unique(stores: Stores) {
@@ -127,7 +101,7 @@ pub async fn emails_are_unique(stores: Stores) {
     };
 
     let err = stores
-        .accounts
+        .users
         .create_user(&clash, "hash")
         .await
         .expect_err("a second account with the same email is refused");
@@ -136,16 +110,12 @@ pub async fn emails_are_unique(stores: Stores) {
         matches!(err, StoreError::Conflict { field: "email" }),
         "{err:?}"
     );
-    assert_eq!(stores.accounts.get_user(&clash.id).await.unwrap(), None);
+    assert_eq!(stores.users.get_user(&clash.id).await.unwrap(), None);
     assert_eq!(
-        stores
-            .accounts
-            .find_user_by_username("annette")
-            .await
-            .unwrap(),
+        stores.users.find_user_by_username("annette").await.unwrap(),
         None
     );
-    assert_eq!(stores.accounts.count_users(&EVERYONE).await.unwrap(), 1);
+    assert_eq!(stores.users.count_users(&EVERYONE).await.unwrap(), 1);
 }
 
 pub async fn usernames_are_unique(stores: Stores) {
@@ -156,7 +126,7 @@ pub async fn usernames_are_unique(stores: Stores) {
     };
 
     let err = stores
-        .accounts
+        .users
         .create_user(&clash, "hash")
         .await
         .expect_err("a second account with the same username is refused");
@@ -165,16 +135,16 @@ pub async fn usernames_are_unique(stores: Stores) {
         matches!(err, StoreError::Conflict { field: "username" }),
         "{err:?}"
     );
-    assert_eq!(stores.accounts.get_user(&clash.id).await.unwrap(), None);
+    assert_eq!(stores.users.get_user(&clash.id).await.unwrap(), None);
     assert_eq!(
         stores
-            .accounts
+            .users
             .find_user_by_email("annette@example.com")
             .await
             .unwrap(),
         None
     );
-    assert_eq!(stores.accounts.count_users(&EVERYONE).await.unwrap(), 1);
+    assert_eq!(stores.users.count_users(&EVERYONE).await.unwrap(), 1);
 }
 
 pub async fn a_username_that_looks_like_a_taken_one_is_a_username_conflict(stores: Stores) {
@@ -185,7 +155,7 @@ pub async fn a_username_that_looks_like_a_taken_one_is_a_username_conflict(store
     for look_alike in ["ann_1", "\u{430}nn_l"] {
         let clash = user(look_alike);
         let err = stores
-            .accounts
+            .users
             .create_user(&clash, "hash")
             .await
             .expect_err(look_alike);
@@ -193,12 +163,12 @@ pub async fn a_username_that_looks_like_a_taken_one_is_a_username_conflict(store
             matches!(err, StoreError::Conflict { field: "username" }),
             "{look_alike}: {err:?}"
         );
-        assert_eq!(stores.accounts.get_user(&clash.id).await.unwrap(), None);
+        assert_eq!(stores.users.get_user(&clash.id).await.unwrap(), None);
     }
     // `0` and `o` do not look alike.
     create(&stores, &user("ann_o")).await;
     create(&stores, &user("ann_0")).await;
-    assert_eq!(stores.accounts.count_users(&EVERYONE).await.unwrap(), 3);
+    assert_eq!(stores.users.count_users(&EVERYONE).await.unwrap(), 3);
 }
 
 pub async fn of_two_concurrent_look_alike_usernames_exactly_one_is_created(stores: Stores) {
@@ -210,8 +180,8 @@ pub async fn of_two_concurrent_look_alike_usernames_exactly_one_is_created(store
         let attempts: Vec<_> = pair
             .iter()
             .map(|candidate| {
-                let (accounts, candidate) = (stores.accounts.clone(), candidate.clone());
-                tokio::spawn(async move { accounts.create_user(&candidate, "hash").await })
+                let (users, candidate) = (stores.users.clone(), candidate.clone());
+                tokio::spawn(async move { users.create_user(&candidate, "hash").await })
             })
             .collect();
         let mut created = 0;
@@ -224,7 +194,7 @@ pub async fn of_two_concurrent_look_alike_usernames_exactly_one_is_created(store
         }
         assert_eq!(created, 1, "round {round}");
     }
-    assert_eq!(stores.accounts.count_users(&EVERYONE).await.unwrap(), 10);
+    assert_eq!(stores.users.count_users(&EVERYONE).await.unwrap(), 10);
 }
 
 pub async fn get_many_users_skips_unknown_ids_and_duplicates(stores: Stores) {
@@ -234,7 +204,7 @@ pub async fn get_many_users_skips_unknown_ids_and_duplicates(stores: Stores) {
     }
 
     let found = stores
-        .accounts
+        .users
         .get_many_users(&[
             bob.id.clone(),
             UserId::generate(),
@@ -249,10 +219,10 @@ pub async fn get_many_users_skips_unknown_ids_and_duplicates(stores: Stores) {
 
 pub async fn password_hashes_are_stored_and_replaced(stores: Stores) {
     let ann = user("ann");
-    stores.accounts.create_user(&ann, "hash-1").await.unwrap();
+    stores.users.create_user(&ann, "hash-1").await.unwrap();
     assert_eq!(
         stores
-            .accounts
+            .users
             .get_password_hash(&ann.id)
             .await
             .unwrap()
@@ -262,21 +232,21 @@ pub async fn password_hashes_are_stored_and_replaced(stores: Stores) {
 
     let later = now() + ms(5);
     stores
-        .accounts
+        .users
         .set_password_hash(&ann.id, "hash-2", later)
         .await
         .unwrap();
 
     assert_eq!(
         stores
-            .accounts
+            .users
             .get_password_hash(&ann.id)
             .await
             .unwrap()
             .as_deref(),
         Some("hash-2")
     );
-    let stored = stores.accounts.get_user(&ann.id).await.unwrap().unwrap();
+    let stored = stores.users.get_user(&ann.id).await.unwrap().unwrap();
     assert_eq!(stored.updated_at, later);
 }
 
@@ -292,7 +262,7 @@ pub async fn update_profile_sets_clears_and_leaves_fields(stores: Stores) {
     };
 
     let updated = stores
-        .accounts
+        .users
         .update_profile(&ann.id, &patch, later)
         .await
         .unwrap();
@@ -306,7 +276,7 @@ pub async fn update_profile_sets_clears_and_leaves_fields(stores: Stores) {
     };
     assert_eq!(updated, Some(expected.clone()));
     assert_eq!(
-        stores.accounts.get_user(&ann.id).await.unwrap(),
+        stores.users.get_user(&ann.id).await.unwrap(),
         Some(expected)
     );
     // The search copy of the display name follows the change.
@@ -315,19 +285,11 @@ pub async fn update_profile_sets_clears_and_leaves_fields(stores: Stores) {
         ..UserSearch::default()
     };
     assert_eq!(
-        stores
-            .accounts
-            .count_users(&search("karenina"))
-            .await
-            .unwrap(),
+        stores.users.count_users(&search("karenina")).await.unwrap(),
         1
     );
     assert_eq!(
-        stores
-            .accounts
-            .count_users(&search("display"))
-            .await
-            .unwrap(),
+        stores.users.count_users(&search("display")).await.unwrap(),
         0
     );
 }
@@ -338,7 +300,7 @@ pub async fn an_empty_profile_patch_only_touches_updated_at(stores: Stores) {
     let later = now() + ms(3);
 
     let updated = stores
-        .accounts
+        .users
         .update_profile(&ann.id, &ProfilePatch::default(), later)
         .await
         .unwrap();
@@ -358,7 +320,7 @@ pub async fn roles_and_activation_are_updated(stores: Stores) {
     let (t1, t2) = (now() + ms(1), now() + ms(2));
 
     let promoted = stores
-        .accounts
+        .users
         .set_roles(&ann.id, &[Role::Buyer, Role::Admin], t1)
         .await
         .unwrap()
@@ -367,7 +329,7 @@ pub async fn roles_and_activation_are_updated(stores: Stores) {
     assert_eq!(promoted.updated_at, t1);
 
     let deactivated = stores
-        .accounts
+        .users
         .set_active(&ann.id, false, t2)
         .await
         .unwrap()
@@ -376,7 +338,7 @@ pub async fn roles_and_activation_are_updated(stores: Stores) {
     assert_eq!(deactivated.updated_at, t2);
     assert_eq!(deactivated.roles, vec![Role::Buyer, Role::Admin]);
     assert_eq!(
-        stores.accounts.get_user(&ann.id).await.unwrap(),
+        stores.users.get_user(&ann.id).await.unwrap(),
         Some(deactivated)
     );
 }
@@ -387,7 +349,7 @@ pub async fn email_verification_is_recorded_and_unknown_users_find_nothing(store
     let t = now() + ms(3);
 
     let verified = stores
-        .accounts
+        .users
         .set_email_verified(&ann.id, true, t)
         .await
         .unwrap()
@@ -402,11 +364,11 @@ pub async fn email_verification_is_recorded_and_unknown_users_find_nothing(store
         }
     );
     assert_eq!(
-        stores.accounts.get_user(&ann.id).await.unwrap(),
+        stores.users.get_user(&ann.id).await.unwrap(),
         Some(verified)
     );
     let unverified = stores
-        .accounts
+        .users
         .set_email_verified(&ann.id, false, t + ms(1))
         .await
         .unwrap()
@@ -414,7 +376,7 @@ pub async fn email_verification_is_recorded_and_unknown_users_find_nothing(store
     assert!(!unverified.email_verified);
     assert_eq!(
         stores
-            .accounts
+            .users
             .set_email_verified(&UserId::generate(), true, t)
             .await
             .unwrap(),
@@ -427,17 +389,11 @@ pub async fn users_are_found_by_many_usernames_at_once(stores: Stores) {
     create(&stores, &ann).await;
     create(&stores, &bob).await;
     let names = ["bob".to_owned(), "nobody".to_owned(), "ann".to_owned()];
-    let found = by_id(
-        stores
-            .accounts
-            .find_users_by_usernames(&names)
-            .await
-            .unwrap(),
-    );
+    let found = by_id(stores.users.find_users_by_usernames(&names).await.unwrap());
     assert_eq!(found, by_id(vec![ann, bob]));
     assert!(
         stores
-            .accounts
+            .users
             .find_users_by_usernames(&[])
             .await
             .unwrap()
@@ -458,7 +414,7 @@ fn text(text: &str) -> UserSearch {
 /// `count_users` agrees with the number of matches.
 async fn usernames(stores: &Stores, search: &UserSearch) -> Vec<String> {
     let page = stores
-        .accounts
+        .users
         .search_users(search, &first(100))
         .await
         .unwrap();
@@ -468,7 +424,7 @@ async fn usernames(stores: &Stores, search: &UserSearch) -> Vec<String> {
         .map(|u| u.username.as_str().to_owned())
         .collect();
     assert_eq!(
-        stores.accounts.count_users(search).await.unwrap(),
+        stores.users.count_users(search).await.unwrap(),
         names.len() as u64,
         "count_users disagrees with search_users for {search:?}"
     );
@@ -530,7 +486,7 @@ pub async fn inactive_users_are_hidden_unless_included(stores: Stores) {
     create(&stores, &ann).await;
     create(&stores, &bob).await;
     stores
-        .accounts
+        .users
         .set_active(&bob.id, false, now())
         .await
         .unwrap();
@@ -585,7 +541,7 @@ async fn walk(stores: &Stores, search: &UserSearch, limit: usize) -> Vec<String>
     let mut after = None;
     loop {
         let page = stores
-            .accounts
+            .users
             .search_users(search, &page(limit, after))
             .await
             .unwrap();
@@ -618,10 +574,10 @@ pub async fn pages_cover_every_match_once_in_username_order(stores: Stores) {
             "limit {limit}"
         );
     }
-    assert_eq!(stores.accounts.count_users(&search).await.unwrap(), 7);
+    assert_eq!(stores.users.count_users(&search).await.unwrap(), 7);
 
     let second = stores
-        .accounts
+        .users
         .search_users(&search, &page(3, Some("user_03".into())))
         .await
         .unwrap();
@@ -636,7 +592,7 @@ pub async fn an_exactly_full_last_page_has_no_next(stores: Stores) {
     }
 
     let page = stores
-        .accounts
+        .users
         .search_users(&UserSearch::default(), &first(4))
         .await
         .unwrap();
@@ -644,7 +600,7 @@ pub async fn an_exactly_full_last_page_has_no_next(stores: Stores) {
     assert!(!page.has_next);
 
     let after_last = stores
-        .accounts
+        .users
         .search_users(
             &UserSearch::default(),
             &PageRequest {

@@ -1,9 +1,9 @@
 //! What a user keeps for checkout: shipping addresses and saved cards.
 
-use agora::domain::{Address, CardBrand, PaymentCard, UserId};
+use agora::domain::{Address, AddressId, CardBrand, CardId, PaymentCard, UserId};
 use agora::store::Stores;
 
-use crate::fixtures::{address, card, create, ms, now, session, user};
+use crate::fixtures::{address, card, create, ms, now, user};
 
 /// Sorts as the contract lists: oldest first, ties by id.
 fn oldest_first<T>(
@@ -32,17 +32,17 @@ pub async fn addresses_are_listed_oldest_first_and_removed_only_by_owner(stores:
         address(&ann.id, t),
     ];
     for a in &added {
-        stores.accounts.add_address(a).await.unwrap();
+        stores.wallet.add_address(a).await.unwrap();
     }
     let expected = oldest_first(added, |a| (a.created_at, a.id.as_str().to_owned()));
 
     assert_eq!(
-        stores.accounts.list_addresses(&ann.id).await.unwrap(),
+        stores.wallet.list_addresses(&ann.id).await.unwrap(),
         expected
     );
     assert!(
         stores
-            .accounts
+            .wallet
             .list_addresses(&bob.id)
             .await
             .unwrap()
@@ -52,25 +52,25 @@ pub async fn addresses_are_listed_oldest_first_and_removed_only_by_owner(stores:
     let target = &expected[1];
     assert!(
         !stores
-            .accounts
+            .wallet
             .remove_address(&bob.id, &target.id)
             .await
             .unwrap()
     );
     assert_eq!(
-        stores.accounts.list_addresses(&ann.id).await.unwrap().len(),
+        stores.wallet.list_addresses(&ann.id).await.unwrap().len(),
         4
     );
     assert!(
         stores
-            .accounts
+            .wallet
             .remove_address(&ann.id, &target.id)
             .await
             .unwrap()
     );
     assert!(
         !stores
-            .accounts
+            .wallet
             .remove_address(&ann.id, &target.id)
             .await
             .unwrap()
@@ -81,7 +81,7 @@ pub async fn addresses_are_listed_oldest_first_and_removed_only_by_owner(stores:
         .cloned()
         .collect();
     assert_eq!(
-        stores.accounts.list_addresses(&ann.id).await.unwrap(),
+        stores.wallet.list_addresses(&ann.id).await.unwrap(),
         remaining
     );
 }
@@ -101,9 +101,9 @@ pub async fn cards_keep_brand_last4_and_expiry_only(stores: Stores) {
         ..card(&ann.id, now())
     };
 
-    stores.accounts.add_card(&mir).await.unwrap();
+    stores.wallet.add_card(&mir).await.unwrap();
 
-    let listed = stores.accounts.list_cards(&ann.id).await.unwrap();
+    let listed = stores.wallet.list_cards(&ann.id).await.unwrap();
     assert_eq!(listed, vec![mir.clone()]);
     let PaymentCard {
         brand,
@@ -127,44 +127,37 @@ pub async fn cards_are_listed_oldest_first_and_removed_only_by_owner(stores: Sto
     let t = now();
     let added = vec![card(&ann.id, t + ms(1)), card(&ann.id, t), card(&ann.id, t)];
     for c in &added {
-        stores.accounts.add_card(c).await.unwrap();
+        stores.wallet.add_card(c).await.unwrap();
     }
     let expected = oldest_first(added, |c| (c.created_at, c.id.as_str().to_owned()));
 
-    assert_eq!(stores.accounts.list_cards(&ann.id).await.unwrap(), expected);
-    assert!(
-        stores
-            .accounts
-            .list_cards(&bob.id)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert_eq!(stores.wallet.list_cards(&ann.id).await.unwrap(), expected);
+    assert!(stores.wallet.list_cards(&bob.id).await.unwrap().is_empty());
 
     let target = &expected[0];
     assert!(
         !stores
-            .accounts
+            .wallet
             .remove_card(&bob.id, &target.id)
             .await
             .unwrap()
     );
     assert!(
         stores
-            .accounts
+            .wallet
             .remove_card(&ann.id, &target.id)
             .await
             .unwrap()
     );
     assert!(
         !stores
-            .accounts
+            .wallet
             .remove_card(&ann.id, &target.id)
             .await
             .unwrap()
     );
     assert_eq!(
-        stores.accounts.list_cards(&ann.id).await.unwrap(),
+        stores.wallet.list_cards(&ann.id).await.unwrap(),
         expected[1..]
     );
 }
@@ -174,26 +167,39 @@ pub async fn cards_are_listed_oldest_first_and_removed_only_by_owner(stores: Sto
 pub async fn owned_records_need_an_existing_user(stores: Stores) {
     let ghost = UserId::generate();
     let t = now();
-    let s = session(&ghost, "ghost-token");
 
-    assert!(stores.accounts.create_session(&s).await.is_err());
     assert!(
         stores
-            .accounts
+            .wallet
             .add_address(&address(&ghost, t))
             .await
             .is_err()
     );
-    assert!(stores.accounts.add_card(&card(&ghost, t)).await.is_err());
+    assert!(stores.wallet.add_card(&card(&ghost, t)).await.is_err());
 
-    assert_eq!(stores.accounts.get_session(&s.id).await.unwrap(), None);
     assert!(
         stores
-            .accounts
+            .wallet
             .list_addresses(&ghost)
             .await
             .unwrap()
             .is_empty()
     );
-    assert!(stores.accounts.list_cards(&ghost).await.unwrap().is_empty());
+    assert!(stores.wallet.list_cards(&ghost).await.unwrap().is_empty());
+}
+
+pub async fn an_unknown_owner_has_nothing_to_list_or_remove(stores: Stores) {
+    let nobody = UserId::generate();
+    let wallet = &stores.wallet;
+
+    assert!(wallet.list_addresses(&nobody).await.unwrap().is_empty());
+    assert!(wallet.list_cards(&nobody).await.unwrap().is_empty());
+    let address = AddressId::generate();
+    assert!(!wallet.remove_address(&nobody, &address).await.unwrap());
+    assert!(
+        !wallet
+            .remove_card(&nobody, &CardId::generate())
+            .await
+            .unwrap()
+    );
 }

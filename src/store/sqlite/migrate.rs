@@ -9,7 +9,7 @@
 
 use rusqlite::{Connection, TransactionBehavior};
 
-use crate::store::account::backfill_username_skeletons;
+use crate::store::users::backfill_username_skeletons;
 use crate::store::{StoreError, StoreResult};
 
 /// One migration: its file name without `.sql`, and its SQL.
