@@ -473,7 +473,7 @@ async fn seed(core: &Core, settings: &Settings) -> Vec<UserId> {
 async fn viewer_token(core: &Core, users: &[UserId]) -> String {
     let session = core
         .services
-        .accounts
+        .sessions
         .register(
             RegisterCommand {
                 email: Email::parse("viewer@bench.example.com").unwrap(),
@@ -599,7 +599,7 @@ async fn round_trips(core: &Core, target: &Target) -> RoundTripCount {
 
     let viewer = core
         .services
-        .accounts
+        .sessions
         .authenticate(&target.token)
         .await
         .expect("the token authenticates");

@@ -253,7 +253,7 @@ async fn create_admin(
         .map_err(|e| e.to_string())?;
     let (user, created) = core
         .services
-        .accounts
+        .admin
         .create_admin(email, username, display_name, Some(&password))
         .await
         .map_err(|e| format!("{}: {}", e.code(), e.client_message()))?;

@@ -1,5 +1,5 @@
 //! Credentials: password hashing and access/refresh tokens. Pure mechanisms; the rules of
-//! who may log in live in `service::accounts`.
+//! who may log in live in `service::sessions`.
 
 mod password;
 mod tokens;

@@ -326,6 +326,25 @@ pub struct NewAddress {
     pub country: CountryCode,
 }
 
+impl NewAddress {
+    /// The address as `owner` saves it at `at`, under a new id.
+    pub fn saved_by(self, owner: &UserId, at: DateTime<Utc>) -> Address {
+        Address {
+            id: AddressId::generate(),
+            user_id: owner.clone(),
+            recipient: self.recipient,
+            phone: self.phone,
+            line1: self.line1,
+            line2: self.line2,
+            city: self.city,
+            region: self.region,
+            postal_code: self.postal_code,
+            country: self.country,
+            created_at: at,
+        }
+    }
+}
+
 /// A saved shipping address, owned by one user.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Address {

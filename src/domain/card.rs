@@ -161,6 +161,29 @@ pub struct PaymentCard {
     pub created_at: DateTime<Utc>,
 }
 
+impl PaymentCard {
+    /// The card `owner` saves at `at`, under a new id. The number is dropped here: only the
+    /// brand, the last four digits and the expiry are kept.
+    pub fn saved_by(
+        owner: &UserId,
+        number: &CardNumber,
+        expiry: CardExpiry,
+        holder: Option<String>,
+        at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            id: CardId::generate(),
+            user_id: owner.clone(),
+            brand: number.brand(),
+            last4: number.last4(),
+            exp_month: expiry.month,
+            exp_year: expiry.year,
+            holder,
+            created_at: at,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

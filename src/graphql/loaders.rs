@@ -13,8 +13,8 @@ use crate::domain::{
 };
 use crate::error::AppError;
 use crate::service::{
-    AccountService, ChatService, EngagementService, OrderService, PostService, ReviewService,
-    Services, SocialService, Viewer,
+    ChatService, EngagementService, OrderService, PostService, ReviewService, Services,
+    SocialService, UserService, Viewer,
 };
 use crate::store::{Page, ViewerGraph};
 
@@ -90,7 +90,7 @@ impl Loaders {
             graph: Arc::clone(&graph),
         };
         Self {
-            users: loader(UserLoader(services.accounts.clone())),
+            users: loader(UserLoader(services.users.clone())),
             posts: loader(PostLoader {
                 posts: services.posts.clone(),
                 viewer: viewer.cloned(),
@@ -278,7 +278,7 @@ impl Loader<PostId> for ViewerFavoriteLoader {
     }
 }
 
-pub struct UserLoader(AccountService);
+pub struct UserLoader(UserService);
 
 impl Loader<UserId> for UserLoader {
     type Value = User;

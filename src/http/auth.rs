@@ -84,7 +84,7 @@ pub async fn bearer_viewer(
 /// a reason to log anyone out.
 pub async fn authenticate(services: &Services, token: &str) -> Result<Viewer, Rejection> {
     services
-        .accounts
+        .sessions
         .authenticate(token)
         .await
         .map_err(|err| match err {

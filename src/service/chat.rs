@@ -18,8 +18,8 @@
 
 use std::sync::Arc;
 
-use super::accounts::AccountService;
 use super::posts::PostService;
+use super::users::UserService;
 use super::{Action, RateLimiter, Viewer};
 use crate::clock::now;
 use crate::domain::{
@@ -36,7 +36,7 @@ const BLOCKED: &str = "you cannot message this user";
 pub struct ChatService {
     chat: Arc<dyn ChatStore>,
     social: Arc<dyn SocialStore>,
-    accounts: AccountService,
+    users: UserService,
     posts: PostService,
     rate_limits: RateLimiter,
     events: EventBus,
@@ -46,7 +46,7 @@ impl ChatService {
     pub fn new(
         chat: Arc<dyn ChatStore>,
         social: Arc<dyn SocialStore>,
-        accounts: AccountService,
+        users: UserService,
         posts: PostService,
         rate_limits: RateLimiter,
         events: EventBus,
@@ -54,7 +54,7 @@ impl ChatService {
         Self {
             chat,
             social,
-            accounts,
+            users,
             posts,
             rate_limits,
             events,
@@ -75,7 +75,7 @@ impl ChatService {
         if other == viewer.id() {
             return Err(AppError::bad_input("userId", "cannot be yourself"));
         }
-        self.accounts
+        self.users
             .get_user(Some(viewer), other)
             .await?
             .filter(|u| u.active)
@@ -144,7 +144,7 @@ impl ChatService {
                 format!("must name at most {} other users", MAX_GROUP_MEMBERS - 1),
             ));
         }
-        let found = self.accounts.get_many_users(&members[1..]).await?;
+        let found = self.users.get_many_users(&members[1..]).await?;
         let all_active = members[1..]
             .iter()
             .all(|id| found.iter().any(|u| &u.id == id && u.active));

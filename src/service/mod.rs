@@ -2,7 +2,7 @@
 //! publishing events. They take parsed domain values and return `AppError`s; they never see
 //! GraphQL or HTTP types.
 
-mod accounts;
+mod admin;
 mod cart;
 mod chat;
 mod engagement;
@@ -13,9 +13,12 @@ mod posts;
 mod query_budget;
 mod rate_limits;
 mod reviews;
+mod sessions;
 mod social;
+mod users;
+mod wallet;
 
-pub use accounts::{AccountService, AccountSettings, AuthSession, RegisterCommand, Viewer};
+pub use admin::AdminService;
 pub use cart::{CartEntry, CartService};
 pub use chat::ChatService;
 pub use engagement::EngagementService;
@@ -26,7 +29,12 @@ pub use posts::{CreatePostCommand, ListingDraft, PostFilter, PostService, Update
 pub use query_budget::{BudgetPolicy, OverBudget, QueryBudget, ThrottleStatus};
 pub use rate_limits::{Action, RateLimiter};
 pub use reviews::{CreateReviewCommand, ReviewService, UpdateReviewCommand};
+pub use sessions::{
+    AuthSession, RegisterCommand, SessionRevoker, SessionService, SessionSettings, Viewer,
+};
 pub use social::SocialService;
+pub use users::{UserService, UserSettings};
+pub use wallet::WalletService;
 
 use std::net::IpAddr;
 
@@ -39,7 +47,10 @@ use crate::store::Stores;
 /// Every service, cheap to clone.
 #[derive(Clone)]
 pub struct Services {
-    pub accounts: AccountService,
+    pub users: UserService,
+    pub sessions: SessionService,
+    pub wallet: WalletService,
+    pub admin: AdminService,
     pub posts: PostService,
     pub engagement: EngagementService,
     pub social: SocialService,
@@ -69,19 +80,29 @@ impl Services {
             std::time::Duration::from_millis(config.store.event_log_poll_ms.max(1)),
         );
         let rate_limits = RateLimiter::new(stores.rate_limits.clone(), config.rate_limits.clone());
-        let accounts = AccountService::new(
+        let revoker = SessionRevoker::new(stores.sessions.clone(), events.clone());
+        let users = UserService::new(
             &stores,
             hasher,
-            tokens,
             outbox,
             rate_limits.clone(),
+            revoker.clone(),
             events.clone(),
-            AccountSettings::from_config(config),
+            UserSettings::from_config(config),
         );
+        let sessions = SessionService::new(
+            revoker.clone(),
+            users.clone(),
+            rate_limits.clone(),
+            tokens,
+            SessionSettings::from_config(config),
+        );
+        let wallet = WalletService::new(stores.wallet.clone());
+        let admin = AdminService::new(stores.users.clone(), users.clone(), revoker);
         let posts = PostService::new(
             stores.posts.clone(),
             stores.social.clone(),
-            accounts.clone(),
+            users.clone(),
             rate_limits.clone(),
             events.clone(),
         );
@@ -95,7 +116,7 @@ impl Services {
         let chat = ChatService::new(
             stores.chat.clone(),
             stores.social.clone(),
-            accounts.clone(),
+            users.clone(),
             posts.clone(),
             rate_limits.clone(),
             events.clone(),
@@ -103,7 +124,7 @@ impl Services {
         let cart = CartService::new(stores.orders.clone(), posts.clone(), rate_limits.clone());
         let orders = OrderService::new(
             stores.orders.clone(),
-            accounts.clone(),
+            wallet.clone(),
             cart.clone(),
             std::sync::Arc::new(MockGateway),
             rate_limits.clone(),
@@ -142,7 +163,10 @@ impl Services {
                 rate_limits.clone(),
                 events.clone(),
             ),
-            accounts,
+            users,
+            sessions,
+            wallet,
+            admin,
             rate_limits,
             events,
         }

@@ -24,9 +24,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::accounts::AccountService;
 use super::cart::CartService;
 use super::payments::{PaymentGateway, decline_reason};
+use super::wallet::WalletService;
 use super::{Action, RateLimiter, Viewer};
 use crate::clock::now;
 use crate::domain::{
@@ -54,7 +54,7 @@ pub struct CheckoutCommand {
 #[derive(Clone)]
 pub struct OrderService {
     orders: Arc<dyn OrderStore>,
-    accounts: AccountService,
+    wallet: WalletService,
     cart: CartService,
     gateway: Arc<dyn PaymentGateway>,
     rate_limits: RateLimiter,
@@ -104,7 +104,7 @@ pub fn viewer_next_statuses(viewer: &Viewer, order: &Order) -> Vec<OrderStatus> 
 impl OrderService {
     pub fn new(
         orders: Arc<dyn OrderStore>,
-        accounts: AccountService,
+        wallet: WalletService,
         cart: CartService,
         gateway: Arc<dyn PaymentGateway>,
         rate_limits: RateLimiter,
@@ -113,7 +113,7 @@ impl OrderService {
     ) -> Self {
         Self {
             orders,
-            accounts,
+            wallet,
             cart,
             gateway,
             rate_limits,
@@ -129,7 +129,7 @@ impl OrderService {
         command: CheckoutCommand,
     ) -> AppResult<Vec<Order>> {
         let address = self
-            .accounts
+            .wallet
             .list_addresses(viewer.id())
             .await?
             .into_iter()
@@ -359,7 +359,7 @@ impl OrderService {
             });
         }
         let card = self
-            .accounts
+            .wallet
             .list_cards(viewer.id())
             .await?
             .into_iter()

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 
 use super::Viewer;
-use super::{AccountService, Action, RateLimiter};
+use super::{Action, RateLimiter, UserService};
 use crate::clock::now;
 use crate::domain::{
     Attribute, CategoryId, Listing, ListingStatus, Money, Post, PostBody, PostCounts, PostId,
@@ -61,7 +61,7 @@ pub struct PostFilter {
 pub struct PostService {
     posts: Arc<dyn PostStore>,
     social: Arc<dyn SocialStore>,
-    accounts: AccountService,
+    users: UserService,
     rate_limits: RateLimiter,
     events: EventBus,
 }
@@ -70,14 +70,14 @@ impl PostService {
     pub fn new(
         posts: Arc<dyn PostStore>,
         social: Arc<dyn SocialStore>,
-        accounts: AccountService,
+        users: UserService,
         rate_limits: RateLimiter,
         events: EventBus,
     ) -> Self {
         Self {
             posts,
             social,
-            accounts,
+            users,
             rate_limits,
             events,
         }
@@ -105,7 +105,7 @@ impl PostService {
                 if !viewer.user.has_role(Role::Seller) && !viewer.is_admin() {
                     return Err(AppError::Forbidden("only sellers may publish listings"));
                 }
-                self.accounts.require_verified_seller(viewer)?;
+                self.users.require_verified_seller(viewer)?;
                 if cmd.title.is_none() {
                     return Err(AppError::bad_input(
                         "input.title",
@@ -158,7 +158,7 @@ impl PostService {
             return Ok(Vec::new());
         }
         let blocked = self.social.block_partners(viewer.id()).await?;
-        let found = self.accounts.find_users_by_usernames(usernames).await?;
+        let found = self.users.find_users_by_usernames(usernames).await?;
         // In the order the body mentions them.
         Ok(usernames
             .iter()

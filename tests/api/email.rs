@@ -326,10 +326,10 @@ async fn an_admin_made_by_the_operator_is_not_locked_out_by_the_verification_rul
 async fn unverified_sellers_may_not_publish_listings_when_the_rule_is_on() {
     let app = spawn_app().await;
     let kim = app.register_as("kim", "SELLER").await;
-    let accounts = &app.core.services.accounts;
-    let viewer = accounts.authenticate(&kim.access).await.unwrap();
+    let (sessions, users) = (&app.core.services.sessions, &app.core.services.users);
+    let viewer = sessions.authenticate(&kim.access).await.unwrap();
 
-    let refused = accounts.require_verified_seller(&viewer).unwrap_err();
+    let refused = users.require_verified_seller(&viewer).unwrap_err();
     assert_eq!(refused.code(), "FORBIDDEN");
 
     let token = app
@@ -337,19 +337,19 @@ async fn unverified_sellers_may_not_publish_listings_when_the_rule_is_on() {
         .await
         .token_in_link("verify-email");
     app.data(None, VERIFY, json!({ "t": token })).await;
-    let verified = accounts.authenticate(&kim.access).await.unwrap();
-    accounts.require_verified_seller(&verified).unwrap();
+    let verified = sessions.authenticate(&kim.access).await.unwrap();
+    users.require_verified_seller(&verified).unwrap();
 }
 
 #[tokio::test]
 async fn unverified_sellers_may_publish_when_the_rule_is_off() {
     let app = spawn_app_with(|c| c.mail.require_verified_seller = false).await;
     let lea = app.register_as("lea", "SELLER").await;
-    let accounts = &app.core.services.accounts;
+    let (sessions, users) = (&app.core.services.sessions, &app.core.services.users);
 
-    let viewer = accounts.authenticate(&lea.access).await.unwrap();
+    let viewer = sessions.authenticate(&lea.access).await.unwrap();
 
-    accounts.require_verified_seller(&viewer).unwrap();
+    users.require_verified_seller(&viewer).unwrap();
 }
 
 #[tokio::test]

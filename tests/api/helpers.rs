@@ -169,7 +169,7 @@ impl TestApp {
         let password = "admin-secret-pw";
         self.core
             .services
-            .accounts
+            .admin
             .create_admin(
                 Email::parse("root@example.com").unwrap(),
                 Username::parse("root").unwrap(),
@@ -394,7 +394,7 @@ pub async fn round_trips_of(
         let viewer = app
             .core
             .services
-            .accounts
+            .sessions
             .authenticate(token)
             .await
             .unwrap();

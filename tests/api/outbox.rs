@@ -35,7 +35,7 @@ async fn core() -> (Core, tempfile::TempDir) {
 /// Registers ann, which queues her verification mail.
 async fn register(core: &Core) {
     core.services
-        .accounts
+        .sessions
         .register(
             RegisterCommand {
                 email: Email::parse("ann@example.com").unwrap(),

@@ -37,7 +37,7 @@ impl AccountQuery {
         id: Option<ID>,
         username: Option<String>,
     ) -> Result<Option<User>> {
-        let accounts = &ctx.services().accounts;
+        let users = &ctx.services().users;
         let user = match (id, username) {
             (Some(id), None) => ctx
                 .loaders()
@@ -45,11 +45,7 @@ impl AccountQuery {
                 .load_one(parse_id::<UserId>("id", &id)?)
                 .await?
                 .filter(|u| u.active || ctx.viewer().is_some_and(|v| v.is_admin())),
-            (None, Some(username)) => {
-                accounts
-                    .find_user_by_username(ctx.viewer(), &username)
-                    .await?
-            }
+            (None, Some(username)) => users.find_user_by_username(ctx.viewer(), &username).await?,
             _ => {
                 return Err(
                     AppError::bad_input("id", "give exactly one of id and username").into(),
@@ -69,9 +65,9 @@ impl AccountQuery {
         after: Option<String>,
     ) -> Result<UserConnection> {
         let page = page_request(first, after)?;
-        let accounts = &ctx.services().accounts;
-        let search = accounts.user_search(ctx.viewer(), search.as_deref());
-        let result = accounts.search_users(&search, &page).await?;
+        let users = &ctx.services().users;
+        let search = users.user_search(ctx.viewer(), search.as_deref());
+        let result = users.search_users(&search, &page).await?;
         let mut connection = Connection::with_additional_fields(
             page.after.is_some(),
             result.has_next,
@@ -103,7 +99,7 @@ pub enum UsersTotal {
 impl UsersTotal {
     async fn total_count(&self, ctx: &Context<'_>) -> Result<u64> {
         match self {
-            UsersTotal::Search(search) => Ok(ctx.services().accounts.count_users(search).await?),
+            UsersTotal::Search(search) => Ok(ctx.services().users.count_users(search).await?),
             UsersTotal::Known(total) => Ok(*total),
         }
     }
@@ -119,7 +115,7 @@ impl AccountMutation {
     async fn register(&self, ctx: &Context<'_>, input: RegisterInput) -> Result<AuthPayload> {
         let session = ctx
             .services()
-            .accounts
+            .sessions
             .register(input.parse()?, &ctx.origin())
             .await?;
         Ok(session.into())
@@ -135,7 +131,7 @@ impl AccountMutation {
     ) -> Result<AuthPayload> {
         let session = ctx
             .services()
-            .accounts
+            .sessions
             .login(&email, &password, &ctx.origin())
             .await?;
         Ok(session.into())
@@ -147,7 +143,7 @@ impl AccountMutation {
     async fn request_password_reset(&self, ctx: &Context<'_>, email: String) -> Result<bool> {
         Ok(ctx
             .services()
-            .accounts
+            .users
             .request_password_reset(&email, &ctx.origin())
             .await?)
     }
@@ -163,7 +159,7 @@ impl AccountMutation {
         new_password: String,
     ) -> Result<bool> {
         let new = NewPassword::parse("newPassword", &new_password).map_err(AppError::from)?;
-        Ok(ctx.services().accounts.reset_password(&token, &new).await?)
+        Ok(ctx.services().users.reset_password(&token, &new).await?)
     }
 
     /// Mails the viewer a new link to verify their email address (earlier links stop
@@ -172,7 +168,7 @@ impl AccountMutation {
         let viewer = ctx.require_viewer()?;
         Ok(ctx
             .services()
-            .accounts
+            .users
             .request_email_verification(viewer)
             .await?)
     }
@@ -180,7 +176,7 @@ impl AccountMutation {
     /// Marks the email address of the token's account as verified; no login needed. A used,
     /// expired or superseded token is `BAD_USER_INPUT` on `token`.
     async fn verify_email(&self, ctx: &Context<'_>, token: String) -> Result<bool> {
-        Ok(ctx.services().accounts.verify_email(&token).await?)
+        Ok(ctx.services().users.verify_email(&token).await?)
     }
 
     /// Trades a refresh token for a new access and refresh token. Each refresh token works
@@ -190,26 +186,26 @@ impl AccountMutation {
         ctx: &Context<'_>,
         refresh_token: String,
     ) -> Result<AuthPayload> {
-        let session = ctx.services().accounts.refresh(&refresh_token).await?;
+        let session = ctx.services().sessions.refresh(&refresh_token).await?;
         Ok(session.into())
     }
 
     /// Ends the session of this refresh token.
     async fn logout(&self, ctx: &Context<'_>, refresh_token: String) -> Result<bool> {
-        Ok(ctx.services().accounts.logout(&refresh_token).await?)
+        Ok(ctx.services().sessions.logout(&refresh_token).await?)
     }
 
     /// Ends every session of the viewer, on every device, including this one.
     async fn logout_everywhere(&self, ctx: &Context<'_>) -> Result<bool> {
         let viewer = ctx.require_viewer()?;
-        Ok(ctx.services().accounts.logout_everywhere(viewer).await?)
+        Ok(ctx.services().sessions.logout_everywhere(viewer).await?)
     }
 
     async fn update_profile(&self, ctx: &Context<'_>, input: UpdateProfileInput) -> Result<User> {
         let viewer = ctx.require_viewer()?;
         let user = ctx
             .services()
-            .accounts
+            .users
             .update_profile(viewer, input.parse()?)
             .await?;
         Ok(User::new(user))
@@ -227,7 +223,7 @@ impl AccountMutation {
         let new = NewPassword::parse("newPassword", &new_password).map_err(AppError::from)?;
         Ok(ctx
             .services()
-            .accounts
+            .users
             .change_password(viewer, &current_password, &new)
             .await?)
     }
@@ -236,7 +232,7 @@ impl AccountMutation {
         let viewer = ctx.require_viewer()?;
         let address = ctx
             .services()
-            .accounts
+            .wallet
             .add_address(viewer, input.parse()?)
             .await?;
         Ok(Address(address))
@@ -245,7 +241,7 @@ impl AccountMutation {
     async fn remove_address(&self, ctx: &Context<'_>, id: ID) -> Result<bool> {
         let viewer = ctx.require_viewer()?;
         let id = parse_id::<AddressId>("id", &id)?;
-        Ok(ctx.services().accounts.remove_address(viewer, &id).await?)
+        Ok(ctx.services().wallet.remove_address(viewer, &id).await?)
     }
 
     /// Saves a card: the number is checked and discarded; brand, last four digits and
@@ -255,7 +251,7 @@ impl AccountMutation {
         let (number, expiry, holder) = input.parse()?;
         let card = ctx
             .services()
-            .accounts
+            .wallet
             .add_card(viewer, number, expiry, holder)
             .await?;
         Ok(PaymentCard(card))
@@ -264,7 +260,7 @@ impl AccountMutation {
     async fn remove_payment_card(&self, ctx: &Context<'_>, id: ID) -> Result<bool> {
         let viewer = ctx.require_viewer()?;
         let id = parse_id::<CardId>("id", &id)?;
-        Ok(ctx.services().accounts.remove_card(viewer, &id).await?)
+        Ok(ctx.services().wallet.remove_card(viewer, &id).await?)
     }
 
     /// Replaces a user's roles (`BUYER` is always kept). Admins only.
@@ -279,7 +275,7 @@ impl AccountMutation {
         let roles: Vec<domain::Role> = roles.into_iter().map(Into::into).collect();
         Ok(User::new(
             ctx.services()
-                .accounts
+                .admin
                 .set_user_roles(viewer, &user_id, &roles)
                 .await?,
         ))
@@ -291,7 +287,7 @@ impl AccountMutation {
         let user_id = parse_id::<UserId>("userId", &user_id)?;
         Ok(User::new(
             ctx.services()
-                .accounts
+                .admin
                 .set_user_active(viewer, &user_id, active)
                 .await?,
         ))
@@ -325,7 +321,7 @@ impl AccountSubscription {
                             // Missed events may have included an update: send the current state.
                             Err(RecvError::Lagged(_)) => {
                                 if let Ok(Some(user)) =
-                                    services.accounts.get_user(None, &viewer_id).await
+                                    services.users.get_user(None, &viewer_id).await
                                 {
                                     return Some((User::new(user), receiver));
                                 }

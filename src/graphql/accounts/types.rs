@@ -128,7 +128,7 @@ impl User {
         if !self.is_viewer(ctx) {
             return Ok(None);
         }
-        let addresses = ctx.services().accounts.list_addresses(&self.0.id).await?;
+        let addresses = ctx.services().wallet.list_addresses(&self.0.id).await?;
         Ok(Some(addresses.into_iter().map(Address).collect()))
     }
 
@@ -137,7 +137,7 @@ impl User {
         if !self.is_viewer(ctx) {
             return Ok(None);
         }
-        let cards = ctx.services().accounts.list_cards(&self.0.id).await?;
+        let cards = ctx.services().wallet.list_cards(&self.0.id).await?;
         Ok(Some(cards.into_iter().map(PaymentCard).collect()))
     }
 

@@ -569,10 +569,10 @@ impl Connection {
         let ended = match event {
             Ok(event) => event.revokes(viewer.id(), &viewer.session_id),
             Err(RecvError::Lagged(_)) => {
-                let accounts = self.state.services.accounts.clone();
+                let sessions = self.state.services.sessions.clone();
                 let session_id = viewer.session_id.clone();
                 // A store hiccup is not proof the session ended; keep the socket.
-                !accounts.session_is_live(&session_id).await.unwrap_or(true)
+                !sessions.session_is_live(&session_id).await.unwrap_or(true)
             }
             Err(RecvError::Closed) => {
                 self.events = None;

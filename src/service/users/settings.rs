@@ -1,34 +1,26 @@
-//! The account rules the configuration decides, in the units the service works in.
+//! The user rules the configuration decides, in the units the service works in.
 
 use chrono::Duration;
 
 use crate::config::Config;
 
-/// The account rules the configuration decides.
+/// The user rules the configuration decides.
 #[derive(Debug, Clone)]
-pub struct AccountSettings {
-    /// Sliding lifetime of a login session.
-    pub refresh_ttl: Duration,
+pub struct UserSettings {
     pub password_reset_ttl: Duration,
     pub email_verification_ttl: Duration,
-    /// `login` refuses users whose email address is not verified.
-    pub require_verified_email_to_log_in: bool,
     /// Sellers must verify their email address before publishing listings.
     pub require_verified_seller: bool,
     /// Base of the links in mails, without a trailing slash.
     pub public_url: String,
 }
 
-impl AccountSettings {
+impl UserSettings {
     pub fn from_config(config: &Config) -> Self {
         let secs = |s: u64| Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX / 1000));
         Self {
-            refresh_ttl: Duration::days(
-                i64::try_from(config.auth.refresh_token_ttl_days).unwrap_or(36_500),
-            ),
             password_reset_ttl: secs(config.mail.password_reset_ttl_secs),
             email_verification_ttl: secs(config.mail.email_verification_ttl_secs),
-            require_verified_email_to_log_in: config.mail.require_verified_email_to_log_in,
             require_verified_seller: config.mail.require_verified_seller,
             public_url: config.mail.public_url.trim_end_matches('/').to_owned(),
         }

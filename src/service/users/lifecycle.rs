@@ -1,4 +1,4 @@
-//! The account's email lifecycle: password reset and email verification by mailed one-time
+//! A user's email lifecycle: password reset and email verification by mailed one-time
 //! tokens, and the verified-seller rule for publishing listings.
 //!
 //! Tokens are made like refresh tokens (256 random bits, base64url; only the SHA-256 is
@@ -7,10 +7,10 @@
 
 use chrono::Duration;
 
-use super::{AccountService, email_subject};
+use super::{UserService, limit_attempt};
 use crate::auth::RefreshToken;
 use crate::clock::now;
-use crate::domain::{Email, MailId, NewPassword, OutgoingMail, User};
+use crate::domain::{MailId, NewPassword, OutgoingMail, User};
 use crate::error::{AppError, AppResult};
 use crate::events::DomainEvent;
 use crate::mail::templates::{self, RenderedMail, TokenMail};
@@ -24,7 +24,7 @@ fn invalid_token() -> AppError {
     AppError::bad_input("token", "is invalid, used or expired")
 }
 
-impl AccountService {
+impl UserService {
     /// Mails a password-reset link to `email` when it belongs to an active account. The
     /// answer is the same whether it does or not (`true`, or `RATE_LIMITED`, which counts
     /// unknown addresses exactly like known ones), so it cannot be used to find accounts.
@@ -37,16 +37,8 @@ impl AccountService {
         email: &str,
         origin: &ClientOrigin,
     ) -> AppResult<bool> {
-        let parsed = Email::parse(email).ok();
-        if let Some(ip) = origin.rate_subject() {
-            self.limits.check(Action::PasswordResetPerIp, &ip).await?;
-        }
-        self.limits
-            .check(
-                Action::PasswordResetPerEmail,
-                &email_subject(email, parsed.as_ref()),
-            )
-            .await?;
+        let limits = (Action::PasswordResetPerIp, Action::PasswordResetPerEmail);
+        let parsed = limit_attempt(&self.limits, limits, origin, email).await?;
         let Some(email) = parsed else {
             return Ok(true);
         };
@@ -93,7 +85,7 @@ impl AccountService {
             .ok_or_else(invalid_token)?;
         let hash = self.hasher.hash(new.expose()).await?;
         self.store.set_password_hash(&user_id, &hash, now()).await?;
-        self.revoke_sessions(&user_id, None).await?;
+        self.revoker.revoke(&user_id, None).await?;
         if !user.email_verified
             && let Some(user) = self.store.set_email_verified(&user_id, true, now()).await?
         {
@@ -126,12 +118,8 @@ impl AccountService {
             )
             .await?
             .ok_or_else(invalid_token)?;
-        let user = self
-            .store
-            .set_email_verified(&user_id, true, now())
-            .await?
-            .ok_or(AppError::NotFound("user"))?;
-        self.events.publish(DomainEvent::UserUpdated(user)).await;
+        let user = self.store.set_email_verified(&user_id, true, now()).await?;
+        self.announce(user).await?;
         Ok(true)
     }
 
