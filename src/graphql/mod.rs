@@ -4,7 +4,7 @@
 //! Resolvers read the viewer, call one service method and convert the result. They never
 //! touch a store. Relation fields go through the per-request loaders.
 
-mod accounts;
+mod admin;
 mod batch;
 mod chat;
 mod connection;
@@ -19,8 +19,11 @@ mod notifications;
 pub(crate) mod posts;
 mod replay;
 mod scalars;
+mod sessions;
 mod social;
+mod users;
 mod variables;
+mod wallet;
 
 use async_graphql::{MergedObject, MergedSubscription, Schema};
 
@@ -34,7 +37,7 @@ use crate::service::{ClientOrigin, Services, Viewer};
 
 #[derive(MergedObject, Default)]
 pub struct Query(
-    accounts::AccountQuery,
+    users::UserQuery,
     posts::PostQueryRoot,
     chat::ChatQuery,
     notifications::NotificationQuery,
@@ -43,7 +46,14 @@ pub struct Query(
 
 #[derive(MergedObject, Default)]
 pub struct Mutation(
-    accounts::AccountMutation,
+    // Users' and sessions' parts interleave to keep the order of the fields in
+    // `schema.graphql`, which the account mutations gave before the area was split.
+    sessions::LoginMutation,
+    users::LifecycleMutation,
+    sessions::SessionMutation,
+    users::UserMutation,
+    wallet::WalletMutation,
+    admin::AdminMutation,
     posts::PostMutation,
     social::SocialMutation,
     chat::ChatMutation,
@@ -53,7 +63,7 @@ pub struct Mutation(
 
 #[derive(MergedSubscription, Default)]
 pub struct Subscription(
-    accounts::AccountSubscription,
+    users::UserSubscription,
     chat::ChatSubscription,
     notifications::NotificationSubscription,
     posts::PostSubscription,

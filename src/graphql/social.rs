@@ -9,10 +9,10 @@ use async_graphql::dataloader::Loader;
 use async_graphql::{Context, ID, Object, Result};
 
 use super::ContextExt;
-use super::accounts::{User, UserConnection, UsersTotal};
 use super::batch::Batcher;
 use super::connection::{encode_cursor, page_request};
 use super::loaders::LoadError;
+use super::users::{User, UserConnection, UsersTotal};
 use crate::domain::{self, UserId};
 use crate::error::AppError;
 use crate::graphql::parse_id;

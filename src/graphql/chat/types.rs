@@ -7,9 +7,9 @@ use chrono::{DateTime, Utc};
 use crate::domain;
 use crate::error::AppError;
 use crate::graphql::ContextExt;
-use crate::graphql::accounts::User;
 use crate::graphql::connection::{cursor_of, page_request};
 use crate::graphql::posts::Post;
+use crate::graphql::users::User;
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
 pub enum ChatRoomKind {

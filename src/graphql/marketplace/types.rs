@@ -8,8 +8,9 @@ use chrono::{DateTime, Utc};
 use crate::domain::{self, OrderStatus as DomainStatus, PaymentOutcome};
 use crate::error::AppError;
 use crate::graphql::ContextExt;
-use crate::graphql::accounts::{Address, User};
 use crate::graphql::posts::{ListingStatus, Media, Money, Post};
+use crate::graphql::users::User;
+use crate::graphql::wallet::Address;
 use crate::service::{CartEntry, viewer_next_statuses};
 use crate::store::{OrderSide, ReviewQuery};
 

@@ -6,11 +6,11 @@ use chrono::{DateTime, Utc};
 
 use crate::domain;
 use crate::graphql::ContextExt;
-use crate::graphql::accounts::User;
 use crate::graphql::chat::Message;
 use crate::graphql::connection::cursor_of;
 use crate::graphql::marketplace::Order;
 use crate::graphql::posts::Post;
+use crate::graphql::users::User;
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
 pub enum NotificationKind {

@@ -7,9 +7,9 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::{self, ReactionKind as DomainReaction};
 use crate::graphql::ContextExt;
-use crate::graphql::accounts::User;
 use crate::graphql::connection::{cursor_of, page_request};
 use crate::graphql::scalars::Decimal;
+use crate::graphql::users::User;
 
 macro_rules! mirror_enum {
     ($(#[$doc:meta])* $name:ident => $domain:path { $($variant:ident),* $(,)? }) => {

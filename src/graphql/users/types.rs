@@ -1,13 +1,13 @@
-//! Output types of the accounts area.
+//! Output types of the users area.
 
-use async_graphql::{Context, Enum, ID, Object, Result, SimpleObject};
+use async_graphql::{Context, Enum, ID, Object, Result};
 use chrono::{DateTime, Utc};
 
 use super::UserConnection;
 use crate::domain;
 use crate::graphql::ContextExt;
 use crate::graphql::social::{FollowList, follow_connection, viewer_relation};
-use crate::service::AuthSession;
+use crate::graphql::wallet::{Address, PaymentCard};
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
 pub enum Role {
@@ -201,95 +201,5 @@ impl User {
         after: Option<String>,
     ) -> Result<UserConnection> {
         follow_connection(ctx, &self.0, FollowList::Following, first, after).await
-    }
-}
-
-/// Tokens for a logged-in session.
-#[derive(SimpleObject)]
-pub struct AuthPayload {
-    /// A JWT for `Authorization: Bearer …`, valid until `expiresAt` (15 minutes).
-    pub access_token: String,
-    /// Opaque; trade it for a new pair with `refreshSession`. Single use.
-    pub refresh_token: String,
-    /// When the access token expires.
-    pub expires_at: DateTime<Utc>,
-    pub user: User,
-}
-
-impl From<AuthSession> for AuthPayload {
-    fn from(session: AuthSession) -> Self {
-        Self {
-            access_token: session.access_token,
-            refresh_token: session.refresh_token,
-            expires_at: session.expires_at,
-            user: User::owned(session.user),
-        }
-    }
-}
-
-/// A saved shipping address.
-pub struct Address(pub domain::Address);
-
-#[Object]
-impl Address {
-    async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
-    }
-    async fn recipient(&self) -> &str {
-        &self.0.recipient
-    }
-    async fn phone(&self) -> &str {
-        &self.0.phone
-    }
-    async fn line1(&self) -> &str {
-        &self.0.line1
-    }
-    async fn line2(&self) -> Option<&str> {
-        self.0.line2.as_deref()
-    }
-    async fn city(&self) -> &str {
-        &self.0.city
-    }
-    async fn region(&self) -> Option<&str> {
-        self.0.region.as_deref()
-    }
-    async fn postal_code(&self) -> &str {
-        &self.0.postal_code
-    }
-    /// ISO 3166-1 alpha-2.
-    async fn country(&self) -> &str {
-        self.0.country.as_str()
-    }
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
-    }
-}
-
-/// A saved card. The full number is never stored: only what a receipt would show.
-pub struct PaymentCard(pub domain::PaymentCard);
-
-#[Object]
-impl PaymentCard {
-    async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
-    }
-    /// `VISA`, `MASTERCARD`, `AMEX`, `DISCOVER`, `JCB`, `UNIONPAY`, `MIR` or `UNKNOWN`.
-    async fn brand(&self) -> &'static str {
-        self.0.brand.as_str()
-    }
-    async fn last4(&self) -> &str {
-        &self.0.last4
-    }
-    async fn exp_month(&self) -> u32 {
-        self.0.exp_month
-    }
-    async fn exp_year(&self) -> i32 {
-        self.0.exp_year
-    }
-    async fn holder(&self) -> Option<&str> {
-        self.0.holder.as_deref()
-    }
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
     }
 }

@@ -1,5 +1,5 @@
-//! Accounts: who you are, logging in and out, your profile, addresses and cards, and
-//! account administration.
+//! Users over GraphQL: who you are, finding and listing users, your profile and password,
+//! the email lifecycle (password reset, verification), and your own account's updates.
 
 mod inputs;
 mod types;
@@ -9,22 +9,21 @@ use async_graphql::{Context, ID, Object, Result, Subscription};
 use futures_util::Stream;
 use tokio::sync::broadcast::error::RecvError;
 
-use self::inputs::{AddressInput, CardInput, RegisterInput, UpdateProfileInput};
-pub use self::types::{Address, User};
-use self::types::{AuthPayload, PaymentCard, Role};
+use self::inputs::UpdateProfileInput;
+pub use self::types::{Role, User};
 use super::ContextExt;
 use super::connection::{encode_cursor, page_request};
-use crate::domain::{self, AddressId, CardId, NewPassword, UserId};
+use crate::domain::{NewPassword, UserId};
 use crate::error::AppError;
 use crate::events::DomainEvent;
 use crate::graphql::parse_id;
 use crate::store::UserSearch;
 
 #[derive(Default)]
-pub struct AccountQuery;
+pub struct UserQuery;
 
 #[Object]
-impl AccountQuery {
+impl UserQuery {
     /// The logged-in user; `null` when anonymous.
     async fn viewer(&self, ctx: &Context<'_>) -> Option<User> {
         ctx.viewer().map(|v| User::new(v.user.clone()))
@@ -105,38 +104,12 @@ impl UsersTotal {
     }
 }
 
+/// The email lifecycle: password reset and address verification by mailed tokens.
 #[derive(Default)]
-pub struct AccountMutation;
+pub struct LifecycleMutation;
 
 #[Object]
-impl AccountMutation {
-    /// Creates an account (`BUYER` or `SELLER`), logs it in and mails a link to verify the
-    /// email address.
-    async fn register(&self, ctx: &Context<'_>, input: RegisterInput) -> Result<AuthPayload> {
-        let session = ctx
-            .services()
-            .sessions
-            .register(input.parse()?, &ctx.origin())
-            .await?;
-        Ok(session.into())
-    }
-
-    /// Logs in. A wrong password and an unknown email give the same `UNAUTHENTICATED`.
-    /// Attempts are limited per email address and per client address (`RATE_LIMITED`).
-    async fn login(
-        &self,
-        ctx: &Context<'_>,
-        email: String,
-        password: String,
-    ) -> Result<AuthPayload> {
-        let session = ctx
-            .services()
-            .sessions
-            .login(&email, &password, &ctx.origin())
-            .await?;
-        Ok(session.into())
-    }
-
+impl LifecycleMutation {
     /// Mails a single-use link (and code) for `resetPassword` when the address belongs to an
     /// account. Always `true`, for unknown addresses too, so it reveals nothing about who
     /// has an account. A newer request makes the previous link stop working.
@@ -178,29 +151,13 @@ impl AccountMutation {
     async fn verify_email(&self, ctx: &Context<'_>, token: String) -> Result<bool> {
         Ok(ctx.services().users.verify_email(&token).await?)
     }
+}
 
-    /// Trades a refresh token for a new access and refresh token. Each refresh token works
-    /// once; presenting a used one again ends the whole session.
-    async fn refresh_session(
-        &self,
-        ctx: &Context<'_>,
-        refresh_token: String,
-    ) -> Result<AuthPayload> {
-        let session = ctx.services().sessions.refresh(&refresh_token).await?;
-        Ok(session.into())
-    }
+#[derive(Default)]
+pub struct UserMutation;
 
-    /// Ends the session of this refresh token.
-    async fn logout(&self, ctx: &Context<'_>, refresh_token: String) -> Result<bool> {
-        Ok(ctx.services().sessions.logout(&refresh_token).await?)
-    }
-
-    /// Ends every session of the viewer, on every device, including this one.
-    async fn logout_everywhere(&self, ctx: &Context<'_>) -> Result<bool> {
-        let viewer = ctx.require_viewer()?;
-        Ok(ctx.services().sessions.logout_everywhere(viewer).await?)
-    }
-
+#[Object]
+impl UserMutation {
     async fn update_profile(&self, ctx: &Context<'_>, input: UpdateProfileInput) -> Result<User> {
         let viewer = ctx.require_viewer()?;
         let user = ctx
@@ -227,78 +184,13 @@ impl AccountMutation {
             .change_password(viewer, &current_password, &new)
             .await?)
     }
-
-    async fn add_address(&self, ctx: &Context<'_>, input: AddressInput) -> Result<Address> {
-        let viewer = ctx.require_viewer()?;
-        let address = ctx
-            .services()
-            .wallet
-            .add_address(viewer, input.parse()?)
-            .await?;
-        Ok(Address(address))
-    }
-
-    async fn remove_address(&self, ctx: &Context<'_>, id: ID) -> Result<bool> {
-        let viewer = ctx.require_viewer()?;
-        let id = parse_id::<AddressId>("id", &id)?;
-        Ok(ctx.services().wallet.remove_address(viewer, &id).await?)
-    }
-
-    /// Saves a card: the number is checked and discarded; brand, last four digits and
-    /// expiry are kept.
-    async fn add_payment_card(&self, ctx: &Context<'_>, input: CardInput) -> Result<PaymentCard> {
-        let viewer = ctx.require_viewer()?;
-        let (number, expiry, holder) = input.parse()?;
-        let card = ctx
-            .services()
-            .wallet
-            .add_card(viewer, number, expiry, holder)
-            .await?;
-        Ok(PaymentCard(card))
-    }
-
-    async fn remove_payment_card(&self, ctx: &Context<'_>, id: ID) -> Result<bool> {
-        let viewer = ctx.require_viewer()?;
-        let id = parse_id::<CardId>("id", &id)?;
-        Ok(ctx.services().wallet.remove_card(viewer, &id).await?)
-    }
-
-    /// Replaces a user's roles (`BUYER` is always kept). Admins only.
-    async fn set_user_roles(
-        &self,
-        ctx: &Context<'_>,
-        user_id: ID,
-        roles: Vec<Role>,
-    ) -> Result<User> {
-        let viewer = ctx.require_viewer()?;
-        let user_id = parse_id::<UserId>("userId", &user_id)?;
-        let roles: Vec<domain::Role> = roles.into_iter().map(Into::into).collect();
-        Ok(User::new(
-            ctx.services()
-                .admin
-                .set_user_roles(viewer, &user_id, &roles)
-                .await?,
-        ))
-    }
-
-    /// Activates or deactivates an account; deactivation ends all its sessions. Admins only.
-    async fn set_user_active(&self, ctx: &Context<'_>, user_id: ID, active: bool) -> Result<User> {
-        let viewer = ctx.require_viewer()?;
-        let user_id = parse_id::<UserId>("userId", &user_id)?;
-        Ok(User::new(
-            ctx.services()
-                .admin
-                .set_user_active(viewer, &user_id, active)
-                .await?,
-        ))
-    }
 }
 
 #[derive(Default)]
-pub struct AccountSubscription;
+pub struct UserSubscription;
 
 #[Subscription]
-impl AccountSubscription {
+impl UserSubscription {
     /// The viewer's own account whenever it changes (profile, roles, activation), for
     /// example when edited from another device.
     async fn viewer_updated(&self, ctx: &Context<'_>) -> Result<impl Stream<Item = User> + use<>> {
