@@ -16,6 +16,7 @@ use super::users::{User, UserConnection, UsersTotal};
 use crate::domain::{self, UserId};
 use crate::error::AppError;
 use crate::graphql::parse_id;
+use crate::service::visible_to;
 use crate::store::{FollowEdge, Page};
 
 #[derive(Default)]
@@ -128,7 +129,6 @@ pub(super) async fn follow_connection(
         .users
         .load_many(items.iter().map(|edge: &FollowEdge| edge.user_id.clone()))
         .await?;
-    let admin = ctx.viewer().is_some_and(|v| v.is_admin());
     let mut connection = UserConnection::with_additional_fields(
         page.after.is_some(),
         has_next,
@@ -137,7 +137,7 @@ pub(super) async fn follow_connection(
     for edge in items {
         if let Some(node) = nodes
             .remove(&edge.user_id)
-            .filter(|node| node.active || admin)
+            .filter(|node| visible_to(ctx.viewer(), node))
         {
             connection
                 .edges

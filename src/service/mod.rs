@@ -33,7 +33,7 @@ pub use sessions::{
     AuthSession, RegisterCommand, SessionRevoker, SessionService, SessionSettings, Viewer,
 };
 pub use social::SocialService;
-pub use users::{UserService, UserSettings};
+pub use users::{UserService, UserSettings, sees_private_fields, visible_to};
 pub use wallet::WalletService;
 
 use std::net::IpAddr;

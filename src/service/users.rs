@@ -27,6 +27,12 @@ pub fn visible_to(viewer: Option<&Viewer>, user: &User) -> bool {
     user.active || viewer.is_some_and(Viewer::is_admin)
 }
 
+/// A user's private fields (email, phone, whether the account is active) are for the user
+/// themself and admins.
+pub fn sees_private_fields(viewer: Option<&Viewer>, user: &User) -> bool {
+    viewer.is_some_and(|v| v.id() == &user.id || v.is_admin())
+}
+
 #[derive(Clone)]
 pub struct UserService {
     store: Arc<dyn UserStore>,

@@ -38,12 +38,10 @@ impl UserQuery {
     ) -> Result<Option<User>> {
         let users = &ctx.services().users;
         let user = match (id, username) {
-            (Some(id), None) => ctx
-                .loaders()
-                .users
-                .load_one(parse_id::<UserId>("id", &id)?)
-                .await?
-                .filter(|u| u.active || ctx.viewer().is_some_and(|v| v.is_admin())),
+            (Some(id), None) => {
+                let id = parse_id::<UserId>("id", &id)?;
+                users.get_user(ctx.viewer(), &id).await?
+            }
             (None, Some(username)) => users.find_user_by_username(ctx.viewer(), &username).await?,
             _ => {
                 return Err(

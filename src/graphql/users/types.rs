@@ -8,6 +8,7 @@ use crate::domain;
 use crate::graphql::ContextExt;
 use crate::graphql::social::{FollowList, follow_connection, viewer_relation};
 use crate::graphql::wallet::{Address, PaymentCard};
+use crate::service::sees_private_fields;
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
 pub enum Role {
@@ -61,7 +62,7 @@ impl User {
 
     /// Private fields are visible to the user themself and to admins.
     fn private_to_viewer(&self, ctx: &Context<'_>) -> bool {
-        self.is_viewer(ctx) || ctx.viewer().is_some_and(|v| v.is_admin())
+        self.1 == Audience::Owner || sees_private_fields(ctx.viewer(), &self.0)
     }
 
     fn is_viewer(&self, ctx: &Context<'_>) -> bool {
