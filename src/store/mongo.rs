@@ -172,6 +172,35 @@ pub(crate) fn partial_unique_index(keys: Document, name: &str, filter: Document)
         .build()
 }
 
+/// A non-unique index over only the documents matching `filter`, named like [`index`].
+pub(crate) fn partial_index(keys: Document, name: &str, filter: Document) -> IndexModel {
+    IndexModel::builder()
+        .keys(keys)
+        .options(
+            IndexOptions::builder()
+                .name(name.to_owned())
+                .partial_filter_expression(filter)
+                .build(),
+        )
+        .build()
+}
+
+/// A TTL index on the date field `field`: the server deletes a document `expire_after` past
+/// that date (at once for zero, when the field holds the expiry itself). Deletion runs about
+/// once a minute, so it only tidies: an adapter never relies on an expired document being
+/// gone.
+pub(crate) fn ttl_index(field: &str, name: &str, expire_after: Duration) -> IndexModel {
+    IndexModel::builder()
+        .keys(doc! { field: 1 })
+        .options(
+            IndexOptions::builder()
+                .name(name.to_owned())
+                .expire_after(expire_after)
+                .build(),
+        )
+        .build()
+}
+
 /// Creates `models` on `collection` in one `createIndexes` command. Idempotent: an index that
 /// already exists with the same definition is left alone; one whose definition changed under
 /// the same name fails start-up instead of silently running without the intended guarantee.
@@ -328,6 +357,53 @@ pub(crate) fn is_duplicate_key(err: &DriverError) -> bool {
     duplicate_key_index(err).is_some()
         || matches!(err.kind.as_ref(), ErrorKind::Write(WriteFailure::WriteError(e)) if e.code == DUPLICATE_KEY)
         || matches!(err.kind.as_ref(), ErrorKind::Command(e) if e.code == DUPLICATE_KEY)
+}
+
+/// How many times [`upsert`] runs an upsert that keeps losing insert races. One retry finds
+/// the winner's document; more is only for a key many instances create at the same moment.
+const UPSERT_ATTEMPTS: usize = 3;
+
+/// Runs `write` again while it fails with an error `lost_race` recognises, at most `attempts`
+/// times in all; returns the last outcome (success, another error, or the race lost too
+/// often). Errors convert into [`StoreError`] through `?`.
+///
+/// For writes that lose a race to a concurrent instance and succeed when simply run again:
+///
+/// - An upsert of a missing document: two concurrent upserts may both insert, and the loser
+///   gets a duplicate key on `_id` (or another unique index); run again, it finds the
+///   winner's document and updates that one. [`upsert`] is this case.
+/// - A transaction that numbers from a counter document: concurrent ones conflict on the
+///   counter, which MongoDB labels transient and the driver reruns by itself, but some servers
+///   report the conflict as a duplicate of the number instead (`lost_race` names that index).
+///
+/// `write` must be safe to run again: each run starts from what is stored, never from what an
+/// earlier run read.
+pub(crate) async fn retry_lost_race<T, E, Fut>(
+    attempts: usize,
+    lost_race: impl Fn(&E) -> bool,
+    mut write: impl FnMut() -> Fut,
+) -> Result<T, E>
+where
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let mut attempt = 1;
+    loop {
+        match write().await {
+            Err(err) if attempt < attempts && lost_race(&err) => attempt += 1,
+            outcome => return outcome,
+        }
+    }
+}
+
+/// Runs an upsert (`update_one`, `replace_one` or `find_one_and_update` with `upsert(true)`),
+/// again when it lost an insert race to a concurrent upsert of the same missing document (see
+/// [`retry_lost_race`]). Usage: `upsert(|| collection.update_one(filter, update).upsert(true)
+/// .into_future()).await?`.
+pub(crate) async fn upsert<T, Fut>(write: impl FnMut() -> Fut) -> StoreResult<T>
+where
+    Fut: std::future::Future<Output = mongodb::error::Result<T>>,
+{
+    Ok(retry_lost_race(UPSERT_ATTEMPTS, is_duplicate_key, write).await?)
 }
 
 /// Refuses to attach records to users that do not exist, as the SQLite adapter's foreign

@@ -18,15 +18,16 @@
 
 use futures_util::{FutureExt, TryStreamExt};
 use mongodb::bson::{self, Bson, Document, doc};
-use mongodb::options::{ReadConcern, ReturnDocument, WriteConcern};
+use mongodb::error::Error as DriverError;
+use mongodb::options::ReturnDocument;
 use mongodb::{Client, Collection, Database};
 use serde::{Deserialize, Serialize};
 
 use super::ChatStore;
 use crate::domain::{ChatRoom, ChatRoomId, ChatRoomKind, Message, MessageId, PostId, UserId};
 use crate::store::mongo::{
-    IndexSet, after_cursor, create_indexes, fetch_limit, from_bson_time, index,
-    is_duplicate_key_on, partial_unique_index, to_bson_time,
+    IndexSet, after_cursor, create_indexes, ensure_users_exist, fetch_limit, from_bson_time,
+    index, is_duplicate_key_on, partial_unique_index, retry_lost_race, to_bson_time, transaction,
 };
 use crate::store::{Page, PageRequest, StoreError, StoreResult};
 
@@ -175,21 +176,10 @@ impl MongoChatStore {
         .await
     }
 
-    /// Refuses members that do not exist, as the SQLite adapter's foreign keys do (users are
-    /// never deleted, so checking before the insert cannot race).
-    async fn ensure_users(&self, ids: &[UserId]) -> StoreResult<()> {
-        let wanted: Vec<&str> = ids.iter().map(UserId::as_str).collect();
-        let found = self
-            .users
-            .count_documents(doc! { "_id": { "$in": &wanted } })
-            .await?;
-        let mut distinct = wanted.clone();
-        distinct.sort_unstable();
-        distinct.dedup();
-        if found as usize != distinct.len() {
-            return Err(StoreError::Backend("a chat member does not exist".into()));
-        }
-        Ok(())
+    /// Refuses members that do not exist, as the SQLite adapter's foreign keys do.
+    async fn ensure_members(&self, room: &ChatRoom) -> StoreResult<()> {
+        let members: Vec<&UserId> = room.members.iter().collect();
+        ensure_users_exist(&self.users, &members).await
     }
 
     /// Refuses a listing that does not exist, like the SQLite adapter's foreign key (posts
@@ -219,12 +209,7 @@ impl MongoChatStore {
 
     /// One attempt at [`ChatStore::add_message`], in one transaction.
     async fn add_message_once(&self, message: &Message) -> mongodb::error::Result<Option<Message>> {
-        let mut session = self.client.start_session().await?;
-        session
-            .start_transaction()
-            .read_concern(ReadConcern::snapshot())
-            .write_concern(WriteConcern::majority())
-            .and_run((self, message), |session, context| {
+        transaction(&self.client, (self, message), |session, context| {
                 let (store, message) = *context;
                 async move {
                     let room = store
@@ -286,7 +271,7 @@ impl ChatStore for MongoChatStore {
         if let Some(existing) = self.find_rooms(doc! { "direct_key": &key }).await?.pop() {
             return Ok((existing, false));
         }
-        self.ensure_users(&room.members).await?;
+        self.ensure_members(room).await?;
         if let Some(listing) = &room.listing_id {
             self.ensure_post(listing).await?;
         }
@@ -298,12 +283,12 @@ impl ChatStore for MongoChatStore {
                     .map(|room| (room, false))
                     .ok_or_else(|| StoreError::Backend("a duplicate direct room vanished".into()))
             }
-            Err(err) => Err(StoreError::backend(err)),
+            Err(err) => Err(err.into()),
         }
     }
 
     async fn create_group_room(&self, room: &ChatRoom) -> StoreResult<()> {
-        self.ensure_users(&room.members).await?;
+        self.ensure_members(room).await?;
         Ok(self
             .rooms
             .insert_one(RoomDoc::new(room))
@@ -347,18 +332,8 @@ impl ChatStore for MongoChatStore {
     }
 
     async fn add_message(&self, message: &Message) -> StoreResult<Option<Message>> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            match self.add_message_once(message).await {
-                Err(err)
-                    if attempt < SEND_ATTEMPTS && is_duplicate_key_on(&err, MESSAGE_SEQ_UNIQUE) =>
-                {
-                    continue;
-                }
-                outcome => return Ok(outcome?),
-            }
-        }
+        let lost_race = |err: &DriverError| is_duplicate_key_on(err, MESSAGE_SEQ_UNIQUE);
+        Ok(retry_lost_race(SEND_ATTEMPTS, lost_race, || self.add_message_once(message)).await?)
     }
 
     async fn get_many_messages(&self, ids: &[MessageId]) -> StoreResult<Vec<Message>> {

@@ -6,19 +6,20 @@
 //! "look now" and an event it missed is found by the next poll (every [`STREAM_POLL`] while
 //! the stream works, every `poll` while it cannot be opened).
 
+use std::future::IntoFuture;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures_util::{StreamExt, TryStreamExt};
 use mongodb::bson::{Document, doc};
 use mongodb::change_stream::event::ResumeToken;
-use mongodb::options::{IndexOptions, ReturnDocument};
-use mongodb::{Collection, Database, IndexModel};
+use mongodb::options::ReturnDocument;
+use mongodb::{Collection, Database};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use super::{EventLogStore, LogEntry, Retention};
-use crate::store::mongo::{create_indexes, from_bson_time, is_duplicate_key, to_bson_time};
+use crate::store::mongo::{create_indexes, from_bson_time, index, to_bson_time, ttl_index, upsert};
 use crate::store::{StoreError, StoreResult};
 
 /// How long entries stay: far longer than any tail falls behind, short enough that the log
@@ -59,55 +60,33 @@ impl MongoEventLogStore {
         create_indexes(
             &self.log,
             vec![
-                IndexModel::builder()
-                    .keys(doc! { "at": 1 })
-                    .options(
-                        IndexOptions::builder()
-                            .name("event_log_ttl".to_owned())
-                            .expire_after(RETENTION)
-                            .build(),
-                    )
-                    .build(),
-                IndexModel::builder()
-                    .keys(doc! { "ephemeral": 1, "at": 1 })
-                    .options(
-                        IndexOptions::builder()
-                            .name("event_log_ephemeral_by_time".to_owned())
-                            .build(),
-                    )
-                    .build(),
+                ttl_index("at", "event_log_ttl", RETENTION),
+                index(
+                    doc! { "ephemeral": 1, "at": 1 },
+                    "event_log_ephemeral_by_time",
+                    false,
+                ),
             ],
         )
         .await
     }
 
     /// Takes the next `count` numbers; returns the last. The upsert that creates the counter
-    /// can race another one on the first append ever; the loser's duplicate key is retried
-    /// and then finds the counter.
+    /// can race another one on the first append ever (see [`upsert`]).
     async fn take_seqs(&self, count: i64) -> StoreResult<i64> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let result = self
-                .counter
+        let counter = upsert(|| {
+            self.counter
                 .find_one_and_update(
                     doc! { "_id": COUNTER_ID },
                     doc! { "$inc": { "seq": count } },
                 )
                 .upsert(true)
                 .return_document(ReturnDocument::After)
-                .await;
-            match result {
-                Ok(Some(counter)) => return Ok(counter.get_i64("seq")?),
-                Ok(None) => {
-                    return Err(StoreError::Backend(
-                        "the counter upsert returned nothing".into(),
-                    ));
-                }
-                Err(err) if attempt < 3 && is_duplicate_key(&err) => continue,
-                Err(err) => return Err(StoreError::backend(err)),
-            }
-        }
+                .into_future()
+        })
+        .await?
+        .ok_or_else(|| StoreError::Backend("the counter upsert returned nothing".into()))?;
+        Ok(counter.get_i64("seq")?)
     }
 }
 

@@ -16,8 +16,9 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use futures_util::{FutureExt, TryStreamExt};
 use mongodb::bson::{self, Document, doc};
-use mongodb::options::{IndexOptions, ReadConcern, ReturnDocument, WriteConcern};
-use mongodb::{Client, Collection, Database, IndexModel};
+use mongodb::error::Error as DriverError;
+use mongodb::options::ReturnDocument;
+use mongodb::{Client, Collection, Database};
 use serde::{Deserialize, Serialize};
 
 use super::NotificationStore;
@@ -26,7 +27,7 @@ use crate::domain::{
 };
 use crate::store::mongo::{
     create_indexes, ensure_users_exist, fetch_limit, from_bson_time, index, is_duplicate_key_on,
-    to_bson_time,
+    partial_index, partial_unique_index, retry_lost_race, to_bson_time, transaction,
 };
 use crate::store::{Page, PageRequest, StoreError, StoreResult};
 
@@ -113,7 +114,7 @@ struct Fresh<'a> {
 
 pub struct MongoNotificationStore {
     client: Client,
-    db: Database,
+    users: Collection<Document>,
     notifications: Collection<NotificationDoc>,
     counters: Collection<Document>,
 }
@@ -122,7 +123,7 @@ impl MongoNotificationStore {
     pub fn new(client: Client, db: &Database) -> Self {
         Self {
             client,
-            db: db.clone(),
+            users: db.collection("users"),
             notifications: db.collection("notifications"),
             counters: db.collection("notification_counters"),
         }
@@ -134,31 +135,17 @@ impl MongoNotificationStore {
             vec![
                 index(doc! { "recipient": 1, "seq": 1 }, SEQ_UNIQUE, true),
                 index(doc! { "event_seq": 1, "recipient": 1 }, EVENT_UNIQUE, true),
-                IndexModel::builder()
-                    .keys(doc! { "recipient": 1, "coalesce_key": 1 })
-                    .options(
-                        IndexOptions::builder()
-                            .name(COALESCE_UNIQUE.to_owned())
-                            .unique(true)
-                            .partial_filter_expression(doc! {
-                                "unread": true,
-                                "coalesce_key": { "$type": "string" },
-                            })
-                            .build(),
-                    )
-                    .build(),
+                partial_unique_index(
+                    doc! { "recipient": 1, "coalesce_key": 1 },
+                    COALESCE_UNIQUE,
+                    doc! { "unread": true, "coalesce_key": { "$type": "string" } },
+                ),
                 // Whether a stored notification with a key already tells of an event.
-                IndexModel::builder()
-                    .keys(doc! { "recipient": 1, "coalesce_key": 1, "event_seq": 1 })
-                    .options(
-                        IndexOptions::builder()
-                            .name("notifications_by_coalesce_key".to_owned())
-                            .partial_filter_expression(
-                                doc! { "coalesce_key": { "$type": "string" } },
-                            )
-                            .build(),
-                    )
-                    .build(),
+                partial_index(
+                    doc! { "recipient": 1, "coalesce_key": 1, "event_seq": 1 },
+                    "notifications_by_coalesce_key",
+                    doc! { "coalesce_key": { "$type": "string" } },
+                ),
             ],
         )
         .await
@@ -194,12 +181,7 @@ impl MongoNotificationStore {
     /// had none a moment ago, and if one raced in since, the unique index refuses the insert
     /// and the next attempt folds into it. That saves a round trip on every first one.
     async fn add_once(&self, batch: &[Fresh<'_>]) -> mongodb::error::Result<Vec<Option<i64>>> {
-        let mut session = self.client.start_session().await?;
-        session
-            .start_transaction()
-            .read_concern(ReadConcern::snapshot())
-            .write_concern(WriteConcern::majority())
-            .and_run((self, batch), |session, context| {
+        transaction(&self.client, (self, batch), |session, context| {
                 let (store, batch) = *context;
                 async move {
                     let mut seqs = Vec::with_capacity(batch.len());
@@ -274,11 +256,32 @@ impl MongoNotificationStore {
             .await
     }
 
+    /// Stores `fresh` (see [`Self::add_once`]); returns those that took a number, with it.
+    async fn store(&self, fresh: Vec<Fresh<'_>>) -> mongodb::error::Result<Vec<Notification>> {
+        if fresh.is_empty() {
+            return Ok(Vec::new());
+        }
+        let seqs = self.add_once(&fresh).await?;
+        Ok(fresh
+            .into_iter()
+            .zip(seqs)
+            .filter_map(|(f, seq)| {
+                Some(Notification {
+                    seq: seq?,
+                    ..f.notification.clone()
+                })
+            })
+            .collect())
+    }
+
     /// The part of `batch` not stored yet: without the notifications whose recipient already
     /// has one for their event, without repeats within the batch, and without those whose
     /// coalescing key is on a stored notification of the same or a later event (a late copy
     /// of an event whose news has been told).
-    async fn not_yet_stored<'a>(&self, batch: &'a [Notification]) -> StoreResult<Vec<Fresh<'a>>> {
+    async fn not_yet_stored<'a>(
+        &self,
+        batch: &'a [Notification],
+    ) -> mongodb::error::Result<Vec<Fresh<'a>>> {
         let keyed: Vec<(&Notification, Option<String>)> =
             batch.iter().map(|n| (n, n.coalescing_key())).collect();
         let mut terms = Vec::with_capacity(batch.len() * 2);
@@ -346,51 +349,43 @@ impl NotificationStore for MongoNotificationStore {
             // (`$or` needs at least one term.)
             return Ok(Vec::new());
         }
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let fresh = self.not_yet_stored(notifications).await?;
-            if fresh.is_empty() {
-                return Ok(Vec::new());
+        let fresh = self.not_yet_stored(notifications).await?;
+        if fresh.is_empty() {
+            return Ok(Vec::new());
+        }
+        // A later attempt stores a part of these, so checking them all once is enough.
+        let recipients: Vec<&UserId> = fresh.iter().map(|f| &f.notification.recipient).collect();
+        ensure_users_exist(&self.users, &recipients).await?;
+        // Another instance may store some of these between the check and the insert (the
+        // transaction rolls back, taking no number): the next attempt checks again without
+        // them. A duplicate `seq` is a write conflict some servers report as E11000; a
+        // duplicate unread coalescing key, another instance's first notification of the key,
+        // which the next attempt folds this one into.
+        let lost_race = |err: &DriverError| {
+            [EVENT_UNIQUE, SEQ_UNIQUE, COALESCE_UNIQUE]
+                .iter()
+                .any(|index| is_duplicate_key_on(err, index))
+        };
+        let mut checked = Some(fresh);
+        let added = retry_lost_race(ADD_ATTEMPTS, lost_race, || {
+            let checked = checked.take();
+            async move {
+                let fresh = match checked {
+                    Some(fresh) => fresh,
+                    None => self.not_yet_stored(notifications).await?,
+                };
+                self.store(fresh).await
             }
-            let recipients: Vec<&UserId> =
-                fresh.iter().map(|f| &f.notification.recipient).collect();
-            ensure_users_exist(&self.db.collection::<Document>("users"), &recipients).await?;
-            match self.add_once(&fresh).await {
-                Ok(seqs) => {
-                    return Ok(fresh
-                        .into_iter()
-                        .zip(seqs)
-                        .filter_map(|(f, seq)| {
-                            Some(Notification {
-                                seq: seq?,
-                                ..f.notification.clone()
-                            })
-                        })
-                        .collect());
-                }
-                // Another instance stored some of these between the check and the insert
-                // (the transaction rolled back, taking no number): check again without them.
-                // A duplicate `seq` is a write conflict some servers report as E11000; a
-                // duplicate unread coalescing key, another instance's first notification of
-                // the key, which the next attempt folds this one into.
-                Err(err)
-                    if attempt < ADD_ATTEMPTS
-                        && (is_duplicate_key_on(&err, EVENT_UNIQUE)
-                            || is_duplicate_key_on(&err, SEQ_UNIQUE)
-                            || is_duplicate_key_on(&err, COALESCE_UNIQUE)) =>
-                {
-                    continue;
-                }
-                // Some servers report a write conflict on the event key as a duplicate of
-                // another index or a plain error; what is stored by now decides.
-                Err(err) => {
-                    if self.not_yet_stored(notifications).await?.is_empty() {
-                        return Ok(Vec::new());
-                    }
-                    return Err(StoreError::backend(err));
-                }
-            }
+        })
+        .await;
+        match added {
+            Ok(added) => Ok(added),
+            // Some servers report a write conflict on the event key as a duplicate of another
+            // index or a plain error; what is stored by now decides.
+            Err(err) => match self.not_yet_stored(notifications).await?.is_empty() {
+                true => Ok(Vec::new()),
+                false => Err(err.into()),
+            },
         }
     }
 

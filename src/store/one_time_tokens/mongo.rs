@@ -2,19 +2,20 @@
 //! purpose (`_id` = `"<purpose>:<user id>"`), so issuing a token is one upsert that replaces
 //! the previous one and consuming is one conditional `findAndModify`.
 
+use std::future::IntoFuture;
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 use mongodb::bson::{Bson, Document, doc};
-use mongodb::options::IndexOptions;
-use mongodb::{Collection, Database, IndexModel};
+use mongodb::{Collection, Database};
 use serde::Deserialize;
 
 use super::{NewOneTimeToken, OneTimeTokenStore, TokenPurpose};
 use crate::domain::UserId;
-use crate::store::mongo::{ensure_users_exist, is_duplicate_key, to_bson_time};
-use crate::store::{StoreError, StoreResult};
-
-/// How many times `issue` retries an upsert that lost an insert race to a concurrent one.
-const UPSERT_ATTEMPTS: usize = 3;
+use crate::store::StoreResult;
+use crate::store::mongo::{
+    create_indexes, ensure_users_exist, index, to_bson_time, ttl_index, upsert,
+};
 
 pub struct MongoOneTimeTokenStore {
     db: Database,
@@ -39,30 +40,14 @@ impl MongoOneTimeTokenStore {
     /// The TTL index only tidies up: expiry is checked by `consume` itself, so a server that
     /// deletes late (or never) changes nothing a client can see.
     pub async fn create_indexes(&self) -> StoreResult<()> {
-        let models = [
-            IndexModel::builder()
-                .keys(doc! { "token_hash": 1 })
-                .options(
-                    IndexOptions::builder()
-                        .name("one_time_tokens_hash_unique".to_owned())
-                        .unique(true)
-                        .build(),
-                )
-                .build(),
-            IndexModel::builder()
-                .keys(doc! { "expires_at": 1 })
-                .options(
-                    IndexOptions::builder()
-                        .name("one_time_tokens_expiry_ttl".to_owned())
-                        .expire_after(std::time::Duration::ZERO)
-                        .build(),
-                )
-                .build(),
-        ];
-        for model in models {
-            self.tokens.create_index(model).await?;
-        }
-        Ok(())
+        create_indexes(
+            &self.tokens,
+            vec![
+                index(doc! { "token_hash": 1 }, "one_time_tokens_hash_unique", true),
+                ttl_index("expires_at", "one_time_tokens_expiry_ttl", Duration::ZERO),
+            ],
+        )
+        .await
     }
 }
 
@@ -105,22 +90,16 @@ impl OneTimeTokenStore for MongoOneTimeTokenStore {
             "expires_at": to_bson_time(token.expires_at),
             "used_at": Bson::Null,
         };
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            match self
-                .tokens
+        // Two upserts of a missing document may both try to insert; the loser, run again,
+        // replaces the winner's token.
+        upsert(|| {
+            self.tokens
                 .replace_one(doc! { "_id": &id }, replacement.clone())
                 .upsert(true)
-                .await
-            {
-                Ok(_) => return Ok(()),
-                // Two upserts of a missing document may both try to insert; the loser sees a
-                // duplicate `_id` and, retried, replaces the winner's token.
-                Err(err) if attempt < UPSERT_ATTEMPTS && is_duplicate_key(&err) => continue,
-                Err(err) => return Err(StoreError::backend(err)),
-            }
-        }
+                .into_future()
+        })
+        .await?;
+        Ok(())
     }
 
     async fn peek(

@@ -5,14 +5,14 @@
 
 use chrono::{DateTime, Utc};
 use mongodb::bson::{self, Bson, Document, doc};
-use mongodb::options::{IndexOptions, ReturnDocument};
-use mongodb::{Collection, Database, IndexModel};
+use mongodb::options::ReturnDocument;
+use mongodb::{Collection, Database};
 use serde::Deserialize;
 
 use super::{ClaimedMail, MailStatus, OutboxEntry, OutboxStore};
 use crate::domain::{Email, MailId, OutgoingMail};
 use crate::store::StoreResult;
-use crate::store::mongo::{from_bson_time, to_bson_time};
+use crate::store::mongo::{create_indexes, from_bson_time, index, to_bson_time};
 
 pub struct MongoOutboxStore {
     outbox: Collection<OutboxDoc>,
@@ -55,13 +55,6 @@ impl From<OutboxDoc> for OutboxEntry {
     }
 }
 
-fn index(keys: Document, name: &str) -> IndexModel {
-    IndexModel::builder()
-        .keys(keys)
-        .options(IndexOptions::builder().name(name.to_owned()).build())
-        .build()
-}
-
 impl MongoOutboxStore {
     pub fn new(db: Database) -> Self {
         Self {
@@ -71,17 +64,18 @@ impl MongoOutboxStore {
 
     /// Creates the indexes the claim query uses: one per branch of its `$or`.
     pub async fn create_indexes(&self) -> StoreResult<()> {
-        let models = [
-            index(
-                doc! { "status": 1, "next_attempt_at": 1 },
-                "mail_outbox_due",
-            ),
-            index(doc! { "status": 1, "lease_until": 1 }, "mail_outbox_leases"),
-        ];
-        for model in models {
-            self.outbox.create_index(model).await?;
-        }
-        Ok(())
+        create_indexes(
+            &self.outbox,
+            vec![
+                index(
+                    doc! { "status": 1, "next_attempt_at": 1 },
+                    "mail_outbox_due",
+                    false,
+                ),
+                index(doc! { "status": 1, "lease_until": 1 }, "mail_outbox_leases", false),
+            ],
+        )
+        .await
     }
 
     /// Settles the message held under `lease_id` as sent or failed and erases its bodies.

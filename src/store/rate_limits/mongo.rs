@@ -6,14 +6,18 @@
 //! concurrent hits from any number of instances cannot overshoot. The first hit of a key
 //! inserts the document; a refusal is read back to compute `retry_after`.
 
+use std::future::IntoFuture;
+
 use chrono::{DateTime, Duration, Utc};
 use mongodb::bson::{self, Document, doc};
-use mongodb::options::{IndexOptions, ReturnDocument};
-use mongodb::{Collection, Database, IndexModel};
+use mongodb::options::ReturnDocument;
+use mongodb::{Collection, Database};
 use serde::Deserialize;
 
 use super::{Decision, RateLimitStore, decide, micros};
-use crate::store::mongo::{from_bson_time, is_duplicate_key, to_bson_time};
+use crate::store::mongo::{
+    create_indexes, from_bson_time, is_duplicate_key, to_bson_time, ttl_index, upsert,
+};
 use crate::store::{StoreError, StoreResult};
 
 /// Rounds of update / insert / re-read before giving up. Each round ends unless the key's
@@ -43,37 +47,12 @@ impl MongoRateLimitStore {
         }
     }
 
-    /// Creates the TTL index that removes idle keys. Tidying only: `hit` never counts a hit
-    /// outside the window, whether or not the server has deleted it yet.
+    /// Creates the TTL indexes that remove idle keys and full budgets. Tidying only: `hit`
+    /// never counts a hit outside the window, whether or not the server has deleted it yet.
     pub async fn create_indexes(&self) -> StoreResult<()> {
-        self.counters
-            .create_index(
-                IndexModel::builder()
-                    .keys(doc! { "expires_at": 1 })
-                    .options(
-                        IndexOptions::builder()
-                            .name("rate_limits_expiry_ttl".to_owned())
-                            .expire_after(std::time::Duration::ZERO)
-                            .build(),
-                    )
-                    .build(),
-            )
-            .await?;
-        Ok(self
-            .budgets
-            .create_index(
-                IndexModel::builder()
-                    .keys(doc! { "expires_at": 1 })
-                    .options(
-                        IndexOptions::builder()
-                            .name("cost_budgets_expiry_ttl".to_owned())
-                            .expire_after(std::time::Duration::ZERO)
-                            .build(),
-                    )
-                    .build(),
-            )
-            .await
-            .map(|_| ())?)
+        let expired = |name| vec![ttl_index("expires_at", name, std::time::Duration::ZERO)];
+        create_indexes(&self.counters, expired("rate_limits_expiry_ttl")).await?;
+        create_indexes(&self.budgets, expired("cost_budgets_expiry_ttl")).await
     }
 
     /// One key's spend: `$max` brings its time up to `now` (creating the key), then `$inc`
@@ -84,29 +63,25 @@ impl MongoRateLimitStore {
         // A budget is full again long before this; the TTL index then forgets it.
         let expires_at = to_bson_time(now + Duration::hours(1));
         for _ in 0..ROUNDS {
-            let raised = self
-                .budgets
-                .update_one(
-                    doc! { "_id": key },
-                    doc! { "$max": { "tat_us": now_us, "expires_at": expires_at } },
-                )
-                .upsert(true)
-                .await;
-            match raised {
-                Ok(_) => {}
-                // Two first spends of a key raced to insert it: it exists now.
-                Err(err) if is_duplicate_key(&err) => continue,
-                Err(err) => return Err(StoreError::backend(err)),
-            }
+            // Two first spends of a key may race to insert it (see [`upsert`]).
+            upsert(|| {
+                self.budgets
+                    .update_one(
+                        doc! { "_id": key },
+                        doc! { "$max": { "tat_us": now_us, "expires_at": expires_at } },
+                    )
+                    .upsert(true)
+                    .into_future()
+            })
+            .await?;
             let spent = self
                 .budgets
                 .find_one_and_update(doc! { "_id": key }, doc! { "$inc": { "tat_us": by } })
                 .return_document(ReturnDocument::After)
                 .projection(doc! { "tat_us": 1 })
                 .await?;
-            match spent.map(|d| d.get_i64("tat_us")) {
-                Some(Ok(tat)) => return Ok(tat),
-                Some(Err(err)) => return Err(StoreError::backend(err)),
+            match spent {
+                Some(budget) => return Ok(budget.get_i64("tat_us")?),
                 // Expired between the two steps: start over.
                 None => continue,
             }
@@ -166,7 +141,7 @@ impl RateLimitStore for MongoRateLimitStore {
                 match self.counters.insert_one(first).await {
                     Ok(_) => return Ok(Decision::Allowed),
                     Err(err) if is_duplicate_key(&err) => {}
-                    Err(err) => return Err(StoreError::backend(err)),
+                    Err(err) => return Err(err.into()),
                 }
             }
             let log = self
