@@ -132,7 +132,7 @@ pub enum DomainEvent {
 
 impl DomainEvent {
     /// How long its log entry is kept: typing only matters to those listening right now
-    /// (see [`crate::store::EventLogStore::append_ephemeral`]).
+    /// (see [`crate::store::EventLogStore::prune_ephemeral`]).
     pub fn retention(&self) -> Retention {
         match self {
             DomainEvent::Typing { .. } => Retention::Ephemeral,

@@ -286,7 +286,11 @@ async fn a_subscriber_that_fell_behind_the_bus_catches_up_from_the_store() {
         app.core
             .stores
             .event_log
-            .append(&body, chrono::Utc::now())
+            .append_entries(
+                std::slice::from_ref(&body),
+                chrono::Utc::now(),
+                agora::store::Retention::Durable,
+            )
             .await
             .unwrap();
     }

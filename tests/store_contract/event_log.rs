@@ -4,9 +4,37 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use agora::store::Stores;
+use agora::store::{EventLogStore, Retention, StoreResult, Stores};
+use chrono::{DateTime, Utc};
 
 use crate::fixtures::now;
+
+/// Shorthands over [`EventLogStore::append_entries`], the one append the bus uses: these tests
+/// append one entry at a time or one durable batch.
+#[async_trait::async_trait]
+trait Append {
+    async fn append(&self, body: &str, at: DateTime<Utc>) -> StoreResult<i64>;
+    async fn append_all(&self, bodies: &[String], at: DateTime<Utc>) -> StoreResult<Vec<i64>>;
+    async fn append_ephemeral(&self, body: &str, at: DateTime<Utc>) -> StoreResult<i64>;
+}
+
+#[async_trait::async_trait]
+impl<L: EventLogStore + ?Sized> Append for L {
+    async fn append(&self, body: &str, at: DateTime<Utc>) -> StoreResult<i64> {
+        Ok(self.append_all(&[body.to_owned()], at).await?[0])
+    }
+
+    async fn append_all(&self, bodies: &[String], at: DateTime<Utc>) -> StoreResult<Vec<i64>> {
+        self.append_entries(bodies, at, Retention::Durable).await
+    }
+
+    async fn append_ephemeral(&self, body: &str, at: DateTime<Utc>) -> StoreResult<i64> {
+        let numbers = self
+            .append_entries(&[body.to_owned()], at, Retention::Ephemeral)
+            .await?;
+        Ok(numbers[0])
+    }
+}
 
 pub async fn entries_are_numbered_in_append_order_and_read_after_a_position(stores: Stores) {
     let log = &stores.event_log;

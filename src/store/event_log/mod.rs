@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 pub use mongo::MongoEventLogStore;
 pub use sqlite::SqliteEventLogStore;
 
-use super::{StoreError, StoreResult};
+use super::StoreResult;
 
 /// One appended event.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,44 +36,25 @@ pub enum Retention {
 /// Storage of the event log.
 ///
 /// Contract (both adapters, checked by `tests/store_contract`):
-/// - `append` numbers entries with increasing `seq` (from 1), never reused, also after
+/// - `append_entries` numbers entries with increasing `seq` (from 1), never reused, also after
 ///   pruning. SQLite numbers in commit order, so readers never see a gap. On MongoDB a number
 ///   is taken before the entry is inserted, so a reader may briefly see a later entry before
 ///   an earlier one commits (or, if the appending process died in between, never): readers
 ///   wait a little for a gap to fill before skipping it (see [`crate::events`]).
 /// - `read_after` returns entries numbered above `after`, in number order.
 /// - `prune` removes entries appended before a time; the numbering goes on.
-/// - Ephemeral entries (`append_ephemeral`) are numbered and read like the others;
+/// - Ephemeral entries ([`Retention::Ephemeral`]) are numbered and read like the others;
 ///   `prune_ephemeral` removes only them, so they can be dropped long before the rest.
 #[async_trait::async_trait]
 pub trait EventLogStore: Send + Sync {
     /// Appends `bodies` in one write, in order, under consecutive numbers, with `retention`;
-    /// returns the numbers. What the other append methods are made of.
+    /// returns the numbers (none for no bodies).
     async fn append_entries(
         &self,
         bodies: &[String],
         at: DateTime<Utc>,
         retention: Retention,
     ) -> StoreResult<Vec<i64>>;
-    /// Appends `body`; returns its number.
-    async fn append(&self, body: &str, at: DateTime<Utc>) -> StoreResult<i64> {
-        only_number(
-            self.append_entries(&[body.to_owned()], at, Retention::Durable)
-                .await?,
-        )
-    }
-    /// Appends `bodies` in one write, in order, under consecutive numbers; returns them.
-    async fn append_all(&self, bodies: &[String], at: DateTime<Utc>) -> StoreResult<Vec<i64>> {
-        self.append_entries(bodies, at, Retention::Durable).await
-    }
-    /// Appends `body` as an ephemeral entry (a typing indicator): numbered and read like any
-    /// other, removed by [`EventLogStore::prune_ephemeral`] as soon as it is stale.
-    async fn append_ephemeral(&self, body: &str, at: DateTime<Utc>) -> StoreResult<i64> {
-        only_number(
-            self.append_entries(&[body.to_owned()], at, Retention::Ephemeral)
-                .await?,
-        )
-    }
     /// At most `limit` entries numbered above `after`, in order.
     async fn read_after(&self, after: i64, limit: usize) -> StoreResult<Vec<LogEntry>>;
     /// The number of the last entry appended so far (0 for an empty log): where a new tail
@@ -89,10 +70,3 @@ pub trait EventLogStore: Send + Sync {
     fn wake_ups(&self, poll: Duration) -> mpsc::Receiver<()>;
 }
 
-/// The number of a one-entry append.
-fn only_number(numbers: Vec<i64>) -> StoreResult<i64> {
-    numbers
-        .first()
-        .copied()
-        .ok_or_else(|| StoreError::Backend("an append stored nothing".into()))
-}
