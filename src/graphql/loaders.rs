@@ -114,7 +114,10 @@ impl Loaders {
             viewer_blocked: viewer_id
                 .as_ref()
                 .map(|v| loader(ViewerBlockedLoader(social(v)))),
-            chat_rooms: loader(ChatRoomLoader(services.chat.clone())),
+            chat_rooms: loader(ChatRoomLoader {
+                chat: services.chat.clone(),
+                viewer: viewer_id.clone(),
+            }),
             messages: loader(MessageLoader(services.chat.clone())),
             unread_counts: viewer_id.as_ref().map(|v| {
                 loader(UnreadCountLoader {
@@ -357,14 +360,25 @@ impl Loader<UserId> for ViewerBlockedLoader {
     }
 }
 
-pub struct ChatRoomLoader(ChatService);
+/// Rooms the viewer is a member of (`Message.room`); none without a viewer.
+pub struct ChatRoomLoader {
+    chat: ChatService,
+    viewer: Option<UserId>,
+}
 
 impl Loader<ChatRoomId> for ChatRoomLoader {
     type Value = ChatRoom;
     type Error = LoadError;
 
     async fn load(&self, keys: &[ChatRoomId]) -> Result<HashMap<ChatRoomId, ChatRoom>, LoadError> {
-        let rooms = self.0.get_many_rooms(keys).await.map_err(failed)?;
+        let Some(viewer) = &self.viewer else {
+            return Ok(HashMap::new());
+        };
+        let rooms = self
+            .chat
+            .get_many_rooms(viewer, keys)
+            .await
+            .map_err(failed)?;
         Ok(rooms.into_iter().map(|r| (r.id.clone(), r)).collect())
     }
 }

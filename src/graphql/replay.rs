@@ -67,13 +67,10 @@ pub fn gapless<S: NumberedSource + Sync>(
     })
 }
 
-/// The number inside a cursor of `what` (`"7:<id>"`, encoded); `BAD_USER_INPUT` on `after`
-/// for anything else.
+/// The number inside the opaque cursor of a `what` (see [`crate::store::cursor::seq`]);
+/// `BAD_USER_INPUT` on `after` for anything else.
 pub fn cursor_seq(cursor: &str, what: &str) -> Result<i64, AppError> {
-    decode_cursor(cursor)?
-        .split_once(':')
-        .and_then(|(seq, _)| seq.parse::<i64>().ok())
-        .filter(|seq| *seq >= 0)
+    crate::store::cursor::seq(&decode_cursor(cursor)?)
         .ok_or_else(|| AppError::bad_input("after", format!("is not a {what} cursor")))
 }
 

@@ -172,14 +172,28 @@ impl ChatService {
         Ok(room)
     }
 
-    /// The room, when the viewer is a member; `NOT_FOUND` otherwise (also for unknown ids).
-    pub async fn room_of_member(&self, viewer: &Viewer, id: &ChatRoomId) -> AppResult<ChatRoom> {
-        self.chat
-            .get_many_rooms(std::slice::from_ref(id))
+    /// The room, when the viewer is a member; `None` otherwise (also for unknown ids).
+    pub async fn room(&self, viewer: &Viewer, id: &ChatRoomId) -> AppResult<Option<ChatRoom>> {
+        let rooms = self.chat.get_many_rooms(std::slice::from_ref(id)).await?;
+        Ok(rooms.into_iter().find(|room| room.has_member(viewer.id())))
+    }
+
+    /// [`ChatService::room`], `NOT_FOUND` when there is none: a room the viewer is not in
+    /// looks exactly like one that does not exist.
+    async fn room_of_member(&self, viewer: &Viewer, id: &ChatRoomId) -> AppResult<ChatRoom> {
+        self.room(viewer, id)
             .await?
-            .into_iter()
-            .find(|room| room.has_member(viewer.id()))
             .ok_or(AppError::NotFound("chat room"))
+    }
+
+    /// A room of the viewer's to follow live (`messageAdded`, `typing`); `NOT_FOUND` unless the
+    /// viewer is a member.
+    pub async fn room_feed(&self, viewer: &Viewer, id: &ChatRoomId) -> AppResult<RoomFeed> {
+        Ok(RoomFeed {
+            chat: Arc::clone(&self.chat),
+            viewer: viewer.id().clone(),
+            room: self.room_of_member(viewer, id).await?,
+        })
     }
 
     /// `FORBIDDEN` when `room` is a direct room whose two members block each other.
@@ -264,42 +278,132 @@ impl ChatService {
         Ok(self.chat.rooms_of(viewer.id(), page).await?)
     }
 
-    pub async fn count_rooms(&self, viewer: &UserId) -> AppResult<u64> {
-        Ok(self.chat.count_rooms_of(viewer).await?)
+    /// How many rooms the viewer is a member of.
+    pub async fn count_rooms(&self, viewer: &Viewer) -> AppResult<u64> {
+        Ok(self.chat.count_rooms_of(viewer.id()).await?)
     }
 
-    /// Messages of a room the caller has already shown the viewer is a member of, newest
-    /// first.
-    pub async fn messages(&self, room: &ChatRoom, page: &PageRequest) -> AppResult<Page<Message>> {
+    /// Messages of `room`, newest first, when the viewer is a member (`NOT_FOUND` otherwise).
+    pub async fn messages(
+        &self,
+        viewer: &Viewer,
+        room: &ChatRoom,
+        page: &PageRequest,
+    ) -> AppResult<Page<Message>> {
+        if !room.has_member(viewer.id()) {
+            return Err(AppError::NotFound("chat room"));
+        }
         Ok(self.chat.messages(&room.id, page).await?)
     }
 
-    /// Messages numbered above `after_seq`, oldest first, of a room the caller has already
-    /// authorized.
-    pub async fn messages_after(
+    /// The rooms among `ids` that `viewer` is a member of, for loaders.
+    pub async fn get_many_rooms(
         &self,
-        room: &ChatRoomId,
-        after_seq: i64,
-        limit: usize,
-    ) -> AppResult<Page<Message>> {
-        Ok(self.chat.messages_after(room, after_seq, limit).await?)
+        viewer: &UserId,
+        ids: &[ChatRoomId],
+    ) -> AppResult<Vec<ChatRoom>> {
+        let mut rooms = self.chat.get_many_rooms(ids).await?;
+        rooms.retain(|room| room.has_member(viewer));
+        Ok(rooms)
     }
 
-    /// Rooms by id for loaders; callers only ask for rooms they reached through an
-    /// authorized room or message.
-    pub async fn get_many_rooms(&self, ids: &[ChatRoomId]) -> AppResult<Vec<ChatRoom>> {
-        Ok(self.chat.get_many_rooms(ids).await?)
-    }
-
+    /// Messages by id for loaders. Their ids come from a room the viewer is a member of
+    /// (`lastMessage`) or from a notification the viewer received as one (members never
+    /// change), so what is found may be shown.
     pub async fn get_many_messages(&self, ids: &[MessageId]) -> AppResult<Vec<Message>> {
         Ok(self.chat.get_many_messages(ids).await?)
     }
 
+    /// How many messages the viewer has not read in each of `rooms` they are a member of.
     pub async fn unread_counts(
         &self,
         viewer: &UserId,
         rooms: &[ChatRoomId],
     ) -> AppResult<Vec<(ChatRoomId, u64)>> {
         Ok(self.chat.unread_counts(viewer, rooms).await?)
+    }
+}
+
+/// A room the viewer was found to be a member of, followed live: which events concern the
+/// viewer there, and the stored messages a subscriber missed. Only
+/// [`ChatService::room_feed`] makes one, so reading through it needs no further check
+/// (members never change).
+pub struct RoomFeed {
+    chat: Arc<dyn ChatStore>,
+    viewer: UserId,
+    room: ChatRoom,
+}
+
+impl RoomFeed {
+    pub fn room(&self) -> &ChatRoom {
+        &self.room
+    }
+
+    /// The number after which a subscription starts: `after` (a message number) when the
+    /// client resumes, otherwise the room's last message now.
+    pub fn start(&self, after: Option<i64>) -> i64 {
+        after.unwrap_or(self.room.last_seq)
+    }
+
+    /// The message `event` carries when it is one of this room's.
+    pub fn message_in<'e>(&self, event: &'e DomainEvent) -> Option<&'e Message> {
+        match event {
+            DomainEvent::MessageSent { message, members }
+                if message.room_id == self.room.id && members.contains(&self.viewer) =>
+            {
+                Some(message)
+            }
+            _ => None,
+        }
+    }
+
+    /// Who `event` says is typing in this room, unless it is the viewer themself.
+    pub fn typing_in<'e>(&self, event: &'e DomainEvent) -> Option<&'e UserId> {
+        typing_for(event, &self.room.id, &self.viewer)
+    }
+
+    /// The room's messages numbered above `after_seq`, oldest first, at most `limit`.
+    pub async fn messages_after(&self, after_seq: i64, limit: usize) -> AppResult<Page<Message>> {
+        Ok(self
+            .chat
+            .messages_after(&self.room.id, after_seq, limit)
+            .await?)
+    }
+}
+
+/// Who is typing, when `event` is a typing announcement in `room` for a subscriber who is
+/// `viewer`: another member of the room.
+fn typing_for<'e>(event: &'e DomainEvent, room: &ChatRoomId, viewer: &UserId) -> Option<&'e UserId> {
+    match event {
+        DomainEvent::Typing {
+            room_id,
+            user_id,
+            members,
+        } if room_id == room && user_id != viewer && members.contains(viewer) => Some(user_id),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typing_reaches_other_members_of_the_room_only() {
+        let (room, ann, bob, eve) = (
+            ChatRoomId::generate(),
+            UserId::generate(),
+            UserId::generate(),
+            UserId::generate(),
+        );
+        let event = DomainEvent::Typing {
+            room_id: room.clone(),
+            user_id: ann.clone(),
+            members: vec![ann.clone(), bob.clone()],
+        };
+        assert!(typing_for(&event, &room, &bob).is_some());
+        assert!(typing_for(&event, &room, &ann).is_none(), "not the typer");
+        assert!(typing_for(&event, &room, &eve).is_none(), "not an outsider");
+        assert!(typing_for(&event, &ChatRoomId::generate(), &bob).is_none());
     }
 }

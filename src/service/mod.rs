@@ -20,9 +20,9 @@ mod wallet;
 
 pub use admin::AdminService;
 pub use cart::{CartEntry, CartService};
-pub use chat::ChatService;
+pub use chat::{ChatService, RoomFeed};
 pub use engagement::EngagementService;
-pub use notifications::{NotificationService, Notifier};
+pub use notifications::{NotificationFeed, NotificationService, Notifier};
 pub use orders::{CheckoutCommand, OrderService, actors_of, viewer_next_statuses};
 pub use payments::{ChargeResult, MockGateway, PaymentGateway, decline_reason};
 pub use posts::{CreatePostCommand, ListingDraft, PostFilter, PostService, UpdatePostCommand};

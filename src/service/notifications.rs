@@ -68,19 +68,45 @@ impl NotificationService {
         Ok(self.store.mark_read(viewer.id(), ids, now()).await?)
     }
 
-    /// The viewer's notifications numbered above `after_seq`, oldest first.
-    pub async fn after(
+    /// The viewer's notifications to follow live (`notificationAdded`), and the number after
+    /// which they start: `after` (a notification number) when the client resumes, otherwise
+    /// the viewer's last notification now.
+    pub async fn feed(
         &self,
-        recipient: &UserId,
-        after_seq: i64,
-        limit: usize,
-    ) -> AppResult<Page<Notification>> {
-        Ok(self.store.after(recipient, after_seq, limit).await?)
+        viewer: &Viewer,
+        after: Option<i64>,
+    ) -> AppResult<(NotificationFeed, i64)> {
+        let start = match after {
+            Some(seq) => seq,
+            None => self.store.last_seq(viewer.id()).await?,
+        };
+        let feed = NotificationFeed {
+            store: Arc::clone(&self.store),
+            recipient: viewer.id().clone(),
+        };
+        Ok((feed, start))
+    }
+}
+
+/// One viewer's notifications, followed live: which events carry them, and the stored ones a
+/// subscriber missed. Only [`NotificationService::feed`] makes one.
+pub struct NotificationFeed {
+    store: Arc<dyn NotificationStore>,
+    recipient: UserId,
+}
+
+impl NotificationFeed {
+    /// The notification `event` carries when it is one of the viewer's.
+    pub fn notification_in<'e>(&self, event: &'e DomainEvent) -> Option<&'e Notification> {
+        match event {
+            DomainEvent::NotificationAdded(n) if n.recipient == self.recipient => Some(n),
+            _ => None,
+        }
     }
 
-    /// The number of the recipient's last notification (0 when none).
-    pub async fn last_seq(&self, recipient: &UserId) -> AppResult<i64> {
-        Ok(self.store.last_seq(recipient).await?)
+    /// The viewer's notifications numbered above `after_seq`, oldest first, at most `limit`.
+    pub async fn after(&self, after_seq: i64, limit: usize) -> AppResult<Page<Notification>> {
+        Ok(self.store.after(&self.recipient, after_seq, limit).await?)
     }
 }
 

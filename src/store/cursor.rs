@@ -26,6 +26,17 @@ pub fn split(cursor: Option<&str>) -> Option<(i64, String)> {
     Some((number.parse().ok()?, id.to_owned()))
 }
 
+/// The number in the cursor of a numbered list (a room's messages, a recipient's
+/// notifications: [`keyset`] of the item's `seq` and id), where a subscription resumes.
+/// Numbers start at 1 (0 is "before the first"), so anything else, a negative number
+/// included, is `None`: unlike a page, a resumed subscription has no "from the start" to fall
+/// back to, and its caller refuses the cursor.
+pub fn seq(cursor: &str) -> Option<i64> {
+    split(Some(cursor))
+        .map(|(seq, _)| seq)
+        .filter(|seq| *seq >= 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -40,5 +51,14 @@ mod tests {
             assert_eq!(split(Some(garbage)), None, "{garbage}");
         }
         assert_eq!(split(None), None);
+    }
+
+    #[test]
+    fn a_numbered_cursor_gives_its_number_and_nothing_else_does() {
+        assert_eq!(seq(&keyset(42, "abc")), Some(42));
+        assert_eq!(seq(&keyset(0, "abc")), Some(0));
+        for garbage in ["x:abc", "-1:abc", "42", ""] {
+            assert_eq!(seq(garbage), None, "{garbage}");
+        }
     }
 }

@@ -41,7 +41,7 @@ impl ChatQuery {
         let mut connection = Connection::with_additional_fields(
             page.after.is_some(),
             result.has_next,
-            RoomsTotal(viewer.id().clone()),
+            RoomsTotal(viewer.clone()),
         );
         connection.edges.extend(
             result
@@ -56,11 +56,8 @@ impl ChatQuery {
     async fn chat_room(&self, ctx: &Context<'_>, id: ID) -> Result<Option<ChatRoom>> {
         let viewer = ctx.require_viewer()?;
         let id = parse_id::<ChatRoomId>("id", &id)?;
-        match ctx.services().chat.room_of_member(viewer, &id).await {
-            Ok(room) => Ok(Some(ChatRoom(room))),
-            Err(AppError::NotFound(_)) => Ok(None),
-            Err(err) => Err(err.into()),
-        }
+        let room = ctx.services().chat.room(viewer, &id).await?;
+        Ok(room.map(ChatRoom))
     }
 }
 

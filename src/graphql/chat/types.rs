@@ -10,6 +10,7 @@ use crate::graphql::ContextExt;
 use crate::graphql::connection::{cursor_of, page_request};
 use crate::graphql::posts::Post;
 use crate::graphql::users::User;
+use crate::service::Viewer;
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
 pub enum ChatRoomKind {
@@ -46,7 +47,7 @@ pub type MessageConnection = Connection<String, Message, MessagesTotal, EmptyFie
 pub type ChatRoomConnection = Connection<String, ChatRoom, RoomsTotal, EmptyFields>;
 
 /// `totalCount` of the viewer's rooms, counted only when a client asks for it.
-pub struct RoomsTotal(pub domain::UserId);
+pub struct RoomsTotal(pub Viewer);
 
 #[Object]
 impl RoomsTotal {
@@ -116,8 +117,9 @@ impl ChatRoom {
         first: Option<i32>,
         after: Option<String>,
     ) -> Result<MessageConnection> {
+        let viewer = ctx.require_viewer()?;
         let page = page_request(first, after)?;
-        let result = ctx.services().chat.messages(&self.0, &page).await?;
+        let result = ctx.services().chat.messages(viewer, &self.0, &page).await?;
         let mut connection = Connection::with_additional_fields(
             page.after.is_some(),
             result.has_next,

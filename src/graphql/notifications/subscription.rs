@@ -2,7 +2,7 @@
 //!
 //! It subscribes to the event bus *before* anything else, so a notification stored while it
 //! starts waits in the receiver. Deciding whether an event concerns this subscriber is an id
-//! comparison; the GraphQL selection runs only for the events that pass.
+//! comparison (the feed's); the GraphQL selection runs only for the events that pass.
 //!
 //! Each notification is delivered once, in the recipient's order, with no gaps, replaying
 //! the stored ones after `after` first (see [`crate::graphql::replay`]).
@@ -11,12 +11,12 @@ use async_graphql::{Context, Result, Subscription};
 use futures_util::{Stream, StreamExt};
 
 use super::types::Notification;
-use crate::domain::{self, UserId};
+use crate::domain;
 use crate::error::AppError;
 use crate::events::DomainEvent;
 use crate::graphql::ContextExt;
 use crate::graphql::replay::{NumberedSource, cursor_seq, gapless};
-use crate::service::NotificationService;
+use crate::service::NotificationFeed;
 use crate::store::Page;
 
 #[derive(Default)]
@@ -35,39 +35,21 @@ impl NotificationSubscription {
         // First, so nothing published from here on is missed (see the module docs).
         let receiver = services.events.subscribe();
         let viewer = ctx.require_viewer()?;
-        let after_seq = after.as_deref().map(notification_seq).transpose()?;
-        let start = match after_seq {
-            Some(seq) => seq,
-            None => services.notifications.last_seq(viewer.id()).await?,
-        };
-        let source = Recipient {
-            notifications: services.notifications.clone(),
-            viewer: viewer.id().clone(),
-        };
-        Ok(gapless(receiver, source, start, after_seq.is_some())
+        let after_seq = after
+            .as_deref()
+            .map(|cursor| cursor_seq(cursor, "notification"))
+            .transpose()?;
+        let (feed, start) = services.notifications.feed(viewer, after_seq).await?;
+        Ok(gapless(receiver, feed, start, after_seq.is_some())
             .map(|item| item.map(Notification).map_err(Into::into)))
     }
 }
 
-/// The number inside a notification cursor.
-fn notification_seq(cursor: &str) -> Result<i64, AppError> {
-    cursor_seq(cursor, "notification")
-}
-
-/// The notifications of one recipient, the viewer.
-struct Recipient {
-    notifications: NotificationService,
-    viewer: UserId,
-}
-
-impl NumberedSource for Recipient {
+impl NumberedSource for NotificationFeed {
     type Item = domain::Notification;
 
     fn pick<'e>(&self, event: &'e DomainEvent) -> Option<&'e domain::Notification> {
-        match event {
-            DomainEvent::NotificationAdded(n) if n.recipient == self.viewer => Some(n),
-            _ => None,
-        }
+        self.notification_in(event)
     }
 
     fn seq(n: &domain::Notification) -> i64 {
@@ -75,7 +57,7 @@ impl NumberedSource for Recipient {
     }
 
     async fn after(&self, seq: i64, limit: usize) -> Result<Page<domain::Notification>, AppError> {
-        self.notifications.after(&self.viewer, seq, limit).await
+        NotificationFeed::after(self, seq, limit).await
     }
 }
 
@@ -86,6 +68,7 @@ mod tests {
 
     #[test]
     fn a_notification_cursor_gives_its_number_and_anything_else_is_bad_input() {
+        let notification_seq = |cursor: &str| cursor_seq(cursor, "notification");
         assert_eq!(notification_seq(&encode_cursor("7:abc")).ok(), Some(7));
         for bad in [encode_cursor("x:abc"), encode_cursor("-3:abc"), "%%".into()] {
             assert!(
