@@ -373,7 +373,11 @@ impl RoomFeed {
 
 /// Who is typing, when `event` is a typing announcement in `room` for a subscriber who is
 /// `viewer`: another member of the room.
-fn typing_for<'e>(event: &'e DomainEvent, room: &ChatRoomId, viewer: &UserId) -> Option<&'e UserId> {
+fn typing_for<'e>(
+    event: &'e DomainEvent,
+    room: &ChatRoomId,
+    viewer: &UserId,
+) -> Option<&'e UserId> {
     match event {
         DomainEvent::Typing {
             room_id,

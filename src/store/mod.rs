@@ -154,6 +154,12 @@ impl<T> Page<T> {
     }
 }
 
+/// How many items a page query fetches for a page of `limit`: one more, which tells whether
+/// another page follows (see [`Page::from_overfetch`]).
+pub(crate) fn fetch_limit(limit: usize) -> i64 {
+    i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX)
+}
+
 impl<T> Default for Page<T> {
     fn default() -> Self {
         Self {

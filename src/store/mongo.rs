@@ -242,11 +242,7 @@ pub(crate) fn after_cursor(
     );
 }
 
-/// How many documents a page query fetches: one more than the page holds, which tells whether
-/// another page follows.
-pub(crate) fn fetch_limit(page_limit: usize) -> i64 {
-    i64::try_from(page_limit.saturating_add(1)).unwrap_or(i64::MAX)
-}
+pub(crate) use super::fetch_limit;
 
 /// A handle to the application's database, used for readiness. Cheap to clone: the driver's
 /// `Database` shares one connection pool.

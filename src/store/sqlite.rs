@@ -159,6 +159,61 @@ impl SqliteDb {
     }
 }
 
+impl SqliteDb {
+    /// The rows `sql` selects with `params`, each read by `row`: a bounded read of one query
+    /// (see [`SqliteDb::read`]).
+    pub(crate) async fn select<T, P, F>(&self, sql: &str, params: P, row: F) -> StoreResult<Vec<T>>
+    where
+        P: rusqlite::Params,
+        F: FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    {
+        self.read(|conn| conn.prepare_cached(sql)?.query_vec(params, row))
+            .await
+    }
+
+    /// A page of up to `limit` rows: `sql` selects at most as many rows as its last parameter,
+    /// which `params` sets to [`super::fetch_limit`]`(limit)`, one more than the page holds.
+    pub(crate) async fn select_page<T, P, F>(
+        &self,
+        sql: &str,
+        params: P,
+        limit: usize,
+        row: F,
+    ) -> StoreResult<super::Page<T>>
+    where
+        P: rusqlite::Params,
+        F: FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    {
+        let items = self.select(sql, params, row).await?;
+        Ok(super::Page::from_overfetch(items, limit))
+    }
+
+    /// Runs the one statement `sql` with `params` in its own write transaction (see
+    /// [`SqliteDb::write`]); returns how many rows it changed.
+    pub(crate) async fn execute<P>(&self, sql: &'static str, params: P) -> StoreResult<usize>
+    where
+        P: rusqlite::Params + Send + 'static,
+    {
+        self.write(move |tx| Ok(tx.prepare_cached(sql)?.execute(params)?))
+            .await
+    }
+
+    /// The number `sql` (a `SELECT COUNT(*)`) gives with `params`, counted off the runtime
+    /// (see [`SqliteDb::scan`]).
+    pub(crate) async fn count<P>(&self, sql: &'static str, params: P) -> StoreResult<u64>
+    where
+        P: rusqlite::Params + Send + 'static,
+    {
+        self.scan(move |conn| {
+            let count: i64 = conn
+                .prepare_cached(sql)?
+                .query_row(params, |row| row.get(0))?;
+            Ok(from_count(count))
+        })
+        .await
+    }
+}
+
 /// Locks a mutex, recovering the data if a previous holder panicked: a connection stays
 /// usable after a panic in a closure because every write runs in a transaction that is rolled
 /// back on drop.

@@ -26,8 +26,8 @@ use serde::{Deserialize, Serialize};
 use super::ChatStore;
 use crate::domain::{ChatRoom, ChatRoomId, ChatRoomKind, Message, MessageId, PostId, UserId};
 use crate::store::mongo::{
-    IndexSet, after_cursor, create_indexes, ensure_users_exist, fetch_limit, from_bson_time,
-    index, is_duplicate_key_on, partial_unique_index, retry_lost_race, to_bson_time, transaction,
+    IndexSet, after_cursor, create_indexes, ensure_users_exist, fetch_limit, from_bson_time, index,
+    is_duplicate_key_on, partial_unique_index, retry_lost_race, to_bson_time, transaction,
 };
 use crate::store::{Page, PageRequest, StoreError, StoreResult};
 

@@ -7,8 +7,8 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use super::ChatStore;
 use crate::clock::{from_millis, to_millis};
 use crate::domain::{ChatRoom, ChatRoomId, ChatRoomKind, Message, MessageId, PostId, UserId};
-use crate::store::sqlite::{SqliteDb, StatementExt, ids_json};
-use crate::store::{Page, PageRequest, StoreError, StoreResult};
+use crate::store::sqlite::{SqliteDb, StatementExt, from_count, ids_json};
+use crate::store::{Page, PageRequest, StoreError, StoreResult, cursor, fetch_limit};
 
 pub struct SqliteChatStore {
     db: SqliteDb,
@@ -171,7 +171,7 @@ impl ChatStore for SqliteChatStore {
 
     async fn rooms_of(&self, user: &UserId, page: &PageRequest) -> StoreResult<Page<ChatRoom>> {
         let user = user.clone();
-        let (after_ms, after_id) = crate::store::cursor::split(page.after.as_deref())
+        let (after_ms, after_id) = cursor::split(page.after.as_deref())
             .map_or((None, None), |(ms, id)| (Some(ms), Some(id)));
         let limit = page.limit;
         // A scan: the sort covers every room the user is in, not just the page.
@@ -199,17 +199,8 @@ impl ChatStore for SqliteChatStore {
     }
 
     async fn count_rooms_of(&self, user: &UserId) -> StoreResult<u64> {
-        let user = user.clone();
-        self.db
-            .scan(move |conn| {
-                Ok(conn
-                    .prepare_cached("SELECT COUNT(*) FROM chat_members WHERE user_id = ?1")
-                    .and_then(|mut stmt| {
-                        stmt.query_row([user.as_str()], |row| row.get::<_, i64>(0))
-                    })
-                    .map(|n| u64::try_from(n).unwrap_or(0))?)
-            })
-            .await
+        let sql = "SELECT COUNT(*) FROM chat_members WHERE user_id = ?1";
+        self.db.count(sql, [user.as_str().to_owned()]).await
     }
 
     async fn add_message(&self, message: &Message) -> StoreResult<Option<Message>> {
@@ -262,35 +253,24 @@ impl ChatStore for SqliteChatStore {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let json = ids_json(ids);
-        self.db
-            .read(move |conn| {
-                let mut stmt = conn
-                    .prepare_cached(&format!(
-                        "SELECT {MESSAGE_COLUMNS} FROM chat_messages m WHERE m.id IN (SELECT value FROM json_each(?1))"
-                    ))?;
-                stmt.query_vec([json], message_from_row)
-            })
-            .await
+        let sql = format!(
+            "SELECT {MESSAGE_COLUMNS} FROM chat_messages m \
+             WHERE m.id IN (SELECT value FROM json_each(?1))"
+        );
+        let ids = ids_json(ids);
+        self.db.select(&sql, [ids], message_from_row).await
     }
 
     async fn messages(&self, room: &ChatRoomId, page: &PageRequest) -> StoreResult<Page<Message>> {
-        let room = room.clone();
-        let before = crate::store::cursor::split(page.after.as_deref()).map(|(seq, _)| seq);
-        let limit = page.limit;
+        let before = cursor::split(page.after.as_deref()).map(|(seq, _)| seq);
+        let sql = format!(
+            "SELECT {MESSAGE_COLUMNS} FROM chat_messages m \
+             WHERE m.room_id = ?1 AND (?2 IS NULL OR m.seq < ?2) \
+             ORDER BY m.seq DESC LIMIT ?3 + 0"
+        );
+        let params = (room.as_str(), before, fetch_limit(page.limit));
         self.db
-            .read(move |conn| {
-                let mut stmt = conn.prepare_cached(&format!(
-                    "SELECT {MESSAGE_COLUMNS} FROM chat_messages m \
-                         WHERE m.room_id = ?1 AND (?2 IS NULL OR m.seq < ?2) \
-                         ORDER BY m.seq DESC LIMIT ?3 + 0"
-                ))?;
-                let items = stmt.query_vec(
-                    params![room.as_str(), before, limit as i64 + 1],
-                    message_from_row,
-                )?;
-                Ok(Page::from_overfetch(items, limit))
-            })
+            .select_page(&sql, params, page.limit, message_from_row)
             .await
     }
 
@@ -300,19 +280,13 @@ impl ChatStore for SqliteChatStore {
         after_seq: i64,
         limit: usize,
     ) -> StoreResult<Page<Message>> {
-        let room = room.clone();
+        let sql = format!(
+            "SELECT {MESSAGE_COLUMNS} FROM chat_messages m \
+             WHERE m.room_id = ?1 AND m.seq > ?2 ORDER BY m.seq LIMIT ?3 + 0"
+        );
+        let params = (room.as_str(), after_seq, fetch_limit(limit));
         self.db
-            .read(move |conn| {
-                let mut stmt = conn.prepare_cached(&format!(
-                    "SELECT {MESSAGE_COLUMNS} FROM chat_messages m \
-                         WHERE m.room_id = ?1 AND m.seq > ?2 ORDER BY m.seq LIMIT ?3 + 0"
-                ))?;
-                let items = stmt.query_vec(
-                    params![room.as_str(), after_seq, limit as i64 + 1],
-                    message_from_row,
-                )?;
-                Ok(Page::from_overfetch(items, limit))
-            })
+            .select_page(&sql, params, limit, message_from_row)
             .await
     }
 
@@ -324,37 +298,25 @@ impl ChatStore for SqliteChatStore {
         if rooms.is_empty() {
             return Ok(Vec::new());
         }
-        let (user, json) = (user.clone(), ids_json(rooms));
+        let sql = "SELECT r.id, r.last_seq - cm.last_read_seq FROM chat_members cm \
+                   JOIN chat_rooms r ON r.id = cm.room_id \
+                   WHERE cm.user_id = ?1 AND cm.room_id IN (SELECT value FROM json_each(?2))";
+        let params = (user.as_str(), ids_json(rooms));
         self.db
-            .read(move |conn| {
-                let mut stmt = conn.prepare_cached(
-                    "SELECT r.id, r.last_seq - cm.last_read_seq FROM chat_members cm \
-                         JOIN chat_rooms r ON r.id = cm.room_id \
-                         WHERE cm.user_id = ?1 AND cm.room_id IN (SELECT value FROM json_each(?2))",
-                )?;
-                stmt.query_vec(params![user.as_str(), json], |row| {
-                    Ok((
-                        ChatRoomId::from_trusted(row.get(0)?),
-                        u64::try_from(row.get::<_, i64>(1)?).unwrap_or(0),
-                    ))
-                })
+            .select(sql, params, |row| {
+                Ok((
+                    ChatRoomId::from_trusted(row.get(0)?),
+                    from_count(row.get(1)?),
+                ))
             })
             .await
     }
 
     async fn mark_room_read(&self, room: &ChatRoomId, user: &UserId) -> StoreResult<bool> {
-        let (room, user) = (room.clone(), user.clone());
-        self.db
-            .write(move |tx| {
-                Ok(tx
-                    .execute(
-                        "UPDATE chat_members SET last_read_seq = \
-                       MAX(last_read_seq, (SELECT last_seq FROM chat_rooms WHERE id = ?1)) \
-                     WHERE room_id = ?1 AND user_id = ?2",
-                        params![room.as_str(), user.as_str()],
-                    )
-                    .map(|changed| changed == 1)?)
-            })
-            .await
+        let sql = "UPDATE chat_members SET last_read_seq = \
+                     MAX(last_read_seq, (SELECT last_seq FROM chat_rooms WHERE id = ?1)) \
+                   WHERE room_id = ?1 AND user_id = ?2";
+        let params = (room.to_string(), user.to_string());
+        Ok(self.db.execute(sql, params).await? == 1)
     }
 }

@@ -69,4 +69,3 @@ pub trait EventLogStore: Send + Sync {
     /// adapter missed delays a reader by at most `poll`). Ends when the receiver is dropped.
     fn wake_ups(&self, poll: Duration) -> mpsc::Receiver<()>;
 }
-

@@ -8,13 +8,13 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 use tokio::sync::mpsc;
 
 use super::{EventLogStore, LogEntry, Retention};
 use crate::clock::{from_millis, to_millis};
 use crate::store::StoreResult;
-use crate::store::sqlite::{SqliteDb, StatementExt};
+use crate::store::sqlite::SqliteDb;
 
 pub struct SqliteEventLogStore {
     db: SqliteDb,
@@ -29,13 +29,8 @@ impl SqliteEventLogStore {
 impl SqliteEventLogStore {
     /// Runs `delete` (its `?1` is a time) with `before`; returns how many entries went.
     async fn delete_before(&self, delete: &'static str, before: DateTime<Utc>) -> StoreResult<u64> {
-        self.db
-            .write(move |tx| {
-                Ok(tx
-                    .execute(delete, params![to_millis(before)])
-                    .map(|n| n as u64)?)
-            })
-            .await
+        let deleted = self.db.execute(delete, [to_millis(before)]).await?;
+        Ok(deleted as u64)
     }
 }
 
@@ -68,38 +63,23 @@ impl EventLogStore for SqliteEventLogStore {
     }
 
     async fn read_after(&self, after: i64, limit: usize) -> StoreResult<Vec<LogEntry>> {
+        let sql = "SELECT seq, at, body FROM event_log WHERE seq > ?1 ORDER BY seq LIMIT ?2 + 0";
         self.db
-            .read(move |conn| {
-                let mut stmt = conn.prepare_cached(
-                    "SELECT seq, at, body FROM event_log WHERE seq > ?1 \
-                         ORDER BY seq LIMIT ?2 + 0",
-                )?;
-                stmt.query_vec(params![after, limit as i64], |row| {
-                    Ok(LogEntry {
-                        seq: row.get(0)?,
-                        at: from_millis(row.get(1)?),
-                        body: row.get(2)?,
-                    })
+            .select(sql, (after, limit as i64), |row| {
+                Ok(LogEntry {
+                    seq: row.get(0)?,
+                    at: from_millis(row.get(1)?),
+                    body: row.get(2)?,
                 })
             })
             .await
     }
 
     async fn last_seq(&self) -> StoreResult<i64> {
-        self.db
-            .read(|conn| {
-                // The sequence table remembers the last number even when pruning emptied
-                // the log.
-                let from_sequence: Option<i64> = conn
-                    .query_row(
-                        "SELECT seq FROM sqlite_sequence WHERE name = 'event_log'",
-                        [],
-                        |row| row.get(0),
-                    )
-                    .optional()?;
-                Ok(from_sequence.unwrap_or(0))
-            })
-            .await
+        // The sequence table remembers the last number even when pruning emptied the log.
+        let sql = "SELECT seq FROM sqlite_sequence WHERE name = 'event_log'";
+        let last = self.db.select(sql, [], |row| row.get(0)).await?;
+        Ok(last.first().copied().unwrap_or(0))
     }
 
     async fn prune(&self, before: DateTime<Utc>) -> StoreResult<u64> {

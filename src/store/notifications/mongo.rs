@@ -182,78 +182,78 @@ impl MongoNotificationStore {
     /// and the next attempt folds into it. That saves a round trip on every first one.
     async fn add_once(&self, batch: &[Fresh<'_>]) -> mongodb::error::Result<Vec<Option<i64>>> {
         transaction(&self.client, (self, batch), |session, context| {
-                let (store, batch) = *context;
-                async move {
-                    let mut seqs = Vec::with_capacity(batch.len());
-                    let mut docs: Vec<NotificationDoc> = Vec::with_capacity(batch.len());
-                    for Fresh {
-                        notification: n,
-                        unread_repeat,
-                    } in batch
+            let (store, batch) = *context;
+            async move {
+                let mut seqs = Vec::with_capacity(batch.len());
+                let mut docs: Vec<NotificationDoc> = Vec::with_capacity(batch.len());
+                for Fresh {
+                    notification: n,
+                    unread_repeat,
+                } in batch
+                {
+                    let new = NotificationDoc::new(n, 0);
+                    // A repeat within the batch folds into the earlier one.
+                    if let Some(key) = &new.coalesce_key
+                        && let Some(earlier) = docs.iter_mut().find(|d| {
+                            d.unread.is_some()
+                                && d.recipient == new.recipient
+                                && d.coalesce_key.as_ref() == Some(key)
+                        })
                     {
-                        let new = NotificationDoc::new(n, 0);
-                        // A repeat within the batch folds into the earlier one.
-                        if let Some(key) = &new.coalesce_key
-                            && let Some(earlier) = docs.iter_mut().find(|d| {
-                                d.unread.is_some()
-                                    && d.recipient == new.recipient
-                                    && d.coalesce_key.as_ref() == Some(key)
-                            })
-                        {
-                            earlier.event_seq = earlier.event_seq.max(new.event_seq);
-                            earlier.created_at = earlier.created_at.max(new.created_at);
+                        earlier.event_seq = earlier.event_seq.max(new.event_seq);
+                        earlier.created_at = earlier.created_at.max(new.created_at);
+                        seqs.push(None);
+                        continue;
+                    }
+                    if let Some(key) = new.coalesce_key.as_ref().filter(|_| *unread_repeat) {
+                        let folded = store
+                            .notifications
+                            .update_one(
+                                doc! {
+                                    "recipient": &new.recipient,
+                                    "coalesce_key": key,
+                                    "unread": true,
+                                },
+                                doc! { "$max": {
+                                    "event_seq": new.event_seq,
+                                    "created_at": new.created_at,
+                                } },
+                            )
+                            .session(&mut *session)
+                            .await?;
+                        if folded.matched_count > 0 {
                             seqs.push(None);
                             continue;
                         }
-                        if let Some(key) = new.coalesce_key.as_ref().filter(|_| *unread_repeat) {
-                            let folded = store
-                                .notifications
-                                .update_one(
-                                    doc! {
-                                        "recipient": &new.recipient,
-                                        "coalesce_key": key,
-                                        "unread": true,
-                                    },
-                                    doc! { "$max": {
-                                        "event_seq": new.event_seq,
-                                        "created_at": new.created_at,
-                                    } },
-                                )
-                                .session(&mut *session)
-                                .await?;
-                            if folded.matched_count > 0 {
-                                seqs.push(None);
-                                continue;
-                            }
-                        }
-                        let counter = store
-                            .counters
-                            .find_one_and_update(
-                                doc! { "_id": n.recipient.as_str() },
-                                doc! { "$inc": { "seq": 1_i64 } },
-                            )
-                            .upsert(true)
-                            .return_document(ReturnDocument::After)
-                            .session(&mut *session)
-                            .await?;
-                        let seq = counter
-                            .and_then(|c| c.get_i64("seq").ok())
-                            .unwrap_or_default();
-                        docs.push(NotificationDoc { seq, ..new });
-                        seqs.push(Some(seq));
                     }
-                    if !docs.is_empty() {
-                        store
-                            .notifications
-                            .insert_many(docs)
-                            .session(&mut *session)
-                            .await?;
-                    }
-                    Ok(seqs)
+                    let counter = store
+                        .counters
+                        .find_one_and_update(
+                            doc! { "_id": n.recipient.as_str() },
+                            doc! { "$inc": { "seq": 1_i64 } },
+                        )
+                        .upsert(true)
+                        .return_document(ReturnDocument::After)
+                        .session(&mut *session)
+                        .await?;
+                    let seq = counter
+                        .and_then(|c| c.get_i64("seq").ok())
+                        .unwrap_or_default();
+                    docs.push(NotificationDoc { seq, ..new });
+                    seqs.push(Some(seq));
                 }
-                .boxed()
-            })
-            .await
+                if !docs.is_empty() {
+                    store
+                        .notifications
+                        .insert_many(docs)
+                        .session(&mut *session)
+                        .await?;
+                }
+                Ok(seqs)
+            }
+            .boxed()
+        })
+        .await
     }
 
     /// Stores `fresh` (see [`Self::add_once`]); returns those that took a number, with it.

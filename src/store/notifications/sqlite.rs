@@ -6,15 +6,15 @@
 //! look-up-then-update of coalescing race-free, across processes too.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::{Row, params};
 
 use super::NotificationStore;
 use crate::clock::{from_millis, to_millis};
 use crate::domain::{
     CommentId, MessageId, Notification, NotificationId, NotificationKind, OrderId, PostId, UserId,
 };
-use crate::store::sqlite::{SqliteDb, StatementExt, ids_json};
-use crate::store::{Page, PageRequest, StoreResult};
+use crate::store::sqlite::{SqliteDb, ids_json};
+use crate::store::{Page, PageRequest, StoreResult, cursor, fetch_limit};
 
 pub struct SqliteNotificationStore {
     db: SqliteDb,
@@ -55,15 +55,6 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Notification> {
         read_at: row.get::<_, Option<i64>>(10)?.map(from_millis),
         order_id: row.get::<_, Option<String>>(11)?.map(OrderId::from_trusted),
     })
-}
-
-fn query(
-    conn: &Connection,
-    sql: &str,
-    params: impl rusqlite::Params,
-) -> StoreResult<Vec<Notification>> {
-    let mut stmt = conn.prepare_cached(sql)?;
-    stmt.query_vec(params, from_row)
 }
 
 /// Stores `n` as its recipient's next notification inside `tx`; `None` when the recipient
@@ -172,22 +163,20 @@ impl NotificationStore for SqliteNotificationStore {
         unread_only: bool,
         page: &PageRequest,
     ) -> StoreResult<Page<Notification>> {
-        let recipient = recipient.clone();
-        let before = crate::store::cursor::split(page.after.as_deref()).map(|(seq, _)| seq);
-        let limit = page.limit;
+        let before = cursor::split(page.after.as_deref()).map(|(seq, _)| seq);
+        let sql = format!(
+            "SELECT {COLUMNS} FROM notifications WHERE recipient_id = ?1 \
+             AND (?2 IS NULL OR seq < ?2) AND (?3 = 0 OR read_at IS NULL) \
+             ORDER BY seq DESC LIMIT ?4 + 0"
+        );
+        let params = (
+            recipient.as_str(),
+            before,
+            unread_only,
+            fetch_limit(page.limit),
+        );
         self.db
-            .read(move |conn| {
-                let items = query(
-                    conn,
-                    &format!(
-                        "SELECT {COLUMNS} FROM notifications WHERE recipient_id = ?1 \
-                         AND (?2 IS NULL OR seq < ?2) AND (?3 = 0 OR read_at IS NULL) \
-                         ORDER BY seq DESC LIMIT ?4 + 0"
-                    ),
-                    params![recipient.as_str(), before, unread_only, limit as i64 + 1],
-                )?;
-                Ok(Page::from_overfetch(items, limit))
-            })
+            .select_page(&sql, params, page.limit, from_row)
             .await
     }
 
@@ -197,49 +186,24 @@ impl NotificationStore for SqliteNotificationStore {
         after_seq: i64,
         limit: usize,
     ) -> StoreResult<Page<Notification>> {
-        let recipient = recipient.clone();
-        self.db
-            .read(move |conn| {
-                let items = query(
-                    conn,
-                    &format!(
-                        "SELECT {COLUMNS} FROM notifications WHERE recipient_id = ?1 AND seq > ?2 \
-                         ORDER BY seq LIMIT ?3 + 0"
-                    ),
-                    params![recipient.as_str(), after_seq, limit as i64 + 1],
-                )?;
-                Ok(Page::from_overfetch(items, limit))
-            })
-            .await
+        let sql = format!(
+            "SELECT {COLUMNS} FROM notifications WHERE recipient_id = ?1 AND seq > ?2 \
+             ORDER BY seq LIMIT ?3 + 0"
+        );
+        let params = (recipient.as_str(), after_seq, fetch_limit(limit));
+        self.db.select_page(&sql, params, limit, from_row).await
     }
 
     async fn last_seq(&self, recipient: &UserId) -> StoreResult<i64> {
-        let recipient = recipient.clone();
+        let sql = "SELECT COALESCE(MAX(seq), 0) FROM notifications WHERE recipient_id = ?1";
         self.db
-            .read(move |conn| {
-                Ok(conn
-                    .query_row(
-                        "SELECT MAX(seq) FROM notifications WHERE recipient_id = ?1",
-                        [recipient.as_str()],
-                        |row| row.get::<_, Option<i64>>(0),
-                    )
-                    .optional()
-                    .map(|seq| seq.flatten().unwrap_or(0))?)
-            })
+            .read(|conn| Ok(conn.query_row(sql, [recipient.as_str()], |row| row.get(0))?))
             .await
     }
 
     async fn count_unread(&self, recipient: &UserId) -> StoreResult<u64> {
-        let recipient = recipient.clone();
-        self.db
-            .scan(move |conn| {
-                Ok(conn.prepare_cached(
-                    "SELECT COUNT(*) FROM notifications WHERE recipient_id = ?1 AND read_at IS NULL",
-                )
-                .and_then(|mut stmt| stmt.query_row([recipient.as_str()], |row| row.get::<_, i64>(0)))
-                .map(|n| u64::try_from(n).unwrap_or(0))?)
-            })
-            .await
+        let sql = "SELECT COUNT(*) FROM notifications WHERE recipient_id = ?1 AND read_at IS NULL";
+        self.db.count(sql, [recipient.as_str().to_owned()]).await
     }
 
     async fn mark_read(
@@ -248,17 +212,9 @@ impl NotificationStore for SqliteNotificationStore {
         ids: Option<&[NotificationId]>,
         at: DateTime<Utc>,
     ) -> StoreResult<u64> {
-        let recipient = recipient.clone();
-        let ids = ids.map(ids_json);
-        self.db
-            .write(move |tx| {
-                Ok(tx.execute(
-                    "UPDATE notifications SET read_at = ?2 WHERE recipient_id = ?1 AND read_at IS NULL \
-                     AND (?3 IS NULL OR id IN (SELECT value FROM json_each(?3)))",
-                    params![recipient.as_str(), to_millis(at), ids],
-                )
-                .map(|n| n as u64)?)
-            })
-            .await
+        let sql = "UPDATE notifications SET read_at = ?2 WHERE recipient_id = ?1 AND read_at IS NULL \
+                   AND (?3 IS NULL OR id IN (SELECT value FROM json_each(?3)))";
+        let params = (recipient.to_string(), to_millis(at), ids.map(ids_json));
+        Ok(self.db.execute(sql, params).await? as u64)
     }
 }

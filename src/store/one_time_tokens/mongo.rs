@@ -18,8 +18,10 @@ use crate::store::mongo::{
 };
 
 pub struct MongoOneTimeTokenStore {
-    db: Database,
     tokens: Collection<Document>,
+    /// The same collection, read as the owners of tokens ([`owner_projection`]).
+    owners: Collection<ConsumedDoc>,
+    users: Collection<Document>,
 }
 
 #[derive(Deserialize)]
@@ -31,7 +33,8 @@ impl MongoOneTimeTokenStore {
     pub fn new(db: Database) -> Self {
         Self {
             tokens: db.collection("one_time_tokens"),
-            db,
+            owners: db.collection("one_time_tokens"),
+            users: db.collection("users"),
         }
     }
 
@@ -43,7 +46,11 @@ impl MongoOneTimeTokenStore {
         create_indexes(
             &self.tokens,
             vec![
-                index(doc! { "token_hash": 1 }, "one_time_tokens_hash_unique", true),
+                index(
+                    doc! { "token_hash": 1 },
+                    "one_time_tokens_hash_unique",
+                    true,
+                ),
                 ttl_index("expires_at", "one_time_tokens_expiry_ttl", Duration::ZERO),
             ],
         )
@@ -79,7 +86,7 @@ fn document_id(user_id: &UserId, purpose: TokenPurpose) -> String {
 #[async_trait::async_trait]
 impl OneTimeTokenStore for MongoOneTimeTokenStore {
     async fn issue(&self, token: &NewOneTimeToken) -> StoreResult<()> {
-        ensure_users_exist(&self.db.collection::<Document>("users"), &[&token.user_id]).await?;
+        ensure_users_exist(&self.users, &[&token.user_id]).await?;
         let id = document_id(&token.user_id, token.purpose);
         let replacement = doc! {
             "_id": &id,
@@ -108,13 +115,9 @@ impl OneTimeTokenStore for MongoOneTimeTokenStore {
         purpose: TokenPurpose,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<UserId>> {
-        Ok(self
-            .tokens
-            .clone_with_type::<ConsumedDoc>()
-            .find_one(usable_token(token_hash, purpose, now))
-            .projection(owner_projection())
-            .await
-            .map(|found| found.map(UserId::from))?)
+        let usable = usable_token(token_hash, purpose, now);
+        let found = self.owners.find_one(usable).projection(owner_projection());
+        Ok(found.await?.map(UserId::from))
     }
 
     async fn consume(
@@ -123,15 +126,12 @@ impl OneTimeTokenStore for MongoOneTimeTokenStore {
         purpose: TokenPurpose,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<UserId>> {
-        Ok(self
-            .tokens
-            .clone_with_type::<ConsumedDoc>()
-            .find_one_and_update(
-                usable_token(token_hash, purpose, now),
-                doc! { "$set": { "used_at": to_bson_time(now) } },
-            )
+        let used = doc! { "$set": { "used_at": to_bson_time(now) } };
+        let usable = usable_token(token_hash, purpose, now);
+        let found = self.owners.find_one_and_update(usable, used);
+        Ok(found
             .projection(owner_projection())
-            .await
-            .map(|found| found.map(UserId::from))?)
+            .await?
+            .map(UserId::from))
     }
 }

@@ -1,7 +1,7 @@
 //! [`OneTimeTokenStore`] on SQLite: table `one_time_tokens`, one row per user and purpose.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::OptionalExtension;
 
 use super::{NewOneTimeToken, OneTimeTokenStore, TokenPurpose};
 use crate::clock::to_millis;
@@ -29,50 +29,32 @@ const CONSUME: &str = "UPDATE one_time_tokens SET used_at = ?3 \
                        WHERE token_hash = ?1 AND purpose = ?2 AND used_at IS NULL AND expires_at > ?3 \
                        RETURNING user_id";
 
-/// Runs [`PEEK`] or [`CONSUME`] and reads the owner back.
-fn owner_of(
-    conn: &Connection,
-    sql: &str,
-    hash: &str,
-    purpose: TokenPurpose,
-    now: DateTime<Utc>,
-) -> StoreResult<Option<UserId>> {
-    Ok(conn
-        .prepare_cached(sql)
-        .and_then(|mut stmt| {
-            stmt.query_row(params![hash, purpose.as_str(), to_millis(now)], |row| {
-                row.get::<_, String>(0)
-            })
-            .optional()
-        })
-        .map(|found| found.map(UserId::from_trusted))?)
+/// The owner a [`PEEK`] or [`CONSUME`] row names.
+fn owner(row: &rusqlite::Row<'_>) -> rusqlite::Result<UserId> {
+    row.get(0).map(UserId::from_trusted)
 }
 
 #[async_trait::async_trait]
 impl OneTimeTokenStore for SqliteOneTimeTokenStore {
     async fn issue(&self, token: &NewOneTimeToken) -> StoreResult<()> {
+        // The (user_id, purpose) primary key makes "a newer token supersedes the older one" a
+        // single upsert: the old hash is simply gone.
+        let sql = "INSERT INTO one_time_tokens (user_id, purpose, token_hash, created_at, expires_at, used_at) \
+                   VALUES (?1, ?2, ?3, ?4, ?5, NULL) \
+                   ON CONFLICT (user_id, purpose) DO UPDATE SET \
+                     token_hash = excluded.token_hash, created_at = excluded.created_at, \
+                     expires_at = excluded.expires_at, used_at = NULL";
         let t = token.clone();
-        self.db
-            .write(move |tx| {
-                // The (user_id, purpose) primary key makes "a newer token supersedes the
-                // older one" a single upsert: the old hash is simply gone.
-                tx.execute(
-                    "INSERT INTO one_time_tokens (user_id, purpose, token_hash, created_at, expires_at, used_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, NULL) \
-                     ON CONFLICT (user_id, purpose) DO UPDATE SET \
-                       token_hash = excluded.token_hash, created_at = excluded.created_at, \
-                       expires_at = excluded.expires_at, used_at = NULL",
-                    params![
-                        t.user_id.as_str(),
-                        t.purpose.as_str(),
-                        t.token_hash,
-                        to_millis(t.created_at),
-                        to_millis(t.expires_at)
-                    ],
-                )?;
-                Ok(())
-            })
-            .await
+        let (created_at, expires_at) = (to_millis(t.created_at), to_millis(t.expires_at));
+        let params = (
+            t.user_id.into_string(),
+            t.purpose.as_str(),
+            t.token_hash,
+            created_at,
+            expires_at,
+        );
+        self.db.execute(sql, params).await?;
+        Ok(())
     }
 
     async fn peek(
@@ -81,10 +63,8 @@ impl OneTimeTokenStore for SqliteOneTimeTokenStore {
         purpose: TokenPurpose,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<UserId>> {
-        let hash = token_hash.to_owned();
-        self.db
-            .read(move |conn| owner_of(conn, PEEK, &hash, purpose, now))
-            .await
+        let params = (token_hash, purpose.as_str(), to_millis(now));
+        Ok(self.db.select(PEEK, params, owner).await?.pop())
     }
 
     async fn consume(
@@ -93,9 +73,14 @@ impl OneTimeTokenStore for SqliteOneTimeTokenStore {
         purpose: TokenPurpose,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<UserId>> {
-        let hash = token_hash.to_owned();
+        let params = (token_hash.to_owned(), purpose.as_str(), to_millis(now));
         self.db
-            .write(move |tx| owner_of(tx, CONSUME, &hash, purpose, now))
+            .write(move |tx| {
+                Ok(tx
+                    .prepare_cached(CONSUME)?
+                    .query_row(params, owner)
+                    .optional()?)
+            })
             .await
     }
 }

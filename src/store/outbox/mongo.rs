@@ -72,7 +72,11 @@ impl MongoOutboxStore {
                     "mail_outbox_due",
                     false,
                 ),
-                index(doc! { "status": 1, "lease_until": 1 }, "mail_outbox_leases", false),
+                index(
+                    doc! { "status": 1, "lease_until": 1 },
+                    "mail_outbox_leases",
+                    false,
+                ),
             ],
         )
         .await

@@ -44,31 +44,35 @@ fn entry_from_row(row: &Row<'_>) -> rusqlite::Result<OutboxEntry> {
 }
 
 /// Settles a message held under `lease_id`: `status` is sent or failed, bodies erased.
+/// Parameters: ?1 id, ?2 lease id, ?3 status, ?4 now, ?5 the error (or NULL).
 const SETTLE: &str = "UPDATE mail_outbox SET status = ?3, settled_at = ?4, last_error = COALESCE(?5, last_error), \
                       text_body = NULL, html_body = NULL, lease_id = NULL, lease_until = NULL \
                       WHERE id = ?1 AND lease_id = ?2 AND status = 'sending'";
 
+/// Makes a message held under `lease_id` pending again. Parameters: ?1 id, ?2 lease id,
+/// ?3 when it is due, ?4 the error.
+const RETRY: &str = "UPDATE mail_outbox SET status = 'pending', next_attempt_at = ?3, last_error = ?4, \
+                       lease_id = NULL, lease_until = NULL \
+                     WHERE id = ?1 AND lease_id = ?2 AND status = 'sending'";
+
 #[async_trait::async_trait]
 impl OutboxStore for SqliteOutboxStore {
     async fn enqueue(&self, mail: &OutgoingMail) -> StoreResult<()> {
+        let sql = "INSERT INTO mail_outbox (id, recipient, subject, text_body, html_body, status, \
+                   attempts, next_attempt_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, 'pending', 0, ?6, ?6)";
         let m = mail.clone();
-        self.db
-            .write(move |tx| {
-                tx.execute(
-                    "INSERT INTO mail_outbox (id, recipient, subject, text_body, html_body, status, \
-                     attempts, next_attempt_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, 'pending', 0, ?6, ?6)",
-                    params![
-                        m.id.as_str(),
-                        m.to.as_str(),
-                        m.subject,
-                        m.text,
-                        m.html,
-                        to_millis(m.created_at)
-                    ],
-                )?;
-                Ok(())
-            })
-            .await
+        let created_at = to_millis(m.created_at);
+        let to = m.to.as_str().to_owned();
+        let params = (
+            m.id.into_string(),
+            to,
+            m.subject,
+            m.text,
+            m.html,
+            created_at,
+        );
+        self.db.execute(sql, params).await?;
+        Ok(())
     }
 
     async fn claim_next(
@@ -91,34 +95,24 @@ impl OutboxStore for SqliteOutboxStore {
                          RETURNING id, recipient, subject, text_body, html_body, attempts, created_at",
                         params![lease_id, to_millis(now), to_millis(lease_until)],
                         |row| {
-                            Ok((
-                                row.get::<_, String>(0)?,
-                                row.get::<_, String>(1)?,
-                                row.get::<_, String>(2)?,
-                                row.get::<_, Option<String>>(3)?,
-                                row.get::<_, Option<String>>(4)?,
-                                row.get::<_, u32>(5)?,
-                                row.get::<_, i64>(6)?,
-                            ))
+                            Ok(ClaimedMail {
+                                mail: OutgoingMail {
+                                    id: MailId::from_trusted(row.get(0)?),
+                                    to: Email::from_trusted(row.get(1)?),
+                                    subject: row.get(2)?,
+                                    // Only pending or sending messages are claimed, and only
+                                    // settling erases bodies.
+                                    text: row.get::<_, Option<String>>(3)?.unwrap_or_default(),
+                                    html: row.get::<_, Option<String>>(4)?.unwrap_or_default(),
+                                    created_at: from_millis(row.get(6)?),
+                                },
+                                lease_id: lease_id.clone(),
+                                attempt: row.get(5)?,
+                            })
                         },
                     )
                     .optional()?;
-                Ok(claimed.map(|(id, to, subject, text, html, attempt, created_at)| {
-                    ClaimedMail {
-                        mail: OutgoingMail {
-                            id: MailId::from_trusted(id),
-                            to: Email::from_trusted(to),
-                            subject,
-                            // Only pending or sending messages are claimed, and only settling
-                            // erases bodies.
-                            text: text.unwrap_or_default(),
-                            html: html.unwrap_or_default(),
-                            created_at: from_millis(created_at),
-                        },
-                        lease_id,
-                        attempt,
-                    }
-                }))
+                Ok(claimed)
             })
             .await
     }
@@ -129,23 +123,14 @@ impl OutboxStore for SqliteOutboxStore {
         lease_id: &str,
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
-        let (id, lease_id) = (id.clone(), lease_id.to_owned());
-        self.db
-            .write(move |tx| {
-                Ok(tx
-                    .execute(
-                        SETTLE,
-                        params![
-                            id.as_str(),
-                            lease_id,
-                            MailStatus::Sent.as_str(),
-                            to_millis(now),
-                            Option::<String>::None
-                        ],
-                    )
-                    .map(|n| n > 0)?)
-            })
-            .await
+        let params = (
+            id.to_string(),
+            lease_id.to_owned(),
+            MailStatus::Sent.as_str(),
+            to_millis(now),
+            None::<String>,
+        );
+        Ok(self.db.execute(SETTLE, params).await? > 0)
     }
 
     async fn record_failure(
@@ -156,44 +141,24 @@ impl OutboxStore for SqliteOutboxStore {
         retry_at: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
-        let (id, lease_id, error) = (id.clone(), lease_id.to_owned(), error.to_owned());
-        self.db
-            .write(move |tx| {
-                let applied = match retry_at {
-                    Some(retry_at) => tx.execute(
-                        "UPDATE mail_outbox SET status = 'pending', next_attempt_at = ?3, last_error = ?4, \
-                           lease_id = NULL, lease_until = NULL \
-                         WHERE id = ?1 AND lease_id = ?2 AND status = 'sending'",
-                        params![id.as_str(), lease_id, to_millis(retry_at), error],
-                    ),
-                    None => tx.execute(
-                        SETTLE,
-                        params![
-                            id.as_str(),
-                            lease_id,
-                            MailStatus::Failed.as_str(),
-                            to_millis(now),
-                            error
-                        ],
-                    ),
-                };
-                Ok(applied.map(|n| n > 0)?)
-            })
-            .await
+        let (id, lease_id, error) = (id.to_string(), lease_id.to_owned(), error.to_owned());
+        let applied = match retry_at {
+            Some(retry_at) => {
+                let params = (id, lease_id, to_millis(retry_at), error);
+                self.db.execute(RETRY, params).await?
+            }
+            None => {
+                let failed = MailStatus::Failed.as_str();
+                let params = (id, lease_id, failed, to_millis(now), Some(error));
+                self.db.execute(SETTLE, params).await?
+            }
+        };
+        Ok(applied > 0)
     }
 
     async fn get_entry(&self, id: &MailId) -> StoreResult<Option<OutboxEntry>> {
-        let id = id.clone();
-        self.db
-            .read(move |conn| {
-                Ok(conn
-                    .prepare_cached(&format!(
-                        "SELECT {ENTRY_COLUMNS} FROM mail_outbox WHERE id = ?1"
-                    ))
-                    .and_then(|mut stmt| {
-                        stmt.query_row([id.as_str()], entry_from_row).optional()
-                    })?)
-            })
-            .await
+        let sql = format!("SELECT {ENTRY_COLUMNS} FROM mail_outbox WHERE id = ?1");
+        let found = self.db.select(&sql, [id.as_str()], entry_from_row).await?;
+        Ok(found.into_iter().next())
     }
 }

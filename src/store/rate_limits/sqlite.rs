@@ -8,7 +8,7 @@ use rusqlite::params;
 
 use super::{Decision, RateLimitStore, decide, micros};
 use crate::clock::{from_millis, to_millis};
-use crate::store::sqlite::SqliteDb;
+use crate::store::sqlite::{SqliteDb, StatementExt};
 use crate::store::{StoreError, StoreResult};
 
 pub struct SqliteRateLimitStore {
@@ -43,12 +43,9 @@ impl RateLimitStore for SqliteRateLimitStore {
                 let recent = tx
                     .prepare_cached(
                         "SELECT at FROM rate_limit_hits WHERE key = ?1 AND at > ?2 ORDER BY at",
-                    )
-                    .and_then(|mut stmt| {
-                        stmt.query_map(params![key, to_millis(now - window)], |row| {
-                            row.get::<_, i64>(0).map(from_millis)
-                        })?
-                        .collect::<Result<Vec<_>, _>>()
+                    )?
+                    .query_vec(params![key, to_millis(now - window)], |row| {
+                        row.get(0).map(from_millis)
                     })?;
                 let decision = decide(&recent, window, limit, now);
                 if decision.is_allowed() {
