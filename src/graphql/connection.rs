@@ -6,8 +6,11 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
+use async_graphql::connection::{Connection, Edge, EmptyFields};
+use async_graphql::{ObjectType, OutputType};
+
 use crate::error::AppError;
-use crate::store::PageRequest;
+use crate::store::{Keyed, Page, PageRequest};
 
 pub const DEFAULT_PAGE_SIZE: i32 = 20;
 pub const MAX_PAGE_SIZE: i32 = 100;
@@ -29,8 +32,31 @@ pub fn page_request(first: Option<i32>, after: Option<String>) -> Result<PageReq
 }
 
 /// The opaque cursor of an item of a keyset-paged list (its format is the store's).
-pub fn cursor_of(item: &impl crate::store::Keyed) -> String {
+pub fn cursor_of(item: &impl Keyed) -> String {
     encode_cursor(&item.cursor())
+}
+
+/// The connection answering `request` with `page` of a keyset-paged list: an edge per item,
+/// with its cursor, its node made by `node`, and `fields` (a `totalCount`, say) beside the
+/// edges.
+pub fn connection_of<T, N, E>(
+    request: &PageRequest,
+    page: Page<T>,
+    fields: E,
+    node: impl Fn(T) -> N,
+) -> Connection<String, N, E, EmptyFields>
+where
+    T: Keyed,
+    N: OutputType,
+    E: ObjectType,
+{
+    let previous = request.after.is_some();
+    let mut connection = Connection::with_additional_fields(previous, page.has_next, fields);
+    let edges = page.items.into_iter();
+    connection
+        .edges
+        .extend(edges.map(|item| Edge::new(cursor_of(&item), node(item))));
+    connection
 }
 
 pub fn encode_cursor(key: &str) -> String {

@@ -11,7 +11,6 @@
 //! those are read from the store, where they already are, and delivered first.
 
 use std::collections::VecDeque;
-use std::future::Future;
 use std::sync::Arc;
 
 use futures_util::Stream;
@@ -20,34 +19,15 @@ use tokio::sync::broadcast::{self, error::RecvError};
 use crate::error::AppError;
 use crate::events::DomainEvent;
 use crate::graphql::connection::decode_cursor;
-use crate::store::Page;
+use crate::service::NumberedFeed;
 
 /// Items read from the store per round trip while catching up.
 const REPLAY_PAGE: usize = 100;
 
-/// Where one subscription's items come from: the events that carry them, and the store.
-pub trait NumberedSource: Send + 'static {
-    type Item: Clone + Send + 'static;
-
-    /// The item `event` carries when it is one of this subscription's (an id comparison,
-    /// never a store read).
-    fn pick<'e>(&self, event: &'e DomainEvent) -> Option<&'e Self::Item>;
-
-    /// The item's number.
-    fn seq(item: &Self::Item) -> i64;
-
-    /// Up to `limit` stored items numbered above `seq`, oldest first.
-    fn after(
-        &self,
-        seq: i64,
-        limit: usize,
-    ) -> impl Future<Output = Result<Page<Self::Item>, AppError>> + Send;
-}
-
 /// The items of `source` numbered above `start`, live, once each and in order; replaying the
 /// stored ones first when `replay` is set (the client gave a cursor). A store error is
 /// delivered and ends the stream.
-pub fn gapless<S: NumberedSource + Sync>(
+pub fn gapless<S: NumberedFeed>(
     receiver: broadcast::Receiver<Arc<DomainEvent>>,
     source: S,
     start: i64,
@@ -74,7 +54,7 @@ pub fn cursor_seq(cursor: &str, what: &str) -> Result<i64, AppError> {
         .ok_or_else(|| AppError::bad_input("after", format!("is not a {what} cursor")))
 }
 
-struct Feed<S: NumberedSource> {
+struct Feed<S: NumberedFeed> {
     receiver: broadcast::Receiver<Arc<DomainEvent>>,
     source: S,
     /// The number of the next item owed: every earlier one was delivered or precedes the
@@ -88,7 +68,7 @@ struct Feed<S: NumberedSource> {
     failed: bool,
 }
 
-impl<S: NumberedSource + Sync> Feed<S> {
+impl<S: NumberedFeed> Feed<S> {
     async fn next(&mut self) -> Option<Result<S::Item, AppError>> {
         loop {
             if let Some(item) = self.ready.pop_front() {

@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use super::posts::PostService;
 use super::users::UserService;
-use super::{Action, RateLimiter, Viewer};
+use super::{Action, NumberedFeed, RateLimiter, Viewer};
 use crate::clock::now;
 use crate::domain::{
     ChatRoom, ChatRoomId, ChatRoomKind, GroupTitle, MAX_GROUP_MEMBERS, Message, MessageId, PostId,
@@ -345,8 +345,16 @@ impl RoomFeed {
         after.unwrap_or(self.room.last_seq)
     }
 
-    /// The message `event` carries when it is one of this room's.
-    pub fn message_in<'e>(&self, event: &'e DomainEvent) -> Option<&'e Message> {
+    /// Who `event` says is typing in this room, unless it is the viewer themself.
+    pub fn typing_in<'e>(&self, event: &'e DomainEvent) -> Option<&'e UserId> {
+        typing_for(event, &self.room.id, &self.viewer)
+    }
+}
+
+impl NumberedFeed for RoomFeed {
+    type Item = Message;
+
+    fn pick<'e>(&self, event: &'e DomainEvent) -> Option<&'e Message> {
         match event {
             DomainEvent::MessageSent { message, members }
                 if message.room_id == self.room.id && members.contains(&self.viewer) =>
@@ -357,17 +365,12 @@ impl RoomFeed {
         }
     }
 
-    /// Who `event` says is typing in this room, unless it is the viewer themself.
-    pub fn typing_in<'e>(&self, event: &'e DomainEvent) -> Option<&'e UserId> {
-        typing_for(event, &self.room.id, &self.viewer)
+    fn seq(message: &Message) -> i64 {
+        message.seq
     }
 
-    /// The room's messages numbered above `after_seq`, oldest first, at most `limit`.
-    pub async fn messages_after(&self, after_seq: i64, limit: usize) -> AppResult<Page<Message>> {
-        Ok(self
-            .chat
-            .messages_after(&self.room.id, after_seq, limit)
-            .await?)
+    async fn after(&self, seq: i64, limit: usize) -> AppResult<Page<Message>> {
+        Ok(self.chat.messages_after(&self.room.id, seq, limit).await?)
     }
 }
 

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::watch;
 
-use super::Viewer;
+use super::{NumberedFeed, Viewer};
 use crate::clock::now;
 use crate::domain::{
     CommentId, MessageId, Notification, NotificationId, NotificationKind, OrderId, PostId, UserId,
@@ -95,18 +95,22 @@ pub struct NotificationFeed {
     recipient: UserId,
 }
 
-impl NotificationFeed {
-    /// The notification `event` carries when it is one of the viewer's.
-    pub fn notification_in<'e>(&self, event: &'e DomainEvent) -> Option<&'e Notification> {
+impl NumberedFeed for NotificationFeed {
+    type Item = Notification;
+
+    fn pick<'e>(&self, event: &'e DomainEvent) -> Option<&'e Notification> {
         match event {
             DomainEvent::NotificationAdded(n) if n.recipient == self.recipient => Some(n),
             _ => None,
         }
     }
 
-    /// The viewer's notifications numbered above `after_seq`, oldest first, at most `limit`.
-    pub async fn after(&self, after_seq: i64, limit: usize) -> AppResult<Page<Notification>> {
-        Ok(self.store.after(&self.recipient, after_seq, limit).await?)
+    fn seq(notification: &Notification) -> i64 {
+        notification.seq
+    }
+
+    async fn after(&self, seq: i64, limit: usize) -> AppResult<Page<Notification>> {
+        Ok(self.store.after(&self.recipient, seq, limit).await?)
     }
 }
 

@@ -6,6 +6,7 @@
 //! module only opens the database and asks each adapter to create its indexes before the app
 //! serves a request, so uniqueness is enforced by the server from the first write on.
 
+use std::future::IntoFuture;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,7 +32,7 @@ use super::sessions::MongoSessionStore;
 use super::social::MongoSocialStore;
 use super::users::MongoUserStore;
 use super::wallet::MongoWalletStore;
-use super::{RoundTrips, StoreError, StoreHealth, StoreResult, Stores};
+use super::{Page, RoundTrips, StoreError, StoreHealth, StoreResult, Stores};
 
 /// How long an operation waits for a usable server before failing. The driver's default is
 /// 30 s; a request that cannot reach the database should fail well before a client or load
@@ -243,6 +244,31 @@ pub(crate) fn after_cursor(
 }
 
 pub(crate) use super::fetch_limit;
+
+/// Every document a query (`find`, `aggregate`) returns, each turned into a `T`.
+pub(crate) async fn collect<D, T>(
+    query: impl IntoFuture<Output = mongodb::error::Result<mongodb::Cursor<D>>>,
+) -> StoreResult<Vec<T>>
+where
+    D: serde::de::DeserializeOwned + Unpin + Send + Sync,
+    T: From<D>,
+{
+    use futures_util::TryStreamExt;
+    Ok(query.await?.map_ok(T::from).try_collect().await?)
+}
+
+/// A page of up to `limit` items from a query limited to [`fetch_limit`]`(limit)` documents
+/// (see [`Page::from_overfetch`]).
+pub(crate) async fn collect_page<D, T>(
+    query: impl IntoFuture<Output = mongodb::error::Result<mongodb::Cursor<D>>>,
+    limit: usize,
+) -> StoreResult<Page<T>>
+where
+    D: serde::de::DeserializeOwned + Unpin + Send + Sync,
+    T: From<D>,
+{
+    Ok(Page::from_overfetch(collect(query).await?, limit))
+}
 
 /// A handle to the application's database, used for readiness. Cheap to clone: the driver's
 /// `Database` shares one connection pool.

@@ -7,14 +7,13 @@
 mod subscription;
 mod types;
 
-use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, ID, Object, Result};
 
 pub use self::subscription::ChatSubscription;
 pub use self::types::Message;
 use self::types::{ChatRoom, ChatRoomConnection, RoomsTotal};
 use super::ContextExt;
-use super::connection::{cursor_of, page_request};
+use super::connection::{connection_of, page_request};
 use crate::domain::{self, ChatRoomId, GroupTitle, MAX_GROUP_MEMBERS, PostId, UserId};
 use crate::error::AppError;
 use crate::graphql::parse_id;
@@ -37,19 +36,9 @@ impl ChatQuery {
     ) -> Result<ChatRoomConnection> {
         let viewer = ctx.require_viewer()?;
         let page = page_request(first, after)?;
-        let result = ctx.services().chat.rooms(viewer, &page).await?;
-        let mut connection = Connection::with_additional_fields(
-            page.after.is_some(),
-            result.has_next,
-            RoomsTotal(viewer.clone()),
-        );
-        connection.edges.extend(
-            result
-                .items
-                .into_iter()
-                .map(|room| Edge::new(cursor_of(&room), ChatRoom(room))),
-        );
-        Ok(connection)
+        let rooms = ctx.services().chat.rooms(viewer, &page).await?;
+        let total = RoomsTotal(viewer.clone());
+        Ok(connection_of(&page, rooms, total, ChatRoom))
     }
 
     /// A room of the viewer's; `null` when it does not exist or the viewer is not a member.

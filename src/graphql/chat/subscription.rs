@@ -16,13 +16,8 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::room_id as parse_room_id;
 use super::types::{Message, TypingEvent};
-use crate::domain;
-use crate::error::AppError;
-use crate::events::DomainEvent;
 use crate::graphql::ContextExt;
-use crate::graphql::replay::{NumberedSource, cursor_seq, gapless};
-use crate::service::RoomFeed;
-use crate::store::Page;
+use crate::graphql::replay::{cursor_seq, gapless};
 
 #[derive(Default)]
 pub struct ChatSubscription;
@@ -87,25 +82,10 @@ impl ChatSubscription {
     }
 }
 
-impl NumberedSource for RoomFeed {
-    type Item = domain::Message;
-
-    fn pick<'e>(&self, event: &'e DomainEvent) -> Option<&'e domain::Message> {
-        self.message_in(event)
-    }
-
-    fn seq(message: &domain::Message) -> i64 {
-        message.seq
-    }
-
-    async fn after(&self, seq: i64, limit: usize) -> Result<Page<domain::Message>, AppError> {
-        self.messages_after(seq, limit).await
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::AppError;
     use crate::graphql::connection::encode_cursor;
 
     #[test]

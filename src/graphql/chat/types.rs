@@ -1,13 +1,13 @@
 //! Output types of chat. Every relation field goes through a per-request loader.
 
-use async_graphql::connection::{Connection, Edge, EmptyFields};
+use async_graphql::connection::{Connection, EmptyFields};
 use async_graphql::{Context, Enum, ID, Object, Result};
 use chrono::{DateTime, Utc};
 
 use crate::domain;
 use crate::error::AppError;
 use crate::graphql::ContextExt;
-use crate::graphql::connection::{cursor_of, page_request};
+use crate::graphql::connection::{connection_of, cursor_of, page_request};
 use crate::graphql::posts::Post;
 use crate::graphql::users::User;
 use crate::service::Viewer;
@@ -119,19 +119,9 @@ impl ChatRoom {
     ) -> Result<MessageConnection> {
         let viewer = ctx.require_viewer()?;
         let page = page_request(first, after)?;
-        let result = ctx.services().chat.messages(viewer, &self.0, &page).await?;
-        let mut connection = Connection::with_additional_fields(
-            page.after.is_some(),
-            result.has_next,
-            MessagesTotal(self.0.last_seq),
-        );
-        connection.edges.extend(
-            result
-                .items
-                .into_iter()
-                .map(|m| Edge::new(cursor_of(&m), Message(m))),
-        );
-        Ok(connection)
+        let messages = ctx.services().chat.messages(viewer, &self.0, &page).await?;
+        let total = MessagesTotal(self.0.last_seq);
+        Ok(connection_of(&page, messages, total, Message))
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at

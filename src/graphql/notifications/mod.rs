@@ -6,13 +6,13 @@
 mod subscription;
 mod types;
 
-use async_graphql::connection::{Connection, Edge};
+use async_graphql::connection::EmptyFields;
 use async_graphql::{Context, ID, Object, Result};
 
 pub use self::subscription::NotificationSubscription;
 use self::types::{Notification, NotificationConnection};
 use super::ContextExt;
-use super::connection::{cursor_of, page_request};
+use super::connection::{connection_of, page_request};
 use crate::domain::NotificationId;
 use crate::error::AppError;
 use crate::graphql::parse_id;
@@ -35,19 +35,10 @@ impl NotificationQuery {
     ) -> Result<NotificationConnection> {
         let viewer = ctx.require_viewer()?;
         let page = page_request(first, after)?;
-        let result = ctx
-            .services()
-            .notifications
-            .list(viewer, unread_only.unwrap_or(false), &page)
-            .await?;
-        let mut connection = Connection::new(page.after.is_some(), result.has_next);
-        connection.edges.extend(
-            result
-                .items
-                .into_iter()
-                .map(|n| Edge::new(cursor_of(&n), Notification(n))),
-        );
-        Ok(connection)
+        let unread_only = unread_only.unwrap_or(false);
+        let notifications = &ctx.services().notifications;
+        let found = notifications.list(viewer, unread_only, &page).await?;
+        Ok(connection_of(&page, found, EmptyFields, Notification))
     }
 
     /// How many of the viewer's notifications are unread.

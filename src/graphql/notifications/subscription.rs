@@ -11,13 +11,8 @@ use async_graphql::{Context, Result, Subscription};
 use futures_util::{Stream, StreamExt};
 
 use super::types::Notification;
-use crate::domain;
-use crate::error::AppError;
-use crate::events::DomainEvent;
 use crate::graphql::ContextExt;
-use crate::graphql::replay::{NumberedSource, cursor_seq, gapless};
-use crate::service::NotificationFeed;
-use crate::store::Page;
+use crate::graphql::replay::{cursor_seq, gapless};
 
 #[derive(Default)]
 pub struct NotificationSubscription;
@@ -45,25 +40,10 @@ impl NotificationSubscription {
     }
 }
 
-impl NumberedSource for NotificationFeed {
-    type Item = domain::Notification;
-
-    fn pick<'e>(&self, event: &'e DomainEvent) -> Option<&'e domain::Notification> {
-        self.notification_in(event)
-    }
-
-    fn seq(n: &domain::Notification) -> i64 {
-        n.seq
-    }
-
-    async fn after(&self, seq: i64, limit: usize) -> Result<Page<domain::Notification>, AppError> {
-        NotificationFeed::after(self, seq, limit).await
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::AppError;
     use crate::graphql::connection::encode_cursor;
 
     #[test]

@@ -16,7 +16,7 @@
 //! only): two concurrent `openChat` calls both insert, one gets a duplicate key and reads the
 //! winner's room.
 
-use futures_util::{FutureExt, TryStreamExt};
+use futures_util::FutureExt;
 use mongodb::bson::{self, Bson, Document, doc};
 use mongodb::error::Error as DriverError;
 use mongodb::options::ReturnDocument;
@@ -26,10 +26,11 @@ use serde::{Deserialize, Serialize};
 use super::ChatStore;
 use crate::domain::{ChatRoom, ChatRoomId, ChatRoomKind, Message, MessageId, PostId, UserId};
 use crate::store::mongo::{
-    IndexSet, after_cursor, create_indexes, ensure_users_exist, fetch_limit, from_bson_time, index,
-    is_duplicate_key_on, partial_unique_index, retry_lost_race, to_bson_time, transaction,
+    IndexSet, after_cursor, collect, collect_page, create_indexes, ensure_users_exist, fetch_limit,
+    from_bson_time, index, is_duplicate_key_on, partial_unique_index, retry_lost_race,
+    to_bson_time, transaction,
 };
-use crate::store::{Page, PageRequest, StoreError, StoreResult};
+use crate::store::{Page, PageRequest, StoreError, StoreResult, cursor};
 
 const DIRECT_KEY_UNIQUE: &str = "chat_rooms_direct_key_unique";
 const MESSAGE_SEQ_UNIQUE: &str = "chat_messages_room_seq_unique";
@@ -106,6 +107,19 @@ struct MessageDoc {
     author_id: String,
     body: String,
     created_at: bson::DateTime,
+}
+
+impl MessageDoc {
+    fn new(message: &Message) -> Self {
+        MessageDoc {
+            id: message.id.as_str().to_owned(),
+            room_id: message.room_id.as_str().to_owned(),
+            seq: message.seq,
+            author_id: message.author_id.as_str().to_owned(),
+            body: message.body.clone(),
+            created_at: to_bson_time(message.created_at),
+        }
+    }
 }
 
 impl From<MessageDoc> for Message {
@@ -197,65 +211,56 @@ impl MongoChatStore {
     }
 
     async fn find_rooms(&self, filter: Document) -> StoreResult<Vec<ChatRoom>> {
-        Ok(self
-            .rooms
-            .find(filter)
-            .projection(room_projection())
-            .await?
-            .map_ok(ChatRoom::from)
-            .try_collect()
-            .await?)
+        collect(self.rooms.find(filter).projection(room_projection())).await
     }
 
     /// One attempt at [`ChatStore::add_message`], in one transaction.
     async fn add_message_once(&self, message: &Message) -> mongodb::error::Result<Option<Message>> {
         transaction(&self.client, (self, message), |session, context| {
-                let (store, message) = *context;
-                async move {
-                    let room = store
-                        .room_counters
-                        .find_one_and_update(
-                            doc! { "_id": message.room_id.as_str(), "members": message.author_id.as_str() },
-                            doc! {
-                                "$inc": { "last_seq": 1_i64 },
-                                "$set": { "last_message_id": message.id.as_str() },
-                                "$max": { "last_activity_at": to_bson_time(message.created_at) },
-                            },
-                        )
-                        .projection(doc! { "last_seq": 1 })
-                        .return_document(ReturnDocument::After)
-                        .session(&mut *session)
-                        .await?;
-                    let Some(room) = room else {
-                        return Ok(None);
-                    };
-                    let seq = room.get_i64("last_seq").unwrap_or_default();
-                    let stored = Message { seq, ..message.clone() };
-                    store
-                        .messages
-                        .insert_one(MessageDoc {
-                            id: stored.id.as_str().to_owned(),
-                            room_id: stored.room_id.as_str().to_owned(),
-                            seq,
-                            author_id: stored.author_id.as_str().to_owned(),
-                            body: stored.body.clone(),
-                            created_at: to_bson_time(stored.created_at),
-                        })
-                        .session(&mut *session)
-                        .await?;
-                    store
-                        .rooms
-                        .update_one(
-                            doc! { "_id": stored.room_id.as_str() },
-                            doc! { "$max": { read_field(&stored.author_id): seq } },
-                        )
-                        .session(&mut *session)
-                        .await?;
-                    Ok(Some(stored))
-                }
-                .boxed()
-            })
-            .await
+            let (store, message) = *context;
+            async move {
+                let room = doc! {
+                    "_id": message.room_id.as_str(),
+                    "members": message.author_id.as_str(),
+                };
+                let next = doc! {
+                    "$inc": { "last_seq": 1_i64 },
+                    "$set": { "last_message_id": message.id.as_str() },
+                    "$max": { "last_activity_at": to_bson_time(message.created_at) },
+                };
+                let room = store
+                    .room_counters
+                    .find_one_and_update(room, next)
+                    .projection(doc! { "last_seq": 1 })
+                    .return_document(ReturnDocument::After)
+                    .session(&mut *session)
+                    .await?;
+                let Some(room) = room else {
+                    return Ok(None);
+                };
+                let seq = room.get_i64("last_seq").unwrap_or_default();
+                let stored = Message {
+                    seq,
+                    ..message.clone()
+                };
+                store
+                    .messages
+                    .insert_one(MessageDoc::new(&stored))
+                    .session(&mut *session)
+                    .await?;
+                store
+                    .rooms
+                    .update_one(
+                        doc! { "_id": stored.room_id.as_str() },
+                        doc! { "$max": { read_field(&stored.author_id): seq } },
+                    )
+                    .session(&mut *session)
+                    .await?;
+                Ok(Some(stored))
+            }
+            .boxed()
+        })
+        .await
     }
 }
 
@@ -307,21 +312,17 @@ impl ChatStore for MongoChatStore {
     async fn rooms_of(&self, user: &UserId, page: &PageRequest) -> StoreResult<Page<ChatRoom>> {
         let mut filter = doc! { "members": user.as_str() };
         // Most recent first: past the cursor is older, or as old with a smaller id.
-        if let Some((millis, id)) = crate::store::cursor::split(page.after.as_deref()) {
+        if let Some((millis, id)) = cursor::split(page.after.as_deref()) {
             let at = Bson::DateTime(bson::DateTime::from_millis(millis));
             after_cursor(&mut filter, ("last_activity_at", at), ("_id", &id), true);
         }
-        let rooms: Vec<ChatRoom> = self
+        let rooms = self
             .rooms
             .find(filter)
             .projection(room_projection())
             .sort(doc! { "last_activity_at": -1, "_id": -1 })
-            .limit(fetch_limit(page.limit))
-            .await?
-            .map_ok(ChatRoom::from)
-            .try_collect()
-            .await?;
-        Ok(Page::from_overfetch(rooms, page.limit))
+            .limit(fetch_limit(page.limit));
+        collect_page(rooms, page.limit).await
     }
 
     async fn count_rooms_of(&self, user: &UserId) -> StoreResult<u64> {
@@ -341,30 +342,16 @@ impl ChatStore for MongoChatStore {
             return Ok(Vec::new());
         }
         let ids: Vec<&str> = ids.iter().map(MessageId::as_str).collect();
-        Ok(self
-            .messages
-            .find(doc! { "_id": { "$in": ids } })
-            .await?
-            .map_ok(Message::from)
-            .try_collect()
-            .await?)
+        collect(self.messages.find(doc! { "_id": { "$in": ids } })).await
     }
 
     async fn messages(&self, room: &ChatRoomId, page: &PageRequest) -> StoreResult<Page<Message>> {
         let mut filter = doc! { "room_id": room.as_str() };
-        if let Some((seq, _)) = crate::store::cursor::split(page.after.as_deref()) {
+        if let Some((seq, _)) = cursor::split(page.after.as_deref()) {
             filter.insert("seq", doc! { "$lt": seq });
         }
-        let items: Vec<Message> = self
-            .messages
-            .find(filter)
-            .sort(doc! { "seq": -1 })
-            .limit(fetch_limit(page.limit))
-            .await?
-            .map_ok(Message::from)
-            .try_collect()
-            .await?;
-        Ok(Page::from_overfetch(items, page.limit))
+        let newest_first = self.messages.find(filter).sort(doc! { "seq": -1 });
+        collect_page(newest_first.limit(fetch_limit(page.limit)), page.limit).await
     }
 
     async fn messages_after(
@@ -373,16 +360,9 @@ impl ChatStore for MongoChatStore {
         after_seq: i64,
         limit: usize,
     ) -> StoreResult<Page<Message>> {
-        let items: Vec<Message> = self
-            .messages
-            .find(doc! { "room_id": room.as_str(), "seq": { "$gt": after_seq } })
-            .sort(doc! { "seq": 1 })
-            .limit(fetch_limit(limit))
-            .await?
-            .map_ok(Message::from)
-            .try_collect()
-            .await?;
-        Ok(Page::from_overfetch(items, limit))
+        let after = doc! { "room_id": room.as_str(), "seq": { "$gt": after_seq } };
+        let oldest_first = self.messages.find(after).sort(doc! { "seq": 1 });
+        collect_page(oldest_first.limit(fetch_limit(limit)), limit).await
     }
 
     async fn unread_counts(
@@ -394,13 +374,12 @@ impl ChatStore for MongoChatStore {
             return Ok(Vec::new());
         }
         let ids: Vec<&str> = rooms.iter().map(ChatRoomId::as_str).collect();
-        let found: Vec<Document> = self
-            .room_counters
-            .find(doc! { "_id": { "$in": ids }, "members": user.as_str() })
-            .projection(doc! { "last_seq": 1, read_field(user): 1 })
-            .await?
-            .try_collect()
-            .await?;
+        let found: Vec<Document> = collect(
+            self.room_counters
+                .find(doc! { "_id": { "$in": ids }, "members": user.as_str() })
+                .projection(doc! { "last_seq": 1, read_field(user): 1 }),
+        )
+        .await?;
         Ok(found
             .into_iter()
             .filter_map(|room| {

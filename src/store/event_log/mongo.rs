@@ -10,7 +10,7 @@ use std::future::IntoFuture;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use futures_util::{StreamExt, TryStreamExt};
+use futures_util::StreamExt;
 use mongodb::bson::{Document, doc};
 use mongodb::change_stream::event::ResumeToken;
 use mongodb::options::ReturnDocument;
@@ -19,7 +19,9 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use super::{EventLogStore, LogEntry, Retention};
-use crate::store::mongo::{create_indexes, from_bson_time, index, to_bson_time, ttl_index, upsert};
+use crate::store::mongo::{
+    collect, create_indexes, from_bson_time, index, to_bson_time, ttl_index, upsert,
+};
 use crate::store::{StoreError, StoreResult};
 
 /// How long entries stay: far longer than any tail falls behind, short enough that the log
@@ -41,6 +43,16 @@ struct EntryDoc {
     /// Set on ephemeral entries only.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     ephemeral: bool,
+}
+
+impl From<EntryDoc> for LogEntry {
+    fn from(entry: EntryDoc) -> Self {
+        LogEntry {
+            seq: entry.seq,
+            at: from_bson_time(entry.at),
+            body: entry.body,
+        }
+    }
 }
 
 pub struct MongoEventLogStore {
@@ -119,19 +131,9 @@ impl EventLogStore for MongoEventLogStore {
     }
 
     async fn read_after(&self, after: i64, limit: usize) -> StoreResult<Vec<LogEntry>> {
-        Ok(self
-            .log
-            .find(doc! { "_id": { "$gt": after } })
-            .sort(doc! { "_id": 1 })
-            .limit(i64::try_from(limit).unwrap_or(i64::MAX))
-            .await?
-            .map_ok(|entry| LogEntry {
-                seq: entry.seq,
-                at: from_bson_time(entry.at),
-                body: entry.body,
-            })
-            .try_collect()
-            .await?)
+        let after = self.log.find(doc! { "_id": { "$gt": after } });
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        collect(after.sort(doc! { "_id": 1 }).limit(limit)).await
     }
 
     async fn last_seq(&self) -> StoreResult<i64> {

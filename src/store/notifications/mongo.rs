@@ -26,10 +26,11 @@ use crate::domain::{
     CommentId, MessageId, Notification, NotificationId, NotificationKind, OrderId, PostId, UserId,
 };
 use crate::store::mongo::{
-    create_indexes, ensure_users_exist, fetch_limit, from_bson_time, index, is_duplicate_key_on,
-    partial_index, partial_unique_index, retry_lost_race, to_bson_time, transaction,
+    collect_page, create_indexes, ensure_users_exist, fetch_limit, from_bson_time, index,
+    is_duplicate_key_on, partial_index, partial_unique_index, retry_lost_race, to_bson_time,
+    transaction,
 };
-use crate::store::{Page, PageRequest, StoreError, StoreResult};
+use crate::store::{Page, PageRequest, StoreError, StoreResult, cursor};
 
 const SEQ_UNIQUE: &str = "notifications_recipient_seq_unique";
 const EVENT_UNIQUE: &str = "notifications_event_recipient_unique";
@@ -151,25 +152,20 @@ impl MongoNotificationStore {
         .await
     }
 
+    /// A page of up to `limit` notifications matching `filter`, in `sort` order.
     async fn find(
         &self,
         filter: Document,
         sort: Document,
         limit: usize,
     ) -> StoreResult<Page<Notification>> {
-        let docs: Vec<NotificationDoc> = self
-            .notifications
-            .find(filter)
-            .sort(sort)
-            .limit(fetch_limit(limit))
-            .await?
-            .try_collect()
-            .await?;
-        let items = docs
-            .into_iter()
-            .map(NotificationDoc::into_domain)
-            .collect::<StoreResult<Vec<_>>>()?;
-        Ok(Page::from_overfetch(items, limit))
+        let query = self.notifications.find(filter).sort(sort);
+        let page = collect_page(query.limit(fetch_limit(limit)), limit).await?;
+        let items = page.items.into_iter().map(NotificationDoc::into_domain);
+        Ok(Page {
+            items: items.collect::<StoreResult<_>>()?,
+            has_next: page.has_next,
+        })
     }
 
     /// One attempt at [`NotificationStore::add_all`], in one transaction: each notification
@@ -396,7 +392,7 @@ impl NotificationStore for MongoNotificationStore {
         page: &PageRequest,
     ) -> StoreResult<Page<Notification>> {
         let mut filter = doc! { "recipient": recipient.as_str() };
-        if let Some((seq, _)) = crate::store::cursor::split(page.after.as_deref()) {
+        if let Some((seq, _)) = cursor::split(page.after.as_deref()) {
             filter.insert("seq", doc! { "$lt": seq });
         }
         if unread_only {
