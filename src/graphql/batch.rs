@@ -63,6 +63,20 @@ where
         Ok(found.get(&key).cloned())
     }
 
+    /// [`Batcher::load_one`] for an optional relation: nothing without a key.
+    pub async fn load_opt(&self, key: Option<&K>) -> Result<Option<L::Value>, L::Error> {
+        match key {
+            Some(key) => self.load_one(key.clone()).await,
+            None => Ok(None),
+        }
+    }
+
+    /// The values of `keys`, in the order of `keys`, leaving out those not found.
+    pub async fn load_in_order(&self, keys: &[K]) -> Result<Vec<L::Value>, L::Error> {
+        let found = self.load_many(keys.iter().cloned()).await?;
+        Ok(keys.iter().filter_map(|k| found.get(k).cloned()).collect())
+    }
+
     pub async fn load_many(
         &self,
         keys: impl IntoIterator<Item = K>,

@@ -117,3 +117,36 @@ impl<S: NumberedFeed> Feed<S> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graphql::connection::encode_cursor;
+
+    fn is_bad_after(result: Result<i64, AppError>) -> bool {
+        matches!(result, Err(AppError::BadUserInput { field, .. }) if field == "after")
+    }
+
+    #[test]
+    fn a_message_cursor_gives_its_number_and_anything_else_is_bad_input() {
+        let message_seq = |cursor: &str| cursor_seq(cursor, "message");
+        assert_eq!(message_seq(&encode_cursor("42:abc")).ok(), Some(42));
+        for bad in [
+            encode_cursor("x:abc"),
+            encode_cursor("-1:abc"),
+            encode_cursor("42"),
+            "%%".into(),
+        ] {
+            assert!(is_bad_after(message_seq(&bad)), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_notification_cursor_gives_its_number_and_anything_else_is_bad_input() {
+        let notification_seq = |cursor: &str| cursor_seq(cursor, "notification");
+        assert_eq!(notification_seq(&encode_cursor("7:abc")).ok(), Some(7));
+        for bad in [encode_cursor("x:abc"), encode_cursor("-3:abc"), "%%".into()] {
+            assert!(is_bad_after(notification_seq(&bad)), "{bad}");
+        }
+    }
+}

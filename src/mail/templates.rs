@@ -23,55 +23,79 @@ pub struct TokenMail<'a> {
 }
 
 pub fn password_reset(mail: &TokenMail<'_>) -> RenderedMail {
-    let valid_for = describe(mail.valid_for);
-    let (name, link, token) = (mail.display_name, mail.link, mail.token);
-    RenderedMail {
-        subject: "Reset your Agora password".to_owned(),
-        text: format!(
-            "Hello {name},\n\n\
-             someone, hopefully you, asked to reset the password of your Agora account.\n\
-             Choose a new password here within {valid_for}:\n\n\
-             {link}\n\n\
-             Or send this code with the resetPassword mutation:\n\n\
-             {token}\n\n\
-             The link works once. Resetting the password logs you out everywhere.\n\
-             If you did not ask for this, ignore this mail: your password stays as it is.\n"
-        ),
-        html: html_page(
-            &format!("Hello {},", escape_html(name)),
-            "someone, hopefully you, asked to reset the password of your Agora account.",
-            &format!("Choose a new password within {valid_for}:"),
-            ("Reset password", link),
-            "Or send this code with the <code>resetPassword</code> mutation:",
-            token,
-            "The link works once. Resetting the password logs you out everywhere. If you did \
-             not ask for this, ignore this mail: your password stays as it is.",
-        ),
-    }
+    render(&PASSWORD_RESET, mail)
 }
 
 pub fn email_verification(mail: &TokenMail<'_>) -> RenderedMail {
+    render(&EMAIL_VERIFICATION, mail)
+}
+
+/// The words of one kind of token mail; [`render`] sets them in the frame every token mail
+/// shares. `{valid_for}` stands for how long the token works.
+struct TokenTemplate {
+    subject: &'static str,
+    /// The text part's request, up to the link.
+    text_request: &'static str,
+    /// The HTML part's request: why the mail came, then what to do before the button.
+    html_intro: &'static str,
+    html_call: &'static str,
+    button: &'static str,
+    /// The mutation that takes the token.
+    mutation: &'static str,
+    text_footer: &'static str,
+    html_footer: &'static str,
+}
+
+const PASSWORD_RESET: TokenTemplate = TokenTemplate {
+    subject: "Reset your Agora password",
+    text_request: "someone, hopefully you, asked to reset the password of your Agora account.\n\
+                   Choose a new password here within {valid_for}:",
+    html_intro: "someone, hopefully you, asked to reset the password of your Agora account.",
+    html_call: "Choose a new password within {valid_for}:",
+    button: "Reset password",
+    mutation: "resetPassword",
+    text_footer: "The link works once. Resetting the password logs you out everywhere.\n\
+                  If you did not ask for this, ignore this mail: your password stays as it is.",
+    html_footer: "The link works once. Resetting the password logs you out everywhere. If you did \
+                  not ask for this, ignore this mail: your password stays as it is.",
+};
+
+const EMAIL_VERIFICATION: TokenTemplate = TokenTemplate {
+    subject: "Confirm your email address for Agora",
+    text_request: "please confirm that this is your email address by opening this link within \
+                   {valid_for}:",
+    html_intro: "please confirm that this is your email address.",
+    html_call: "Open this link within {valid_for}:",
+    button: "Confirm email address",
+    mutation: "verifyEmail",
+    text_footer: "If you did not create an Agora account, ignore this mail.",
+    html_footer: "If you did not create an Agora account, ignore this mail.",
+};
+
+fn render(template: &TokenTemplate, mail: &TokenMail<'_>) -> RenderedMail {
     let valid_for = describe(mail.valid_for);
+    let lifetime = |words: &str| words.replace("{valid_for}", &valid_for);
     let (name, link, token) = (mail.display_name, mail.link, mail.token);
+    let TokenTemplate {
+        mutation,
+        text_footer,
+        ..
+    } = template;
     RenderedMail {
-        subject: "Confirm your email address for Agora".to_owned(),
+        subject: template.subject.to_owned(),
         text: format!(
-            "Hello {name},\n\n\
-             please confirm that this is your email address by opening this link within \
-             {valid_for}:\n\n\
-             {link}\n\n\
-             Or send this code with the verifyEmail mutation:\n\n\
-             {token}\n\n\
-             If you did not create an Agora account, ignore this mail.\n"
+            "Hello {name},\n\n{}\n\n{link}\n\n\
+             Or send this code with the {mutation} mutation:\n\n{token}\n\n{text_footer}\n",
+            lifetime(template.text_request)
         ),
         html: html_page(
             &format!("Hello {},", escape_html(name)),
-            "please confirm that this is your email address.",
-            &format!("Open this link within {valid_for}:"),
-            ("Confirm email address", link),
-            "Or send this code with the <code>verifyEmail</code> mutation:",
+            template.html_intro,
+            &lifetime(template.html_call),
+            (template.button, link),
+            &format!("Or send this code with the <code>{mutation}</code> mutation:"),
             token,
-            "If you did not create an Agora account, ignore this mail.",
+            template.html_footer,
         ),
     }
 }

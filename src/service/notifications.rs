@@ -464,34 +464,26 @@ mod tests {
     #[test]
     fn a_comment_notifies_the_post_author_and_the_parent_author_once_each() {
         let (ann, bob, cat) = (UserId::generate(), UserId::generate(), UserId::generate());
-        let reply = DomainEvent::CommentAdded {
-            comment: comment(&cat),
+        // A comment by `author` on ann's post, replying to a comment by `parent`.
+        let reply = |author: &UserId, parent: &UserId| DomainEvent::CommentAdded {
+            comment: comment(author),
             post_author: ann.clone(),
-            parent_author: Some(bob.clone()),
+            parent_author: Some(parent.clone()),
         };
         assert_eq!(
-            recipients(&reply),
+            recipients(&reply(&cat, &bob)),
             [
                 (bob.clone(), NotificationKind::CommentReplied),
                 (ann.clone(), NotificationKind::PostCommented)
             ]
         );
         // A reply to the post author's own comment: one notification, the specific one.
-        let on_own = DomainEvent::CommentAdded {
-            comment: comment(&cat),
-            post_author: ann.clone(),
-            parent_author: Some(ann.clone()),
-        };
         assert_eq!(
-            recipients(&on_own),
+            recipients(&reply(&cat, &ann)),
             [(ann.clone(), NotificationKind::CommentReplied)]
         );
         // Commenting on your own post, replying to yourself: nobody.
-        let own = DomainEvent::CommentAdded {
-            comment: comment(&ann),
-            post_author: ann.clone(),
-            parent_author: Some(ann.clone()),
-        };
+        let own = reply(&ann, &ann);
         assert!(recipients(&own).is_empty());
     }
 

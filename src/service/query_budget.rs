@@ -260,16 +260,22 @@ impl Inner {
 mod tests {
     use super::*;
 
-    async fn budget(maximum: u64, restore_rate: u64) -> (QueryBudget, tempfile::TempDir) {
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let stores = crate::store::sqlite::open_file(&dir.path().join("budget.sqlite3"))
+    /// An enabled budget kept in the database file at `path`.
+    async fn budget_in(path: &std::path::Path, maximum: u64, restore_rate: u64) -> QueryBudget {
+        let stores = crate::store::sqlite::open_file(path)
             .await
             .expect("a new database opens");
         let policy = BudgetPolicy {
             maximum,
             restore_rate,
         };
-        (QueryBudget::new(stores.rate_limits, policy, true), dir)
+        QueryBudget::new(stores.rate_limits, policy, true)
+    }
+
+    async fn budget(maximum: u64, restore_rate: u64) -> (QueryBudget, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join("budget.sqlite3");
+        (budget_in(&path, maximum, restore_rate).await, dir)
     }
 
     fn at(secs: f64) -> DateTime<Utc> {
@@ -330,26 +336,8 @@ mod tests {
     async fn instances_share_a_budget_through_the_store() {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let path = dir.path().join("shared.sqlite3");
-        let policy = BudgetPolicy {
-            maximum: 1000,
-            restore_rate: 10,
-        };
-        let a = QueryBudget::new(
-            crate::store::sqlite::open_file(&path)
-                .await
-                .unwrap()
-                .rate_limits,
-            policy,
-            true,
-        );
-        let b = QueryBudget::new(
-            crate::store::sqlite::open_file(&path)
-                .await
-                .unwrap()
-                .rate_limits,
-            policy,
-            true,
-        );
+        let a = budget_in(&path, 1000, 10).await;
+        let b = budget_in(&path, 1000, 10).await;
         a.spend("u1", 700, at(0.0)).unwrap();
         a.sync(at(0.0)).await.unwrap();
         b.spend("u1", 100, at(0.0)).unwrap();

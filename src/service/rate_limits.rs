@@ -192,6 +192,14 @@ mod tests {
         (RateLimiter::new(stores.rate_limits, config), dir)
     }
 
+    /// Counts an attempt that the policy allows.
+    async fn allowed(limiter: &RateLimiter, action: Action, subject: &str, at: DateTime<Utc>) {
+        limiter
+            .check_at(action, subject, at)
+            .await
+            .expect("within the limit");
+    }
+
     fn retry_after(result: AppResult<()>) -> u64 {
         match result {
             Err(AppError::RateLimited { retry_after_secs }) => retry_after_secs,
@@ -208,42 +216,27 @@ mod tests {
         .await;
         let at = now();
 
-        limiter
-            .check_at(Action::CreatePost, "u1", at)
-            .await
-            .unwrap();
-        limiter
-            .check_at(Action::CreatePost, "u1", at)
-            .await
-            .unwrap();
+        allowed(&limiter, Action::CreatePost, "u1", at).await;
+        allowed(&limiter, Action::CreatePost, "u1", at).await;
         assert_eq!(
             retry_after(limiter.check_at(Action::CreatePost, "u1", at).await),
             3600
         );
 
-        limiter.check_at(Action::Comment, "u1", at).await.unwrap();
+        allowed(&limiter, Action::Comment, "u1", at).await;
         assert_eq!(
             retry_after(limiter.check_at(Action::Comment, "u1", at).await),
             60
         );
-        limiter
-            .check_at(Action::SendMessage, "u1", at)
-            .await
-            .unwrap();
-        limiter
-            .check_at(Action::CreatePost, "u2", at)
-            .await
-            .unwrap();
+        allowed(&limiter, Action::SendMessage, "u1", at).await;
+        allowed(&limiter, Action::CreatePost, "u2", at).await;
     }
 
     #[tokio::test]
     async fn retry_after_rounds_up_to_whole_seconds() {
         let (limiter, _dir) = limiter(|c| c.message_per_user = RatePolicy::new(1, 10)).await;
         let at = now();
-        limiter
-            .check_at(Action::SendMessage, "u1", at)
-            .await
-            .unwrap();
+        allowed(&limiter, Action::SendMessage, "u1", at).await;
 
         let later = at + chrono::Duration::milliseconds(8_500);
         assert_eq!(

@@ -385,6 +385,12 @@ pub(crate) fn is_duplicate_key(err: &DriverError) -> bool {
 /// the winner's document; more is only for a key many instances create at the same moment.
 const UPSERT_ATTEMPTS: usize = 3;
 
+/// How many times a transaction that numbers from a counter document runs when the server
+/// keeps reporting its write conflict as a duplicate of the number (see [`retry_lost_race`]):
+/// a number taken from the counter inside the transaction can only collide with a concurrent
+/// transaction's.
+pub(crate) const NUMBERING_ATTEMPTS: usize = 5;
+
 /// Runs `write` again while it fails with an error `lost_race` recognises, at most `attempts`
 /// times in all; returns the last outcome (success, another error, or the race lost too
 /// often). Errors convert into [`StoreError`] through `?`.
@@ -458,6 +464,12 @@ pub(crate) async fn ensure_users_exist<T: Send + Sync>(
             many.join(", ")
         ))),
     }
+}
+
+/// The filter matching the documents whose `_id` is one of `ids`.
+pub(crate) fn id_in(ids: &[impl AsRef<str>]) -> Document {
+    let ids: Vec<&str> = ids.iter().map(AsRef::as_ref).collect();
+    doc! { "_id": { "$in": ids } }
 }
 
 /// Whether a failed write broke the unique index named `index`.

@@ -86,7 +86,7 @@ impl ChatMutation {
         member_ids: Vec<ID>,
     ) -> Result<ChatRoom> {
         let viewer = ctx.require_viewer()?;
-        let title = GroupTitle::parse("title", &title).map_err(AppError::from)?;
+        let title = GroupTitle::parse("title", &title)?;
         // Bounded before parsing, so a huge list costs nothing; duplicates are fine below it.
         if member_ids.len() > 2 * MAX_GROUP_MEMBERS {
             return Err(AppError::bad_input(
@@ -111,7 +111,7 @@ impl ChatMutation {
     async fn send_message(&self, ctx: &Context<'_>, room_id: ID, body: String) -> Result<Message> {
         let viewer = ctx.require_viewer()?;
         let room = self::room_id(&room_id)?;
-        let body = domain::parse_message_body("body", &body).map_err(AppError::from)?;
+        let body = domain::parse_message_body("body", &body)?;
         let message = ctx
             .services()
             .chat

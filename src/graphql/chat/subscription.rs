@@ -81,27 +81,3 @@ impl ChatSubscription {
         ))
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::error::AppError;
-    use crate::graphql::connection::encode_cursor;
-
-    #[test]
-    fn a_message_cursor_gives_its_number_and_anything_else_is_bad_input() {
-        let message_seq = |cursor: &str| cursor_seq(cursor, "message");
-        assert_eq!(message_seq(&encode_cursor("42:abc")).ok(), Some(42));
-        for bad in [
-            encode_cursor("x:abc"),
-            encode_cursor("-1:abc"),
-            encode_cursor("42"),
-            "%%".into(),
-        ] {
-            assert!(
-                matches!(message_seq(&bad), Err(AppError::BadUserInput { field, .. }) if field == "after"),
-                "{bad}"
-            );
-        }
-    }
-}

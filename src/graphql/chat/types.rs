@@ -70,37 +70,19 @@ impl ChatRoom {
     }
     /// Every member, the creator first.
     async fn members(&self, ctx: &Context<'_>) -> Result<Vec<User>> {
-        let found = ctx
-            .loaders()
-            .users
-            .load_many(self.0.members.iter().cloned())
-            .await?;
-        Ok(self
-            .0
-            .members
-            .iter()
-            .filter_map(|id| found.get(id).cloned())
-            .map(User::new)
-            .collect())
+        let members = ctx.loaders().users.load_in_order(&self.0.members).await?;
+        Ok(members.into_iter().map(User::new).collect())
     }
     /// The listing a direct room is about; `null` when none (or it is no longer visible).
     async fn listing(&self, ctx: &Context<'_>) -> Result<Option<Post>> {
-        let Some(id) = &self.0.listing_id else {
-            return Ok(None);
-        };
-        let post = ctx.loaders().posts.load_one(id.clone()).await?;
-        Ok(post.filter(|p| p.deleted_at.is_none()).map(Post))
+        Post::load_live(ctx, self.0.listing_id.as_ref()).await
     }
     async fn last_message(&self, ctx: &Context<'_>) -> Result<Option<Message>> {
-        let Some(id) = &self.0.last_message_id else {
-            return Ok(None);
-        };
-        Ok(ctx
+        let message = ctx
             .loaders()
             .messages
-            .load_one(id.clone())
-            .await?
-            .map(Message))
+            .load_opt(self.0.last_message_id.as_ref());
+        Ok(message.await?.map(Message))
     }
     /// Messages the viewer has not read: those after their read position, which moves on
     /// `markRoomRead` and whenever they send a message.
@@ -141,22 +123,13 @@ impl Message {
         ID(self.0.id.to_string())
     }
     async fn room(&self, ctx: &Context<'_>) -> Result<ChatRoom> {
-        let room = ctx
-            .loaders()
-            .chat_rooms
-            .load_one(self.0.room_id.clone())
-            .await?;
-        room.map(ChatRoom)
-            .ok_or_else(|| AppError::NotFound("chat room").into())
+        let room = ctx.loaders().chat_rooms.load_one(self.0.room_id.clone());
+        Ok(ChatRoom(
+            room.await?.ok_or(AppError::NotFound("chat room"))?,
+        ))
     }
     async fn author(&self, ctx: &Context<'_>) -> Result<User> {
-        let user = ctx
-            .loaders()
-            .users
-            .load_one(self.0.author_id.clone())
-            .await?;
-        user.map(User::new)
-            .ok_or_else(|| AppError::NotFound("user").into())
+        user(ctx, &self.0.author_id).await
     }
     async fn body(&self) -> &str {
         &self.0.body
@@ -183,8 +156,12 @@ impl TypingEvent {
         ID(self.room_id.to_string())
     }
     async fn user(&self, ctx: &Context<'_>) -> Result<User> {
-        let user = ctx.loaders().users.load_one(self.user_id.clone()).await?;
-        user.map(User::new)
-            .ok_or_else(|| AppError::NotFound("user").into())
+        user(ctx, &self.user_id).await
     }
+}
+
+/// A user a message or an announcement names; `NOT_FOUND` should they be gone.
+async fn user(ctx: &Context<'_>, id: &domain::UserId) -> Result<User> {
+    let user = ctx.loaders().users.load_one(id.clone()).await?;
+    Ok(User::new(user.ok_or(AppError::NotFound("user"))?))
 }

@@ -39,22 +39,3 @@ impl NotificationSubscription {
             .map(|item| item.map(Notification).map_err(Into::into)))
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::error::AppError;
-    use crate::graphql::connection::encode_cursor;
-
-    #[test]
-    fn a_notification_cursor_gives_its_number_and_anything_else_is_bad_input() {
-        let notification_seq = |cursor: &str| cursor_seq(cursor, "notification");
-        assert_eq!(notification_seq(&encode_cursor("7:abc")).ok(), Some(7));
-        for bad in [encode_cursor("x:abc"), encode_cursor("-3:abc"), "%%".into()] {
-            assert!(
-                matches!(notification_seq(&bad), Err(AppError::BadUserInput { field, .. }) if field == "after"),
-                "{bad}"
-            );
-        }
-    }
-}

@@ -72,35 +72,17 @@ impl Notification {
     }
     /// Who caused it; `null` when unknown.
     async fn actor(&self, ctx: &Context<'_>) -> Result<Option<User>> {
-        let Some(id) = &self.0.actor_id else {
-            return Ok(None);
-        };
-        Ok(ctx
-            .loaders()
-            .users
-            .load_one(id.clone())
-            .await?
-            .map(User::new))
+        let actor = ctx.loaders().users.load_opt(self.0.actor_id.as_ref());
+        Ok(actor.await?.map(User::new))
     }
     /// The post it is about; `null` when none, or when the post is gone.
     async fn post(&self, ctx: &Context<'_>) -> Result<Option<Post>> {
-        let Some(id) = &self.0.post_id else {
-            return Ok(None);
-        };
-        let post = ctx.loaders().posts.load_one(id.clone()).await?;
-        Ok(post.filter(|p| p.deleted_at.is_none()).map(Post))
+        Post::load_live(ctx, self.0.post_id.as_ref()).await
     }
     /// The chat message it is about (`MESSAGE_RECEIVED`).
     async fn message(&self, ctx: &Context<'_>) -> Result<Option<Message>> {
-        let Some(id) = &self.0.message_id else {
-            return Ok(None);
-        };
-        Ok(ctx
-            .loaders()
-            .messages
-            .load_one(id.clone())
-            .await?
-            .map(Message))
+        let message = ctx.loaders().messages.load_opt(self.0.message_id.as_ref());
+        Ok(message.await?.map(Message))
     }
     /// The order it is about (`ORDER_PLACED`, `ORDER_STATUS_CHANGED`).
     async fn order(&self, ctx: &Context<'_>) -> Result<Option<Order>> {

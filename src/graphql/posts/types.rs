@@ -142,6 +142,18 @@ impl Listing {
 /// A social post or a listing.
 pub struct Post(pub domain::Post);
 
+impl Post {
+    /// What a relation to a post shows: the post `id` names, through the request's loader;
+    /// `None` without an id, and once the post is deleted.
+    pub(crate) async fn load_live(
+        ctx: &Context<'_>,
+        id: Option<&domain::PostId>,
+    ) -> Result<Option<Post>> {
+        let post = ctx.loaders().posts.load_opt(id).await?;
+        Ok(post.filter(|p| p.deleted_at.is_none()).map(Post))
+    }
+}
+
 #[Object]
 impl Post {
     async fn id(&self) -> ID {

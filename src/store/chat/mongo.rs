@@ -26,20 +26,14 @@ use serde::{Deserialize, Serialize};
 use super::ChatStore;
 use crate::domain::{ChatRoom, ChatRoomId, ChatRoomKind, Message, MessageId, PostId, UserId};
 use crate::store::mongo::{
-    IndexSet, after_cursor, collect, collect_page, create_indexes, ensure_users_exist, fetch_limit,
-    from_bson_time, index, is_duplicate_key_on, partial_unique_index, retry_lost_race,
-    to_bson_time, transaction,
+    IndexSet, NUMBERING_ATTEMPTS, after_cursor, collect, collect_page, create_indexes,
+    ensure_users_exist, fetch_limit, from_bson_time, id_in, index, is_duplicate_key_on,
+    partial_unique_index, retry_lost_race, to_bson_time, transaction,
 };
 use crate::store::{Page, PageRequest, StoreError, StoreResult, cursor};
 
 const DIRECT_KEY_UNIQUE: &str = "chat_rooms_direct_key_unique";
 const MESSAGE_SEQ_UNIQUE: &str = "chat_messages_room_seq_unique";
-
-/// How often a send is rerun when the server reports its write conflict as a duplicate
-/// `seq` (a number taken from the room counter inside the transaction can only collide with
-/// a concurrent transaction's; MongoDB labels such conflicts transient and the driver
-/// reruns them itself, this covers stand-ins that report them as E11000).
-const SEND_ATTEMPTS: usize = 5;
 
 #[derive(Serialize, Deserialize)]
 struct RoomDoc {
@@ -294,19 +288,15 @@ impl ChatStore for MongoChatStore {
 
     async fn create_group_room(&self, room: &ChatRoom) -> StoreResult<()> {
         self.ensure_members(room).await?;
-        Ok(self
-            .rooms
-            .insert_one(RoomDoc::new(room))
-            .await
-            .map(|_| ())?)
+        self.rooms.insert_one(RoomDoc::new(room)).await?;
+        Ok(())
     }
 
     async fn get_many_rooms(&self, ids: &[ChatRoomId]) -> StoreResult<Vec<ChatRoom>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let ids: Vec<&str> = ids.iter().map(ChatRoomId::as_str).collect();
-        self.find_rooms(doc! { "_id": { "$in": ids } }).await
+        self.find_rooms(id_in(ids)).await
     }
 
     async fn rooms_of(&self, user: &UserId, page: &PageRequest) -> StoreResult<Page<ChatRoom>> {
@@ -334,15 +324,17 @@ impl ChatStore for MongoChatStore {
 
     async fn add_message(&self, message: &Message) -> StoreResult<Option<Message>> {
         let lost_race = |err: &DriverError| is_duplicate_key_on(err, MESSAGE_SEQ_UNIQUE);
-        Ok(retry_lost_race(SEND_ATTEMPTS, lost_race, || self.add_message_once(message)).await?)
+        Ok(retry_lost_race(NUMBERING_ATTEMPTS, lost_race, || {
+            self.add_message_once(message)
+        })
+        .await?)
     }
 
     async fn get_many_messages(&self, ids: &[MessageId]) -> StoreResult<Vec<Message>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let ids: Vec<&str> = ids.iter().map(MessageId::as_str).collect();
-        collect(self.messages.find(doc! { "_id": { "$in": ids } })).await
+        collect(self.messages.find(id_in(ids))).await
     }
 
     async fn messages(&self, room: &ChatRoomId, page: &PageRequest) -> StoreResult<Page<Message>> {
@@ -373,13 +365,11 @@ impl ChatStore for MongoChatStore {
         if rooms.is_empty() {
             return Ok(Vec::new());
         }
-        let ids: Vec<&str> = rooms.iter().map(ChatRoomId::as_str).collect();
-        let found: Vec<Document> = collect(
-            self.room_counters
-                .find(doc! { "_id": { "$in": ids }, "members": user.as_str() })
-                .projection(doc! { "last_seq": 1, read_field(user): 1 }),
-        )
-        .await?;
+        let mut mine = id_in(rooms);
+        mine.insert("members", user.as_str());
+        let counters = self.room_counters.find(mine);
+        let found: Vec<Document> =
+            collect(counters.projection(doc! { "last_seq": 1, read_field(user): 1 })).await?;
         Ok(found
             .into_iter()
             .filter_map(|room| {

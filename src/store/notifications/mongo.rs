@@ -26,20 +26,15 @@ use crate::domain::{
     CommentId, MessageId, Notification, NotificationId, NotificationKind, OrderId, PostId, UserId,
 };
 use crate::store::mongo::{
-    collect_page, create_indexes, ensure_users_exist, fetch_limit, from_bson_time, index,
-    is_duplicate_key_on, partial_index, partial_unique_index, retry_lost_race, to_bson_time,
-    transaction,
+    NUMBERING_ATTEMPTS, collect_page, create_indexes, ensure_users_exist, fetch_limit,
+    from_bson_time, id_in, index, is_duplicate_key_on, partial_index, partial_unique_index,
+    retry_lost_race, to_bson_time, transaction,
 };
 use crate::store::{Page, PageRequest, StoreError, StoreResult, cursor};
 
 const SEQ_UNIQUE: &str = "notifications_recipient_seq_unique";
 const EVENT_UNIQUE: &str = "notifications_event_recipient_unique";
 const COALESCE_UNIQUE: &str = "notifications_unread_coalesce_unique";
-
-/// How often an add is rerun when the server reports a write conflict on the recipient's
-/// number as a duplicate `seq` (as in the chat adapter: MongoDB labels such conflicts
-/// transient and the driver reruns them; this covers servers that report E11000).
-const ADD_ATTEMPTS: usize = 5;
 
 #[derive(Serialize, Deserialize)]
 struct NotificationDoc {
@@ -363,7 +358,7 @@ impl NotificationStore for MongoNotificationStore {
                 .any(|index| is_duplicate_key_on(err, index))
         };
         let mut checked = Some(fresh);
-        let added = retry_lost_race(ADD_ATTEMPTS, lost_race, || {
+        let added = retry_lost_race(NUMBERING_ATTEMPTS, lost_race, || {
             let checked = checked.take();
             async move {
                 let fresh = match checked {
@@ -439,11 +434,9 @@ impl NotificationStore for MongoNotificationStore {
         ids: Option<&[NotificationId]>,
         at: DateTime<Utc>,
     ) -> StoreResult<u64> {
-        let mut filter = doc! { "recipient": recipient.as_str(), "read_at": bson::Bson::Null };
-        if let Some(ids) = ids {
-            let ids: Vec<&str> = ids.iter().map(NotificationId::as_str).collect();
-            filter.insert("_id", doc! { "$in": ids });
-        }
+        let mut filter = ids.map(id_in).unwrap_or_default();
+        filter.insert("recipient", recipient.as_str());
+        filter.insert("read_at", bson::Bson::Null);
         Ok(self
             .notifications
             .update_many(

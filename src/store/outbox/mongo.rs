@@ -130,12 +130,9 @@ impl OutboxStore for MongoOutboxStore {
             "created_at": to_bson_time(mail.created_at),
             "settled_at": Bson::Null,
         };
-        Ok(self
-            .outbox
-            .clone_with_type::<Document>()
-            .insert_one(document)
-            .await
-            .map(|_| ())?)
+        let outbox = self.outbox.clone_with_type::<Document>();
+        outbox.insert_one(document).await?;
+        Ok(())
     }
 
     async fn claim_next(
