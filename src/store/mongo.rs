@@ -1,6 +1,8 @@
 //! The MongoDB connection and what every Mongo adapter shares: client options, the start-up
-//! checks (ping, indexes), readiness, timestamp conversion and the mapping of duplicate-key
-//! errors to [`StoreError::Conflict`].
+//! checks (ping, indexes), readiness, timestamp conversion, reading a query's documents
+//! ([`collect`]), transactions ([`transaction`]), writes that lost a race run again
+//! ([`retry_lost_race`]), and the mapping of duplicate-key errors to
+//! [`StoreError::Conflict`].
 //!
 //! Each area's adapter (`store/<area>/mongo.rs`) owns its collections and their indexes; this
 //! module only opens the database and asks each adapter to create its indexes before the app

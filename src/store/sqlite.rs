@@ -157,9 +157,7 @@ impl SqliteDb {
         })
         .await?
     }
-}
 
-impl SqliteDb {
     /// The rows `sql` selects with `params`, each read by `row`: a bounded read of one query
     /// (see [`SqliteDb::read`]).
     pub(crate) async fn select<T, P, F>(&self, sql: &str, params: P, row: F) -> StoreResult<Vec<T>>
