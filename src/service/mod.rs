@@ -3,13 +3,11 @@
 //! GraphQL or HTTP types.
 
 mod admin;
-mod cart;
 mod chat;
 mod engagement;
 mod feed;
 mod notifications;
 mod orders;
-mod payments;
 mod posts;
 mod query_budget;
 mod rate_limits;
@@ -20,13 +18,14 @@ mod users;
 mod wallet;
 
 pub use admin::AdminService;
-pub use cart::{CartEntry, CartService};
 pub use chat::{ChatService, RoomFeed};
 pub use engagement::EngagementService;
 pub use feed::NumberedFeed;
 pub use notifications::{NotificationFeed, NotificationService, Notifier};
-pub use orders::{CheckoutCommand, OrderService, actors_of, viewer_next_statuses};
-pub use payments::{ChargeResult, MockGateway, PaymentGateway, decline_reason};
+pub use orders::{
+    CartEntry, CartService, ChargeResult, CheckoutCommand, MockGateway, OrderService,
+    PaymentGateway, actors_of, decline_reason, viewer_next_statuses,
+};
 pub use posts::{CreatePostCommand, ListingDraft, PostFilter, PostService, UpdatePostCommand};
 pub use query_budget::{BudgetPolicy, OverBudget, QueryBudget, ThrottleStatus};
 pub use rate_limits::{Action, RateLimiter};

@@ -9,13 +9,13 @@
 
 use std::sync::Arc;
 
-use super::posts::PostService;
-use super::{Action, RateLimiter, Viewer};
 use crate::clock::now;
 use crate::domain::{
     ListingStatus, MAX_CART_LINES, MAX_LINE_QUANTITY, Money, Post, PostId, PostKind,
 };
 use crate::error::{AppError, AppResult};
+use crate::service::posts::PostService;
+use crate::service::{Action, RateLimiter, Viewer};
 use crate::store::OrderStore;
 
 /// One line of the cart with its listing as it is now.

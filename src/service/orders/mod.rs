@@ -1,4 +1,6 @@
-//! Checkout, payment, the order lifecycle, reorder and the expiry of unpaid orders.
+//! The orders area: the cart ([`cart`]), the payment gateway ([`payments`]), and here
+//! checkout, payment, the order lifecycle, reorder, seller figures and the expiry of unpaid
+//! orders.
 //!
 //! Rules owned here:
 //! - An order is visible to its buyer, its seller and admins only; to anyone else it does not
@@ -20,12 +22,16 @@
 //! Events, published after the write: `OrderPlaced`, `OrderStatusChanged`, and `PostUpdated`
 //! for each listing whose stock or status changed.
 
+mod cart;
+mod payments;
+
+pub use cart::{CartEntry, CartService};
+pub use payments::{ChargeResult, MockGateway, PaymentGateway, decline_reason};
+
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::cart::CartService;
-use super::payments::{PaymentGateway, decline_reason};
 use super::wallet::WalletService;
 use super::{Action, RateLimiter, Viewer};
 use crate::clock::now;
@@ -424,11 +430,7 @@ impl OrderService {
     }
 
     /// Refills the viewer's cart with the items of one of their past orders.
-    pub async fn reorder(
-        &self,
-        viewer: &Viewer,
-        id: &OrderId,
-    ) -> AppResult<Vec<super::cart::CartEntry>> {
+    pub async fn reorder(&self, viewer: &Viewer, id: &OrderId) -> AppResult<Vec<CartEntry>> {
         let order = self.get_order(viewer, id).await?;
         if &order.buyer_id != viewer.id() {
             return Err(AppError::Forbidden("only the buyer can reorder"));
