@@ -14,10 +14,11 @@ mod documents;
 mod error;
 mod limits;
 mod loaders;
-pub(crate) mod marketplace;
 mod notifications;
+pub(crate) mod orders;
 pub(crate) mod posts;
 mod replay;
+pub(crate) mod reviews;
 mod scalars;
 mod sessions;
 mod social;
@@ -41,7 +42,9 @@ pub struct Query(
     posts::PostQueryRoot,
     chat::ChatQuery,
     notifications::NotificationQuery,
-    marketplace::MarketplaceQuery,
+    orders::OrderQuery,
+    reviews::ReviewQueryRoot,
+    orders::SellerStatsQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -58,7 +61,8 @@ pub struct Mutation(
     social::SocialMutation,
     chat::ChatMutation,
     notifications::NotificationMutation,
-    marketplace::MarketplaceMutation,
+    orders::OrderMutation,
+    reviews::ReviewMutation,
 );
 
 #[derive(MergedSubscription, Default)]
@@ -67,7 +71,7 @@ pub struct Subscription(
     chat::ChatSubscription,
     notifications::NotificationSubscription,
     posts::PostSubscription,
-    marketplace::MarketplaceSubscription,
+    orders::OrderSubscription,
 );
 
 pub type AppSchema = Schema<Query, Mutation, Subscription>;

@@ -8,7 +8,7 @@ use crate::domain;
 use crate::graphql::ContextExt;
 use crate::graphql::chat::Message;
 use crate::graphql::connection::cursor_of;
-use crate::graphql::marketplace::Order;
+use crate::graphql::orders::Order;
 use crate::graphql::posts::Post;
 use crate::graphql::users::User;
 

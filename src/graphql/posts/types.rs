@@ -218,8 +218,8 @@ impl Post {
     async fn rating(
         &self,
         ctx: &Context<'_>,
-    ) -> Result<Option<crate::graphql::marketplace::RatingSummary>> {
-        crate::graphql::marketplace::post_rating(ctx, &self.0).await
+    ) -> Result<Option<crate::graphql::reviews::RatingSummary>> {
+        crate::graphql::reviews::post_rating(ctx, &self.0).await
     }
     /// The listing's reviews, newest first, optionally of one rating.
     async fn reviews(
@@ -228,7 +228,7 @@ impl Post {
         first: Option<i32>,
         after: Option<String>,
         rating: Option<i32>,
-    ) -> Result<crate::graphql::marketplace::ReviewConnection> {
+    ) -> Result<crate::graphql::reviews::ReviewConnection> {
         let rating = rating
             .map(|r| domain::Rating::parse("rating", i64::from(r)))
             .transpose()
@@ -238,7 +238,7 @@ impl Post {
             post_id: Some(self.0.id.clone()),
             author_id: None,
         };
-        crate::graphql::marketplace::review_connection(ctx, query, first, after).await
+        crate::graphql::reviews::review_connection(ctx, query, first, after).await
     }
     /// Top-level comments, oldest first; `totalCount` counts every comment on the post,
     /// replies included.

@@ -169,8 +169,8 @@ impl User {
     async fn seller_rating(
         &self,
         ctx: &Context<'_>,
-    ) -> Result<Option<crate::graphql::marketplace::RatingSummary>> {
-        crate::graphql::marketplace::seller_rating(ctx, &self.0.id).await
+    ) -> Result<Option<crate::graphql::reviews::RatingSummary>> {
+        crate::graphql::reviews::seller_rating(ctx, &self.0.id).await
     }
 
     /// This user's posts and listings, newest first (drafts only for the user themself).

@@ -19,7 +19,7 @@ use crate::events::DomainEvent;
 use crate::graphql::ContextExt;
 
 #[derive(Default)]
-pub struct MarketplaceSubscription;
+pub struct OrderSubscription;
 
 /// The order id an event is about, if it concerns `viewer` (as buyer or seller) and, with
 /// `only`, that order.
@@ -43,7 +43,7 @@ fn concerns(event: &DomainEvent, viewer: &UserId, only: Option<&OrderId>) -> Opt
 }
 
 #[Subscription]
-impl MarketplaceSubscription {
+impl OrderSubscription {
     /// Changes to one order of the viewer's (as buyer or seller), or with no id to any of
     /// them, new orders included.
     async fn order_updated(

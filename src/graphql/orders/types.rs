@@ -1,4 +1,4 @@
-//! Output types of the marketplace. Every relation field goes through a per-request loader;
+//! Output types of orders and the cart. Every relation field goes through a per-request loader;
 //! the items, history and address of an order are part of the order itself.
 
 use async_graphql::connection::{Connection, EmptyFields};
@@ -8,11 +8,12 @@ use chrono::{DateTime, Utc};
 use crate::domain::{self, OrderStatus as DomainStatus, PaymentOutcome};
 use crate::error::AppError;
 use crate::graphql::ContextExt;
-use crate::graphql::posts::{ListingStatus, Media, Money, Post};
+use crate::graphql::posts::{ListingStatus, Money, Post};
+use crate::graphql::reviews::RatingSummary;
 use crate::graphql::users::User;
 use crate::graphql::wallet::Address;
 use crate::service::{CartEntry, viewer_next_statuses};
-use crate::store::{OrderSide, ReviewQuery};
+use crate::store::OrderSide;
 
 macro_rules! mirror_enum {
     ($(#[$doc:meta])* $name:ident => $domain:path { $($variant:ident),* $(,)? }) => {
@@ -129,22 +130,11 @@ impl OrdersTotal {
 
 pub type OrderConnection = Connection<String, Order, OrdersTotal, EmptyFields>;
 
-/// `totalCount` of a review list.
-pub struct ReviewsTotal(pub ReviewQuery);
-
-#[Object]
-impl ReviewsTotal {
-    async fn total_count(&self, ctx: &Context<'_>) -> Result<u64> {
-        Ok(ctx.services().reviews.count(&self.0).await?)
-    }
-}
-
-pub type ReviewConnection = Connection<String, Review, ReviewsTotal, EmptyFields>;
-
 /// One seller's part of a checkout.
 pub struct Order(pub domain::Order);
 
-async fn user(ctx: &Context<'_>, id: &domain::UserId) -> Result<User> {
+/// A user the record refers to, through the loader (`NOT_FOUND` if they vanished).
+pub(crate) async fn user(ctx: &Context<'_>, id: &domain::UserId) -> Result<User> {
     let user = ctx.loaders().users.load_one(id.clone()).await?;
     user.map(User::new)
         .ok_or_else(|| AppError::NotFound("user").into())
@@ -297,81 +287,6 @@ impl Payment {
     }
     async fn paid_at(&self) -> DateTime<Utc> {
         self.attempt.at
-    }
-}
-
-/// Counts of ratings: how many, the average, and how many of each star, over every review;
-/// and the count and average over verified purchases only (reviews whose author has a
-/// delivered order of the listing), which accounts that never bought cannot move.
-pub struct RatingSummary(pub domain::RatingSummary);
-
-#[Object]
-impl RatingSummary {
-    /// Over every review; `null` without ratings.
-    async fn average(&self) -> Option<f64> {
-        self.0.average()
-    }
-    /// Every review.
-    async fn count(&self) -> i64 {
-        self.0.count
-    }
-    /// How many ratings of 1, 2, 3, 4 and 5 stars, in that order, over every review.
-    async fn histogram(&self) -> Vec<i64> {
-        self.0.histogram.to_vec()
-    }
-    /// Over verified purchases only; `null` without any. The `RATING` order of posts sorts
-    /// by this.
-    async fn verified_average(&self) -> Option<f64> {
-        self.0.verified_average()
-    }
-    /// Reviews by verified purchasers.
-    async fn verified_count(&self) -> i64 {
-        self.0.verified_count
-    }
-}
-
-pub struct Review(pub domain::Review);
-
-#[Object]
-impl Review {
-    async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
-    }
-    async fn post(&self, ctx: &Context<'_>) -> Result<Option<Post>> {
-        let post = ctx.loaders().posts.load_one(self.0.post_id.clone()).await?;
-        Ok(post.filter(|p| p.deleted_at.is_none()).map(Post))
-    }
-    async fn author(&self, ctx: &Context<'_>) -> Result<User> {
-        user(ctx, &self.0.author_id).await
-    }
-    async fn rating(&self) -> i64 {
-        self.0.rating.value()
-    }
-    async fn body(&self) -> Option<&str> {
-        self.0.body.as_deref()
-    }
-    async fn media(&self) -> Vec<Media> {
-        self.0
-            .media
-            .iter()
-            .map(|url| Media { url: url.clone() })
-            .collect()
-    }
-    /// Whether the author has a delivered order containing the listing.
-    async fn verified_purchase(&self, ctx: &Context<'_>) -> Result<bool> {
-        let key = (self.0.author_id.clone(), self.0.post_id.clone());
-        Ok(ctx
-            .loaders()
-            .verified_purchases
-            .load_one(key)
-            .await?
-            .unwrap_or(false))
-    }
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
-    }
-    async fn edited_at(&self) -> Option<DateTime<Utc>> {
-        self.0.edited_at
     }
 }
 

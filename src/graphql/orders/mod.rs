@@ -1,5 +1,5 @@
-//! The marketplace over GraphQL: the cart, checkout, payment, the order lifecycle, reviews,
-//! seller stats and the `orderUpdated` subscription.
+//! Orders over GraphQL: the cart, checkout, payment, the order lifecycle, seller stats and
+//! the `orderUpdated` subscription.
 //!
 //! Thin like every resolver here: read the viewer, parse ids and values, call one service,
 //! convert. An order the viewer may not see does not exist as far as these fields tell.
@@ -10,22 +10,24 @@ mod types;
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, ID, InputObject, Object, Result};
 
-pub use self::subscription::MarketplaceSubscription;
+pub use self::subscription::OrderSubscription;
+pub use self::types::Order;
+pub(crate) use self::types::user;
 use self::types::{
     Cart, ListingStatusCount, OrderConnection, OrderRole, OrderStatus, OrderStatusCount,
-    OrdersTotal, Review, ReviewsTotal, SellerStats,
+    OrdersTotal, SellerStats,
 };
-pub use self::types::{Order, RatingSummary, ReviewConnection};
 use super::ContextExt;
 use super::connection::{cursor_of, page_request};
+use super::reviews::RatingSummary;
 use crate::domain::{
-    self, AddressId, CardId, ListingStatus, OrderId, PostId, PostKind, Rating, ReviewId, UserId,
-    parse_idempotency_key, parse_media, parse_note, parse_review_body,
+    self, AddressId, CardId, ListingStatus, OrderId, PostId, PostKind, parse_idempotency_key,
+    parse_note,
 };
 use crate::error::AppError;
 use crate::graphql::parse_id;
-use crate::service::{CheckoutCommand, CreateReviewCommand, UpdateReviewCommand};
-use crate::store::{PostQuery, ReviewQuery};
+use crate::service::CheckoutCommand;
+use crate::store::PostQuery;
 
 #[derive(InputObject)]
 pub struct CheckoutInput {
@@ -36,38 +38,11 @@ pub struct CheckoutInput {
     pub note: Option<String>,
 }
 
-#[derive(InputObject)]
-pub struct CreateReviewInput {
-    pub post_id: ID,
-    pub rating: i32,
-    pub body: Option<String>,
-    pub media_urls: Option<Vec<String>>,
-}
-
-#[derive(InputObject)]
-pub struct UpdateReviewInput {
-    pub rating: Option<i32>,
-    /// An empty string clears the text.
-    pub body: Option<String>,
-    pub media_urls: Option<Vec<String>>,
-}
-
-fn rating(field: &str, raw: i32) -> Result<Rating, AppError> {
-    Ok(Rating::parse(field, i64::from(raw))?)
-}
-
-fn review_body(field: &str, raw: Option<String>) -> Result<Option<String>, AppError> {
-    match raw {
-        Some(text) if !text.trim().is_empty() => Ok(Some(parse_review_body(field, &text)?)),
-        _ => Ok(None),
-    }
-}
-
 #[derive(Default)]
-pub struct MarketplaceQuery;
+pub struct OrderQuery;
 
 #[Object]
-impl MarketplaceQuery {
+impl OrderQuery {
     /// The viewer's cart.
     async fn cart(&self, ctx: &Context<'_>) -> Result<Cart> {
         let viewer = ctx.require_viewer()?;
@@ -119,46 +94,14 @@ impl MarketplaceQuery {
         );
         Ok(connection)
     }
+}
 
-    /// The review `authorId` wrote of `postId`, if any.
-    async fn review(
-        &self,
-        ctx: &Context<'_>,
-        post_id: ID,
-        author_id: ID,
-    ) -> Result<Option<Review>> {
-        let post = parse_id::<PostId>("postId", &post_id)?;
-        let author = parse_id::<UserId>("authorId", &author_id)?;
-        Ok(ctx
-            .services()
-            .reviews
-            .get(&post, &author)
-            .await?
-            .map(Review))
-    }
+/// `sellerStats`, apart from the other order fields only to keep the schema's field order.
+#[derive(Default)]
+pub struct SellerStatsQuery;
 
-    /// Reviews, newest first, narrowed by rating, listing and author.
-    async fn reviews(
-        &self,
-        ctx: &Context<'_>,
-        rating: Option<i32>,
-        post_id: Option<ID>,
-        author_id: Option<ID>,
-        first: Option<i32>,
-        after: Option<String>,
-    ) -> Result<ReviewConnection> {
-        let query = ReviewQuery {
-            rating: rating.map(|r| self::rating("rating", r)).transpose()?,
-            post_id: post_id
-                .map(|id| parse_id::<PostId>("postId", &id))
-                .transpose()?,
-            author_id: author_id
-                .map(|id| parse_id::<UserId>("authorId", &id))
-                .transpose()?,
-        };
-        review_connection(ctx, query, first, after).await
-    }
-
+#[Object]
+impl SellerStatsQuery {
     /// The viewer's figures as a seller.
     async fn seller_stats(&self, ctx: &Context<'_>) -> Result<SellerStats> {
         let viewer = ctx.require_viewer()?;
@@ -216,49 +159,11 @@ impl MarketplaceQuery {
     }
 }
 
-/// A page of reviews matching `query` (also serves `Post.reviews`).
-pub async fn review_connection(
-    ctx: &Context<'_>,
-    query: ReviewQuery,
-    first: Option<i32>,
-    after: Option<String>,
-) -> Result<ReviewConnection> {
-    let page = page_request(first, after)?;
-    let result = ctx.services().reviews.list(&query, &page).await?;
-    let mut connection = Connection::with_additional_fields(
-        page.after.is_some(),
-        result.has_next,
-        ReviewsTotal(query),
-    );
-    connection.edges.extend(
-        result
-            .items
-            .into_iter()
-            .map(|review| Edge::new(cursor_of(&review), Review(review))),
-    );
-    Ok(connection)
-}
-
-/// `Post.rating`: a listing's rating summary through the loader; `null` for text posts.
-pub async fn post_rating(ctx: &Context<'_>, post: &domain::Post) -> Result<Option<RatingSummary>> {
-    if post.kind != PostKind::Listing {
-        return Ok(None);
-    }
-    let summary = ctx.loaders().post_ratings.load_one(post.id.clone()).await?;
-    Ok(Some(RatingSummary(summary.unwrap_or_default())))
-}
-
-/// `User.sellerRating`: over the reviews of their listings; `null` when they have none.
-pub async fn seller_rating(ctx: &Context<'_>, user: &UserId) -> Result<Option<RatingSummary>> {
-    let summary = ctx.loaders().seller_ratings.load_one(user.clone()).await?;
-    Ok(summary.filter(|s| s.count > 0).map(RatingSummary))
-}
-
 #[derive(Default)]
-pub struct MarketplaceMutation;
+pub struct OrderMutation;
 
 #[Object]
-impl MarketplaceMutation {
+impl OrderMutation {
     /// Adds `quantity` units of a listing to the viewer's cart.
     async fn add_to_cart(
         &self,
@@ -363,53 +268,5 @@ impl MarketplaceMutation {
         let viewer = ctx.require_viewer()?;
         let order = parse_id::<OrderId>("orderId", &order_id)?;
         Ok(Cart(ctx.services().orders.reorder(viewer, &order).await?))
-    }
-
-    async fn create_review(&self, ctx: &Context<'_>, input: CreateReviewInput) -> Result<Review> {
-        let viewer = ctx.require_viewer()?;
-        let command = CreateReviewCommand {
-            post_id: parse_id::<PostId>("input.postId", &input.post_id)?,
-            rating: rating("input.rating", input.rating)?,
-            body: review_body("input.body", input.body)?,
-            media: parse_media("input.mediaUrls", &input.media_urls.unwrap_or_default())
-                .map_err(AppError::from)?,
-        };
-        Ok(Review(
-            ctx.services().reviews.create(viewer, command).await?,
-        ))
-    }
-
-    async fn update_review(
-        &self,
-        ctx: &Context<'_>,
-        id: ID,
-        input: UpdateReviewInput,
-    ) -> Result<Review> {
-        let viewer = ctx.require_viewer()?;
-        let id = parse_id::<ReviewId>("id", &id)?;
-        let command = UpdateReviewCommand {
-            rating: input
-                .rating
-                .map(|r| rating("input.rating", r))
-                .transpose()?,
-            body: match input.body {
-                Some(body) => Some(review_body("input.body", Some(body))?),
-                None => None,
-            },
-            media: input
-                .media_urls
-                .map(|urls| parse_media("input.mediaUrls", &urls))
-                .transpose()
-                .map_err(AppError::from)?,
-        };
-        Ok(Review(
-            ctx.services().reviews.update(viewer, &id, command).await?,
-        ))
-    }
-
-    async fn delete_review(&self, ctx: &Context<'_>, id: ID) -> Result<bool> {
-        let viewer = ctx.require_viewer()?;
-        let id = parse_id::<ReviewId>("id", &id)?;
-        Ok(ctx.services().reviews.delete(viewer, &id).await?)
     }
 }
