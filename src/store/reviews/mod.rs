@@ -91,6 +91,16 @@ impl RatingDelta {
         }
     }
 
+    /// Replacing a review of `old` stars by one of `new` (`None`: deleting it); `None` when
+    /// no counter moves.
+    pub fn replacing(old: Rating, new: Option<Rating>, verified: bool) -> Option<Self> {
+        match new {
+            None => Some(Self::remove(old, verified)),
+            Some(new) if new == old => None,
+            Some(new) => Some(Self::change(old, new, verified)),
+        }
+    }
+
     /// An unverified review of `rating` turning verified: only the verified counters move.
     pub fn verify(rating: Rating) -> Self {
         RatingDelta {

@@ -26,8 +26,7 @@
 
 use futures_util::{FutureExt, TryStreamExt};
 use mongodb::bson::{Bson, Document, doc};
-use mongodb::error::Error as DriverError;
-use mongodb::options::{ReadConcern, ReturnDocument, WriteConcern};
+use mongodb::options::ReturnDocument;
 use mongodb::{Client, ClientSession, Collection, Database};
 use serde::{Deserialize, Serialize};
 
@@ -35,15 +34,13 @@ use super::{RatingDelta, ReviewQuery, ReviewStore};
 use crate::clock::{from_millis, to_millis};
 use crate::domain::{OrderStatus, PostId, Rating, RatingSummary, Review, ReviewId, UserId};
 use crate::store::mongo::{
-    IndexSet, after_cursor, create_indexes, fetch_limit, index, is_duplicate_key_on,
+    IndexSet, abort, after_cursor, create_indexes, fetch_limit, index, is_duplicate_key_on,
+    transaction,
 };
 use crate::store::orders::{MONGO_BUYERS as BUYERS, ensure_buyer_document, touch_buyer};
 use crate::store::{Page, PageRequest, StoreError, StoreResult};
 
 const AUTHOR_POST_UNIQUE: &str = "reviews_author_post_unique";
-
-#[derive(Debug)]
-struct MissingPost(String);
 
 #[derive(Serialize, Deserialize)]
 struct ReviewDoc {
@@ -165,7 +162,7 @@ async fn bump(
         .session(&mut *session)
         .await?;
     let Some(updated) = updated else {
-        return Err(DriverError::custom(MissingPost(post.to_owned())));
+        return Err(abort(format!("post {post} does not exist")));
     };
     let counts = updated.get_document("counts").cloned().unwrap_or_default();
     posts
@@ -244,6 +241,50 @@ pub(crate) async fn mark_verified(
     Ok(())
 }
 
+/// Each seller's rating counters summed over their listings (deleted ones included);
+/// sellers without listings are left out. Also read by the orders store's seller figures.
+pub(crate) async fn seller_ratings(
+    posts: &Collection<Document>,
+    sellers: &[UserId],
+) -> StoreResult<Vec<(UserId, RatingSummary)>> {
+    if sellers.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<&str> = sellers.iter().map(UserId::as_str).collect();
+    // The same names as a post's counters, with the histogram under each star's number as
+    // in `counts.rating_hist`.
+    let mut group = doc! {
+        "_id": "$author_id",
+        "rating_count": { "$sum": "$counts.rating_count" },
+        "rating_sum": { "$sum": "$counts.rating_sum" },
+        "verified_rating_count": { "$sum": "$counts.verified_rating_count" },
+        "verified_rating_sum": { "$sum": "$counts.verified_rating_sum" },
+    };
+    for star in 1..=5 {
+        group.insert(
+            star.to_string(),
+            doc! { "$sum": { "$ifNull": [format!("$counts.rating_hist.{star}"), 0_i64] } },
+        );
+    }
+    let docs: Vec<Document> = posts
+        .aggregate(vec![
+            doc! { "$match": { "author_id": { "$in": ids }, "price": { "$exists": true } } },
+            doc! { "$group": group },
+        ])
+        .await?
+        .try_collect()
+        .await?;
+    Ok(docs
+        .iter()
+        .map(|d| {
+            (
+                UserId::from_trusted(d.get_str("_id").unwrap_or_default().to_owned()),
+                summary_of(d, Some(d)),
+            )
+        })
+        .collect())
+}
+
 fn query_filter(query: &ReviewQuery) -> Document {
     let mut filter = doc! {};
     if let Some(rating) = query.rating {
@@ -301,7 +342,11 @@ impl MongoReviewStore {
             .distinct("post_id", doc! { "verified": { "$exists": false } })
             .await?;
         for post in posts.iter().filter_map(Bson::as_str) {
-            self.backfill_post(post).await.map_err(tx_error)?;
+            transaction(&self.client, (self, post), |session, context| {
+                let (store, post) = *context;
+                async move { store.backfill_post(session, post).await }.boxed()
+            })
+            .await?;
         }
         self.posts
             .update_many(
@@ -316,177 +361,124 @@ impl MongoReviewStore {
         Ok(())
     }
 
-    /// Recomputes the verified flags of `post`'s reviews and its verified counters from the
-    /// orders, in one transaction.
-    async fn backfill_post(&self, post: &str) -> mongodb::error::Result<()> {
-        let mut session = self.client.start_session().await?;
-        session
-            .start_transaction()
-            .read_concern(ReadConcern::snapshot())
-            .write_concern(WriteConcern::majority())
-            .and_run((self, post), |session, context| {
-                let (store, post) = *context;
-                async move {
-                    let reviews: Vec<ReviewDoc> = store
-                        .reviews
-                        .find(doc! { "post_id": post })
-                        .session(&mut *session)
-                        .await?
-                        .stream(&mut *session)
-                        .try_collect()
-                        .await?;
-                    let (mut count, mut sum) = (0_i64, 0_i64);
-                    for review in &reviews {
-                        let verified =
-                            delivered_purchase(&store.orders, session, &review.author_id, post)
-                                .await?;
-                        store
-                            .reviews
-                            .update_one(
-                                doc! { "_id": &review.id },
-                                doc! { "$set": { "verified": verified } },
-                            )
-                            .session(&mut *session)
-                            .await?;
-                        if verified {
-                            count += 1;
-                            sum += review.rating;
-                        }
-                    }
-                    let summary = RatingSummary {
-                        verified_count: count,
-                        verified_sum: sum,
-                        ..RatingSummary::default()
-                    };
-                    store
-                        .posts
-                        .update_one(
-                            doc! { "_id": post },
-                            doc! {
-                                "$set": {
-                                    "counts.verified_rating_count": count,
-                                    "counts.verified_rating_sum": sum,
-                                    "verified_rating_avg": verified_average_milli(&summary),
-                                },
-                                "$unset": { "rating_avg": "" },
-                            },
-                        )
-                        .session(&mut *session)
-                        .await?;
-                    Ok(())
-                }
-                .boxed()
-            })
-            .await
+    /// The body of the transaction that recomputes the verified flags of `post`'s reviews and
+    /// its verified counters from the orders.
+    async fn backfill_post(
+        &self,
+        session: &mut ClientSession,
+        post: &str,
+    ) -> mongodb::error::Result<()> {
+        let reviews: Vec<ReviewDoc> = self
+            .reviews
+            .find(doc! { "post_id": post })
+            .session(&mut *session)
+            .await?
+            .stream(&mut *session)
+            .try_collect()
+            .await?;
+        let (mut count, mut sum) = (0_i64, 0_i64);
+        for review in &reviews {
+            let verified =
+                delivered_purchase(&self.orders, session, &review.author_id, post).await?;
+            self.reviews
+                .update_one(
+                    doc! { "_id": &review.id },
+                    doc! { "$set": { "verified": verified } },
+                )
+                .session(&mut *session)
+                .await?;
+            if verified {
+                count += 1;
+                sum += review.rating;
+            }
+        }
+        let summary = RatingSummary {
+            verified_count: count,
+            verified_sum: sum,
+            ..RatingSummary::default()
+        };
+        self.posts
+            .update_one(
+                doc! { "_id": post },
+                doc! {
+                    "$set": {
+                        "counts.verified_rating_count": count,
+                        "counts.verified_rating_sum": sum,
+                        "verified_rating_avg": verified_average_milli(&summary),
+                    },
+                    "$unset": { "rating_avg": "" },
+                },
+            )
+            .session(&mut *session)
+            .await?;
+        Ok(())
     }
 
-    async fn create_transaction(&self, review: &Review) -> mongodb::error::Result<()> {
-        let mut session = self.client.start_session().await?;
-        session
-            .start_transaction()
-            .read_concern(ReadConcern::snapshot())
-            .write_concern(WriteConcern::majority())
-            .and_run((self, review), |session, context| {
-                let (store, review) = *context;
-                async move {
-                    let author = review.author_id.as_str();
-                    touch_buyer(&store.buyers, session, author).await?;
-                    let verified =
-                        delivered_purchase(&store.orders, session, author, review.post_id.as_str())
-                            .await?;
-                    store
-                        .reviews
-                        .insert_one(ReviewDoc::new(review, verified))
-                        .session(&mut *session)
-                        .await?;
-                    bump(
-                        &store.posts,
-                        session,
-                        review.post_id.as_str(),
-                        RatingDelta::add(review.rating, verified),
+    /// The body of a new review's transaction (see the module docs).
+    async fn insert(
+        &self,
+        session: &mut ClientSession,
+        review: &Review,
+    ) -> mongodb::error::Result<()> {
+        let author = review.author_id.as_str();
+        touch_buyer(&self.buyers, session, author).await?;
+        let verified =
+            delivered_purchase(&self.orders, session, author, review.post_id.as_str()).await?;
+        self.reviews
+            .insert_one(ReviewDoc::new(review, verified))
+            .session(&mut *session)
+            .await?;
+        bump(
+            &self.posts,
+            session,
+            review.post_id.as_str(),
+            RatingDelta::add(review.rating, verified),
+        )
+        .await
+    }
+
+    /// The body of the transaction that rewrites the review `id` as `new` (its rating, body,
+    /// media and `edited_at`), or deletes it with `None`, moving its listing's counters; the
+    /// review as it was, if it existed.
+    async fn change(
+        &self,
+        session: &mut ClientSession,
+        id: &ReviewId,
+        new: Option<&Review>,
+    ) -> mongodb::error::Result<Option<Review>> {
+        let filter = doc! { "_id": id.as_str() };
+        let old = match new {
+            Some(review) => {
+                self.reviews
+                    .find_one_and_update(
+                        filter,
+                        doc! { "$set": {
+                            "rating": review.rating.value(),
+                            "body": review.body.as_deref(),
+                            "media": &review.media,
+                            "edited_at": review.edited_at.map(to_millis),
+                        } },
                     )
-                    .await
-                }
-                .boxed()
-            })
-            .await
-    }
-
-    async fn update_transaction(&self, review: &Review) -> mongodb::error::Result<bool> {
-        let mut session = self.client.start_session().await?;
-        session
-            .start_transaction()
-            .read_concern(ReadConcern::snapshot())
-            .write_concern(WriteConcern::majority())
-            .and_run((self, review), |session, context| {
-                let (store, review) = *context;
-                async move {
-                    let old = store
-                        .reviews
-                        .find_one_and_update(
-                            doc! { "_id": review.id.as_str() },
-                            doc! { "$set": {
-                                "rating": review.rating.value(),
-                                "body": review.body.as_deref(),
-                                "media": &review.media,
-                                "edited_at": review.edited_at.map(to_millis),
-                            } },
-                        )
-                        .return_document(ReturnDocument::Before)
-                        .session(&mut *session)
-                        .await?;
-                    let Some(old) = old else {
-                        return Ok(false);
-                    };
-                    let verified = old.verified;
-                    let old = Review::from(old);
-                    if old.rating != review.rating {
-                        bump(
-                            &store.posts,
-                            session,
-                            old.post_id.as_str(),
-                            RatingDelta::change(old.rating, review.rating, verified),
-                        )
-                        .await?;
-                    }
-                    Ok(true)
-                }
-                .boxed()
-            })
-            .await
-    }
-
-    async fn delete_transaction(&self, id: &ReviewId) -> mongodb::error::Result<Option<Review>> {
-        let mut session = self.client.start_session().await?;
-        session
-            .start_transaction()
-            .read_concern(ReadConcern::snapshot())
-            .write_concern(WriteConcern::majority())
-            .and_run((self, id), |session, context| {
-                let (store, id) = *context;
-                async move {
-                    let old = store
-                        .reviews
-                        .find_one_and_delete(doc! { "_id": id.as_str() })
-                        .session(&mut *session)
-                        .await?;
-                    let Some(old) = old else {
-                        return Ok(None);
-                    };
-                    let verified = old.verified;
-                    let old = Review::from(old);
-                    bump(
-                        &store.posts,
-                        session,
-                        old.post_id.as_str(),
-                        RatingDelta::remove(old.rating, verified),
-                    )
-                    .await?;
-                    Ok(Some(old))
-                }
-                .boxed()
-            })
-            .await
+                    .return_document(ReturnDocument::Before)
+                    .session(&mut *session)
+                    .await?
+            }
+            None => {
+                self.reviews
+                    .find_one_and_delete(filter)
+                    .session(&mut *session)
+                    .await?
+            }
+        };
+        let Some(old) = old else {
+            return Ok(None);
+        };
+        let verified = old.verified;
+        let old = Review::from(old);
+        if let Some(delta) = RatingDelta::replacing(old.rating, new.map(|r| r.rating), verified) {
+            bump(&self.posts, session, old.post_id.as_str(), delta).await?;
+        }
+        Ok(Some(old))
     }
 
     async fn find(&self, filter: Document) -> StoreResult<Vec<Review>> {
@@ -495,32 +487,38 @@ impl MongoReviewStore {
     }
 }
 
-fn tx_error(err: DriverError) -> StoreError {
-    match err.get_custom::<MissingPost>() {
-        Some(MissingPost(post)) => StoreError::Backend(format!("post {post} does not exist")),
-        None => StoreError::backend(err),
-    }
-}
-
 #[async_trait::async_trait]
 impl ReviewStore for MongoReviewStore {
     async fn create_review(&self, review: &Review) -> StoreResult<()> {
         ensure_buyer_document(&self.buyers, review.author_id.as_str()).await?;
-        match self.create_transaction(review).await {
-            Ok(()) => Ok(()),
+        let created = transaction(&self.client, (self, review), |session, context| {
+            let (store, review) = *context;
+            async move { store.insert(session, review).await }.boxed()
+        })
+        .await;
+        match created {
             Err(err) if is_duplicate_key_on(&err, AUTHOR_POST_UNIQUE) => {
                 Err(StoreError::Conflict { field: "postId" })
             }
-            Err(err) => Err(tx_error(err)),
+            created => Ok(created?),
         }
     }
 
     async fn update_review(&self, review: &Review) -> StoreResult<bool> {
-        self.update_transaction(review).await.map_err(tx_error)
+        let old = transaction(&self.client, (self, review), |session, context| {
+            let (store, review) = *context;
+            async move { store.change(session, &review.id, Some(review)).await }.boxed()
+        })
+        .await?;
+        Ok(old.is_some())
     }
 
     async fn delete_review(&self, id: &ReviewId) -> StoreResult<Option<Review>> {
-        self.delete_transaction(id).await.map_err(tx_error)
+        Ok(transaction(&self.client, (self, id), |session, context| {
+            let (store, id) = *context;
+            async move { store.change(session, id, None).await }.boxed()
+        })
+        .await?)
     }
 
     async fn get_review(&self, post: &PostId, author: &UserId) -> StoreResult<Option<Review>> {
@@ -593,44 +591,6 @@ impl ReviewStore for MongoReviewStore {
         &self,
         sellers: &[UserId],
     ) -> StoreResult<Vec<(UserId, RatingSummary)>> {
-        if sellers.is_empty() {
-            return Ok(Vec::new());
-        }
-        let ids: Vec<&str> = sellers.iter().map(UserId::as_str).collect();
-        let mut group = doc! {
-            "_id": "$author_id",
-            "rating_count": { "$sum": "$counts.rating_count" },
-            "rating_sum": { "$sum": "$counts.rating_sum" },
-            "verified_rating_count": { "$sum": "$counts.verified_rating_count" },
-            "verified_rating_sum": { "$sum": "$counts.verified_rating_sum" },
-        };
-        for star in 1..=5 {
-            group.insert(
-                format!("h{star}"),
-                doc! { "$sum": { "$ifNull": [format!("$counts.rating_hist.{star}"), 0_i64] } },
-            );
-        }
-        let docs: Vec<Document> = self
-            .posts
-            .aggregate(vec![
-                doc! { "$match": { "author_id": { "$in": ids }, "price": { "$exists": true } } },
-                doc! { "$group": group },
-            ])
-            .await?
-            .try_collect()
-            .await?;
-        Ok(docs
-            .iter()
-            .map(|d| {
-                let mut hist = Document::new();
-                for star in 1..=5 {
-                    hist.insert(star.to_string(), number(d, &format!("h{star}")));
-                }
-                (
-                    UserId::from_trusted(d.get_str("_id").unwrap_or_default().to_owned()),
-                    summary_of(d, Some(&hist)),
-                )
-            })
-            .collect())
+        seller_ratings(&self.posts, sellers).await
     }
 }

@@ -7,12 +7,12 @@
 //! first.
 
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{OptionalExtension, Row, Transaction, params, params_from_iter};
+use rusqlite::{Connection, Params, Row, Transaction, params, params_from_iter};
 
 use super::{RatingDelta, ReviewQuery, ReviewStore};
 use crate::clock::{from_millis, to_millis};
 use crate::domain::{PostId, Rating, RatingSummary, Review, ReviewId, UserId};
-use crate::store::sqlite::{SqliteDb, StatementExt, ids_json, map_unique};
+use crate::store::sqlite::{SqliteDb, StatementExt, from_count, ids_json, map_unique};
 use crate::store::{Page, PageRequest, StoreError, StoreResult};
 
 pub struct SqliteReviewStore {
@@ -26,10 +26,11 @@ impl SqliteReviewStore {
 }
 
 const COLUMNS: &str =
-    "id, post_id, author_id, seller_id, rating, body, media, created_at, edited_at";
+    "id, post_id, author_id, seller_id, rating, body, media, created_at, edited_at, verified";
 
-fn review_from_row(row: &Row<'_>) -> rusqlite::Result<Review> {
-    Ok(Review {
+/// A review read with [`COLUMNS`], and its `verified` flag.
+fn review_from_row(row: &Row<'_>) -> rusqlite::Result<(Review, bool)> {
+    let review = Review {
         id: ReviewId::from_trusted(row.get(0)?),
         post_id: PostId::from_trusted(row.get(1)?),
         author_id: UserId::from_trusted(row.get(2)?),
@@ -39,22 +40,67 @@ fn review_from_row(row: &Row<'_>) -> rusqlite::Result<Review> {
         media: serde_json::from_str(&row.get::<_, String>(6)?).unwrap_or_default(),
         created_at: from_millis(row.get(7)?),
         edited_at: row.get::<_, Option<i64>>(8)?.map(from_millis),
+    };
+    Ok((review, row.get(9)?))
+}
+
+/// The reviews matching `filter` (a condition on [`COLUMNS`]), with their `verified` flags.
+fn select(
+    conn: &Connection,
+    filter: &str,
+    params: impl Params,
+) -> StoreResult<Vec<(Review, bool)>> {
+    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM reviews WHERE {filter}"))?
+        .query_vec(params, review_from_row)
+}
+
+fn media_json(media: &[String]) -> String {
+    serde_json::to_string(media).unwrap_or_else(|_| "[]".into())
+}
+
+/// The rating counters of posts summed per `key`: each post's own (`id`) or a seller's over
+/// their listings (`author_id`, with `only` leaving out text posts), for the `ids` asked
+/// about that have any post.
+fn rating_sums<K>(
+    conn: &Connection,
+    (key, only): (&str, &str),
+    ids: &[impl AsRef<str>],
+    make_key: fn(String) -> K,
+) -> StoreResult<Vec<(K, RatingSummary)>> {
+    conn.prepare_cached(&format!(
+        "SELECT {key}, SUM(rating_count), SUM(rating_sum), SUM(rating_h1), SUM(rating_h2), \
+         SUM(rating_h3), SUM(rating_h4), SUM(rating_h5), SUM(rating_verified_count), \
+         SUM(rating_verified_sum) FROM posts \
+         WHERE {key} IN (SELECT value FROM json_each(?1)) AND {only} GROUP BY {key}"
+    ))?
+    .query_vec([ids_json(ids)], |row| {
+        let mut histogram = [0; 5];
+        for (i, slot) in histogram.iter_mut().enumerate() {
+            *slot = row.get(3 + i)?;
+        }
+        let summary = RatingSummary {
+            count: row.get(1)?,
+            sum: row.get(2)?,
+            histogram,
+            verified_count: row.get(8)?,
+            verified_sum: row.get(9)?,
+        };
+        Ok((make_key(row.get(0)?), summary))
     })
 }
 
-/// The counters in the column order `count, sum, h1..h5, verified count, verified sum`.
-fn summary_from(row: &Row<'_>, first: usize) -> rusqlite::Result<RatingSummary> {
-    let mut histogram = [0; 5];
-    for (i, slot) in histogram.iter_mut().enumerate() {
-        *slot = row.get(first + 2 + i)?;
-    }
-    Ok(RatingSummary {
-        count: row.get(first)?,
-        sum: row.get(first + 1)?,
-        histogram,
-        verified_count: row.get(first + 7)?,
-        verified_sum: row.get(first + 8)?,
-    })
+/// Each seller's rating counters summed over their listings (deleted ones included);
+/// sellers without listings are left out. Also read by the orders store's seller figures.
+pub(crate) fn seller_ratings(
+    conn: &Connection,
+    sellers: &[UserId],
+) -> StoreResult<Vec<(UserId, RatingSummary)>> {
+    rating_sums(
+        conn,
+        ("author_id", "price IS NOT NULL"),
+        sellers,
+        UserId::from_trusted,
+    )
 }
 
 /// Applies `delta` to the post's counters and recomputes its verified average (in
@@ -71,21 +117,19 @@ fn bump(tx: &Transaction<'_>, post: &PostId, delta: RatingDelta) -> StoreResult<
              rating_verified_avg = CASE WHEN rating_verified_count + ?9 > 0 \
                THEN (rating_verified_sum + ?10) * 1000 / (rating_verified_count + ?9) ELSE 0 END \
              WHERE id = ?1",
-        )
-        .and_then(|mut stmt| {
-            stmt.execute(params![
-                post.as_str(),
-                delta.count,
-                delta.sum,
-                h[0],
-                h[1],
-                h[2],
-                h[3],
-                h[4],
-                delta.verified_count,
-                delta.verified_sum,
-            ])
-        })?;
+        )?
+        .execute(params![
+            post.as_str(),
+            delta.count,
+            delta.sum,
+            h[0],
+            h[1],
+            h[2],
+            h[3],
+            h[4],
+            delta.verified_count,
+            delta.verified_sum,
+        ])?;
     if changed == 0 {
         return Err(StoreError::Backend(format!("post {post} does not exist")));
     }
@@ -93,15 +137,37 @@ fn bump(tx: &Transaction<'_>, post: &PostId, delta: RatingDelta) -> StoreResult<
 }
 
 /// The review and its `verified` flag.
-fn find(conn: &rusqlite::Connection, id: &str) -> StoreResult<Option<(Review, bool)>> {
-    Ok(conn
-        .prepare_cached(&format!(
-            "SELECT {COLUMNS}, verified FROM reviews WHERE id = ?1"
-        ))
-        .and_then(|mut stmt| {
-            stmt.query_row([id], |row| Ok((review_from_row(row)?, row.get(9)?)))
-                .optional()
-        })?)
+fn find(conn: &Connection, id: &str) -> StoreResult<Option<(Review, bool)>> {
+    Ok(select(conn, "id = ?1", [id])?.pop())
+}
+
+/// Rewrites the review `id` as `new` (its rating, body, media and `edited_at`), or deletes
+/// it with `None`, moving its listing's counters; the review as it was, if it existed.
+fn change(
+    tx: &Transaction<'_>,
+    id: &ReviewId,
+    new: Option<&Review>,
+) -> StoreResult<Option<Review>> {
+    let Some((old, verified)) = find(tx, id.as_str())? else {
+        return Ok(None);
+    };
+    match new {
+        Some(review) => tx.execute(
+            "UPDATE reviews SET rating = ?2, body = ?3, media = ?4, edited_at = ?5 WHERE id = ?1",
+            params![
+                id.as_str(),
+                review.rating.value(),
+                review.body,
+                media_json(&review.media),
+                review.edited_at.map(to_millis),
+            ],
+        )?,
+        None => tx.execute("DELETE FROM reviews WHERE id = ?1", [id.as_str()])?,
+    };
+    if let Some(delta) = RatingDelta::replacing(old.rating, new.map(|r| r.rating), verified) {
+        bump(tx, &old.post_id, delta)?;
+    }
+    Ok(Some(old))
 }
 
 /// Whether `buyer` has a `DELIVERED` order containing `post`.
@@ -109,10 +175,10 @@ fn delivered_purchase(tx: &Transaction<'_>, buyer: &UserId, post: &PostId) -> St
     Ok(tx
         .prepare_cached(
             "SELECT EXISTS (SELECT 1 FROM order_items i \
-         JOIN orders o ON o.id = i.order_id AND o.status = 'DELIVERED' \
-         WHERE i.buyer_id = ?1 AND i.post_id = ?2)",
-        )
-        .and_then(|mut stmt| stmt.query_row([buyer.as_str(), post.as_str()], |row| row.get(0)))?)
+             JOIN orders o ON o.id = i.order_id AND o.status = 'DELIVERED' \
+             WHERE i.buyer_id = ?1 AND i.post_id = ?2)",
+        )?
+        .query_row([buyer.as_str(), post.as_str()], |row| row.get(0))?)
 }
 
 /// Marks `buyer`'s unverified reviews of `posts` verified and moves their listings' verified
@@ -127,15 +193,12 @@ pub(crate) fn mark_verified(
         .prepare_cached(
             "UPDATE reviews SET verified = 1 WHERE author_id = ?1 AND verified = 0 \
              AND post_id IN (SELECT value FROM json_each(?2)) RETURNING post_id, rating",
-        )
-        .and_then(|mut stmt| {
-            stmt.query_map(params![buyer.as_str(), ids_json(posts)], |row| {
-                Ok((
-                    PostId::from_trusted(row.get(0)?),
-                    Rating::from_trusted(row.get(1)?),
-                ))
-            })?
-            .collect::<Result<Vec<_>, _>>()
+        )?
+        .query_vec(params![buyer.as_str(), ids_json(posts)], |row| {
+            Ok((
+                PostId::from_trusted(row.get(0)?),
+                Rating::from_trusted(row.get(1)?),
+            ))
         })?;
     for (post, rating) in flipped {
         bump(tx, &post, RatingDelta::verify(rating))?;
@@ -169,23 +232,20 @@ impl ReviewStore for SqliteReviewStore {
             .write(move |tx| {
                 let verified = delivered_purchase(tx, &review.author_id, &review.post_id)?;
                 tx.prepare_cached(&format!(
-                    "INSERT INTO reviews ({COLUMNS}, verified) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
-                ))
-                .and_then(|mut stmt| {
-                    stmt.execute(params![
-                        review.id.as_str(),
-                        review.post_id.as_str(),
-                        review.author_id.as_str(),
-                        review.seller_id.as_str(),
-                        review.rating.value(),
-                        review.body,
-                        serde_json::to_string(&review.media).unwrap_or_else(|_| "[]".into()),
-                        to_millis(review.created_at),
-                        review.edited_at.map(to_millis),
-                        verified,
-                    ])
-                })
+                    "INSERT INTO reviews ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+                ))?
+                .execute(params![
+                    review.id.as_str(),
+                    review.post_id.as_str(),
+                    review.author_id.as_str(),
+                    review.seller_id.as_str(),
+                    review.rating.value(),
+                    review.body,
+                    media_json(&review.media),
+                    to_millis(review.created_at),
+                    review.edited_at.map(to_millis),
+                    verified,
+                ])
                 .map_err(|e| map_unique(e, &[("reviews.author_id", "postId")]))?;
                 bump(
                     tx,
@@ -199,58 +259,25 @@ impl ReviewStore for SqliteReviewStore {
     async fn update_review(&self, review: &Review) -> StoreResult<bool> {
         let review = review.clone();
         self.db
-            .write(move |tx| {
-                let Some((old, verified)) = find(tx, review.id.as_str())? else {
-                    return Ok(false);
-                };
-                tx.execute(
-                    "UPDATE reviews SET rating = ?2, body = ?3, media = ?4, edited_at = ?5 WHERE id = ?1",
-                    params![
-                        review.id.as_str(),
-                        review.rating.value(),
-                        review.body,
-                        serde_json::to_string(&review.media).unwrap_or_else(|_| "[]".into()),
-                        review.edited_at.map(to_millis),
-                    ],
-                )?;
-                if old.rating != review.rating {
-                    bump(
-                        tx,
-                        &old.post_id,
-                        RatingDelta::change(old.rating, review.rating, verified),
-                    )?;
-                }
-                Ok(true)
-            })
+            .write(move |tx| Ok(change(tx, &review.id, Some(&review))?.is_some()))
             .await
     }
 
     async fn delete_review(&self, id: &ReviewId) -> StoreResult<Option<Review>> {
         let id = id.clone();
-        self.db
-            .write(move |tx| {
-                let Some((old, verified)) = find(tx, id.as_str())? else {
-                    return Ok(None);
-                };
-                tx.execute("DELETE FROM reviews WHERE id = ?1", [id.as_str()])?;
-                bump(tx, &old.post_id, RatingDelta::remove(old.rating, verified))?;
-                Ok(Some(old))
-            })
-            .await
+        self.db.write(move |tx| change(tx, &id, None)).await
     }
 
     async fn get_review(&self, post: &PostId, author: &UserId) -> StoreResult<Option<Review>> {
         let (post, author) = (post.clone(), author.clone());
         self.db
             .read(move |conn| {
-                Ok(conn
-                    .prepare_cached(&format!(
-                        "SELECT {COLUMNS} FROM reviews WHERE author_id = ?1 AND post_id = ?2"
-                    ))
-                    .and_then(|mut stmt| {
-                        stmt.query_row([author.as_str(), post.as_str()], review_from_row)
-                            .optional()
-                    })?)
+                let found = select(
+                    conn,
+                    "author_id = ?1 AND post_id = ?2",
+                    [author.as_str(), post.as_str()],
+                )?;
+                Ok(found.into_iter().next().map(|(review, _)| review))
             })
             .await
     }
@@ -262,21 +289,18 @@ impl ReviewStore for SqliteReviewStore {
         let json = ids_json(ids);
         self.db
             .read(move |conn| {
-                let mut stmt = conn.prepare_cached(&format!(
-                    "SELECT {COLUMNS} FROM reviews WHERE id IN (SELECT value FROM json_each(?1))"
-                ))?;
-                stmt.query_vec([json], review_from_row)
+                let found = select(conn, "id IN (SELECT value FROM json_each(?1))", [json])?;
+                Ok(found.into_iter().map(|(review, _)| review).collect())
             })
             .await
     }
 
     async fn reviews(&self, query: &ReviewQuery, page: &PageRequest) -> StoreResult<Page<Review>> {
-        let (filter, mut values) = query_sql(query);
-        let mut sql = format!("SELECT {COLUMNS} FROM reviews WHERE {filter}");
+        let (mut filter, mut values) = query_sql(query);
         if let Some((ms, id)) = crate::store::cursor::split(page.after.as_deref()) {
             values.push(SqlValue::Integer(ms));
             values.push(SqlValue::Text(id));
-            sql.push_str(&format!(
+            filter.push_str(&format!(
                 " AND (created_at, id) < (?{}, ?{})",
                 values.len() - 1,
                 values.len()
@@ -284,14 +308,14 @@ impl ReviewStore for SqliteReviewStore {
         }
         let limit = page.limit;
         values.push(SqlValue::Integer(limit as i64 + 1));
-        sql.push_str(&format!(
+        filter.push_str(&format!(
             " ORDER BY created_at DESC, id DESC LIMIT ?{} + 0",
             values.len()
         ));
         self.db
             .scan(move |conn| {
-                let mut stmt = conn.prepare_cached(&sql)?;
-                let items = stmt.query_vec(params_from_iter(values), review_from_row)?;
+                let found = select(conn, &filter, params_from_iter(values))?;
+                let items = found.into_iter().map(|(review, _)| review).collect();
                 Ok(Page::from_overfetch(items, limit))
             })
             .await
@@ -301,12 +325,10 @@ impl ReviewStore for SqliteReviewStore {
         let (filter, values) = query_sql(query);
         self.db
             .scan(move |conn| {
-                Ok(conn
-                    .prepare_cached(&format!("SELECT COUNT(*) FROM reviews WHERE {filter}"))
-                    .and_then(|mut stmt| {
-                        stmt.query_row(params_from_iter(values), |row| row.get::<_, i64>(0))
-                    })
-                    .map(|n| n as u64)?)
+                let n = conn
+                    .prepare_cached(&format!("SELECT COUNT(*) FROM reviews WHERE {filter}"))?
+                    .query_row(params_from_iter(values), |row| row.get(0))?;
+                Ok(from_count(n))
             })
             .await
     }
@@ -318,18 +340,9 @@ impl ReviewStore for SqliteReviewStore {
         if posts.is_empty() {
             return Ok(Vec::new());
         }
-        let json = ids_json(posts);
+        let posts = posts.to_vec();
         self.db
-            .read(move |conn| {
-                let mut stmt = conn.prepare_cached(
-                    "SELECT id, rating_count, rating_sum, rating_h1, rating_h2, rating_h3, \
-                         rating_h4, rating_h5, rating_verified_count, rating_verified_sum \
-                         FROM posts WHERE id IN (SELECT value FROM json_each(?1))",
-                )?;
-                stmt.query_vec([json], |row| {
-                    Ok((PostId::from_trusted(row.get(0)?), summary_from(row, 1)?))
-                })
-            })
+            .read(move |conn| rating_sums(conn, ("id", "1"), &posts, PostId::from_trusted))
             .await
     }
 
@@ -340,21 +353,9 @@ impl ReviewStore for SqliteReviewStore {
         if sellers.is_empty() {
             return Ok(Vec::new());
         }
-        let json = ids_json(sellers);
+        let sellers = sellers.to_vec();
         self.db
-            .scan(move |conn| {
-                let mut stmt = conn
-                    .prepare_cached(
-                        "SELECT author_id, SUM(rating_count), SUM(rating_sum), SUM(rating_h1), \
-                         SUM(rating_h2), SUM(rating_h3), SUM(rating_h4), SUM(rating_h5), \
-                         SUM(rating_verified_count), SUM(rating_verified_sum) FROM posts \
-                         WHERE author_id IN (SELECT value FROM json_each(?1)) AND price IS NOT NULL \
-                         GROUP BY author_id",
-                    )?;
-                stmt.query_vec([json], |row| {
-                    Ok((UserId::from_trusted(row.get(0)?), summary_from(row, 1)?))
-                })
-            })
+            .scan(move |conn| seller_ratings(conn, &sellers))
             .await
     }
 }
