@@ -81,7 +81,7 @@ impl OrderQuery {
             page.after.is_some(),
             result.has_next,
             OrdersTotal {
-                user: viewer.id().clone(),
+                viewer: viewer.clone(),
                 side,
                 status,
             },

@@ -12,7 +12,7 @@ use crate::graphql::posts::{ListingStatus, Money, Post};
 use crate::graphql::reviews::RatingSummary;
 use crate::graphql::users::User;
 use crate::graphql::wallet::Address;
-use crate::service::{CartEntry, viewer_next_statuses};
+use crate::service::{CartEntry, Viewer, viewer_next_statuses};
 use crate::store::OrderSide;
 
 macro_rules! mirror_enum {
@@ -112,7 +112,7 @@ impl CartItem {
 
 /// `totalCount` of an order list, counted only when asked for.
 pub struct OrdersTotal {
-    pub user: domain::UserId,
+    pub viewer: Viewer,
     pub side: OrderSide,
     pub status: Option<DomainStatus>,
 }
@@ -123,7 +123,7 @@ impl OrdersTotal {
         Ok(ctx
             .services()
             .orders
-            .count_orders(&self.user, self.side, self.status)
+            .count_orders(&self.viewer, self.side, self.status)
             .await?)
     }
 }

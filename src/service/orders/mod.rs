@@ -31,6 +31,8 @@ pub use payments::{ChargeResult, MockGateway, PaymentGateway, decline_reason};
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
+use futures_util::stream::{self, BoxStream, StreamExt};
+use tokio::sync::broadcast::error::RecvError;
 
 use super::wallet::WalletService;
 use super::{Action, RateLimiter, Viewer};
@@ -91,6 +93,27 @@ fn over_limit(exceeded: &UnpaidLimitExceeded) -> AppError {
         ),
     };
     AppError::bad_input("cart", message)
+}
+
+/// The order id an event is about, if it concerns `viewer` (as buyer or seller) and, with
+/// `only`, that order.
+fn concerns(event: &DomainEvent, viewer: &UserId, only: Option<&OrderId>) -> Option<OrderId> {
+    let (order_id, buyer, seller) = match event {
+        DomainEvent::OrderPlaced {
+            order_id,
+            buyer,
+            seller,
+        }
+        | DomainEvent::OrderStatusChanged {
+            order_id,
+            buyer,
+            seller,
+            ..
+        } => (order_id, buyer, seller),
+        _ => return None,
+    };
+    let mine = buyer == viewer || seller == viewer;
+    (mine && only.is_none_or(|id| id == order_id)).then(|| order_id.clone())
 }
 
 /// The roles `viewer` has towards `order`; empty when it may not see it.
@@ -250,13 +273,58 @@ impl OrderService {
             .await?)
     }
 
+    /// How many orders [`OrderService::orders`] lists in all.
     pub async fn count_orders(
         &self,
-        user: &UserId,
+        viewer: &Viewer,
         side: OrderSide,
         status: Option<OrderStatus>,
     ) -> AppResult<u64> {
-        Ok(self.orders.count_orders_of(user, side, status).await?)
+        Ok(self
+            .orders
+            .count_orders_of(viewer.id(), side, status)
+            .await?)
+    }
+
+    /// Changes to one order of the viewer's (`only`) or to any of them, new orders included:
+    /// each time, the order as stored. Only the buyer and the seller follow an order here
+    /// (not an admin): another order is `NOT_FOUND`.
+    ///
+    /// Subscribes to the bus before checking the order, so no change published meanwhile is
+    /// missed. Events carry buyer and seller, so deciding whether one concerns the viewer is
+    /// an id comparison; only then is the order read (the event has only its id). A lagging
+    /// receiver skips events; the next one delivers the current state anyway.
+    pub async fn order_updates(
+        &self,
+        viewer: &Viewer,
+        only: Option<OrderId>,
+    ) -> AppResult<BoxStream<'static, AppResult<Order>>> {
+        let receiver = self.events.subscribe();
+        if let Some(id) = &only {
+            let order = self.get_order(viewer, id).await?;
+            if order.actor(viewer.id()).is_none() {
+                return Err(AppError::NotFound("order"));
+            }
+        }
+        let state = (receiver, self.clone(), viewer.clone(), only);
+        Ok(
+            stream::unfold(state, |(mut receiver, service, viewer, only)| async move {
+                loop {
+                    match receiver.recv().await {
+                        Ok(event) => {
+                            let Some(id) = concerns(&event, viewer.id(), only.as_ref()) else {
+                                continue;
+                            };
+                            let order = service.get_order(&viewer, &id).await;
+                            return Some((order, (receiver, service, viewer, only)));
+                        }
+                        Err(RecvError::Lagged(_)) => {}
+                        Err(RecvError::Closed) => return None,
+                    }
+                }
+            })
+            .boxed(),
+        )
     }
 
     /// Writes a computed next version of `order`, turning a lost race into `CONFLICT`, and
