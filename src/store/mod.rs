@@ -34,7 +34,7 @@ pub use event_log::{EventLogStore, LogEntry, Retention};
 pub use notifications::NotificationStore;
 pub use one_time_tokens::{NewOneTimeToken, OneTimeTokenStore, TokenPurpose};
 pub use orders::{
-    CheckoutOutcome, NewCheckout, OrderSide, OrderStore, OrderUpdate, SellerOrderStats,
+    CheckoutOutcome, NewCheckout, OrderSide, OrderStore, OrderUpdate, SellerStats,
     UnpaidLimitExceeded, UnpaidLimits,
 };
 pub use outbox::{ClaimedMail, MailStatus, OutboxEntry, OutboxStore};

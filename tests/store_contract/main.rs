@@ -201,6 +201,7 @@ contract_tests!(
     orders::orders_are_listed_newest_first_per_side_and_status,
     orders::payment_attempts_are_kept_oldest_first,
     orders::delivered_purchases_and_seller_stats_count_delivered_orders_only,
+    orders::seller_stats_count_live_listings_per_status_and_sum_their_ratings,
     orders::a_checkout_over_an_unpaid_limit_takes_nothing_and_says_which,
     orders::paying_or_cancelling_an_unpaid_order_frees_room,
     orders::twenty_concurrent_checkouts_by_one_buyer_never_pass_the_limits,

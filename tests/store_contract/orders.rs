@@ -12,7 +12,9 @@ use agora::store::{
 };
 use chrono::Duration;
 
-use crate::fixtures::{advance, checkout, first, line, listed, listing, ms, now, person, placed};
+use crate::fixtures::{
+    advance, checkout, first, line, listed, listing, ms, now, person, placed, review, text_post,
+};
 
 async fn stock(stores: &Stores, post: &PostId) -> (i64, ListingStatus) {
     let post = stores
@@ -533,9 +535,9 @@ pub async fn delivered_purchases_and_seller_stats_count_delivered_orders_only(st
         stores.orders.delivered_purchases(&pairs).await.unwrap(),
         [(ann.clone(), a.id.clone())]
     );
-    let stats = stores.orders.seller_order_stats(&sam).await.unwrap();
+    let stats = stores.orders.seller_stats(&sam).await.unwrap();
     assert_eq!(
-        stats.by_status,
+        stats.orders_by_status,
         [
             (OrderStatus::PendingPayment, 1),
             (OrderStatus::Delivered, 1)
@@ -548,7 +550,71 @@ pub async fn delivered_purchases_and_seller_stats_count_delivered_orders_only(st
         21 * agora::domain::Amount::SCALE
     );
     assert_eq!(
-        stores.orders.seller_order_stats(&ann).await.unwrap(),
+        stores.orders.seller_stats(&ann).await.unwrap(),
+        Default::default()
+    );
+}
+
+pub async fn seller_stats_count_live_listings_per_status_and_sum_their_ratings(stores: Stores) {
+    let (ann, bob, sam) = (
+        person(&stores, "ann").await,
+        person(&stores, "bob").await,
+        person(&stores, "sam").await,
+    );
+    let active = listed(&stores, &sam, "10", 5).await;
+    let sold_out = listed(&stores, &sam, "10", 1).await;
+    for status in [ListingStatus::Draft, ListingStatus::Archived] {
+        let mut post = listing(&sam, now(), "10", 5, "cameras");
+        post.listing.as_mut().unwrap().status = status;
+        stores.posts.create_post(&post).await.unwrap();
+    }
+    let deleted = listed(&stores, &sam, "10", 5).await;
+    assert!(stores.posts.delete_post(&deleted.id, now()).await.unwrap());
+    stores
+        .posts
+        .create_post(&text_post(&sam, now(), "not for sale", &[]))
+        .await
+        .unwrap();
+    placed(
+        stores
+            .orders
+            .checkout(&checkout(&ann, "k", &[line(&sold_out, 1)], now()))
+            .await
+            .unwrap(),
+    );
+    for (post, author, stars) in [(&active, &ann, 5), (&active, &bob, 2), (&sold_out, &ann, 4)] {
+        stores
+            .reviews
+            .create_review(&review(post, author, stars, now()))
+            .await
+            .unwrap();
+    }
+
+    let stats = stores.orders.seller_stats(&sam).await.unwrap();
+    assert_eq!(
+        stats.listings_by_status,
+        [
+            (ListingStatus::Draft, 1),
+            (ListingStatus::Active, 1),
+            (ListingStatus::Sold, 1),
+            (ListingStatus::Archived, 1),
+        ]
+    );
+    assert_eq!(stats.orders_by_status, [(OrderStatus::PendingPayment, 1)]);
+    assert!(stats.delivered_revenue.is_empty());
+    let rating = stores
+        .reviews
+        .seller_ratings(std::slice::from_ref(&sam))
+        .await
+        .unwrap()
+        .pop()
+        .unwrap()
+        .1;
+    assert_eq!((rating.count, rating.sum), (3, 11));
+    assert_eq!(stats.rating, rating);
+    // The buyer sells nothing: no listings, no orders, a zero rating.
+    assert_eq!(
+        stores.orders.seller_stats(&ann).await.unwrap(),
         Default::default()
     );
 }

@@ -13,21 +13,13 @@ use async_graphql::{Context, ID, InputObject, Object, Result};
 pub use self::subscription::OrderSubscription;
 pub use self::types::Order;
 pub(crate) use self::types::user;
-use self::types::{
-    Cart, ListingStatusCount, OrderConnection, OrderRole, OrderStatus, OrderStatusCount,
-    OrdersTotal, SellerStats,
-};
+use self::types::{Cart, OrderConnection, OrderRole, OrderStatus, OrdersTotal, SellerStats};
 use super::ContextExt;
 use super::connection::{cursor_of, page_request};
-use super::reviews::RatingSummary;
-use crate::domain::{
-    self, AddressId, CardId, ListingStatus, OrderId, PostId, PostKind, parse_idempotency_key,
-    parse_note,
-};
+use crate::domain::{self, AddressId, CardId, OrderId, PostId, parse_idempotency_key, parse_note};
 use crate::error::AppError;
 use crate::graphql::parse_id;
 use crate::service::CheckoutCommand;
-use crate::store::PostQuery;
 
 #[derive(InputObject)]
 pub struct CheckoutInput {
@@ -105,57 +97,7 @@ impl SellerStatsQuery {
     /// The viewer's figures as a seller.
     async fn seller_stats(&self, ctx: &Context<'_>) -> Result<SellerStats> {
         let viewer = ctx.require_viewer()?;
-        let services = ctx.services();
-        let mut listings_by_status = Vec::new();
-        for status in ListingStatus::ALL {
-            let query = PostQuery {
-                author_id: Some(viewer.id().clone()),
-                kind: Some(PostKind::Listing),
-                status: Some(status),
-                drafts_of: Some(viewer.id().clone()),
-                ..PostQuery::default()
-            };
-            listings_by_status.push(ListingStatusCount {
-                status: status.into(),
-                count: services.posts.count_posts(&query).await?,
-            });
-        }
-        let stats = services.orders.seller_order_stats(viewer.id()).await?;
-        let orders_by_status = domain::OrderStatus::ALL
-            .into_iter()
-            .map(|status| OrderStatusCount {
-                status: status.into(),
-                count: stats
-                    .by_status
-                    .iter()
-                    .find(|(s, _)| *s == status)
-                    .map_or(0, |(_, n)| *n),
-            })
-            .collect();
-        let revenue = stats
-            .delivered_revenue
-            .into_iter()
-            .map(|(currency, scaled)| {
-                domain::Money {
-                    amount: domain::Amount::from_scaled(scaled),
-                    currency,
-                }
-                .into()
-            })
-            .collect();
-        let rating = services
-            .reviews
-            .seller_ratings(std::slice::from_ref(viewer.id()))
-            .await?
-            .pop()
-            .map(|(_, summary)| summary)
-            .unwrap_or_default();
-        Ok(SellerStats {
-            listings_by_status,
-            orders_by_status,
-            revenue,
-            rating: RatingSummary(rating),
-        })
+        Ok(ctx.services().orders.seller_stats(viewer).await?.into())
     }
 }
 

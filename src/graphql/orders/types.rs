@@ -13,7 +13,7 @@ use crate::graphql::reviews::RatingSummary;
 use crate::graphql::users::User;
 use crate::graphql::wallet::Address;
 use crate::service::{CartEntry, Viewer, viewer_next_statuses};
-use crate::store::OrderSide;
+use crate::store::{self, OrderSide};
 
 macro_rules! mirror_enum {
     ($(#[$doc:meta])* $name:ident => $domain:path { $($variant:ident),* $(,)? }) => {
@@ -313,4 +313,49 @@ pub struct SellerStats {
     pub revenue: Vec<Money>,
     /// Over the reviews of all their listings.
     pub rating: RatingSummary,
+}
+
+impl From<store::SellerStats> for SellerStats {
+    /// Every status listed, zeros included; revenue in money.
+    fn from(stats: store::SellerStats) -> Self {
+        let listings_by_status = domain::ListingStatus::ALL
+            .into_iter()
+            .map(|status| ListingStatusCount {
+                status: status.into(),
+                count: count_of(&stats.listings_by_status, status),
+            })
+            .collect();
+        let orders_by_status = DomainStatus::ALL
+            .into_iter()
+            .map(|status| OrderStatusCount {
+                status: status.into(),
+                count: count_of(&stats.orders_by_status, status),
+            })
+            .collect();
+        let revenue = stats
+            .delivered_revenue
+            .into_iter()
+            .map(|(currency, scaled)| {
+                domain::Money {
+                    amount: domain::Amount::from_scaled(scaled),
+                    currency,
+                }
+                .into()
+            })
+            .collect();
+        SellerStats {
+            listings_by_status,
+            orders_by_status,
+            revenue,
+            rating: RatingSummary(stats.rating),
+        }
+    }
+}
+
+/// The count for `status` in a list that leaves zeros out.
+fn count_of<S: PartialEq>(counts: &[(S, u64)], status: S) -> u64 {
+    counts
+        .iter()
+        .find(|(s, _)| *s == status)
+        .map_or(0, |(_, n)| *n)
 }

@@ -45,7 +45,7 @@ use crate::error::{AppError, AppResult};
 use crate::events::{DomainEvent, EventBus};
 use crate::store::{
     CheckoutOutcome, NewCheckout, OrderSide, OrderStore, OrderUpdate, Page, PageRequest,
-    SellerOrderStats, UnpaidLimitExceeded, UnpaidLimits,
+    SellerStats, UnpaidLimitExceeded, UnpaidLimits,
 };
 
 /// How many unpaid orders one expiry pass cancels at most; the next pass takes the rest.
@@ -530,8 +530,9 @@ impl OrderService {
         Ok(cancelled)
     }
 
-    pub async fn seller_order_stats(&self, seller: &UserId) -> AppResult<SellerOrderStats> {
-        Ok(self.orders.seller_order_stats(seller).await?)
+    /// The viewer's figures as a seller: their listings, orders, revenue and rating.
+    pub async fn seller_stats(&self, viewer: &Viewer) -> AppResult<SellerStats> {
+        Ok(self.orders.seller_stats(viewer.id()).await?)
     }
 
     /// Of the `(author, listing)` pairs, those where the author has a delivered order

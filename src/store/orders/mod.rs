@@ -23,7 +23,8 @@ use chrono::{DateTime, Utc};
 
 use super::{Page, PageRequest, StoreResult};
 use crate::domain::{
-    CartLine, Currency, Order, OrderId, OrderStatus, PaymentAttempt, Post, PostId, UserId,
+    CartLine, Currency, ListingStatus, Order, OrderId, OrderStatus, PaymentAttempt, Post, PostId,
+    RatingSummary, UserId,
 };
 
 impl super::Keyed for Order {
@@ -151,12 +152,70 @@ pub enum OrderUpdate {
     Stale,
 }
 
-/// Seller figures over their orders.
+/// A seller's figures, gathered by [`OrderStore::seller_stats`] in one call.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct SellerOrderStats {
-    pub by_status: Vec<(OrderStatus, u64)>,
-    /// Totals of `DELIVERED` orders per currency, in [`crate::domain::Amount`] scaled units.
+pub struct SellerStats {
+    /// Their listings that are not deleted, per status (statuses without any left out),
+    /// in [`ListingStatus::ALL`] order.
+    pub listings_by_status: Vec<(ListingStatus, u64)>,
+    /// Their orders per status (statuses without any left out), in status order.
+    pub orders_by_status: Vec<(OrderStatus, u64)>,
+    /// Totals of `DELIVERED` orders per currency, in [`crate::domain::Amount`] scaled units,
+    /// by currency code.
     pub delivered_revenue: Vec<(Currency, i64)>,
+    /// Their listings' rating counters summed, as [`super::ReviewStore::seller_ratings`]
+    /// sums them (zero without listings).
+    pub rating: RatingSummary,
+}
+
+impl SellerStats {
+    /// The figures from what an adapter counted: listings per status name, and orders per
+    /// status name and currency code with their summed total. Names this version does not
+    /// know are left out.
+    fn from_counts(
+        listings: Vec<(String, i64)>,
+        orders: Vec<(String, String, i64, i64)>,
+        rating: RatingSummary,
+    ) -> Self {
+        let count = |n: i64| u64::try_from(n).unwrap_or(0);
+        let mut stats = SellerStats {
+            rating,
+            ..SellerStats::default()
+        };
+        for status in ListingStatus::ALL {
+            let n: i64 = listings
+                .iter()
+                .filter(|(name, _)| name == status.as_str())
+                .map(|(_, n)| n)
+                .sum();
+            if n > 0 {
+                stats.listings_by_status.push((status, count(n)));
+            }
+        }
+        for (name, currency, n, total) in orders {
+            let Some(status) = OrderStatus::from_name(&name) else {
+                continue;
+            };
+            match stats
+                .orders_by_status
+                .iter_mut()
+                .find(|(s, _)| *s == status)
+            {
+                Some((_, sum)) => *sum += count(n),
+                None => stats.orders_by_status.push((status, count(n))),
+            }
+            if status == OrderStatus::Delivered
+                && let Ok(currency) = Currency::parse("currency", &currency)
+            {
+                stats.delivered_revenue.push((currency, total));
+            }
+        }
+        stats.orders_by_status.sort();
+        stats
+            .delivered_revenue
+            .sort_by(|a, b| a.0.code().cmp(b.0.code()));
+        stats
+    }
 }
 
 /// Storage of carts and orders.
@@ -233,5 +292,7 @@ pub trait OrderStore: Send + Sync {
         pairs: &[(UserId, PostId)],
     ) -> StoreResult<Vec<(UserId, PostId)>>;
 
-    async fn seller_order_stats(&self, seller: &UserId) -> StoreResult<SellerOrderStats>;
+    /// `seller`'s figures (see [`SellerStats`]). Listings and their rating counters belong
+    /// to the posts and reviews areas; they are read here so a seller's page is one call.
+    async fn seller_stats(&self, seller: &UserId) -> StoreResult<SellerStats>;
 }

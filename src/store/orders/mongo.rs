@@ -45,21 +45,20 @@ use mongodb::bson::{Bson, Document, doc};
 use mongodb::error::Error as DriverError;
 use mongodb::options::{ReadConcern, WriteConcern};
 use mongodb::{Client, ClientSession, Collection, Database};
+use serde::Deserialize;
 
 use super::record::{AttemptRecord, OrderRecord};
 use super::{
-    CheckoutOutcome, NewCheckout, OrderSide, OrderStore, OrderUpdate, SellerOrderStats,
+    CheckoutOutcome, NewCheckout, OrderSide, OrderStore, OrderUpdate, SellerStats,
     UnpaidLimitExceeded,
 };
-use crate::domain::{
-    CartLine, Currency, Order, OrderId, OrderStatus, PaymentAttempt, PostId, UserId,
-};
+use crate::domain::{CartLine, Order, OrderId, OrderStatus, PaymentAttempt, PostId, UserId};
 use crate::store::mongo::{
     IndexSet, after_cursor, create_indexes, fetch_limit, from_bson_time, index, is_duplicate_key,
     is_duplicate_key_on, to_bson_time,
 };
 use crate::store::posts::mongo_posts_by_ids;
-use crate::store::reviews::mongo_mark_verified;
+use crate::store::reviews::{mongo_mark_verified, mongo_seller_ratings};
 use crate::store::{Page, PageRequest, StoreError, StoreResult};
 
 const CHECKOUT_KEY_UNIQUE: &str = "checkouts_buyer_key_unique";
@@ -115,6 +114,22 @@ enum Abort {
 
 fn abort(reason: Abort) -> DriverError {
     DriverError::custom(reason)
+}
+
+/// One row of a `$group`: the key and how many documents, with a summed total where asked.
+#[derive(Deserialize)]
+struct Group<K> {
+    #[serde(rename = "_id")]
+    key: K,
+    n: i64,
+    #[serde(default)]
+    total: i64,
+}
+
+#[derive(Deserialize)]
+struct StatusAndCurrency {
+    status: String,
+    currency: String,
 }
 
 pub struct MongoOrderStore {
@@ -378,6 +393,47 @@ impl MongoOrderStore {
                 .boxed()
             })
             .await
+    }
+
+    /// `seller`'s listings that are not deleted, counted per status name.
+    async fn listing_counts(&self, seller: &UserId) -> StoreResult<Vec<(String, i64)>> {
+        let groups: Vec<Group<String>> = self
+            .posts
+            .aggregate(vec![
+                doc! { "$match": {
+                    "author_id": seller.as_str(),
+                    "kind": "LISTING",
+                    "deleted_at": null,
+                } },
+                doc! { "$group": { "_id": "$status", "n": { "$sum": 1 } } },
+            ])
+            .with_type::<Group<String>>()
+            .await?
+            .try_collect()
+            .await?;
+        Ok(groups.into_iter().map(|g| (g.key, g.n)).collect())
+    }
+
+    /// `seller`'s orders counted and their totals summed per status and currency.
+    async fn order_counts(&self, seller: &UserId) -> StoreResult<Vec<(String, String, i64, i64)>> {
+        let groups: Vec<Group<StatusAndCurrency>> = self
+            .orders
+            .aggregate(vec![
+                doc! { "$match": { "seller_id": seller.as_str() } },
+                doc! { "$group": {
+                    "_id": { "status": "$status", "currency": "$currency" },
+                    "n": { "$sum": 1 },
+                    "total": { "$sum": "$total" },
+                } },
+            ])
+            .with_type::<Group<StatusAndCurrency>>()
+            .await?
+            .try_collect()
+            .await?;
+        Ok(groups
+            .into_iter()
+            .map(|g| (g.key.status, g.key.currency, g.n, g.total))
+            .collect())
     }
 
     /// The outcome of a checkout whose key was used before; with `any_cart`, the stored
@@ -722,45 +778,15 @@ impl OrderStore for MongoOrderStore {
             .collect())
     }
 
-    async fn seller_order_stats(&self, seller: &UserId) -> StoreResult<SellerOrderStats> {
-        let by_status: Vec<Document> = self
-            .orders
-            .aggregate(vec![
-                doc! { "$match": { "seller_id": seller.as_str() } },
-                doc! { "$group": { "_id": "$status", "n": { "$sum": 1 } } },
-            ])
-            .await?
-            .try_collect()
-            .await?;
-        let revenue: Vec<Document> = self
-            .orders
-            .aggregate(vec![
-                doc! { "$match": { "seller_id": seller.as_str(), "status": OrderStatus::Delivered.as_str() } },
-                doc! { "$group": { "_id": "$currency", "total": { "$sum": "$total" } } },
-            ])
-            .await?
-            .try_collect()
-            .await?;
-        let mut stats = SellerOrderStats {
-            by_status: by_status
-                .iter()
-                .filter_map(|d| {
-                    let status = OrderStatus::from_name(d.get_str("_id").ok()?)?;
-                    Some((status, i64_of(d, "n") as u64))
-                })
-                .collect(),
-            delivered_revenue: revenue
-                .iter()
-                .filter_map(|d| {
-                    let currency = Currency::parse("currency", d.get_str("_id").ok()?).ok()?;
-                    Some((currency, i64_of(d, "total")))
-                })
-                .collect(),
-        };
-        stats.by_status.sort();
-        stats
-            .delivered_revenue
-            .sort_by(|a, b| a.0.code().cmp(b.0.code()));
-        Ok(stats)
+    /// Three aggregations at once: listings per status, orders per status and currency, and
+    /// the rating sums the reviews store computes.
+    async fn seller_stats(&self, seller: &UserId) -> StoreResult<SellerStats> {
+        let (listings, orders, mut rating) = tokio::try_join!(
+            self.listing_counts(seller),
+            self.order_counts(seller),
+            mongo_seller_ratings(&self.posts, std::slice::from_ref(seller)),
+        )?;
+        let rating = rating.pop().map(|(_, rating)| rating).unwrap_or_default();
+        Ok(SellerStats::from_counts(listings, orders, rating))
     }
 }

@@ -18,15 +18,13 @@ use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::record::{AttemptRecord, OrderRecord};
 use super::{
-    CheckoutOutcome, NewCheckout, OrderSide, OrderStore, OrderUpdate, SellerOrderStats,
+    CheckoutOutcome, NewCheckout, OrderSide, OrderStore, OrderUpdate, SellerStats,
     UnpaidLimitExceeded,
 };
 use crate::clock::{from_millis, to_millis};
-use crate::domain::{
-    CartLine, Currency, Order, OrderId, OrderStatus, PaymentAttempt, Post, PostId, UserId,
-};
+use crate::domain::{CartLine, Order, OrderId, OrderStatus, PaymentAttempt, Post, PostId, UserId};
 use crate::store::posts::sqlite_posts_by_ids;
-use crate::store::reviews::sqlite_mark_verified;
+use crate::store::reviews::{sqlite_mark_verified, sqlite_seller_ratings};
 use crate::store::sqlite::{SqliteDb, StatementExt, ids_json};
 use crate::store::{Page, PageRequest, StoreError, StoreResult};
 
@@ -514,38 +512,31 @@ impl OrderStore for SqliteOrderStore {
             .await
     }
 
-    async fn seller_order_stats(&self, seller: &UserId) -> StoreResult<SellerOrderStats> {
+    /// Three statements on one read connection: listings per status, orders per status and
+    /// currency, and the rating sums the reviews store computes.
+    async fn seller_stats(&self, seller: &UserId) -> StoreResult<SellerStats> {
         let seller = seller.clone();
         self.db
             .scan(move |conn| {
-                let mut stats = SellerOrderStats::default();
-                let mut stmt = conn
+                let listings = conn
                     .prepare_cached(
-                        "SELECT status, COUNT(*) FROM orders WHERE seller_id = ?1 GROUP BY status",
-                    )?;
-                let rows = stmt
-                    .query_vec([seller.as_str()], |row| {
-                        Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
-                    })?;
-                stats.by_status = rows
-                    .into_iter()
-                    .filter_map(|(s, n)| Some((OrderStatus::from_name(&s)?, n as u64)))
-                    .collect();
-                stats.by_status.sort();
-                let mut stmt = conn
+                        "SELECT status, COUNT(*) FROM posts WHERE author_id = ?1 \
+                         AND kind = 'LISTING' AND deleted_at IS NULL GROUP BY status",
+                    )?
+                    .query_vec([seller.as_str()], |row| Ok((row.get(0)?, row.get(1)?)))?;
+                let orders = conn
                     .prepare_cached(
-                        "SELECT currency, SUM(total) FROM orders \
-                         WHERE seller_id = ?1 AND status = 'DELIVERED' GROUP BY currency ORDER BY currency",
-                    )?;
-                let rows = stmt
+                        "SELECT status, currency, COUNT(*), SUM(total) FROM orders \
+                         WHERE seller_id = ?1 GROUP BY status, currency",
+                    )?
                     .query_vec([seller.as_str()], |row| {
-                        Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+                        Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
                     })?;
-                stats.delivered_revenue = rows
-                    .into_iter()
-                    .filter_map(|(c, total)| Some((Currency::parse("currency", &c).ok()?, total)))
-                    .collect();
-                Ok(stats)
+                let rating = sqlite_seller_ratings(conn, std::slice::from_ref(&seller))?
+                    .pop()
+                    .map(|(_, rating)| rating)
+                    .unwrap_or_default();
+                Ok(SellerStats::from_counts(listings, orders, rating))
             })
             .await
     }

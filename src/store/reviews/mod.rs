@@ -19,9 +19,13 @@ mod mongo;
 mod sqlite;
 
 pub use mongo::MongoReviewStore;
-pub(crate) use mongo::mark_verified as mongo_mark_verified;
+pub(crate) use mongo::{
+    mark_verified as mongo_mark_verified, seller_ratings as mongo_seller_ratings,
+};
 pub use sqlite::SqliteReviewStore;
-pub(crate) use sqlite::mark_verified as sqlite_mark_verified;
+pub(crate) use sqlite::{
+    mark_verified as sqlite_mark_verified, seller_ratings as sqlite_seller_ratings,
+};
 
 use super::{Page, PageRequest, StoreResult};
 use crate::domain::{PostId, Rating, RatingSummary, Review, ReviewId, UserId};
