@@ -218,6 +218,28 @@ impl SellerStats {
     }
 }
 
+impl OrderSide {
+    /// The stored field (column) holding the user on this side: the same in both adapters.
+    fn field(self) -> &'static str {
+        match self {
+            OrderSide::Buyer => "buyer_id",
+            OrderSide::Seller => "seller_id",
+        }
+    }
+}
+
+/// The listings `orders` take stock from, each once, by id: those whose stock a write
+/// changed, to read back after it.
+fn listing_ids<'a>(orders: impl IntoIterator<Item = &'a Order>) -> Vec<PostId> {
+    let mut ids: Vec<PostId> = orders
+        .into_iter()
+        .flat_map(|o| o.items.iter().map(|i| i.post_id.clone()))
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
 /// Storage of carts and orders.
 ///
 /// Contract (both adapters, checked by `tests/store_contract`):

@@ -36,26 +36,30 @@
 //!
 //! Order updates are compare-and-set on `revision`; a cancel that returns stock runs its
 //! update and the increments in one transaction for the same reason as checkout.
+//!
+//! Transactions run through [`crate::store::mongo::transaction`]. A body that must refuse
+//! (out of stock, over an unpaid limit, a stale revision) gives up with
+//! `DriverError::custom(outcome)`, the [`CheckoutOutcome`] or [`OrderUpdate`] to answer, so
+//! the driver aborts the transaction; the caller finds it again with `get_custom`.
 //! Every stock change also bumps the post's `revision`, so a seller's concurrent edit (which
 //! writes back only the revision it read) cannot overwrite the stock it did not see.
 
 use chrono::{DateTime, Utc};
 use futures_util::{FutureExt, TryStreamExt};
-use mongodb::bson::{Bson, Document, doc};
+use mongodb::bson::{self, Bson, Document, doc};
 use mongodb::error::Error as DriverError;
-use mongodb::options::{ReadConcern, WriteConcern};
 use mongodb::{Client, ClientSession, Collection, Database};
 use serde::Deserialize;
 
 use super::record::{AttemptRecord, OrderRecord};
 use super::{
     CheckoutOutcome, NewCheckout, OrderSide, OrderStore, OrderUpdate, SellerStats,
-    UnpaidLimitExceeded,
+    UnpaidLimitExceeded, listing_ids,
 };
-use crate::domain::{CartLine, Order, OrderId, OrderStatus, PaymentAttempt, PostId, UserId};
+use crate::domain::{CartLine, Order, OrderId, OrderStatus, PaymentAttempt, Post, PostId, UserId};
 use crate::store::mongo::{
     IndexSet, after_cursor, create_indexes, fetch_limit, from_bson_time, index, is_duplicate_key,
-    is_duplicate_key_on, to_bson_time,
+    is_duplicate_key_on, to_bson_time, transaction,
 };
 use crate::store::posts::mongo_posts_by_ids;
 use crate::store::reviews::{mongo_mark_verified, mongo_seller_ratings};
@@ -82,9 +86,8 @@ pub(crate) async fn ensure_buyer_document(
         .upsert(true)
         .await
     {
-        Ok(_) => Ok(()),
-        Err(err) if is_duplicate_key(&err) => Ok(()),
-        Err(err) => Err(StoreError::backend(err)),
+        Err(err) if !is_duplicate_key(&err) => Err(err.into()),
+        _ => Ok(()),
     }
 }
 
@@ -103,17 +106,17 @@ pub(crate) async fn touch_buyer(
         .map(|_| ())
 }
 
-/// Why a transaction was given up on purpose; carried through the driver's error so the
-/// transaction aborts.
-#[derive(Debug)]
-enum Abort {
-    OutOfStock(PostId),
-    OverLimit(UnpaidLimitExceeded),
-    Stale,
-}
+/// Oldest first, the order of every list but a user's orders.
+const OLDEST_FIRST: i32 = 1;
+/// Newest first: a user's orders.
+const NEWEST_FIRST: i32 = -1;
 
-fn abort(reason: Abort) -> DriverError {
-    DriverError::custom(reason)
+/// A line of `cart_items`, as read back (`_id` and `user_id` are only matched on).
+#[derive(Deserialize)]
+struct CartLineDoc {
+    post_id: String,
+    quantity: i64,
+    added_at: bson::DateTime,
 }
 
 /// One row of a `$group`: the key and how many documents, with a summed total where asked.
@@ -144,15 +147,17 @@ pub struct MongoOrderStore {
     posts: Collection<Document>,
 }
 
-fn side_field(side: OrderSide) -> &'static str {
-    match side {
-        OrderSide::Buyer => "buyer_id",
-        OrderSide::Seller => "seller_id",
-    }
-}
-
 fn cart_line_id(user: &UserId, post: &PostId) -> String {
     format!("{user}:{post}")
+}
+
+/// `user`'s orders on `side`, of `status` if given.
+fn side_filter(user: &UserId, side: OrderSide, status: Option<OrderStatus>) -> Document {
+    let mut filter = doc! { side.field(): user.as_str() };
+    if let Some(status) = status {
+        filter.insert("status", status.as_str());
+    }
+    filter
 }
 
 impl MongoOrderStore {
@@ -241,25 +246,30 @@ impl MongoOrderStore {
         .await
     }
 
-    async fn find_orders(&self, filter: Document) -> StoreResult<Vec<Order>> {
-        let records: Vec<OrderRecord> = self
+    /// The orders matching `filter` by creation time (`OLDEST_FIRST` or `NEWEST_FIRST`, ties
+    /// by id), at most `limit`.
+    async fn find_orders(
+        &self,
+        filter: Document,
+        direction: i32,
+        limit: Option<i64>,
+    ) -> StoreResult<Vec<Order>> {
+        let mut find = self
             .orders
             .find(filter)
-            .sort(doc! { "created_at": 1, "_id": 1 })
-            .await?
-            .try_collect()
-            .await?;
+            .sort(doc! { "created_at": direction, "_id": direction });
+        if let Some(limit) = limit {
+            find = find.limit(limit);
+        }
+        let records: Vec<OrderRecord> = find.await?.try_collect().await?;
         records.into_iter().map(Order::try_from).collect()
     }
 
-    async fn listings_of(&self, orders: &[&Order]) -> StoreResult<Vec<crate::domain::Post>> {
-        let mut ids: Vec<PostId> = orders
-            .iter()
-            .flat_map(|o| o.items.iter().map(|i| i.post_id.clone()))
-            .collect();
-        ids.sort();
-        ids.dedup();
-        mongo_posts_by_ids(&self.db, &ids).await
+    async fn listings_of<'a>(
+        &self,
+        orders: impl IntoIterator<Item = &'a Order>,
+    ) -> StoreResult<Vec<Post>> {
+        mongo_posts_by_ids(&self.db, &listing_ids(orders)).await
     }
 
     /// Gives `quantity` back to the listing inside `session`; `SOLD` with stock is `ACTIVE`.
@@ -322,77 +332,92 @@ impl MongoOrderStore {
             .check(&checkout.orders, held_orders, &held_units))
     }
 
-    /// One run of the checkout transaction (see the module docs).
-    async fn checkout_transaction(&self, checkout: &NewCheckout) -> mongodb::error::Result<()> {
-        let mut session = self.client.start_session().await?;
-        session
-            .start_transaction()
-            .read_concern(ReadConcern::snapshot())
-            .write_concern(WriteConcern::majority())
-            .and_run((self, checkout), |session, context| {
-                let (store, checkout) = *context;
-                async move {
-                    let order_ids: Vec<&str> =
-                        checkout.orders.iter().map(|o| o.id.as_str()).collect();
-                    store
-                        .checkouts
-                        .insert_one(doc! {
-                            "buyer_id": checkout.buyer_id.as_str(),
-                            "key": &checkout.idempotency_key,
-                            "fingerprint": &checkout.fingerprint,
-                            "order_ids": order_ids,
-                            "created_at": to_bson_time(checkout.at),
-                        })
-                        .session(&mut *session)
-                        .await?;
-                    if let Some(exceeded) =
-                        store.unpaid_limit_exceeded(&mut *session, checkout).await?
-                    {
-                        return Err(abort(Abort::OverLimit(exceeded)));
-                    }
-                    for order in &checkout.orders {
-                        for item in &order.items {
-                            let taken = store
-                                .posts
-                                .update_one(
-                                    doc! {
-                                        "_id": item.post_id.as_str(),
-                                        "stock": { "$gte": item.quantity },
-                                        "status": "ACTIVE",
-                                        "deleted_at": null,
-                                    },
-                                    doc! { "$inc": { "stock": -item.quantity, "revision": 1_i64 } },
-                                )
-                                .session(&mut *session)
-                                .await?;
-                            if taken.matched_count == 0 {
-                                return Err(abort(Abort::OutOfStock(item.post_id.clone())));
-                            }
-                            store
-                                .posts
-                                .update_one(
-                                    doc! { "_id": item.post_id.as_str(), "stock": 0_i64, "status": "ACTIVE" },
-                                    doc! { "$set": { "status": "SOLD" } },
-                                )
-                                .session(&mut *session)
-                                .await?;
-                        }
-                    }
-                    store
-                        .orders
-                        .insert_many(checkout.orders.iter().map(OrderRecord::from))
-                        .session(&mut *session)
-                        .await?;
-                    store
-                        .cart
-                        .delete_many(doc! { "user_id": checkout.buyer_id.as_str() })
-                        .session(&mut *session)
-                        .await?;
-                    Ok(())
-                }
-                .boxed()
+    /// The body of the checkout transaction (see the module docs); a refusal gives up with
+    /// the [`CheckoutOutcome`] to answer.
+    async fn place(
+        &self,
+        session: &mut ClientSession,
+        checkout: &NewCheckout,
+    ) -> mongodb::error::Result<()> {
+        let order_ids: Vec<&str> = checkout.orders.iter().map(|o| o.id.as_str()).collect();
+        self.checkouts
+            .insert_one(doc! {
+                "buyer_id": checkout.buyer_id.as_str(),
+                "key": &checkout.idempotency_key,
+                "fingerprint": &checkout.fingerprint,
+                "order_ids": order_ids,
+                "created_at": to_bson_time(checkout.at),
             })
-            .await
+            .session(&mut *session)
+            .await?;
+        if let Some(exceeded) = self.unpaid_limit_exceeded(session, checkout).await? {
+            return Err(DriverError::custom(CheckoutOutcome::OverLimit(exceeded)));
+        }
+        for item in checkout.orders.iter().flat_map(|o| &o.items) {
+            let taken = self
+                .posts
+                .update_one(
+                    doc! {
+                        "_id": item.post_id.as_str(),
+                        "stock": { "$gte": item.quantity },
+                        "status": "ACTIVE",
+                        "deleted_at": null,
+                    },
+                    doc! { "$inc": { "stock": -item.quantity, "revision": 1_i64 } },
+                )
+                .session(&mut *session)
+                .await?;
+            if taken.matched_count == 0 {
+                return Err(DriverError::custom(CheckoutOutcome::OutOfStock(
+                    item.post_id.clone(),
+                )));
+            }
+            self.posts
+                .update_one(
+                    doc! { "_id": item.post_id.as_str(), "stock": 0_i64, "status": "ACTIVE" },
+                    doc! { "$set": { "status": "SOLD" } },
+                )
+                .session(&mut *session)
+                .await?;
+        }
+        self.orders
+            .insert_many(checkout.orders.iter().map(OrderRecord::from))
+            .session(&mut *session)
+            .await?;
+        self.cart
+            .delete_many(doc! { "user_id": checkout.buyer_id.as_str() })
+            .session(&mut *session)
+            .await?;
+        Ok(())
+    }
+
+    /// The outcome of a checkout whose key was used before; with `any_cart`, the stored
+    /// orders whatever the fingerprint (and none when the key is unknown).
+    async fn replay(&self, checkout: &NewCheckout, any_cart: bool) -> StoreResult<CheckoutOutcome> {
+        let found = self
+            .checkouts
+            .find_one(doc! {
+                "buyer_id": checkout.buyer_id.as_str(),
+                "key": &checkout.idempotency_key,
+            })
+            .await?;
+        let stored = match found {
+            Some(stored) => stored,
+            None if any_cart => return Ok(CheckoutOutcome::Replayed(Vec::new())),
+            None => {
+                return Err(StoreError::Backend(
+                    "a duplicate checkout key vanished".into(),
+                ));
+            }
+        };
+        if !any_cart && stored.get_str("fingerprint").unwrap_or_default() != checkout.fingerprint {
+            return Ok(CheckoutOutcome::KeyReused);
+        }
+        let ids: Vec<Bson> = stored.get_array("order_ids")?.clone();
+        let orders = self
+            .find_orders(doc! { "_id": { "$in": ids } }, OLDEST_FIRST, None)
+            .await?;
+        Ok(CheckoutOutcome::Replayed(orders))
     }
 
     /// `seller`'s listings that are not deleted, counted per status name.
@@ -436,87 +461,44 @@ impl MongoOrderStore {
             .collect())
     }
 
-    /// The outcome of a checkout whose key was used before; with `any_cart`, the stored
-    /// orders whatever the fingerprint (and none when the key is unknown).
-    async fn replay(&self, checkout: &NewCheckout, any_cart: bool) -> StoreResult<CheckoutOutcome> {
-        let found = self
-            .checkouts
-            .find_one(doc! {
-                "buyer_id": checkout.buyer_id.as_str(),
-                "key": &checkout.idempotency_key,
-            })
-            .await?;
-        let stored = match found {
-            Some(stored) => stored,
-            None if any_cart => return Ok(CheckoutOutcome::Replayed(Vec::new())),
-            None => {
-                return Err(StoreError::Backend(
-                    "a duplicate checkout key vanished".into(),
-                ));
-            }
-        };
-        if !any_cart && stored.get_str("fingerprint").unwrap_or_default() != checkout.fingerprint {
-            return Ok(CheckoutOutcome::KeyReused);
-        }
-        let ids: Vec<Bson> = stored.get_array("order_ids")?.clone();
-        Ok(CheckoutOutcome::Replayed(
-            self.find_orders(doc! { "_id": { "$in": ids } }).await?,
-        ))
-    }
-
-    /// The compare-and-set write of `order`, with its restock and, when it is delivered, the
-    /// verification of its buyer's reviews, in one transaction.
-    async fn update_transaction(
+    /// Writes `record` over the stored order if that is still at the revision before it
+    /// (inside `session` when given); whether it was.
+    async fn compare_and_set(
         &self,
         record: &OrderRecord,
-        order: &Order,
-        restock: bool,
-    ) -> mongodb::error::Result<()> {
-        let mut session = self.client.start_session().await?;
-        session
-            .start_transaction()
-            .read_concern(ReadConcern::snapshot())
-            .write_concern(WriteConcern::majority())
-            .and_run((self, record, order, restock), |session, context| {
-                let (store, record, order, restock) = *context;
-                async move {
-                    let written = store
-                        .orders
-                        .replace_one(
-                            doc! { "_id": &record.id, "revision": record.revision - 1 },
-                            record,
-                        )
-                        .session(&mut *session)
-                        .await?;
-                    if written.matched_count == 0 {
-                        return Err(abort(Abort::Stale));
-                    }
-                    if restock {
-                        for item in &order.items {
-                            store
-                                .restock_in(&mut *session, &item.post_id, item.quantity)
-                                .await?;
-                        }
-                    }
-                    if order.status == OrderStatus::Delivered {
-                        let posts: Vec<PostId> =
-                            order.items.iter().map(|i| i.post_id.clone()).collect();
-                        mongo_mark_verified(&store.db, session, &order.buyer_id, &posts).await?;
-                    }
-                    Ok(())
-                }
-                .boxed()
-            })
-            .await
+        session: Option<&mut ClientSession>,
+    ) -> mongodb::error::Result<bool> {
+        let mut replace = self.orders.replace_one(
+            doc! { "_id": &record.id, "revision": record.revision - 1 },
+            record,
+        );
+        if let Some(session) = session {
+            replace = replace.session(session);
+        }
+        Ok(replace.await?.matched_count == 1)
     }
-}
 
-fn i64_of(document: &Document, key: &str) -> i64 {
-    match document.get(key) {
-        Some(Bson::Int64(n)) => *n,
-        Some(Bson::Int32(n)) => i64::from(*n),
-        Some(Bson::Double(n)) => *n as i64,
-        _ => 0,
+    /// The body of an update's transaction: the compare-and-set write of `order`, its
+    /// restock, and when it is delivered the verification of its buyer's reviews. A stale
+    /// revision gives up with [`OrderUpdate::Stale`].
+    async fn rewrite(
+        &self,
+        session: &mut ClientSession,
+        (record, order, restock): (&OrderRecord, &Order, bool),
+    ) -> mongodb::error::Result<()> {
+        if !self.compare_and_set(record, Some(&mut *session)).await? {
+            return Err(DriverError::custom(OrderUpdate::Stale));
+        }
+        if restock {
+            for item in &order.items {
+                self.restock_in(session, &item.post_id, item.quantity)
+                    .await?;
+            }
+        }
+        if order.status == OrderStatus::Delivered {
+            mongo_mark_verified(&self.db, session, &order.buyer_id, &listing_ids([order])).await?;
+        }
+        Ok(())
     }
 }
 
@@ -529,8 +511,7 @@ impl OrderStore for MongoOrderStore {
         quantity: i64,
         at: DateTime<Utc>,
     ) -> StoreResult<()> {
-        Ok(self
-            .cart
+        self.cart
             .update_one(
                 doc! { "_id": cart_line_id(user, post) },
                 doc! {
@@ -543,43 +524,40 @@ impl OrderStore for MongoOrderStore {
                 },
             )
             .upsert(true)
-            .await
-            .map(|_| ())?)
+            .await?;
+        Ok(())
     }
 
     async fn remove_cart_line(&self, user: &UserId, post: &PostId) -> StoreResult<bool> {
-        Ok(self
+        let removed = self
             .cart
             .delete_one(doc! { "_id": cart_line_id(user, post) })
-            .await
-            .map(|r| r.deleted_count > 0)?)
+            .await?;
+        Ok(removed.deleted_count > 0)
     }
 
     async fn clear_cart(&self, user: &UserId) -> StoreResult<()> {
-        Ok(self
-            .cart
+        self.cart
             .delete_many(doc! { "user_id": user.as_str() })
-            .await
-            .map(|_| ())?)
+            .await?;
+        Ok(())
     }
 
     async fn cart(&self, user: &UserId) -> StoreResult<Vec<CartLine>> {
-        let docs: Vec<Document> = self
+        let lines: Vec<CartLineDoc> = self
             .cart
+            .clone_with_type::<CartLineDoc>()
             .find(doc! { "user_id": user.as_str() })
             .sort(doc! { "added_at": 1, "post_id": 1 })
             .await?
             .try_collect()
             .await?;
-        Ok(docs
+        Ok(lines
             .into_iter()
-            .map(|d| CartLine {
-                post_id: PostId::from_trusted(d.get_str("post_id").unwrap_or_default().to_owned()),
-                quantity: i64_of(&d, "quantity"),
-                added_at: d
-                    .get_datetime("added_at")
-                    .map(|t| from_bson_time(*t))
-                    .unwrap_or_default(),
+            .map(|line| CartLine {
+                post_id: PostId::from_trusted(line.post_id),
+                quantity: line.quantity,
+                added_at: from_bson_time(line.added_at),
             })
             .collect())
     }
@@ -589,25 +567,22 @@ impl OrderStore for MongoOrderStore {
             return self.replay(checkout, true).await;
         }
         ensure_buyer_document(&self.buyers, checkout.buyer_id.as_str()).await?;
-        match self.checkout_transaction(checkout).await {
-            Ok(()) => {
-                let listings = self
-                    .listings_of(&checkout.orders.iter().collect::<Vec<_>>())
-                    .await?;
-                Ok(CheckoutOutcome::Placed {
-                    orders: checkout.orders.clone(),
-                    listings,
-                })
-            }
-            Err(err) => match err.get_custom::<Abort>() {
-                Some(Abort::OutOfStock(post)) => Ok(CheckoutOutcome::OutOfStock(post.clone())),
-                Some(Abort::OverLimit(exceeded)) => {
-                    Ok(CheckoutOutcome::OverLimit(exceeded.clone()))
-                }
-                _ if is_duplicate_key_on(&err, CHECKOUT_KEY_UNIQUE) => {
+        let placed = transaction(&self.client, (self, checkout), |session, context| {
+            let (store, checkout) = *context;
+            async move { store.place(session, checkout).await }.boxed()
+        })
+        .await;
+        match placed {
+            Ok(()) => Ok(CheckoutOutcome::Placed {
+                listings: self.listings_of(&checkout.orders).await?,
+                orders: checkout.orders.clone(),
+            }),
+            Err(err) => match err.get_custom::<CheckoutOutcome>() {
+                Some(refused) => Ok(refused.clone()),
+                None if is_duplicate_key_on(&err, CHECKOUT_KEY_UNIQUE) => {
                     self.replay(checkout, false).await
                 }
-                _ => Err(StoreError::backend(err)),
+                None => Err(err.into()),
             },
         }
     }
@@ -621,7 +596,8 @@ impl OrderStore for MongoOrderStore {
             return Ok(Vec::new());
         }
         let ids: Vec<&str> = ids.iter().map(OrderId::as_str).collect();
-        self.find_orders(doc! { "_id": { "$in": ids } }).await
+        self.find_orders(doc! { "_id": { "$in": ids } }, OLDEST_FIRST, None)
+            .await
     }
 
     async fn orders_of(
@@ -631,25 +607,13 @@ impl OrderStore for MongoOrderStore {
         status: Option<OrderStatus>,
         page: &PageRequest,
     ) -> StoreResult<Page<Order>> {
-        let mut filter = doc! { side_field(side): user.as_str() };
-        if let Some(status) = status {
-            filter.insert("status", status.as_str());
-        }
+        let mut filter = side_filter(user, side, status);
         if let Some((ms, id)) = crate::store::cursor::split(page.after.as_deref()) {
             after_cursor(&mut filter, ("created_at", ms.into()), ("_id", &id), true);
         }
-        let records: Vec<OrderRecord> = self
-            .orders
-            .find(filter)
-            .sort(doc! { "created_at": -1, "_id": -1 })
-            .limit(fetch_limit(page.limit))
-            .await?
-            .try_collect()
+        let items = self
+            .find_orders(filter, NEWEST_FIRST, Some(fetch_limit(page.limit)))
             .await?;
-        let items = records
-            .into_iter()
-            .map(Order::try_from)
-            .collect::<StoreResult<Vec<_>>>()?;
         Ok(Page::from_overfetch(items, page.limit))
     }
 
@@ -659,11 +623,10 @@ impl OrderStore for MongoOrderStore {
         side: OrderSide,
         status: Option<OrderStatus>,
     ) -> StoreResult<u64> {
-        let mut filter = doc! { side_field(side): user.as_str() };
-        if let Some(status) = status {
-            filter.insert("status", status.as_str());
-        }
-        Ok(self.orders.count_documents(filter).await?)
+        Ok(self
+            .orders
+            .count_documents(side_filter(user, side, status))
+            .await?)
     }
 
     async fn update_order(&self, order: &Order, restock: bool) -> StoreResult<OrderUpdate> {
@@ -671,50 +634,45 @@ impl OrderStore for MongoOrderStore {
         next.revision = order.revision + 1;
         let record = OrderRecord::from(&next);
         let delivered = next.status == OrderStatus::Delivered;
-        if !restock && !delivered {
-            let written = self
-                .orders
-                .replace_one(
-                    doc! { "_id": next.id.as_str(), "revision": order.revision },
-                    &record,
-                )
-                .await?;
-            if written.matched_count == 0 {
-                return Ok(OrderUpdate::Stale);
+        let written = if restock || delivered {
+            if delivered {
+                ensure_buyer_document(&self.buyers, next.buyer_id.as_str()).await?;
             }
-            return Ok(OrderUpdate::Updated {
-                order: Box::new(next),
-                listings: Vec::new(),
-            });
-        }
-        if delivered {
-            ensure_buyer_document(&self.buyers, next.buyer_id.as_str()).await?;
-        }
-        match self.update_transaction(&record, &next, restock).await {
-            Ok(()) => {
-                let listings = if restock {
-                    self.listings_of(&[&next]).await?
-                } else {
-                    Vec::new()
-                };
-                Ok(OrderUpdate::Updated {
-                    order: Box::new(next),
-                    listings,
-                })
+            let context = (self, (&record, &next, restock));
+            match transaction(&self.client, context, |session, context| {
+                let (store, update) = *context;
+                async move { store.rewrite(session, update).await }.boxed()
+            })
+            .await
+            {
+                Err(err) if err.get_custom::<OrderUpdate>().is_some() => false,
+                written => {
+                    written?;
+                    true
+                }
             }
-            Err(err) if matches!(err.get_custom::<Abort>(), Some(Abort::Stale)) => {
-                Ok(OrderUpdate::Stale)
-            }
-            Err(err) => Err(StoreError::backend(err)),
+        } else {
+            self.compare_and_set(&record, None).await?
+        };
+        if !written {
+            return Ok(OrderUpdate::Stale);
         }
+        let listings = if restock {
+            self.listings_of([&next]).await?
+        } else {
+            Vec::new()
+        };
+        Ok(OrderUpdate::Updated {
+            order: Box::new(next),
+            listings,
+        })
     }
 
     async fn record_payment_attempt(&self, attempt: &PaymentAttempt) -> StoreResult<()> {
-        Ok(self
-            .attempts
+        self.attempts
             .insert_one(AttemptRecord::from(attempt))
-            .await
-            .map(|_| ())?)
+            .await?;
+        Ok(())
     }
 
     async fn payment_attempts(&self, order: &OrderId) -> StoreResult<Vec<PaymentAttempt>> {
@@ -733,18 +691,15 @@ impl OrderStore for MongoOrderStore {
         before: DateTime<Utc>,
         limit: usize,
     ) -> StoreResult<Vec<Order>> {
-        let records: Vec<OrderRecord> = self
-            .orders
-            .find(doc! {
+        self.find_orders(
+            doc! {
                 "status": OrderStatus::PendingPayment.as_str(),
                 "created_at": { "$lt": before.timestamp_millis() },
-            })
-            .sort(doc! { "created_at": 1, "_id": 1 })
-            .limit(i64::try_from(limit).unwrap_or(i64::MAX))
-            .await?
-            .try_collect()
-            .await?;
-        records.into_iter().map(Order::try_from).collect()
+            },
+            OLDEST_FIRST,
+            Some(i64::try_from(limit).unwrap_or(i64::MAX)),
+        )
+        .await
     }
 
     async fn delivered_purchases(
@@ -760,13 +715,12 @@ impl OrderStore for MongoOrderStore {
         let mut posts: Vec<&str> = pairs.iter().map(|(_, p)| p.as_str()).collect();
         posts.sort_unstable();
         posts.dedup();
-        let orders = self
-            .find_orders(doc! {
-                "status": OrderStatus::Delivered.as_str(),
-                "buyer_id": { "$in": buyers },
-                "items.post_id": { "$in": posts },
-            })
-            .await?;
+        let filter = doc! {
+            "status": OrderStatus::Delivered.as_str(),
+            "buyer_id": { "$in": buyers },
+            "items.post_id": { "$in": posts },
+        };
+        let orders = self.find_orders(filter, OLDEST_FIRST, None).await?;
         Ok(pairs
             .iter()
             .filter(|(user, post)| {

@@ -14,18 +14,18 @@
 //! purchases in its own transaction (`store::reviews::sqlite_mark_verified`).
 
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Params, Transaction, params};
 
 use super::record::{AttemptRecord, OrderRecord};
 use super::{
     CheckoutOutcome, NewCheckout, OrderSide, OrderStore, OrderUpdate, SellerStats,
-    UnpaidLimitExceeded,
+    UnpaidLimitExceeded, listing_ids,
 };
 use crate::clock::{from_millis, to_millis};
 use crate::domain::{CartLine, Order, OrderId, OrderStatus, PaymentAttempt, Post, PostId, UserId};
 use crate::store::posts::sqlite_posts_by_ids;
 use crate::store::reviews::{sqlite_mark_verified, sqlite_seller_ratings};
-use crate::store::sqlite::{SqliteDb, StatementExt, ids_json};
+use crate::store::sqlite::{SqliteDb, StatementExt, from_count, ids_json};
 use crate::store::{Page, PageRequest, StoreError, StoreResult};
 
 pub struct SqliteOrderStore {
@@ -38,77 +38,109 @@ impl SqliteOrderStore {
     }
 }
 
-fn order_from_json(json: &str) -> StoreResult<Order> {
-    let record: OrderRecord = serde_json::from_str(json)
-        .map_err(|e| StoreError::Backend(format!("corrupt order record: {e}")))?;
-    Order::try_from(record)
-}
-
 fn order_json(order: &Order) -> StoreResult<String> {
     Ok(serde_json::to_string(&OrderRecord::from(order))?)
 }
 
-fn side_column(side: OrderSide) -> &'static str {
-    match side {
-        OrderSide::Buyer => "buyer_id",
-        OrderSide::Seller => "seller_id",
-    }
+/// The orders a `SELECT record FROM orders …` statement finds, in its order.
+fn select_orders(conn: &Connection, sql: &str, params: impl Params) -> StoreResult<Vec<Order>> {
+    let records = conn
+        .prepare_cached(sql)?
+        .query_vec(params, |row| row.get::<_, String>(0))?;
+    records
+        .iter()
+        .map(|json| {
+            let record: OrderRecord = serde_json::from_str(json)
+                .map_err(|e| StoreError::Backend(format!("corrupt order record: {e}")))?;
+            Order::try_from(record)
+        })
+        .collect()
+}
+
+fn orders_by_ids(conn: &Connection, ids: &[impl AsRef<str>]) -> StoreResult<Vec<Order>> {
+    select_orders(
+        conn,
+        "SELECT record FROM orders WHERE id IN (SELECT value FROM json_each(?1)) \
+         ORDER BY created_at, id",
+        [ids_json(ids)],
+    )
 }
 
 fn insert_order(tx: &Transaction<'_>, order: &Order) -> StoreResult<()> {
     tx.prepare_cached(
         "INSERT INTO orders (id, buyer_id, seller_id, status, revision, currency, total, \
          created_at, record) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    )
-    .and_then(|mut stmt| {
-        stmt.execute(params![
+    )?
+    .execute(params![
+        order.id.as_str(),
+        order.buyer_id.as_str(),
+        order.seller_id.as_str(),
+        order.status.as_str(),
+        order.revision,
+        order.total.currency.code(),
+        order.total.amount.scaled(),
+        to_millis(order.created_at),
+        order_json(order)?,
+    ])?;
+    let mut item = tx.prepare_cached(
+        "INSERT INTO order_items (order_id, post_id, buyer_id) VALUES (?1, ?2, ?3)",
+    )?;
+    for i in &order.items {
+        item.execute(params![
             order.id.as_str(),
-            order.buyer_id.as_str(),
-            order.seller_id.as_str(),
-            order.status.as_str(),
-            order.revision,
-            order.total.currency.code(),
-            order.total.amount.scaled(),
-            to_millis(order.created_at),
-            order_json(order).map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?,
-        ])
-    })?;
-    for item in &order.items {
-        tx.prepare_cached(
-            "INSERT INTO order_items (order_id, post_id, buyer_id) VALUES (?1, ?2, ?3)",
-        )
-        .and_then(|mut stmt| {
-            stmt.execute(params![
-                order.id.as_str(),
-                item.post_id.as_str(),
-                order.buyer_id.as_str()
-            ])
-        })?;
+            i.post_id.as_str(),
+            order.buyer_id.as_str()
+        ])?;
     }
     Ok(())
 }
 
-fn orders_by_ids(conn: &rusqlite::Connection, ids: &[impl AsRef<str>]) -> StoreResult<Vec<Order>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT record FROM orders WHERE id IN (SELECT value FROM json_each(?1)) \
-             ORDER BY created_at, id",
-    )?;
-    let rows = stmt.query_vec([ids_json(ids)], |row| row.get::<_, String>(0))?;
-    rows.iter().map(|json| order_from_json(json)).collect()
+/// The fingerprint and order ids stored for `buyer`'s idempotency `key`, if it was used.
+fn stored_checkout(
+    tx: &Transaction<'_>,
+    buyer: &UserId,
+    key: &str,
+) -> StoreResult<Option<(String, Vec<String>)>> {
+    let found: Option<(String, String)> = tx
+        .prepare_cached(
+            "SELECT fingerprint, order_ids FROM checkouts WHERE buyer_id = ?1 AND idem_key = ?2",
+        )?
+        .query_row(params![buyer.as_str(), key], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
+        .optional()?;
+    Ok(found
+        .map(|(fingerprint, ids)| (fingerprint, serde_json::from_str(&ids).unwrap_or_default())))
 }
 
 /// Gives each item's quantity back to its listing; a `SOLD` listing with stock again is
 /// `ACTIVE`.
 fn restock(tx: &Transaction<'_>, order: &Order) -> StoreResult<()> {
+    let mut stmt = tx.prepare_cached(
+        "UPDATE posts SET stock = stock + ?2, \
+         status = CASE WHEN status = 'SOLD' AND stock + ?2 > 0 THEN 'ACTIVE' ELSE status END \
+         WHERE id = ?1 AND stock IS NOT NULL",
+    )?;
     for item in &order.items {
-        tx.prepare_cached(
-            "UPDATE posts SET stock = stock + ?2, \
-             status = CASE WHEN status = 'SOLD' AND stock + ?2 > 0 THEN 'ACTIVE' ELSE status END \
-             WHERE id = ?1 AND stock IS NOT NULL",
-        )
-        .and_then(|mut stmt| stmt.execute(params![item.post_id.as_str(), item.quantity]))?;
+        stmt.execute(params![item.post_id.as_str(), item.quantity])?;
     }
     Ok(())
+}
+
+/// Takes each item's quantity from its listing, which must be `ACTIVE` with that much stock;
+/// one that runs out is `SOLD`. The first listing that cannot give its quantity, if any.
+fn take_stock(tx: &Transaction<'_>, orders: &[Order]) -> StoreResult<Option<PostId>> {
+    let mut stmt = tx.prepare_cached(
+        "UPDATE posts SET stock = stock - ?2, \
+         status = CASE WHEN stock - ?2 = 0 THEN 'SOLD' ELSE status END \
+         WHERE id = ?1 AND stock >= ?2 AND status = 'ACTIVE' AND deleted_at IS NULL",
+    )?;
+    for item in orders.iter().flat_map(|o| &o.items) {
+        if stmt.execute(params![item.post_id.as_str(), item.quantity])? == 0 {
+            return Ok(Some(item.post_id.clone()));
+        }
+    }
+    Ok(None)
 }
 
 /// The first of `checkout.limits` that its orders would break, counting the buyer's
@@ -121,32 +153,47 @@ fn unpaid_limit_exceeded(
     let held_orders: i64 = tx
         .prepare_cached(
             "SELECT COUNT(*) FROM orders WHERE buyer_id = ?1 AND status = 'PENDING_PAYMENT'",
-        )
-        .and_then(|mut stmt| stmt.query_row([buyer], |row| row.get(0)))?;
+        )?
+        .query_row([buyer], |row| row.get(0))?;
     // Bounded by the limit on unpaid orders: only the items of those orders are read.
     let held_units = tx
         .prepare_cached(
-            "SELECT json_extract(item.value, '$.post_id'),              SUM(json_extract(item.value, '$.quantity'))              FROM orders AS o, json_each(o.record, '$.items') AS item              WHERE o.buyer_id = ?1 AND o.status = 'PENDING_PAYMENT' GROUP BY 1",
-        )
-        .and_then(|mut stmt| {
-            stmt.query_map([buyer], |row| {
-                Ok((PostId::from_trusted(row.get(0)?), row.get::<_, i64>(1)?))
-            })?
-            .collect::<Result<Vec<_>, _>>()
+            "SELECT json_extract(item.value, '$.post_id'), \
+             SUM(json_extract(item.value, '$.quantity')) \
+             FROM orders AS o, json_each(o.record, '$.items') AS item \
+             WHERE o.buyer_id = ?1 AND o.status = 'PENDING_PAYMENT' GROUP BY 1",
+        )?
+        .query_vec([buyer], |row| {
+            Ok((PostId::from_trusted(row.get(0)?), row.get::<_, i64>(1)?))
         })?;
     Ok(checkout
         .limits
         .check(&checkout.orders, held_orders, &held_units))
 }
 
-fn listings_of(tx: &Transaction<'_>, orders: &[&Order]) -> StoreResult<Vec<Post>> {
-    let mut ids: Vec<PostId> = orders
-        .iter()
-        .flat_map(|o| o.items.iter().map(|i| i.post_id.clone()))
-        .collect();
-    ids.sort();
-    ids.dedup();
-    sqlite_posts_by_ids(tx, &ids)
+fn listings_of<'a>(
+    conn: &Connection,
+    orders: impl IntoIterator<Item = &'a Order>,
+) -> StoreResult<Vec<Post>> {
+    sqlite_posts_by_ids(conn, &listing_ids(orders))
+}
+
+/// The stored orders of a checkout whose key was used before for `fingerprint` (any
+/// fingerprint with `None`): what a replay answers.
+fn replay(
+    tx: &Transaction<'_>,
+    checkout: &NewCheckout,
+    fingerprint: Option<&str>,
+) -> StoreResult<CheckoutOutcome> {
+    let stored = stored_checkout(tx, &checkout.buyer_id, &checkout.idempotency_key)?;
+    let ids = match (stored, fingerprint) {
+        (Some((stored, _)), Some(fingerprint)) if stored != fingerprint => {
+            return Ok(CheckoutOutcome::KeyReused);
+        }
+        (Some((_, ids)), _) => ids,
+        (None, _) => Vec::new(),
+    };
+    Ok(CheckoutOutcome::Replayed(orders_by_ids(tx, &ids)?))
 }
 
 #[async_trait::async_trait]
@@ -161,21 +208,18 @@ impl OrderStore for SqliteOrderStore {
         let (user, post) = (user.clone(), post.clone());
         self.db
             .write(move |tx| {
-                Ok(tx
-                    .prepare_cached(
-                        "INSERT INTO cart_items (user_id, post_id, quantity, added_at) \
+                tx.prepare_cached(
+                    "INSERT INTO cart_items (user_id, post_id, quantity, added_at) \
                      VALUES (?1, ?2, ?3, ?4) \
                      ON CONFLICT (user_id, post_id) DO UPDATE SET quantity = excluded.quantity",
-                    )
-                    .and_then(|mut stmt| {
-                        stmt.execute(params![
-                            user.as_str(),
-                            post.as_str(),
-                            quantity,
-                            to_millis(at)
-                        ])
-                    })
-                    .map(|_| ())?)
+                )?
+                .execute(params![
+                    user.as_str(),
+                    post.as_str(),
+                    quantity,
+                    to_millis(at)
+                ])?;
+                Ok(())
             })
             .await
     }
@@ -184,12 +228,11 @@ impl OrderStore for SqliteOrderStore {
         let (user, post) = (user.clone(), post.clone());
         self.db
             .write(move |tx| {
-                Ok(tx
-                    .execute(
-                        "DELETE FROM cart_items WHERE user_id = ?1 AND post_id = ?2",
-                        params![user.as_str(), post.as_str()],
-                    )
-                    .map(|n| n > 0)?)
+                let removed = tx.execute(
+                    "DELETE FROM cart_items WHERE user_id = ?1 AND post_id = ?2",
+                    params![user.as_str(), post.as_str()],
+                )?;
+                Ok(removed > 0)
             })
             .await
     }
@@ -198,9 +241,8 @@ impl OrderStore for SqliteOrderStore {
         let user = user.clone();
         self.db
             .write(move |tx| {
-                Ok(tx
-                    .execute("DELETE FROM cart_items WHERE user_id = ?1", [user.as_str()])
-                    .map(|_| ())?)
+                tx.execute("DELETE FROM cart_items WHERE user_id = ?1", [user.as_str()])?;
+                Ok(())
             })
             .await
     }
@@ -210,11 +252,11 @@ impl OrderStore for SqliteOrderStore {
         // Bounded: a cart holds at most MAX_CART_LINES lines.
         self.db
             .read(move |conn| {
-                let mut stmt = conn.prepare_cached(
+                conn.prepare_cached(
                     "SELECT post_id, quantity, added_at FROM cart_items WHERE user_id = ?1 \
-                         ORDER BY added_at, post_id",
-                )?;
-                stmt.query_vec([user.as_str()], |row| {
+                     ORDER BY added_at, post_id",
+                )?
+                .query_vec([user.as_str()], |row| {
                     Ok(CartLine {
                         post_id: PostId::from_trusted(row.get(0)?),
                         quantity: row.get(1)?,
@@ -230,17 +272,7 @@ impl OrderStore for SqliteOrderStore {
         self.db
             .write(move |tx| {
                 if checkout.orders.is_empty() {
-                    let ids: Option<String> = tx
-                        .query_row(
-                            "SELECT order_ids FROM checkouts WHERE buyer_id = ?1 AND idem_key = ?2",
-                            params![checkout.buyer_id.as_str(), checkout.idempotency_key],
-                            |row| row.get(0),
-                        )
-                        .optional()?;
-                    let ids: Vec<String> = ids
-                        .and_then(|ids| serde_json::from_str(&ids).ok())
-                        .unwrap_or_default();
-                    return Ok(CheckoutOutcome::Replayed(orders_by_ids(tx, &ids)?));
+                    return replay(tx, &checkout, None);
                 }
                 let order_ids: Vec<&str> = checkout.orders.iter().map(|o| o.id.as_str()).collect();
                 // Everything below either commits whole or is rolled back to here; an
@@ -250,52 +282,27 @@ impl OrderStore for SqliteOrderStore {
                     .prepare_cached(
                         "INSERT INTO checkouts (buyer_id, idem_key, fingerprint, order_ids, created_at) \
                          VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
-                    )
-                    .and_then(|mut stmt| {
-                        stmt.execute(params![
-                            checkout.buyer_id.as_str(),
-                            checkout.idempotency_key,
-                            checkout.fingerprint,
-                            ids_json(&order_ids),
-                            to_millis(checkout.at),
-                        ])
-                    })?;
+                    )?
+                    .execute(params![
+                        checkout.buyer_id.as_str(),
+                        checkout.idempotency_key,
+                        checkout.fingerprint,
+                        ids_json(&order_ids),
+                        to_millis(checkout.at),
+                    ])?;
                 if inserted == 0 {
                     tx.execute_batch("RELEASE checkout")?;
-                    let (fingerprint, ids): (String, String) = tx
-                        .query_row(
-                            "SELECT fingerprint, order_ids FROM checkouts \
-                             WHERE buyer_id = ?1 AND idem_key = ?2",
-                            params![checkout.buyer_id.as_str(), checkout.idempotency_key],
-                            |row| Ok((row.get(0)?, row.get(1)?)),
-                        )?;
-                    if fingerprint != checkout.fingerprint {
-                        return Ok(CheckoutOutcome::KeyReused);
-                    }
-                    let ids: Vec<String> = serde_json::from_str(&ids).unwrap_or_default();
-                    return Ok(CheckoutOutcome::Replayed(orders_by_ids(tx, &ids)?));
+                    return replay(tx, &checkout, Some(&checkout.fingerprint));
                 }
-                if let Some(exceeded) = unpaid_limit_exceeded(tx, &checkout)? {
+                let refused = match unpaid_limit_exceeded(tx, &checkout)? {
+                    Some(exceeded) => Some(CheckoutOutcome::OverLimit(exceeded)),
+                    None => take_stock(tx, &checkout.orders)?.map(CheckoutOutcome::OutOfStock),
+                };
+                if let Some(refused) = refused {
                     tx.execute_batch("ROLLBACK TO checkout; RELEASE checkout")?;
-                    return Ok(CheckoutOutcome::OverLimit(exceeded));
+                    return Ok(refused);
                 }
                 for order in &checkout.orders {
-                    for item in &order.items {
-                        let taken = tx
-                            .prepare_cached(
-                                "UPDATE posts SET stock = stock - ?2, \
-                                 status = CASE WHEN stock - ?2 = 0 THEN 'SOLD' ELSE status END \
-                                 WHERE id = ?1 AND stock >= ?2 AND status = 'ACTIVE' \
-                                 AND deleted_at IS NULL",
-                            )
-                            .and_then(|mut stmt| {
-                                stmt.execute(params![item.post_id.as_str(), item.quantity])
-                            })?;
-                        if taken == 0 {
-                            tx.execute_batch("ROLLBACK TO checkout; RELEASE checkout")?;
-                            return Ok(CheckoutOutcome::OutOfStock(item.post_id.clone()));
-                        }
-                    }
                     insert_order(tx, order)?;
                 }
                 tx.execute(
@@ -303,10 +310,9 @@ impl OrderStore for SqliteOrderStore {
                     [checkout.buyer_id.as_str()],
                 )?;
                 tx.execute_batch("RELEASE checkout")?;
-                let listings = listings_of(tx, &checkout.orders.iter().collect::<Vec<_>>())?;
                 Ok(CheckoutOutcome::Placed {
-                    orders: checkout.orders.clone(),
-                    listings,
+                    listings: listings_of(tx, &checkout.orders)?,
+                    orders: checkout.orders,
                 })
             })
             .await
@@ -332,22 +338,21 @@ impl OrderStore for SqliteOrderStore {
         page: &PageRequest,
     ) -> StoreResult<Page<Order>> {
         let user = user.clone();
-        let (after, limit) = (
-            crate::store::cursor::split(page.after.as_deref()),
-            page.limit,
-        );
-        let column = side_column(side);
+        let (after_ms, after_id) = crate::store::cursor::split(page.after.as_deref())
+            .map_or((None, None), |(ms, id)| (Some(ms), Some(id)));
+        let limit = page.limit;
         self.db
             .read(move |conn| {
-                let mut stmt = conn.prepare_cached(&format!(
-                    "SELECT record FROM orders WHERE {column} = ?1 \
-                         AND (?2 IS NULL OR status = ?2) \
-                         AND (?3 IS NULL OR (created_at, id) < (?3, ?4)) \
-                         ORDER BY created_at DESC, id DESC LIMIT ?5 + 0"
-                ))?;
-                let (after_ms, after_id) =
-                    after.map_or((None, None), |(ms, id)| (Some(ms), Some(id)));
-                let rows = stmt.query_vec(
+                let sql = format!(
+                    "SELECT record FROM orders WHERE {} = ?1 \
+                     AND (?2 IS NULL OR status = ?2) \
+                     AND (?3 IS NULL OR (created_at, id) < (?3, ?4)) \
+                     ORDER BY created_at DESC, id DESC LIMIT ?5 + 0",
+                    side.field()
+                );
+                let orders = select_orders(
+                    conn,
+                    &sql,
                     params![
                         user.as_str(),
                         status.map(OrderStatus::as_str),
@@ -355,13 +360,8 @@ impl OrderStore for SqliteOrderStore {
                         after_id,
                         limit as i64 + 1
                     ],
-                    |row| row.get::<_, String>(0),
                 )?;
-                let items = rows
-                    .iter()
-                    .map(|json| order_from_json(json))
-                    .collect::<StoreResult<Vec<_>>>()?;
-                Ok(Page::from_overfetch(items, limit))
+                Ok(Page::from_overfetch(orders, limit))
             })
             .await
     }
@@ -373,19 +373,18 @@ impl OrderStore for SqliteOrderStore {
         status: Option<OrderStatus>,
     ) -> StoreResult<u64> {
         let user = user.clone();
-        let column = side_column(side);
         self.db
             .scan(move |conn| {
-                Ok(conn.prepare_cached(&format!(
-                    "SELECT COUNT(*) FROM orders WHERE {column} = ?1 AND (?2 IS NULL OR status = ?2)"
-                ))
-                .and_then(|mut stmt| {
-                    stmt.query_row(
+                let n = conn
+                    .prepare_cached(&format!(
+                        "SELECT COUNT(*) FROM orders WHERE {} = ?1 AND (?2 IS NULL OR status = ?2)",
+                        side.field()
+                    ))?
+                    .query_row(
                         params![user.as_str(), status.map(OrderStatus::as_str)],
-                        |row| row.get::<_, i64>(0),
-                    )
-                })
-                .map(|n| n as u64)?)
+                        |row| row.get(0),
+                    )?;
+                Ok(from_count(n))
             })
             .await
     }
@@ -395,31 +394,27 @@ impl OrderStore for SqliteOrderStore {
         next.revision = order.revision + 1;
         self.db
             .write(move |tx| {
-                let json = order_json(&next)?;
                 let written = tx
                     .prepare_cached(
                         "UPDATE orders SET status = ?3, revision = ?4, record = ?5 \
                          WHERE id = ?1 AND revision = ?2",
-                    )
-                    .and_then(|mut stmt| {
-                        stmt.execute(params![
-                            next.id.as_str(),
-                            next.revision - 1,
-                            next.status.as_str(),
-                            next.revision,
-                            json
-                        ])
-                    })?;
+                    )?
+                    .execute(params![
+                        next.id.as_str(),
+                        next.revision - 1,
+                        next.status.as_str(),
+                        next.revision,
+                        order_json(&next)?
+                    ])?;
                 if written == 0 {
                     return Ok(OrderUpdate::Stale);
                 }
                 if next.status == OrderStatus::Delivered {
-                    let posts: Vec<PostId> = next.items.iter().map(|i| i.post_id.clone()).collect();
-                    sqlite_mark_verified(tx, &next.buyer_id, &posts)?;
+                    sqlite_mark_verified(tx, &next.buyer_id, &listing_ids([&next]))?;
                 }
                 let listings = if restock_items {
                     restock(tx, &next)?;
-                    listings_of(tx, &[&next])?
+                    listings_of(tx, [&next])?
                 } else {
                     Vec::new()
                 };
@@ -435,12 +430,16 @@ impl OrderStore for SqliteOrderStore {
         let record = AttemptRecord::from(attempt);
         self.db
             .write(move |tx| {
-                let json = serde_json::to_string(&record)?;
-                Ok(tx.execute(
+                tx.execute(
                     "INSERT INTO payment_attempts (id, order_id, at, record) VALUES (?1, ?2, ?3, ?4)",
-                    params![record.id, record.order_id, record.at, json],
-                )
-                .map(|_| ())?)
+                    params![
+                        record.id,
+                        record.order_id,
+                        record.at,
+                        serde_json::to_string(&record)?
+                    ],
+                )?;
+                Ok(())
             })
             .await
     }
@@ -449,15 +448,13 @@ impl OrderStore for SqliteOrderStore {
         let order = order.clone();
         self.db
             .scan(move |conn| {
-                let mut stmt = conn.prepare_cached(
+                conn.prepare_cached(
                     "SELECT record FROM payment_attempts WHERE order_id = ?1 ORDER BY at, id",
-                )?;
-                let rows = stmt.query_vec([order.as_str()], |row| row.get::<_, String>(0))?;
-                rows.iter()
-                    .map(|json| {
-                        PaymentAttempt::try_from(serde_json::from_str::<AttemptRecord>(json)?)
-                    })
-                    .collect()
+                )?
+                .query_vec([order.as_str()], |row| row.get::<_, String>(0))?
+                .iter()
+                .map(|json| PaymentAttempt::try_from(serde_json::from_str::<AttemptRecord>(json)?))
+                .collect()
             })
             .await
     }
@@ -469,14 +466,12 @@ impl OrderStore for SqliteOrderStore {
     ) -> StoreResult<Vec<Order>> {
         self.db
             .scan(move |conn| {
-                let mut stmt = conn.prepare_cached(
+                select_orders(
+                    conn,
                     "SELECT record FROM orders WHERE status = 'PENDING_PAYMENT' \
-                         AND created_at < ?1 ORDER BY created_at, id LIMIT ?2 + 0",
-                )?;
-                let rows = stmt.query_vec(params![to_millis(before), limit as i64], |row| {
-                    row.get::<_, String>(0)
-                })?;
-                rows.iter().map(|json| order_from_json(json)).collect()
+                     AND created_at < ?1 ORDER BY created_at, id LIMIT ?2 + 0",
+                    params![to_millis(before), limit as i64],
+                )
             })
             .await
     }
@@ -496,13 +491,13 @@ impl OrderStore for SqliteOrderStore {
         )?;
         self.db
             .read(move |conn| {
-                let mut stmt = conn.prepare_cached(
+                conn.prepare_cached(
                     "SELECT DISTINCT i.buyer_id, i.post_id FROM json_each(?1) AS pair \
-                         JOIN order_items i ON i.buyer_id = json_extract(pair.value, '$[0]') \
-                          AND i.post_id = json_extract(pair.value, '$[1]') \
-                         JOIN orders o ON o.id = i.order_id AND o.status = 'DELIVERED'",
-                )?;
-                stmt.query_vec([json], |row| {
+                     JOIN order_items i ON i.buyer_id = json_extract(pair.value, '$[0]') \
+                      AND i.post_id = json_extract(pair.value, '$[1]') \
+                     JOIN orders o ON o.id = i.order_id AND o.status = 'DELIVERED'",
+                )?
+                .query_vec([json], |row| {
                     Ok((
                         UserId::from_trusted(row.get(0)?),
                         PostId::from_trusted(row.get(1)?),
