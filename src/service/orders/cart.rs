@@ -45,6 +45,17 @@ impl CartEntry {
     }
 }
 
+/// A line's quantity is 1 to [`MAX_LINE_QUANTITY`].
+fn check_quantity(quantity: i64) -> AppResult<()> {
+    if !(1..=MAX_LINE_QUANTITY).contains(&quantity) {
+        return Err(AppError::bad_input(
+            "quantity",
+            format!("must be between 1 and {MAX_LINE_QUANTITY}"),
+        ));
+    }
+    Ok(())
+}
+
 #[derive(Clone)]
 pub struct CartService {
     orders: Arc<dyn OrderStore>,
@@ -80,12 +91,7 @@ impl CartService {
 
     /// Checks that the viewer may buy `quantity` of `post_id` now, returning the listing.
     async fn buyable(&self, viewer: &Viewer, post_id: &PostId, quantity: i64) -> AppResult<Post> {
-        if !(1..=MAX_LINE_QUANTITY).contains(&quantity) {
-            return Err(AppError::bad_input(
-                "quantity",
-                format!("must be between 1 and {MAX_LINE_QUANTITY}"),
-            ));
-        }
+        check_quantity(quantity)?;
         let post = self
             .posts
             .get_post(Some(viewer), post_id)
@@ -117,29 +123,17 @@ impl CartService {
         post_id: &PostId,
         quantity: i64,
     ) -> AppResult<Vec<CartEntry>> {
-        self.rate_limits
-            .check(Action::CartWrite, viewer.id().as_str())
-            .await?;
-        let lines = self.orders.cart(viewer.id()).await?;
-        let current = lines.iter().find(|l| &l.post_id == post_id);
-        if current.is_none() && lines.len() >= MAX_CART_LINES {
-            return Err(AppError::bad_input(
-                "postId",
-                format!("a cart holds at most {MAX_CART_LINES} listings"),
-            ));
-        }
-        if !(1..=MAX_LINE_QUANTITY).contains(&quantity) {
-            return Err(AppError::bad_input(
-                "quantity",
-                format!("must be between 1 and {MAX_LINE_QUANTITY}"),
-            ));
-        }
-        let total = current.map_or(0, |l| l.quantity) + quantity;
-        self.buyable(viewer, post_id, total).await?;
-        self.orders
-            .set_cart_line(viewer.id(), post_id, total, now())
-            .await?;
-        self.cart(viewer).await
+        self.write_line(viewer, post_id, |current, lines| {
+            if current.is_none() && lines >= MAX_CART_LINES {
+                return Err(AppError::bad_input(
+                    "postId",
+                    format!("a cart holds at most {MAX_CART_LINES} listings"),
+                ));
+            }
+            check_quantity(quantity)?;
+            Ok(current.unwrap_or(0) + quantity)
+        })
+        .await
     }
 
     /// Sets the quantity of a line already in the cart.
@@ -149,13 +143,32 @@ impl CartService {
         post_id: &PostId,
         quantity: i64,
     ) -> AppResult<Vec<CartEntry>> {
+        self.write_line(viewer, post_id, |current, _| {
+            current
+                .map(|_| quantity)
+                .ok_or(AppError::NotFound("cart item"))
+        })
+        .await
+    }
+
+    /// Sets the viewer's line of `post_id` to what `quantity` makes of the quantity in the
+    /// cart (`None` when the listing is not in it) and the number of lines, once the rate
+    /// limit allows the write and the listing can be bought in that quantity; the cart after.
+    async fn write_line(
+        &self,
+        viewer: &Viewer,
+        post_id: &PostId,
+        quantity: impl FnOnce(Option<i64>, usize) -> AppResult<i64>,
+    ) -> AppResult<Vec<CartEntry>> {
         self.rate_limits
             .check(Action::CartWrite, viewer.id().as_str())
             .await?;
         let lines = self.orders.cart(viewer.id()).await?;
-        if !lines.iter().any(|l| &l.post_id == post_id) {
-            return Err(AppError::NotFound("cart item"));
-        }
+        let current = lines
+            .iter()
+            .find(|l| &l.post_id == post_id)
+            .map(|l| l.quantity);
+        let quantity = quantity(current, lines.len())?;
         self.buyable(viewer, post_id, quantity).await?;
         self.orders
             .set_cart_line(viewer.id(), post_id, quantity, now())

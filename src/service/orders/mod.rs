@@ -399,22 +399,29 @@ impl OrderService {
             .as_ref()
             .filter(|p| p.outcome == PaymentOutcome::Succeeded)
         {
-            let refund = self
-                .gateway
-                .refund(&charge.reference, charge.amount)
-                .await
-                .map_err(AppError::Internal)?;
-            self.orders
-                .record_payment_attempt(&PaymentAttempt {
-                    id: uuid::Uuid::now_v7().simple().to_string(),
-                    outcome: refund.outcome,
-                    reference: refund.reference,
-                    at,
-                    ..charge.clone()
-                })
-                .await?;
+            self.refund(charge, at).await?;
         }
         Ok(cancelled)
+    }
+
+    /// Gives back the money of `charge` through the gateway and records the refund, at `at`,
+    /// as an attempt of the same order and card.
+    async fn refund(&self, charge: &PaymentAttempt, at: DateTime<Utc>) -> AppResult<()> {
+        let refund = self
+            .gateway
+            .refund(&charge.reference, charge.amount)
+            .await
+            .map_err(AppError::Internal)?;
+        self.orders
+            .record_payment_attempt(&PaymentAttempt {
+                id: uuid::Uuid::now_v7().simple().to_string(),
+                outcome: refund.outcome,
+                reference: refund.reference,
+                at,
+                ..charge.clone()
+            })
+            .await?;
+        Ok(())
     }
 
     /// Charges the order to one of the viewer's cards.
@@ -463,28 +470,13 @@ impl OrderService {
         }
         let mut next = order.moved(OrderStatus::Paid, attempt.at, Some(viewer.id().clone()));
         next.payment = Some(attempt.clone());
-        match self.write(&next, false, Some(viewer.id().clone())).await {
-            Ok(paid) => Ok(paid),
-            Err(err) => {
-                // The order changed while the card was charged (cancelled or paid by a
-                // racing request): give the money back.
-                let refund = self
-                    .gateway
-                    .refund(&attempt.reference, attempt.amount)
-                    .await
-                    .map_err(AppError::Internal)?;
-                self.orders
-                    .record_payment_attempt(&PaymentAttempt {
-                        id: uuid::Uuid::now_v7().simple().to_string(),
-                        outcome: refund.outcome,
-                        reference: refund.reference,
-                        at: now(),
-                        ..attempt
-                    })
-                    .await?;
-                Err(err)
-            }
+        let paid = self.write(&next, false, Some(viewer.id().clone())).await;
+        if paid.is_err() {
+            // The order changed while the card was charged (cancelled or paid by a racing
+            // request): give the money back.
+            self.refund(&attempt, now()).await?;
         }
+        paid
     }
 
     /// Every payment attempt of an order the viewer may see, oldest first.
