@@ -12,14 +12,14 @@ use async_graphql::{Context, ID, InputObject, Object, Result};
 
 pub use self::subscription::OrderSubscription;
 pub use self::types::Order;
-pub(crate) use self::types::user;
 use self::types::{Cart, OrderConnection, OrderRole, OrderStatus, OrdersTotal, SellerStats};
+pub(crate) use self::types::{live_post, user};
 use super::ContextExt;
 use super::connection::{cursor_of, page_request};
-use crate::domain::{self, AddressId, CardId, OrderId, PostId, parse_idempotency_key, parse_note};
+use crate::domain::{self, CardId, OrderId, PostId, parse_idempotency_key, parse_note};
 use crate::error::AppError;
 use crate::graphql::parse_id;
-use crate::service::CheckoutCommand;
+use crate::service::{CheckoutCommand, Viewer};
 
 #[derive(InputObject)]
 pub struct CheckoutInput {
@@ -44,8 +44,7 @@ impl OrderQuery {
     /// An order of the viewer's (as buyer or seller), or any order for an admin. Any other
     /// order is `NOT_FOUND`, exactly like one that does not exist.
     async fn order(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Order>> {
-        let viewer = ctx.require_viewer()?;
-        let id = parse_id::<OrderId>("id", &id)?;
+        let (viewer, id) = viewer_and::<OrderId>(ctx, "id", &id)?;
         Ok(Some(Order(
             ctx.services().orders.get_order(viewer, &id).await?,
         )))
@@ -101,6 +100,16 @@ impl SellerStatsQuery {
     }
 }
 
+/// The viewer and the id in the argument `field`, as the mutations on one cart line or order
+/// start: `UNAUTHENTICATED` before a malformed id.
+fn viewer_and<'c, T: domain::Id>(
+    ctx: &'c Context<'_>,
+    field: &str,
+    id: &ID,
+) -> Result<(&'c Viewer, T), AppError> {
+    Ok((ctx.require_viewer()?, parse_id(field, id)?))
+}
+
 #[derive(Default)]
 pub struct OrderMutation;
 
@@ -113,14 +122,9 @@ impl OrderMutation {
         post_id: ID,
         #[graphql(default = 1)] quantity: i32,
     ) -> Result<Cart> {
-        let viewer = ctx.require_viewer()?;
-        let post = parse_id::<PostId>("postId", &post_id)?;
-        let cart = ctx
-            .services()
-            .cart
-            .add(viewer, &post, i64::from(quantity))
-            .await?;
-        Ok(Cart(cart))
+        let (viewer, post) = viewer_and::<PostId>(ctx, "postId", &post_id)?;
+        let cart = &ctx.services().cart;
+        Ok(Cart(cart.add(viewer, &post, quantity.into()).await?))
     }
 
     /// Sets the quantity of a line in the cart.
@@ -130,19 +134,13 @@ impl OrderMutation {
         post_id: ID,
         quantity: i32,
     ) -> Result<Cart> {
-        let viewer = ctx.require_viewer()?;
-        let post = parse_id::<PostId>("postId", &post_id)?;
-        let cart = ctx
-            .services()
-            .cart
-            .update(viewer, &post, i64::from(quantity))
-            .await?;
-        Ok(Cart(cart))
+        let (viewer, post) = viewer_and::<PostId>(ctx, "postId", &post_id)?;
+        let cart = &ctx.services().cart;
+        Ok(Cart(cart.update(viewer, &post, quantity.into()).await?))
     }
 
     async fn remove_from_cart(&self, ctx: &Context<'_>, post_id: ID) -> Result<Cart> {
-        let viewer = ctx.require_viewer()?;
-        let post = parse_id::<PostId>("postId", &post_id)?;
+        let (viewer, post) = viewer_and::<PostId>(ctx, "postId", &post_id)?;
         Ok(Cart(ctx.services().cart.remove(viewer, &post).await?))
     }
 
@@ -154,17 +152,15 @@ impl OrderMutation {
     /// Turns the cart into one order per seller, taking the stock. Retrying with the same
     /// `idempotencyKey` returns the same orders.
     async fn checkout(&self, ctx: &Context<'_>, input: CheckoutInput) -> Result<Vec<Order>> {
-        let viewer = ctx.require_viewer()?;
+        let (viewer, address_id) = viewer_and(ctx, "input.addressId", &input.address_id)?;
         let command = CheckoutCommand {
-            address_id: parse_id::<AddressId>("input.addressId", &input.address_id)?,
-            idempotency_key: parse_idempotency_key("input.idempotencyKey", &input.idempotency_key)
-                .map_err(AppError::from)?,
+            address_id,
+            idempotency_key: parse_idempotency_key("input.idempotencyKey", &input.idempotency_key)?,
             note: input
                 .note
                 .filter(|n| !n.trim().is_empty())
                 .map(|n| parse_note("input.note", &n))
-                .transpose()
-                .map_err(AppError::from)?,
+                .transpose()?,
         };
         let orders = ctx.services().orders.checkout(viewer, command).await?;
         Ok(orders.into_iter().map(Order).collect())
@@ -173,12 +169,10 @@ impl OrderMutation {
     /// Pays an order with one of the viewer's cards (mock gateway: see the README's test
     /// cards). A refused card is `PAYMENT_DECLINED` with `extensions.reason`.
     async fn pay_order(&self, ctx: &Context<'_>, order_id: ID, card_id: ID) -> Result<Order> {
-        let viewer = ctx.require_viewer()?;
-        let order = parse_id::<OrderId>("orderId", &order_id)?;
+        let (viewer, order) = viewer_and::<OrderId>(ctx, "orderId", &order_id)?;
         let card = parse_id::<CardId>("cardId", &card_id)?;
-        Ok(Order(
-            ctx.services().orders.pay(viewer, &order, &card).await?,
-        ))
+        let orders = &ctx.services().orders;
+        Ok(Order(orders.pay(viewer, &order, &card).await?))
     }
 
     /// Moves an order along its lifecycle (only the viewer's legal moves: `nextStatuses`).
@@ -188,27 +182,22 @@ impl OrderMutation {
         order_id: ID,
         status: OrderStatus,
     ) -> Result<Order> {
-        let viewer = ctx.require_viewer()?;
-        let order = parse_id::<OrderId>("orderId", &order_id)?;
-        let order = ctx
-            .services()
-            .orders
-            .update_status(viewer, &order, status.into())
-            .await?;
-        Ok(Order(order))
+        let (viewer, order) = viewer_and::<OrderId>(ctx, "orderId", &order_id)?;
+        let orders = &ctx.services().orders;
+        Ok(Order(
+            orders.update_status(viewer, &order, status.into()).await?,
+        ))
     }
 
     /// Cancels an order before it ships; its stock returns and a payment is refunded.
     async fn cancel_order(&self, ctx: &Context<'_>, order_id: ID) -> Result<Order> {
-        let viewer = ctx.require_viewer()?;
-        let order = parse_id::<OrderId>("orderId", &order_id)?;
+        let (viewer, order) = viewer_and::<OrderId>(ctx, "orderId", &order_id)?;
         Ok(Order(ctx.services().orders.cancel(viewer, &order).await?))
     }
 
     /// Puts the items of one of the viewer's orders back into the cart (what is in stock).
     async fn reorder(&self, ctx: &Context<'_>, order_id: ID) -> Result<Cart> {
-        let viewer = ctx.require_viewer()?;
-        let order = parse_id::<OrderId>("orderId", &order_id)?;
+        let (viewer, order) = viewer_and::<OrderId>(ctx, "orderId", &order_id)?;
         Ok(Cart(ctx.services().orders.reorder(viewer, &order).await?))
     }
 }

@@ -140,6 +140,12 @@ pub(crate) async fn user(ctx: &Context<'_>, id: &domain::UserId) -> Result<User>
         .ok_or_else(|| AppError::NotFound("user").into())
 }
 
+/// A post the record refers to, through the loader; `None` once it is deleted.
+pub(crate) async fn live_post(ctx: &Context<'_>, id: &domain::PostId) -> Result<Option<Post>> {
+    let post = ctx.loaders().posts.load_one(id.clone()).await?;
+    Ok(post.filter(|p| p.deleted_at.is_none()).map(Post))
+}
+
 #[Object]
 impl Order {
     async fn id(&self) -> ID {
@@ -211,8 +217,7 @@ pub struct OrderItem(domain::OrderItem);
 impl OrderItem {
     /// The listing now; `null` when it was deleted since.
     async fn post(&self, ctx: &Context<'_>) -> Result<Option<Post>> {
-        let post = ctx.loaders().posts.load_one(self.0.post_id.clone()).await?;
-        Ok(post.filter(|p| p.deleted_at.is_none()).map(Post))
+        live_post(ctx, &self.0.post_id).await
     }
     async fn post_id(&self) -> ID {
         ID(self.0.post_id.to_string())

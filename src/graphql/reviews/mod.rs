@@ -142,8 +142,7 @@ impl ReviewMutation {
             post_id: parse_id::<PostId>("input.postId", &input.post_id)?,
             rating: rating("input.rating", input.rating)?,
             body: review_body("input.body", input.body)?,
-            media: parse_media("input.mediaUrls", &input.media_urls.unwrap_or_default())
-                .map_err(AppError::from)?,
+            media: parse_media("input.mediaUrls", &input.media_urls.unwrap_or_default())?,
         };
         Ok(Review(
             ctx.services().reviews.create(viewer, command).await?,
@@ -170,8 +169,7 @@ impl ReviewMutation {
             media: input
                 .media_urls
                 .map(|urls| parse_media("input.mediaUrls", &urls))
-                .transpose()
-                .map_err(AppError::from)?,
+                .transpose()?,
         };
         Ok(Review(
             ctx.services().reviews.update(viewer, &id, command).await?,

@@ -7,9 +7,9 @@ use chrono::{DateTime, Utc};
 
 use crate::domain;
 use crate::graphql::ContextExt;
-use crate::graphql::users::User;
-use crate::graphql::orders::user;
+use crate::graphql::orders::{live_post, user};
 use crate::graphql::posts::{Media, Post};
+use crate::graphql::users::User;
 use crate::store::ReviewQuery;
 
 /// `totalCount` of a review list.
@@ -62,8 +62,7 @@ impl Review {
         ID(self.0.id.to_string())
     }
     async fn post(&self, ctx: &Context<'_>) -> Result<Option<Post>> {
-        let post = ctx.loaders().posts.load_one(self.0.post_id.clone()).await?;
-        Ok(post.filter(|p| p.deleted_at.is_none()).map(Post))
+        live_post(ctx, &self.0.post_id).await
     }
     async fn author(&self, ctx: &Context<'_>) -> Result<User> {
         user(ctx, &self.0.author_id).await
