@@ -62,8 +62,8 @@ use crate::store::mongo::{
     is_duplicate_key_on, to_bson_time, transaction,
 };
 use crate::store::posts::mongo_posts_by_ids;
-use crate::store::reviews::{mongo_mark_verified, mongo_seller_ratings};
-use crate::store::{Page, PageRequest, StoreError, StoreResult};
+use crate::store::reviews::{MongoReviewStore, mongo_mark_verified};
+use crate::store::{Page, PageRequest, ReviewStore, StoreError, StoreResult};
 
 const CHECKOUT_KEY_UNIQUE: &str = "checkouts_buyer_key_unique";
 
@@ -145,6 +145,8 @@ pub struct MongoOrderStore {
     orders: Collection<OrderRecord>,
     attempts: Collection<AttemptRecord>,
     posts: Collection<Document>,
+    /// For the seller rating in [`SellerStats`], summed as the reviews store sums it.
+    reviews: MongoReviewStore,
 }
 
 fn cart_line_id(user: &UserId, post: &PostId) -> String {
@@ -163,7 +165,7 @@ fn side_filter(user: &UserId, side: OrderSide, status: Option<OrderStatus>) -> D
 impl MongoOrderStore {
     pub fn new(client: Client, db: &Database) -> Self {
         Self {
-            client,
+            client: client.clone(),
             db: db.clone(),
             cart: db.collection("cart_items"),
             checkouts: db.collection("checkouts"),
@@ -171,6 +173,7 @@ impl MongoOrderStore {
             orders: db.collection("orders"),
             attempts: db.collection("payment_attempts"),
             posts: db.collection("posts"),
+            reviews: MongoReviewStore::new(client.clone(), db),
         }
     }
 
@@ -738,7 +741,7 @@ impl OrderStore for MongoOrderStore {
         let (listings, orders, mut rating) = tokio::try_join!(
             self.listing_counts(seller),
             self.order_counts(seller),
-            mongo_seller_ratings(&self.posts, std::slice::from_ref(seller)),
+            self.reviews.seller_ratings(std::slice::from_ref(seller)),
         )?;
         let rating = rating.pop().map(|(_, rating)| rating).unwrap_or_default();
         Ok(SellerStats::from_counts(listings, orders, rating))

@@ -19,9 +19,7 @@ mod mongo;
 mod sqlite;
 
 pub use mongo::MongoReviewStore;
-pub(crate) use mongo::{
-    mark_verified as mongo_mark_verified, seller_ratings as mongo_seller_ratings,
-};
+pub(crate) use mongo::mark_verified as mongo_mark_verified;
 pub use sqlite::SqliteReviewStore;
 pub(crate) use sqlite::{
     mark_verified as sqlite_mark_verified, seller_ratings as sqlite_seller_ratings,

@@ -241,50 +241,6 @@ pub(crate) async fn mark_verified(
     Ok(())
 }
 
-/// Each seller's rating counters summed over their listings (deleted ones included);
-/// sellers without listings are left out. Also read by the orders store's seller figures.
-pub(crate) async fn seller_ratings(
-    posts: &Collection<Document>,
-    sellers: &[UserId],
-) -> StoreResult<Vec<(UserId, RatingSummary)>> {
-    if sellers.is_empty() {
-        return Ok(Vec::new());
-    }
-    let ids: Vec<&str> = sellers.iter().map(UserId::as_str).collect();
-    // The same names as a post's counters, with the histogram under each star's number as
-    // in `counts.rating_hist`.
-    let mut group = doc! {
-        "_id": "$author_id",
-        "rating_count": { "$sum": "$counts.rating_count" },
-        "rating_sum": { "$sum": "$counts.rating_sum" },
-        "verified_rating_count": { "$sum": "$counts.verified_rating_count" },
-        "verified_rating_sum": { "$sum": "$counts.verified_rating_sum" },
-    };
-    for star in 1..=5 {
-        group.insert(
-            star.to_string(),
-            doc! { "$sum": { "$ifNull": [format!("$counts.rating_hist.{star}"), 0_i64] } },
-        );
-    }
-    let docs: Vec<Document> = posts
-        .aggregate(vec![
-            doc! { "$match": { "author_id": { "$in": ids }, "price": { "$exists": true } } },
-            doc! { "$group": group },
-        ])
-        .await?
-        .try_collect()
-        .await?;
-    Ok(docs
-        .iter()
-        .map(|d| {
-            (
-                UserId::from_trusted(d.get_str("_id").unwrap_or_default().to_owned()),
-                summary_of(d, Some(d)),
-            )
-        })
-        .collect())
-}
-
 fn query_filter(query: &ReviewQuery) -> Document {
     let mut filter = doc! {};
     if let Some(rating) = query.rating {
@@ -591,6 +547,42 @@ impl ReviewStore for MongoReviewStore {
         &self,
         sellers: &[UserId],
     ) -> StoreResult<Vec<(UserId, RatingSummary)>> {
-        seller_ratings(&self.posts, sellers).await
+        if sellers.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<&str> = sellers.iter().map(UserId::as_str).collect();
+        // The same names as a post's counters, with the histogram under each star's number as
+        // in `counts.rating_hist`.
+        let mut group = doc! {
+            "_id": "$author_id",
+            "rating_count": { "$sum": "$counts.rating_count" },
+            "rating_sum": { "$sum": "$counts.rating_sum" },
+            "verified_rating_count": { "$sum": "$counts.verified_rating_count" },
+            "verified_rating_sum": { "$sum": "$counts.verified_rating_sum" },
+        };
+        for star in 1..=5 {
+            group.insert(
+                star.to_string(),
+                doc! { "$sum": { "$ifNull": [format!("$counts.rating_hist.{star}"), 0_i64] } },
+            );
+        }
+        let docs: Vec<Document> = self
+            .posts
+            .aggregate(vec![
+                doc! { "$match": { "author_id": { "$in": ids }, "price": { "$exists": true } } },
+                doc! { "$group": group },
+            ])
+            .await?
+            .try_collect()
+            .await?;
+        Ok(docs
+            .iter()
+            .map(|d| {
+                (
+                    UserId::from_trusted(d.get_str("_id").unwrap_or_default().to_owned()),
+                    summary_of(d, Some(d)),
+                )
+            })
+            .collect())
     }
 }

@@ -15,6 +15,9 @@ use crate::domain::{PostId, Rating, RatingSummary, Review, ReviewId, UserId};
 use crate::store::sqlite::{SqliteDb, StatementExt, from_count, ids_json, map_unique};
 use crate::store::{Page, PageRequest, StoreError, StoreResult};
 
+/// Rating counters by post or by seller.
+type Ratings<K> = Vec<(K, RatingSummary)>;
+
 pub struct SqliteReviewStore {
     db: SqliteDb,
 }
@@ -22,6 +25,23 @@ pub struct SqliteReviewStore {
 impl SqliteReviewStore {
     pub fn new(db: SqliteDb) -> Self {
         Self { db }
+    }
+
+    /// Runs a read of rating sums over `ids` off the runtime; none to read for no ids.
+    async fn sums<I, K>(
+        &self,
+        ids: &[I],
+        read: fn(&Connection, &[I]) -> StoreResult<Ratings<K>>,
+    ) -> StoreResult<Ratings<K>>
+    where
+        I: Clone + Send + 'static,
+        K: Send + 'static,
+    {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = ids.to_vec();
+        self.db.scan(move |conn| read(conn, &ids)).await
     }
 }
 
@@ -66,7 +86,7 @@ fn rating_sums<K>(
     (key, only): (&str, &str),
     ids: &[impl AsRef<str>],
     make_key: fn(String) -> K,
-) -> StoreResult<Vec<(K, RatingSummary)>> {
+) -> StoreResult<Ratings<K>> {
     conn.prepare_cached(&format!(
         "SELECT {key}, SUM(rating_count), SUM(rating_sum), SUM(rating_h1), SUM(rating_h2), \
          SUM(rating_h3), SUM(rating_h4), SUM(rating_h5), SUM(rating_verified_count), \
@@ -337,25 +357,16 @@ impl ReviewStore for SqliteReviewStore {
         &self,
         posts: &[PostId],
     ) -> StoreResult<Vec<(PostId, RatingSummary)>> {
-        if posts.is_empty() {
-            return Ok(Vec::new());
-        }
-        let posts = posts.to_vec();
-        self.db
-            .read(move |conn| rating_sums(conn, ("id", "1"), &posts, PostId::from_trusted))
-            .await
+        self.sums(posts, |conn, posts| {
+            rating_sums(conn, ("id", "1"), posts, PostId::from_trusted)
+        })
+        .await
     }
 
     async fn seller_ratings(
         &self,
         sellers: &[UserId],
     ) -> StoreResult<Vec<(UserId, RatingSummary)>> {
-        if sellers.is_empty() {
-            return Ok(Vec::new());
-        }
-        let sellers = sellers.to_vec();
-        self.db
-            .scan(move |conn| seller_ratings(conn, &sellers))
-            .await
+        self.sums(sellers, seller_ratings).await
     }
 }
