@@ -109,21 +109,32 @@ fn number(document: &Document, key: &str) -> i64 {
     }
 }
 
-/// The counters of a post document (or of a `$group` over posts, which uses the same names
-/// at the top level, with the histogram passed apart).
-fn summary_of(counts: &Document, hist: Option<&Document>) -> RatingSummary {
-    let mut histogram = [0; 5];
-    if let Some(hist) = hist {
-        for (i, slot) in histogram.iter_mut().enumerate() {
-            *slot = number(hist, &(i + 1).to_string());
+/// One row of [`MongoReviewStore::rating_sums`]: the counters under the names its `$group`
+/// gives them.
+#[derive(Deserialize)]
+struct RatingSums {
+    #[serde(rename = "_id")]
+    key: String,
+    count: i64,
+    sum: i64,
+    h1: i64,
+    h2: i64,
+    h3: i64,
+    h4: i64,
+    h5: i64,
+    verified_count: i64,
+    verified_sum: i64,
+}
+
+impl From<RatingSums> for RatingSummary {
+    fn from(r: RatingSums) -> Self {
+        RatingSummary {
+            count: r.count,
+            sum: r.sum,
+            histogram: [r.h1, r.h2, r.h3, r.h4, r.h5],
+            verified_count: r.verified_count,
+            verified_sum: r.verified_sum,
         }
-    }
-    RatingSummary {
-        count: number(counts, "rating_count"),
-        sum: number(counts, "rating_sum"),
-        histogram,
-        verified_count: number(counts, "verified_rating_count"),
-        verified_sum: number(counts, "verified_rating_sum"),
     }
 }
 
@@ -165,10 +176,15 @@ async fn bump(
         return Err(abort(format!("post {post} does not exist")));
     };
     let counts = updated.get_document("counts").cloned().unwrap_or_default();
+    let verified = RatingSummary {
+        verified_count: number(&counts, "verified_rating_count"),
+        verified_sum: number(&counts, "verified_rating_sum"),
+        ..RatingSummary::default()
+    };
     posts
         .update_one(
             doc! { "_id": post },
-            doc! { "$set": { "verified_rating_avg": verified_average_milli(&summary_of(&counts, None)) } },
+            doc! { "$set": { "verified_rating_avg": verified_average_milli(&verified) } },
         )
         .session(&mut *session)
         .await?;
@@ -437,6 +453,51 @@ impl MongoReviewStore {
         Ok(Some(old))
     }
 
+    /// The rating counters of posts summed per `key` for the `ids` asked about that have
+    /// any post: each post's own (`_id`) or a seller's over their listings (`author_id`,
+    /// with `listings_only`).
+    async fn rating_sums<K>(
+        &self,
+        (key, listings_only): (&str, bool),
+        ids: &[impl AsRef<str>],
+        make_key: fn(String) -> K,
+    ) -> StoreResult<Vec<(K, RatingSummary)>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<&str> = ids.iter().map(AsRef::as_ref).collect();
+        let mut matching = doc! { key: { "$in": ids } };
+        if listings_only {
+            matching.insert("price", doc! { "$exists": true });
+        }
+        let mut group = doc! { "_id": format!("${key}") };
+        for (name, field) in [
+            ("count", "rating_count"),
+            ("sum", "rating_sum"),
+            ("verified_count", "verified_rating_count"),
+            ("verified_sum", "verified_rating_sum"),
+        ] {
+            group.insert(name, doc! { "$sum": format!("$counts.{field}") });
+        }
+        for star in 1..=5 {
+            group.insert(
+                format!("h{star}"),
+                doc! { "$sum": { "$ifNull": [format!("$counts.rating_hist.{star}"), 0_i64] } },
+            );
+        }
+        let rows: Vec<RatingSums> = self
+            .posts
+            .aggregate(vec![doc! { "$match": matching }, doc! { "$group": group }])
+            .with_type::<RatingSums>()
+            .await?
+            .try_collect()
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|mut r| (make_key(std::mem::take(&mut r.key)), r.into()))
+            .collect())
+    }
+
     async fn find(&self, filter: Document) -> StoreResult<Vec<Review>> {
         let docs: Vec<ReviewDoc> = self.reviews.find(filter).await?.try_collect().await?;
         Ok(docs.into_iter().map(Review::from).collect())
@@ -519,70 +580,15 @@ impl ReviewStore for MongoReviewStore {
         &self,
         posts: &[PostId],
     ) -> StoreResult<Vec<(PostId, RatingSummary)>> {
-        if posts.is_empty() {
-            return Ok(Vec::new());
-        }
-        let ids: Vec<&str> = posts.iter().map(PostId::as_str).collect();
-        let docs: Vec<Document> = self
-            .posts
-            .find(doc! { "_id": { "$in": ids } })
-            .projection(doc! { "counts": 1 })
-            .await?
-            .try_collect()
-            .await?;
-        Ok(docs
-            .iter()
-            .map(|d| {
-                let counts = d.get_document("counts").cloned().unwrap_or_default();
-                let hist = counts.get_document("rating_hist").ok().cloned();
-                (
-                    PostId::from_trusted(d.get_str("_id").unwrap_or_default().to_owned()),
-                    summary_of(&counts, hist.as_ref()),
-                )
-            })
-            .collect())
+        self.rating_sums(("_id", false), posts, PostId::from_trusted)
+            .await
     }
 
     async fn seller_ratings(
         &self,
         sellers: &[UserId],
     ) -> StoreResult<Vec<(UserId, RatingSummary)>> {
-        if sellers.is_empty() {
-            return Ok(Vec::new());
-        }
-        let ids: Vec<&str> = sellers.iter().map(UserId::as_str).collect();
-        // The same names as a post's counters, with the histogram under each star's number as
-        // in `counts.rating_hist`.
-        let mut group = doc! {
-            "_id": "$author_id",
-            "rating_count": { "$sum": "$counts.rating_count" },
-            "rating_sum": { "$sum": "$counts.rating_sum" },
-            "verified_rating_count": { "$sum": "$counts.verified_rating_count" },
-            "verified_rating_sum": { "$sum": "$counts.verified_rating_sum" },
-        };
-        for star in 1..=5 {
-            group.insert(
-                star.to_string(),
-                doc! { "$sum": { "$ifNull": [format!("$counts.rating_hist.{star}"), 0_i64] } },
-            );
-        }
-        let docs: Vec<Document> = self
-            .posts
-            .aggregate(vec![
-                doc! { "$match": { "author_id": { "$in": ids }, "price": { "$exists": true } } },
-                doc! { "$group": group },
-            ])
-            .await?
-            .try_collect()
-            .await?;
-        Ok(docs
-            .iter()
-            .map(|d| {
-                (
-                    UserId::from_trusted(d.get_str("_id").unwrap_or_default().to_owned()),
-                    summary_of(d, Some(d)),
-                )
-            })
-            .collect())
+        self.rating_sums(("author_id", true), sellers, UserId::from_trusted)
+            .await
     }
 }
