@@ -135,9 +135,18 @@ pub struct Order(pub domain::Order);
 
 /// A user the record refers to, through the loader (`NOT_FOUND` if they vanished).
 pub(crate) async fn user(ctx: &Context<'_>, id: &domain::UserId) -> Result<User> {
-    let user = ctx.loaders().users.load_one(id.clone()).await?;
-    user.map(User::new)
+    found_user(ctx, id)
+        .await?
         .ok_or_else(|| AppError::NotFound("user").into())
+}
+
+async fn found_user(ctx: &Context<'_>, id: &domain::UserId) -> Result<Option<User>> {
+    Ok(ctx
+        .loaders()
+        .users
+        .load_one(id.clone())
+        .await?
+        .map(User::new))
 }
 
 /// A post the record refers to, through the loader; `None` once it is deleted.
@@ -248,15 +257,10 @@ impl OrderStatusChange {
     }
     /// Who moved the order; `null` when the system did (unpaid orders expiring).
     async fn by(&self, ctx: &Context<'_>) -> Result<Option<User>> {
-        let Some(id) = &self.0.by else {
-            return Ok(None);
-        };
-        Ok(ctx
-            .loaders()
-            .users
-            .load_one(id.clone())
-            .await?
-            .map(User::new))
+        match &self.0.by {
+            Some(id) => found_user(ctx, id).await,
+            None => Ok(None),
+        }
     }
 }
 
