@@ -355,3 +355,13 @@ pub(crate) fn parse_id<T: crate::domain::Id>(
 ) -> Result<T, AppError> {
     T::parse(id.as_str()).ok_or_else(|| AppError::bad_input(field, "is not a valid id"))
 }
+
+/// The signed-in viewer and the id argument `field` ([`parse_id`]), as a mutation on one
+/// object of theirs starts: `UNAUTHENTICATED` comes before a malformed id.
+pub(crate) fn viewer_and_id<'c, T: crate::domain::Id>(
+    ctx: &'c async_graphql::Context<'_>,
+    field: &str,
+    id: &async_graphql::ID,
+) -> Result<(&'c Viewer, T), AppError> {
+    Ok((ctx.require_viewer()?, parse_id(field, id)?))
+}

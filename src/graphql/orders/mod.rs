@@ -17,9 +17,8 @@ pub(crate) use self::types::{live_post, user};
 use super::ContextExt;
 use super::connection::{cursor_of, page_request};
 use crate::domain::{self, CardId, OrderId, PostId, parse_idempotency_key, parse_note};
-use crate::error::AppError;
-use crate::graphql::parse_id;
-use crate::service::{CheckoutCommand, Viewer};
+use crate::graphql::{parse_id, viewer_and_id};
+use crate::service::CheckoutCommand;
 
 #[derive(InputObject)]
 pub struct CheckoutInput {
@@ -44,7 +43,7 @@ impl OrderQuery {
     /// An order of the viewer's (as buyer or seller), or any order for an admin. Any other
     /// order is `NOT_FOUND`, exactly like one that does not exist.
     async fn order(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Order>> {
-        let (viewer, id) = viewer_and::<OrderId>(ctx, "id", &id)?;
+        let (viewer, id) = viewer_and_id::<OrderId>(ctx, "id", &id)?;
         Ok(Some(Order(
             ctx.services().orders.get_order(viewer, &id).await?,
         )))
@@ -100,16 +99,6 @@ impl SellerStatsQuery {
     }
 }
 
-/// The viewer and the id in the argument `field`, as the mutations on one cart line or order
-/// start: `UNAUTHENTICATED` before a malformed id.
-fn viewer_and<'c, T: domain::Id>(
-    ctx: &'c Context<'_>,
-    field: &str,
-    id: &ID,
-) -> Result<(&'c Viewer, T), AppError> {
-    Ok((ctx.require_viewer()?, parse_id(field, id)?))
-}
-
 #[derive(Default)]
 pub struct OrderMutation;
 
@@ -122,7 +111,7 @@ impl OrderMutation {
         post_id: ID,
         #[graphql(default = 1)] quantity: i32,
     ) -> Result<Cart> {
-        let (viewer, post) = viewer_and::<PostId>(ctx, "postId", &post_id)?;
+        let (viewer, post) = viewer_and_id::<PostId>(ctx, "postId", &post_id)?;
         let cart = &ctx.services().cart;
         Ok(Cart(cart.add(viewer, &post, quantity.into()).await?))
     }
@@ -134,13 +123,13 @@ impl OrderMutation {
         post_id: ID,
         quantity: i32,
     ) -> Result<Cart> {
-        let (viewer, post) = viewer_and::<PostId>(ctx, "postId", &post_id)?;
+        let (viewer, post) = viewer_and_id::<PostId>(ctx, "postId", &post_id)?;
         let cart = &ctx.services().cart;
         Ok(Cart(cart.update(viewer, &post, quantity.into()).await?))
     }
 
     async fn remove_from_cart(&self, ctx: &Context<'_>, post_id: ID) -> Result<Cart> {
-        let (viewer, post) = viewer_and::<PostId>(ctx, "postId", &post_id)?;
+        let (viewer, post) = viewer_and_id::<PostId>(ctx, "postId", &post_id)?;
         Ok(Cart(ctx.services().cart.remove(viewer, &post).await?))
     }
 
@@ -152,7 +141,7 @@ impl OrderMutation {
     /// Turns the cart into one order per seller, taking the stock. Retrying with the same
     /// `idempotencyKey` returns the same orders.
     async fn checkout(&self, ctx: &Context<'_>, input: CheckoutInput) -> Result<Vec<Order>> {
-        let (viewer, address_id) = viewer_and(ctx, "input.addressId", &input.address_id)?;
+        let (viewer, address_id) = viewer_and_id(ctx, "input.addressId", &input.address_id)?;
         let command = CheckoutCommand {
             address_id,
             idempotency_key: parse_idempotency_key("input.idempotencyKey", &input.idempotency_key)?,
@@ -169,7 +158,7 @@ impl OrderMutation {
     /// Pays an order with one of the viewer's cards (mock gateway: see the README's test
     /// cards). A refused card is `PAYMENT_DECLINED` with `extensions.reason`.
     async fn pay_order(&self, ctx: &Context<'_>, order_id: ID, card_id: ID) -> Result<Order> {
-        let (viewer, order) = viewer_and::<OrderId>(ctx, "orderId", &order_id)?;
+        let (viewer, order) = viewer_and_id::<OrderId>(ctx, "orderId", &order_id)?;
         let card = parse_id::<CardId>("cardId", &card_id)?;
         let orders = &ctx.services().orders;
         Ok(Order(orders.pay(viewer, &order, &card).await?))
@@ -182,7 +171,7 @@ impl OrderMutation {
         order_id: ID,
         status: OrderStatus,
     ) -> Result<Order> {
-        let (viewer, order) = viewer_and::<OrderId>(ctx, "orderId", &order_id)?;
+        let (viewer, order) = viewer_and_id::<OrderId>(ctx, "orderId", &order_id)?;
         let orders = &ctx.services().orders;
         Ok(Order(
             orders.update_status(viewer, &order, status.into()).await?,
@@ -191,13 +180,13 @@ impl OrderMutation {
 
     /// Cancels an order before it ships; its stock returns and a payment is refunded.
     async fn cancel_order(&self, ctx: &Context<'_>, order_id: ID) -> Result<Order> {
-        let (viewer, order) = viewer_and::<OrderId>(ctx, "orderId", &order_id)?;
+        let (viewer, order) = viewer_and_id::<OrderId>(ctx, "orderId", &order_id)?;
         Ok(Order(ctx.services().orders.cancel(viewer, &order).await?))
     }
 
     /// Puts the items of one of the viewer's orders back into the cart (what is in stock).
     async fn reorder(&self, ctx: &Context<'_>, order_id: ID) -> Result<Cart> {
-        let (viewer, order) = viewer_and::<OrderId>(ctx, "orderId", &order_id)?;
+        let (viewer, order) = viewer_and_id::<OrderId>(ctx, "orderId", &order_id)?;
         Ok(Cart(ctx.services().orders.reorder(viewer, &order).await?))
     }
 }

@@ -17,7 +17,7 @@ use crate::domain::{
     self, PostId, PostKind, Rating, ReviewId, UserId, parse_media, parse_review_body,
 };
 use crate::error::AppError;
-use crate::graphql::parse_id;
+use crate::graphql::{parse_id, viewer_and_id};
 use crate::service::{CreateReviewCommand, UpdateReviewCommand};
 use crate::store::ReviewQuery;
 
@@ -155,8 +155,7 @@ impl ReviewMutation {
         id: ID,
         input: UpdateReviewInput,
     ) -> Result<Review> {
-        let viewer = ctx.require_viewer()?;
-        let id = parse_id::<ReviewId>("id", &id)?;
+        let (viewer, id) = viewer_and_id::<ReviewId>(ctx, "id", &id)?;
         let command = UpdateReviewCommand {
             rating: input
                 .rating
@@ -177,8 +176,7 @@ impl ReviewMutation {
     }
 
     async fn delete_review(&self, ctx: &Context<'_>, id: ID) -> Result<bool> {
-        let viewer = ctx.require_viewer()?;
-        let id = parse_id::<ReviewId>("id", &id)?;
+        let (viewer, id) = viewer_and_id::<ReviewId>(ctx, "id", &id)?;
         Ok(ctx.services().reviews.delete(viewer, &id).await?)
     }
 }
