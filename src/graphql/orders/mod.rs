@@ -7,7 +7,6 @@
 mod subscription;
 mod types;
 
-use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, ID, InputObject, Object, Result};
 
 pub use self::subscription::OrderSubscription;
@@ -15,7 +14,7 @@ pub use self::types::Order;
 use self::types::{Cart, OrderConnection, OrderRole, OrderStatus, OrdersTotal, SellerStats};
 pub(crate) use self::types::{live_post, user};
 use super::ContextExt;
-use super::connection::{cursor_of, page_request};
+use super::connection::{connection_of, page_request};
 use crate::domain::{self, CardId, OrderId, PostId, parse_idempotency_key, parse_note};
 use crate::graphql::{parse_id, viewer_and_id};
 use crate::service::CheckoutCommand;
@@ -62,27 +61,17 @@ impl OrderQuery {
         let page = page_request(first, after)?;
         let side = role.unwrap_or(OrderRole::Buyer).into();
         let status = status.map(domain::OrderStatus::from);
-        let result = ctx
+        let found = ctx
             .services()
             .orders
             .orders(viewer, side, status, &page)
             .await?;
-        let mut connection = Connection::with_additional_fields(
-            page.after.is_some(),
-            result.has_next,
-            OrdersTotal {
-                viewer: viewer.clone(),
-                side,
-                status,
-            },
-        );
-        connection.edges.extend(
-            result
-                .items
-                .into_iter()
-                .map(|order| Edge::new(cursor_of(&order), Order(order))),
-        );
-        Ok(connection)
+        let total = OrdersTotal {
+            viewer: viewer.clone(),
+            side,
+            status,
+        };
+        Ok(connection_of(&page, found, total, Order))
     }
 }
 

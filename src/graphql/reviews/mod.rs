@@ -6,13 +6,12 @@
 
 mod types;
 
-use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, ID, InputObject, Object, Result};
 
 use self::types::ReviewsTotal;
 pub use self::types::{RatingSummary, Review, ReviewConnection};
 use super::ContextExt;
-use super::connection::{cursor_of, page_request};
+use super::connection::{connection_of, page_request};
 use crate::domain::{
     self, PostId, PostKind, Rating, ReviewId, UserId, parse_media, parse_review_body,
 };
@@ -101,19 +100,8 @@ pub async fn review_connection(
     after: Option<String>,
 ) -> Result<ReviewConnection> {
     let page = page_request(first, after)?;
-    let result = ctx.services().reviews.list(&query, &page).await?;
-    let mut connection = Connection::with_additional_fields(
-        page.after.is_some(),
-        result.has_next,
-        ReviewsTotal(query),
-    );
-    connection.edges.extend(
-        result
-            .items
-            .into_iter()
-            .map(|review| Edge::new(cursor_of(&review), Review(review))),
-    );
-    Ok(connection)
+    let found = ctx.services().reviews.list(&query, &page).await?;
+    Ok(connection_of(&page, found, ReviewsTotal(query), Review))
 }
 
 /// `Post.rating`: a listing's rating summary through the loader; `null` for text posts.
