@@ -58,8 +58,8 @@ use super::{
 };
 use crate::domain::{CartLine, Order, OrderId, OrderStatus, PaymentAttempt, Post, PostId, UserId};
 use crate::store::mongo::{
-    IndexSet, after_cursor, create_indexes, fetch_limit, from_bson_time, index, is_duplicate_key,
-    is_duplicate_key_on, to_bson_time, transaction,
+    IndexSet, after_cursor, collect, create_indexes, fetch_limit, from_bson_time, id_in, index,
+    is_duplicate_key, is_duplicate_key_on, to_bson_time, transaction,
 };
 use crate::store::posts::mongo_posts_by_ids;
 use crate::store::reviews::{MongoReviewStore, mongo_mark_verified};
@@ -117,6 +117,16 @@ struct CartLineDoc {
     post_id: String,
     quantity: i64,
     added_at: bson::DateTime,
+}
+
+impl From<CartLineDoc> for CartLine {
+    fn from(line: CartLineDoc) -> Self {
+        CartLine {
+            post_id: PostId::from_trusted(line.post_id),
+            quantity: line.quantity,
+            added_at: from_bson_time(line.added_at),
+        }
+    }
 }
 
 /// One row of a `$group`: the key and how many documents, with a summed total where asked.
@@ -547,22 +557,13 @@ impl OrderStore for MongoOrderStore {
     }
 
     async fn cart(&self, user: &UserId) -> StoreResult<Vec<CartLine>> {
-        let lines: Vec<CartLineDoc> = self
-            .cart
-            .clone_with_type::<CartLineDoc>()
-            .find(doc! { "user_id": user.as_str() })
-            .sort(doc! { "added_at": 1, "post_id": 1 })
-            .await?
-            .try_collect()
-            .await?;
-        Ok(lines
-            .into_iter()
-            .map(|line| CartLine {
-                post_id: PostId::from_trusted(line.post_id),
-                quantity: line.quantity,
-                added_at: from_bson_time(line.added_at),
-            })
-            .collect())
+        let lines = self.cart.clone_with_type::<CartLineDoc>();
+        collect(
+            lines
+                .find(doc! { "user_id": user.as_str() })
+                .sort(doc! { "added_at": 1, "post_id": 1 }),
+        )
+        .await
     }
 
     async fn checkout(&self, checkout: &NewCheckout) -> StoreResult<CheckoutOutcome> {
@@ -598,9 +599,7 @@ impl OrderStore for MongoOrderStore {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let ids: Vec<&str> = ids.iter().map(OrderId::as_str).collect();
-        self.find_orders(doc! { "_id": { "$in": ids } }, OLDEST_FIRST, None)
-            .await
+        self.find_orders(id_in(ids), OLDEST_FIRST, None).await
     }
 
     async fn orders_of(

@@ -205,63 +205,36 @@ impl OrderStore for SqliteOrderStore {
         quantity: i64,
         at: DateTime<Utc>,
     ) -> StoreResult<()> {
-        let (user, post) = (user.clone(), post.clone());
-        self.db
-            .write(move |tx| {
-                tx.prepare_cached(
-                    "INSERT INTO cart_items (user_id, post_id, quantity, added_at) \
-                     VALUES (?1, ?2, ?3, ?4) \
-                     ON CONFLICT (user_id, post_id) DO UPDATE SET quantity = excluded.quantity",
-                )?
-                .execute(params![
-                    user.as_str(),
-                    post.as_str(),
-                    quantity,
-                    to_millis(at)
-                ])?;
-                Ok(())
-            })
-            .await
+        let sql = "INSERT INTO cart_items (user_id, post_id, quantity, added_at) \
+                   VALUES (?1, ?2, ?3, ?4) \
+                   ON CONFLICT (user_id, post_id) DO UPDATE SET quantity = excluded.quantity";
+        let params = (user.to_string(), post.to_string(), quantity, to_millis(at));
+        self.db.execute(sql, params).await?;
+        Ok(())
     }
 
     async fn remove_cart_line(&self, user: &UserId, post: &PostId) -> StoreResult<bool> {
-        let (user, post) = (user.clone(), post.clone());
-        self.db
-            .write(move |tx| {
-                let removed = tx.execute(
-                    "DELETE FROM cart_items WHERE user_id = ?1 AND post_id = ?2",
-                    params![user.as_str(), post.as_str()],
-                )?;
-                Ok(removed > 0)
-            })
-            .await
+        let sql = "DELETE FROM cart_items WHERE user_id = ?1 AND post_id = ?2";
+        let params = (user.to_string(), post.to_string());
+        Ok(self.db.execute(sql, params).await? > 0)
     }
 
     async fn clear_cart(&self, user: &UserId) -> StoreResult<()> {
-        let user = user.clone();
-        self.db
-            .write(move |tx| {
-                tx.execute("DELETE FROM cart_items WHERE user_id = ?1", [user.as_str()])?;
-                Ok(())
-            })
-            .await
+        let sql = "DELETE FROM cart_items WHERE user_id = ?1";
+        self.db.execute(sql, [user.to_string()]).await?;
+        Ok(())
     }
 
+    /// Bounded: a cart holds at most `MAX_CART_LINES` lines.
     async fn cart(&self, user: &UserId) -> StoreResult<Vec<CartLine>> {
-        let user = user.clone();
-        // Bounded: a cart holds at most MAX_CART_LINES lines.
+        let sql = "SELECT post_id, quantity, added_at FROM cart_items WHERE user_id = ?1 \
+                   ORDER BY added_at, post_id";
         self.db
-            .read(move |conn| {
-                conn.prepare_cached(
-                    "SELECT post_id, quantity, added_at FROM cart_items WHERE user_id = ?1 \
-                     ORDER BY added_at, post_id",
-                )?
-                .query_vec([user.as_str()], |row| {
-                    Ok(CartLine {
-                        post_id: PostId::from_trusted(row.get(0)?),
-                        quantity: row.get(1)?,
-                        added_at: from_millis(row.get(2)?),
-                    })
+            .select(sql, [user.as_str()], |row| {
+                Ok(CartLine {
+                    post_id: PostId::from_trusted(row.get(0)?),
+                    quantity: row.get(1)?,
+                    added_at: from_millis(row.get(2)?),
                 })
             })
             .await
@@ -428,35 +401,23 @@ impl OrderStore for SqliteOrderStore {
 
     async fn record_payment_attempt(&self, attempt: &PaymentAttempt) -> StoreResult<()> {
         let record = AttemptRecord::from(attempt);
-        self.db
-            .write(move |tx| {
-                tx.execute(
-                    "INSERT INTO payment_attempts (id, order_id, at, record) VALUES (?1, ?2, ?3, ?4)",
-                    params![
-                        record.id,
-                        record.order_id,
-                        record.at,
-                        serde_json::to_string(&record)?
-                    ],
-                )?;
-                Ok(())
-            })
-            .await
+        let json = serde_json::to_string(&record)?;
+        let sql = "INSERT INTO payment_attempts (id, order_id, at, record) VALUES (?1, ?2, ?3, ?4)";
+        let params = (record.id, record.order_id, record.at, json);
+        self.db.execute(sql, params).await?;
+        Ok(())
     }
 
     async fn payment_attempts(&self, order: &OrderId) -> StoreResult<Vec<PaymentAttempt>> {
-        let order = order.clone();
-        self.db
-            .scan(move |conn| {
-                conn.prepare_cached(
-                    "SELECT record FROM payment_attempts WHERE order_id = ?1 ORDER BY at, id",
-                )?
-                .query_vec([order.as_str()], |row| row.get::<_, String>(0))?
-                .iter()
-                .map(|json| PaymentAttempt::try_from(serde_json::from_str::<AttemptRecord>(json)?))
-                .collect()
-            })
-            .await
+        let sql = "SELECT record FROM payment_attempts WHERE order_id = ?1 ORDER BY at, id";
+        let records = self
+            .db
+            .select(sql, [order.as_str()], |row| row.get::<_, String>(0))
+            .await?;
+        records
+            .iter()
+            .map(|json| PaymentAttempt::try_from(serde_json::from_str::<AttemptRecord>(json)?))
+            .collect()
     }
 
     async fn unpaid_orders_before(
@@ -489,20 +450,16 @@ impl OrderStore for SqliteOrderStore {
                 .map(|(u, p)| [u.as_str(), p.as_str()])
                 .collect::<Vec<_>>(),
         )?;
+        let sql = "SELECT DISTINCT i.buyer_id, i.post_id FROM json_each(?1) AS pair \
+                   JOIN order_items i ON i.buyer_id = json_extract(pair.value, '$[0]') \
+                    AND i.post_id = json_extract(pair.value, '$[1]') \
+                   JOIN orders o ON o.id = i.order_id AND o.status = 'DELIVERED'";
         self.db
-            .read(move |conn| {
-                conn.prepare_cached(
-                    "SELECT DISTINCT i.buyer_id, i.post_id FROM json_each(?1) AS pair \
-                     JOIN order_items i ON i.buyer_id = json_extract(pair.value, '$[0]') \
-                      AND i.post_id = json_extract(pair.value, '$[1]') \
-                     JOIN orders o ON o.id = i.order_id AND o.status = 'DELIVERED'",
-                )?
-                .query_vec([json], |row| {
-                    Ok((
-                        UserId::from_trusted(row.get(0)?),
-                        PostId::from_trusted(row.get(1)?),
-                    ))
-                })
+            .select(sql, [json], |row| {
+                Ok((
+                    UserId::from_trusted(row.get(0)?),
+                    PostId::from_trusted(row.get(1)?),
+                ))
             })
             .await
     }

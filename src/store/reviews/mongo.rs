@@ -34,8 +34,8 @@ use super::{RatingDelta, ReviewQuery, ReviewStore};
 use crate::clock::{from_millis, to_millis};
 use crate::domain::{OrderStatus, PostId, Rating, RatingSummary, Review, ReviewId, UserId};
 use crate::store::mongo::{
-    IndexSet, abort, after_cursor, create_indexes, fetch_limit, index, is_duplicate_key_on,
-    transaction,
+    IndexSet, abort, after_cursor, collect, collect_page, create_indexes, fetch_limit, id_in,
+    index, is_duplicate_key_on, transaction,
 };
 use crate::store::orders::{MONGO_BUYERS as BUYERS, ensure_buyer_document, touch_buyer};
 use crate::store::{Page, PageRequest, StoreError, StoreResult};
@@ -497,11 +497,6 @@ impl MongoReviewStore {
             .map(|mut r| (make_key(std::mem::take(&mut r.key)), r.into()))
             .collect())
     }
-
-    async fn find(&self, filter: Document) -> StoreResult<Vec<Review>> {
-        let docs: Vec<ReviewDoc> = self.reviews.find(filter).await?.try_collect().await?;
-        Ok(docs.into_iter().map(Review::from).collect())
-    }
 }
 
 #[async_trait::async_trait]
@@ -539,18 +534,18 @@ impl ReviewStore for MongoReviewStore {
     }
 
     async fn get_review(&self, post: &PostId, author: &UserId) -> StoreResult<Option<Review>> {
-        Ok(self
-            .find(doc! { "author_id": author.as_str(), "post_id": post.as_str() })
-            .await?
-            .pop())
+        let found = self
+            .reviews
+            .find_one(doc! { "author_id": author.as_str(), "post_id": post.as_str() })
+            .await?;
+        Ok(found.map(Review::from))
     }
 
     async fn get_many_reviews(&self, ids: &[ReviewId]) -> StoreResult<Vec<Review>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let ids: Vec<&str> = ids.iter().map(ReviewId::as_str).collect();
-        self.find(doc! { "_id": { "$in": ids } }).await
+        collect(self.reviews.find(id_in(ids))).await
     }
 
     async fn reviews(&self, query: &ReviewQuery, page: &PageRequest) -> StoreResult<Page<Review>> {
@@ -558,18 +553,12 @@ impl ReviewStore for MongoReviewStore {
         if let Some((ms, id)) = crate::store::cursor::split(page.after.as_deref()) {
             after_cursor(&mut filter, ("created_at", ms.into()), ("_id", &id), true);
         }
-        let docs: Vec<ReviewDoc> = self
+        let found = self
             .reviews
             .find(filter)
             .sort(doc! { "created_at": -1, "_id": -1 })
-            .limit(fetch_limit(page.limit))
-            .await?
-            .try_collect()
-            .await?;
-        Ok(Page::from_overfetch(
-            docs.into_iter().map(Review::from).collect(),
-            page.limit,
-        ))
+            .limit(fetch_limit(page.limit));
+        collect_page(found, page.limit).await
     }
 
     async fn count_reviews(&self, query: &ReviewQuery) -> StoreResult<u64> {
