@@ -10,7 +10,7 @@ use async_graphql::{Context, ID, Object, Result};
 
 use super::ContextExt;
 use super::batch::Batcher;
-use super::connection::{encode_cursor, page_request};
+use super::connection::{cursor_of, page_request};
 use super::loaders::LoadError;
 use super::users::{User, UserConnection, UsersTotal};
 use crate::domain::{self, UserId};
@@ -141,7 +141,7 @@ pub(super) async fn follow_connection(
         {
             connection
                 .edges
-                .push(Edge::new(encode_cursor(&edge.cursor()), User::new(node)));
+                .push(Edge::new(cursor_of(&edge), User::new(node)));
         }
     }
     Ok(connection)

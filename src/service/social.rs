@@ -13,7 +13,8 @@ use crate::clock::now;
 use crate::domain::{User, UserId};
 use crate::error::{AppError, AppResult};
 use crate::events::{DomainEvent, EventBus};
-use crate::store::{FollowCursor, FollowEdge, Page, PageRequest, SocialStore, UserStore};
+use crate::store::social::follow_position;
+use crate::store::{FollowEdge, Page, PageRequest, SocialStore, UserStore};
 
 /// The `FORBIDDEN` message for following across a block. It does not say who blocked whom:
 /// a user is not told that someone blocked them.
@@ -216,7 +217,7 @@ impl SocialService {
 /// A cursor from another list (or forged) is the client's mistake, not a storage failure.
 fn check_cursor(page: &PageRequest) -> AppResult<()> {
     match page.after.as_deref() {
-        Some(key) if FollowCursor::parse(key).is_none() => {
+        Some(key) if follow_position(key).is_none() => {
             Err(AppError::bad_input("after", "is not a valid cursor"))
         }
         _ => Ok(()),

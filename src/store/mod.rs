@@ -42,7 +42,7 @@ pub use posts::{ListingPatch, PostOrder, PostPatch, PostQuery, PostStore, cursor
 pub use rate_limits::{Decision, RateLimitStore};
 pub use reviews::{ReviewQuery, ReviewStore};
 pub use sessions::{NewSession, Session, SessionRotation, SessionStore};
-pub use social::{FollowCursor, FollowEdge, SocialStore, ViewerGraph};
+pub use social::{FollowEdge, SocialStore, ViewerGraph};
 pub use users::{UserSearch, UserStore};
 pub use wallet::WalletStore;
 

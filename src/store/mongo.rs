@@ -8,17 +8,19 @@
 //! module only opens the database and asks each adapter to create its indexes before the app
 //! serves a request, so uniqueness is enforced by the server from the first write on.
 
+use std::collections::{BTreeSet, HashSet};
 use std::future::IntoFuture;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use futures_util::TryStreamExt;
 use mongodb::bson::{Bson, Document, doc};
 use mongodb::error::{Error as DriverError, ErrorKind, InsertManyError, WriteFailure};
 use mongodb::event::EventHandler;
 use mongodb::event::command::CommandEvent;
 use mongodb::options::{ClientOptions, IndexOptions};
-use mongodb::{Client, Database, IndexModel, bson};
+use mongodb::{Client, ClientSession, Collection, Database, IndexModel, bson};
 
 use super::chat::MongoChatStore;
 use super::engagement::MongoEngagementStore;
@@ -355,7 +357,8 @@ pub(crate) fn from_bson_time(t: bson::DateTime) -> DateTime<Utc> {
 /// Maps a failed write to a store error: a duplicate key on one of `unique_indexes` (pairs of
 /// index name and the client-facing field it guards) becomes
 /// [`StoreError::Conflict`]; anything else, including a duplicate key on an index not listed
-/// (such as `_id`), is a [`StoreError::Backend`] carrying the driver's text for the logs.
+/// (such as `_id`), is a [`StoreError::Backend`] carrying the driver's text for the logs (or
+/// the reason of an [`abort`]).
 ///
 /// Indexes are matched by name, which is why every unique index is created with an explicit
 /// one: the name is stable, unlike the key pattern's rendering in the server's message.
@@ -371,7 +374,7 @@ pub(crate) fn map_write_error(
     });
     match conflict {
         Some(field) => StoreError::Conflict { field },
-        None => StoreError::backend(err),
+        None => StoreError::from(err),
     }
 }
 
@@ -436,35 +439,82 @@ where
     Ok(retry_lost_race(UPSERT_ATTEMPTS, is_duplicate_key, write).await?)
 }
 
-/// Refuses to attach records to users that do not exist, as the SQLite adapter's foreign
-/// keys do: fails unless every one of `ids` (repeats allowed) is in `users`, in one query.
-/// Check-then-insert cannot race because users are never deleted.
-pub(crate) async fn ensure_users_exist<T: Send + Sync>(
-    users: &mongodb::Collection<T>,
-    ids: &[&crate::domain::UserId],
-) -> StoreResult<()> {
-    use futures_util::TryStreamExt;
-    let wanted: std::collections::BTreeSet<&str> = ids.iter().map(|id| id.as_str()).collect();
-    let found: Vec<Document> = users
-        .clone_with_type::<Document>()
+/// Refuses to attach records to documents that do not exist, as the SQLite adapter's foreign
+/// keys do: fails unless every one of `ids` (repeats allowed) is the `_id` of a document in
+/// `collection`, in one query. The one existence check of the MongoDB adapters.
+///
+/// Inside a transaction pass its `session`: the read joins the transaction's snapshot and a
+/// miss gives the transaction up ([`abort`]). Outside one pass `None`; `?` turns a miss into
+/// [`StoreError::Backend`] all the same. The message names what is missing by the
+/// collection's singular: "user u1 does not exist", "users u1, u2 do not exist".
+/// Check-then-write cannot race: users and posts are never deleted (posts only soft-deleted).
+pub(crate) async fn ensure_exist<T, I>(
+    collection: &Collection<T>,
+    ids: &[I],
+    session: Option<&mut ClientSession>,
+) -> mongodb::error::Result<()>
+where
+    T: Send + Sync,
+    I: AsRef<str>,
+{
+    let wanted: BTreeSet<&str> = ids.iter().map(AsRef::as_ref).collect();
+    let documents = collection.clone_with_type::<Document>();
+    let find = documents
         .find(doc! { "_id": { "$in": wanted.iter().collect::<Vec<_>>() } })
-        .projection(doc! { "_id": 1 })
-        .await?
-        .try_collect()
-        .await?;
-    let found: std::collections::HashSet<&str> =
-        found.iter().filter_map(|d| d.get_str("_id").ok()).collect();
+        .projection(doc! { "_id": 1 });
+    let found: Vec<Document> = match session {
+        Some(session) => {
+            let mut cursor = find.session(&mut *session).await?;
+            cursor.stream(session).try_collect().await?
+        }
+        None => find.await?.try_collect().await?,
+    };
+    let found: HashSet<&str> = found.iter().filter_map(|d| d.get_str("_id").ok()).collect();
     let missing: Vec<&str> = wanted
         .into_iter()
         .filter(|id| !found.contains(id))
         .collect();
-    match missing.as_slice() {
-        [] => Ok(()),
-        [one] => Err(StoreError::Backend(format!("user {one} does not exist"))),
-        many => Err(StoreError::Backend(format!(
-            "users {} do not exist",
-            many.join(", ")
-        ))),
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(missing_documents(collection.name(), &missing))
+    }
+}
+
+/// Applies `update` to the document `_id: id` of `collection` in the running transaction, and
+/// gives the transaction up as [`ensure_exist`] does when there is no such document: for the
+/// counters kept on a parent (a post's engagement counts, a user's follower counts), one round
+/// trip both moves the counter and proves the parent exists.
+pub(crate) async fn update_existing<T: Send + Sync>(
+    collection: &Collection<T>,
+    id: &str,
+    update: Document,
+    session: &mut ClientSession,
+) -> mongodb::error::Result<()> {
+    let result = collection
+        .update_one(doc! { "_id": id }, update)
+        .session(session)
+        .await?;
+    match result.matched_count {
+        0 => Err(missing_documents(collection.name(), &[id])),
+        _ => Ok(()),
+    }
+}
+
+/// [`ensure_exist`] outside a transaction, for the adapters that check users this way.
+pub(crate) async fn ensure_users_exist<T: Send + Sync>(
+    users: &Collection<T>,
+    ids: &[&crate::domain::UserId],
+) -> StoreResult<()> {
+    Ok(ensure_exist(users, ids, None).await?)
+}
+
+/// The [`abort`] for documents of `collection` that are not there.
+fn missing_documents(collection: &str, ids: &[&str]) -> DriverError {
+    let singular = collection.strip_suffix('s').unwrap_or(collection);
+    match ids {
+        [one] => abort(format!("{singular} {one} does not exist")),
+        many => abort(format!("{collection} {} do not exist", many.join(", "))),
     }
 }
 

@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 
 use agora::domain::{User, UserId};
-use agora::store::{FollowEdge, PageRequest, Stores};
+use agora::store::{FollowEdge, Keyed, PageRequest, Stores};
 
 use crate::fixtures::{create, create_users, first, ms, now, user};
 

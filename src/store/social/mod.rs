@@ -11,11 +11,10 @@ mod sqlite;
 pub use mongo::MongoSocialStore;
 pub use sqlite::SqliteSocialStore;
 
-use std::fmt;
-
 use chrono::{DateTime, Utc};
 
-use super::{Page, PageRequest, StoreResult};
+use super::cursor::{keyset, split};
+use super::{Page, PageRequest, StoreError, StoreResult};
 use crate::domain::UserId;
 
 /// A user's own corner of the graph, as loaded once per request.
@@ -35,46 +34,36 @@ pub struct FollowEdge {
     pub followed_at: DateTime<Utc>,
 }
 
-impl FollowEdge {
-    /// The store-level page key of this entry, for [`PageRequest::after`].
-    pub fn cursor(&self) -> String {
-        FollowCursor {
-            at_millis: self.followed_at.timestamp_millis(),
-            user_id: self.user_id.clone(),
-        }
-        .to_string()
+impl super::Keyed for FollowEdge {
+    /// Followers and following lists are ordered by `(followed_at, other user id)`
+    /// descending, so the key is unique per list and stays meaningful while edges are added
+    /// or removed.
+    fn cursor(&self) -> String {
+        keyset(self.followed_at.timestamp_millis(), &self.user_id)
     }
 }
 
-/// A position in a followers or following list: `"{millis}:{user id}"` of the last entry
-/// seen. Lists are ordered by `(created_at, other user id)` descending, so the key is unique
-/// per list and stays meaningful while edges are added or removed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FollowCursor {
-    pub at_millis: i64,
-    pub user_id: UserId,
+/// Where a followers or following page starts: after the edge whose [`Keyed::cursor`] is
+/// `after`. Unlike the other lists these refuse a key that is not such a cursor (`None`)
+/// rather than start over, since only a cursor from another list (or a forged one) can be it.
+///
+/// [`Keyed::cursor`]: super::Keyed::cursor
+pub fn follow_position(after: &str) -> Option<(i64, UserId)> {
+    let (millis, id) = split(Some(after))?;
+    Some((millis, UserId::parse(&id)?))
 }
 
-impl FollowCursor {
-    /// Reads a key written by [`FollowEdge::cursor`]; `None` for anything else.
-    pub fn parse(key: &str) -> Option<Self> {
-        let (millis, id) = key.split_once(':')?;
-        Some(Self {
-            at_millis: millis.parse().ok()?,
-            user_id: UserId::parse(id)?,
+/// [`follow_position`] of a page request, as both adapters read it: a key that is not a
+/// cursor is an error there (the service checks keys first, so only a bug reaches it).
+fn page_start(page: &PageRequest) -> StoreResult<Option<(i64, UserId)>> {
+    page.after
+        .as_deref()
+        .map(|key| {
+            follow_position(key)
+                .ok_or_else(|| StoreError::Backend("malformed follow list cursor".into()))
         })
-    }
+        .transpose()
 }
-
-impl fmt::Display for FollowCursor {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.at_millis, self.user_id)
-    }
-}
-
-/// The text of the error both adapters return for a page key that [`FollowCursor::parse`]
-/// refuses. The service checks keys first, so only a bug reaches it.
-const MALFORMED_CURSOR: &str = "malformed follow list cursor";
 
 /// Storage of the social graph.
 ///
@@ -147,7 +136,7 @@ pub trait SocialStore: Send + Sync {
     async fn viewer_graph(&self, user: &UserId) -> StoreResult<ViewerGraph>;
 
     /// Who follows `user`, newest edge first (ties by follower id, descending). `page.after`
-    /// is a [`FollowEdge::cursor`] from this list; edges added after the first page was read
+    /// is the cursor of a [`FollowEdge`] from this list; edges added after the first page was read
     /// sort before the cursor, so paging on neither repeats nor skips an entry. A key that is
     /// not a cursor is an error.
     async fn followers(&self, user: &UserId, page: &PageRequest) -> StoreResult<Page<FollowEdge>>;
@@ -160,6 +149,7 @@ pub trait SocialStore: Send + Sync {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Keyed;
 
     #[test]
     fn cursors_round_trip_and_garbage_is_refused() {
@@ -169,14 +159,11 @@ mod tests {
         };
         assert_eq!(edge.cursor(), "1767225600123:abc123");
         assert_eq!(
-            FollowCursor::parse(&edge.cursor()),
-            Some(FollowCursor {
-                at_millis: 1_767_225_600_123,
-                user_id: edge.user_id.clone()
-            })
+            follow_position(&edge.cursor()),
+            Some((1_767_225_600_123, edge.user_id.clone()))
         );
         for bad in ["", "123", ":abc", "x:abc", "123:", "123:a b", "1:2:3"] {
-            assert_eq!(FollowCursor::parse(bad), None, "{bad:?} should be refused");
+            assert_eq!(follow_position(bad), None, "{bad:?} should be refused");
         }
     }
 }

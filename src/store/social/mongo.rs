@@ -5,9 +5,9 @@
 //! the counters on two user documents. MongoDB makes single-document writes atomic only, so
 //! without a multi-document transaction a crash or a concurrent writer between the two
 //! writes would leave counts that disagree with the edges. Each write therefore runs in one
-//! transaction through the driver's `and_run`, which retries the whole callback on a
-//! `TransientTransactionError` (a write conflict with a concurrent transaction) and the
-//! commit on an `UnknownTransactionCommitResult`.
+//! transaction ([`crate::store::mongo::transaction`]), which the driver reruns on a
+//! `TransientTransactionError` (a write conflict with a concurrent transaction) and whose
+//! commit it retries on an `UnknownTransactionCommitResult`.
 //!
 //! Why those transactions cannot let a follow and a block of the same pair both succeed:
 //! transactions are snapshot-isolated, so a follow's "is this pair blocked?" read does not
@@ -19,15 +19,17 @@
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
+use futures_util::future::BoxFuture;
 use futures_util::{FutureExt, TryStreamExt};
-use mongodb::bson::{Document, doc};
-use mongodb::error::Error as DriverError;
-use mongodb::options::{IndexOptions, ReadConcern, WriteConcern};
-use mongodb::{Client, ClientSession, Collection, Database, IndexModel};
+use mongodb::bson::{Bson, Document, doc};
+use mongodb::{Client, ClientSession, Collection, Database};
 
-use super::{FollowCursor, FollowEdge, MALFORMED_CURSOR, SocialStore, ViewerGraph};
+use super::{FollowEdge, SocialStore, ViewerGraph, page_start};
 use crate::domain::UserId;
-use crate::store::mongo::{from_bson_time, is_duplicate_key_on, map_write_error, to_bson_time};
+use crate::store::mongo::{
+    after_cursor, create_indexes, fetch_limit, from_bson_time, index, is_duplicate_key_on,
+    map_write_error, to_bson_time, transaction, update_existing,
+};
 use crate::store::{Page, PageRequest, StoreError, StoreResult};
 
 /// The unique index that keeps one edge per (follower, followee), even between racing
@@ -36,36 +38,20 @@ const FOLLOWS_UNIQUE: &str = "follows_pair_unique";
 /// One block document per (blocker, blocked).
 const BLOCKS_UNIQUE: &str = "blocks_pair_unique";
 
-/// Why a transaction callback gave up; carried through the driver's error as a custom
-/// payload, because `and_run` only speaks `mongodb::error::Error`.
-#[derive(Debug)]
-enum Abort {
-    /// A counter update matched no user: the edge or block would dangle.
-    UnknownUser,
-}
+/// How many times a write runs when SecantusDB misreports a write conflict (see
+/// [`misreported_conflict`]).
+const ATTEMPTS: usize = 5;
 
 pub struct MongoSocialStore {
     client: Client,
     graph: Graph,
 }
 
-/// The collections a social write touches, borrowed by transaction callbacks.
+/// The collections a social write touches, borrowed by transaction bodies.
 struct Graph {
     follows: Collection<Document>,
     blocks: Collection<Document>,
     users: Collection<Document>,
-}
-
-fn index(keys: Document, name: &str, unique: bool) -> IndexModel {
-    IndexModel::builder()
-        .keys(keys)
-        .options(
-            IndexOptions::builder()
-                .name(name.to_owned())
-                .unique(unique)
-                .build(),
-        )
-        .build()
 }
 
 fn either_way(a: &UserId, b: &UserId) -> Document {
@@ -75,33 +61,9 @@ fn either_way(a: &UserId, b: &UserId) -> Document {
     ] }
 }
 
-fn unknown_user() -> DriverError {
-    DriverError::custom(Abort::UnknownUser)
-}
-
-/// Maps what a transaction returned: our own aborts and the listed unique index (whose
-/// duplicate key means a concurrent transaction committed the same document first, so the
-/// write was not ours to make: `Ok(false)`) become their store meaning.
-fn transaction_outcome(
-    result: mongodb::error::Result<bool>,
-    unique_index: &'static str,
-) -> StoreResult<bool> {
-    match result {
-        Ok(created) => Ok(created),
-        Err(err) if err.get_custom::<Abort>().is_some() => {
-            Err(StoreError::Backend("the user does not exist".into()))
-        }
-        Err(err) => match map_write_error(err, &[(unique_index, "pair")]) {
-            StoreError::Conflict { .. } => Ok(false),
-            other => Err(other),
-        },
-    }
-}
-
 impl Graph {
     /// Applies `(user, following delta, followers delta)` to each user and adds `bump` to
-    /// their `social_revision` (see the module docs). Fails with [`Abort::UnknownUser`] when
-    /// a user is missing, which aborts the transaction.
+    /// their `social_revision` (see the module docs). A missing user gives the transaction up.
     async fn adjust_counts(
         &self,
         session: &mut ClientSession,
@@ -109,21 +71,12 @@ impl Graph {
         bump: i64,
     ) -> mongodb::error::Result<()> {
         for (user, following, followers) in changes {
-            let updated = self
-                .users
-                .update_one(
-                    doc! { "_id": user.as_str() },
-                    doc! { "$inc": {
-                        "following_count": following,
-                        "followers_count": followers,
-                        "social_revision": bump,
-                    } },
-                )
-                .session(&mut *session)
-                .await?;
-            if updated.matched_count == 0 {
-                return Err(unknown_user());
-            }
+            let inc = doc! { "$inc": {
+                "following_count": following,
+                "followers_count": followers,
+                "social_revision": bump,
+            } };
+            update_existing(&self.users, user.as_str(), inc, session).await?;
         }
         Ok(())
     }
@@ -248,9 +201,9 @@ impl MongoSocialStore {
         }
     }
 
-    /// Creates the indexes this store relies on; idempotent, like the account store's.
+    /// Creates the indexes this store relies on; idempotent, like the other stores'.
     pub async fn create_indexes(&self) -> StoreResult<()> {
-        let follows = [
+        let follows = vec![
             index(
                 doc! { "follower_id": 1, "followee_id": 1 },
                 FOLLOWS_UNIQUE,
@@ -269,10 +222,8 @@ impl MongoSocialStore {
                 false,
             ),
         ];
-        for model in follows {
-            self.graph.follows.create_index(model).await?;
-        }
-        let blocks = [
+        create_indexes(&self.graph.follows, follows).await?;
+        let blocks = vec![
             index(
                 doc! { "blocker_id": 1, "blocked_id": 1 },
                 BLOCKS_UNIQUE,
@@ -280,14 +231,36 @@ impl MongoSocialStore {
             ),
             index(doc! { "blocked_id": 1 }, "blocks_by_blocked", false),
         ];
-        for model in blocks {
-            self.graph.blocks.create_index(model).await?;
-        }
-        Ok(())
+        create_indexes(&self.graph.blocks, blocks).await
     }
 
-    async fn session(&self) -> StoreResult<ClientSession> {
-        Ok(self.client.start_session().await?)
+    /// Runs `body` with `context` in one transaction, and answers what it returned: whether
+    /// it created (or removed) the edge or block. A duplicate key on
+    /// `unique_index` means a concurrent transaction committed the same document first, so
+    /// the write was not this one's to make: `Ok(false)`.
+    ///
+    /// A write the server gave up with a misreported conflict runs again, up to [`ATTEMPTS`]
+    /// times in all.
+    async fn write<C, F>(&self, context: C, unique_index: &'static str, mut body: F) -> StoreResult<bool>
+    where
+        C: Copy + Send,
+        F: for<'s> FnMut(
+                &'s mut ClientSession,
+                &'s mut C,
+            ) -> BoxFuture<'s, mongodb::error::Result<bool>>
+            + Send,
+    {
+        let mut attempt = 1;
+        let result = loop {
+            match transaction(&self.client, context, &mut body).await {
+                Err(err) if attempt < ATTEMPTS && misreported_conflict(&err) => attempt += 1,
+                outcome => break outcome,
+            }
+        };
+        result.or_else(|err| match map_write_error(err, &[(unique_index, "pair")]) {
+            StoreError::Conflict { .. } => Ok(false),
+            other => Err(other),
+        })
     }
 
     /// The other side's ids of the documents `filter` matches in `collection`.
@@ -307,6 +280,21 @@ impl MongoSocialStore {
             .collect()
     }
 
+    /// Those of `candidates` that `viewer` is `own` of in `collection`, where the candidate
+    /// is `other` (its follows, its blocks); no query for none.
+    async fn among(
+        collection: &Collection<Document>,
+        (own, viewer): (&str, &UserId),
+        (other, candidates): (&str, &[UserId]),
+    ) -> StoreResult<Vec<UserId>> {
+        if candidates.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<&str> = candidates.iter().map(UserId::as_str).collect();
+        let filter = doc! { own: viewer.as_str(), other: { "$in": ids } };
+        Self::ids(collection, filter, other).await
+    }
+
     /// A followers (`own` = followee) or following (`own` = follower) page.
     async fn list(
         &self,
@@ -316,32 +304,22 @@ impl MongoSocialStore {
         page: &PageRequest,
     ) -> StoreResult<Page<FollowEdge>> {
         let mut filter = doc! { own: user.as_str() };
-        if let Some(key) = page.after.as_deref() {
-            let after = FollowCursor::parse(key)
-                .ok_or_else(|| StoreError::Backend(MALFORMED_CURSOR.into()))?;
-            let at = mongodb::bson::DateTime::from_millis(after.at_millis);
-            filter.insert(
-                "$or",
-                vec![
-                    doc! { "created_at": { "$lt": at } },
-                    doc! { "created_at": at, other: { "$lt": after.user_id.as_str() } },
-                ],
-            );
+        if let Some((millis, after)) = page_start(page)? {
+            let at = Bson::DateTime(mongodb::bson::DateTime::from_millis(millis));
+            after_cursor(&mut filter, ("created_at", at), (other, after.as_str()), true);
         }
         let docs: Vec<Document> = self
             .graph
             .follows
             .find(filter)
             .sort(doc! { "created_at": -1, other: -1 })
-            .limit(page.limit as i64 + 1)
+            .limit(fetch_limit(page.limit))
             .projection(doc! { other: 1, "created_at": 1, "_id": 0 })
             .await?
             .try_collect()
             .await?;
-        let has_next = docs.len() > page.limit;
         let items = docs
             .iter()
-            .take(page.limit)
             .map(|d| {
                 Ok(FollowEdge {
                     user_id: UserId::from_trusted(d.get_str(other)?.to_owned()),
@@ -349,42 +327,18 @@ impl MongoSocialStore {
                 })
             })
             .collect::<StoreResult<Vec<_>>>()?;
-        Ok(Page { items, has_next })
+        Ok(Page::from_overfetch(items, page.limit))
     }
-}
-
-/// Runs `$body` (an expression over `graph` and `session`) as one transaction with snapshot
-/// reads and majority commit, so the checks it makes and the writes it does are one
-/// consistent unit; see the module docs for the retries.
-macro_rules! in_transaction {
-    ($store:expr, |$graph:ident, $session:ident| $body:expr) => {{
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let mut session = $store.session().await?;
-            let result = session
-                .start_transaction()
-                .read_concern(ReadConcern::snapshot())
-                .write_concern(WriteConcern::majority())
-                .and_run(&$store.graph, |$session, $graph| {
-                    async move { $body.await }.boxed()
-                })
-                .await;
-            match result {
-                Err(ref err) if attempt < 5 && misreported_conflict(err) => continue,
-                outcome => break outcome,
-            }
-        }
-    }};
 }
 
 /// Social transactions never write a user's email or username, so a duplicate key on those
 /// unique indexes during one can only be a write conflict with a concurrent transaction
 /// reported under the wrong code. MongoDB reports such conflicts as `WriteConflict` with the
-/// `TransientTransactionError` label, which `and_run` already retries; the SecantusDB
+/// `TransientTransactionError` label, which the driver already reruns; the SecantusDB
 /// stand-in was seen to report one as E11000 on `users_email_unique` under a follow racing a
-/// block. The transaction was aborted either way, so running it again is safe, and on MongoDB
-/// this never triggers.
+/// block (once in CI, on 0.7.0b3, the version CI still runs; rare enough that a few hundred
+/// local races did not show it again). The transaction was aborted either way, so running it
+/// again is safe, and on MongoDB this never triggers.
 fn misreported_conflict(err: &mongodb::error::Error) -> bool {
     ["users_email_unique", "users_username_unique"]
         .iter()
@@ -402,15 +356,21 @@ impl SocialStore for MongoSocialStore {
         if follower == followee {
             return Err(StoreError::Backend("a user cannot follow themself".into()));
         }
-        let result = in_transaction!(self, |graph, session| graph
-            .follow(session, follower, followee, now));
-        transaction_outcome(result, FOLLOWS_UNIQUE)
+        let context = (&self.graph, follower, followee, now);
+        self.write(context, FOLLOWS_UNIQUE, |session, context| {
+            let (graph, follower, followee, now) = *context;
+            graph.follow(session, follower, followee, now).boxed()
+        })
+        .await
     }
 
     async fn unfollow(&self, follower: &UserId, followee: &UserId) -> StoreResult<bool> {
-        let result = in_transaction!(self, |graph, session| graph
-            .unfollow(session, follower, followee));
-        transaction_outcome(result, FOLLOWS_UNIQUE)
+        let context = (&self.graph, follower, followee);
+        self.write(context, FOLLOWS_UNIQUE, |session, context| {
+            let (graph, follower, followee) = *context;
+            graph.unfollow(session, follower, followee).boxed()
+        })
+        .await
     }
 
     async fn block(
@@ -422,19 +382,22 @@ impl SocialStore for MongoSocialStore {
         if blocker == blocked {
             return Err(StoreError::Backend("a user cannot block themself".into()));
         }
-        let result = in_transaction!(self, |graph, session| graph
-            .block(session, blocker, blocked, now));
-        transaction_outcome(result, BLOCKS_UNIQUE)
+        let context = (&self.graph, blocker, blocked, now);
+        self.write(context, BLOCKS_UNIQUE, |session, context| {
+            let (graph, blocker, blocked, now) = *context;
+            graph.block(session, blocker, blocked, now).boxed()
+        })
+        .await
     }
 
     async fn unblock(&self, blocker: &UserId, blocked: &UserId) -> StoreResult<bool> {
         // One document, so one atomic delete: no counters depend on blocks.
-        Ok(self
+        let deleted = self
             .graph
             .blocks
             .delete_one(doc! { "blocker_id": blocker.as_str(), "blocked_id": blocked.as_str() })
-            .await
-            .map(|result| result.deleted_count > 0)?)
+            .await?;
+        Ok(deleted.deleted_count > 0)
     }
 
     async fn followed_among(
@@ -442,12 +405,8 @@ impl SocialStore for MongoSocialStore {
         viewer: &UserId,
         candidates: &[UserId],
     ) -> StoreResult<Vec<UserId>> {
-        if candidates.is_empty() {
-            return Ok(Vec::new());
-        }
-        let ids: Vec<&str> = candidates.iter().map(UserId::as_str).collect();
-        let filter = doc! { "follower_id": viewer.as_str(), "followee_id": { "$in": ids } };
-        Self::ids(&self.graph.follows, filter, "followee_id").await
+        let own = ("follower_id", viewer);
+        Self::among(&self.graph.follows, own, ("followee_id", candidates)).await
     }
 
     async fn blocked_among(
@@ -455,22 +414,18 @@ impl SocialStore for MongoSocialStore {
         viewer: &UserId,
         candidates: &[UserId],
     ) -> StoreResult<Vec<UserId>> {
-        if candidates.is_empty() {
-            return Ok(Vec::new());
-        }
-        let ids: Vec<&str> = candidates.iter().map(UserId::as_str).collect();
-        let filter = doc! { "blocker_id": viewer.as_str(), "blocked_id": { "$in": ids } };
-        Self::ids(&self.graph.blocks, filter, "blocked_id").await
+        let own = ("blocker_id", viewer);
+        Self::among(&self.graph.blocks, own, ("blocked_id", candidates)).await
     }
 
     async fn is_blocked_either_way(&self, a: &UserId, b: &UserId) -> StoreResult<bool> {
-        Ok(self
+        let found = self
             .graph
             .blocks
             .find_one(either_way(a, b))
             .projection(doc! { "_id": 1 })
-            .await
-            .map(|found| found.is_some())?)
+            .await?;
+        Ok(found.is_some())
     }
 
     async fn block_partners(&self, user: &UserId) -> StoreResult<Vec<UserId>> {

@@ -7,11 +7,11 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, Transaction, params};
 
-use super::{FollowCursor, FollowEdge, MALFORMED_CURSOR, SocialStore, ViewerGraph};
+use super::{FollowEdge, SocialStore, ViewerGraph, page_start};
 use crate::clock::{from_millis, to_millis};
 use crate::domain::UserId;
 use crate::store::sqlite::{SqliteDb, StatementExt, ids_json};
-use crate::store::{Page, PageRequest, StoreError, StoreResult};
+use crate::store::{Page, PageRequest, StoreResult};
 
 pub struct SqliteSocialStore {
     db: SqliteDb,
@@ -23,34 +23,17 @@ impl SqliteSocialStore {
     }
 }
 
-/// Which side of the edge a list is about.
-#[derive(Clone, Copy)]
-enum Side {
-    /// The followers of a user: rows where they are the followee.
-    Followers,
-    /// Whom a user follows: rows where they are the follower.
-    Following,
-}
+/// The followers of a user: the other user and the edge time, newest first, after an
+/// optional `(created_at, other id)` key. Parameters: ?1 user, ?2 key time (or NULL), ?3 key
+/// id, ?4 limit. Served by the `follows_by_followee` index in that order.
+const FOLLOWERS: &str = "SELECT follower_id, created_at FROM follows WHERE followee_id = ?1 \
+     AND (?2 IS NULL OR (created_at, follower_id) < (?2, ?3)) \
+     ORDER BY created_at DESC, follower_id DESC LIMIT ?4 + 0";
 
-impl Side {
-    /// The list query: the other user and the edge time, newest first, after an optional
-    /// `(created_at, other id)` key. Parameters: ?1 user, ?2 key time (or NULL), ?3 key id,
-    /// ?4 limit. Each is served by its `follows_by_*` index in that order.
-    fn query(self) -> &'static str {
-        match self {
-            Side::Followers => {
-                "SELECT follower_id, created_at FROM follows WHERE followee_id = ?1 \
-                 AND (?2 IS NULL OR (created_at, follower_id) < (?2, ?3)) \
-                 ORDER BY created_at DESC, follower_id DESC LIMIT ?4 + 0"
-            }
-            Side::Following => {
-                "SELECT followee_id, created_at FROM follows WHERE follower_id = ?1 \
-                 AND (?2 IS NULL OR (created_at, followee_id) < (?2, ?3)) \
-                 ORDER BY created_at DESC, followee_id DESC LIMIT ?4 + 0"
-            }
-        }
-    }
-}
+/// Whom a user follows, as [`FOLLOWERS`] with the sides swapped.
+const FOLLOWING: &str = "SELECT followee_id, created_at FROM follows WHERE follower_id = ?1 \
+     AND (?2 IS NULL OR (created_at, followee_id) < (?2, ?3)) \
+     ORDER BY created_at DESC, followee_id DESC LIMIT ?4 + 0";
 
 fn is_blocked_sync(conn: &Connection, a: &str, b: &str) -> StoreResult<bool> {
     Ok(conn
@@ -91,45 +74,60 @@ fn delete_edge(tx: &Transaction<'_>, follower: &str, followee: &str) -> StoreRes
     Ok(deleted > 0)
 }
 
-/// Runs a query with parameters (?1 a user id, ?2 a JSON array of ids) that yields one id
-/// column. `json_each` takes the whole list as one parameter, so the statement text does not
-/// depend on the batch size.
+/// Runs a query that yields one user id column. `json_each` takes a whole list as one
+/// parameter, so the statement text does not depend on the batch size.
 fn ids_query(
     conn: &Connection,
     sql: &str,
     params: impl rusqlite::Params,
 ) -> StoreResult<Vec<UserId>> {
-    Ok(conn.prepare_cached(sql).and_then(|mut stmt| {
-        stmt.query_map(params, |row| {
-            row.get::<_, String>(0).map(UserId::from_trusted)
-        })?
-        .collect::<Result<Vec<_>, _>>()
-    })?)
+    conn.prepare_cached(sql)?.query_vec(params, |row| {
+        row.get::<_, String>(0).map(UserId::from_trusted)
+    })
 }
 
 impl SqliteSocialStore {
+    /// The ids [`ids_query`] finds for `user` (?1).
+    async fn ids(&self, sql: &'static str, user: &UserId) -> StoreResult<Vec<UserId>> {
+        let user = user.clone();
+        self.db
+            .read(move |conn| ids_query(conn, sql, [user.as_str()]))
+            .await
+    }
+
+    /// Those of `candidates` that `sql` (?1 the viewer, ?2 the JSON list of candidates)
+    /// keeps; no query for none.
+    async fn among(
+        &self,
+        sql: &'static str,
+        viewer: &UserId,
+        candidates: &[UserId],
+    ) -> StoreResult<Vec<UserId>> {
+        if candidates.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (viewer, candidates) = (viewer.clone(), ids_json(candidates));
+        self.db
+            .read(move |conn| ids_query(conn, sql, params![viewer.as_str(), candidates]))
+            .await
+    }
+
+    /// A page of [`FOLLOWERS`] or [`FOLLOWING`].
     async fn list(
         &self,
-        side: Side,
+        sql: &'static str,
         user: &UserId,
         page: &PageRequest,
     ) -> StoreResult<Page<FollowEdge>> {
-        let after = match page.after.as_deref() {
-            Some(key) => Some(
-                FollowCursor::parse(key)
-                    .ok_or_else(|| StoreError::Backend(MALFORMED_CURSOR.into()))?,
-            ),
-            None => None,
-        };
+        let (after_ms, after_id) = page_start(page)?.unzip();
         let (user, limit) = (user.clone(), page.limit);
         self.db
             .read(move |conn| {
-                let mut stmt = conn.prepare_cached(side.query())?;
-                let items = stmt.query_vec(
+                let items = conn.prepare_cached(sql)?.query_vec(
                     params![
                         user.as_str(),
-                        after.as_ref().map(|c| c.at_millis),
-                        after.as_ref().map(|c| c.user_id.as_str()),
+                        after_ms,
+                        after_id.as_ref().map(UserId::as_str),
                         limit as i64 + 1,
                     ],
                     |row| {
@@ -206,12 +204,11 @@ impl SocialStore for SqliteSocialStore {
         let (blocker, blocked) = (blocker.clone(), blocked.clone());
         self.db
             .write(move |tx| {
-                Ok(tx
-                    .execute(
-                        "DELETE FROM blocks WHERE blocker_id = ?1 AND blocked_id = ?2",
-                        [blocker.as_str(), blocked.as_str()],
-                    )
-                    .map(|n| n > 0)?)
+                let deleted = tx.execute(
+                    "DELETE FROM blocks WHERE blocker_id = ?1 AND blocked_id = ?2",
+                    [blocker.as_str(), blocked.as_str()],
+                )?;
+                Ok(deleted > 0)
             })
             .await
     }
@@ -221,20 +218,9 @@ impl SocialStore for SqliteSocialStore {
         viewer: &UserId,
         candidates: &[UserId],
     ) -> StoreResult<Vec<UserId>> {
-        if candidates.is_empty() {
-            return Ok(Vec::new());
-        }
-        let (viewer, candidates) = (viewer.clone(), ids_json(candidates));
-        self.db
-            .read(move |conn| {
-                ids_query(
-                    conn,
-                    "SELECT followee_id FROM follows WHERE follower_id = ?1 \
-                     AND followee_id IN (SELECT value FROM json_each(?2))",
-                    params![viewer.as_str(), candidates],
-                )
-            })
-            .await
+        let sql = "SELECT followee_id FROM follows WHERE follower_id = ?1 \
+                   AND followee_id IN (SELECT value FROM json_each(?2))";
+        self.among(sql, viewer, candidates).await
     }
 
     async fn blocked_among(
@@ -242,20 +228,9 @@ impl SocialStore for SqliteSocialStore {
         viewer: &UserId,
         candidates: &[UserId],
     ) -> StoreResult<Vec<UserId>> {
-        if candidates.is_empty() {
-            return Ok(Vec::new());
-        }
-        let (viewer, candidates) = (viewer.clone(), ids_json(candidates));
-        self.db
-            .read(move |conn| {
-                ids_query(
-                    conn,
-                    "SELECT blocked_id FROM blocks WHERE blocker_id = ?1 \
-                     AND blocked_id IN (SELECT value FROM json_each(?2))",
-                    params![viewer.as_str(), candidates],
-                )
-            })
-            .await
+        let sql = "SELECT blocked_id FROM blocks WHERE blocker_id = ?1 \
+                   AND blocked_id IN (SELECT value FROM json_each(?2))";
+        self.among(sql, viewer, candidates).await
     }
 
     async fn is_blocked_either_way(&self, a: &UserId, b: &UserId) -> StoreResult<bool> {
@@ -266,51 +241,35 @@ impl SocialStore for SqliteSocialStore {
     }
 
     async fn block_partners(&self, user: &UserId) -> StoreResult<Vec<UserId>> {
-        let user = user.clone();
-        self.db
-            .read(move |conn| {
-                // UNION (not UNION ALL) drops a partner who is blocked both ways.
-                ids_query(
-                    conn,
-                    "SELECT blocked_id FROM blocks WHERE blocker_id = ?1 \
-                     UNION SELECT blocker_id FROM blocks WHERE blocked_id = ?1",
-                    [user.as_str()],
-                )
-            })
-            .await
+        // UNION (not UNION ALL) drops a partner who is blocked both ways.
+        let sql = "SELECT blocked_id FROM blocks WHERE blocker_id = ?1 \
+                   UNION SELECT blocker_id FROM blocks WHERE blocked_id = ?1";
+        self.ids(sql, user).await
     }
 
     async fn followee_ids(&self, user: &UserId) -> StoreResult<Vec<UserId>> {
-        let user = user.clone();
-        self.db
-            .read(move |conn| {
-                ids_query(
-                    conn,
-                    "SELECT followee_id FROM follows WHERE follower_id = ?1",
-                    [user.as_str()],
-                )
-            })
-            .await
+        let sql = "SELECT followee_id FROM follows WHERE follower_id = ?1";
+        self.ids(sql, user).await
     }
 
     async fn viewer_graph(&self, user: &UserId) -> StoreResult<ViewerGraph> {
         let user = user.clone();
         self.db
             .read(move |conn| {
-                let mut stmt = conn.prepare_cached(
-                    "SELECT 'f', followee_id FROM follows WHERE follower_id = ?1 \
+                let rows = conn
+                    .prepare_cached(
+                        "SELECT 'f', followee_id FROM follows WHERE follower_id = ?1 \
                          UNION SELECT 'b', blocked_id FROM blocks WHERE blocker_id = ?1 \
                          UNION SELECT 'b', blocker_id FROM blocks WHERE blocked_id = ?1",
-                )?;
-                let rows = stmt.query_vec([user.as_str()], |row| {
-                    Ok((row.get::<_, String>(0)?, UserId::from_trusted(row.get(1)?)))
-                })?;
+                    )?
+                    .query_vec([user.as_str()], |row| {
+                        Ok((row.get::<_, String>(0)?, UserId::from_trusted(row.get(1)?)))
+                    })?;
                 let mut graph = ViewerGraph::default();
                 for (kind, id) in rows {
-                    if kind == "f" {
-                        graph.followees.push(id);
-                    } else {
-                        graph.block_partners.push(id);
+                    match kind.as_str() {
+                        "f" => graph.followees.push(id),
+                        _ => graph.block_partners.push(id),
                     }
                 }
                 Ok(graph)
@@ -319,10 +278,10 @@ impl SocialStore for SqliteSocialStore {
     }
 
     async fn followers(&self, user: &UserId, page: &PageRequest) -> StoreResult<Page<FollowEdge>> {
-        self.list(Side::Followers, user, page).await
+        self.list(FOLLOWERS, user, page).await
     }
 
     async fn following(&self, user: &UserId, page: &PageRequest) -> StoreResult<Page<FollowEdge>> {
-        self.list(Side::Following, user, page).await
+        self.list(FOLLOWING, user, page).await
     }
 }
