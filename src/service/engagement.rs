@@ -7,15 +7,13 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
-
 use super::posts::PostService;
 use super::{Action, RateLimiter, Viewer};
 use crate::clock::now;
 use crate::domain::{Comment, CommentId, Post, PostId, ReactionKind, UserId};
 use crate::error::{AppError, AppResult};
 use crate::events::{DomainEvent, EventBus};
-use crate::store::{EngagementStore, Page, PageRequest, SocialStore};
+use crate::store::{EngagementStore, Favorite, Page, PageRequest, SocialStore};
 
 #[derive(Clone)]
 pub struct EngagementService {
@@ -247,7 +245,7 @@ impl EngagementService {
         &self,
         viewer: &Viewer,
         page: &PageRequest,
-    ) -> AppResult<Page<(PostId, DateTime<Utc>)>> {
+    ) -> AppResult<Page<Favorite>> {
         Ok(self.engagement.favorites(viewer.id(), page).await?)
     }
 

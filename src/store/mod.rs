@@ -29,7 +29,7 @@ use std::sync::Arc;
 
 pub use chat::ChatStore;
 pub use cursor::Keyed;
-pub use engagement::EngagementStore;
+pub use engagement::{EngagementStore, Favorite};
 pub use event_log::{EventLogStore, LogEntry, Retention};
 pub use notifications::NotificationStore;
 pub use one_time_tokens::{NewOneTimeToken, OneTimeTokenStore, TokenPurpose};

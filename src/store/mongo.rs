@@ -60,6 +60,22 @@ pub enum IndexSet {
     ContractOnly,
 }
 
+impl IndexSet {
+    /// The indexes to create on one collection: `contract` (unique indexes, the text index)
+    /// always, `speed` (those that only make lists fast) only with [`IndexSet::All`].
+    pub(crate) fn pick(
+        self,
+        contract: impl IntoIterator<Item = IndexModel>,
+        speed: impl IntoIterator<Item = IndexModel>,
+    ) -> Vec<IndexModel> {
+        let mut models: Vec<IndexModel> = contract.into_iter().collect();
+        if self == IndexSet::All {
+            models.extend(speed);
+        }
+        models
+    }
+}
+
 /// Connects to `uri`, checks the server answers, creates every index, and wires every store
 /// to `database`.
 ///
@@ -245,6 +261,11 @@ pub(crate) fn after_cursor(
             doc! { time_field: at, id_field: { past: id } },
         ],
     );
+}
+
+/// Ids as the strings they are stored as, for `$in` and `$nin`.
+pub(crate) fn id_strs<T: AsRef<str>>(ids: &[T]) -> Vec<&str> {
+    ids.iter().map(AsRef::as_ref).collect()
 }
 
 pub(crate) use super::fetch_limit;
@@ -520,8 +541,7 @@ fn missing_documents(collection: &str, ids: &[&str]) -> DriverError {
 
 /// The filter matching the documents whose `_id` is one of `ids`.
 pub(crate) fn id_in(ids: &[impl AsRef<str>]) -> Document {
-    let ids: Vec<&str> = ids.iter().map(AsRef::as_ref).collect();
-    doc! { "_id": { "$in": ids } }
+    doc! { "_id": { "$in": id_strs(ids) } }
 }
 
 /// Whether a failed write broke the unique index named `index`.

@@ -285,13 +285,13 @@ pub async fn favorites_are_idempotent_and_listed_newest_first(stores: Stores) {
         .await
         .unwrap();
     assert_eq!(
-        (first.items[0].0.clone(), first.has_next),
+        (first.items[0].post_id.clone(), first.has_next),
         (p2.clone(), true)
     );
     let after = format!(
         "{}:{}",
-        first.items[0].1.timestamp_millis(),
-        first.items[0].0
+        first.items[0].added_at.timestamp_millis(),
+        first.items[0].post_id
     );
     let second = stores
         .engagement
@@ -299,7 +299,7 @@ pub async fn favorites_are_idempotent_and_listed_newest_first(stores: Stores) {
         .await
         .unwrap();
     assert_eq!(
-        (second.items[0].0.clone(), second.has_next),
+        (second.items[0].post_id.clone(), second.has_next),
         (p1.clone(), false)
     );
     let mut among = stores

@@ -181,17 +181,17 @@ impl PostQueryRoot {
         let loaded = ctx
             .loaders()
             .posts
-            .load_many(result.items.iter().map(|(id, _)| id.clone()))
+            .load_many(result.items.iter().map(|f| f.post_id.clone()))
             .await?;
         let total = PostsTotal::FavoritesOf(viewer.id().clone());
         let mut connection =
             Connection::with_additional_fields(page.after.is_some(), result.has_next, total);
         connection
             .edges
-            .extend(result.items.into_iter().filter_map(|(id, at)| {
-                let post = loaded.get(&id)?.clone();
+            .extend(result.items.into_iter().filter_map(|favorite| {
+                let post = loaded.get(&favorite.post_id)?.clone();
                 Some(Edge::new(
-                    encode_cursor(&crate::store::cursor::keyset(at.timestamp_millis(), &id)),
+                    crate::graphql::connection::cursor_of(&favorite),
                     Post(post),
                 ))
             }));

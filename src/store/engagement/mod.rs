@@ -22,6 +22,37 @@ impl super::Keyed for Comment {
     }
 }
 
+/// A post in a user's favorites, and when it was added.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Favorite {
+    pub post_id: PostId,
+    pub added_at: DateTime<Utc>,
+}
+
+impl super::Keyed for Favorite {
+    /// Favorites list by when they were added, newest first.
+    fn cursor(&self) -> String {
+        super::cursor::keyset(self.added_at.timestamp_millis(), &self.post_id)
+    }
+}
+
+/// The answer of [`EngagementStore::first_comments`] from the comments an adapter found: for
+/// each of `post_ids`, its comments (oldest first, at most `per_post + 1` of them) as one
+/// page of `per_post`.
+fn pages_per_post(
+    post_ids: &[PostId],
+    found: &[Comment],
+    per_post: usize,
+) -> Vec<(PostId, Page<Comment>)> {
+    post_ids
+        .iter()
+        .map(|id| {
+            let comments = found.iter().filter(|c| c.post_id == *id).cloned().collect();
+            (id.clone(), Page::from_overfetch(comments, per_post))
+        })
+        .collect()
+}
+
 /// Storage of engagement.
 ///
 /// Contract (both adapters, checked by `tests/store_contract`):
@@ -96,13 +127,9 @@ pub trait EngagementStore: Send + Sync {
         user_id: &UserId,
         post_ids: &[PostId],
     ) -> StoreResult<Vec<PostId>>;
-    /// The user's favorites (with when each was added), most recently added first, leaving
-    /// out deleted posts; the cursor is `"{millis}:{post id}"` of the last one seen.
-    async fn favorites(
-        &self,
-        user_id: &UserId,
-        page: &PageRequest,
-    ) -> StoreResult<Page<(PostId, DateTime<Utc>)>>;
+    /// The user's favorites, most recently added first, leaving out deleted posts; the
+    /// cursor is that of the last [`Favorite`] seen.
+    async fn favorites(&self, user_id: &UserId, page: &PageRequest) -> StoreResult<Page<Favorite>>;
     /// How many posts `favorites` lists in all (deleted posts excluded).
     async fn count_favorites(&self, user_id: &UserId) -> StoreResult<u64>;
 }

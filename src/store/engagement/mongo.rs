@@ -14,21 +14,22 @@
 //! Like the SQLite adapter's foreign keys, writes refuse a user or post that does not exist.
 
 mod documents;
-mod transaction;
 
 use chrono::{DateTime, Utc};
 use futures_util::{FutureExt, TryStreamExt};
 use mongodb::bson::{Bson, Document, doc};
 use mongodb::options::ReturnDocument;
-use mongodb::{Client, Collection, Database};
+use mongodb::{Client, ClientSession, Collection, Database};
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 
 use self::documents::{CommentDoc, FavoriteDoc, ReactionDoc, reaction_projection};
-use super::EngagementStore;
+use super::{EngagementStore, Favorite, pages_per_post};
 use crate::domain::{Comment, CommentId, PostId, ReactionKind, UserId};
-use crate::store::mongo::abort;
+use crate::store::cursor::split;
 use crate::store::mongo::{
-    IndexSet, after_cursor, create_indexes, fetch_limit, index, is_duplicate_key_on, to_bson_time,
+    IndexSet, after_cursor, create_indexes, ensure_exist, fetch_limit, id_strs, index,
+    is_duplicate_key_on, to_bson_time, transaction, update_existing,
 };
 use crate::store::posts::{COMMENTS_COUNT, FAVORITES_COUNT, reaction_count};
 use crate::store::{Page, PageRequest, StoreError, StoreResult};
@@ -46,8 +47,22 @@ pub struct MongoEngagementStore {
     users: Collection<Document>,
 }
 
-fn ids<T: AsRef<str>>(ids: &[T]) -> Vec<&str> {
-    ids.iter().map(AsRef::as_ref).collect()
+/// The stages that keep only the favorites whose post is not deleted: a `$lookup` of each
+/// one's post, which streams (a post is looked up only when a later stage asks for more).
+fn with_visible_post() -> [Document; 2] {
+    [
+        doc! { "$lookup": {
+            "from": "posts",
+            "localField": "post_id",
+            "foreignField": "_id",
+            "pipeline": [
+                { "$match": { "deleted_at": null } },
+                { "$project": { "_id": 1 } },
+            ],
+            "as": "visible",
+        } },
+        doc! { "$match": { "visible": { "$ne": [] } } },
+    ]
 }
 
 impl MongoEngagementStore {
@@ -67,41 +82,81 @@ impl MongoEngagementStore {
     /// `(created_at, _id)` order, a user's reactions and favorites among some posts, and a
     /// user's favorites newest first (walked backwards).
     pub async fn create_indexes(&self, which: IndexSet) -> StoreResult<()> {
-        let all = which == IndexSet::All;
-        if all {
-            let thread = index(
-                doc! { "post_id": 1, "parent_id": 1, "created_at": 1, "_id": 1 },
-                "comments_by_thread",
-                false,
-            );
-            create_indexes(&self.comments, vec![thread]).await?;
-        }
-        let mut reactions = vec![index(
-            doc! { "post_id": 1, "user_id": 1 },
-            "reactions_post_user_unique",
-            true,
-        )];
-        if all {
-            reactions.push(index(
+        let thread = index(
+            doc! { "post_id": 1, "parent_id": 1, "created_at": 1, "_id": 1 },
+            "comments_by_thread",
+            false,
+        );
+        create_indexes(&self.comments, which.pick([], [thread])).await?;
+        let reactions = which.pick(
+            [index(
+                doc! { "post_id": 1, "user_id": 1 },
+                "reactions_post_user_unique",
+                true,
+            )],
+            [index(
                 doc! { "user_id": 1, "post_id": 1 },
                 "reactions_by_user",
                 false,
-            ));
-        }
+            )],
+        );
         create_indexes(&self.reactions, reactions).await?;
-        let mut favorites = vec![index(
-            doc! { "user_id": 1, "post_id": 1 },
-            FAVORITES_UNIQUE,
-            true,
-        )];
-        if all {
-            favorites.push(index(
+        let favorites = which.pick(
+            [index(
+                doc! { "user_id": 1, "post_id": 1 },
+                FAVORITES_UNIQUE,
+                true,
+            )],
+            [index(
                 doc! { "user_id": 1, "created_at": 1, "post_id": 1 },
                 "favorites_by_time",
                 false,
-            ));
-        }
+            )],
+        );
         create_indexes(&self.favorites, favorites).await
+    }
+
+    /// Fails the transaction unless the user exists (SQLite's foreign key).
+    async fn ensure_user(
+        &self,
+        session: &mut ClientSession,
+        id: &UserId,
+    ) -> mongodb::error::Result<()> {
+        ensure_exist(&self.users, &[id], Some(session)).await
+    }
+
+    /// Applies `inc` to the post's counters, failing the transaction when the post does not
+    /// exist (SQLite's foreign key). A soft-deleted post still exists and is still counted.
+    async fn bump(
+        &self,
+        session: &mut ClientSession,
+        post_id: &PostId,
+        inc: Document,
+    ) -> mongodb::error::Result<()> {
+        update_existing(&self.posts, post_id.as_str(), doc! { "$inc": inc }, session).await
+    }
+
+    /// The user's documents in `collection` about any of `post_ids`, read through
+    /// `projection`; no query for no posts.
+    async fn of_user_among<T>(
+        collection: &Collection<Document>,
+        user_id: &UserId,
+        post_ids: &[PostId],
+        projection: Document,
+    ) -> StoreResult<Vec<T>>
+    where
+        T: DeserializeOwned + Send + Sync,
+    {
+        if post_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(collection
+            .clone_with_type::<T>()
+            .find(doc! { "user_id": user_id.as_str(), "post_id": { "$in": id_strs(post_ids) } })
+            .projection(projection)
+            .await?
+            .try_collect()
+            .await?)
     }
 }
 
@@ -109,7 +164,8 @@ impl MongoEngagementStore {
 impl EngagementStore for MongoEngagementStore {
     async fn add_comment(&self, comment: &Comment) -> StoreResult<()> {
         let document = CommentDoc::new(comment);
-        self.transaction((self, comment, &document), |session, context| {
+        let context = (self, comment, &document);
+        Ok(transaction(&self.client, context, |session, context| {
             let (store, comment, document) = *context;
             async move {
                 store.ensure_user(session, &comment.author_id).await?;
@@ -122,33 +178,23 @@ impl EngagementStore for MongoEngagementStore {
                     .bump(session, &comment.post_id, doc! { COMMENTS_COUNT: 1_i64 })
                     .await?;
                 if let Some(parent) = &comment.parent_id {
-                    let counted = store
-                        .comments
-                        .update_one(
-                            doc! { "_id": parent.as_str() },
-                            doc! { "$inc": { "replies_count": 1_i64 } },
-                        )
-                        .session(&mut *session)
-                        .await?;
-                    if counted.matched_count == 0 {
-                        return Err(abort(format!("comment {parent} does not exist")));
-                    }
+                    let inc = doc! { "$inc": { "replies_count": 1_i64 } };
+                    update_existing(&store.comments, parent.as_str(), inc, session).await?;
                 }
                 Ok(())
             }
             .boxed()
         })
-        .await
-        .map_err(StoreError::from)
+        .await?)
     }
 
-    async fn get_many_comments(&self, ids_wanted: &[CommentId]) -> StoreResult<Vec<Comment>> {
-        if ids_wanted.is_empty() {
+    async fn get_many_comments(&self, ids: &[CommentId]) -> StoreResult<Vec<Comment>> {
+        if ids.is_empty() {
             return Ok(Vec::new());
         }
         Ok(self
             .comments
-            .find(doc! { "_id": { "$in": ids(ids_wanted) } })
+            .find(doc! { "_id": { "$in": id_strs(ids) } })
             .await?
             .map_ok(Comment::from)
             .try_collect()
@@ -160,7 +206,7 @@ impl EngagementStore for MongoEngagementStore {
         id: &CommentId,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<Comment>> {
-        self.transaction((self, id, now), |session, context| {
+        let before = transaction(&self.client, (self, id, now), |session, context| {
             let (store, id, now) = *context;
             async move {
                 let before = store
@@ -182,9 +228,8 @@ impl EngagementStore for MongoEngagementStore {
             }
             .boxed()
         })
-        .await
-        .map(|before| before.map(Comment::from))
-        .map_err(StoreError::from)
+        .await?;
+        Ok(before.map(Comment::from))
     }
 
     async fn comments(
@@ -199,10 +244,10 @@ impl EngagementStore for MongoEngagementStore {
             "parent_id": parent.map(CommentId::as_str),
         };
         if !exclude_authors.is_empty() {
-            filter.insert("author_id", doc! { "$nin": ids(exclude_authors) });
+            filter.insert("author_id", doc! { "$nin": id_strs(exclude_authors) });
         }
         // Oldest first: past the cursor is later, or as old with a greater id.
-        if let Some((millis, id)) = crate::store::cursor::split(page.after.as_deref()) {
+        if let Some((millis, id)) = split(page.after.as_deref()) {
             let at = Bson::DateTime(mongodb::bson::DateTime::from_millis(millis));
             after_cursor(&mut filter, ("created_at", at), ("_id", &id), false);
         }
@@ -229,16 +274,14 @@ impl EngagementStore for MongoEngagementStore {
     ) -> StoreResult<Vec<(PostId, Page<Comment>)>> {
         #[derive(Deserialize)]
         struct Thread {
-            #[serde(rename = "_id")]
-            post_id: String,
             comments: Vec<CommentDoc>,
         }
         if post_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut filter = doc! { "post_id": { "$in": ids(post_ids) }, "parent_id": null };
+        let mut filter = doc! { "post_id": { "$in": id_strs(post_ids) }, "parent_id": null };
         if !exclude_authors.is_empty() {
-            filter.insert("author_id", doc! { "$nin": ids(exclude_authors) });
+            filter.insert("author_id", doc! { "$nin": id_strs(exclude_authors) });
         }
         let pipeline = vec![
             doc! { "$match": filter },
@@ -258,28 +301,12 @@ impl EngagementStore for MongoEngagementStore {
             .await?
             .try_collect()
             .await?;
-        let threads: Vec<(String, Vec<Comment>)> = threads
+        let found: Vec<Comment> = threads
             .into_iter()
-            .map(|t| {
-                (
-                    t.post_id,
-                    t.comments.into_iter().map(Comment::from).collect(),
-                )
-            })
+            .flat_map(|thread| thread.comments)
+            .map(Comment::from)
             .collect();
-        Ok(post_ids
-            .iter()
-            .map(|post_id| {
-                let mut items: Vec<Comment> = threads
-                    .iter()
-                    .find(|(id, _)| id == post_id.as_str())
-                    .map(|(_, comments)| comments.clone())
-                    .unwrap_or_default();
-                let has_next = items.len() > per_post;
-                items.truncate(per_post);
-                (post_id.clone(), Page { items, has_next })
-            })
-            .collect())
+        Ok(pages_per_post(post_ids, &found, per_post))
     }
 
     async fn react(
@@ -290,42 +317,39 @@ impl EngagementStore for MongoEngagementStore {
         now: DateTime<Utc>,
     ) -> StoreResult<Option<ReactionKind>> {
         let key = doc! { "post_id": post_id.as_str(), "user_id": user_id.as_str() };
-        self.transaction(
-            (self, &key, post_id, user_id, kind, now),
-            |session, context| {
-                let (store, key, post_id, user_id, kind, now) = *context;
-                async move {
-                    let previous = store
-                        .reactions
-                        .clone_with_type::<ReactionDoc>()
-                        .find_one(key.clone())
-                        .projection(reaction_projection())
-                        .session(&mut *session)
-                        .await?
-                        .and_then(|r| r.kind());
-                    if previous == Some(kind) {
-                        return Ok(previous);
-                    }
-                    store.ensure_user(session, user_id).await?;
-                    let set = doc! { "kind": kind.as_str(), "created_at": to_bson_time(now) };
-                    store
-                        .reactions
-                        .update_one(key.clone(), doc! { "$set": set })
-                        .upsert(true)
-                        .session(&mut *session)
-                        .await?;
-                    let mut inc = doc! { reaction_count(kind): 1_i64 };
-                    if let Some(old) = previous {
-                        inc.insert(reaction_count(old), -1_i64);
-                    }
-                    store.bump(session, post_id, inc).await?;
-                    Ok(previous)
+        let context = (self, &key, post_id, user_id, kind, now);
+        Ok(transaction(&self.client, context, |session, context| {
+            let (store, key, post_id, user_id, kind, now) = *context;
+            async move {
+                let previous = store
+                    .reactions
+                    .clone_with_type::<ReactionDoc>()
+                    .find_one(key.clone())
+                    .projection(reaction_projection())
+                    .session(&mut *session)
+                    .await?
+                    .and_then(|r| r.kind());
+                if previous == Some(kind) {
+                    return Ok(previous);
                 }
-                .boxed()
-            },
-        )
-        .await
-        .map_err(StoreError::from)
+                store.ensure_user(session, user_id).await?;
+                let set = doc! { "kind": kind.as_str(), "created_at": to_bson_time(now) };
+                store
+                    .reactions
+                    .update_one(key.clone(), doc! { "$set": set })
+                    .upsert(true)
+                    .session(&mut *session)
+                    .await?;
+                let mut inc = doc! { reaction_count(kind): 1_i64 };
+                if let Some(old) = previous {
+                    inc.insert(reaction_count(old), -1_i64);
+                }
+                store.bump(session, post_id, inc).await?;
+                Ok(previous)
+            }
+            .boxed()
+        })
+        .await?)
     }
 
     async fn unreact(
@@ -334,28 +358,28 @@ impl EngagementStore for MongoEngagementStore {
         user_id: &UserId,
     ) -> StoreResult<Option<ReactionKind>> {
         let key = doc! { "post_id": post_id.as_str(), "user_id": user_id.as_str() };
-        self.transaction((self, &key, post_id), |session, context| {
-            let (store, key, post_id) = *context;
-            async move {
-                let removed = store
-                    .reactions
-                    .clone_with_type::<ReactionDoc>()
-                    .find_one_and_delete(key.clone())
-                    .projection(reaction_projection())
-                    .session(&mut *session)
-                    .await?
-                    .and_then(|r| r.kind());
-                if let Some(kind) = removed {
-                    store
-                        .bump(session, post_id, doc! { reaction_count(kind): -1_i64 })
-                        .await?;
+        Ok(
+            transaction(&self.client, (self, &key, post_id), |session, context| {
+                let (store, key, post_id) = *context;
+                async move {
+                    let removed = store
+                        .reactions
+                        .clone_with_type::<ReactionDoc>()
+                        .find_one_and_delete(key.clone())
+                        .projection(reaction_projection())
+                        .session(&mut *session)
+                        .await?
+                        .and_then(|r| r.kind());
+                    if let Some(kind) = removed {
+                        let inc = doc! { reaction_count(kind): -1_i64 };
+                        store.bump(session, post_id, inc).await?;
+                    }
+                    Ok(removed)
                 }
-                Ok(removed)
-            }
-            .boxed()
-        })
-        .await
-        .map_err(StoreError::from)
+                .boxed()
+            })
+            .await?,
+        )
     }
 
     async fn reactions_of(
@@ -363,17 +387,8 @@ impl EngagementStore for MongoEngagementStore {
         user_id: &UserId,
         post_ids: &[PostId],
     ) -> StoreResult<Vec<(PostId, ReactionKind)>> {
-        if post_ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let found: Vec<ReactionDoc> = self
-            .reactions
-            .clone_with_type::<ReactionDoc>()
-            .find(doc! { "user_id": user_id.as_str(), "post_id": { "$in": ids(post_ids) } })
-            .projection(reaction_projection())
-            .await?
-            .try_collect()
-            .await?;
+        let found: Vec<ReactionDoc> =
+            Self::of_user_among(&self.reactions, user_id, post_ids, reaction_projection()).await?;
         Ok(found
             .into_iter()
             .filter_map(|r| Some((r.kind()?, r.post_id)))
@@ -394,23 +409,23 @@ impl EngagementStore for MongoEngagementStore {
             "post_id": post_id.as_str(),
             "created_at": to_bson_time(now),
         };
-        let added = self
-            .transaction((self, &favorite, post_id, user_id), |session, context| {
-                let (store, favorite, post_id, user_id) = *context;
-                async move {
-                    store.ensure_user(session, user_id).await?;
-                    store
-                        .favorites
-                        .insert_one(favorite)
-                        .session(&mut *session)
-                        .await?;
-                    store
-                        .bump(session, post_id, doc! { FAVORITES_COUNT: 1_i64 })
-                        .await
-                }
-                .boxed()
-            })
-            .await;
+        let context = (self, &favorite, post_id, user_id);
+        let added = transaction(&self.client, context, |session, context| {
+            let (store, favorite, post_id, user_id) = *context;
+            async move {
+                store.ensure_user(session, user_id).await?;
+                store
+                    .favorites
+                    .insert_one(favorite)
+                    .session(&mut *session)
+                    .await?;
+                store
+                    .bump(session, post_id, doc! { FAVORITES_COUNT: 1_i64 })
+                    .await
+            }
+            .boxed()
+        })
+        .await;
         match added {
             Ok(()) => Ok(true),
             Err(err) if is_duplicate_key_on(&err, FAVORITES_UNIQUE) => Ok(false),
@@ -420,27 +435,27 @@ impl EngagementStore for MongoEngagementStore {
 
     async fn remove_favorite(&self, post_id: &PostId, user_id: &UserId) -> StoreResult<bool> {
         let key = doc! { "user_id": user_id.as_str(), "post_id": post_id.as_str() };
-        self.transaction((self, &key, post_id), |session, context| {
-            let (store, key, post_id) = *context;
-            async move {
-                let removed = store
-                    .favorites
-                    .delete_one(key.clone())
-                    .session(&mut *session)
-                    .await?
-                    .deleted_count
-                    == 1;
-                if removed {
-                    store
-                        .bump(session, post_id, doc! { FAVORITES_COUNT: -1_i64 })
-                        .await?;
+        Ok(
+            transaction(&self.client, (self, &key, post_id), |session, context| {
+                let (store, key, post_id) = *context;
+                async move {
+                    let removed = store
+                        .favorites
+                        .delete_one(key.clone())
+                        .session(&mut *session)
+                        .await?
+                        .deleted_count
+                        == 1;
+                    if removed {
+                        let inc = doc! { FAVORITES_COUNT: -1_i64 };
+                        store.bump(session, post_id, inc).await?;
+                    }
+                    Ok(removed)
                 }
-                Ok(removed)
-            }
-            .boxed()
-        })
-        .await
-        .map_err(StoreError::from)
+                .boxed()
+            })
+            .await?,
+        )
     }
 
     async fn favorited_among(
@@ -452,51 +467,34 @@ impl EngagementStore for MongoEngagementStore {
         struct Favorited {
             post_id: String,
         }
-        if post_ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        Ok(self
-            .favorites
-            .clone_with_type::<Favorited>()
-            .find(doc! { "user_id": user_id.as_str(), "post_id": { "$in": ids(post_ids) } })
-            .projection(doc! { "_id": 0, "post_id": 1 })
-            .await?
-            .map_ok(|f| PostId::from_trusted(f.post_id))
-            .try_collect()
-            .await?)
+        let projection = doc! { "_id": 0, "post_id": 1 };
+        let found: Vec<Favorited> =
+            Self::of_user_among(&self.favorites, user_id, post_ids, projection).await?;
+        Ok(found
+            .into_iter()
+            .map(|f| PostId::from_trusted(f.post_id))
+            .collect())
     }
 
-    /// Newest first by `(created_at, post_id)`, leaving out deleted posts with a `$lookup` of
-    /// each candidate's post. The pipeline streams: posts are looked up only until the page
-    /// (plus one) is full, so the cost follows the page size, not the number of favorites.
-    async fn favorites(
-        &self,
-        user_id: &UserId,
-        page: &PageRequest,
-    ) -> StoreResult<Page<(PostId, DateTime<Utc>)>> {
+    /// Newest first by `(created_at, post_id)`, leaving out deleted posts. The pipeline
+    /// streams: posts are looked up only until the page (plus one) is full, so the cost
+    /// follows the page size, not the number of favorites.
+    async fn favorites(&self, user_id: &UserId, page: &PageRequest) -> StoreResult<Page<Favorite>> {
         let mut filter = doc! { "user_id": user_id.as_str() };
-        if let Some((millis, post)) = crate::store::cursor::split(page.after.as_deref()) {
+        if let Some((millis, post)) = split(page.after.as_deref()) {
             let at = Bson::DateTime(mongodb::bson::DateTime::from_millis(millis));
             after_cursor(&mut filter, ("created_at", at), ("post_id", &post), true);
         }
-        let pipeline = vec![
+        let mut pipeline = vec![
             doc! { "$match": filter },
             doc! { "$sort": { "created_at": -1, "post_id": -1 } },
-            doc! { "$lookup": {
-                "from": "posts",
-                "localField": "post_id",
-                "foreignField": "_id",
-                "pipeline": [
-                    { "$match": { "deleted_at": null } },
-                    { "$project": { "_id": 1 } },
-                ],
-                "as": "visible",
-            } },
-            doc! { "$match": { "visible": { "$ne": [] } } },
+        ];
+        pipeline.extend(with_visible_post());
+        pipeline.extend([
             doc! { "$limit": fetch_limit(page.limit) },
             doc! { "$project": { "_id": 0, "post_id": 1, "created_at": 1 } },
-        ];
-        let items: Vec<(PostId, DateTime<Utc>)> = self
+        ]);
+        let items: Vec<Favorite> = self
             .favorites
             .aggregate(pipeline)
             .with_type::<FavoriteDoc>()
@@ -508,22 +506,10 @@ impl EngagementStore for MongoEngagementStore {
     }
 
     async fn count_favorites(&self, user_id: &UserId) -> StoreResult<u64> {
-        let pipeline = vec![
-            doc! { "$match": { "user_id": user_id.as_str() } },
-            doc! { "$lookup": {
-                "from": "posts",
-                "localField": "post_id",
-                "foreignField": "_id",
-                "pipeline": [
-                    { "$match": { "deleted_at": null } },
-                    { "$project": { "_id": 1 } },
-                ],
-                "as": "visible",
-            } },
-            doc! { "$match": { "visible": { "$ne": [] } } },
-            doc! { "$count": "n" },
-        ];
-        let counted: Vec<mongodb::bson::Document> = self
+        let mut pipeline = vec![doc! { "$match": { "user_id": user_id.as_str() } }];
+        pipeline.extend(with_visible_post());
+        pipeline.push(doc! { "$count": "n" });
+        let counted: Vec<Document> = self
             .favorites
             .aggregate(pipeline)
             .await?

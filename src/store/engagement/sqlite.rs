@@ -3,10 +3,11 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Row, Transaction, params};
 
-use super::EngagementStore;
+use super::{EngagementStore, Favorite, pages_per_post};
 use crate::clock::{from_millis, to_millis};
 use crate::domain::{Comment, CommentId, PostId, ReactionKind, UserId};
-use crate::store::sqlite::{SqliteDb, StatementExt, ids_json};
+use crate::store::cursor::split;
+use crate::store::sqlite::{SqliteDb, ids_json};
 use crate::store::{Page, PageRequest, StoreResult};
 
 pub struct SqliteEngagementStore {
@@ -49,17 +50,40 @@ fn reaction_column(kind: ReactionKind) -> &'static str {
 }
 
 fn bump(tx: &Transaction<'_>, post_id: &str, column: &str, delta: i64) -> StoreResult<()> {
-    Ok(tx
-        .execute(
-            &format!("UPDATE posts SET {column} = {column} + ?2 WHERE id = ?1"),
-            params![post_id, delta],
-        )
-        .map(|_| ())?)
+    tx.execute(
+        &format!("UPDATE posts SET {column} = {column} + ?2 WHERE id = ?1"),
+        params![post_id, delta],
+    )?;
+    Ok(())
 }
 
-/// The cursor as the two nullable SQL parameters the list queries take.
-fn cursor_params(cursor: Option<&str>) -> (Option<i64>, Option<String>) {
-    crate::store::cursor::split(cursor).map_or((None, None), |(ms, id)| (Some(ms), Some(id)))
+/// Moves the post's `column` by `delta` when `changed` rows say a favorite came or went, and
+/// says whether one did.
+fn counted(
+    tx: &Transaction<'_>,
+    post_id: &PostId,
+    changed: usize,
+    delta: i64,
+) -> StoreResult<bool> {
+    if changed > 0 {
+        bump(tx, post_id.as_str(), "favorites_count", delta)?;
+    }
+    Ok(changed > 0)
+}
+
+/// The kind a reaction query (?1 the post, ?2 the user) yields, if any.
+fn reaction_kind(
+    tx: &Transaction<'_>,
+    sql: &str,
+    post_id: &PostId,
+    user_id: &UserId,
+) -> StoreResult<Option<ReactionKind>> {
+    let kind = tx
+        .query_row(sql, [post_id.as_str(), user_id.as_str()], |row| {
+            row.get::<_, String>(0)
+        })
+        .optional()?;
+    Ok(kind.and_then(|k| ReactionKind::from_name(&k)))
 }
 
 #[async_trait::async_trait]
@@ -96,15 +120,11 @@ impl EngagementStore for SqliteEngagementStore {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let json = ids_json(ids);
+        let sql = format!(
+            "SELECT {COMMENT_COLUMNS} FROM comments c WHERE c.id IN (SELECT value FROM json_each(?1))"
+        );
         self.db
-            .read(move |conn| {
-                let mut stmt = conn
-                    .prepare_cached(&format!(
-                        "SELECT {COMMENT_COLUMNS} FROM comments c WHERE c.id IN (SELECT value FROM json_each(?1))"
-                    ))?;
-                stmt.query_vec([json], comment_from_row)
-            })
+            .select(&sql, [ids_json(ids)], comment_from_row)
             .await
     }
 
@@ -143,33 +163,24 @@ impl EngagementStore for SqliteEngagementStore {
         exclude_authors: &[UserId],
         page: &PageRequest,
     ) -> StoreResult<Page<Comment>> {
-        let (post_id, parent) = (post_id.clone(), parent.cloned());
-        let excluded = ids_json(exclude_authors);
-        let (after_ms, after_id) = cursor_params(page.after.as_deref());
-        let limit = page.limit;
-        self.db
-            .read(move |conn| {
-                let mut stmt = conn.prepare_cached(&format!(
-                    "SELECT {COMMENT_COLUMNS} FROM comments c \
-                         WHERE c.post_id = ?1 AND c.parent_id IS ?2 \
-                           AND c.author_id NOT IN (SELECT value FROM json_each(?3)) \
-                           AND (?4 IS NULL OR (c.created_at, c.id) > (?4, ?5)) \
-                         ORDER BY c.created_at, c.id LIMIT ?6 + 0"
-                ))?;
-                let items = stmt.query_vec(
-                    params![
-                        post_id.as_str(),
-                        parent.as_ref().map(CommentId::as_str),
-                        excluded,
-                        after_ms,
-                        after_id,
-                        limit as i64 + 1
-                    ],
-                    comment_from_row,
-                )?;
-                Ok(Page::from_overfetch(items, limit))
-            })
-            .await
+        let (after_ms, after_id) = split(page.after.as_deref()).unzip();
+        let sql = format!(
+            "SELECT {COMMENT_COLUMNS} FROM comments c \
+             WHERE c.post_id = ?1 AND c.parent_id IS ?2 \
+               AND c.author_id NOT IN (SELECT value FROM json_each(?3)) \
+               AND (?4 IS NULL OR (c.created_at, c.id) > (?4, ?5)) \
+             ORDER BY c.created_at, c.id LIMIT ?6 + 0"
+        );
+        let values = (
+            post_id.as_str(),
+            parent.map(CommentId::as_str),
+            ids_json(exclude_authors),
+            after_ms,
+            after_id,
+            page.limit as i64 + 1,
+        );
+        let items = self.db.select(&sql, values, comment_from_row).await?;
+        Ok(Page::from_overfetch(items, page.limit))
     }
 
     async fn first_comments(
@@ -181,32 +192,21 @@ impl EngagementStore for SqliteEngagementStore {
         if post_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let (posts, excluded) = (ids_json(post_ids), ids_json(exclude_authors));
-        let wanted: Vec<PostId> = post_ids.to_vec();
-        self.db
-            .read(move |conn| {
-                let mut stmt = conn
-                    .prepare_cached(&format!(
-                        "SELECT * FROM (SELECT {COMMENT_COLUMNS}, \
-                           ROW_NUMBER() OVER (PARTITION BY c.post_id ORDER BY c.created_at, c.id) AS rn \
-                         FROM comments c \
-                         WHERE c.post_id IN (SELECT value FROM json_each(?1)) AND c.parent_id IS NULL \
-                           AND c.author_id NOT IN (SELECT value FROM json_each(?2))) \
-                         WHERE rn <= ?3 ORDER BY post_id, rn"
-                    ))?;
-                let rows = stmt
-                    .query_vec(params![posts, excluded, per_post as i64 + 1], comment_from_row)?;
-                Ok(wanted
-                    .into_iter()
-                    .map(|post_id| {
-                        let mut items: Vec<Comment> = rows.iter().filter(|c| c.post_id == post_id).cloned().collect();
-                        let has_next = items.len() > per_post;
-                        items.truncate(per_post);
-                        (post_id, Page { items, has_next })
-                    })
-                    .collect())
-            })
-            .await
+        let sql = format!(
+            "SELECT * FROM (SELECT {COMMENT_COLUMNS}, \
+               ROW_NUMBER() OVER (PARTITION BY c.post_id ORDER BY c.created_at, c.id) AS rn \
+             FROM comments c \
+             WHERE c.post_id IN (SELECT value FROM json_each(?1)) AND c.parent_id IS NULL \
+               AND c.author_id NOT IN (SELECT value FROM json_each(?2))) \
+             WHERE rn <= ?3 ORDER BY post_id, rn"
+        );
+        let values = (
+            ids_json(post_ids),
+            ids_json(exclude_authors),
+            per_post as i64 + 1,
+        );
+        let found = self.db.select(&sql, values, comment_from_row).await?;
+        Ok(pages_per_post(post_ids, &found, per_post))
     }
 
     async fn react(
@@ -219,14 +219,12 @@ impl EngagementStore for SqliteEngagementStore {
         let (post_id, user_id) = (post_id.clone(), user_id.clone());
         self.db
             .write(move |tx| {
-                let previous = tx
-                    .query_row(
-                        "SELECT kind FROM reactions WHERE post_id = ?1 AND user_id = ?2",
-                        params![post_id.as_str(), user_id.as_str()],
-                        |row| row.get::<_, String>(0),
-                    )
-                    .optional()?
-                    .and_then(|k| ReactionKind::from_name(&k));
+                let previous = reaction_kind(
+                    tx,
+                    "SELECT kind FROM reactions WHERE post_id = ?1 AND user_id = ?2",
+                    &post_id,
+                    &user_id,
+                )?;
                 if previous == Some(kind) {
                     return Ok(previous);
                 }
@@ -252,14 +250,12 @@ impl EngagementStore for SqliteEngagementStore {
         let (post_id, user_id) = (post_id.clone(), user_id.clone());
         self.db
             .write(move |tx| {
-                let removed = tx
-                    .query_row(
-                        "DELETE FROM reactions WHERE post_id = ?1 AND user_id = ?2 RETURNING kind",
-                        params![post_id.as_str(), user_id.as_str()],
-                        |row| row.get::<_, String>(0),
-                    )
-                    .optional()?
-                    .and_then(|k| ReactionKind::from_name(&k));
+                let removed = reaction_kind(
+                    tx,
+                    "DELETE FROM reactions WHERE post_id = ?1 AND user_id = ?2 RETURNING kind",
+                    &post_id,
+                    &user_id,
+                )?;
                 if let Some(kind) = removed {
                     bump(tx, post_id.as_str(), reaction_column(kind), -1)?;
                 }
@@ -276,24 +272,21 @@ impl EngagementStore for SqliteEngagementStore {
         if post_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let (user_id, posts) = (user_id.clone(), ids_json(post_ids));
-        self.db
-            .read(move |conn| {
-                let mut stmt = conn.prepare_cached(
-                    "SELECT post_id, kind FROM reactions \
-                         WHERE user_id = ?1 AND post_id IN (SELECT value FROM json_each(?2))",
-                )?;
-                let rows = stmt.query_vec(params![user_id.as_str(), posts], |row| {
-                    Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
-                })?;
-                Ok(rows
-                    .into_iter()
-                    .filter_map(|(post, kind)| {
-                        Some((PostId::from_trusted(post), ReactionKind::from_name(&kind)?))
-                    })
-                    .collect())
+        let rows = self
+            .db
+            .select(
+                "SELECT post_id, kind FROM reactions \
+                 WHERE user_id = ?1 AND post_id IN (SELECT value FROM json_each(?2))",
+                (user_id.as_str(), ids_json(post_ids)),
+                |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)),
+            )
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(post, kind)| {
+                Some((PostId::from_trusted(post), ReactionKind::from_name(&kind)?))
             })
-            .await
+            .collect())
     }
 
     async fn add_favorite(
@@ -305,16 +298,11 @@ impl EngagementStore for SqliteEngagementStore {
         let (post_id, user_id) = (post_id.clone(), user_id.clone());
         self.db
             .write(move |tx| {
-                let added = tx
-                    .execute(
-                        "INSERT OR IGNORE INTO favorites (user_id, post_id, created_at) VALUES (?1, ?2, ?3)",
-                        params![user_id.as_str(), post_id.as_str(), to_millis(now)],
-                    )?
-                    > 0;
-                if added {
-                    bump(tx, post_id.as_str(), "favorites_count", 1)?;
-                }
-                Ok(added)
+                let added = tx.execute(
+                    "INSERT OR IGNORE INTO favorites (user_id, post_id, created_at) VALUES (?1, ?2, ?3)",
+                    params![user_id.as_str(), post_id.as_str(), to_millis(now)],
+                )?;
+                counted(tx, &post_id, added, 1)
             })
             .await
     }
@@ -325,12 +313,9 @@ impl EngagementStore for SqliteEngagementStore {
             .write(move |tx| {
                 let removed = tx.execute(
                     "DELETE FROM favorites WHERE user_id = ?1 AND post_id = ?2",
-                    params![user_id.as_str(), post_id.as_str()],
-                )? > 0;
-                if removed {
-                    bump(tx, post_id.as_str(), "favorites_count", -1)?;
-                }
-                Ok(removed)
+                    [user_id.as_str(), post_id.as_str()],
+                )?;
+                counted(tx, &post_id, removed, -1)
             })
             .await
     }
@@ -343,57 +328,47 @@ impl EngagementStore for SqliteEngagementStore {
         if post_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let (user_id, posts) = (user_id.clone(), ids_json(post_ids));
         self.db
-            .read(move |conn| {
-                let mut stmt = conn
-                    .prepare_cached(
-                        "SELECT post_id FROM favorites WHERE user_id = ?1 AND post_id IN (SELECT value FROM json_each(?2))",
-                    )?;
-                stmt.query_vec(params![user_id.as_str(), posts], |row| row.get::<_, String>(0).map(PostId::from_trusted))
-            })
+            .select(
+                "SELECT post_id FROM favorites \
+                 WHERE user_id = ?1 AND post_id IN (SELECT value FROM json_each(?2))",
+                (user_id.as_str(), ids_json(post_ids)),
+                |row| row.get::<_, String>(0).map(PostId::from_trusted),
+            )
             .await
     }
 
-    async fn favorites(
-        &self,
-        user_id: &UserId,
-        page: &PageRequest,
-    ) -> StoreResult<Page<(PostId, DateTime<Utc>)>> {
-        let user_id = user_id.clone();
-        let (after_ms, after_id) = cursor_params(page.after.as_deref());
-        let limit = page.limit;
-        self.db
-            .read(move |conn| {
-                let mut stmt = conn
-                    .prepare_cached(
-                        "SELECT f.post_id, f.created_at FROM favorites f JOIN posts p ON p.id = f.post_id \
-                         WHERE f.user_id = ?1 AND p.deleted_at IS NULL \
-                           AND (?2 IS NULL OR (f.created_at, f.post_id) < (?2, ?3)) \
-                         ORDER BY f.created_at DESC, f.post_id DESC LIMIT ?4 + 0",
-                    )?;
-                let items = stmt
-                    .query_vec(params![user_id.as_str(), after_ms, after_id, limit as i64 + 1], |row| {
-                        Ok((PostId::from_trusted(row.get(0)?), from_millis(row.get(1)?)))
-                    })?;
-                Ok(Page::from_overfetch(items, limit))
-            })
-            .await
+    async fn favorites(&self, user_id: &UserId, page: &PageRequest) -> StoreResult<Page<Favorite>> {
+        let (after_ms, after_id) = split(page.after.as_deref()).unzip();
+        let items = self
+            .db
+            .select(
+                "SELECT f.post_id, f.created_at FROM favorites f JOIN posts p ON p.id = f.post_id \
+                 WHERE f.user_id = ?1 AND p.deleted_at IS NULL \
+                   AND (?2 IS NULL OR (f.created_at, f.post_id) < (?2, ?3)) \
+                 ORDER BY f.created_at DESC, f.post_id DESC LIMIT ?4 + 0",
+                (user_id.as_str(), after_ms, after_id, page.limit as i64 + 1),
+                |row| {
+                    Ok(Favorite {
+                        post_id: PostId::from_trusted(row.get(0)?),
+                        added_at: from_millis(row.get(1)?),
+                    })
+                },
+            )
+            .await?;
+        Ok(Page::from_overfetch(items, page.limit))
     }
 
     async fn count_favorites(&self, user_id: &UserId) -> StoreResult<u64> {
-        let user_id = user_id.clone();
         self.db
-            .read(move |conn| {
-                Ok(conn
+            .read(|conn| {
+                let n: i64 = conn
                     .prepare_cached(
                         "SELECT COUNT(*) FROM favorites f JOIN posts p ON p.id = f.post_id \
-                     WHERE f.user_id = ?1 AND p.deleted_at IS NULL",
-                    )
-                    .and_then(|mut stmt| {
-                        stmt.query_row([user_id.as_str()], |row| row.get::<_, i64>(0))
-                    })
-                    .map(|n| n as u64)?)
+                         WHERE f.user_id = ?1 AND p.deleted_at IS NULL",
+                    )?
+                    .query_row([user_id.as_str()], |row| row.get(0))?;
+                Ok(u64::try_from(n)?)
             })
             .await
     }

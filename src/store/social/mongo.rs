@@ -241,7 +241,12 @@ impl MongoSocialStore {
     ///
     /// A write the server gave up with a misreported conflict runs again, up to [`ATTEMPTS`]
     /// times in all.
-    async fn write<C, F>(&self, context: C, unique_index: &'static str, mut body: F) -> StoreResult<bool>
+    async fn write<C, F>(
+        &self,
+        context: C,
+        unique_index: &'static str,
+        mut body: F,
+    ) -> StoreResult<bool>
     where
         C: Copy + Send,
         F: for<'s> FnMut(
@@ -257,10 +262,12 @@ impl MongoSocialStore {
                 outcome => break outcome,
             }
         };
-        result.or_else(|err| match map_write_error(err, &[(unique_index, "pair")]) {
-            StoreError::Conflict { .. } => Ok(false),
-            other => Err(other),
-        })
+        result.or_else(
+            |err| match map_write_error(err, &[(unique_index, "pair")]) {
+                StoreError::Conflict { .. } => Ok(false),
+                other => Err(other),
+            },
+        )
     }
 
     /// The other side's ids of the documents `filter` matches in `collection`.
@@ -306,7 +313,12 @@ impl MongoSocialStore {
         let mut filter = doc! { own: user.as_str() };
         if let Some((millis, after)) = page_start(page)? {
             let at = Bson::DateTime(mongodb::bson::DateTime::from_millis(millis));
-            after_cursor(&mut filter, ("created_at", at), (other, after.as_str()), true);
+            after_cursor(
+                &mut filter,
+                ("created_at", at),
+                (other, after.as_str()),
+                true,
+            );
         }
         let docs: Vec<Document> = self
             .graph

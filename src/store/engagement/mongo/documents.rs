@@ -11,6 +11,7 @@ use mongodb::bson::{self, Document, doc};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{Comment, CommentId, PostId, ReactionKind, UserId};
+use crate::store::Favorite;
 use crate::store::mongo::{from_bson_time, to_bson_time};
 
 #[derive(Serialize, Deserialize)]
@@ -89,11 +90,11 @@ pub(super) struct FavoriteDoc {
     created_at: bson::DateTime,
 }
 
-impl From<FavoriteDoc> for (PostId, chrono::DateTime<chrono::Utc>) {
+impl From<FavoriteDoc> for Favorite {
     fn from(d: FavoriteDoc) -> Self {
-        (
-            PostId::from_trusted(d.post_id),
-            from_bson_time(d.created_at),
-        )
+        Favorite {
+            post_id: PostId::from_trusted(d.post_id),
+            added_at: from_bson_time(d.created_at),
+        }
     }
 }
