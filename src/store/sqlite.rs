@@ -337,6 +337,9 @@ pub(crate) trait StatementExt {
     where
         P: rusqlite::Params,
         F: FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>;
+
+    /// The number a `SELECT COUNT(*)` answers.
+    fn query_count<P: rusqlite::Params>(&mut self, params: P) -> StoreResult<u64>;
 }
 
 impl StatementExt for rusqlite::Statement<'_> {
@@ -346,6 +349,11 @@ impl StatementExt for rusqlite::Statement<'_> {
         F: FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
     {
         Ok(self.query_map(params, row)?.collect::<Result<_, _>>()?)
+    }
+
+    fn query_count<P: rusqlite::Params>(&mut self, params: P) -> StoreResult<u64> {
+        let n: i64 = self.query_row(params, |row| row.get(0))?;
+        Ok(u64::try_from(n)?)
     }
 }
 

@@ -28,7 +28,7 @@ use super::{EngagementStore, Favorite, pages_per_post};
 use crate::domain::{Comment, CommentId, PostId, ReactionKind, UserId};
 use crate::store::cursor::split;
 use crate::store::mongo::{
-    IndexSet, after_cursor, create_indexes, ensure_exist, fetch_limit, id_strs, index,
+    IndexSet, after_cursor, create_indexes, ensure_exist, fetch_limit, find_page, id_strs, index,
     is_duplicate_key_on, to_bson_time, transaction, update_existing,
 };
 use crate::store::posts::{COMMENTS_COUNT, FAVORITES_COUNT, reaction_count};
@@ -251,16 +251,11 @@ impl EngagementStore for MongoEngagementStore {
             let at = Bson::DateTime(mongodb::bson::DateTime::from_millis(millis));
             after_cursor(&mut filter, ("created_at", at), ("_id", &id), false);
         }
-        let items: Vec<Comment> = self
+        let find = self
             .comments
             .find(filter)
-            .sort(doc! { "created_at": 1, "_id": 1 })
-            .limit(fetch_limit(page.limit))
-            .await?
-            .map_ok(Comment::from)
-            .try_collect()
-            .await?;
-        Ok(Page::from_overfetch(items, page.limit))
+            .sort(doc! { "created_at": 1, "_id": 1 });
+        find_page(find, page.limit, |d| Ok(Comment::from(d))).await
     }
 
     /// One aggregation for all posts: the matching top-level comments grouped by post, each

@@ -7,7 +7,7 @@ use super::{EngagementStore, Favorite, pages_per_post};
 use crate::clock::{from_millis, to_millis};
 use crate::domain::{Comment, CommentId, PostId, ReactionKind, UserId};
 use crate::store::cursor::split;
-use crate::store::sqlite::{SqliteDb, ids_json};
+use crate::store::sqlite::{SqliteDb, StatementExt, ids_json};
 use crate::store::{Page, PageRequest, StoreResult};
 
 pub struct SqliteEngagementStore {
@@ -362,13 +362,11 @@ impl EngagementStore for SqliteEngagementStore {
     async fn count_favorites(&self, user_id: &UserId) -> StoreResult<u64> {
         self.db
             .read(|conn| {
-                let n: i64 = conn
-                    .prepare_cached(
-                        "SELECT COUNT(*) FROM favorites f JOIN posts p ON p.id = f.post_id \
-                         WHERE f.user_id = ?1 AND p.deleted_at IS NULL",
-                    )?
-                    .query_row([user_id.as_str()], |row| row.get(0))?;
-                Ok(u64::try_from(n)?)
+                conn.prepare_cached(
+                    "SELECT COUNT(*) FROM favorites f JOIN posts p ON p.id = f.post_id \
+                     WHERE f.user_id = ?1 AND p.deleted_at IS NULL",
+                )?
+                .query_count([user_id.as_str()])
             })
             .await
     }

@@ -25,8 +25,9 @@ use self::documents::{PostDoc, content_fields, new_post_document};
 use self::query::{Filter, OrderKey, TextSearch, post_filter, visible};
 use super::{PostOrder, PostPatch, PostQuery, PostStore};
 use crate::domain::{Post, PostId, UserId};
+use crate::store::cursor::split;
 use crate::store::mongo::{
-    IndexSet, create_indexes, ensure_users_exist, fetch_limit, index, to_bson_time,
+    IndexSet, create_indexes, ensure_exist, find_page, id_strs, index, to_bson_time,
 };
 use crate::store::{Page, PageRequest, StoreError, StoreResult};
 
@@ -41,13 +42,16 @@ const EDIT_ATTEMPTS: usize = 16;
 /// The visible posts among `ids`, in any order: for the stores that change a listing's stock
 /// and hand the listings back as they are now.
 pub(crate) async fn posts_by_ids(db: &Database, ids: &[PostId]) -> StoreResult<Vec<Post>> {
+    visible_posts(&db.collection("posts"), ids).await
+}
+
+/// The posts of `ids` in `posts` that are not deleted, in any order.
+async fn visible_posts(posts: &Collection<PostDoc>, ids: &[PostId]) -> StoreResult<Vec<Post>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let ids: Vec<&str> = ids.iter().map(PostId::as_str).collect();
-    let docs: Vec<PostDoc> = db
-        .collection::<PostDoc>("posts")
-        .find(doc! { "_id": { "$in": ids }, "deleted_at": null })
+    let docs: Vec<PostDoc> = posts
+        .find(doc! { "_id": { "$in": id_strs(ids) }, "deleted_at": null })
         .await?
         .try_collect()
         .await?;
@@ -85,42 +89,34 @@ impl MongoPostStore {
     /// A server that cannot build text indexes does not stop the store from opening: text
     /// queries then fail with [`StoreError::Backend`] and everything else works.
     pub async fn create_indexes(&mut self, which: IndexSet) -> StoreResult<()> {
-        if which == IndexSet::All {
-            let price_index = IndexModel::builder()
-                .keys(doc! { "price": 1, "_id": 1 })
-                .options(
-                    IndexOptions::builder()
-                        .name("posts_by_price".to_owned())
-                        .partial_filter_expression(doc! { "price": { "$exists": true } })
-                        .build(),
-                )
-                .build();
-            let models = vec![
-                index(
-                    doc! { "author_id": 1, "created_at": -1, "_id": -1 },
-                    "posts_by_author",
-                    false,
-                ),
-                index(
-                    doc! { "created_at": -1, "_id": -1 },
-                    "posts_by_created",
-                    false,
-                ),
-                price_index,
-                index(doc! { "tags": 1, "created_at": -1 }, "posts_by_tag", false),
-                index(
-                    doc! { "category_id": 1, "created_at": -1 },
-                    "posts_by_category",
-                    false,
-                ),
-                index(
-                    doc! { "verified_rating_avg": -1, "_id": -1 },
-                    "posts_by_verified_rating",
-                    false,
-                ),
-            ];
-            create_indexes(&self.posts, models).await?;
-        }
+        let price_index = IndexModel::builder()
+            .keys(doc! { "price": 1, "_id": 1 })
+            .options(
+                IndexOptions::builder()
+                    .name("posts_by_price".to_owned())
+                    .partial_filter_expression(doc! { "price": { "$exists": true } })
+                    .build(),
+            )
+            .build();
+        let lists = [
+            (
+                doc! { "author_id": 1, "created_at": -1, "_id": -1 },
+                "posts_by_author",
+            ),
+            (doc! { "created_at": -1, "_id": -1 }, "posts_by_created"),
+            (doc! { "tags": 1, "created_at": -1 }, "posts_by_tag"),
+            (
+                doc! { "category_id": 1, "created_at": -1 },
+                "posts_by_category",
+            ),
+            (
+                doc! { "verified_rating_avg": -1, "_id": -1 },
+                "posts_by_verified_rating",
+            ),
+        ]
+        .map(|(keys, name)| index(keys, name, false));
+        let speed = lists.into_iter().chain([price_index]);
+        create_indexes(&self.posts, which.pick([], speed)).await?;
         self.text_search = self.create_text_index().await?;
         Ok(())
     }
@@ -171,19 +167,11 @@ impl MongoPostStore {
         order: PostOrder,
         limit: usize,
     ) -> StoreResult<Page<Post>> {
-        let docs: Vec<PostDoc> = self
+        let find = self
             .posts
             .find(filter.into_document())
-            .sort(OrderKey::of(order).sort())
-            .limit(fetch_limit(limit))
-            .await?
-            .try_collect()
-            .await?;
-        let items = docs
-            .into_iter()
-            .map(Post::try_from)
-            .collect::<StoreResult<Vec<_>>>()?;
-        Ok(Page::from_overfetch(items, limit))
+            .sort(OrderKey::of(order).sort());
+        find_page(find, limit, Post::try_from).await
     }
 }
 
@@ -203,7 +191,7 @@ fn is_text_unsupported_answer(code: i32, message: &str) -> bool {
 #[async_trait::async_trait]
 impl PostStore for MongoPostStore {
     async fn create_post(&self, post: &Post) -> StoreResult<()> {
-        ensure_users_exist(&self.users, &[&post.author_id]).await?;
+        ensure_exist(&self.users, &[&post.author_id], None).await?;
         Ok(self
             .posts
             .clone_with_type::<Document>()
@@ -220,17 +208,7 @@ impl PostStore for MongoPostStore {
     }
 
     async fn get_many_posts(&self, ids: &[PostId]) -> StoreResult<Vec<Post>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let ids: Vec<&str> = ids.iter().map(PostId::as_str).collect();
-        let docs: Vec<PostDoc> = self
-            .posts
-            .find(doc! { "_id": { "$in": ids }, "deleted_at": null })
-            .await?
-            .try_collect()
-            .await?;
-        docs.into_iter().map(Post::try_from).collect()
+        visible_posts(&self.posts, ids).await
     }
 
     /// Reads the post, applies the patch in Rust ([`PostPatch::apply`], shared with SQLite)
@@ -287,16 +265,11 @@ impl PostStore for MongoPostStore {
     ) -> StoreResult<Page<Post>> {
         let mut filter = Filter::default();
         visible(&mut filter, None);
-        let authors: Vec<&str> = authors.iter().map(UserId::as_str).collect();
-        filter.op("author_id", "$in", authors);
+        filter.op("author_id", "$in", id_strs(authors));
         if !exclude_authors.is_empty() {
-            let excluded: Vec<&str> = exclude_authors.iter().map(UserId::as_str).collect();
-            filter.op("author_id", "$nin", excluded);
+            filter.op("author_id", "$nin", id_strs(exclude_authors));
         }
-        filter.after(
-            PostOrder::Newest,
-            crate::store::cursor::split(page.after.as_deref()),
-        );
+        filter.after(PostOrder::Newest, split(page.after.as_deref()));
         self.page(filter, PostOrder::Newest, page.limit).await
     }
 
@@ -312,7 +285,7 @@ impl PostStore for MongoPostStore {
             // the partial price index.
             filter.op("price", "$exists", true);
         }
-        filter.after(order, crate::store::cursor::split(page.after.as_deref()));
+        filter.after(order, split(page.after.as_deref()));
         self.page(filter, order, page.limit).await
     }
 

@@ -20,6 +20,7 @@ use crate::domain::{
     Amount, Attribute, CategoryId, Currency, Listing, ListingStatus, Money, Post, PostCounts,
     PostId, PostKind, UserId,
 };
+use crate::store::cursor::split;
 use crate::store::sqlite::{SqliteDb, StatementExt, ids_json};
 use crate::store::{Page, PageRequest, StoreResult};
 
@@ -192,102 +193,89 @@ fn fts_query(text: &str) -> Option<String> {
     (!terms.is_empty()).then(|| terms.join(" "))
 }
 
-/// Builds the WHERE clause and parameters of a post query.
-fn query_sql(query: &PostQuery) -> (String, Vec<SqlValue>) {
-    let mut clauses = vec!["p.deleted_at IS NULL".to_owned()];
-    let mut params: Vec<SqlValue> = Vec::new();
-    let param = |value: SqlValue, params: &mut Vec<SqlValue>| {
-        params.push(value);
-        format!("?{}", params.len())
-    };
-    match &query.drafts_of {
-        Some(owner) => {
-            let p = param(SqlValue::Text(owner.to_string()), &mut params);
-            clauses.push(format!(
-                "(p.status IS NULL OR p.status <> 'DRAFT' OR p.author_id = {p})"
-            ));
+/// A WHERE clause under construction: its conditions, each with the values of its `?`
+/// placeholders, in order (SQLite numbers plain `?` by position).
+#[derive(Default)]
+struct Conditions {
+    sql: Vec<String>,
+    values: Vec<SqlValue>,
+}
+
+impl Conditions {
+    fn add(&mut self, condition: impl Into<String>, values: impl IntoIterator<Item = SqlValue>) {
+        self.sql.push(condition.into());
+        self.values.extend(values);
+    }
+
+    /// Adds `condition`, whose one `?` takes `value`, when there is a value.
+    fn when(&mut self, condition: &str, value: Option<impl Into<SqlValue>>) {
+        if let Some(value) = value {
+            self.add(condition, [value.into()]);
         }
-        None => clauses.push("(p.status IS NULL OR p.status <> 'DRAFT')".into()),
+    }
+
+    /// Adds `condition`, whose one `?` takes `ids` as a JSON array, unless there are none.
+    fn when_any(&mut self, condition: &str, ids: &[impl AsRef<str>]) {
+        self.when(condition, (!ids.is_empty()).then(|| ids_json(ids)));
+    }
+
+    fn joined(&self) -> String {
+        self.sql.join(" AND ")
+    }
+}
+
+/// The conditions of a post query, clause by clause as the MongoDB adapter's `post_filter`.
+fn query_sql(query: &PostQuery) -> Conditions {
+    let mut c = Conditions::default();
+    c.add("p.deleted_at IS NULL", []);
+    match &query.drafts_of {
+        Some(owner) => c.add(
+            "(p.status IS NULL OR p.status <> 'DRAFT' OR p.author_id = ?)",
+            [owner.to_string().into()],
+        ),
+        None => c.add("(p.status IS NULL OR p.status <> 'DRAFT')", []),
     }
     if let Some(text) = query.text.as_deref() {
         match fts_query(text) {
-            Some(fts) => {
-                let p = param(SqlValue::Text(fts), &mut params);
-                clauses.push(format!(
-                    "p.rowid IN (SELECT rowid FROM posts_fts WHERE posts_fts MATCH {p})"
-                ));
-            }
-            None => clauses.push("0".into()),
+            Some(fts) => c.add(
+                "p.rowid IN (SELECT rowid FROM posts_fts WHERE posts_fts MATCH ?)",
+                [fts.into()],
+            ),
+            None => c.add("0", []),
         }
     }
-    if let Some(author) = &query.author_id {
-        let p = param(SqlValue::Text(author.to_string()), &mut params);
-        clauses.push(format!("p.author_id = {p}"));
-    }
-    if !query.authors.is_empty() {
-        let ids: Vec<&str> = query.authors.iter().map(UserId::as_str).collect();
-        let p = param(
-            SqlValue::Text(serde_json::to_string(&ids).unwrap_or_default()),
-            &mut params,
-        );
-        clauses.push(format!("p.author_id IN (SELECT value FROM json_each({p}))"));
-    }
-    if let Some(kind) = query.kind {
-        let p = param(SqlValue::Text(kind.as_str().into()), &mut params);
-        clauses.push(format!("p.kind = {p}"));
-    }
-    if let Some(tag) = &query.tag {
-        let p = param(SqlValue::Text(tag.to_lowercase()), &mut params);
-        clauses.push(format!(
-            "p.id IN (SELECT post_id FROM post_tags WHERE tag = {p})"
-        ));
-    }
-    if !query.category_ids.is_empty() {
-        let ids: Vec<&str> = query.category_ids.iter().map(CategoryId::as_str).collect();
-        let p = param(
-            SqlValue::Text(serde_json::to_string(&ids).unwrap_or_default()),
-            &mut params,
-        );
-        clauses.push(format!(
-            "p.category_id IN (SELECT value FROM json_each({p}))"
-        ));
-    }
-    if let Some(min) = query.price_min {
-        let p = param(SqlValue::Integer(min), &mut params);
-        clauses.push(format!("p.price >= {p}"));
-    }
-    if let Some(max) = query.price_max {
-        let p = param(SqlValue::Integer(max), &mut params);
-        clauses.push(format!("p.price <= {p}"));
-    }
-    if let Some(status) = query.status {
-        let p = param(SqlValue::Text(status.as_str().into()), &mut params);
-        clauses.push(format!("p.status = {p}"));
-    }
+    c.when(
+        "p.author_id = ?",
+        query.author_id.as_ref().map(UserId::to_string),
+    );
+    c.when_any(
+        "p.author_id IN (SELECT value FROM json_each(?))",
+        &query.authors,
+    );
+    c.when("p.kind = ?", query.kind.map(|k| k.as_str().to_owned()));
+    c.when(
+        "p.id IN (SELECT post_id FROM post_tags WHERE tag = ?)",
+        query.tag.as_ref().map(|t| t.to_lowercase()),
+    );
+    c.when_any(
+        "p.category_id IN (SELECT value FROM json_each(?))",
+        &query.category_ids,
+    );
+    c.when("p.price >= ?", query.price_min);
+    c.when("p.price <= ?", query.price_max);
+    c.when("p.status = ?", query.status.map(|s| s.as_str().to_owned()));
     match query.in_stock {
-        Some(true) => clauses.push("p.stock > 0".into()),
-        Some(false) => clauses.push("p.stock = 0".into()),
+        Some(true) => c.add("p.stock > 0", []),
+        Some(false) => c.add("p.stock = 0", []),
         None => {}
     }
-    if let Some(after) = query.created_after {
-        let p = param(SqlValue::Integer(to_millis(after)), &mut params);
-        clauses.push(format!("p.created_at >= {p}"));
-    }
-    if let Some(before) = query.created_before {
-        let p = param(SqlValue::Integer(to_millis(before)), &mut params);
-        clauses.push(format!("p.created_at < {p}"));
-    }
-    if !query.exclude_authors.is_empty() {
-        let ids: Vec<&str> = query.exclude_authors.iter().map(UserId::as_str).collect();
-        let p = param(
-            SqlValue::Text(serde_json::to_string(&ids).unwrap_or_default()),
-            &mut params,
-        );
-        clauses.push(format!(
-            "p.author_id NOT IN (SELECT value FROM json_each({p}))"
-        ));
-    }
-    (clauses.join(" AND "), params)
+    c.when("p.created_at >= ?", query.created_after.map(to_millis));
+    c.when("p.created_at < ?", query.created_before.map(to_millis));
+    c.when_any(
+        "p.author_id NOT IN (SELECT value FROM json_each(?))",
+        &query.exclude_authors,
+    );
+    c
 }
 
 fn write_post(tx: &Transaction<'_>, post: &Post, insert: bool) -> StoreResult<()> {
@@ -395,10 +383,7 @@ impl PostStore for SqlitePostStore {
         page: &PageRequest,
     ) -> StoreResult<Page<Post>> {
         let (authors, excluded) = (ids_json(authors), ids_json(exclude_authors));
-        let (after, limit) = (
-            crate::store::cursor::split(page.after.as_deref()),
-            page.limit,
-        );
+        let ((after_ms, after_id), limit) = (split(page.after.as_deref()).unzip(), page.limit);
         self.db
             .read(move |conn| {
                 let mut stmt = conn.prepare_cached(&format!(
@@ -414,8 +399,6 @@ impl PostStore for SqlitePostStore {
                            ORDER BY created_at DESC, id DESC LIMIT ?5 + 0) \
                          ORDER BY p.created_at DESC, p.id DESC"
                 ))?;
-                let (after_ms, after_id) =
-                    after.map_or((None, None), |(ms, id)| (Some(ms), Some(id)));
                 let items = stmt.query_vec(
                     params![authors, excluded, after_ms, after_id, limit as i64 + 1],
                     post_from_row,
@@ -431,52 +414,48 @@ impl PostStore for SqlitePostStore {
         order: PostOrder,
         page: &PageRequest,
     ) -> StoreResult<Page<Post>> {
-        let (filter, mut values) = query_sql(query);
-        let (after, limit) = (
-            crate::store::cursor::split(page.after.as_deref()),
-            page.limit,
-        );
-        let (key, direction, extra) = match order {
-            PostOrder::Newest => ("p.created_at", "DESC", ""),
-            PostOrder::PriceAsc => ("p.price", "ASC", " AND p.price IS NOT NULL"),
-            PostOrder::PriceDesc => ("p.price", "DESC", " AND p.price IS NOT NULL"),
-            PostOrder::Rating => ("p.rating_verified_avg", "DESC", ""),
+        let mut conditions = query_sql(query);
+        let (key, direction) = match order {
+            PostOrder::Newest => ("p.created_at", "DESC"),
+            PostOrder::PriceAsc => ("p.price", "ASC"),
+            PostOrder::PriceDesc => ("p.price", "DESC"),
+            PostOrder::Rating => ("p.rating_verified_avg", "DESC"),
         };
-        let mut sql = format!("SELECT {POST_COLUMNS} FROM posts p WHERE {filter}{extra}");
-        if let Some((number, id)) = after {
-            values.push(SqlValue::Integer(number));
-            values.push(SqlValue::Text(id));
-            let op = if direction == "DESC" { "<" } else { ">" };
-            sql.push_str(&format!(
-                " AND ({key}, p.id) {op} (?{}, ?{})",
-                values.len() - 1,
-                values.len()
-            ));
+        if key == "p.price" {
+            conditions.add("p.price IS NOT NULL", []);
         }
+        if let Some((number, id)) = split(page.after.as_deref()) {
+            let past = if direction == "DESC" { "<" } else { ">" };
+            conditions.add(
+                format!("({key}, p.id) {past} (?, ?)"),
+                [number.into(), id.into()],
+            );
+        }
+        let sql = format!(
+            "SELECT {POST_COLUMNS} FROM posts p WHERE {} \
+             ORDER BY {key} {direction}, p.id {direction} LIMIT ? + 0",
+            conditions.joined()
+        );
+        let mut values = conditions.values;
+        let limit = page.limit;
         values.push(SqlValue::Integer(limit as i64 + 1));
-        sql.push_str(&format!(
-            " ORDER BY {key} {direction}, p.id {direction} LIMIT ?{} + 0",
-            values.len()
-        ));
         self.db
             .scan(move |conn| {
-                let mut stmt = conn.prepare_cached(&sql)?;
-                let items = stmt.query_vec(params_from_iter(values), post_from_row)?;
+                let items = conn
+                    .prepare_cached(&sql)?
+                    .query_vec(params_from_iter(values), post_from_row)?;
                 Ok(Page::from_overfetch(items, limit))
             })
             .await
     }
 
     async fn count_posts(&self, query: &PostQuery) -> StoreResult<u64> {
-        let (filter, values) = query_sql(query);
+        let conditions = query_sql(query);
+        let sql = format!("SELECT COUNT(*) FROM posts p WHERE {}", conditions.joined());
         self.db
             .scan(move |conn| {
-                Ok(conn
-                    .prepare_cached(&format!("SELECT COUNT(*) FROM posts p WHERE {filter}"))
-                    .and_then(|mut stmt| {
-                        stmt.query_row(params_from_iter(values), |row| row.get::<_, i64>(0))
-                    })
-                    .map(|n| n as u64)?)
+                conn.prepare_cached(&sql)?
+                    .query_count(params_from_iter(conditions.values))
             })
             .await
     }
@@ -488,17 +467,14 @@ impl PostStore for SqlitePostStore {
     ) -> StoreResult<Vec<(String, u64)>> {
         self.db
             .scan(move |conn| {
-                Ok(conn.prepare_cached(
+                conn.prepare_cached(
                     "SELECT t.tag, COUNT(*) AS uses FROM post_tags t JOIN posts p ON p.id = t.post_id \
                      WHERE t.created_at >= ?1 AND (p.status IS NULL OR p.status <> 'DRAFT') \
                      GROUP BY t.tag ORDER BY uses DESC, t.tag ASC LIMIT ?2 + 0",
-                )
-                .and_then(|mut stmt| {
-                    stmt.query_map(params![to_millis(since), limit as i64], |row| {
-                        Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)? as u64))
-                    })?
-                    .collect::<Result<Vec<_>, _>>()
-                })?)
+                )?
+                .query_vec((to_millis(since), limit as i64), |row| {
+                    Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)? as u64))
+                })
             })
             .await
     }

@@ -4,7 +4,8 @@
 
 use mongodb::bson::{self, Bson, Document, doc};
 
-use crate::domain::{CategoryId, ListingStatus, UserId};
+use crate::domain::{ListingStatus, UserId};
+use crate::store::mongo::{id_strs, to_bson_time};
 use crate::store::posts::{PostOrder, PostQuery, search_words};
 use crate::store::{StoreError, StoreResult};
 
@@ -172,8 +173,7 @@ pub(super) fn post_filter(query: &PostQuery, text_search: TextSearch) -> StoreRe
         }
     }
     if !query.authors.is_empty() {
-        let ids: Vec<&str> = query.authors.iter().map(UserId::as_str).collect();
-        filter.op("author_id", "$in", ids);
+        filter.op("author_id", "$in", id_strs(&query.authors));
     }
     if let Some(author) = &query.author_id {
         filter.eq("author_id", author.as_str());
@@ -185,8 +185,7 @@ pub(super) fn post_filter(query: &PostQuery, text_search: TextSearch) -> StoreRe
         filter.eq("tags", tag.to_lowercase());
     }
     if !query.category_ids.is_empty() {
-        let ids: Vec<&str> = query.category_ids.iter().map(CategoryId::as_str).collect();
-        filter.op("category_id", "$in", ids);
+        filter.op("category_id", "$in", id_strs(&query.category_ids));
     }
     if let Some(min) = query.price_min {
         filter.op("price", "$gte", min);
@@ -207,22 +206,13 @@ pub(super) fn post_filter(query: &PostQuery, text_search: TextSearch) -> StoreRe
         None => {}
     }
     if let Some(after) = query.created_after {
-        filter.op(
-            "created_at",
-            "$gte",
-            crate::store::mongo::to_bson_time(after),
-        );
+        filter.op("created_at", "$gte", to_bson_time(after));
     }
     if let Some(before) = query.created_before {
-        filter.op(
-            "created_at",
-            "$lt",
-            crate::store::mongo::to_bson_time(before),
-        );
+        filter.op("created_at", "$lt", to_bson_time(before));
     }
     if !query.exclude_authors.is_empty() {
-        let ids: Vec<&str> = query.exclude_authors.iter().map(UserId::as_str).collect();
-        filter.op("author_id", "$nin", ids);
+        filter.op("author_id", "$nin", id_strs(&query.exclude_authors));
     }
     Ok(filter)
 }
