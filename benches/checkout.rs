@@ -149,11 +149,11 @@ async fn seed(core: &Core, listings: usize, buyers: usize) -> (Vec<(PostId, User
             .await
             .expect("an address");
         seeded.push(Buyer {
-            viewer: Viewer {
-                user: buyer,
-                session_id: SessionId::generate(),
-                token_expires_at: Utc::now() + chrono::Duration::hours(6),
-            },
+            viewer: Viewer::new(
+                buyer,
+                SessionId::generate(),
+                Utc::now() + chrono::Duration::hours(6),
+            ),
             address: address.id,
         });
     }

@@ -16,7 +16,7 @@ use crate::service::{
     ChatService, EngagementService, OrderService, PostService, ReviewService, Services,
     SocialService, UserService, Viewer,
 };
-use crate::store::{Page, ViewerGraph};
+use crate::store::Page;
 
 /// A loader failure, shared by every field that waited on the batch.
 #[derive(Clone, Debug)]
@@ -36,16 +36,16 @@ impl From<LoadError> for async_graphql::Error {
 /// The loaders of one request. Created fresh per request so their caches never leak data
 /// between viewers.
 pub struct Loaders {
-    pub graph: Arc<ViewerGraphCell>,
     pub users: Batcher<UserId, UserLoader>,
     pub posts: Batcher<PostId, PostLoader>,
     pub comments: Batcher<CommentId, CommentLoader>,
     /// The first page of top-level comments, keyed by post and page size.
     pub first_comments: Batcher<(PostId, usize), FirstCommentsLoader>,
-    /// The viewer's reaction per post (only consulted for a logged-in viewer).
-    pub viewer_reactions: Batcher<PostId, ViewerReactionLoader>,
-    /// Whether the viewer favorited each post (only consulted for a logged-in viewer).
-    pub viewer_favorites: Batcher<PostId, ViewerFavoriteLoader>,
+    /// The viewer's reaction per post. `None` for anonymous requests: there is none, and no
+    /// store call.
+    pub viewer_reactions: Option<Batcher<PostId, ViewerReactionLoader>>,
+    /// Whether the viewer favorited each post; `None` for anonymous requests, as above.
+    pub viewer_favorites: Option<Batcher<PostId, ViewerFavoriteLoader>>,
     /// Whether the viewer follows a user. `None` for anonymous requests: the answer is
     /// `false` and needs no store call.
     pub viewer_follows: Option<Batcher<UserId, ViewerFollowsLoader>>,
@@ -78,16 +78,10 @@ where
 
 impl Loaders {
     pub fn new(services: &Services, viewer: Option<&Viewer>) -> Self {
-        let viewer_id = viewer.map(|v| v.id().clone());
-        let graph = Arc::new(ViewerGraphCell {
+        let for_viewer = |v: &Viewer| ViewerRelation {
             social: services.social.clone(),
-            viewer: viewer_id.clone(),
-            cell: tokio::sync::OnceCell::new(),
-        });
-        let social = |viewer: &UserId| ViewerRelation {
-            social: services.social.clone(),
-            viewer: viewer.clone(),
-            graph: Arc::clone(&graph),
+            engagement: services.engagement.clone(),
+            viewer: v.clone(),
         };
         Self {
             users: loader(UserLoader(services.users.clone())),
@@ -98,31 +92,21 @@ impl Loaders {
             comments: loader(CommentLoader(services.engagement.clone())),
             first_comments: loader(FirstCommentsLoader {
                 engagement: services.engagement.clone(),
-                graph: Arc::clone(&graph),
+                viewer: viewer.cloned(),
             }),
-            viewer_reactions: loader(ViewerReactionLoader {
-                engagement: services.engagement.clone(),
-                viewer: viewer_id.clone(),
-            }),
-            viewer_favorites: loader(ViewerFavoriteLoader {
-                engagement: services.engagement.clone(),
-                viewer: viewer_id.clone(),
-            }),
-            viewer_follows: viewer_id
-                .as_ref()
-                .map(|v| loader(ViewerFollowsLoader(social(v)))),
-            viewer_blocked: viewer_id
-                .as_ref()
-                .map(|v| loader(ViewerBlockedLoader(social(v)))),
+            viewer_reactions: viewer.map(|v| loader(ViewerReactionLoader(for_viewer(v)))),
+            viewer_favorites: viewer.map(|v| loader(ViewerFavoriteLoader(for_viewer(v)))),
+            viewer_follows: viewer.map(|v| loader(ViewerFollowsLoader(for_viewer(v)))),
+            viewer_blocked: viewer.map(|v| loader(ViewerBlockedLoader(for_viewer(v)))),
             chat_rooms: loader(ChatRoomLoader {
                 chat: services.chat.clone(),
-                viewer: viewer_id.clone(),
+                viewer: viewer.map(|v| v.id().clone()),
             }),
             messages: loader(MessageLoader(services.chat.clone())),
-            unread_counts: viewer_id.as_ref().map(|v| {
+            unread_counts: viewer.map(|v| {
                 loader(UnreadCountLoader {
                     chat: services.chat.clone(),
-                    viewer: v.clone(),
+                    viewer: v.id().clone(),
                 })
             }),
             orders: viewer.map(|v| {
@@ -134,35 +118,7 @@ impl Loaders {
             post_ratings: loader(PostRatingLoader(services.reviews.clone())),
             seller_ratings: loader(SellerRatingLoader(services.reviews.clone())),
             verified_purchases: loader(VerifiedPurchaseLoader(services.orders.clone())),
-            graph,
         }
-    }
-}
-
-/// The viewer's followees and block partners, loaded at most once per request (one store
-/// round trip) and shared by everything that filters or answers by them: the feed, comment
-/// lists, post searches and `viewerFollows`.
-pub struct ViewerGraphCell {
-    social: SocialService,
-    viewer: Option<UserId>,
-    cell: tokio::sync::OnceCell<Arc<ViewerGraph>>,
-}
-
-impl ViewerGraphCell {
-    /// The graph; empty for anonymous requests, without a store call.
-    pub async fn get(&self) -> Result<Arc<ViewerGraph>, AppError> {
-        let Some(viewer) = &self.viewer else {
-            return Ok(Arc::default());
-        };
-        self.cell
-            .get_or_try_init(|| async { self.social.viewer_graph(viewer).await.map(Arc::new) })
-            .await
-            .cloned()
-    }
-
-    /// The graph if this request has loaded it already.
-    fn loaded(&self) -> Option<&Arc<ViewerGraph>> {
-        self.cell.get()
     }
 }
 
@@ -203,7 +159,7 @@ impl Loader<CommentId> for CommentLoader {
 
 pub struct FirstCommentsLoader {
     engagement: EngagementService,
-    graph: Arc<ViewerGraphCell>,
+    viewer: Option<Viewer>,
 }
 
 impl Loader<(PostId, usize)> for FirstCommentsLoader {
@@ -218,7 +174,6 @@ impl Loader<(PostId, usize)> for FirstCommentsLoader {
         let mut sizes: Vec<usize> = keys.iter().map(|(_, n)| *n).collect();
         sizes.sort_unstable();
         sizes.dedup();
-        let graph = self.graph.get().await.map_err(failed)?;
         let mut found = HashMap::new();
         for size in sizes {
             let posts: Vec<PostId> = keys
@@ -228,7 +183,7 @@ impl Loader<(PostId, usize)> for FirstCommentsLoader {
                 .collect();
             let pages = self
                 .engagement
-                .first_comments(&graph.block_partners, &posts, size)
+                .first_comments(self.viewer.as_ref(), &posts, size)
                 .await
                 .map_err(failed)?;
             found.extend(pages.into_iter().map(|(post, page)| ((post, size), page)));
@@ -237,21 +192,18 @@ impl Loader<(PostId, usize)> for FirstCommentsLoader {
     }
 }
 
-pub struct ViewerReactionLoader {
-    engagement: EngagementService,
-    viewer: Option<UserId>,
-}
+/// `Post.viewerReaction` for a whole level of posts in one `reactions_of` call.
+pub struct ViewerReactionLoader(ViewerRelation);
 
 impl Loader<PostId> for ViewerReactionLoader {
     type Value = ReactionKind;
     type Error = LoadError;
 
     async fn load(&self, keys: &[PostId]) -> Result<HashMap<PostId, ReactionKind>, LoadError> {
-        let Some(viewer) = &self.viewer else {
-            return Ok(HashMap::new());
-        };
-        let reactions = self
-            .engagement
+        let ViewerRelation {
+            engagement, viewer, ..
+        } = &self.0;
+        let reactions = engagement
             .reactions_of(viewer, keys)
             .await
             .map_err(failed)?;
@@ -259,25 +211,22 @@ impl Loader<PostId> for ViewerReactionLoader {
     }
 }
 
-pub struct ViewerFavoriteLoader {
-    engagement: EngagementService,
-    viewer: Option<UserId>,
-}
+/// `Post.viewerFavorited` for a whole level of posts in one `favorited_among` call.
+pub struct ViewerFavoriteLoader(ViewerRelation);
 
 impl Loader<PostId> for ViewerFavoriteLoader {
     type Value = bool;
     type Error = LoadError;
 
     async fn load(&self, keys: &[PostId]) -> Result<HashMap<PostId, bool>, LoadError> {
-        let Some(viewer) = &self.viewer else {
-            return Ok(HashMap::new());
-        };
-        let favorited = self
-            .engagement
+        let ViewerRelation {
+            engagement, viewer, ..
+        } = &self.0;
+        let favorited = engagement
             .favorited_among(viewer, keys)
             .await
             .map_err(failed)?;
-        Ok(favorited.into_iter().map(|id| (id, true)).collect())
+        Ok(membership(keys, favorited))
     }
 }
 
@@ -297,22 +246,23 @@ impl Loader<UserId> for UserLoader {
     }
 }
 
-/// What the viewer-relative loaders need: the service and whose point of view to take.
+/// What the viewer-relative loaders need: the services and whose point of view to take.
 pub struct ViewerRelation {
     social: SocialService,
-    viewer: UserId,
-    graph: Arc<ViewerGraphCell>,
+    engagement: EngagementService,
+    viewer: Viewer,
 }
 
 /// Answers every key: `true` for those in `found`, `false` for the rest.
-fn membership(keys: &[UserId], found: Vec<UserId>) -> HashMap<UserId, bool> {
-    let found: HashSet<UserId> = found.into_iter().collect();
+fn membership<K: Clone + Eq + std::hash::Hash>(keys: &[K], found: Vec<K>) -> HashMap<K, bool> {
+    let found: HashSet<K> = found.into_iter().collect();
     keys.iter()
         .map(|key| (key.clone(), found.contains(key)))
         .collect()
 }
 
-/// `User.viewerFollows` for a whole level of users in one `followed_among` call.
+/// `User.viewerFollows` for a whole level of users in one `followed_among` call (none when
+/// the request already read the viewer's graph).
 pub struct ViewerFollowsLoader(ViewerRelation);
 
 impl Loader<UserId> for ViewerFollowsLoader {
@@ -320,25 +270,8 @@ impl Loader<UserId> for ViewerFollowsLoader {
     type Error = LoadError;
 
     async fn load(&self, keys: &[UserId]) -> Result<HashMap<UserId, bool>, LoadError> {
-        let ViewerRelation {
-            social,
-            viewer,
-            graph,
-        } = &self.0;
-        // When this request already holds the viewer's graph (the feed loads it), the answer
-        // costs no round trip.
-        if let Some(graph) = graph.loaded() {
-            let followed: Vec<UserId> = keys
-                .iter()
-                .filter(|k| graph.followees.contains(k))
-                .cloned()
-                .collect();
-            return Ok(membership(keys, followed));
-        }
-        let followed = social
-            .followed_among(viewer, keys)
-            .await
-            .map_err(|e| LoadError(Arc::new(e)))?;
+        let ViewerRelation { social, viewer, .. } = &self.0;
+        let followed = social.followed_among(viewer, keys).await.map_err(failed)?;
         Ok(membership(keys, followed))
     }
 }
@@ -352,10 +285,7 @@ impl Loader<UserId> for ViewerBlockedLoader {
 
     async fn load(&self, keys: &[UserId]) -> Result<HashMap<UserId, bool>, LoadError> {
         let ViewerRelation { social, viewer, .. } = &self.0;
-        let blocked = social
-            .blocked_among(viewer, keys)
-            .await
-            .map_err(|e| LoadError(Arc::new(e)))?;
+        let blocked = social.blocked_among(viewer, keys).await.map_err(failed)?;
         Ok(membership(keys, blocked))
     }
 }

@@ -11,6 +11,7 @@ mod connection;
 mod context;
 mod cost;
 mod documents;
+mod engagement;
 mod error;
 mod limits;
 mod loaders;
@@ -40,6 +41,7 @@ use crate::service::{ClientOrigin, Services, Viewer};
 pub struct Query(
     users::UserQuery,
     posts::PostQueryRoot,
+    engagement::EngagementQuery,
     chat::ChatQuery,
     notifications::NotificationQuery,
     orders::OrderQuery,
@@ -58,6 +60,7 @@ pub struct Mutation(
     wallet::WalletMutation,
     admin::AdminMutation,
     posts::PostMutation,
+    engagement::EngagementMutation,
     social::SocialMutation,
     chat::ChatMutation,
     notifications::NotificationMutation,
@@ -328,7 +331,8 @@ pub fn sdl() -> String {
     .sdl()
 }
 
-/// Attaches what every request carries: the viewer (if any), fresh per-request loaders,
+/// Attaches what every request carries: the viewer (if any, with nothing of theirs read yet:
+/// a WebSocket hands each operation the connection's viewer), fresh per-request loaders,
 /// the request id used in logs and masked errors, and where the request came from (for
 /// per-address rate limits).
 pub fn prepare_request(
@@ -338,6 +342,7 @@ pub fn prepare_request(
     request_id: RequestId,
     origin: ClientOrigin,
 ) -> async_graphql::Request {
+    let viewer = viewer.map(Viewer::for_request);
     let loaders = Loaders::new(services, viewer.as_ref());
     request
         .data(loaders)

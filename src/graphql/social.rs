@@ -2,7 +2,7 @@
 //! graph fields of `User` (`viewerFollows`, `isBlockedByViewer`, `followers`, `following`).
 //!
 //! Thin like every resolver here: read the viewer, call `SocialService`, convert. Per-user
-//! answers go through the request's loaders; nothing here touches a store.
+//! answers of a whole level go through the request's loaders.
 
 use async_graphql::connection::Edge;
 use async_graphql::dataloader::Loader;
@@ -16,8 +16,6 @@ use super::users::{User, UserConnection, UsersTotal};
 use crate::domain::{self, UserId};
 use crate::error::AppError;
 use crate::graphql::parse_id;
-use crate::service::visible_to;
-use crate::store::{FollowEdge, Page};
 
 #[derive(Default)]
 pub struct SocialMutation;
@@ -34,61 +32,41 @@ impl SocialMutation {
     /// follow changes nothing. Yourself is `BAD_USER_INPUT`; a hidden or unknown user
     /// `NOT_FOUND`; a user you blocked or who blocked you `FORBIDDEN`.
     async fn follow(&self, ctx: &Context<'_>, user_id: ID) -> Result<User> {
-        let viewer = ctx.require_viewer()?;
-        let user = ctx
-            .services()
-            .social
-            .follow(viewer, &target(&user_id)?)
-            .await?;
-        Ok(User::new(user))
+        let (viewer, social) = (ctx.require_viewer()?, &ctx.services().social);
+        Ok(User::new(social.follow(viewer, &target(&user_id)?).await?))
     }
 
     /// Stops following a user and returns them with current counts. Idempotent.
     async fn unfollow(&self, ctx: &Context<'_>, user_id: ID) -> Result<User> {
-        let viewer = ctx.require_viewer()?;
-        let user = ctx
-            .services()
-            .social
-            .unfollow(viewer, &target(&user_id)?)
-            .await?;
-        Ok(User::new(user))
+        let (viewer, social) = (ctx.require_viewer()?, &ctx.services().social);
+        Ok(User::new(
+            social.unfollow(viewer, &target(&user_id)?).await?,
+        ))
     }
 
     /// Blocks a user: follows between you end in both directions, and neither of you can
     /// follow the other while the block stands. Idempotent.
     async fn block(&self, ctx: &Context<'_>, user_id: ID) -> Result<User> {
-        let viewer = ctx.require_viewer()?;
-        let user = ctx
-            .services()
-            .social
-            .block(viewer, &target(&user_id)?)
-            .await?;
-        Ok(User::new(user))
+        let (viewer, social) = (ctx.require_viewer()?, &ctx.services().social);
+        Ok(User::new(social.block(viewer, &target(&user_id)?).await?))
     }
 
     /// Lifts your block of a user. Follows ended by the block stay ended. Idempotent.
     async fn unblock(&self, ctx: &Context<'_>, user_id: ID) -> Result<User> {
-        let viewer = ctx.require_viewer()?;
-        let user = ctx
-            .services()
-            .social
-            .unblock(viewer, &target(&user_id)?)
-            .await?;
-        Ok(User::new(user))
+        let (viewer, social) = (ctx.require_viewer()?, &ctx.services().social);
+        Ok(User::new(social.unblock(viewer, &target(&user_id)?).await?))
     }
 }
 
-/// Asks a viewer-relative loader about `user`; `false` without a store call when the request
+/// Asks a viewer-relative loader about `key`; `false` without a store call when the request
 /// is anonymous (the loader is then absent).
-pub(super) async fn viewer_relation<L>(
-    loader: Option<&Batcher<UserId, L>>,
-    user: &UserId,
-) -> Result<bool>
+pub(super) async fn viewer_relation<K, L>(loader: Option<&Batcher<K, L>>, key: &K) -> Result<bool>
 where
-    L: Loader<UserId, Value = bool, Error = LoadError>,
+    K: Send + Sync + std::hash::Hash + Eq + Clone + 'static,
+    L: Loader<K, Value = bool, Error = LoadError>,
 {
     match loader {
-        Some(loader) => Ok(loader.load_one(user.clone()).await?.unwrap_or(false)),
+        Some(loader) => Ok(loader.load_one(key.clone()).await?.unwrap_or(false)),
         None => Ok(false),
     }
 }
@@ -100,10 +78,9 @@ pub(super) enum FollowList {
     Following,
 }
 
-/// `User.followers` / `User.following`: one store call for the page of edges, one batch
-/// through the `users` loader for their nodes. `totalCount` is the user's denormalised count.
-/// Deactivated accounts are left out for everyone but admins, as everywhere else, so a page
-/// can hold fewer edges than asked for; paging stays correct because cursors are keys.
+/// `User.followers` / `User.following`: a page of edges with the users the viewer may see
+/// (so a page can hold fewer edges than asked for). `totalCount` is the user's denormalised
+/// count.
 pub(super) async fn follow_connection(
     ctx: &Context<'_>,
     user: &domain::User,
@@ -115,34 +92,24 @@ pub(super) async fn follow_connection(
     let social = &ctx.services().social;
     let (edges, total) = match list {
         FollowList::Followers => (
-            social.followers(&user.id, &page).await?,
+            social.followers(ctx.viewer(), &user.id, &page).await?,
             user.followers_count,
         ),
         FollowList::Following => (
-            social.following(&user.id, &page).await?,
+            social.following(ctx.viewer(), &user.id, &page).await?,
             user.following_count,
         ),
     };
-    let Page { items, has_next } = edges;
-    let mut nodes = ctx
-        .loaders()
-        .users
-        .load_many(items.iter().map(|edge: &FollowEdge| edge.user_id.clone()))
-        .await?;
     let mut connection = UserConnection::with_additional_fields(
         page.after.is_some(),
-        has_next,
+        edges.has_next,
         UsersTotal::Known(total),
     );
-    for edge in items {
-        if let Some(node) = nodes
-            .remove(&edge.user_id)
-            .filter(|node| visible_to(ctx.viewer(), node))
-        {
-            connection
-                .edges
-                .push(Edge::new(cursor_of(&edge), User::new(node)));
-        }
-    }
+    connection.edges.extend(
+        edges
+            .items
+            .into_iter()
+            .map(|(edge, node)| Edge::new(cursor_of(&edge), User::new(node))),
+    );
     Ok(connection)
 }

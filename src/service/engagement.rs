@@ -8,17 +8,17 @@
 use std::sync::Arc;
 
 use super::posts::PostService;
-use super::{Action, RateLimiter, Viewer};
+use super::{Action, RateLimiter, SocialService, Viewer};
 use crate::clock::now;
-use crate::domain::{Comment, CommentId, Post, PostId, ReactionKind, UserId};
+use crate::domain::{Comment, CommentId, Post, PostId, ReactionKind};
 use crate::error::{AppError, AppResult};
 use crate::events::{DomainEvent, EventBus};
-use crate::store::{EngagementStore, Favorite, Page, PageRequest, SocialStore};
+use crate::store::{EngagementStore, Favorite, Page, PageRequest};
 
 #[derive(Clone)]
 pub struct EngagementService {
     engagement: Arc<dyn EngagementStore>,
-    social: Arc<dyn SocialStore>,
+    social: SocialService,
     posts: PostService,
     rate_limits: RateLimiter,
     events: EventBus,
@@ -29,7 +29,7 @@ const BLOCKED: &str = "you cannot interact with this user";
 impl EngagementService {
     pub fn new(
         engagement: Arc<dyn EngagementStore>,
-        social: Arc<dyn SocialStore>,
+        social: SocialService,
         posts: PostService,
         rate_limits: RateLimiter,
         events: EventBus,
@@ -154,27 +154,31 @@ impl EngagementService {
     }
 
     /// Comments under a post or a comment, oldest first, without the viewer's block
-    /// partners (`blocked`).
+    /// partners'.
     pub async fn comments(
         &self,
-        blocked: &[UserId],
+        viewer: Option<&Viewer>,
         post_id: &PostId,
         parent: Option<&CommentId>,
         page: &PageRequest,
     ) -> AppResult<Page<Comment>> {
+        let graph = self.social.graph(viewer).await?;
+        let blocked = &graph.block_partners;
         Ok(self
             .engagement
             .comments(post_id, parent, blocked, page)
             .await?)
     }
 
-    /// The first comments of many posts in one batch.
+    /// The first top-level comments of many posts in one batch, as [`Self::comments`].
     pub async fn first_comments(
         &self,
-        blocked: &[UserId],
+        viewer: Option<&Viewer>,
         post_ids: &[PostId],
         per_post: usize,
     ) -> AppResult<Vec<(PostId, Page<Comment>)>> {
+        let graph = self.social.graph(viewer).await?;
+        let blocked = &graph.block_partners;
         Ok(self
             .engagement
             .first_comments(post_ids, per_post, blocked)
@@ -240,33 +244,53 @@ impl EngagementService {
         self.fresh(viewer, post).await
     }
 
-    /// The viewer's favorites, most recent first, with when each was added.
+    /// The viewer's favorites, most recent first, each with its post as the viewer may see it
+    /// (a favorite whose post went back to draft is left out of the page).
     pub async fn favorites(
         &self,
         viewer: &Viewer,
         page: &PageRequest,
-    ) -> AppResult<Page<Favorite>> {
-        Ok(self.engagement.favorites(viewer.id(), page).await?)
+    ) -> AppResult<Page<(Favorite, Post)>> {
+        let favorites = self.engagement.favorites(viewer.id(), page).await?;
+        let ids: Vec<PostId> = favorites.items.iter().map(|f| f.post_id.clone()).collect();
+        let mut posts = self.posts.get_many_posts(Some(viewer), &ids).await?;
+        let items = favorites
+            .items
+            .into_iter()
+            .filter_map(|favorite| {
+                let at = posts.iter().position(|p| p.id == favorite.post_id)?;
+                Some((favorite, posts.swap_remove(at)))
+            })
+            .collect();
+        Ok(Page {
+            items,
+            has_next: favorites.has_next,
+        })
     }
 
-    pub async fn count_favorites(&self, viewer: &UserId) -> AppResult<u64> {
-        Ok(self.engagement.count_favorites(viewer).await?)
+    pub async fn count_favorites(&self, viewer: &Viewer) -> AppResult<u64> {
+        Ok(self.engagement.count_favorites(viewer.id()).await?)
     }
 
+    /// The viewer's reactions among `post_ids`.
     pub async fn reactions_of(
         &self,
-        viewer: &UserId,
+        viewer: &Viewer,
         post_ids: &[PostId],
     ) -> AppResult<Vec<(PostId, ReactionKind)>> {
-        Ok(self.engagement.reactions_of(viewer, post_ids).await?)
+        Ok(self.engagement.reactions_of(viewer.id(), post_ids).await?)
     }
 
+    /// Those of `post_ids` the viewer favorited.
     pub async fn favorited_among(
         &self,
-        viewer: &UserId,
+        viewer: &Viewer,
         post_ids: &[PostId],
     ) -> AppResult<Vec<PostId>> {
-        Ok(self.engagement.favorited_among(viewer, post_ids).await?)
+        Ok(self
+            .engagement
+            .favorited_among(viewer.id(), post_ids)
+            .await?)
     }
 
     /// Re-reads a post after an engagement write so the counts returned are current.

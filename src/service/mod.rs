@@ -26,7 +26,10 @@ pub use orders::{
     CartEntry, CartService, ChargeResult, CheckoutCommand, MockGateway, OrderService,
     PaymentGateway, actors_of, decline_reason, viewer_next_statuses,
 };
-pub use posts::{CreatePostCommand, ListingDraft, PostFilter, PostService, UpdatePostCommand};
+pub use posts::{
+    CreatePostCommand, FeedWatch, ListingDraft, PostFilter, PostService, PostWatch,
+    UpdatePostCommand,
+};
 pub use query_budget::{BudgetPolicy, OverBudget, QueryBudget, ThrottleStatus};
 pub use rate_limits::{Action, RateLimiter};
 pub use reviews::{CreateReviewCommand, ReviewService, UpdateReviewCommand};
@@ -100,16 +103,22 @@ impl Services {
         );
         let wallet = WalletService::new(stores.wallet.clone());
         let admin = AdminService::new(stores.users.clone(), users.clone(), revoker);
+        let social = SocialService::new(
+            stores.social.clone(),
+            stores.users.clone(),
+            rate_limits.clone(),
+            events.clone(),
+        );
         let posts = PostService::new(
             stores.posts.clone(),
-            stores.social.clone(),
+            social.clone(),
             users.clone(),
             rate_limits.clone(),
             events.clone(),
         );
         let engagement = EngagementService::new(
             stores.engagement.clone(),
-            stores.social.clone(),
+            social.clone(),
             posts.clone(),
             rate_limits.clone(),
             events.clone(),
@@ -158,12 +167,7 @@ impl Services {
             engagement,
             chat,
             notifications: NotificationService::new(stores.notifications.clone()),
-            social: SocialService::new(
-                stores.social.clone(),
-                stores.users.clone(),
-                rate_limits.clone(),
-                events.clone(),
-            ),
+            social,
             users,
             sessions,
             wallet,

@@ -2,14 +2,18 @@
 //!
 //! Rules owned here: only sellers publish listings; only the author (or an admin) edits or
 //! deletes; drafts are visible to their author (and admins) only; a blocked pair never sees
-//! each other's posts and cannot mention each other.
+//! each other's posts and cannot mention each other. Every list and count is built here from
+//! the viewer and the client's filter ([`PostFilter`]): nothing outside this service hands the
+//! store a query, so none can skip those rules.
 
+use std::collections::HashSet;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 
 use super::Viewer;
-use super::{Action, RateLimiter, UserService};
+use super::{Action, RateLimiter, SocialService, UserService};
 use crate::clock::now;
 use crate::domain::{
     Attribute, CategoryId, Listing, ListingStatus, Money, Post, PostBody, PostCounts, PostId,
@@ -17,10 +21,7 @@ use crate::domain::{
 };
 use crate::error::{AppError, AppResult};
 use crate::events::{DomainEvent, EventBus};
-use crate::store::{
-    ListingPatch, Page, PageRequest, PostOrder, PostPatch, PostQuery, PostStore, SocialStore,
-    ViewerGraph,
-};
+use crate::store::{ListingPatch, Page, PageRequest, PostOrder, PostPatch, PostQuery, PostStore};
 
 /// A listing as a seller describes it.
 #[derive(Debug, Clone)]
@@ -49,18 +50,32 @@ pub struct UpdatePostCommand {
     pub listing: Option<ListingPatch>,
 }
 
-/// Filters as a client asks for them, before blocks and drafts are applied.
-#[derive(Debug, Clone, Default)]
+/// Filters as a client asks for them; every set field narrows the list. The service adds
+/// what the viewer may not see (blocks, other people's drafts).
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct PostFilter {
-    pub query: PostQuery,
+    /// Words that must all appear in the title, body or tags.
+    pub text: Option<String>,
+    pub author_id: Option<UserId>,
+    pub kind: Option<PostKind>,
+    /// Lower-cased, without `#`.
+    pub tag: Option<String>,
     /// One category; expanded to its subtree.
     pub category_id: Option<CategoryId>,
+    /// Inclusive bounds on the listing price, in [`crate::domain::Amount`] scaled units.
+    pub price_min: Option<i64>,
+    pub price_max: Option<i64>,
+    pub status: Option<ListingStatus>,
+    /// `Some(true)`: listings with stock; `Some(false)`: listings without.
+    pub in_stock: Option<bool>,
+    pub created_after: Option<DateTime<Utc>>,
+    pub created_before: Option<DateTime<Utc>>,
 }
 
 #[derive(Clone)]
 pub struct PostService {
     posts: Arc<dyn PostStore>,
-    social: Arc<dyn SocialStore>,
+    social: SocialService,
     users: UserService,
     rate_limits: RateLimiter,
     events: EventBus,
@@ -69,7 +84,7 @@ pub struct PostService {
 impl PostService {
     pub fn new(
         posts: Arc<dyn PostStore>,
-        social: Arc<dyn SocialStore>,
+        social: SocialService,
         users: UserService,
         rate_limits: RateLimiter,
         events: EventBus,
@@ -285,65 +300,180 @@ impl PostService {
             .collect())
     }
 
-    /// The people the viewer follows plus the viewer, newest first, without blocked
-    /// authors; also the query that counts the whole feed. `graph` is the viewer's.
-    pub async fn feed(
-        &self,
-        viewer: &Viewer,
-        graph: &ViewerGraph,
-        page: &PageRequest,
-    ) -> AppResult<(Page<Post>, PostQuery)> {
+    /// The people the viewer follows plus the viewer, newest first, without blocked authors.
+    pub async fn feed(&self, viewer: &Viewer, page: &PageRequest) -> AppResult<Page<Post>> {
+        let query = self.feed_query(viewer).await?;
+        Ok(self
+            .posts
+            .feed(&query.authors, &query.exclude_authors, page)
+            .await?)
+    }
+
+    /// How many posts [`PostService::feed`] lists in all.
+    pub async fn count_feed(&self, viewer: &Viewer) -> AppResult<u64> {
+        let query = self.feed_query(viewer).await?;
+        Ok(self.posts.count_posts(&query).await?)
+    }
+
+    async fn feed_query(&self, viewer: &Viewer) -> AppResult<PostQuery> {
+        let graph = self.social.graph(Some(viewer)).await?;
         let mut authors = graph.followees.clone();
         authors.push(viewer.id().clone());
-        let blocked = graph.block_partners.clone();
-        let page = self.posts.feed(&authors, &blocked, page).await?;
-        let query = PostQuery {
+        Ok(PostQuery {
             authors,
-            exclude_authors: blocked,
+            exclude_authors: graph.block_partners.clone(),
             ..PostQuery::default()
-        };
-        Ok((page, query))
+        })
     }
 
-    /// Applies the viewer's blocks (`blocked`: their block partners) and draft visibility to
-    /// a client's filter.
-    pub fn query_for(
+    /// Posts matching `filter` that the viewer may see, in `order`.
+    pub async fn search(
         &self,
         viewer: Option<&Viewer>,
-        blocked: &[UserId],
-        filter: PostFilter,
-    ) -> AppResult<PostQuery> {
-        let mut query = filter.query;
-        if let Some(category_id) = &filter.category_id {
-            check_category(Some(category_id))?;
-            query.category_ids = crate::domain::with_descendants(category_id);
-        }
-        query.exclude_authors = blocked.to_vec();
-        if let Some(viewer) = viewer
-            && (query.author_id.as_ref() == Some(viewer.id()) || viewer.is_admin())
-        {
-            query.drafts_of = query.author_id.clone();
-        }
-        Ok(query)
-    }
-
-    pub async fn search_posts(
-        &self,
-        query: &PostQuery,
+        filter: &PostFilter,
         order: PostOrder,
         page: &PageRequest,
     ) -> AppResult<Page<Post>> {
-        Ok(self.posts.search_posts(query, order, page).await?)
+        let query = self.visible_query(viewer, filter).await?;
+        Ok(self.posts.search_posts(&query, order, page).await?)
     }
 
-    pub async fn count_posts(&self, query: &PostQuery) -> AppResult<u64> {
-        Ok(self.posts.count_posts(query).await?)
+    /// How many posts [`PostService::search`] lists in all.
+    pub async fn count(&self, viewer: Option<&Viewer>, filter: &PostFilter) -> AppResult<u64> {
+        let query = self.visible_query(viewer, filter).await?;
+        Ok(self.posts.count_posts(&query).await?)
+    }
+
+    /// The store query of a client's filter: without the viewer's block partners' posts, and
+    /// without drafts except the viewer's own (all drafts of an author, for an admin).
+    async fn visible_query(
+        &self,
+        viewer: Option<&Viewer>,
+        filter: &PostFilter,
+    ) -> AppResult<PostQuery> {
+        let category_ids = match &filter.category_id {
+            Some(category_id) => {
+                check_category(Some(category_id))?;
+                crate::domain::with_descendants(category_id)
+            }
+            None => Vec::new(),
+        };
+        let drafts_of = filter.author_id.clone().filter(|author| {
+            viewer.is_some_and(|viewer| viewer.id() == author || viewer.is_admin())
+        });
+        let graph = self.social.graph(viewer).await?;
+        Ok(PostQuery {
+            text: filter.text.clone(),
+            author_id: filter.author_id.clone(),
+            authors: Vec::new(),
+            kind: filter.kind,
+            tag: filter.tag.clone(),
+            category_ids,
+            price_min: filter.price_min,
+            price_max: filter.price_max,
+            status: filter.status,
+            in_stock: filter.in_stock,
+            created_after: filter.created_after,
+            created_before: filter.created_before,
+            exclude_authors: graph.block_partners.clone(),
+            drafts_of,
+        })
+    }
+
+    /// What `postUpdated(id)` follows: the post as the viewer may see it, checked once now
+    /// (`NOT_FOUND` when the viewer cannot see it or it is deleted).
+    pub async fn watch_post(&self, viewer: Option<&Viewer>, id: &PostId) -> AppResult<PostWatch> {
+        self.get_post(viewer, id)
+            .await?
+            .filter(|p| p.deleted_at.is_none())
+            .ok_or(AppError::NotFound("post"))?;
+        Ok(PostWatch {
+            viewer: viewer.cloned(),
+            id: id.clone(),
+        })
+    }
+
+    /// What `feedPostAdded` follows: new posts by the people the viewer follows, as the
+    /// viewer's graph is now and as it changes.
+    pub async fn watch_feed(&self, viewer: &Viewer) -> AppResult<FeedWatch> {
+        let graph = self.social.graph(Some(viewer)).await?;
+        Ok(FeedWatch {
+            viewer: viewer.clone(),
+            followees: graph.followees.iter().cloned().collect(),
+            blocked: graph.block_partners.iter().cloned().collect(),
+        })
     }
 
     /// The most used tags of the last 24 hours.
     pub async fn trending_tags(&self, limit: usize) -> AppResult<Vec<(String, u64)>> {
         let since: DateTime<Utc> = now() - Duration::hours(24);
         Ok(self.posts.trending_tags(since, limit).await?)
+    }
+}
+
+/// Which events `postUpdated` passes on: the post's changes while the viewer may see it,
+/// until it is deleted (`Break`).
+pub struct PostWatch {
+    viewer: Option<Viewer>,
+    id: PostId,
+}
+
+impl PostWatch {
+    pub fn accept(&self, event: &DomainEvent) -> ControlFlow<(), Option<Post>> {
+        let post = match event {
+            DomainEvent::PostUpdated(post) | DomainEvent::Reacted { post, .. } => post,
+            DomainEvent::PostDeleted { post_id } if *post_id == self.id => {
+                return ControlFlow::Break(());
+            }
+            _ => return ControlFlow::Continue(None),
+        };
+        ControlFlow::Continue(
+            (post.id == self.id && PostService::visible_now(self.viewer.as_ref(), post))
+                .then(|| post.clone()),
+        )
+    }
+}
+
+/// Which events `feedPostAdded` passes on. The viewer's follows, unfollows and blocks (by or
+/// of the viewer) made after subscribing apply as their events pass.
+pub struct FeedWatch {
+    viewer: Viewer,
+    followees: HashSet<UserId>,
+    blocked: HashSet<UserId>,
+}
+
+impl FeedWatch {
+    pub fn accept(&mut self, event: &DomainEvent) -> Option<Post> {
+        match event {
+            DomainEvent::Followed { follower, followee } if follower == self.viewer.id() => {
+                self.followees.insert(followee.clone());
+                None
+            }
+            DomainEvent::Unfollowed { follower, followee } if follower == self.viewer.id() => {
+                self.followees.remove(followee);
+                None
+            }
+            DomainEvent::Blocked { blocker, blocked } => {
+                let partner = if blocker == self.viewer.id() {
+                    blocked
+                } else if blocked == self.viewer.id() {
+                    blocker
+                } else {
+                    return None;
+                };
+                self.followees.remove(partner);
+                self.blocked.insert(partner.clone());
+                None
+            }
+            DomainEvent::PostCreated(post)
+                if self.followees.contains(&post.author_id)
+                    && !self.blocked.contains(&post.author_id)
+                    && PostService::visible_now(Some(&self.viewer), post) =>
+            {
+                Some(post.clone())
+            }
+            _ => None,
+        }
     }
 }
 

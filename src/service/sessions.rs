@@ -23,9 +23,26 @@ pub struct Viewer {
     pub session_id: SessionId,
     /// When the access token that authenticated this viewer stops being valid.
     pub token_expires_at: DateTime<Utc>,
+    /// The viewer's follows and blocks, once this request has read them.
+    pub(super) graph: super::social::GraphCache,
 }
 
 impl Viewer {
+    pub fn new(user: User, session_id: SessionId, token_expires_at: DateTime<Utc>) -> Self {
+        Self {
+            user,
+            session_id,
+            token_expires_at,
+            graph: Default::default(),
+        }
+    }
+
+    /// The same viewer with nothing read yet: what each request, and each operation on a
+    /// WebSocket, starts from, so it sees the graph as it is when it starts.
+    pub fn for_request(self) -> Self {
+        Self::new(self.user, self.session_id, self.token_expires_at)
+    }
+
     pub fn id(&self) -> &UserId {
         &self.user.id
     }
@@ -282,11 +299,8 @@ impl SessionService {
             return Err(revoked);
         }
         let user = self.users.active_user(&user_id).await?.ok_or(revoked)?;
-        Ok(Viewer {
-            user,
-            session_id,
-            token_expires_at: DateTime::from_timestamp(claims.exp, 0).unwrap_or_default(),
-        })
+        let expires_at = DateTime::from_timestamp(claims.exp, 0).unwrap_or_default();
+        Ok(Viewer::new(user, session_id, expires_at))
     }
 
     /// Whether a session can still authenticate requests.

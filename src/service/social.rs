@@ -1,12 +1,16 @@
-//! The social graph's use cases: following and blocking, and the graph reads that the
-//! GraphQL layer and other services (feeds, search, comments) build on.
+//! The social graph's use cases: following and blocking, the followers and following lists,
+//! and the viewer's graph that other services (feeds, search, comments) filter by.
 //!
 //! Owns the rules: nobody follows or blocks themself, hidden (unknown or deactivated) accounts
 //! are not found, a blocked pair cannot follow each other, and following and blocking are
 //! rate-limited per user (each toggle's two directions on one counter). It must not filter content
-//! itself: the areas that show content ask [`SocialService::block_partners`].
+//! itself: the areas that show content ask [`SocialService::graph`] or
+//! [`SocialService::block_partners`].
 
+use std::fmt;
 use std::sync::Arc;
+
+use tokio::sync::OnceCell;
 
 use super::{Action, RateLimiter, Viewer};
 use crate::clock::now;
@@ -14,7 +18,20 @@ use crate::domain::{User, UserId};
 use crate::error::{AppError, AppResult};
 use crate::events::{DomainEvent, EventBus};
 use crate::store::social::follow_position;
-use crate::store::{FollowEdge, Page, PageRequest, SocialStore, UserStore};
+use crate::store::{FollowEdge, Page, PageRequest, SocialStore, UserStore, ViewerGraph};
+
+/// The viewer's corner of the social graph, loaded at most once per request: one round trip
+/// shared by everything the request filters or answers with it (the feed, post and comment
+/// lists, `viewerFollows`). It lives on the [`Viewer`], whose clones share it, and each
+/// request starts with an empty one ([`Viewer::for_request`]).
+#[derive(Clone, Default)]
+pub struct GraphCache(Arc<OnceCell<Arc<ViewerGraph>>>);
+
+impl fmt::Debug for GraphCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("GraphCache").field(&self.0.get()).finish()
+    }
+}
 
 /// The `FORBIDDEN` message for following across a block. It does not say who blocked whom:
 /// a user is not told that someone blocked them.
@@ -127,22 +144,43 @@ impl SocialService {
         self.current(user_id).await
     }
 
-    /// Those of `candidates` whom `viewer` follows, in one store round trip.
-    pub async fn followed_among(
-        &self,
-        viewer: &UserId,
-        candidates: &[UserId],
-    ) -> AppResult<Vec<UserId>> {
-        Ok(self.store.followed_among(viewer, candidates).await?)
+    /// The viewer's followees and block partners: empty for an anonymous viewer, otherwise
+    /// read once per request (see [`GraphCache`]).
+    pub async fn graph(&self, viewer: Option<&Viewer>) -> AppResult<Arc<ViewerGraph>> {
+        let Some(viewer) = viewer else {
+            return Ok(Arc::default());
+        };
+        let graph = viewer
+            .graph
+            .0
+            .get_or_try_init(|| async { self.store.viewer_graph(viewer.id()).await.map(Arc::new) });
+        Ok(Arc::clone(graph.await?))
     }
 
-    /// Those of `candidates` whom `viewer` has blocked, in one store round trip.
-    pub async fn blocked_among(
+    /// Those of `candidates` whom the viewer follows: from the viewer's graph when this
+    /// request has read it already (the feed does), else in one store round trip.
+    pub async fn followed_among(
         &self,
-        viewer: &UserId,
+        viewer: &Viewer,
         candidates: &[UserId],
     ) -> AppResult<Vec<UserId>> {
-        Ok(self.store.blocked_among(viewer, candidates).await?)
+        if let Some(graph) = viewer.graph.0.get() {
+            return Ok(candidates
+                .iter()
+                .filter(|c| graph.followees.contains(c))
+                .cloned()
+                .collect());
+        }
+        Ok(self.store.followed_among(viewer.id(), candidates).await?)
+    }
+
+    /// Those of `candidates` whom the viewer has blocked, in one store round trip.
+    pub async fn blocked_among(
+        &self,
+        viewer: &Viewer,
+        candidates: &[UserId],
+    ) -> AppResult<Vec<UserId>> {
+        Ok(self.store.blocked_among(viewer.id(), candidates).await?)
     }
 
     /// Whether either of `a` and `b` has blocked the other: neither may then comment on,
@@ -157,36 +195,54 @@ impl SocialService {
         Ok(self.store.block_partners(user).await?)
     }
 
-    /// Whom `user` follows and who is in a block with them, in one round trip.
-    pub async fn viewer_graph(&self, user: &UserId) -> AppResult<crate::store::ViewerGraph> {
-        Ok(self.store.viewer_graph(user).await?)
-    }
-
-    /// Everyone `user` follows, for a feed assembled on read.
-    pub async fn followee_ids(&self, user: &UserId) -> AppResult<Vec<UserId>> {
-        Ok(self.store.followee_ids(user).await?)
-    }
-
-    /// A page of `user`'s followers, newest first. `page.after` must be a
-    /// [`FollowEdge::cursor`] (already decoded from the client's opaque cursor).
+    /// A page of `user`'s followers, newest first, with each follower as stored. `page.after`
+    /// must be a [`FollowEdge`]'s cursor (already decoded from the client's opaque cursor).
+    /// Deactivated accounts are left out except for admins, as everywhere else, so a page can
+    /// hold fewer edges than asked for; paging stays correct because cursors are keys.
     pub async fn followers(
         &self,
+        viewer: Option<&Viewer>,
         user: &UserId,
         page: &PageRequest,
-    ) -> AppResult<Page<FollowEdge>> {
+    ) -> AppResult<Page<(FollowEdge, User)>> {
         check_cursor(page)?;
-        Ok(self.store.followers(user, page).await?)
+        let edges = self.store.followers(user, page).await?;
+        self.with_users(viewer, edges).await
     }
 
-    /// A page of whom `user` follows, newest first; cursors as for
-    /// [`SocialService::followers`].
+    /// A page of whom `user` follows, newest first; as [`SocialService::followers`].
     pub async fn following(
         &self,
+        viewer: Option<&Viewer>,
         user: &UserId,
         page: &PageRequest,
-    ) -> AppResult<Page<FollowEdge>> {
+    ) -> AppResult<Page<(FollowEdge, User)>> {
         check_cursor(page)?;
-        Ok(self.store.following(user, page).await?)
+        let edges = self.store.following(user, page).await?;
+        self.with_users(viewer, edges).await
+    }
+
+    /// The users of a page of edges, in one store call, those the viewer may see.
+    async fn with_users(
+        &self,
+        viewer: Option<&Viewer>,
+        edges: Page<FollowEdge>,
+    ) -> AppResult<Page<(FollowEdge, User)>> {
+        let ids: Vec<UserId> = edges.items.iter().map(|e| e.user_id.clone()).collect();
+        let mut users = self.users.get_many_users(&ids).await?;
+        let items = edges
+            .items
+            .into_iter()
+            .filter_map(|edge| {
+                let at = users.iter().position(|u| u.id == edge.user_id)?;
+                let user = users.swap_remove(at);
+                super::visible_to(viewer, &user).then_some((edge, user))
+            })
+            .collect();
+        Ok(Page {
+            items,
+            has_next: edges.has_next,
+        })
     }
 
     /// The rules every graph mutation shares: not yourself (`BAD_USER_INPUT` on `userId`,

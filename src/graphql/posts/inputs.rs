@@ -227,23 +227,20 @@ impl PostFilter {
             .map(|c| category(c, "filter.categoryId"))
             .transpose()?;
         Ok(crate::service::PostFilter {
-            query: crate::store::PostQuery {
-                text: self.text.filter(|t| !t.trim().is_empty()),
-                author_id,
-                kind: self.kind.map(Into::into),
-                tag: self
-                    .tag
-                    .map(|t| t.trim().trim_start_matches('#').to_lowercase())
-                    .filter(|t| !t.is_empty()),
-                price_min: bound("filter.priceMin", &self.price_min)?,
-                price_max: bound("filter.priceMax", &self.price_max)?,
-                status: self.status.map(Into::into),
-                in_stock: self.in_stock,
-                created_after: self.created_after,
-                created_before: self.created_before,
-                ..Default::default()
-            },
+            text: self.text.filter(|t| !t.trim().is_empty()),
+            author_id,
+            kind: self.kind.map(Into::into),
+            tag: self
+                .tag
+                .map(|t| t.trim().trim_start_matches('#').to_lowercase())
+                .filter(|t| !t.is_empty()),
             category_id,
+            price_min: bound("filter.priceMin", &self.price_min)?,
+            price_max: bound("filter.priceMax", &self.price_max)?,
+            status: self.status.map(Into::into),
+            in_stock: self.in_stock,
+            created_after: self.created_after,
+            created_before: self.created_before,
         })
     }
 }

@@ -1,4 +1,5 @@
-//! Posts, listings, comments, reactions, favorites, the feed, search and tags.
+//! Posts and listings: the post, search and feed lists, trending tags, the catalogue of
+//! categories, and publishing. Comments, reactions and favorites are `graphql::engagement`.
 
 mod inputs;
 mod subscription;
@@ -7,8 +8,17 @@ mod types;
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, ID, Object, Result};
 
+use self::inputs::{CreatePostInput, PostFilter, PostOrder, UpdatePostInput};
 pub use self::subscription::PostSubscription;
-pub use self::types::{Comment, ListingStatus, Media, Money, Post};
+use self::types::{Category, TagCount};
+pub use self::types::{ListingStatus, Media, Money, Post, ReactionKind};
+use super::ContextExt;
+use super::connection::{encode_cursor, page_request};
+use crate::domain::{self, PostId};
+use crate::error::AppError;
+use crate::graphql::parse_id;
+use crate::service;
+use crate::store::{self, cursor_of};
 
 /// A user's posts for `User.posts`, newest first (their drafts only for themselves).
 pub async fn posts_by(
@@ -18,49 +28,43 @@ pub async fn posts_by(
     after: Option<String>,
 ) -> Result<PostConnection> {
     let page = page_request(first, after)?;
-    let posts = &ctx.services().posts;
-    let graph = ctx.loaders().graph.get().await?;
-    let filter = crate::service::PostFilter {
-        query: PostQuery {
-            author_id: Some(author.clone()),
-            ..PostQuery::default()
-        },
-        category_id: None,
+    let filter = service::PostFilter {
+        author_id: Some(author.clone()),
+        ..service::PostFilter::default()
     };
-    let query = posts.query_for(ctx.viewer(), &graph.block_partners, filter)?;
-    let result = posts
-        .search_posts(&query, store::PostOrder::Newest, &page)
-        .await?;
-    Ok(post_connection(
-        page.after.is_some(),
-        result,
-        store::PostOrder::Newest,
-        query,
-    ))
+    search(ctx, filter, store::PostOrder::Newest, page).await
 }
 
-use self::inputs::{CreatePostInput, PostFilter, PostOrder, UpdatePostInput};
-use self::types::{Category, ReactionKind, TagCount};
-use super::ContextExt;
-use super::connection::{encode_cursor, page_request};
-use crate::domain::{self, CommentId, PostId};
-use crate::error::AppError;
-use crate::graphql::parse_id;
-use crate::store::{self, PostQuery, cursor_of};
+/// A page of the posts matching `filter` that the viewer may see, with their total.
+async fn search(
+    ctx: &Context<'_>,
+    filter: service::PostFilter,
+    order: store::PostOrder,
+    page: store::PageRequest,
+) -> Result<PostConnection> {
+    let posts = &ctx.services().posts;
+    let result = posts.search(ctx.viewer(), &filter, order, &page).await?;
+    let total = PostsTotal::Search(Box::new(filter));
+    Ok(post_connection(page.after.is_some(), result, order, total))
+}
 
 /// `totalCount` of a post list, counted only when a client asks for it.
 pub enum PostsTotal {
-    Query(Box<PostQuery>),
-    FavoritesOf(domain::UserId),
+    Search(Box<service::PostFilter>),
+    Feed,
+    Favorites,
 }
 
 #[Object]
 impl PostsTotal {
     async fn total_count(&self, ctx: &Context<'_>) -> Result<u64> {
+        let services = ctx.services();
         Ok(match self {
-            PostsTotal::Query(query) => ctx.services().posts.count_posts(query).await?,
-            PostsTotal::FavoritesOf(user) => {
-                ctx.services().engagement.count_favorites(user).await?
+            PostsTotal::Search(filter) => services.posts.count(ctx.viewer(), filter).await?,
+            PostsTotal::Feed => services.posts.count_feed(ctx.require_viewer()?).await?,
+            PostsTotal::Favorites => {
+                let viewer = ctx.require_viewer()?;
+                services.engagement.count_favorites(viewer).await?
             }
         })
     }
@@ -69,17 +73,13 @@ impl PostsTotal {
 pub type PostConnection = Connection<String, Post, PostsTotal>;
 
 /// Builds a post connection whose cursors follow `order`.
-pub fn post_connection(
+fn post_connection(
     has_previous: bool,
     page: store::Page<domain::Post>,
     order: store::PostOrder,
-    total: PostQuery,
+    total: PostsTotal,
 ) -> PostConnection {
-    let mut connection = Connection::with_additional_fields(
-        has_previous,
-        page.has_next,
-        PostsTotal::Query(Box::new(total)),
-    );
+    let mut connection = Connection::with_additional_fields(has_previous, page.has_next, total);
     connection.edges.extend(
         page.items
             .into_iter()
@@ -97,12 +97,8 @@ impl PostQueryRoot {
     /// else's draft, or its author and the viewer block each other.
     async fn post(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Post>> {
         let id = parse_id::<PostId>("id", &id)?;
-        Ok(ctx
-            .services()
-            .posts
-            .get_post(ctx.viewer(), &id)
-            .await?
-            .map(Post))
+        let post = ctx.services().posts.get_post(ctx.viewer(), &id).await?;
+        Ok(post.map(Post))
     }
 
     /// Posts matching `filter`, in `orderBy` order. Price orders list only listings.
@@ -115,13 +111,8 @@ impl PostQueryRoot {
         after: Option<String>,
     ) -> Result<PostConnection> {
         let page = page_request(first, after)?;
-        let posts = &ctx.services().posts;
         let filter = filter.unwrap_or_default().parse()?;
-        let graph = ctx.loaders().graph.get().await?;
-        let query = posts.query_for(ctx.viewer(), &graph.block_partners, filter)?;
-        let order = order_by.unwrap_or_default().into();
-        let result = posts.search_posts(&query, order, &page).await?;
-        Ok(post_connection(page.after.is_some(), result, order, query))
+        search(ctx, filter, order_by.unwrap_or_default().into(), page).await
     }
 
     /// Posts by the people the viewer follows, and the viewer's own, newest first.
@@ -133,13 +124,13 @@ impl PostQueryRoot {
     ) -> Result<PostConnection> {
         let viewer = ctx.require_viewer()?;
         let page = page_request(first, after)?;
-        let graph = ctx.loaders().graph.get().await?;
-        let (result, query) = ctx.services().posts.feed(viewer, &graph, &page).await?;
+        let result = ctx.services().posts.feed(viewer, &page).await?;
+        let order = store::PostOrder::Newest;
         Ok(post_connection(
             page.after.is_some(),
             result,
-            store::PostOrder::Newest,
-            query,
+            order,
+            PostsTotal::Feed,
         ))
     }
 
@@ -161,41 +152,7 @@ impl PostQueryRoot {
 
     /// The catalogue's top-level categories; each has `children`.
     async fn categories(&self) -> Vec<Category> {
-        domain::categories()
-            .into_iter()
-            .filter(|c| c.parent_id.is_none())
-            .map(Category)
-            .collect()
-    }
-
-    /// The viewer's favorites, most recently added first.
-    async fn favorites(
-        &self,
-        ctx: &Context<'_>,
-        first: Option<i32>,
-        after: Option<String>,
-    ) -> Result<PostConnection> {
-        let viewer = ctx.require_viewer()?;
-        let page = page_request(first, after)?;
-        let result = ctx.services().engagement.favorites(viewer, &page).await?;
-        let loaded = ctx
-            .loaders()
-            .posts
-            .load_many(result.items.iter().map(|f| f.post_id.clone()))
-            .await?;
-        let total = PostsTotal::FavoritesOf(viewer.id().clone());
-        let mut connection =
-            Connection::with_additional_fields(page.after.is_some(), result.has_next, total);
-        connection
-            .edges
-            .extend(result.items.into_iter().filter_map(|favorite| {
-                let post = loaded.get(&favorite.post_id)?.clone();
-                Some(Edge::new(
-                    crate::graphql::connection::cursor_of(&favorite),
-                    Post(post),
-                ))
-            }));
-        Ok(connection)
+        Category::children_of(None)
     }
 }
 
@@ -207,24 +164,16 @@ impl PostMutation {
     /// Publishes a text post, or a listing (sellers only).
     async fn create_post(&self, ctx: &Context<'_>, input: CreatePostInput) -> Result<Post> {
         let viewer = ctx.require_viewer()?;
-        let post = ctx
-            .services()
-            .posts
-            .create_post(viewer, input.parse()?)
-            .await?;
-        Ok(Post(post))
+        let posts = &ctx.services().posts;
+        Ok(Post(posts.create_post(viewer, input.parse()?).await?))
     }
 
     /// Edits a post (its author or an admin); sets `editedAt`.
     async fn update_post(&self, ctx: &Context<'_>, id: ID, input: UpdatePostInput) -> Result<Post> {
         let viewer = ctx.require_viewer()?;
         let id = parse_id::<PostId>("id", &id)?;
-        Ok(Post(
-            ctx.services()
-                .posts
-                .update_post(viewer, &id, input.parse()?)
-                .await?,
-        ))
+        let posts = &ctx.services().posts;
+        Ok(Post(posts.update_post(viewer, &id, input.parse()?).await?))
     }
 
     /// Hides a post everywhere (its author or an admin).
@@ -232,76 +181,5 @@ impl PostMutation {
         let viewer = ctx.require_viewer()?;
         let id = parse_id::<PostId>("id", &id)?;
         Ok(ctx.services().posts.delete_post(viewer, &id).await?)
-    }
-
-    /// Comments on a post, or replies to one of its comments with `parentId`.
-    async fn add_comment(
-        &self,
-        ctx: &Context<'_>,
-        post_id: ID,
-        body: String,
-        parent_id: Option<ID>,
-    ) -> Result<Comment> {
-        let viewer = ctx.require_viewer()?;
-        let post = parse_id::<PostId>("postId", &post_id)?;
-        let parent = parent_id
-            .as_ref()
-            .map(|p| parse_id::<CommentId>("parentId", p))
-            .transpose()?;
-        let body = domain::parse_comment_body("body", &body).map_err(AppError::from)?;
-        let comment = ctx
-            .services()
-            .engagement
-            .add_comment(viewer, &post, body, parent.as_ref())
-            .await?;
-        Ok(Comment(comment))
-    }
-
-    /// Deletes a comment (its author, the post's author or an admin); replies stay.
-    async fn delete_comment(&self, ctx: &Context<'_>, id: ID) -> Result<bool> {
-        let viewer = ctx.require_viewer()?;
-        let id = parse_id::<CommentId>("id", &id)?;
-        Ok(ctx
-            .services()
-            .engagement
-            .delete_comment(viewer, &id)
-            .await?)
-    }
-
-    /// Sets the viewer's reaction (one per post; reacting again replaces it).
-    async fn react(&self, ctx: &Context<'_>, post_id: ID, kind: ReactionKind) -> Result<Post> {
-        let viewer = ctx.require_viewer()?;
-        let id = parse_id::<PostId>("postId", &post_id)?;
-        Ok(Post(
-            ctx.services()
-                .engagement
-                .react(viewer, &id, kind.into())
-                .await?,
-        ))
-    }
-
-    async fn unreact(&self, ctx: &Context<'_>, post_id: ID) -> Result<Post> {
-        let viewer = ctx.require_viewer()?;
-        let id = parse_id::<PostId>("postId", &post_id)?;
-        Ok(Post(ctx.services().engagement.unreact(viewer, &id).await?))
-    }
-
-    async fn add_favorite(&self, ctx: &Context<'_>, post_id: ID) -> Result<Post> {
-        let viewer = ctx.require_viewer()?;
-        let id = parse_id::<PostId>("postId", &post_id)?;
-        Ok(Post(
-            ctx.services().engagement.add_favorite(viewer, &id).await?,
-        ))
-    }
-
-    async fn remove_favorite(&self, ctx: &Context<'_>, post_id: ID) -> Result<Post> {
-        let viewer = ctx.require_viewer()?;
-        let id = parse_id::<PostId>("postId", &post_id)?;
-        Ok(Post(
-            ctx.services()
-                .engagement
-                .remove_favorite(viewer, &id)
-                .await?,
-        ))
     }
 }

@@ -1,11 +1,9 @@
 //! `postUpdated(postId)` and `feedPostAdded`.
 //!
-//! Both subscribe to the event bus *before* anything else, then check what the viewer may
-//! see, so an event published while the check runs waits in the receiver. Filtering an event
-//! is an id comparison against what was decided at the start; the GraphQL selection runs only
-//! for the events that pass.
+//! Both subscribe to the event bus *before* anything else, then ask the post service what the
+//! viewer may see, so an event published while the check runs waits in the receiver. The
+//! service's watch decides which events pass; the GraphQL selection runs only for those.
 
-use std::collections::HashSet;
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
@@ -14,11 +12,9 @@ use futures_util::Stream;
 use tokio::sync::broadcast::{self, error::RecvError};
 
 use super::types::Post;
-use crate::domain::{PostId, UserId};
-use crate::error::AppError;
+use crate::domain::PostId;
 use crate::events::DomainEvent;
-use crate::graphql::ContextExt;
-use crate::service::{PostService, Viewer};
+use crate::graphql::{ContextExt, parse_id};
 
 #[derive(Default)]
 pub struct PostSubscription;
@@ -36,26 +32,10 @@ impl PostSubscription {
     ) -> Result<impl Stream<Item = Post> + use<>> {
         let services = ctx.services();
         let receiver = services.events.subscribe();
-        let id = crate::graphql::parse_id::<PostId>("postId", &post_id)?;
-        let viewer = ctx.viewer().cloned();
-        services
-            .posts
-            .get_post(viewer.as_ref(), &id)
-            .await?
-            .filter(|p| p.deleted_at.is_none())
-            .ok_or(AppError::NotFound("post"))?;
+        let id = parse_id::<PostId>("postId", &post_id)?;
+        let watch = services.posts.watch_post(ctx.viewer(), &id).await?;
         Ok(events(receiver, move |event| {
-            let post = match event {
-                DomainEvent::PostUpdated(post) | DomainEvent::Reacted { post, .. } => post,
-                DomainEvent::PostDeleted { post_id } if *post_id == id => {
-                    return ControlFlow::Break(());
-                }
-                _ => return ControlFlow::Continue(None),
-            };
-            ControlFlow::Continue(
-                (post.id == id && PostService::visible_now(viewer.as_ref(), post))
-                    .then(|| Post(post.clone())),
-            )
+            watch.accept(event).map_continue(|post| post.map(Post))
         }))
     }
 
@@ -65,70 +45,11 @@ impl PostSubscription {
     async fn feed_post_added(&self, ctx: &Context<'_>) -> Result<impl Stream<Item = Post> + use<>> {
         let services = ctx.services();
         let receiver = services.events.subscribe();
-        let viewer = ctx.require_viewer()?.clone();
-        let followees: HashSet<UserId> = services
-            .social
-            .followee_ids(viewer.id())
-            .await?
-            .into_iter()
-            .collect();
-        let blocked: HashSet<UserId> = services
-            .social
-            .block_partners(viewer.id())
-            .await?
-            .into_iter()
-            .collect();
-        let mut feed = FeedFilter {
-            viewer,
-            followees,
-            blocked,
-        };
+        let viewer = ctx.require_viewer()?;
+        let mut watch = services.posts.watch_feed(viewer).await?;
         Ok(events(receiver, move |event| {
-            ControlFlow::Continue(feed.accept(event))
+            ControlFlow::Continue(watch.accept(event).map(Post))
         }))
-    }
-}
-
-/// What `feedPostAdded` lets through. The viewer's follows, unfollows and blocks (by or of
-/// the viewer) made after subscribing apply as their events pass.
-struct FeedFilter {
-    viewer: Viewer,
-    followees: HashSet<UserId>,
-    blocked: HashSet<UserId>,
-}
-
-impl FeedFilter {
-    fn accept(&mut self, event: &DomainEvent) -> Option<Post> {
-        match event {
-            DomainEvent::Followed { follower, followee } if follower == self.viewer.id() => {
-                self.followees.insert(followee.clone());
-                None
-            }
-            DomainEvent::Unfollowed { follower, followee } if follower == self.viewer.id() => {
-                self.followees.remove(followee);
-                None
-            }
-            DomainEvent::Blocked { blocker, blocked } => {
-                let partner = if blocker == self.viewer.id() {
-                    blocked
-                } else if blocked == self.viewer.id() {
-                    blocker
-                } else {
-                    return None;
-                };
-                self.followees.remove(partner);
-                self.blocked.insert(partner.clone());
-                None
-            }
-            DomainEvent::PostCreated(post)
-                if self.followees.contains(&post.author_id)
-                    && !self.blocked.contains(&post.author_id)
-                    && PostService::visible_now(Some(&self.viewer), post) =>
-            {
-                Some(Post(post.clone()))
-            }
-            _ => None,
-        }
     }
 }
 

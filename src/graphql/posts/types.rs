@@ -1,14 +1,14 @@
 //! Output types of posts, listings and comments. Every relation field goes through a
 //! per-request loader.
 
-use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, Enum, ID, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use crate::domain::{self, ReactionKind as DomainReaction};
 use crate::graphql::ContextExt;
-use crate::graphql::connection::{cursor_of, page_request};
+use crate::graphql::engagement::{CommentConnection, comments_of_post};
 use crate::graphql::scalars::Decimal;
+use crate::graphql::social::viewer_relation;
 use crate::graphql::users::User;
 
 macro_rules! mirror_enum {
@@ -81,6 +81,22 @@ pub struct TagCount {
 /// A node of the catalogue tree.
 pub struct Category(pub domain::Category);
 
+impl Category {
+    /// The category `id` names, if any.
+    fn of(id: Option<&domain::CategoryId>) -> Option<Category> {
+        id.and_then(domain::category).map(Category)
+    }
+
+    /// The children of `parent`, or the top-level categories, in catalogue order.
+    pub(super) fn children_of(parent: Option<&domain::CategoryId>) -> Vec<Category> {
+        domain::categories()
+            .into_iter()
+            .filter(|c| c.parent_id.as_ref() == parent)
+            .map(Category)
+            .collect()
+    }
+}
+
 #[Object]
 impl Category {
     async fn id(&self) -> ID {
@@ -90,18 +106,10 @@ impl Category {
         self.0.name
     }
     async fn parent(&self) -> Option<Category> {
-        self.0
-            .parent_id
-            .as_ref()
-            .and_then(domain::category)
-            .map(Category)
+        Category::of(self.0.parent_id.as_ref())
     }
     async fn children(&self) -> Vec<Category> {
-        domain::categories()
-            .into_iter()
-            .filter(|c| c.parent_id.as_ref() == Some(&self.0.id))
-            .map(Category)
-            .collect()
+        Category::children_of(Some(&self.0.id))
     }
 }
 
@@ -120,11 +128,7 @@ impl Listing {
         self.0.status.into()
     }
     async fn category(&self) -> Option<Category> {
-        self.0
-            .category_id
-            .as_ref()
-            .and_then(domain::category)
-            .map(Category)
+        Category::of(self.0.category_id.as_ref())
     }
     /// Specifications ("the info field"), in the seller's order.
     async fn attributes(&self) -> Vec<Attribute> {
@@ -247,27 +251,8 @@ impl Post {
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
-    ) -> Result<Connection<String, Comment, CommentsTotal>> {
-        let page = page_request(first, after)?;
-        let result = if page.after.is_none() {
-            // The first page of many posts' comments comes from one batched query.
-            ctx.loaders()
-                .first_comments
-                .load_one((self.0.id.clone(), page.limit))
-                .await?
-                .unwrap_or_default()
-        } else {
-            let graph = ctx.loaders().graph.get().await?;
-            ctx.services()
-                .engagement
-                .comments(&graph.block_partners, &self.0.id, None, &page)
-                .await?
-        };
-        Ok(comment_connection(
-            page.after.is_some(),
-            result,
-            self.0.counts.comments,
-        ))
+    ) -> Result<CommentConnection> {
+        comments_of_post(ctx, &self.0, first, after).await
     }
     async fn comments_count(&self) -> i64 {
         self.0.counts.comments
@@ -287,134 +272,15 @@ impl Post {
     }
     /// The viewer's reaction; `null` when none or anonymous.
     async fn viewer_reaction(&self, ctx: &Context<'_>) -> Result<Option<ReactionKind>> {
-        if ctx.viewer().is_none() {
+        let Some(loader) = &ctx.loaders().viewer_reactions else {
             return Ok(None);
-        }
-        Ok(ctx
-            .loaders()
-            .viewer_reactions
-            .load_one(self.0.id.clone())
-            .await?
-            .map(Into::into))
+        };
+        Ok(loader.load_one(self.0.id.clone()).await?.map(Into::into))
     }
     async fn viewer_favorited(&self, ctx: &Context<'_>) -> Result<bool> {
-        if ctx.viewer().is_none() {
-            return Ok(false);
-        }
-        Ok(ctx
-            .loaders()
-            .viewer_favorites
-            .load_one(self.0.id.clone())
-            .await?
-            .unwrap_or(false))
+        viewer_relation(ctx.loaders().viewer_favorites.as_ref(), &self.0.id).await
     }
     async fn favorites_count(&self) -> i64 {
         self.0.counts.favorites
     }
-}
-
-/// A comment on a post, possibly a reply to another comment.
-pub struct Comment(pub domain::Comment);
-
-#[Object]
-impl Comment {
-    async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
-    }
-    async fn post(&self, ctx: &Context<'_>) -> Result<Option<Post>> {
-        Ok(ctx
-            .loaders()
-            .posts
-            .load_one(self.0.post_id.clone())
-            .await?
-            .map(Post))
-    }
-    async fn author(&self, ctx: &Context<'_>) -> Result<Option<User>> {
-        Ok(ctx
-            .loaders()
-            .users
-            .load_one(self.0.author_id.clone())
-            .await?
-            .map(User::new))
-    }
-    /// `"[deleted]"` once deleted; the comment stays so its replies keep their thread.
-    async fn body(&self) -> &str {
-        if self.0.deleted_at.is_some() {
-            "[deleted]"
-        } else {
-            &self.0.body
-        }
-    }
-    async fn deleted(&self) -> bool {
-        self.0.deleted_at.is_some()
-    }
-    async fn parent(&self, ctx: &Context<'_>) -> Result<Option<Comment>> {
-        match &self.0.parent_id {
-            Some(parent) => Ok(ctx
-                .loaders()
-                .comments
-                .load_one(parent.clone())
-                .await?
-                .map(Comment)),
-            None => Ok(None),
-        }
-    }
-    /// Replies, oldest first.
-    async fn replies(
-        &self,
-        ctx: &Context<'_>,
-        first: Option<i32>,
-        after: Option<String>,
-    ) -> Result<Connection<String, Comment, CommentsTotal>> {
-        let page = page_request(first, after)?;
-        let graph = ctx.loaders().graph.get().await?;
-        let result = ctx
-            .services()
-            .engagement
-            .comments(
-                &graph.block_partners,
-                &self.0.post_id,
-                Some(&self.0.id),
-                &page,
-            )
-            .await?;
-        Ok(comment_connection(
-            page.after.is_some(),
-            result,
-            self.0.replies_count,
-        ))
-    }
-    async fn replies_count(&self) -> i64 {
-        self.0.replies_count
-    }
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
-    }
-}
-
-/// `totalCount` of a comment list.
-pub struct CommentsTotal {
-    total: i64,
-}
-
-#[Object]
-impl CommentsTotal {
-    async fn total_count(&self) -> i64 {
-        self.total
-    }
-}
-
-fn comment_connection(
-    has_previous: bool,
-    page: crate::store::Page<domain::Comment>,
-    total: i64,
-) -> Connection<String, Comment, CommentsTotal> {
-    let mut connection =
-        Connection::with_additional_fields(has_previous, page.has_next, CommentsTotal { total });
-    connection.edges.extend(
-        page.items
-            .into_iter()
-            .map(|c| Edge::new(cursor_of(&c), Comment(c))),
-    );
-    connection
 }
