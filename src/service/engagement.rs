@@ -13,7 +13,7 @@ use crate::clock::now;
 use crate::domain::{Comment, CommentId, Post, PostId, ReactionKind};
 use crate::error::{AppError, AppResult};
 use crate::events::{DomainEvent, EventBus};
-use crate::store::{EngagementStore, Favorite, Page, PageRequest};
+use crate::store::{EngagementStore, Favorite, Page, PageRequest, StoreResult};
 
 #[derive(Clone)]
 pub struct EngagementService {
@@ -192,56 +192,62 @@ impl EngagementService {
         post_id: &PostId,
         kind: ReactionKind,
     ) -> AppResult<Post> {
-        self.rate_limits
-            .check(Action::Reaction, viewer.id().as_str())
+        let react = async {
+            self.engagement
+                .react(post_id, viewer.id(), kind, now())
+                .await
+        };
+        let (post, previous) = self
+            .on_visible_post(viewer, post_id, Action::Reaction, react)
             .await?;
-        let post = self.visible_post(viewer, post_id).await?;
-        let previous = self
-            .engagement
-            .react(post_id, viewer.id(), kind, now())
-            .await?;
-        let post = self.fresh(viewer, post).await?;
         if previous != Some(kind) {
-            self.events
-                .publish(DomainEvent::Reacted {
-                    post: post.clone(),
-                    user_id: viewer.id().clone(),
-                    kind,
-                })
-                .await;
+            let user_id = viewer.id().clone();
+            let reacted = DomainEvent::Reacted {
+                post: post.clone(),
+                user_id,
+                kind,
+            };
+            self.events.publish(reacted).await;
         }
         Ok(post)
     }
 
     pub async fn unreact(&self, viewer: &Viewer, post_id: &PostId) -> AppResult<Post> {
-        self.rate_limits
-            .check(Action::Reaction, viewer.id().as_str())
-            .await?;
-        let post = self.visible_post(viewer, post_id).await?;
-        self.engagement.unreact(post_id, viewer.id()).await?;
-        self.fresh(viewer, post).await
+        let unreact = async { self.engagement.unreact(post_id, viewer.id()).await };
+        let changed = self.on_visible_post(viewer, post_id, Action::Reaction, unreact);
+        Ok(changed.await?.0)
     }
 
     pub async fn add_favorite(&self, viewer: &Viewer, post_id: &PostId) -> AppResult<Post> {
-        self.rate_limits
-            .check(Action::Favorite, viewer.id().as_str())
-            .await?;
-        let post = self.visible_post(viewer, post_id).await?;
-        self.engagement
-            .add_favorite(post_id, viewer.id(), now())
-            .await?;
-        self.fresh(viewer, post).await
+        let add = async {
+            self.engagement
+                .add_favorite(post_id, viewer.id(), now())
+                .await
+        };
+        let changed = self.on_visible_post(viewer, post_id, Action::Favorite, add);
+        Ok(changed.await?.0)
     }
 
     pub async fn remove_favorite(&self, viewer: &Viewer, post_id: &PostId) -> AppResult<Post> {
-        self.rate_limits
-            .check(Action::Favorite, viewer.id().as_str())
-            .await?;
+        let remove = async { self.engagement.remove_favorite(post_id, viewer.id()).await };
+        let changed = self.on_visible_post(viewer, post_id, Action::Favorite, remove);
+        Ok(changed.await?.0)
+    }
+
+    /// What every reaction and favorite shares around its `write`: the rate limit on
+    /// `action` (a toggle's two directions count on one), a post the viewer can see
+    /// (`NOT_FOUND` otherwise), and the post read again after, so its counts are current.
+    async fn on_visible_post<T>(
+        &self,
+        viewer: &Viewer,
+        post_id: &PostId,
+        action: Action,
+        write: impl Future<Output = StoreResult<T>>,
+    ) -> AppResult<(Post, T)> {
+        self.rate_limits.check(action, viewer.id().as_str()).await?;
         let post = self.visible_post(viewer, post_id).await?;
-        self.engagement
-            .remove_favorite(post_id, viewer.id())
-            .await?;
-        self.fresh(viewer, post).await
+        let written = write.await?;
+        Ok((self.fresh(viewer, post).await?, written))
     }
 
     /// The viewer's favorites, most recent first, each with its post as the viewer may see it

@@ -64,83 +64,87 @@ impl SocialService {
     /// Idempotent: following again changes nothing and publishes nothing. `FORBIDDEN` when
     /// either has blocked the other.
     pub async fn follow(&self, viewer: &Viewer, user_id: &UserId) -> AppResult<User> {
-        self.rate_limits
-            .check(Action::Follow, viewer.id().as_str())
-            .await?;
-        self.check_target(viewer, user_id, "you cannot follow yourself")
-            .await?;
-        if self
-            .store
-            .is_blocked_either_way(viewer.id(), user_id)
-            .await?
-        {
-            return Err(AppError::Forbidden(BLOCKED));
-        }
-        if self.store.follow(viewer.id(), user_id, now()).await? {
-            self.events
-                .publish(DomainEvent::Followed {
-                    follower: viewer.id().clone(),
-                    followee: user_id.clone(),
-                })
-                .await;
-        } else if self
-            .store
-            .is_blocked_either_way(viewer.id(), user_id)
-            .await?
-        {
+        let follow = async {
+            if self
+                .store
+                .is_blocked_either_way(viewer.id(), user_id)
+                .await?
+            {
+                return Err(AppError::Forbidden(BLOCKED));
+            }
+            if self.store.follow(viewer.id(), user_id, now()).await? {
+                let (follower, followee) = (viewer.id().clone(), user_id.clone());
+                return Ok(Some(DomainEvent::Followed { follower, followee }));
+            }
             // The store refuses a blocked pair atomically; a block that landed after the
             // check above is why nothing was created.
-            return Err(AppError::Forbidden(BLOCKED));
-        }
-        self.current(user_id).await
+            if self
+                .store
+                .is_blocked_either_way(viewer.id(), user_id)
+                .await?
+            {
+                return Err(AppError::Forbidden(BLOCKED));
+            }
+            Ok(None)
+        };
+        let change = (Action::Follow, "you cannot follow yourself");
+        self.change(viewer, user_id, change, follow).await
     }
 
     /// Stops the viewer following `user_id`; idempotent.
     pub async fn unfollow(&self, viewer: &Viewer, user_id: &UserId) -> AppResult<User> {
-        self.rate_limits
-            .check(Action::Follow, viewer.id().as_str())
-            .await?;
-        self.check_target(viewer, user_id, "you cannot unfollow yourself")
-            .await?;
-        if self.store.unfollow(viewer.id(), user_id).await? {
-            self.events
-                .publish(DomainEvent::Unfollowed {
-                    follower: viewer.id().clone(),
-                    followee: user_id.clone(),
-                })
-                .await;
-        }
-        self.current(user_id).await
+        let unfollow = async {
+            let removed = self.store.unfollow(viewer.id(), user_id).await?;
+            let (follower, followee) = (viewer.id().clone(), user_id.clone());
+            Ok(removed.then_some(DomainEvent::Unfollowed { follower, followee }))
+        };
+        let change = (Action::Follow, "you cannot unfollow yourself");
+        self.change(viewer, user_id, change, unfollow).await
     }
 
     /// Blocks `user_id`: removes follows both ways and keeps them from following each other
     /// until the viewer unblocks. Idempotent.
     pub async fn block(&self, viewer: &Viewer, user_id: &UserId) -> AppResult<User> {
-        self.rate_limits
-            .check(Action::Block, viewer.id().as_str())
-            .await?;
-        self.check_target(viewer, user_id, "you cannot block yourself")
-            .await?;
-        if self.store.block(viewer.id(), user_id, now()).await? {
-            self.events
-                .publish(DomainEvent::Blocked {
-                    blocker: viewer.id().clone(),
-                    blocked: user_id.clone(),
-                })
-                .await;
-        }
-        self.current(user_id).await
+        let block = async {
+            let created = self.store.block(viewer.id(), user_id, now()).await?;
+            let (blocker, blocked) = (viewer.id().clone(), user_id.clone());
+            Ok(created.then_some(DomainEvent::Blocked { blocker, blocked }))
+        };
+        let change = (Action::Block, "you cannot block yourself");
+        self.change(viewer, user_id, change, block).await
     }
 
     /// Lifts the viewer's block of `user_id` (a block by the other side stays). Follows
     /// removed by the block do not come back. Idempotent.
     pub async fn unblock(&self, viewer: &Viewer, user_id: &UserId) -> AppResult<User> {
-        self.rate_limits
-            .check(Action::Block, viewer.id().as_str())
-            .await?;
-        self.check_target(viewer, user_id, "you cannot unblock yourself")
-            .await?;
-        self.store.unblock(viewer.id(), user_id).await?;
+        let unblock = async {
+            self.store.unblock(viewer.id(), user_id).await?;
+            Ok(None)
+        };
+        let change = (Action::Block, "you cannot unblock yourself");
+        self.change(viewer, user_id, change, unblock).await
+    }
+
+    /// What every graph mutation shares around its `write`: the rate limit on `action` (a
+    /// toggle's two directions count on one), not yourself (`BAD_USER_INPUT` on `userId`,
+    /// with `self_message`), only a visible account (`NOT_FOUND`, so deactivated accounts
+    /// stay as hidden as they are everywhere else), the event `write` reports, and the
+    /// target as stored after it, so a mutation returns the counts it just changed.
+    async fn change(
+        &self,
+        viewer: &Viewer,
+        user_id: &UserId,
+        (action, self_message): (Action, &str),
+        write: impl Future<Output = AppResult<Option<DomainEvent>>>,
+    ) -> AppResult<User> {
+        self.rate_limits.check(action, viewer.id().as_str()).await?;
+        if user_id == viewer.id() {
+            return Err(AppError::bad_input("userId", self_message));
+        }
+        self.current(user_id).await?;
+        if let Some(event) = write.await? {
+            self.events.publish(event).await;
+        }
         self.current(user_id).await
     }
 
@@ -245,22 +249,7 @@ impl SocialService {
         })
     }
 
-    /// The rules every graph mutation shares: not yourself (`BAD_USER_INPUT` on `userId`,
-    /// with `self_message`), and only a visible account (`NOT_FOUND`, so deactivated
-    /// accounts stay as hidden as they are everywhere else).
-    async fn check_target(
-        &self,
-        viewer: &Viewer,
-        user_id: &UserId,
-        self_message: &str,
-    ) -> AppResult<()> {
-        if user_id == viewer.id() {
-            return Err(AppError::bad_input("userId", self_message));
-        }
-        self.current(user_id).await.map(drop)
-    }
-
-    /// The target as stored now, so a mutation returns the counts it just changed.
+    /// The user as stored now, if the account is visible.
     async fn current(&self, user_id: &UserId) -> AppResult<User> {
         self.users
             .get_user(user_id)
