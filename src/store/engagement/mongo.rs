@@ -136,6 +136,42 @@ impl MongoEngagementStore {
         update_existing(&self.posts, post_id.as_str(), doc! { "$inc": inc }, session).await
     }
 
+    /// Deletes the user's document about the post in `collection` (read through
+    /// `projection`) and, when there was one, takes one off the post's counter that `counter`
+    /// names for it, in one transaction; the document deleted.
+    async fn remove_counted<T>(
+        &self,
+        collection: &Collection<Document>,
+        (post_id, user_id): (&PostId, &UserId),
+        projection: Document,
+        counter: impl Fn(&T) -> Option<String> + Send + Sync,
+    ) -> StoreResult<Option<T>>
+    where
+        T: DeserializeOwned + Send + Sync,
+    {
+        let key = doc! { "post_id": post_id.as_str(), "user_id": user_id.as_str() };
+        let collection = collection.clone_with_type::<T>();
+        let context = (self, &collection, &key, &projection, post_id, &counter);
+        Ok(transaction(&self.client, context, |session, context| {
+            let (store, collection, key, projection, post_id, counter) = *context;
+            async move {
+                let removed = collection
+                    .find_one_and_delete(key.clone())
+                    .projection(projection.clone())
+                    .session(&mut *session)
+                    .await?;
+                if let Some(counter) = removed.as_ref().and_then(counter) {
+                    store
+                        .bump(session, post_id, doc! { counter: -1_i64 })
+                        .await?;
+                }
+                Ok(removed)
+            }
+            .boxed()
+        })
+        .await?)
+    }
+
     /// The user's documents in `collection` about any of `post_ids`, read through
     /// `projection`; no query for no posts.
     async fn of_user_among<T>(
@@ -352,29 +388,16 @@ impl EngagementStore for MongoEngagementStore {
         post_id: &PostId,
         user_id: &UserId,
     ) -> StoreResult<Option<ReactionKind>> {
-        let key = doc! { "post_id": post_id.as_str(), "user_id": user_id.as_str() };
-        Ok(
-            transaction(&self.client, (self, &key, post_id), |session, context| {
-                let (store, key, post_id) = *context;
-                async move {
-                    let removed = store
-                        .reactions
-                        .clone_with_type::<ReactionDoc>()
-                        .find_one_and_delete(key.clone())
-                        .projection(reaction_projection())
-                        .session(&mut *session)
-                        .await?
-                        .and_then(|r| r.kind());
-                    if let Some(kind) = removed {
-                        let inc = doc! { reaction_count(kind): -1_i64 };
-                        store.bump(session, post_id, inc).await?;
-                    }
-                    Ok(removed)
-                }
-                .boxed()
-            })
-            .await?,
-        )
+        let counter = |r: &ReactionDoc| r.kind().map(reaction_count);
+        let removed = self
+            .remove_counted(
+                &self.reactions,
+                (post_id, user_id),
+                reaction_projection(),
+                counter,
+            )
+            .await?;
+        Ok(removed.and_then(|r| r.kind()))
     }
 
     async fn reactions_of(
@@ -429,28 +452,12 @@ impl EngagementStore for MongoEngagementStore {
     }
 
     async fn remove_favorite(&self, post_id: &PostId, user_id: &UserId) -> StoreResult<bool> {
-        let key = doc! { "user_id": user_id.as_str(), "post_id": post_id.as_str() };
-        Ok(
-            transaction(&self.client, (self, &key, post_id), |session, context| {
-                let (store, key, post_id) = *context;
-                async move {
-                    let removed = store
-                        .favorites
-                        .delete_one(key.clone())
-                        .session(&mut *session)
-                        .await?
-                        .deleted_count
-                        == 1;
-                    if removed {
-                        let inc = doc! { FAVORITES_COUNT: -1_i64 };
-                        store.bump(session, post_id, inc).await?;
-                    }
-                    Ok(removed)
-                }
-                .boxed()
-            })
-            .await?,
-        )
+        let counter = |_: &Document| Some(FAVORITES_COUNT.to_owned());
+        let projection = doc! { "_id": 1 };
+        let removed = self
+            .remove_counted(&self.favorites, (post_id, user_id), projection, counter)
+            .await?;
+        Ok(removed.is_some())
     }
 
     async fn favorited_among(

@@ -19,7 +19,6 @@
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
-use futures_util::future::BoxFuture;
 use futures_util::{FutureExt, TryStreamExt};
 use mongodb::bson::{Bson, Document, doc};
 use mongodb::{Client, ClientSession, Collection, Database};
@@ -54,6 +53,30 @@ struct Graph {
     users: Collection<Document>,
 }
 
+/// A write to the graph between two users, each run in one transaction.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Change {
+    Follow(DateTime<Utc>),
+    Unfollow,
+    Block(DateTime<Utc>),
+}
+
+/// Inserts the edge or block `key` made at `now` unless it exists; whether it was new.
+async fn insert_once(
+    collection: &Collection<Document>,
+    key: Document,
+    now: DateTime<Utc>,
+    session: &mut ClientSession,
+) -> mongodb::error::Result<bool> {
+    let set = doc! { "$setOnInsert": { "created_at": to_bson_time(now) } };
+    let written = collection
+        .update_one(key, set)
+        .upsert(true)
+        .session(session)
+        .await?;
+    Ok(written.upserted_id.is_some())
+}
+
 fn either_way(a: &UserId, b: &UserId) -> Document {
     doc! { "$or": [
         { "blocker_id": a.as_str(), "blocked_id": b.as_str() },
@@ -62,6 +85,22 @@ fn either_way(a: &UserId, b: &UserId) -> Document {
 }
 
 impl Graph {
+    /// Runs `change` of `a` (the follower, the blocker) and `b`: whether it created or
+    /// removed the edge or block.
+    async fn apply(
+        &self,
+        session: &mut ClientSession,
+        change: Change,
+        a: &UserId,
+        b: &UserId,
+    ) -> mongodb::error::Result<bool> {
+        match change {
+            Change::Follow(now) => self.follow(session, a, b, now).await,
+            Change::Unfollow => self.unfollow(session, a, b).await,
+            Change::Block(now) => self.block(session, a, b, now).await,
+        }
+    }
+
     /// Applies `(user, following delta, followers delta)` to each user and adds `bump` to
     /// their `social_revision` (see the module docs). A missing user gives the transaction up.
     async fn adjust_counts(
@@ -106,17 +145,8 @@ impl Graph {
         if self.is_blocked(session, follower, followee).await? {
             return Ok(false);
         }
-        let upserted = self
-            .follows
-            .update_one(
-                doc! { "follower_id": follower.as_str(), "followee_id": followee.as_str() },
-                doc! { "$setOnInsert": { "created_at": to_bson_time(now) } },
-            )
-            .upsert(true)
-            .session(&mut *session)
-            .await?
-            .upserted_id
-            .is_some();
+        let key = doc! { "follower_id": follower.as_str(), "followee_id": followee.as_str() };
+        let upserted = insert_once(&self.follows, key, now, session).await?;
         if upserted {
             self.adjust_counts(session, [(follower, 1, 0), (followee, 0, 1)], 0)
                 .await?;
@@ -161,17 +191,8 @@ impl Graph {
         blocked: &UserId,
         now: DateTime<Utc>,
     ) -> mongodb::error::Result<bool> {
-        let created = self
-            .blocks
-            .update_one(
-                doc! { "blocker_id": blocker.as_str(), "blocked_id": blocked.as_str() },
-                doc! { "$setOnInsert": { "created_at": to_bson_time(now) } },
-            )
-            .upsert(true)
-            .session(&mut *session)
-            .await?
-            .upserted_id
-            .is_some();
+        let key = doc! { "blocker_id": blocker.as_str(), "blocked_id": blocked.as_str() };
+        let created = insert_once(&self.blocks, key, now, session).await?;
         let forward = self.delete_edge(session, blocker, blocked).await?;
         let backward = self.delete_edge(session, blocked, blocker).await?;
         // Runs even when nothing changes: it is also the check that both users exist. The
@@ -234,30 +255,30 @@ impl MongoSocialStore {
         create_indexes(&self.graph.blocks, blocks).await
     }
 
-    /// Runs `body` with `context` in one transaction, and answers what it returned: whether
-    /// it created (or removed) the edge or block. A duplicate key on
-    /// `unique_index` means a concurrent transaction committed the same document first, so
-    /// the write was not this one's to make: `Ok(false)`.
-    ///
-    /// A write the server gave up with a misreported conflict runs again, up to [`ATTEMPTS`]
-    /// times in all.
-    async fn write<C, F>(
-        &self,
-        context: C,
-        unique_index: &'static str,
-        mut body: F,
-    ) -> StoreResult<bool>
-    where
-        C: Copy + Send,
-        F: for<'s> FnMut(
-                &'s mut ClientSession,
-                &'s mut C,
-            ) -> BoxFuture<'s, mongodb::error::Result<bool>>
-            + Send,
-    {
+    /// Runs `change` of `a` and `b` in one transaction ([`Graph::apply`]). A duplicate key on
+    /// the pair's unique index means a concurrent transaction committed the same document
+    /// first, so the write was not this one's to make: `Ok(false)`. A transaction the server
+    /// gave up with a misreported conflict runs again, up to [`ATTEMPTS`] times in all.
+    async fn change(&self, change: Change, a: &UserId, b: &UserId) -> StoreResult<bool> {
+        let (verb, unique_index) = match change {
+            Change::Follow(_) => ("follow", FOLLOWS_UNIQUE),
+            Change::Unfollow => ("unfollow", FOLLOWS_UNIQUE),
+            Change::Block(_) => ("block", BLOCKS_UNIQUE),
+        };
+        if a == b && change != Change::Unfollow {
+            return Err(StoreError::Backend(format!(
+                "a user cannot {verb} themself"
+            )));
+        }
+        let context = (&self.graph, change, a, b);
         let mut attempt = 1;
         let result = loop {
-            match transaction(&self.client, context, &mut body).await {
+            let outcome = transaction(&self.client, context, |session, context| {
+                let (graph, change, a, b) = *context;
+                graph.apply(session, change, a, b).boxed()
+            })
+            .await;
+            match outcome {
                 Err(err) if attempt < ATTEMPTS && misreported_conflict(&err) => attempt += 1,
                 outcome => break outcome,
             }
@@ -365,24 +386,11 @@ impl SocialStore for MongoSocialStore {
         followee: &UserId,
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
-        if follower == followee {
-            return Err(StoreError::Backend("a user cannot follow themself".into()));
-        }
-        let context = (&self.graph, follower, followee, now);
-        self.write(context, FOLLOWS_UNIQUE, |session, context| {
-            let (graph, follower, followee, now) = *context;
-            graph.follow(session, follower, followee, now).boxed()
-        })
-        .await
+        self.change(Change::Follow(now), follower, followee).await
     }
 
     async fn unfollow(&self, follower: &UserId, followee: &UserId) -> StoreResult<bool> {
-        let context = (&self.graph, follower, followee);
-        self.write(context, FOLLOWS_UNIQUE, |session, context| {
-            let (graph, follower, followee) = *context;
-            graph.unfollow(session, follower, followee).boxed()
-        })
-        .await
+        self.change(Change::Unfollow, follower, followee).await
     }
 
     async fn block(
@@ -391,15 +399,7 @@ impl SocialStore for MongoSocialStore {
         blocked: &UserId,
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
-        if blocker == blocked {
-            return Err(StoreError::Backend("a user cannot block themself".into()));
-        }
-        let context = (&self.graph, blocker, blocked, now);
-        self.write(context, BLOCKS_UNIQUE, |session, context| {
-            let (graph, blocker, blocked, now) = *context;
-            graph.block(session, blocker, blocked, now).boxed()
-        })
-        .await
+        self.change(Change::Block(now), blocker, blocked).await
     }
 
     async fn unblock(&self, blocker: &UserId, blocked: &UserId) -> StoreResult<bool> {
