@@ -8,49 +8,54 @@ pub struct Category {
     pub parent_id: Option<CategoryId>,
 }
 
-/// The catalogue tree: `(slug, name, parent slug)`, parents before children.
+/// A category as [`TREE`] writes it: `(slug, name)`.
+type Node = (&'static str, &'static str);
+
+/// The catalogue tree: each top-level category with its children, in catalogue order. Two
+/// levels, and slugs are unique across both.
 ///
 /// It ships with the binary rather than living in the database: it changes with releases, not
 /// at run time, every instance sees the same tree, and resolving a category costs no store
 /// round trip.
-const TREE: &[(&str, &str, Option<&str>)] = &[
-    ("electronics", "Electronics", None),
-    ("phones", "Phones & Tablets", Some("electronics")),
-    ("computers", "Computers & Laptops", Some("electronics")),
-    ("cameras", "Cameras & Photo", Some("electronics")),
-    ("audio", "Audio & Headphones", Some("electronics")),
-    ("gaming", "Video Games & Consoles", Some("electronics")),
-    ("fashion", "Fashion", None),
-    ("womens-clothing", "Women's Clothing", Some("fashion")),
-    ("mens-clothing", "Men's Clothing", Some("fashion")),
-    ("shoes", "Shoes", Some("fashion")),
-    ("accessories", "Bags & Accessories", Some("fashion")),
-    ("home", "Home & Garden", None),
-    ("furniture", "Furniture", Some("home")),
-    ("appliances", "Appliances", Some("home")),
-    ("garden", "Garden & Tools", Some("home")),
-    ("vehicles", "Vehicles", None),
-    ("cars", "Cars", Some("vehicles")),
-    ("motorcycles", "Motorcycles", Some("vehicles")),
-    ("auto-parts", "Parts & Accessories", Some("vehicles")),
-    ("hobbies", "Hobbies & Leisure", None),
-    ("books", "Books", Some("hobbies")),
-    ("sports", "Sports & Outdoors", Some("hobbies")),
-    ("music", "Musical Instruments", Some("hobbies")),
-    ("kids", "Kids & Baby", None),
-    ("toys", "Toys", Some("kids")),
-    ("baby-gear", "Baby Gear", Some("kids")),
-    ("services", "Services", None),
-    ("other", "Other", None),
+#[rustfmt::skip]
+const TREE: &[(Node, &[Node])] = &[
+    (("electronics", "Electronics"), &[
+        ("phones", "Phones & Tablets"), ("computers", "Computers & Laptops"),
+        ("cameras", "Cameras & Photo"), ("audio", "Audio & Headphones"),
+        ("gaming", "Video Games & Consoles"),
+    ]),
+    (("fashion", "Fashion"), &[
+        ("womens-clothing", "Women's Clothing"), ("mens-clothing", "Men's Clothing"),
+        ("shoes", "Shoes"), ("accessories", "Bags & Accessories"),
+    ]),
+    (("home", "Home & Garden"), &[
+        ("furniture", "Furniture"), ("appliances", "Appliances"), ("garden", "Garden & Tools"),
+    ]),
+    (("vehicles", "Vehicles"), &[
+        ("cars", "Cars"), ("motorcycles", "Motorcycles"), ("auto-parts", "Parts & Accessories"),
+    ]),
+    (("hobbies", "Hobbies & Leisure"), &[
+        ("books", "Books"), ("sports", "Sports & Outdoors"), ("music", "Musical Instruments"),
+    ]),
+    (("kids", "Kids & Baby"), &[("toys", "Toys"), ("baby-gear", "Baby Gear")]),
+    (("services", "Services"), &[]),
+    (("other", "Other"), &[]),
 ];
 
-/// The whole catalogue, roots and children in catalogue order.
+fn node((id, name): Node, parent: Option<&str>) -> Category {
+    Category {
+        id: CategoryId::from_trusted(id.to_owned()),
+        name,
+        parent_id: parent.map(|p| CategoryId::from_trusted(p.to_owned())),
+    }
+}
+
+/// The whole catalogue in catalogue order, each parent before its children.
 pub fn categories() -> Vec<Category> {
     TREE.iter()
-        .map(|(id, name, parent)| Category {
-            id: CategoryId::from_trusted((*id).to_owned()),
-            name,
-            parent_id: parent.map(|p| CategoryId::from_trusted(p.to_owned())),
+        .flat_map(|(root, children)| {
+            std::iter::once(node(*root, None))
+                .chain(children.iter().map(|child| node(*child, Some(root.0))))
         })
         .collect()
 }
@@ -62,16 +67,12 @@ pub fn category(id: &CategoryId) -> Option<Category> {
 /// `id` and every category below it, for "in this category" filters.
 pub fn with_descendants(id: &CategoryId) -> Vec<CategoryId> {
     let mut found = vec![id.clone()];
-    let mut i = 0;
-    while i < found.len() {
-        let parent = found[i].clone();
-        found.extend(
-            TREE.iter()
-                .filter(|(_, _, p)| *p == Some(parent.as_str()))
-                .map(|(child, _, _)| CategoryId::from_trusted((*child).to_owned())),
-        );
-        i += 1;
-    }
+    found.extend(
+        categories()
+            .into_iter()
+            .filter(|c| c.parent_id.as_ref() == Some(id))
+            .map(|c| c.id),
+    );
     found
 }
 
@@ -81,14 +82,16 @@ mod tests {
 
     #[test]
     fn every_parent_exists_before_its_children_and_ids_are_unique() {
-        for (i, (id, _, parent)) in TREE.iter().enumerate() {
-            if let Some(parent) = parent {
-                assert!(TREE[..i].iter().any(|(p, _, _)| p == parent), "{id}");
+        let all = categories();
+        for (i, category) in all.iter().enumerate() {
+            if let Some(parent) = &category.parent_id {
+                assert!(all[..i].iter().any(|p| &p.id == parent), "{}", category.id);
             }
             assert_eq!(
-                TREE.iter().filter(|(other, _, _)| other == id).count(),
+                all.iter().filter(|other| other.id == category.id).count(),
                 1,
-                "{id}"
+                "{}",
+                category.id
             );
         }
     }
