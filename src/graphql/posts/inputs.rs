@@ -99,25 +99,22 @@ pub struct CreatePostInput {
 }
 
 impl CreatePostInput {
-    pub fn parse(self) -> Result<CreatePostCommand, AppError> {
-        let parsed = (|| {
-            Ok::<_, ValidationError>(CreatePostCommand {
-                kind: self.kind.into(),
-                title: self
-                    .title
-                    .as_deref()
-                    .filter(|t| !t.trim().is_empty())
-                    .map(|t| domain::parse_title("input.title", t))
-                    .transpose()?,
-                body: PostBody::parse("input.body", &self.body)?,
-                media: domain::parse_media(
-                    "input.mediaUrls",
-                    self.media_urls.as_deref().unwrap_or_default(),
-                )?,
-                listing: self.listing.as_ref().map(ListingInput::parse).transpose()?,
-            })
-        })();
-        parsed.map_err(AppError::from)
+    pub fn parse(self) -> Result<CreatePostCommand, ValidationError> {
+        Ok(CreatePostCommand {
+            kind: self.kind.into(),
+            title: self
+                .title
+                .as_deref()
+                .filter(|t| !t.trim().is_empty())
+                .map(|t| domain::parse_title("input.title", t))
+                .transpose()?,
+            body: PostBody::parse("input.body", &self.body)?,
+            media: domain::parse_media(
+                "input.mediaUrls",
+                self.media_urls.as_deref().unwrap_or_default(),
+            )?,
+            listing: self.listing.as_ref().map(ListingInput::parse).transpose()?,
+        })
     }
 }
 
@@ -132,33 +129,30 @@ pub struct UpdatePostInput {
 }
 
 impl UpdatePostInput {
-    pub fn parse(self) -> Result<UpdatePostCommand, AppError> {
-        let parsed = (|| {
-            Ok::<_, ValidationError>(UpdatePostCommand {
-                title: match &self.title {
-                    MaybeUndefined::Undefined => None,
-                    MaybeUndefined::Null => Some(None),
-                    MaybeUndefined::Value(t) if t.trim().is_empty() => Some(None),
-                    MaybeUndefined::Value(t) => Some(Some(domain::parse_title("input.title", t)?)),
-                },
-                body: self
-                    .body
-                    .as_deref()
-                    .map(|b| PostBody::parse("input.body", b))
-                    .transpose()?,
-                media: self
-                    .media_urls
-                    .as_deref()
-                    .map(|m| domain::parse_media("input.mediaUrls", m))
-                    .transpose()?,
-                listing: self
-                    .listing
-                    .as_ref()
-                    .map(ListingInput::parse_patch)
-                    .transpose()?,
-            })
-        })();
-        parsed.map_err(AppError::from)
+    pub fn parse(self) -> Result<UpdatePostCommand, ValidationError> {
+        Ok(UpdatePostCommand {
+            title: match &self.title {
+                MaybeUndefined::Undefined => None,
+                MaybeUndefined::Null => Some(None),
+                MaybeUndefined::Value(t) if t.trim().is_empty() => Some(None),
+                MaybeUndefined::Value(t) => Some(Some(domain::parse_title("input.title", t)?)),
+            },
+            body: self
+                .body
+                .as_deref()
+                .map(|b| PostBody::parse("input.body", b))
+                .transpose()?,
+            media: self
+                .media_urls
+                .as_deref()
+                .map(|m| domain::parse_media("input.mediaUrls", m))
+                .transpose()?,
+            listing: self
+                .listing
+                .as_ref()
+                .map(ListingInput::parse_patch)
+                .transpose()?,
+        })
     }
 }
 
