@@ -116,15 +116,6 @@ impl MongoEngagementStore {
         create_indexes(&self.favorites, favorites).await
     }
 
-    /// Fails the transaction unless the user exists (SQLite's foreign key).
-    async fn ensure_user(
-        &self,
-        session: &mut ClientSession,
-        id: &UserId,
-    ) -> mongodb::error::Result<()> {
-        ensure_exist(&self.users, &[id], Some(session)).await
-    }
-
     /// Applies `inc` to the post's counters, failing the transaction when the post does not
     /// exist (SQLite's foreign key). A soft-deleted post still exists and is still counted.
     async fn bump(
@@ -204,7 +195,7 @@ impl EngagementStore for MongoEngagementStore {
         Ok(transaction(&self.client, context, |session, context| {
             let (store, comment, document) = *context;
             async move {
-                store.ensure_user(session, &comment.author_id).await?;
+                ensure_exist(&store.users, &[&comment.author_id], Some(session)).await?;
                 store
                     .comments
                     .insert_one(document)
@@ -363,7 +354,7 @@ impl EngagementStore for MongoEngagementStore {
                 if previous == Some(kind) {
                     return Ok(previous);
                 }
-                store.ensure_user(session, user_id).await?;
+                ensure_exist(&store.users, &[user_id], Some(session)).await?;
                 let set = doc! { "kind": kind.as_str(), "created_at": to_bson_time(now) };
                 store
                     .reactions
@@ -431,7 +422,7 @@ impl EngagementStore for MongoEngagementStore {
         let added = transaction(&self.client, context, |session, context| {
             let (store, favorite, post_id, user_id) = *context;
             async move {
-                store.ensure_user(session, user_id).await?;
+                ensure_exist(&store.users, &[user_id], Some(session)).await?;
                 store
                     .favorites
                     .insert_one(favorite)
