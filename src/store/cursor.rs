@@ -13,6 +13,14 @@ pub trait Keyed {
     fn cursor(&self) -> String;
 }
 
+/// An item listed with what it leads to (a favorite and its post, a follow edge and its
+/// user) is where the item is.
+impl<K: Keyed, V> Keyed for (K, V) {
+    fn cursor(&self) -> String {
+        self.0.cursor()
+    }
+}
+
 /// The cursor of an item with sort key `key` and id `id`.
 pub fn keyset(key: i64, id: impl Display) -> String {
     format!("{key}:{id}")

@@ -263,25 +263,6 @@ pub(crate) fn after_cursor(
     );
 }
 
-/// One keyset page of `find` (its filter holding the cursor, its sort set): one document more
-/// than `limit` is fetched to learn whether another page follows, and each document becomes
-/// the domain type through `convert`.
-pub(crate) async fn find_page<D, T>(
-    find: mongodb::action::Find<'_, D>,
-    limit: usize,
-    convert: impl FnMut(D) -> StoreResult<T>,
-) -> StoreResult<Page<T>>
-where
-    D: serde::de::DeserializeOwned + Send + Sync + Unpin,
-{
-    let docs: Vec<D> = find.limit(fetch_limit(limit)).await?.try_collect().await?;
-    let items = docs
-        .into_iter()
-        .map(convert)
-        .collect::<StoreResult<Vec<_>>>()?;
-    Ok(Page::from_overfetch(items, limit))
-}
-
 /// Ids as the strings they are stored as, for `$in` and `$nin`.
 pub(crate) fn id_strs<T: AsRef<str>>(ids: &[T]) -> Vec<&str> {
     ids.iter().map(AsRef::as_ref).collect()

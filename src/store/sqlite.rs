@@ -198,13 +198,17 @@ impl SqliteDb {
 
     /// The number `sql` (a `SELECT COUNT(*)`) gives with `params`, counted off the runtime
     /// (see [`SqliteDb::scan`]).
-    pub(crate) async fn count<P>(&self, sql: &'static str, params: P) -> StoreResult<u64>
+    pub(crate) async fn count<P>(
+        &self,
+        sql: impl AsRef<str> + Send + 'static,
+        params: P,
+    ) -> StoreResult<u64>
     where
         P: rusqlite::Params + Send + 'static,
     {
         self.scan(move |conn| {
             let count: i64 = conn
-                .prepare_cached(sql)?
+                .prepare_cached(sql.as_ref())?
                 .query_row(params, |row| row.get(0))?;
             Ok(from_count(count))
         })
@@ -337,9 +341,6 @@ pub(crate) trait StatementExt {
     where
         P: rusqlite::Params,
         F: FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>;
-
-    /// The number a `SELECT COUNT(*)` answers.
-    fn query_count<P: rusqlite::Params>(&mut self, params: P) -> StoreResult<u64>;
 }
 
 impl StatementExt for rusqlite::Statement<'_> {
@@ -349,11 +350,6 @@ impl StatementExt for rusqlite::Statement<'_> {
         F: FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
     {
         Ok(self.query_map(params, row)?.collect::<Result<_, _>>()?)
-    }
-
-    fn query_count<P: rusqlite::Params>(&mut self, params: P) -> StoreResult<u64> {
-        let n: i64 = self.query_row(params, |row| row.get(0))?;
-        Ok(u64::try_from(n)?)
     }
 }
 

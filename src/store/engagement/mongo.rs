@@ -16,7 +16,7 @@
 mod documents;
 
 use chrono::{DateTime, Utc};
-use futures_util::{FutureExt, TryStreamExt};
+use futures_util::FutureExt;
 use mongodb::bson::{Bson, Document, doc};
 use mongodb::options::ReturnDocument;
 use mongodb::{Client, ClientSession, Collection, Database};
@@ -28,8 +28,8 @@ use super::{EngagementStore, Favorite, pages_per_post};
 use crate::domain::{Comment, CommentId, PostId, ReactionKind, UserId};
 use crate::store::cursor::split;
 use crate::store::mongo::{
-    IndexSet, after_cursor, create_indexes, ensure_exist, fetch_limit, find_page, id_strs, index,
-    is_duplicate_key_on, to_bson_time, transaction, update_existing,
+    IndexSet, after_cursor, collect, collect_page, create_indexes, ensure_exist, fetch_limit,
+    id_in, id_strs, index, is_duplicate_key_on, to_bson_time, transaction, update_existing,
 };
 use crate::store::posts::{COMMENTS_COUNT, FAVORITES_COUNT, reaction_count};
 use crate::store::{Page, PageRequest, StoreError, StoreResult};
@@ -172,18 +172,19 @@ impl MongoEngagementStore {
         projection: Document,
     ) -> StoreResult<Vec<T>>
     where
-        T: DeserializeOwned + Send + Sync,
+        T: DeserializeOwned + Send + Sync + Unpin,
     {
         if post_ids.is_empty() {
             return Ok(Vec::new());
         }
-        Ok(collection
-            .clone_with_type::<T>()
-            .find(doc! { "user_id": user_id.as_str(), "post_id": { "$in": id_strs(post_ids) } })
-            .projection(projection)
-            .await?
-            .try_collect()
-            .await?)
+        let filter = doc! { "user_id": user_id.as_str(), "post_id": { "$in": id_strs(post_ids) } };
+        collect(
+            collection
+                .clone_with_type::<T>()
+                .find(filter)
+                .projection(projection),
+        )
+        .await
     }
 }
 
@@ -219,13 +220,7 @@ impl EngagementStore for MongoEngagementStore {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        Ok(self
-            .comments
-            .find(doc! { "_id": { "$in": id_strs(ids) } })
-            .await?
-            .map_ok(Comment::from)
-            .try_collect()
-            .await?)
+        collect(self.comments.find(id_in(ids))).await
     }
 
     async fn delete_comment(
@@ -281,8 +276,9 @@ impl EngagementStore for MongoEngagementStore {
         let find = self
             .comments
             .find(filter)
-            .sort(doc! { "created_at": 1, "_id": 1 });
-        find_page(find, page.limit, |d| Ok(Comment::from(d))).await
+            .sort(doc! { "created_at": 1, "_id": 1 })
+            .limit(fetch_limit(page.limit));
+        collect_page(find, page.limit).await
     }
 
     /// One aggregation for all posts: the matching top-level comments grouped by post, each
@@ -316,13 +312,8 @@ impl EngagementStore for MongoEngagementStore {
                 } },
             } },
         ];
-        let threads: Vec<Thread> = self
-            .comments
-            .aggregate(pipeline)
-            .with_type::<Thread>()
-            .await?
-            .try_collect()
-            .await?;
+        let threads: Vec<Thread> =
+            collect(self.comments.aggregate(pipeline).with_type::<Thread>()).await?;
         let found: Vec<Comment> = threads
             .into_iter()
             .flat_map(|thread| thread.comments)
@@ -487,27 +478,18 @@ impl EngagementStore for MongoEngagementStore {
             doc! { "$limit": fetch_limit(page.limit) },
             doc! { "$project": { "_id": 0, "post_id": 1, "created_at": 1 } },
         ]);
-        let items: Vec<Favorite> = self
+        let favorites = self
             .favorites
             .aggregate(pipeline)
-            .with_type::<FavoriteDoc>()
-            .await?
-            .map_ok(Into::into)
-            .try_collect()
-            .await?;
-        Ok(Page::from_overfetch(items, page.limit))
+            .with_type::<FavoriteDoc>();
+        collect_page(favorites, page.limit).await
     }
 
     async fn count_favorites(&self, user_id: &UserId) -> StoreResult<u64> {
         let mut pipeline = vec![doc! { "$match": { "user_id": user_id.as_str() } }];
         pipeline.extend(with_visible_post());
         pipeline.push(doc! { "$count": "n" });
-        let counted: Vec<Document> = self
-            .favorites
-            .aggregate(pipeline)
-            .await?
-            .try_collect()
-            .await?;
+        let counted: Vec<Document> = collect(self.favorites.aggregate(pipeline)).await?;
         let n = counted
             .first()
             .and_then(|d| d.get("n"))

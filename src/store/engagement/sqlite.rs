@@ -7,8 +7,8 @@ use super::{EngagementStore, Favorite, pages_per_post};
 use crate::clock::{from_millis, to_millis};
 use crate::domain::{Comment, CommentId, PostId, ReactionKind, UserId};
 use crate::store::cursor::split;
-use crate::store::sqlite::{SqliteDb, StatementExt, ids_json};
-use crate::store::{Page, PageRequest, StoreResult};
+use crate::store::sqlite::{SqliteDb, ids_json};
+use crate::store::{Page, PageRequest, StoreResult, fetch_limit};
 
 pub struct SqliteEngagementStore {
     db: SqliteDb,
@@ -177,10 +177,11 @@ impl EngagementStore for SqliteEngagementStore {
             ids_json(exclude_authors),
             after_ms,
             after_id,
-            page.limit as i64 + 1,
+            fetch_limit(page.limit),
         );
-        let items = self.db.select(&sql, values, comment_from_row).await?;
-        Ok(Page::from_overfetch(items, page.limit))
+        self.db
+            .select_page(&sql, values, page.limit, comment_from_row)
+            .await
     }
 
     async fn first_comments(
@@ -203,7 +204,7 @@ impl EngagementStore for SqliteEngagementStore {
         let values = (
             ids_json(post_ids),
             ids_json(exclude_authors),
-            per_post as i64 + 1,
+            fetch_limit(per_post),
         );
         let found = self.db.select(&sql, values, comment_from_row).await?;
         Ok(pages_per_post(post_ids, &found, per_post))
@@ -340,14 +341,19 @@ impl EngagementStore for SqliteEngagementStore {
 
     async fn favorites(&self, user_id: &UserId, page: &PageRequest) -> StoreResult<Page<Favorite>> {
         let (after_ms, after_id) = split(page.after.as_deref()).unzip();
-        let items = self
-            .db
-            .select(
+        self.db
+            .select_page(
                 "SELECT f.post_id, f.created_at FROM favorites f JOIN posts p ON p.id = f.post_id \
                  WHERE f.user_id = ?1 AND p.deleted_at IS NULL \
                    AND (?2 IS NULL OR (f.created_at, f.post_id) < (?2, ?3)) \
                  ORDER BY f.created_at DESC, f.post_id DESC LIMIT ?4 + 0",
-                (user_id.as_str(), after_ms, after_id, page.limit as i64 + 1),
+                (
+                    user_id.as_str(),
+                    after_ms,
+                    after_id,
+                    fetch_limit(page.limit),
+                ),
+                page.limit,
                 |row| {
                     Ok(Favorite {
                         post_id: PostId::from_trusted(row.get(0)?),
@@ -355,19 +361,12 @@ impl EngagementStore for SqliteEngagementStore {
                     })
                 },
             )
-            .await?;
-        Ok(Page::from_overfetch(items, page.limit))
+            .await
     }
 
     async fn count_favorites(&self, user_id: &UserId) -> StoreResult<u64> {
-        self.db
-            .read(|conn| {
-                conn.prepare_cached(
-                    "SELECT COUNT(*) FROM favorites f JOIN posts p ON p.id = f.post_id \
-                     WHERE f.user_id = ?1 AND p.deleted_at IS NULL",
-                )?
-                .query_count([user_id.as_str()])
-            })
-            .await
+        let sql = "SELECT COUNT(*) FROM favorites f JOIN posts p ON p.id = f.post_id \
+                   WHERE f.user_id = ?1 AND p.deleted_at IS NULL";
+        self.db.count(sql, [user_id.to_string()]).await
     }
 }

@@ -13,8 +13,7 @@ mod documents;
 mod query;
 
 use chrono::{DateTime, Utc};
-use futures_util::TryStreamExt;
-use mongodb::bson::{Document, doc};
+use mongodb::bson::{Bson, Document, doc};
 use mongodb::error::ErrorKind;
 use mongodb::options::IndexOptions;
 use mongodb::{Collection, Database, IndexModel};
@@ -27,7 +26,8 @@ use super::{PostOrder, PostPatch, PostQuery, PostStore};
 use crate::domain::{Post, PostId, UserId};
 use crate::store::cursor::split;
 use crate::store::mongo::{
-    IndexSet, create_indexes, ensure_exist, find_page, id_strs, index, to_bson_time,
+    IndexSet, collect, create_indexes, ensure_exist, fetch_limit, id_in, id_strs, index,
+    to_bson_time,
 };
 use crate::store::{Page, PageRequest, StoreError, StoreResult};
 
@@ -50,11 +50,9 @@ async fn visible_posts(posts: &Collection<PostDoc>, ids: &[PostId]) -> StoreResu
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let docs: Vec<PostDoc> = posts
-        .find(doc! { "_id": { "$in": id_strs(ids) }, "deleted_at": null })
-        .await?
-        .try_collect()
-        .await?;
+    let mut filter = id_in(ids);
+    filter.insert("deleted_at", Bson::Null);
+    let docs: Vec<PostDoc> = collect(posts.find(filter)).await?;
     docs.into_iter().map(Post::try_from).collect()
 }
 
@@ -170,8 +168,14 @@ impl MongoPostStore {
         let find = self
             .posts
             .find(filter.into_document())
-            .sort(OrderKey::of(order).sort());
-        find_page(find, limit, Post::try_from).await
+            .sort(OrderKey::of(order).sort())
+            .limit(fetch_limit(limit));
+        let docs: Vec<PostDoc> = collect(find).await?;
+        let items = docs
+            .into_iter()
+            .map(Post::try_from)
+            .collect::<StoreResult<_>>()?;
+        Ok(Page::from_overfetch(items, limit))
     }
 }
 
@@ -322,13 +326,8 @@ impl PostStore for MongoPostStore {
             doc! { "$sort": { "count": -1, "_id": 1 } },
             doc! { "$limit": limit },
         ];
-        let counts: Vec<TagCount> = self
-            .posts
-            .aggregate(pipeline)
-            .with_type::<TagCount>()
-            .await?
-            .try_collect()
-            .await?;
+        let counts: Vec<TagCount> =
+            collect(self.posts.aggregate(pipeline).with_type::<TagCount>()).await?;
         Ok(counts
             .into_iter()
             .map(|c| (c.tag, u64::try_from(c.count).unwrap_or(0)))

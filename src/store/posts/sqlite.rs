@@ -22,7 +22,7 @@ use crate::domain::{
 };
 use crate::store::cursor::split;
 use crate::store::sqlite::{SqliteDb, StatementExt, ids_json};
-use crate::store::{Page, PageRequest, StoreResult};
+use crate::store::{Page, PageRequest, StoreResult, fetch_limit};
 
 pub struct SqlitePostStore {
     db: SqliteDb,
@@ -382,29 +382,28 @@ impl PostStore for SqlitePostStore {
         exclude_authors: &[UserId],
         page: &PageRequest,
     ) -> StoreResult<Page<Post>> {
-        let (authors, excluded) = (ids_json(authors), ids_json(exclude_authors));
-        let ((after_ms, after_id), limit) = (split(page.after.as_deref()).unzip(), page.limit);
+        let (after_ms, after_id) = split(page.after.as_deref()).unzip();
+        // The page is chosen on the covering author index alone (no row is decoded for the
+        // posts that do not make the page); only the page's rows are then read in full.
+        let sql = format!(
+            "SELECT {POST_COLUMNS} FROM posts p WHERE p.rowid IN ( \
+               SELECT rowid FROM posts \
+               WHERE author_id IN (SELECT value FROM json_each(?1)) \
+                 AND deleted_at IS NULL AND (status IS NULL OR status <> 'DRAFT') \
+                 AND author_id NOT IN (SELECT value FROM json_each(?2)) \
+                 AND (?3 IS NULL OR (created_at, id) < (?3, ?4)) \
+               ORDER BY created_at DESC, id DESC LIMIT ?5 + 0) \
+             ORDER BY p.created_at DESC, p.id DESC"
+        );
+        let params = (
+            ids_json(authors),
+            ids_json(exclude_authors),
+            after_ms,
+            after_id,
+            fetch_limit(page.limit),
+        );
         self.db
-            .read(move |conn| {
-                let mut stmt = conn.prepare_cached(&format!(
-                    // The page is chosen on the covering author index alone (no row is
-                    // decoded for the posts that do not make the page); only the page's
-                    // rows are then read in full.
-                    "SELECT {POST_COLUMNS} FROM posts p WHERE p.rowid IN ( \
-                           SELECT rowid FROM posts \
-                           WHERE author_id IN (SELECT value FROM json_each(?1)) \
-                             AND deleted_at IS NULL AND (status IS NULL OR status <> 'DRAFT') \
-                             AND author_id NOT IN (SELECT value FROM json_each(?2)) \
-                             AND (?3 IS NULL OR (created_at, id) < (?3, ?4)) \
-                           ORDER BY created_at DESC, id DESC LIMIT ?5 + 0) \
-                         ORDER BY p.created_at DESC, p.id DESC"
-                ))?;
-                let items = stmt.query_vec(
-                    params![authors, excluded, after_ms, after_id, limit as i64 + 1],
-                    post_from_row,
-                )?;
-                Ok(Page::from_overfetch(items, limit))
-            })
+            .select_page(&sql, params, page.limit, post_from_row)
             .await
     }
 
@@ -438,7 +437,7 @@ impl PostStore for SqlitePostStore {
         );
         let mut values = conditions.values;
         let limit = page.limit;
-        values.push(SqlValue::Integer(limit as i64 + 1));
+        values.push(SqlValue::Integer(fetch_limit(limit)));
         self.db
             .scan(move |conn| {
                 let items = conn
@@ -452,12 +451,8 @@ impl PostStore for SqlitePostStore {
     async fn count_posts(&self, query: &PostQuery) -> StoreResult<u64> {
         let conditions = query_sql(query);
         let sql = format!("SELECT COUNT(*) FROM posts p WHERE {}", conditions.joined());
-        self.db
-            .scan(move |conn| {
-                conn.prepare_cached(&sql)?
-                    .query_count(params_from_iter(conditions.values))
-            })
-            .await
+        let values = params_from_iter(conditions.values);
+        self.db.count(sql, values).await
     }
 
     async fn trending_tags(

@@ -19,15 +19,16 @@
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
-use futures_util::{FutureExt, TryStreamExt};
+use futures_util::FutureExt;
 use mongodb::bson::{Bson, Document, doc};
 use mongodb::{Client, ClientSession, Collection, Database};
 
 use super::{FollowEdge, SocialStore, ViewerGraph, page_start};
 use crate::domain::UserId;
 use crate::store::mongo::{
-    after_cursor, create_indexes, fetch_limit, from_bson_time, index, is_duplicate_key_on,
-    map_write_error, to_bson_time, transaction, update_existing,
+    after_cursor, collect, create_indexes, fetch_limit, from_bson_time, id_strs, index,
+    is_duplicate_key_on, map_write_error, retry_lost_race, to_bson_time, transaction,
+    update_existing,
 };
 use crate::store::{Page, PageRequest, StoreError, StoreResult};
 
@@ -271,18 +272,13 @@ impl MongoSocialStore {
             )));
         }
         let context = (&self.graph, change, a, b);
-        let mut attempt = 1;
-        let result = loop {
-            let outcome = transaction(&self.client, context, |session, context| {
+        let result = retry_lost_race(ATTEMPTS, misreported_conflict, || {
+            transaction(&self.client, context, |session, context| {
                 let (graph, change, a, b) = *context;
                 graph.apply(session, change, a, b).boxed()
             })
-            .await;
-            match outcome {
-                Err(err) if attempt < ATTEMPTS && misreported_conflict(&err) => attempt += 1,
-                outcome => break outcome,
-            }
-        };
+        })
+        .await;
         result.or_else(
             |err| match map_write_error(err, &[(unique_index, "pair")]) {
                 StoreError::Conflict { .. } => Ok(false),
@@ -297,12 +293,12 @@ impl MongoSocialStore {
         filter: Document,
         field: &str,
     ) -> StoreResult<Vec<UserId>> {
-        let docs: Vec<Document> = collection
-            .find(filter)
-            .projection(doc! { field: 1, "_id": 0 })
-            .await?
-            .try_collect()
-            .await?;
+        let docs: Vec<Document> = collect(
+            collection
+                .find(filter)
+                .projection(doc! { field: 1, "_id": 0 }),
+        )
+        .await?;
         docs.iter()
             .map(|d| Ok(UserId::from_trusted(d.get_str(field)?.to_owned())))
             .collect()
@@ -318,8 +314,7 @@ impl MongoSocialStore {
         if candidates.is_empty() {
             return Ok(Vec::new());
         }
-        let ids: Vec<&str> = candidates.iter().map(UserId::as_str).collect();
-        let filter = doc! { own: viewer.as_str(), other: { "$in": ids } };
+        let filter = doc! { own: viewer.as_str(), other: { "$in": id_strs(candidates) } };
         Self::ids(collection, filter, other).await
     }
 
@@ -341,16 +336,15 @@ impl MongoSocialStore {
                 true,
             );
         }
-        let docs: Vec<Document> = self
-            .graph
-            .follows
-            .find(filter)
-            .sort(doc! { "created_at": -1, other: -1 })
-            .limit(fetch_limit(page.limit))
-            .projection(doc! { other: 1, "created_at": 1, "_id": 0 })
-            .await?
-            .try_collect()
-            .await?;
+        let docs: Vec<Document> = collect(
+            self.graph
+                .follows
+                .find(filter)
+                .sort(doc! { "created_at": -1, other: -1 })
+                .limit(fetch_limit(page.limit))
+                .projection(doc! { other: 1, "created_at": 1, "_id": 0 }),
+        )
+        .await?;
         let items = docs
             .iter()
             .map(|d| {
@@ -443,14 +437,13 @@ impl SocialStore for MongoSocialStore {
     async fn block_partners(&self, user: &UserId) -> StoreResult<Vec<UserId>> {
         let filter =
             doc! { "$or": [{ "blocker_id": user.as_str() }, { "blocked_id": user.as_str() }] };
-        let docs: Vec<Document> = self
-            .graph
-            .blocks
-            .find(filter)
-            .projection(doc! { "blocker_id": 1, "blocked_id": 1, "_id": 0 })
-            .await?
-            .try_collect()
-            .await?;
+        let docs: Vec<Document> = collect(
+            self.graph
+                .blocks
+                .find(filter)
+                .projection(doc! { "blocker_id": 1, "blocked_id": 1, "_id": 0 }),
+        )
+        .await?;
         // A set: someone blocked both ways is one partner.
         let mut partners = BTreeSet::new();
         for d in &docs {
@@ -483,13 +476,7 @@ impl SocialStore for MongoSocialStore {
                 ],
             } },
         ];
-        let docs: Vec<Document> = self
-            .graph
-            .follows
-            .aggregate(pipeline)
-            .await?
-            .try_collect()
-            .await?;
+        let docs: Vec<Document> = collect(self.graph.follows.aggregate(pipeline)).await?;
         let mut graph = ViewerGraph::default();
         let mut partners = BTreeSet::new();
         for d in &docs {

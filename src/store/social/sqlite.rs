@@ -10,8 +10,8 @@ use rusqlite::{Connection, Transaction, params};
 use super::{FollowEdge, SocialStore, ViewerGraph, page_start};
 use crate::clock::{from_millis, to_millis};
 use crate::domain::UserId;
-use crate::store::sqlite::{SqliteDb, StatementExt, ids_json};
-use crate::store::{Page, PageRequest, StoreResult};
+use crate::store::sqlite::{SqliteDb, ids_json};
+use crate::store::{Page, PageRequest, StoreResult, fetch_limit};
 
 pub struct SqliteSocialStore {
     db: SqliteDb,
@@ -74,42 +74,31 @@ fn delete_edge(tx: &Transaction<'_>, follower: &str, followee: &str) -> StoreRes
     Ok(deleted > 0)
 }
 
-/// Runs a query that yields one user id column. `json_each` takes a whole list as one
-/// parameter, so the statement text does not depend on the batch size.
-fn ids_query(
-    conn: &Connection,
-    sql: &str,
-    params: impl rusqlite::Params,
-) -> StoreResult<Vec<UserId>> {
-    conn.prepare_cached(sql)?.query_vec(params, |row| {
-        row.get::<_, String>(0).map(UserId::from_trusted)
-    })
+/// A user id read from the first column.
+fn user_id(row: &rusqlite::Row<'_>) -> rusqlite::Result<UserId> {
+    row.get::<_, String>(0).map(UserId::from_trusted)
 }
 
 impl SqliteSocialStore {
-    /// The ids [`ids_query`] finds for `user` (?1).
-    async fn ids(&self, sql: &'static str, user: &UserId) -> StoreResult<Vec<UserId>> {
-        let user = user.clone();
-        self.db
-            .read(move |conn| ids_query(conn, sql, [user.as_str()]))
-            .await
+    /// The user ids `sql` selects for `user` (?1).
+    async fn ids(&self, sql: &str, user: &UserId) -> StoreResult<Vec<UserId>> {
+        self.db.select(sql, [user.as_str()], user_id).await
     }
 
     /// Those of `candidates` that `sql` (?1 the viewer, ?2 the JSON list of candidates)
-    /// keeps; no query for none.
+    /// keeps; no query for none. `json_each` takes the whole list as one parameter, so the
+    /// statement text does not depend on the batch size.
     async fn among(
         &self,
-        sql: &'static str,
+        sql: &str,
         viewer: &UserId,
         candidates: &[UserId],
     ) -> StoreResult<Vec<UserId>> {
         if candidates.is_empty() {
             return Ok(Vec::new());
         }
-        let (viewer, candidates) = (viewer.clone(), ids_json(candidates));
-        self.db
-            .read(move |conn| ids_query(conn, sql, params![viewer.as_str(), candidates]))
-            .await
+        let params = (viewer.as_str(), ids_json(candidates));
+        self.db.select(sql, params, user_id).await
     }
 
     /// A page of [`FOLLOWERS`] or [`FOLLOWING`].
@@ -120,24 +109,14 @@ impl SqliteSocialStore {
         page: &PageRequest,
     ) -> StoreResult<Page<FollowEdge>> {
         let (after_ms, after_id) = page_start(page)?.unzip();
-        let (user, limit) = (user.clone(), page.limit);
+        let after_id = after_id.as_ref().map(UserId::as_str);
+        let params = (user.as_str(), after_ms, after_id, fetch_limit(page.limit));
         self.db
-            .read(move |conn| {
-                let items = conn.prepare_cached(sql)?.query_vec(
-                    params![
-                        user.as_str(),
-                        after_ms,
-                        after_id.as_ref().map(UserId::as_str),
-                        limit as i64 + 1,
-                    ],
-                    |row| {
-                        Ok(FollowEdge {
-                            user_id: UserId::from_trusted(row.get(0)?),
-                            followed_at: from_millis(row.get(1)?),
-                        })
-                    },
-                )?;
-                Ok(Page::from_overfetch(items, limit))
+            .select_page(sql, params, page.limit, |row| {
+                Ok(FollowEdge {
+                    user_id: UserId::from_trusted(row.get(0)?),
+                    followed_at: from_millis(row.get(1)?),
+                })
             })
             .await
     }
@@ -253,28 +232,24 @@ impl SocialStore for SqliteSocialStore {
     }
 
     async fn viewer_graph(&self, user: &UserId) -> StoreResult<ViewerGraph> {
-        let user = user.clone();
-        self.db
-            .read(move |conn| {
-                let rows = conn
-                    .prepare_cached(
-                        "SELECT 'f', followee_id FROM follows WHERE follower_id = ?1 \
-                         UNION SELECT 'b', blocked_id FROM blocks WHERE blocker_id = ?1 \
-                         UNION SELECT 'b', blocker_id FROM blocks WHERE blocked_id = ?1",
-                    )?
-                    .query_vec([user.as_str()], |row| {
-                        Ok((row.get::<_, String>(0)?, UserId::from_trusted(row.get(1)?)))
-                    })?;
-                let mut graph = ViewerGraph::default();
-                for (kind, id) in rows {
-                    match kind.as_str() {
-                        "f" => graph.followees.push(id),
-                        _ => graph.block_partners.push(id),
-                    }
-                }
-                Ok(graph)
-            })
-            .await
+        let rows = self
+            .db
+            .select(
+                "SELECT 'f', followee_id FROM follows WHERE follower_id = ?1 \
+                 UNION SELECT 'b', blocked_id FROM blocks WHERE blocker_id = ?1 \
+                 UNION SELECT 'b', blocker_id FROM blocks WHERE blocked_id = ?1",
+                [user.as_str()],
+                |row| Ok((row.get::<_, String>(0)?, UserId::from_trusted(row.get(1)?))),
+            )
+            .await?;
+        let mut graph = ViewerGraph::default();
+        for (kind, id) in rows {
+            match kind.as_str() {
+                "f" => graph.followees.push(id),
+                _ => graph.block_partners.push(id),
+            }
+        }
+        Ok(graph)
     }
 
     async fn followers(&self, user: &UserId, page: &PageRequest) -> StoreResult<Page<FollowEdge>> {
