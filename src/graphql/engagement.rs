@@ -1,12 +1,12 @@
 //! Comments, reactions and favorites over GraphQL: their mutations, the viewer's favorites,
 //! and the comment lists behind `Post.comments` and `Comment.replies`.
 
-use async_graphql::connection::{Connection, Edge};
+use async_graphql::connection::Connection;
 use async_graphql::{Context, ID, Object, Result};
 use chrono::{DateTime, Utc};
 
 use super::ContextExt;
-use super::connection::{cursor_of, page_request};
+use super::connection::{connection_of, page_request};
 use super::posts::{Post, PostConnection, PostsTotal, ReactionKind};
 use super::users::User;
 use crate::domain::{self, CommentId, PostId};
@@ -29,18 +29,8 @@ impl EngagementQuery {
         let viewer = ctx.require_viewer()?;
         let page = page_request(first, after)?;
         let result = ctx.services().engagement.favorites(viewer, &page).await?;
-        let mut connection = PostConnection::with_additional_fields(
-            page.after.is_some(),
-            result.has_next,
-            PostsTotal::Favorites,
-        );
-        connection.edges.extend(
-            result
-                .items
-                .into_iter()
-                .map(|(favorite, post)| Edge::new(cursor_of(&favorite), Post(post))),
-        );
-        Ok(connection)
+        let total = PostsTotal::Favorites;
+        Ok(connection_of(&page, result, total, |(_, post)| Post(post)))
     }
 }
 
@@ -222,15 +212,5 @@ fn comment_connection(
     page: Page<domain::Comment>,
     total: i64,
 ) -> CommentConnection {
-    let mut connection = Connection::with_additional_fields(
-        request.after.is_some(),
-        page.has_next,
-        CommentsTotal { total },
-    );
-    connection.edges.extend(
-        page.items
-            .into_iter()
-            .map(|c| Edge::new(cursor_of(&c), Comment(c))),
-    );
-    connection
+    connection_of(request, page, CommentsTotal { total }, Comment)
 }

@@ -4,13 +4,12 @@
 //! Thin like every resolver here: read the viewer, call `SocialService`, convert. Per-user
 //! answers of a whole level go through the request's loaders.
 
-use async_graphql::connection::Edge;
 use async_graphql::dataloader::Loader;
 use async_graphql::{Context, ID, Object, Result};
 
 use super::ContextExt;
 use super::batch::Batcher;
-use super::connection::{cursor_of, page_request};
+use super::connection::{connection_of, page_request};
 use super::loaders::LoadError;
 use super::users::{User, UserConnection, UsersTotal};
 use crate::domain::{self, UserId};
@@ -100,16 +99,8 @@ pub(super) async fn follow_connection(
             user.following_count,
         ),
     };
-    let mut connection = UserConnection::with_additional_fields(
-        page.after.is_some(),
-        edges.has_next,
-        UsersTotal::Known(total),
-    );
-    connection.edges.extend(
-        edges
-            .items
-            .into_iter()
-            .map(|(edge, node)| Edge::new(cursor_of(&edge), User::new(node))),
-    );
-    Ok(connection)
+    let total = UsersTotal::Known(total);
+    Ok(connection_of(&page, edges, total, |(_, node)| {
+        User::new(node)
+    }))
 }

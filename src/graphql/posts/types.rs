@@ -194,16 +194,9 @@ impl Post {
     }
     /// Users mentioned with `@username` when the post was written.
     async fn mentions(&self, ctx: &Context<'_>) -> Result<Vec<User>> {
-        let found = ctx
-            .loaders()
-            .users
-            .load_many(self.0.mentions.iter().cloned())
-            .await?;
-        Ok(self
-            .0
-            .mentions
-            .iter()
-            .filter_map(|id| found.get(id).cloned())
+        let found = ctx.loaders().users.load_in_order(&self.0.mentions).await?;
+        Ok(found
+            .into_iter()
             .filter(|u| u.active)
             .map(User::new)
             .collect())
