@@ -36,6 +36,18 @@ impl super::Keyed for Favorite {
     }
 }
 
+/// The answer of [`EngagementStore::reactions_of`] from stored `(post id, kind name)` pairs:
+/// a kind this build does not know counts nowhere.
+fn known_reactions(
+    rows: impl IntoIterator<Item = (String, String)>,
+) -> Vec<(PostId, ReactionKind)> {
+    rows.into_iter()
+        .filter_map(|(post, kind)| {
+            Some((PostId::from_trusted(post), ReactionKind::from_name(&kind)?))
+        })
+        .collect()
+}
+
 /// The answer of [`EngagementStore::first_comments`] from the comments an adapter found: for
 /// each of `post_ids`, its comments (oldest first, at most `per_post + 1` of them) as one
 /// page of `per_post`.

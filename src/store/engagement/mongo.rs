@@ -24,7 +24,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use self::documents::{CommentDoc, FavoriteDoc, ReactionDoc, reaction_projection};
-use super::{EngagementStore, Favorite, pages_per_post};
+use super::{EngagementStore, Favorite, known_reactions, pages_per_post};
 use crate::domain::{Comment, CommentId, PostId, ReactionKind, UserId};
 use crate::store::cursor::split;
 use crate::store::mongo::{
@@ -389,11 +389,9 @@ impl EngagementStore for MongoEngagementStore {
     ) -> StoreResult<Vec<(PostId, ReactionKind)>> {
         let found: Vec<ReactionDoc> =
             Self::of_user_among(&self.reactions, user_id, post_ids, reaction_projection()).await?;
-        Ok(found
-            .into_iter()
-            .filter_map(|r| Some((r.kind()?, r.post_id)))
-            .map(|(kind, post)| (PostId::from_trusted(post), kind))
-            .collect())
+        Ok(known_reactions(
+            found.into_iter().map(|r| (r.post_id, r.kind)),
+        ))
     }
 
     /// Inserts the favorite; when the unique index says it exists already, the transaction

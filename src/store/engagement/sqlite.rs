@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Row, Transaction, params};
 
-use super::{EngagementStore, Favorite, pages_per_post};
+use super::{EngagementStore, Favorite, known_reactions, pages_per_post};
 use crate::clock::{from_millis, to_millis};
 use crate::domain::{Comment, CommentId, PostId, ReactionKind, UserId};
 use crate::store::cursor::split;
@@ -282,12 +282,7 @@ impl EngagementStore for SqliteEngagementStore {
                 |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)),
             )
             .await?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(post, kind)| {
-                Some((PostId::from_trusted(post), ReactionKind::from_name(&kind)?))
-            })
-            .collect())
+        Ok(known_reactions(rows))
     }
 
     async fn add_favorite(

@@ -68,7 +68,7 @@ impl From<CommentDoc> for Comment {
 #[derive(Deserialize)]
 pub(super) struct ReactionDoc {
     pub(super) post_id: String,
-    kind: String,
+    pub(super) kind: String,
 }
 
 impl ReactionDoc {
