@@ -4,6 +4,28 @@
 //! Resolvers read the viewer, call one service method and convert the result. They never
 //! touch a store. Relation fields go through the per-request loaders.
 
+/// A GraphQL enum that mirrors a domain enum variant for variant, with `From` both ways.
+/// Defined before the area modules so each can use it.
+macro_rules! mirror_enum {
+    ($(#[$doc:meta])* $name:ident => $domain:path { $($variant:ident),* $(,)? }) => {
+        $(#[$doc])*
+        #[derive(async_graphql::Enum, Copy, Clone, Eq, PartialEq, Debug)]
+        pub enum $name { $($variant),* }
+
+        impl From<$domain> for $name {
+            fn from(value: $domain) -> Self {
+                match value { $(<$domain>::$variant => $name::$variant),* }
+            }
+        }
+
+        impl From<$name> for $domain {
+            fn from(value: $name) -> Self {
+                match value { $($name::$variant => <$domain>::$variant),* }
+            }
+        }
+    };
+}
+
 mod admin;
 mod batch;
 mod chat;

@@ -15,26 +15,6 @@ use crate::graphql::wallet::Address;
 use crate::service::{CartEntry, Viewer, viewer_next_statuses};
 use crate::store::{self, OrderSide};
 
-macro_rules! mirror_enum {
-    ($(#[$doc:meta])* $name:ident => $domain:path { $($variant:ident),* $(,)? }) => {
-        $(#[$doc])*
-        #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
-        pub enum $name { $($variant),* }
-
-        impl From<$domain> for $name {
-            fn from(value: $domain) -> Self {
-                match value { $(<$domain>::$variant => $name::$variant),* }
-            }
-        }
-
-        impl From<$name> for $domain {
-            fn from(value: $name) -> Self {
-                match value { $($name::$variant => <$domain>::$variant),* }
-            }
-        }
-    };
-}
-
 mirror_enum!(
     /// Where an order is in its lifecycle.
     OrderStatus => DomainStatus {

@@ -1,7 +1,7 @@
 //! Output types of posts, listings and comments. Every relation field goes through a
 //! per-request loader.
 
-use async_graphql::{Context, Enum, ID, Object, Result, SimpleObject};
+use async_graphql::{Context, ID, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use crate::domain::{self, ReactionKind as DomainReaction};
@@ -10,26 +10,6 @@ use crate::graphql::engagement::{CommentConnection, comments_of_post};
 use crate::graphql::scalars::Decimal;
 use crate::graphql::social::viewer_relation;
 use crate::graphql::users::User;
-
-macro_rules! mirror_enum {
-    ($(#[$doc:meta])* $name:ident => $domain:path { $($variant:ident),* $(,)? }) => {
-        $(#[$doc])*
-        #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
-        pub enum $name { $($variant),* }
-
-        impl From<$domain> for $name {
-            fn from(value: $domain) -> Self {
-                match value { $(<$domain>::$variant => $name::$variant),* }
-            }
-        }
-
-        impl From<$name> for $domain {
-            fn from(value: $name) -> Self {
-                match value { $($name::$variant => <$domain>::$variant),* }
-            }
-        }
-    };
-}
 
 mirror_enum!(PostKind => domain::PostKind { Text, Listing });
 mirror_enum!(ListingStatus => domain::ListingStatus { Draft, Active, Reserved, Sold, Archived });
