@@ -38,10 +38,15 @@ impl UserQuery {
     ) -> Result<Option<User>> {
         let users = &ctx.services().users;
         let user = match (id, username) {
-            (Some(id), None) => {
-                let id = parse_id::<UserId>("id", &id)?;
-                users.get_user(ctx.viewer(), &id).await?
-            }
+            // Through the users loader, so a request that also shows this user elsewhere
+            // (as an author, a follower) reads them once; who may see them is the service's
+            // rule.
+            (Some(id), None) => ctx
+                .loaders()
+                .users
+                .load_one(parse_id::<UserId>("id", &id)?)
+                .await?
+                .filter(|user| crate::service::visible_to(ctx.viewer(), user)),
             (None, Some(username)) => users.find_user_by_username(ctx.viewer(), &username).await?,
             _ => {
                 return Err(
