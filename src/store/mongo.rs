@@ -522,14 +522,6 @@ pub(crate) async fn update_existing<T: Send + Sync>(
     }
 }
 
-/// [`ensure_exist`] outside a transaction, for the adapters that check users this way.
-pub(crate) async fn ensure_users_exist<T: Send + Sync>(
-    users: &Collection<T>,
-    ids: &[&crate::domain::UserId],
-) -> StoreResult<()> {
-    Ok(ensure_exist(users, ids, None).await?)
-}
-
 /// The [`abort`] for documents of `collection` that are not there.
 fn missing_documents(collection: &str, ids: &[&str]) -> DriverError {
     let singular = collection.strip_suffix('s').unwrap_or(collection);

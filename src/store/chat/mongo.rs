@@ -27,7 +27,7 @@ use super::ChatStore;
 use crate::domain::{ChatRoom, ChatRoomId, ChatRoomKind, Message, MessageId, PostId, UserId};
 use crate::store::mongo::{
     IndexSet, NUMBERING_ATTEMPTS, after_cursor, collect, collect_page, create_indexes,
-    ensure_users_exist, fetch_limit, from_bson_time, id_in, index, is_duplicate_key_on,
+    ensure_exist, fetch_limit, from_bson_time, id_in, index, is_duplicate_key_on,
     partial_unique_index, retry_lost_race, to_bson_time, transaction,
 };
 use crate::store::{Page, PageRequest, StoreError, StoreResult, cursor};
@@ -187,7 +187,7 @@ impl MongoChatStore {
     /// Refuses members that do not exist, as the SQLite adapter's foreign keys do.
     async fn ensure_members(&self, room: &ChatRoom) -> StoreResult<()> {
         let members: Vec<&UserId> = room.members.iter().collect();
-        ensure_users_exist(&self.users, &members).await
+        Ok(ensure_exist(&self.users, &members, None).await?)
     }
 
     /// Refuses a listing that does not exist, like the SQLite adapter's foreign key (posts

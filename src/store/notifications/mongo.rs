@@ -26,9 +26,9 @@ use crate::domain::{
     CommentId, MessageId, Notification, NotificationId, NotificationKind, OrderId, PostId, UserId,
 };
 use crate::store::mongo::{
-    NUMBERING_ATTEMPTS, collect_page, create_indexes, ensure_users_exist, fetch_limit,
-    from_bson_time, id_in, index, is_duplicate_key_on, partial_index, partial_unique_index,
-    retry_lost_race, to_bson_time, transaction,
+    NUMBERING_ATTEMPTS, collect_page, create_indexes, ensure_exist, fetch_limit, from_bson_time,
+    id_in, index, is_duplicate_key_on, partial_index, partial_unique_index, retry_lost_race,
+    to_bson_time, transaction,
 };
 use crate::store::{Page, PageRequest, StoreError, StoreResult, cursor};
 
@@ -346,7 +346,7 @@ impl NotificationStore for MongoNotificationStore {
         }
         // A later attempt stores a part of these, so checking them all once is enough.
         let recipients: Vec<&UserId> = fresh.iter().map(|f| &f.notification.recipient).collect();
-        ensure_users_exist(&self.users, &recipients).await?;
+        ensure_exist(&self.users, &recipients, None).await?;
         // Another instance may store some of these between the check and the insert (the
         // transaction rolls back, taking no number): the next attempt checks again without
         // them. A duplicate `seq` is a write conflict some servers report as E11000; a

@@ -13,9 +13,7 @@ use serde::Deserialize;
 use super::{NewOneTimeToken, OneTimeTokenStore, TokenPurpose};
 use crate::domain::UserId;
 use crate::store::StoreResult;
-use crate::store::mongo::{
-    create_indexes, ensure_users_exist, index, to_bson_time, ttl_index, upsert,
-};
+use crate::store::mongo::{create_indexes, ensure_exist, index, to_bson_time, ttl_index, upsert};
 
 pub struct MongoOneTimeTokenStore {
     tokens: Collection<Document>,
@@ -86,7 +84,7 @@ fn document_id(user_id: &UserId, purpose: TokenPurpose) -> String {
 #[async_trait::async_trait]
 impl OneTimeTokenStore for MongoOneTimeTokenStore {
     async fn issue(&self, token: &NewOneTimeToken) -> StoreResult<()> {
-        ensure_users_exist(&self.users, &[&token.user_id]).await?;
+        ensure_exist(&self.users, &[&token.user_id], None).await?;
         let id = document_id(&token.user_id, token.purpose);
         let replacement = doc! {
             "_id": &id,

@@ -13,9 +13,7 @@ use serde::Deserialize;
 use super::{NewSession, RETIRED_TOKENS_KEPT, Session, SessionRotation, SessionStore};
 use crate::domain::{SessionId, UserId};
 use crate::store::StoreResult;
-use crate::store::mongo::{
-    create_indexes, ensure_users_exist, from_bson_time, index, to_bson_time,
-};
+use crate::store::mongo::{create_indexes, ensure_exist, from_bson_time, index, to_bson_time};
 
 /// `$slice` for `retired_hashes`: keep the most recent [`RETIRED_TOKENS_KEPT`] hashes.
 const RETIRED_SLICE: i64 = -(RETIRED_TOKENS_KEPT as i64);
@@ -89,7 +87,7 @@ impl MongoSessionStore {
 #[async_trait::async_trait]
 impl SessionStore for MongoSessionStore {
     async fn create_session(&self, session: &NewSession) -> StoreResult<()> {
-        ensure_users_exist(&self.users, &[&session.user_id]).await?;
+        ensure_exist(&self.users, &[&session.user_id], None).await?;
         let document = doc! {
             "_id": session.id.as_str(),
             "user_id": session.user_id.as_str(),

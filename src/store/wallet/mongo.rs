@@ -9,9 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::WalletStore;
 use crate::domain::{Address, AddressId, CardBrand, CardId, CountryCode, PaymentCard, UserId};
-use crate::store::mongo::{
-    create_indexes, ensure_users_exist, from_bson_time, index, to_bson_time,
-};
+use crate::store::mongo::{create_indexes, ensure_exist, from_bson_time, index, to_bson_time};
 use crate::store::{StoreError, StoreResult};
 
 pub struct MongoWalletStore {
@@ -44,7 +42,7 @@ impl MongoWalletStore {
         owner: &UserId,
         record: D,
     ) -> StoreResult<()> {
-        ensure_users_exist(&self.users, &[owner]).await?;
+        ensure_exist(&self.users, &[owner], None).await?;
         records.insert_one(record).await?;
         Ok(())
     }
